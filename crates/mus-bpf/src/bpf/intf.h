@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The contract between the mus BPF scheduler and user space.
+ *
+ * mus-runner pins the map `high_prio_cgroups`; mus-agent (through mus-common),
+ * bpftool or anything else with root writes entries into it. bindgen turns this
+ * header into the Rust module `mus_bpf::intf`, so the two sides share one
+ * definition of every type and constant here and cannot drift.
+ */
+#ifndef __MUS_INTF_H
+#define __MUS_INTF_H
+
+#ifndef __VMLINUX_H__
+typedef unsigned int u32;
+typedef unsigned long long u64;
+#endif
+
+enum mus_consts {
+	/* Weight of a task whose cgroup (and every ancestor) is not in the map. */
+	MUS_WEIGHT_NORMAL	= 1024,
+	/* Weight the tools write when the operator names none: 4x a normal cgroup. */
+	MUS_WEIGHT_HIGH_DEFAULT	= 4096,
+	/*
+	 * Largest weight the scheduler honours: 64x normal. A boosted cgroup can
+	 * then still leave its neighbours 1/65 of a contended CPU, which keeps the
+	 * no-starvation promise meaningful (and the vtime arithmetic far from
+	 * overflow). Writers reject more; the scheduler clamps anything larger.
+	 */
+	MUS_WEIGHT_MAX		= 65536,
+	/* Capacity of high_prio_cgroups: a node's pods and containers, with room. */
+	MUS_MAP_MAX_ENTRIES	= 4096,
+	/*
+	 * Deepest cgroup nesting the ancestor walk looks at, counted from the
+	 * task's own cgroup upwards. Kubernetes pods sit at depth 4-6.
+	 */
+	MUS_MAX_CGROUP_DEPTH	= 32,
+};
+
+/* Value of high_prio_cgroups; the key is the u64 cgroup ID (the cgroup v2
+ * directory's inode number). */
+struct mus_cgroup_prio {
+	/*
+	 * Scheduling weight of the cgroup's whole subtree, MUS_WEIGHT_NORMAL being
+	 * an ordinary cgroup. 0 is taken to mean the runner's --high-weight (handy
+	 * with bpftool); values above MUS_WEIGHT_MAX are clamped to it.
+	 */
+	u32 weight;
+	/* Reserved for per-cgroup policy flags; write 0. */
+	u32 flags;
+};
+
+/* Indices of the per-CPU `stats` array; mus-runner sums and prints them. */
+enum mus_stat_idx {
+	MUS_STAT_RUN_BOOSTED,		/* times a task of a boosted cgroup got a CPU */
+	MUS_STAT_RUN_NORMAL,		/* times any other task got a CPU */
+	MUS_STAT_DISPATCH_IDLE,		/* wake-ups placed directly on an idle CPU */
+	MUS_STAT_DISPATCH_SHARED,	/* tasks a CPU pulled from the shared queue */
+	MUS_STAT_RUNTIME_BOOSTED_NS,	/* CPU time given to boosted cgroups */
+	MUS_STAT_RUNTIME_NORMAL_NS,	/* CPU time given to everything else */
+	MUS_STAT_WEIGHT_REFRESH,	/* ancestor walks (cache misses) */
+	MUS_STAT_MAP_CHANGES,		/* map changes seen by the map scan */
+	MUS_NR_STATS,
+};
+
+#endif /* __MUS_INTF_H */

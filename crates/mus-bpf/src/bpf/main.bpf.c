@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mus: the Mostly Unfair Scheduler.
+ *
+ * Weighted virtual time over one shared, vtime-ordered dispatch queue. Every
+ * task accumulates vtime as it runs, scaled down by its weight; CPUs always
+ * pull the task with the smallest vtime. A task whose cgroup, or any ancestor
+ * of it, is listed in the pinned map high_prio_cgroups runs with that entry's
+ * weight (4096 by default against 1024), so it accumulates vtime more slowly
+ * and gets a proportionally larger share of contended CPUs. Everyone else keeps
+ * progressing at its own weight's share: nothing is starved.
+ *
+ * Resolving a task's weight means walking its cgroup ancestry with one hash
+ * lookup per level. That is too much for every context switch, so the result
+ * is cached per task and recomputed only when the task changes cgroup or the
+ * map changes. Nothing tells BPF when user space writes the map, so a BPF timer
+ * fingerprints the map periodically and bumps a generation counter on change.
+ */
+#include <scx/common.bpf.h>
+#include "intf.h"
+
+char _license[] SEC("license") = "GPL";
+
+UEI_DEFINE(uei);
+
+/* The one dispatch queue all CPUs share, ordered by vtime. */
+#define SHARED_DSQ		0
+
+/*
+ * A task that stays runnable this long without getting a CPU makes the kernel
+ * eject the scheduler and fall back to the fair class. With vtime fairness a
+ * runnable task waits at most (runnable tasks x slice), far below this.
+ */
+#define WATCHDOG_TIMEOUT_MS	5000
+
+#define NSEC_PER_MSEC		1000000ULL
+
+/*
+ * Tunables, written by mus-runner into .rodata before the program is loaded.
+ */
+
+/*
+ * Time slice given to every task. Shorter slices let waiting tasks in sooner
+ * at the price of more context switches (mus-runner --slice-us).
+ */
+const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;
+
+/*
+ * Weight used for a map entry whose weight is 0 (mus-runner --high-weight), so
+ * that a hand-written `bpftool map update ... value 0 0 0 0 0 0 0 0` means
+ * "boost with the default".
+ */
+const volatile u32 default_high_weight = MUS_WEIGHT_HIGH_DEFAULT;
+
+/*
+ * How often the map scan fingerprints high_prio_cgroups. This bounds how late
+ * a boost written by user space takes effect.
+ */
+const volatile u64 map_scan_interval_ns = 100 * NSEC_PER_MSEC;
+
+/*
+ * cgroup ID -> weight. Pinned by mus-runner, written by mus-agent and bpftool.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MUS_MAP_MAX_ENTRIES);
+	__type(key, u64);
+	__type(value, struct mus_cgroup_prio);
+} high_prio_cgroups SEC(".maps");
+
+/* Counters indexed by enum mus_stat_idx, summed over CPUs by mus-runner. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MUS_NR_STATS);
+	__type(key, u32);
+	__type(value, u64);
+} stats SEC(".maps");
+
+/* What the scheduler remembers about each task. */
+struct task_ctx {
+	/* cgroup (dfl hierarchy) and map generation the weight was resolved at */
+	u64 cgid;
+	u64 map_gen;
+	/* weight of the task's cgroup subtree, and whether a map entry gave it */
+	u32 weight;
+	bool boosted;
+	/* when the task last got a CPU, to charge what it used */
+	u64 started_at;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_ctx);
+} task_ctxs SEC(".maps");
+
+/* State of the periodic map scan. */
+struct map_scan {
+	struct bpf_timer timer;
+	u64 fingerprint;
+	u64 nr_entries;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct map_scan);
+} map_scan_state SEC(".maps");
+
+/*
+ * Bumped by the map scan whenever high_prio_cgroups changed. Tasks whose
+ * cached weight carries an older generation resolve it again.
+ */
+volatile u64 map_gen;
+
+/*
+ * The largest vtime a task started running at: the scheduler's notion of
+ * "now". Updated without synchronisation from every CPU; a lost update only
+ * makes the wake-up credit of the next task slightly more generous.
+ */
+static u64 vtime_now;
+
+static void stat_add(u32 idx, u64 delta)
+{
+	u64 *cnt = bpf_map_lookup_elem(&stats, &idx);
+
+	/* per-CPU slot, and sched_ext callbacks don't preempt each other */
+	if (cnt)
+		*cnt += delta;
+}
+
+static struct task_ctx *lookup_task_ctx(struct task_struct *p)
+{
+	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+
+	if (!tctx)
+		scx_bpf_error("task_ctx lookup failed for pid %d", p->pid);
+	return tctx;
+}
+
+/* An entry's weight as the scheduler honours it; see struct mus_cgroup_prio. */
+static u32 entry_weight(const struct mus_cgroup_prio *prio)
+{
+	if (!prio->weight)
+		return default_high_weight;
+	return prio->weight > MUS_WEIGHT_MAX ? MUS_WEIGHT_MAX : prio->weight;
+}
+
+/*
+ * Make @tctx hold the weight of @p's cgroup: the entry of its nearest ancestor
+ * (itself included) in high_prio_cgroups, else MUS_WEIGHT_NORMAL.
+ *
+ * The cgroup is the task's cgroup v2 membership (what /proc/PID/cgroup shows,
+ * and so what the agent resolves), not the cpu controller's, so a boost works
+ * whether or not the cpu controller is enabled down to the task's cgroup. It is
+ * read without holding a reference: a task migrating cgroups concurrently may
+ * be resolved against the old one, and is resolved again on its next switch
+ * because the cached ID then differs.
+ */
+static void refresh_weight(struct task_struct *p, struct task_ctx *tctx)
+{
+	struct cgroup *cgrp = BPF_CORE_READ(p, cgroups, dfl_cgrp);
+	u64 cgid = BPF_CORE_READ(cgrp, kn, id);
+	u64 gen = map_gen;
+	int level, i;
+
+	if (cgid == tctx->cgid && gen == tctx->map_gen)
+		return;
+
+	/*
+	 * The generation is sampled before the walk: if the map changes during
+	 * the walk, the scan bumps map_gen again and the task re-resolves.
+	 */
+	tctx->cgid = cgid;
+	tctx->map_gen = gen;
+	tctx->weight = MUS_WEIGHT_NORMAL;
+	tctx->boosted = false;
+	stat_add(MUS_STAT_WEIGHT_REFRESH, 1);
+
+	level = BPF_CORE_READ(cgrp, level);
+	bpf_for(i, 0, MUS_MAX_CGROUP_DEPTH) {
+		struct mus_cgroup_prio *prio;
+		struct cgroup *anc;
+		u64 id;
+
+		if (level - i < 0)
+			break;
+		/* ancestors[level] is the cgroup itself, ancestors[0] the root */
+		if (bpf_core_read(&anc, sizeof(anc), &cgrp->ancestors[level - i]))
+			break;
+		id = BPF_CORE_READ(anc, kn, id);
+		prio = bpf_map_lookup_elem(&high_prio_cgroups, &id);
+		if (prio) {
+			tctx->weight = entry_weight(prio);
+			tctx->boosted = true;
+			break;
+		}
+	}
+}
+
+/*
+ * Virtual time that @ran nanoseconds of CPU cost a task: scaled by
+ * NORMAL / (cgroup weight x nice weight). p->scx.weight is the nice weight on
+ * the cgroup scale, 100 for nice 0, so a nice-0 task of a normal cgroup is
+ * charged exactly what it ran.
+ */
+static u64 vtime_charge(u64 ran, u32 cgroup_weight, u32 task_weight)
+{
+	u64 weight = (u64)cgroup_weight * task_weight;
+
+	return ran * MUS_WEIGHT_NORMAL * 100 / (weight ?: 1);
+}
+
+s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
+		   u64 wake_flags)
+{
+	bool is_idle = false;
+	s32 cpu;
+
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (is_idle) {
+		/* Nobody to be fair against on an idle CPU: run right away. */
+		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+	}
+	return cpu;
+}
+
+void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	u64 vtime = p->scx.dsq_vtime;
+
+	/*
+	 * A task that slept must not come back with a hoard of unused vtime and
+	 * monopolise the CPUs: it gets at most one slice of credit against the
+	 * running tasks, on every enqueue (the original project clamped only
+	 * when the task entered the scheduler).
+	 */
+	if (time_before(vtime, vtime_now - slice_ns))
+		vtime = vtime_now - slice_ns;
+
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, vtime, enq_flags);
+}
+
+void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
+{
+	if (scx_bpf_dsq_move_to_local(SHARED_DSQ, 0))
+		stat_add(MUS_STAT_DISPATCH_SHARED, 1);
+}
+
+void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
+{
+	struct task_ctx *tctx;
+
+	if (time_before(vtime_now, p->scx.dsq_vtime))
+		vtime_now = p->scx.dsq_vtime;
+
+	tctx = lookup_task_ctx(p);
+	if (!tctx)
+		return;
+
+	refresh_weight(p, tctx);
+	tctx->started_at = scx_bpf_now();
+	stat_add(tctx->boosted ? MUS_STAT_RUN_BOOSTED : MUS_STAT_RUN_NORMAL, 1);
+}
+
+void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	u64 now = scx_bpf_now(), ran;
+
+	if (!tctx || !tctx->started_at || time_before(now, tctx->started_at))
+		return;
+
+	/* Charge the task that ran (p), for what it ran, at its own weight. */
+	ran = now - tctx->started_at;
+	p->scx.dsq_vtime += vtime_charge(ran, tctx->weight, p->scx.weight);
+	stat_add(tctx->boosted ? MUS_STAT_RUNTIME_BOOSTED_NS :
+				 MUS_STAT_RUNTIME_NORMAL_NS, ran);
+}
+
+void BPF_STRUCT_OPS(mus_enable, struct task_struct *p)
+{
+	p->scx.dsq_vtime = vtime_now;
+}
+
+s32 BPF_STRUCT_OPS(mus_init_task, struct task_struct *p,
+		   struct scx_init_task_args *args)
+{
+	/*
+	 * Zeroed storage has cgid 0, which no cgroup has (the root's is 1), so
+	 * the first switch resolves the weight.
+	 */
+	if (!bpf_task_storage_get(&task_ctxs, p, 0,
+				  BPF_LOCAL_STORAGE_GET_F_CREATE))
+		return -ENOMEM;
+	return 0;
+}
+
+/* splitmix64's finaliser: spreads every input bit over the output. */
+static u64 mix64(u64 x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+struct scan_acc {
+	u64 fingerprint;
+	u64 nr_entries;
+};
+
+static long scan_entry(struct bpf_map *map, u64 *key,
+		       struct mus_cgroup_prio *prio, struct scan_acc *acc)
+{
+	/* a sum, so the fingerprint doesn't depend on iteration order */
+	acc->fingerprint += mix64(mix64(*key) ^
+				  ((u64)prio->weight << 32 | prio->flags));
+	acc->nr_entries++;
+	return 0;
+}
+
+/*
+ * Fingerprint high_prio_cgroups and bump map_gen if it changed. A change that
+ * lands between two scans is seen by the next one; writers and the scan race
+ * freely, which at worst delays a refresh by one interval.
+ */
+static int map_scan_fn(void *map, u32 *key, struct map_scan *scan)
+{
+	struct scan_acc acc = {};
+
+	bpf_for_each_map_elem(&high_prio_cgroups, scan_entry, &acc, 0);
+	if (acc.fingerprint != scan->fingerprint ||
+	    acc.nr_entries != scan->nr_entries) {
+		scan->fingerprint = acc.fingerprint;
+		scan->nr_entries = acc.nr_entries;
+		__sync_fetch_and_add(&map_gen, 1);
+		stat_add(MUS_STAT_MAP_CHANGES, 1);
+	}
+
+	bpf_timer_start(&scan->timer, map_scan_interval_ns, 0);
+	return 0;
+}
+
+static s32 start_map_scan(void)
+{
+	u32 zero = 0;
+	struct map_scan *scan = bpf_map_lookup_elem(&map_scan_state, &zero);
+	s32 ret;
+
+	if (!scan)
+		return -ENOENT;
+	ret = bpf_timer_init(&scan->timer, &map_scan_state, CLOCK_MONOTONIC);
+	if (ret)
+		return ret;
+	ret = bpf_timer_set_callback(&scan->timer, map_scan_fn);
+	if (ret)
+		return ret;
+	/* The first scan runs at once: a map carried over from a crashed runner
+	 * is then honoured without waiting an interval. */
+	return bpf_timer_start(&scan->timer, 0, 0);
+}
+
+s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
+{
+	s32 ret;
+
+	ret = scx_bpf_create_dsq(SHARED_DSQ, -1);
+	if (ret)
+		return ret;
+	return start_map_scan();
+}
+
+void BPF_STRUCT_OPS(mus_exit, struct scx_exit_info *ei)
+{
+	UEI_RECORD(uei, ei);
+}
+
+SCX_OPS_DEFINE(mus_ops,
+	       .select_cpu	= (void *)mus_select_cpu,
+	       .enqueue		= (void *)mus_enqueue,
+	       .dispatch	= (void *)mus_dispatch,
+	       .running		= (void *)mus_running,
+	       .stopping	= (void *)mus_stopping,
+	       .enable		= (void *)mus_enable,
+	       .init_task	= (void *)mus_init_task,
+	       .init		= (void *)mus_init,
+	       .exit		= (void *)mus_exit,
+	       .timeout_ms	= WATCHDOG_TIMEOUT_MS,
+	       .name		= "mus");
