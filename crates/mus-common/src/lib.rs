@@ -1,1 +1,24 @@
-//! placeholder
+//! The contract between `mus-runner` and `mus-agent`.
+//!
+//! The two processes never talk to each other: the runner pins the scheduler's map
+//! `high_prio_cgroups` on bpffs and the agent (or any root tool) writes cgroup IDs
+//! and weights into it. This crate is the one place that knows how: where the pin
+//! lives, what a valid weight is, how a cgroup becomes an ID, and a typed handle to
+//! the map whose value layout comes from the scheduler's own `intf.h`.
+
+pub mod cgroup;
+pub mod prio_map;
+pub mod weight;
+
+pub use cgroup::{CgroupError, CgroupId};
+pub use prio_map::{Entry, PrioMap, PrioMapError};
+pub use weight::{Weight, WeightError};
+
+/// Name of the scheduler's map, as the kernel and `bpftool map list` show it.
+pub const MAP_NAME: &str = "high_prio_cgroups";
+
+/// Where `mus-runner` pins the map unless told otherwise (`--pin-path`).
+pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/high_prio_cgroups";
+
+/// How many cgroups the map holds.
+pub const MAP_CAPACITY: u32 = mus_bpf::intf::mus_consts_MUS_MAP_MAX_ENTRIES;

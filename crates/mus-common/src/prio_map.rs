@@ -1,0 +1,188 @@
+//! A typed handle to the pinned `high_prio_cgroups` map.
+//!
+//! Keys are [`CgroupId`]s; values are the scheduler's `struct mus_cgroup_prio`,
+//! encoded here from the bindgen view of `intf.h` (field offsets included), so a
+//! change of the C struct changes this code's layout with it.
+
+use std::mem::{offset_of, size_of};
+use std::path::{Path, PathBuf};
+
+use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle, MapType};
+use mus_bpf::intf::mus_cgroup_prio;
+
+use crate::{CgroupId, MAP_NAME, Weight};
+
+const KEY_SIZE: usize = size_of::<u64>();
+const VALUE_SIZE: usize = size_of::<mus_cgroup_prio>();
+const WEIGHT_AT: usize = offset_of!(mus_cgroup_prio, weight);
+const FLAGS_AT: usize = offset_of!(mus_cgroup_prio, flags);
+
+/// One entry of the map, as stored. `weight` is raw: tools other than mus-common
+/// (bpftool) may have written 0 (the runner's default high weight) or more than
+/// [`Weight::MAX`] (clamped by the scheduler).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub cgroup: CgroupId,
+    pub weight: u32,
+    pub flags: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrioMapError {
+    #[error("no map is pinned at {path}: start mus-runner first (systemctl start mus-runner)")]
+    NotPinned { path: PathBuf },
+    #[error("permission denied opening {path}: the map is root-only, run this as root")]
+    PermissionDenied { path: PathBuf },
+    #[error("{path} is not the mus scheduler's map: {reason}")]
+    NotOurMap { path: PathBuf, reason: String },
+    #[error(
+        "the map is full ({capacity} cgroups): unboost a cgroup first (`mus-agent status` lists them)"
+    )]
+    Full { capacity: u32 },
+    #[error("cannot {op} {path}: {source}")]
+    Kernel {
+        op: &'static str,
+        path: PathBuf,
+        source: libbpf_rs::Error,
+    },
+}
+
+/// The pinned map, opened for reading and writing.
+#[derive(Debug)]
+pub struct PrioMap {
+    map: MapHandle,
+    path: PathBuf,
+}
+
+impl PrioMap {
+    /// Opens the map pinned at `path` and checks that it is ours.
+    pub fn open(path: &Path) -> Result<PrioMap, PrioMapError> {
+        let map = MapHandle::from_pinned_path(path).map_err(|source| match source.kind() {
+            ErrorKind::NotFound => PrioMapError::NotPinned { path: path.into() },
+            ErrorKind::PermissionDenied => PrioMapError::PermissionDenied { path: path.into() },
+            _ => PrioMapError::Kernel { op: "open", path: path.into(), source },
+        })?;
+        let prio_map = PrioMap { map, path: path.into() };
+        prio_map.check_layout()?;
+        Ok(prio_map)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Capacity of the map, as the kernel created it.
+    pub fn capacity(&self) -> u32 {
+        self.map.max_entries()
+    }
+
+    fn check_layout(&self) -> Result<(), PrioMapError> {
+        let name = self.map.name().to_string_lossy();
+        // The kernel keeps 15 characters of a map's name.
+        let problem = if self.map.map_type() != MapType::Hash {
+            Some(format!("its type is {:?}, not a hash", self.map.map_type()))
+        } else if self.map.key_size() as usize != KEY_SIZE
+            || self.map.value_size() as usize != VALUE_SIZE
+        {
+            Some(format!(
+                "its key/value sizes are {}/{} bytes, this build expects {KEY_SIZE}/{VALUE_SIZE} \
+                 (a runner of another version pinned it)",
+                self.map.key_size(),
+                self.map.value_size()
+            ))
+        } else if name.is_empty() || !MAP_NAME.starts_with(name.as_ref()) {
+            Some(format!("it is named {name:?}, not {MAP_NAME:?}"))
+        } else {
+            None
+        };
+        match problem {
+            Some(reason) => Err(PrioMapError::NotOurMap { path: self.path.clone(), reason }),
+            None => Ok(()),
+        }
+    }
+
+    fn kernel_error(&self, op: &'static str) -> impl FnOnce(libbpf_rs::Error) -> PrioMapError {
+        let path = self.path.clone();
+        move |source| PrioMapError::Kernel { op, path, source }
+    }
+
+    /// Boosts (or re-weights) `cgroup` and its whole subtree.
+    pub fn set(&self, cgroup: CgroupId, weight: Weight) -> Result<(), PrioMapError> {
+        let value = encode(weight.get(), 0);
+        self.map
+            .update(&cgroup.0.to_ne_bytes(), &value, MapFlags::ANY)
+            .map_err(|source| match source.kind() {
+                ErrorKind::TooBig => PrioMapError::Full { capacity: self.capacity() },
+                _ => self.kernel_error("write to")(source),
+            })
+    }
+
+    /// Removes `cgroup`'s entry; `false` if it had none.
+    pub fn remove(&self, cgroup: CgroupId) -> Result<bool, PrioMapError> {
+        match self.map.delete(&cgroup.0.to_ne_bytes()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(self.kernel_error("delete from")(e)),
+        }
+    }
+
+    /// The entry of `cgroup`, if it has one.
+    pub fn get(&self, cgroup: CgroupId) -> Result<Option<Entry>, PrioMapError> {
+        let value = self
+            .map
+            .lookup(&cgroup.0.to_ne_bytes(), MapFlags::ANY)
+            .map_err(self.kernel_error("read"))?;
+        Ok(value.and_then(|v| decode(cgroup, &v)))
+    }
+
+    /// Every entry, ordered by cgroup ID. Entries removed while the map is walked
+    /// are skipped; entries added meanwhile may or may not be listed.
+    pub fn entries(&self) -> Result<Vec<Entry>, PrioMapError> {
+        let mut entries = Vec::new();
+        for key in self.map.keys() {
+            let Ok(raw) = <[u8; KEY_SIZE]>::try_from(key.as_slice()) else { continue };
+            if let Some(entry) = self.get(CgroupId(u64::from_ne_bytes(raw)))? {
+                entries.push(entry);
+            }
+        }
+        entries.sort_by_key(|e| e.cgroup);
+        Ok(entries)
+    }
+}
+
+fn encode(weight: u32, flags: u32) -> [u8; VALUE_SIZE] {
+    let mut value = [0u8; VALUE_SIZE];
+    value[WEIGHT_AT..WEIGHT_AT + 4].copy_from_slice(&weight.to_ne_bytes());
+    value[FLAGS_AT..FLAGS_AT + 4].copy_from_slice(&flags.to_ne_bytes());
+    value
+}
+
+fn decode(cgroup: CgroupId, value: &[u8]) -> Option<Entry> {
+    let field = |at: usize| value.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes);
+    Some(Entry { cgroup, weight: field(WEIGHT_AT)?, flags: field(FLAGS_AT)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_round_trips_through_the_c_layout() {
+        let bytes = encode(4096, 7);
+        assert_eq!(bytes.len(), 8);
+        assert_eq!(&bytes[..4], &4096u32.to_ne_bytes(), "weight is the first field");
+        assert_eq!(
+            decode(CgroupId(9), &bytes),
+            Some(Entry { cgroup: CgroupId(9), weight: 4096, flags: 7 })
+        );
+        assert_eq!(decode(CgroupId(9), &bytes[..6]), None);
+    }
+
+    #[test]
+    fn missing_pin_says_to_start_the_runner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = PrioMap::open(&dir.path().join("high_prio_cgroups")).unwrap_err();
+        assert!(matches!(err, PrioMapError::NotPinned { .. }), "{err}");
+        assert!(err.to_string().contains("start mus-runner"), "{err}");
+    }
+}
