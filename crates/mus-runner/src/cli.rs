@@ -1,0 +1,42 @@
+//! Command-line interface of mus-runner.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use mus_common::{DEFAULT_PIN_PATH, Weight};
+
+/// Loads the mus sched_ext scheduler, pins its map of boosted cgroups, and keeps the
+/// scheduler running until SIGINT/SIGTERM or until the kernel ejects it.
+///
+/// Exit status: 0 after a signal; 1 when a check fails (the message says what to
+/// do) or the kernel ejected the scheduler, so that systemd restarts it.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Args {
+    /// Where to pin the map of boosted cgroups (on bpffs). mus-agent and bpftool
+    /// open it there. A pin left by a crashed runner is taken over, entries included.
+    #[arg(long, env = "MUS_PIN_PATH", default_value = DEFAULT_PIN_PATH)]
+    pub pin_path: PathBuf,
+
+    /// Time slice of every task, in microseconds. Shorter slices let waiting tasks
+    /// in sooner at the price of more context switches.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub slice_us: u64,
+
+    /// Weight given to a map entry whose weight is 0 (so `bpftool map update` with
+    /// an all-zero value boosts at this weight). 1024 is an ordinary cgroup.
+    #[arg(long, default_value_t = Weight::HIGH_DEFAULT)]
+    pub high_weight: Weight,
+
+    /// Print the scheduler's counters every SECONDS seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stats: Option<u64>,
+
+    /// Log more: -v for debug, -vv for trace.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    pub log_json: bool,
+}

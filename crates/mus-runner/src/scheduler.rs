@@ -1,0 +1,137 @@
+//! Loading, attaching and watching the BPF scheduler.
+
+use std::mem::MaybeUninit;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use libbpf_rs::{Link, OpenObject};
+use mus_bpf::{BpfSkel, BpfSkelBuilder};
+use scx_utils::{scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, uei_read};
+use tracing::{info, warn};
+
+use crate::cli::Args;
+use crate::pin;
+use crate::stats::Counters;
+
+/// How often the run loop looks for a signal or an ejection.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Why the scheduler stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// SIGINT/SIGTERM: the operator stopped us.
+    Signalled,
+    /// The kernel ejected the scheduler and asked for a restart.
+    Restart,
+    /// The kernel ejected the scheduler (error, watchdog, sysrq).
+    Ejected,
+}
+
+pub struct Scheduler<'obj> {
+    skel: BpfSkel<'obj>,
+    link: Option<Link>,
+    pin_path: PathBuf,
+    stats_every: Option<Duration>,
+}
+
+impl<'obj> Scheduler<'obj> {
+    /// Opens, configures, loads and pins the scheduler, then attaches it.
+    pub fn init(args: &Args, open_object: &'obj mut MaybeUninit<OpenObject>) -> Result<Self> {
+        let stale = pin::inspect(&args.pin_path)?;
+
+        let builder = BpfSkelBuilder::default();
+        let mut open = scx_ops_open!(builder, open_object, mus_ops, None)?;
+        let rodata = open
+            .maps
+            .rodata_data
+            .as_mut()
+            .context("the BPF object has no .rodata to configure")?;
+        rodata.slice_ns = args.slice_us * 1000;
+        rodata.default_high_weight = args.high_weight.get();
+
+        if let Some(stale) = &stale {
+            open.maps
+                .high_prio_cgroups
+                .reuse_pinned_map(&args.pin_path)
+                .context("cannot reuse the map a previous runner pinned")?;
+            info!(
+                pin = %args.pin_path.display(),
+                entries = stale.entries,
+                "taking over the map a previous runner left pinned, with its boosts"
+            );
+        }
+
+        let mut skel = scx_ops_load!(open, mus_ops, uei)?;
+        if stale.is_none() {
+            skel.maps
+                .high_prio_cgroups
+                .pin(&args.pin_path)
+                .with_context(|| format!("cannot pin the map at {}", args.pin_path.display()))?;
+        }
+
+        let attached = pin::restrict(&args.pin_path).and_then(|()| scx_ops_attach!(skel, mus_ops));
+        let link = match attached {
+            Ok(link) => link,
+            Err(e) => {
+                // Leave no pin behind that no scheduler reads.
+                if stale.is_none() {
+                    pin::remove(&args.pin_path)?;
+                }
+                return Err(e);
+            }
+        };
+
+        Ok(Scheduler {
+            skel,
+            link: Some(link),
+            pin_path: args.pin_path.clone(),
+            stats_every: args.stats.map(Duration::from_secs),
+        })
+    }
+
+    /// Runs until a signal sets `shutdown` or the kernel ejects the scheduler,
+    /// printing counters if asked; then detaches and reports why it stopped.
+    pub fn run(&mut self, shutdown: &AtomicBool) -> Result<Outcome> {
+        let mut last_stats = (Instant::now(), self.counters());
+        while !shutdown.load(Ordering::Relaxed) && !uei_exited!(&self.skel, uei) {
+            thread::sleep(POLL);
+            if let Some(every) = self.stats_every {
+                if last_stats.0.elapsed() >= every {
+                    let now = self.counters();
+                    info!("{}", now.since(&last_stats.1));
+                    last_stats = (Instant::now(), now);
+                }
+            }
+        }
+
+        let ejected = uei_exited!(&self.skel, uei);
+        // Dropping the link detaches the scheduler; the kernel then records why.
+        drop(self.link.take());
+        let exit = uei_read!(&self.skel, uei);
+        if let Err(e) = exit.report() {
+            warn!("the kernel ejected the scheduler: {e}");
+        }
+
+        Ok(match (ejected, exit.should_restart()) {
+            (false, _) => Outcome::Signalled,
+            (true, true) => Outcome::Restart,
+            (true, false) => Outcome::Ejected,
+        })
+    }
+
+    /// Removes the pin, for a stop the operator asked for. After an ejection the pin
+    /// is kept instead, so that the runner systemd restarts carries the boosts over.
+    pub fn unpin(&self) -> Result<()> {
+        pin::remove(&self.pin_path)
+    }
+
+    fn counters(&self) -> Counters {
+        Counters::read(&self.skel.maps.stats).unwrap_or_else(|e| {
+            warn!("cannot read the scheduler's counters: {e}");
+            Counters::default()
+        })
+    }
+}
