@@ -1,0 +1,51 @@
+# Helpers every mus-runner scenario sources (prepended by tests/vm.rs).
+PIN=/sys/fs/bpf/high_prio_cgroups
+CG=/sys/fs/cgroup
+SCX=/sys/kernel/sched_ext
+
+# Waits up to 10 s for sched_ext's state to read $1.
+wait_state() {
+	i=0
+	while [ $i -lt 200 ]; do
+		[ "$(cat $SCX/state)" = "$1" ] && return 0
+		sleep 0.05
+		i=$((i + 1))
+	done
+	echo "wait_state: still $(cat $SCX/state), wanted $1"
+	return 1
+}
+
+# Starts mus-runner in the background, logging to $1; waits until it is attached.
+start_runner() {
+	log=$1
+	shift
+	mus-runner "$@" >"$log" 2>&1 &
+	RUNNER=$!
+	wait_state enabled
+}
+
+# An endless CPU hog in cgroup $1 (a directory under $CG), started in the background.
+hog() {
+	sh -c "echo \$\$ > $CG/$1/cgroup.procs && while :; do :; done" &
+}
+
+# CPU time (microseconds) cgroup $1 has used.
+usage() {
+	sed -n 's/^usage_usec //p' "$CG/$1/cpu.stat"
+}
+
+# Reports the CPU time cgroups $2 and $3 use in the next $4 seconds as
+# "@@MUS $1 <usec of $2> <usec of $3>".
+measure() {
+	a0=$(usage "$2")
+	b0=$(usage "$3")
+	sleep "$4"
+	a1=$(usage "$2")
+	b1=$(usage "$3")
+	echo "@@MUS $1 $((a1 - a0)) $((b1 - b0))"
+}
+
+# Seconds since boot, to the hundredth, as an integer number of hundredths.
+now_cs() {
+	tr -d . </proc/uptime | cut -d' ' -f1
+}

@@ -1,0 +1,22 @@
+# CPU share of two sibling cgroups with equal hogs (two each, on two CPUs): even with
+# an empty map, 4:1 with one boosted; then the same through a parent cgroup.
+start_runner /tmp/runner.log --stats 5
+mkdir $CG/a $CG/b
+hog a; hog a; hog b; hog b
+sleep 1
+measure even a b 5
+mus-agent boost --cgroup $CG/a --weight 4096
+sleep 1
+measure boosted a b 5
+mus-agent unboost --cgroup $CG/a
+
+# A boost on a parent covers the tasks of its children.
+mkdir -p $CG/p/c
+for pid in $(cat $CG/a/cgroup.procs); do echo $pid >$CG/p/c/cgroup.procs; done
+mus-agent boost --cgroup $CG/p --weight 4096
+sleep 1
+measure parent p/c b 5
+kill -TERM $RUNNER
+wait $RUNNER
+echo "@@MUS runner_rc $?"
+cat /tmp/runner.log
