@@ -1,1 +1,53 @@
-fn main(){}
+//! `cargo xtask <command>`: project automation, one module per command.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod guest_opts;
+mod vm_kernel;
+mod vm_run;
+mod vm_shell;
+
+/// SCX_MUS project automation.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// The shared `Vm` prefix is only until demo/test/bench join the VM commands.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fetch (first time) and verify the sched_ext guest kernel; print where it is cached.
+    VmKernel(vm_kernel::Args),
+    /// Boot the guest with an interactive busybox shell on this terminal (Ctrl-A X quits).
+    VmShell(vm_shell::Args),
+    /// Boot the guest with a scenario script; print the console and the parsed results.
+    VmRun(vm_run::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::VmKernel(args) => vm_kernel::run(args),
+        Command::VmShell(args) => vm_shell::run(args),
+        Command::VmRun(args) => vm_run::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -21,10 +21,19 @@ pub(crate) struct Kernel {
 const REQUIRED: &[(&str, &str)] = &[
     ("CONFIG_SCHED_CLASS_EXT", "sched_ext itself"),
     ("CONFIG_BPF_SYSCALL", "loading BPF programs"),
-    ("CONFIG_DEBUG_INFO_BTF", "BTF, which struct_ops schedulers are verified against"),
-    ("CONFIG_BLK_DEV_INITRD", "booting from the generated initramfs"),
+    (
+        "CONFIG_DEBUG_INFO_BTF",
+        "BTF, which struct_ops schedulers are verified against",
+    ),
+    (
+        "CONFIG_BLK_DEV_INITRD",
+        "booting from the generated initramfs",
+    ),
     ("CONFIG_DEVTMPFS", "/dev in the guest"),
-    ("CONFIG_SERIAL_8250_CONSOLE", "the serial console the results come back on"),
+    (
+        "CONFIG_SERIAL_8250_CONSOLE",
+        "the serial console the results come back on",
+    ),
 ];
 
 /// Names the first required option that `config` does not set to `y`, with the reason.
@@ -139,11 +148,7 @@ pub(crate) fn locate() -> Result<Kernel, TestbedError> {
 /// The cached kernel, if a complete entry exists. `release` is written last by the
 /// downloader, so its presence marks an entry that was fully written.
 fn cached(dir: &Path) -> Result<Option<Kernel>, TestbedError> {
-    let (image, config, release) = (
-        dir.join("vmlinuz"),
-        dir.join("config"),
-        dir.join("release"),
-    );
+    let (image, config, release) = (dir.join("vmlinuz"), dir.join("config"), dir.join("release"));
     if !(image.is_file() && config.is_file() && release.is_file()) {
         return Ok(None);
     }

@@ -1,0 +1,37 @@
+//! The SCX_MUS VM test bed: boots a real sched_ext kernel under QEMU (TCG), because the
+//! development and CI machines run kernels without sched_ext.
+//!
+//! A [`Scenario`] is a busybox sh script plus the host files it needs; [`Testbed::run`]
+//! packs them into an initramfs, boots, and parses the `@@MUS <key> <value>` lines the
+//! script prints on the serial console into a [`GuestRun`].
+//!
+//! ```no_run
+//! use mus_testbed::{Scenario, Testbed};
+//! let testbed = Testbed::prepare()?;
+//! let run = testbed.run(&Scenario::new("hello", "echo \"@@MUS hello world\""))?;
+//! assert_eq!(run.require("hello")?, "world");
+//! # Ok::<(), mus_testbed::TestbedError>(())
+//! ```
+//!
+//! Environment: `MUS_VM_KERNEL` / `MUS_VM_KERNEL_CONFIG` (a kernel of your own),
+//! `MUS_VM_CACHE` (cache dir), `MUS_VM_BUSYBOX` (a static busybox), `MUS_VM_ECHO=1`
+//! (stream consoles to stderr), `MUS_VM_DEBIAN_MIRROR` / `MUS_VM_DEBIAN_SUITE`.
+
+mod console;
+mod cpio;
+mod debian;
+mod error;
+mod guest_run;
+mod hostbin;
+mod initramfs;
+mod kernel;
+mod paths;
+mod qemu;
+mod scenario;
+mod testbed;
+
+pub use error::TestbedError;
+pub use guest_run::{GuestRun, RESULT_MARKER};
+pub use paths::{cache_dir, cached_kernel_dir, workspace_root};
+pub use scenario::Scenario;
+pub use testbed::Testbed;

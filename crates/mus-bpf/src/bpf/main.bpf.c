@@ -244,8 +244,44 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, vtime, enq_flags);
 }
 
+/*
+ * Whether @prev, whose slice ran out, should keep its CPU for another slice.
+ *
+ * The kernel calls ops.dispatch before it puts @prev back in the queue, so the
+ * queue's head would always win, even against a @prev with a smaller vtime: a
+ * boosted task could never run two slices in a row and, with as many waiting
+ * tasks as CPUs, weights would count for little. So compare @prev with the
+ * head. @prev's last run is not charged yet (ops.stopping comes after this), so
+ * compare with what it will be charged. The head is peeked without the queue's
+ * lock: if it is dequeued meanwhile, one decision is made on a stale vtime.
+ */
+static bool keep_running(struct task_struct *prev)
+{
+	struct task_struct *head;
+	struct task_ctx *tctx;
+	u64 now = scx_bpf_now(), vtime;
+
+	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
+		return false;
+	tctx = lookup_task_ctx(prev);
+	if (!tctx || time_before(now, tctx->started_at))
+		return false;
+
+	head = __COMPAT_scx_bpf_dsq_peek(SHARED_DSQ);
+	if (!head)
+		return true;
+	vtime = prev->scx.dsq_vtime +
+		vtime_charge(now - tctx->started_at, tctx->weight, prev->scx.weight);
+	return !time_before(head->scx.dsq_vtime, vtime);
+}
+
 void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 {
+	if (keep_running(prev)) {
+		/* no ops.stopping/running in between: started_at keeps counting */
+		prev->scx.slice = slice_ns;
+		return;
+	}
 	if (scx_bpf_dsq_move_to_local(SHARED_DSQ, 0))
 		stat_add(MUS_STAT_DISPATCH_SHARED, 1);
 }

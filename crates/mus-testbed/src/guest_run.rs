@@ -1,0 +1,177 @@
+//! What one boot produced: the console and the `@@MUS` result lines parsed from it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::TestbedError;
+
+/// The marker that starts a result line on the guest's console.
+pub const RESULT_MARKER: &str = "@@MUS";
+/// How much console an error carries: enough to see a scheduler's exit or a panic.
+const TAIL_LINES: usize = 60;
+
+/// The outcome of one boot.
+#[derive(Debug, Clone)]
+pub struct GuestRun {
+    /// The whole serial console, `\r` removed.
+    pub console: String,
+    /// Every `@@MUS <key> <value>` line, in order.
+    pub results: Vec<(String, String)>,
+    /// The exit status of /scenario.sh; None when the guest never got to report it
+    /// (kernel panic, scheduler hang).
+    pub scenario_status: Option<i32>,
+    /// Wall-clock time from starting QEMU to its exit.
+    pub elapsed: Duration,
+}
+
+impl GuestRun {
+    pub(crate) fn from_console(console: String, elapsed: Duration) -> GuestRun {
+        let results = parse_results(&console);
+        let scenario_status = results
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "scenario_exit")
+            .and_then(|(_, v)| v.parse().ok());
+        GuestRun {
+            console,
+            results,
+            scenario_status,
+            elapsed,
+        }
+    }
+
+    /// The last value reported for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.results
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value reported for `key`, in order.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The last value for `key`, or an error carrying the console tail.
+    pub fn require(&self, key: &str) -> Result<&str, TestbedError> {
+        self.get(key).ok_or_else(|| TestbedError::MissingResult {
+            key: key.to_string(),
+            console_tail: self.console_tail(),
+        })
+    }
+
+    /// The last value for `key`, parsed.
+    pub fn number<T: FromStr>(&self, key: &str) -> Result<T, TestbedError> {
+        let value = self.require(key)?;
+        value.parse().map_err(|_| TestbedError::BadResult {
+            key: key.to_string(),
+            value: value.to_string(),
+            type_name: std::any::type_name::<T>(),
+            console_tail: self.console_tail(),
+        })
+    }
+
+    /// The last lines of the console, for error messages.
+    pub fn console_tail(&self) -> String {
+        console_tail(&self.console)
+    }
+}
+
+pub(crate) fn console_tail(console: &str) -> String {
+    let lines: Vec<&str> = console.lines().collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+/// Parses `@@MUS <key> <value...>` lines: the value is the rest of the line, trimmed,
+/// and may be empty. Anything else on the console (kernel messages, tool output) is not
+/// a result, including a line that merely mentions the marker further along.
+pub(crate) fn parse_results(console: &str) -> Vec<(String, String)> {
+    console
+        .lines()
+        .filter_map(|line| {
+            let rest = line
+                .trim_end_matches('\r')
+                .trim_start()
+                .strip_prefix(RESULT_MARKER)?;
+            // "@@MUSX" is not the marker.
+            if !rest.starts_with([' ', '\t']) {
+                return None;
+            }
+            let rest = rest.trim();
+            let (key, value) = rest.split_once([' ', '\t']).unwrap_or((rest, ""));
+            (!key.is_empty()).then(|| (key.to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONSOLE: &str = "[    0.912] Run /init as init process\r\n\
+        @@MUS kernel 7.3.4+deb13-cloud-amd64\r\n\
+        @@MUS sched_ext_state disabled\r\n\
+        some tool output mentioning @@MUS in passing\n\
+        @@MUS hello   world, twice  \r\n\
+        @@MUSCLE nope\n\
+        @@MUS flag\n\
+        @@MUS p99_us 1967\n\
+        @@MUS p99_us 2311\n\
+        @@MUS\n\
+        @@MUS scenario_exit 0\r\n";
+
+    fn run() -> GuestRun {
+        GuestRun::from_console(CONSOLE.replace('\r', ""), Duration::ZERO)
+    }
+
+    #[test]
+    fn parses_result_lines() {
+        let r = parse_results(CONSOLE);
+        assert_eq!(r.len(), 7);
+        assert_eq!(r[0], ("kernel".into(), "7.3.4+deb13-cloud-amd64".into()));
+        assert_eq!(r[2], ("hello".into(), "world, twice".into()));
+        assert_eq!(r[3], ("flag".into(), "".into()));
+    }
+
+    #[test]
+    fn looks_values_up() {
+        let run = run();
+        assert_eq!(run.scenario_status, Some(0));
+        assert_eq!(run.get("p99_us"), Some("2311"));
+        assert_eq!(run.all("p99_us"), ["1967", "2311"]);
+        assert_eq!(run.get("flag"), Some(""));
+        assert_eq!(run.number::<u64>("p99_us").unwrap(), 2311);
+        assert_eq!(run.require("sched_ext_state").unwrap(), "disabled");
+    }
+
+    #[test]
+    fn errors_carry_the_console_tail() {
+        let run = run();
+        let missing = run.require("absent_key").unwrap_err().to_string();
+        assert!(missing.contains("@@MUS absent_key"), "{missing}");
+        assert!(missing.contains("@@MUS scenario_exit 0"), "{missing}");
+        let bad = run.number::<u32>("hello").unwrap_err().to_string();
+        assert!(bad.contains("world, twice") && bad.contains("u32"), "{bad}");
+    }
+
+    #[test]
+    fn tail_keeps_the_last_sixty_lines() {
+        let console: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        let tail = console_tail(&console);
+        assert_eq!(tail.lines().count(), 60);
+        assert!(tail.starts_with("line 40\n") && tail.ends_with("line 99"));
+    }
+
+    #[test]
+    fn no_exit_line_means_no_status() {
+        let run = GuestRun::from_console("Kernel panic - not syncing\n".into(), Duration::ZERO);
+        assert_eq!(run.scenario_status, None);
+        assert!(run.results.is_empty());
+    }
+}

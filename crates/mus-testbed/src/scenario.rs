@@ -1,0 +1,87 @@
+//! What to run in one boot: a busybox sh script and the host files it needs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One guest boot's worth of work. The script runs as `/scenario.sh` under busybox sh
+/// and reports with `@@MUS <key> <value>` lines on stdout.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub(crate) name: String,
+    pub(crate) script: String,
+    pub(crate) binaries: Vec<PathBuf>,
+    pub(crate) tools: Vec<String>,
+    pub(crate) files: Vec<(PathBuf, String)>,
+    pub(crate) timeout: Duration,
+    pub(crate) cpus: u32,
+    pub(crate) memory_mib: u32,
+    pub(crate) echo: bool,
+}
+
+impl Scenario {
+    /// A scenario named `name` (used in messages) running `script` in the guest.
+    pub fn new(name: &str, script: &str) -> Scenario {
+        Scenario {
+            name: name.to_string(),
+            script: script.to_string(),
+            binaries: Vec::new(),
+            tools: Vec::new(),
+            files: Vec::new(),
+            timeout: Duration::from_secs(120),
+            cpus: 2,
+            memory_mib: 2048,
+            // MUS_VM_ECHO=1 streams every console to stderr, to watch a test boot.
+            echo: std::env::var_os("MUS_VM_ECHO").is_some_and(|v| !v.is_empty() && v != "0"),
+        }
+    }
+
+    /// Copies a host executable to `/bin/<file name>`, without debug info, together with
+    /// the shared libraries `ldd` lists (at the same paths).
+    pub fn binary(mut self, host_path: impl AsRef<Path>) -> Self {
+        self.binaries.push(host_path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Copies a host command found on PATH (e.g. "bpftool") to the same path in the
+    /// guest, with its shared libraries.
+    pub fn host_tool(mut self, name: &str) -> Self {
+        self.tools.push(name.to_string());
+        self
+    }
+
+    /// Copies a host file to `guest_path` (absolute; not under /proc, /sys, /dev, /run,
+    /// /tmp or /var, which /init mounts over).
+    pub fn file(mut self, host_path: impl AsRef<Path>, guest_path: &str) -> Self {
+        self.files
+            .push((host_path.as_ref().to_path_buf(), guest_path.to_string()));
+        self
+    }
+
+    /// Wall-clock limit for the whole boot, scenario and power-off (default 120 s).
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Guest vCPUs (default 2).
+    pub fn cpus(mut self, n: u32) -> Self {
+        self.cpus = n.max(1);
+        self
+    }
+
+    /// Guest memory in MiB (default 2048).
+    pub fn memory_mib(mut self, n: u32) -> Self {
+        self.memory_mib = n;
+        self
+    }
+
+    /// Streams the console to stderr while the guest runs (default: off, or MUS_VM_ECHO).
+    pub fn echo_console(mut self, on: bool) -> Self {
+        self.echo = on;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
