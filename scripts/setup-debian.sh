@@ -1,10 +1,10 @@
 #!/bin/sh
 # Installs what building and testing SCX_MUS needs on Debian 12 (bookworm) or newer:
-# clang 18+ for the BPF side, libbpf's build deps, and what the QEMU test bed puts in
+# clang 18+ for the BPF side, libbpf's build deps, protoc for containerd-client, and what the QEMU test bed puts in
 # its guest (qemu, busybox, bpftool, stress-ng). Idempotent.
 set -eu
 
-packages="clang-19 libelf-dev zlib1g-dev pkg-config make
+packages="clang-19 libelf-dev zlib1g-dev pkg-config make protobuf-compiler
 qemu-system-x86 busybox-static bpftool stress-ng cpio"
 
 missing=""

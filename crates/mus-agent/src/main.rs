@@ -1,5 +1,52 @@
-//! mus-agent: a placeholder until the agent issue lands.
-fn main() {
-    eprintln!("mus-agent is not implemented yet; write the map with `bpftool` meanwhile");
-    std::process::exit(2);
+//! mus-agent: the operator's CLI and TUI for boosting pods in the mus scheduler.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mus_agent::cli::Cli;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    // clap exits with status 2 on a usage error.
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.log_json);
+    // Two workers: the watch and one resolution at a time is all the agent runs.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mus-agent: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(mus_agent::commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` keeps anyhow's context and the cause on one line.
+            eprintln!("mus-agent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, json: bool) {
+    let level = match verbose {
+        // Library crates (kube's client) log their own copy of errors this program
+        // already reports as one sentence: quiet unless asked.
+        0 => "mus_agent=warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("MUS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

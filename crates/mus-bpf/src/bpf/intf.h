@@ -59,6 +59,7 @@ enum mus_stat_idx {
 	MUS_STAT_RUNTIME_NORMAL_NS,	/* CPU time given to everything else */
 	MUS_STAT_WEIGHT_REFRESH,	/* ancestor walks (cache misses) */
 	MUS_STAT_MAP_CHANGES,		/* map changes seen by the map scan */
+	MUS_STAT_STARVATION_RESCUES,	/* tasks run out of vtime order after waiting too long */
 	MUS_NR_STATS,
 };
 

@@ -26,6 +26,8 @@ UEI_DEFINE(uei);
 /* The one dispatch queue all CPUs share, ordered by vtime. */
 #define SHARED_DSQ		0
 
+#define NSEC_PER_MSEC		1000000ULL
+
 /*
  * A task that stays runnable this long without getting a CPU makes the kernel
  * eject the scheduler and fall back to the fair class. With vtime fairness a
@@ -33,7 +35,16 @@ UEI_DEFINE(uei);
  */
 #define WATCHDOG_TIMEOUT_MS	5000
 
-#define NSEC_PER_MSEC		1000000ULL
+/*
+ * Weighted fairness alone does not bound how long a task waits: a nice-19 task
+ * (weight 1 of 10000) among boosted busy tasks is charged so much vtime for one
+ * slice that its next turn can be many seconds away, and the watchdog would
+ * eject us. A task queued for longer than this runs next, out of vtime order.
+ * It is checked at most every STARVATION_SCAN_NS, by whichever CPU dispatches.
+ */
+#define STARVATION_NS		(1000 * NSEC_PER_MSEC)
+#define STARVATION_SCAN_NS	(100 * NSEC_PER_MSEC)
+
 
 /*
  * Tunables, written by mus-runner into .rodata before the program is loaded.
@@ -86,6 +97,8 @@ struct task_ctx {
 	bool boosted;
 	/* when the task last got a CPU, to charge what it used */
 	u64 started_at;
+	/* when the task was last put in the shared queue */
+	u64 enqueued_at;
 };
 
 struct {
@@ -121,6 +134,9 @@ volatile u64 map_gen;
  * makes the wake-up credit of the next task slightly more generous.
  */
 static u64 vtime_now;
+
+/* When a CPU last looked for starving tasks; see STARVATION_NS. */
+static u64 last_starvation_scan;
 
 static void stat_add(u32 idx, u64 delta)
 {
@@ -230,7 +246,11 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 
 void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 {
+	struct task_ctx *tctx = lookup_task_ctx(p);
 	u64 vtime = p->scx.dsq_vtime;
+
+	if (tctx)
+		tctx->enqueued_at = scx_bpf_now();
 
 	/*
 	 * A task that slept must not come back with a hoard of unused vtime and
@@ -275,8 +295,39 @@ static bool keep_running(struct task_struct *prev)
 	return !time_before(head->scx.dsq_vtime, vtime);
 }
 
+/*
+ * Moves the longest-queued task that has waited more than STARVATION_NS to this
+ * CPU, if the last scan is older than STARVATION_SCAN_NS. One CPU scans at a
+ * time (the compare-and-swap), and a scan rescues one task: starvation is the
+ * exception, and a second starving task is found by the next scan.
+ */
+static bool rescue_starving(void)
+{
+	u64 now = scx_bpf_now(), last = last_starvation_scan;
+	struct task_struct *p;
+
+	if (now - last < STARVATION_SCAN_NS ||
+	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
+		return false;
+
+	/* from the tail: the starving are the ones with the largest vtime */
+	bpf_for_each(scx_dsq, p, SHARED_DSQ, SCX_DSQ_ITER_REV) {
+		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+
+		if (!tctx || now - tctx->enqueued_at < STARVATION_NS)
+			continue;
+		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0)) {
+			stat_add(MUS_STAT_STARVATION_RESCUES, 1);
+			return true;
+		}
+	}
+	return false;
+}
+
 void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 {
+	if (rescue_starving())
+		return;
 	if (keep_running(prev)) {
 		/* no ops.stopping/running in between: started_at keeps counting */
 		prev->scx.slice = slice_ns;

@@ -1,0 +1,209 @@
+//! Command-line interface: flags, subcommands and targets.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use mus_common::cgroup::CGROUP2_MOUNT;
+use mus_common::{DEFAULT_PIN_PATH, Weight};
+
+use crate::kube_discovery::KubeOptions;
+use crate::runtime::DEFAULT_SOCKETS;
+use crate::targets::{self, Target, TargetError};
+
+/// Boost a Kubernetes pod or container in the mus sched_ext scheduler.
+///
+/// Without a subcommand, opens the interactive table of this node's pods.
+/// Needs root (the scheduler's map is root-only) and a running mus-runner.
+#[derive(Debug, Parser)]
+#[command(name = "mus-agent", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Where mus-runner pinned the scheduler's map.
+    #[arg(long, global = true, default_value = DEFAULT_PIN_PATH, value_name = "PATH")]
+    pub pin_path: PathBuf,
+    /// kubeconfig file (default: KUBECONFIG, ~/.kube/config, then the in-cluster account).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context to use (default: the current context).
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// This node's name as Kubernetes knows it (default: the hostname).
+    #[arg(long, global = true, env = "NODE_NAME")]
+    pub node: Option<String>,
+    /// containerd socket (default: /run/containerd/containerd.sock, then k3s's).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub containerd_socket: Option<PathBuf>,
+    /// Where cgroup v2 is mounted.
+    #[arg(long, global = true, default_value = CGROUP2_MOUNT, value_name = "PATH")]
+    pub cgroup_root: PathBuf,
+    /// More logging on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+impl Global {
+    pub fn kube_options(&self) -> KubeOptions {
+        KubeOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    pub fn containerd_sockets(&self) -> Vec<PathBuf> {
+        match &self.containerd_socket {
+            Some(socket) => vec![socket.clone()],
+            None => DEFAULT_SOCKETS.iter().map(PathBuf::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List this node's pods and containers, with their boost.
+    List {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Boost a pod (all its containers) or one container.
+    Boost {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Scheduling weight: 1024 is an ordinary cgroup; 1 to 65536.
+        #[arg(long, short, value_name = "W")]
+        weight: Option<String>,
+    },
+    /// Remove a boost.
+    Unboost {
+        #[command(flatten)]
+        target: UnboostTargetArgs,
+    },
+    /// What the map holds, resolved back to pods where possible.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What to boost: exactly one of these.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct TargetArgs {
+    /// namespace/pod (the whole pod) or namespace/pod/container.
+    pub target: Option<String>,
+    /// A cgroup directory, absolute or relative to the cgroup mount (no Kubernetes needed).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+    /// The cgroup of this process (no Kubernetes needed).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+}
+
+/// What to unboost: a target, or a raw cgroup ID from `status` (for stale entries).
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct UnboostTargetArgs {
+    /// namespace/pod or namespace/pod/container.
+    pub target: Option<String>,
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// A cgroup ID as `status` prints it, e.g. of a stale entry.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<u64>,
+}
+
+impl TargetArgs {
+    pub fn target(&self) -> Result<Target, TargetError> {
+        to_target(&self.target, &self.cgroup, self.pid)
+    }
+}
+
+impl UnboostTargetArgs {
+    /// `Ok(None)` when the target is a raw `--id`.
+    pub fn target(&self) -> Result<Option<Target>, TargetError> {
+        if self.id.is_some() {
+            return Ok(None);
+        }
+        to_target(&self.target, &self.cgroup, self.pid).map(Some)
+    }
+}
+
+fn to_target(
+    target: &Option<String>,
+    cgroup: &Option<PathBuf>,
+    pid: Option<u32>,
+) -> Result<Target, TargetError> {
+    match (target, cgroup, pid) {
+        (Some(t), _, _) => targets::parse(t),
+        (_, Some(path), _) => Ok(Target::Cgroup(path.clone())),
+        (_, _, Some(pid)) => Ok(Target::Pid(pid)),
+        // clap's group makes one of them required.
+        _ => Err(TargetError::Syntax(String::new())),
+    }
+}
+
+/// `--weight`, checked here rather than by clap so that a bad weight is a failure
+/// the user can fix (exit 1) with the map's own wording of the range.
+pub fn weight(given: Option<&str>) -> Result<Weight, mus_common::WeightError> {
+    given.map_or(Ok(Weight::default()), str::parse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn targets_and_defaults() {
+        let cli = Cli::try_parse_from(["mus-agent", "boost", "shop/cart", "--weight", "8192"])
+            .expect("parse");
+        let Some(Command::Boost { target, weight: w }) = cli.command else {
+            panic!("not boost")
+        };
+        assert_eq!(
+            target.target().ok(),
+            Some(Target::Pod {
+                namespace: "shop".into(),
+                pod: "cart".into()
+            })
+        );
+        assert_eq!(weight(w.as_deref()).map(Weight::get), Ok(8192));
+        assert_eq!(weight(None), Ok(Weight::default()));
+        assert!(weight(Some("0")).is_err());
+        assert_eq!(cli.global.pin_path, PathBuf::from(DEFAULT_PIN_PATH));
+
+        let cli = Cli::try_parse_from(["mus-agent", "unboost", "--id", "42"]).expect("parse");
+        let Some(Command::Unboost { target }) = cli.command else {
+            panic!("not unboost")
+        };
+        assert_eq!(target.id, Some(42));
+
+        assert!(
+            Cli::try_parse_from(["mus-agent", "boost"]).is_err(),
+            "a target is required"
+        );
+        assert!(
+            Cli::try_parse_from(["mus-agent", "boost", "a/b", "--pid", "1"]).is_err(),
+            "only one target"
+        );
+        let cli = Cli::try_parse_from(["mus-agent"]).expect("parse");
+        assert!(cli.command.is_none(), "no subcommand is the TUI");
+    }
+}

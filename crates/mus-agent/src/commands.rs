@@ -1,0 +1,232 @@
+//! The subcommands: each one is a few calls into the modules, with the context
+//! that turns a module error into one sentence for the operator.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use mus_common::cgroup::find_cgroup;
+use mus_common::{CgroupId, PrioMap};
+use serde::Serialize;
+
+use crate::boost::{self, require_root};
+use crate::cgroup_index::{self, Boost, Owner, row_cgroups};
+use crate::cli::{self, Global};
+use crate::kube_discovery::{self, ContainerRow, Discovery, DiscoveryError};
+use crate::resolve::Resolver;
+use crate::targets::{self, Resolved, Target};
+
+/// A discovery client for this node from the global flags.
+pub async fn discovery(g: &Global) -> Result<Discovery, DiscoveryError> {
+    let config = kube_discovery::config(&g.kube_options()).await?;
+    let node = kube_discovery::node_name(g.node.as_deref())?;
+    Discovery::new(config, node)
+}
+
+pub fn resolver(g: &Global) -> Resolver {
+    Resolver::new(g.containerd_sockets(), g.cgroup_root.clone())
+}
+
+/// Resolves any target; Kubernetes is contacted only for pod/container targets.
+pub async fn resolve_target(g: &Global, target: &Target) -> Result<Resolved> {
+    if !target.needs_kubernetes() {
+        return Ok(targets::resolve_local(target, &g.cgroup_root)?);
+    }
+    let discovery = discovery(g).await?;
+    Ok(targets::resolve_kube(target, &discovery, &resolver(g)).await?)
+}
+
+pub async fn boost(g: &Global, target: &Target, weight: Option<&str>) -> Result<()> {
+    let weight = cli::weight(weight)?;
+    require_root()?;
+    let map = PrioMap::open(&g.pin_path)?;
+    let resolved = resolve_target(g, target).await?;
+    if let Some(note) = &resolved.note {
+        eprintln!("note: {note}");
+    }
+    let id = boost::boost(&map, &resolved.path, weight)?;
+    println!(
+        "boosted {target} at weight {weight}: cgroup {} (ID {id}, found through {})",
+        resolved.path.display(),
+        resolved.via
+    );
+    Ok(())
+}
+
+pub async fn unboost(g: &Global, target: Option<&Target>, id: Option<u64>) -> Result<()> {
+    require_root()?;
+    let map = PrioMap::open(&g.pin_path)?;
+    let (what, id, removed) = match (target, id) {
+        (_, Some(id)) => (
+            format!("cgroup ID {id}"),
+            CgroupId(id),
+            map.remove(CgroupId(id))?,
+        ),
+        (Some(target), None) => {
+            let resolved = resolve_target(g, target).await?;
+            let (id, removed) = boost::unboost(&map, &resolved.path)?;
+            (target.to_string(), id, removed)
+        }
+        (None, None) => anyhow::bail!("name a target to unboost"),
+    };
+    // Not boosted is not a failure: scripts can unboost unconditionally.
+    if removed {
+        println!("unboosted {what} (ID {id})");
+    } else {
+        println!("{what} (ID {id}) was not boosted; nothing to do");
+    }
+    Ok(())
+}
+
+/// One line of `list`.
+#[derive(Serialize)]
+struct ListItem<'a> {
+    #[serde(flatten)]
+    row: &'a ContainerRow,
+    cgroup: Option<PathBuf>,
+    boost: Option<Boost>,
+}
+
+pub async fn list(g: &Global, json: bool) -> Result<()> {
+    let discovery = discovery(g).await?;
+    let rows = discovery.list().await?;
+    // Markers are a bonus here: listing works for a non-root user or without a runner.
+    let weights = match map_weights(g) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("note: boosts not shown: {e:#}");
+            HashMap::new()
+        }
+    };
+    let items: Vec<ListItem> = rows
+        .iter()
+        .map(|row| {
+            let cgroups = row_cgroups(row, &g.cgroup_root);
+            ListItem {
+                row,
+                boost: cgroups.boost(&weights),
+                cgroup: cgroups.container.or(cgroups.pod),
+            }
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &items)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<20} {:<36} {:<20} {:<10} {:<10} {:<22} BOOST",
+        "NAMESPACE", "POD", "CONTAINER", "PHASE", "QOS", "STATE"
+    )?;
+    for item in &items {
+        let r = item.row;
+        let boost = match item.boost {
+            Some(b) => format!("{} ({:?})", b.weight, b.scope).to_lowercase(),
+            None => "-".into(),
+        };
+        let qos = r.qos.map(|q| q.to_string()).unwrap_or_else(|| "?".into());
+        writeln!(
+            out,
+            "{:<20} {:<36} {:<20} {:<10} {:<10} {:<22} {boost}",
+            r.namespace,
+            r.pod,
+            r.container,
+            r.phase,
+            qos,
+            r.state.to_string()
+        )?;
+    }
+    Ok(())
+}
+
+fn map_weights(g: &Global) -> Result<HashMap<u64, u32>> {
+    let map = PrioMap::open(&g.pin_path)?;
+    Ok(map
+        .entries()?
+        .into_iter()
+        .map(|e| (e.cgroup.0, e.weight))
+        .collect())
+}
+
+#[derive(Serialize)]
+struct StatusItem {
+    cgroup_id: u64,
+    weight: u32,
+    owner: Owner,
+}
+
+pub async fn status(g: &Global, json: bool) -> Result<()> {
+    require_root()?;
+    let map = PrioMap::open(&g.pin_path)?;
+    let entries = map.entries()?;
+    // Without the API server, entries are still shown by cgroup path.
+    let rows = match discovery(g).await {
+        Ok(d) => d.list().await,
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|e| {
+        eprintln!("note: pods not listed ({e}); entries shown by cgroup path");
+        Vec::new()
+    });
+    let owners = cgroup_index::owners(&rows, &g.cgroup_root);
+    let explained = cgroup_index::explain(&entries, &owners, |id| {
+        find_cgroup(&g.cgroup_root, CgroupId(id))
+    });
+    let items: Vec<StatusItem> = explained
+        .into_iter()
+        .map(|(e, owner)| StatusItem {
+            cgroup_id: e.cgroup.0,
+            weight: e.weight,
+            owner,
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &items)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} of {} entries used in {}",
+        items.len(),
+        map.capacity(),
+        map.path().display()
+    )?;
+    for item in &items {
+        writeln!(
+            out,
+            "{:>12}  weight {:<6} {}",
+            item.cgroup_id, item.weight, item.owner
+        )?;
+    }
+    if items.iter().any(|i| i.owner == Owner::Stale) {
+        writeln!(out, "remove stale entries with `mus-agent unboost --id ID`")?;
+    }
+    Ok(())
+}
+
+/// The whole program after argument parsing.
+pub async fn run(cli: cli::Cli) -> Result<()> {
+    let g = &cli.global;
+    match &cli.command {
+        None => {
+            require_root()?;
+            let g = g.clone();
+            tokio::task::spawn_blocking(move || crate::tui::run(&g))
+                .await
+                .context("the TUI thread failed")?
+        }
+        Some(cli::Command::List { json }) => list(g, *json).await,
+        Some(cli::Command::Status { json }) => status(g, *json).await,
+        Some(cli::Command::Boost { target, weight }) => {
+            boost(g, &target.target()?, weight.as_deref()).await
+        }
+        Some(cli::Command::Unboost { target }) => {
+            unboost(g, target.target()?.as_ref(), target.id).await
+        }
+    }
+}

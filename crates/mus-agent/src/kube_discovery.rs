@@ -1,0 +1,464 @@
+//! Kubernetes discovery: the pods of this node, one row per container.
+//!
+//! Only this node's pods matter (a cgroup on another machine cannot be boosted from
+//! here), so every request carries the `spec.nodeName` field selector and the API
+//! server does the filtering. The live view is a `kube::runtime` reflector: a LIST
+//! followed by a WATCH that reconnects by itself.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Config};
+use serde::Serialize;
+
+/// How to reach the API server; every field `None` means kube's usual inference
+/// (KUBECONFIG, ~/.kube/config, then the in-cluster service account).
+#[derive(Clone, Debug, Default)]
+pub struct KubeOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error(
+        "no usable Kubernetes configuration: {0} (pass --kubeconfig, set KUBECONFIG, or run in a pod)"
+    )]
+    Config(String),
+    #[error("the Kubernetes API at {url} is unreachable: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error(
+        "forbidden: this identity may not {verb} {resource} {scope}; grant it RBAC verb \"{verb}\" on resource \"{resource}\" (API server said: {message})"
+    )]
+    Forbidden {
+        verb: &'static str,
+        resource: &'static str,
+        scope: String,
+        message: String,
+    },
+    #[error("{what} was not found")]
+    NotFound { what: String },
+    #[error("the Kubernetes API failed to {verb} {resource}: {message}")]
+    Api {
+        verb: &'static str,
+        resource: &'static str,
+        message: String,
+    },
+}
+
+/// The request that failed, so an error can say which RBAC rule is missing.
+#[derive(Clone, Copy, Debug)]
+struct Request<'a> {
+    verb: &'static str,
+    namespace: Option<&'a str>,
+}
+
+impl Request<'_> {
+    fn scope(&self) -> String {
+        match self.namespace {
+            Some(ns) => format!("in namespace {ns}"),
+            None => "in all namespaces".to_string(),
+        }
+    }
+}
+
+/// The client configuration. An explicit `--kubeconfig` or `--context` wins;
+/// otherwise kube infers (KUBECONFIG, ~/.kube/config, in-cluster).
+pub async fn config(opts: &KubeOptions) -> Result<Config, DiscoveryError> {
+    let options = KubeConfigOptions {
+        context: opts.context.clone(),
+        ..Default::default()
+    };
+    let config = match (&opts.kubeconfig, &opts.context) {
+        (Some(path), _) => {
+            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
+                DiscoveryError::Config(format!("cannot read {}: {e}", path.display()))
+            })?;
+            Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| DiscoveryError::Config(e.to_string()))?
+        }
+        (None, Some(_)) => Config::from_kubeconfig(&options)
+            .await
+            .map_err(|e| DiscoveryError::Config(e.to_string()))?,
+        (None, None) => Config::infer()
+            .await
+            .map_err(|e| DiscoveryError::Config(e.to_string()))?,
+    };
+    Ok(config)
+}
+
+/// This node's name: `--node`/NODE_NAME when given (clap folds the two), else the
+/// hostname, which is what kubelet registers by default.
+pub fn node_name(given: Option<&str>) -> Result<String, DiscoveryError> {
+    if let Some(node) = given.filter(|n| !n.is_empty()) {
+        return Ok(node.to_string());
+    }
+    let host = nix::unistd::gethostname().map_err(|e| {
+        DiscoveryError::Config(format!("cannot read the hostname ({e}); pass --node"))
+    })?;
+    host.into_string()
+        .map(|h| h.to_lowercase())
+        .map_err(|_| DiscoveryError::Config("the hostname is not UTF-8; pass --node".into()))
+}
+
+/// QoS class as kubelet uses it to place the pod's cgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum QosClass {
+    Guaranteed,
+    Burstable,
+    BestEffort,
+}
+
+impl QosClass {
+    fn parse(s: &str) -> Option<QosClass> {
+        match s {
+            "Guaranteed" => Some(QosClass::Guaranteed),
+            "Burstable" => Some(QosClass::Burstable),
+            "BestEffort" => Some(QosClass::BestEffort),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for QosClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A container ID as the kubelet reports it: `<runtime>://<id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ContainerId {
+    /// `containerd`, `cri-o`, `docker`, … (whatever the CRI runtime calls itself).
+    pub runtime: String,
+    pub id: String,
+}
+
+impl ContainerId {
+    pub fn parse(s: &str) -> Option<ContainerId> {
+        let (runtime, id) = s.split_once("://")?;
+        let valid = !runtime.is_empty()
+            && !id.is_empty()
+            // The ID becomes a path component: refuse anything that could walk the tree.
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        valid.then(|| ContainerId {
+            runtime: runtime.to_string(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.runtime, self.id)
+    }
+}
+
+/// What the container is doing now, from its status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "reason", rename_all = "lowercase")]
+pub enum ContainerState {
+    Running,
+    Waiting(String),
+    Terminated(String),
+    /// The kubelet has not reported on it yet.
+    Unknown,
+}
+
+impl ContainerState {
+    fn of(status: Option<&ContainerStatus>) -> ContainerState {
+        let Some(state) = status.and_then(|s| s.state.as_ref()) else {
+            return ContainerState::Unknown;
+        };
+        if state.running.is_some() {
+            ContainerState::Running
+        } else if let Some(t) = &state.terminated {
+            ContainerState::Terminated(t.reason.clone().unwrap_or_default())
+        } else if let Some(w) = &state.waiting {
+            ContainerState::Waiting(w.reason.clone().unwrap_or_default())
+        } else {
+            ContainerState::Unknown
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, ContainerState::Running)
+    }
+}
+
+impl fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (word, reason) = match self {
+            ContainerState::Running => return f.write_str("running"),
+            ContainerState::Unknown => return f.write_str("unknown"),
+            ContainerState::Waiting(r) => ("waiting", r),
+            ContainerState::Terminated(r) => ("terminated", r),
+        };
+        if reason.is_empty() {
+            f.write_str(word)
+        } else {
+            write!(f, "{word} ({reason})")
+        }
+    }
+}
+
+/// One container of one pod of this node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContainerRow {
+    pub namespace: String,
+    pub pod: String,
+    pub pod_uid: String,
+    pub container: String,
+    pub phase: String,
+    /// `None` when the pod's status has no QoS class yet; resolution then tries all.
+    pub qos: Option<QosClass>,
+    pub container_id: Option<ContainerId>,
+    pub state: ContainerState,
+}
+
+impl ContainerRow {
+    /// `namespace/pod/container`, the CLI's TARGET spelling.
+    pub fn target(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.pod, self.container)
+    }
+}
+
+/// The rows of one pod: one per container of its spec, in spec order, each joined
+/// to its status (a container without status yet is `Unknown`, not dropped).
+pub fn rows_of_pod(pod: &Pod) -> Vec<ContainerRow> {
+    let meta = &pod.metadata;
+    let status = pod.status.as_ref();
+    let statuses = status
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    spec.containers
+        .iter()
+        .map(|c| {
+            let cs = statuses.iter().find(|s| s.name == c.name);
+            ContainerRow {
+                namespace: meta.namespace.clone().unwrap_or_default(),
+                pod: meta.name.clone().unwrap_or_default(),
+                pod_uid: meta.uid.clone().unwrap_or_default(),
+                container: c.name.clone(),
+                phase: status
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_else(|| "Unknown".into()),
+                qos: status
+                    .and_then(|s| s.qos_class.as_deref())
+                    .and_then(QosClass::parse),
+                container_id: cs
+                    .and_then(|s| s.container_id.as_deref())
+                    .and_then(ContainerId::parse),
+                state: ContainerState::of(cs),
+            }
+        })
+        .collect()
+}
+
+/// Rows of many pods, sorted by namespace, pod, then spec order.
+pub fn rows_of_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<ContainerRow> {
+    let mut pods: Vec<&Pod> = pods.into_iter().collect();
+    pods.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    pods.into_iter().flat_map(rows_of_pod).collect()
+}
+
+/// The pods of one node, through one API client.
+#[derive(Clone)]
+pub struct Discovery {
+    client: Client,
+    node: String,
+    url: String,
+}
+
+impl Discovery {
+    /// A discovery for `node`. Takes the configuration rather than a client because
+    /// kube's `Client` hides its base URL, which errors should name.
+    pub fn new(config: Config, node: String) -> Result<Discovery, DiscoveryError> {
+        let url = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| DiscoveryError::Config(e.to_string()))?;
+        Ok(Discovery { client, node, url })
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn field_selector(&self) -> String {
+        format!("spec.nodeName={}", self.node)
+    }
+
+    /// One LIST of this node's pods, all namespaces.
+    pub async fn list(&self) -> Result<Vec<ContainerRow>, DiscoveryError> {
+        let api: Api<Pod> = Api::all(self.client.clone());
+        let params = ListParams::default().fields(&self.field_selector());
+        let pods = api.list(&params).await.map_err(|e| {
+            self.error(
+                e,
+                Request {
+                    verb: "list",
+                    namespace: None,
+                },
+            )
+        })?;
+        Ok(rows_of_pods(&pods.items))
+    }
+
+    /// One pod by name, wherever it runs (the caller checks the node, so it can say
+    /// "not on this node" rather than "not found").
+    pub async fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod, DiscoveryError> {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        match api.get_opt(name).await {
+            Ok(Some(pod)) => Ok(pod),
+            Ok(None) => Err(DiscoveryError::NotFound {
+                what: format!("pod {namespace}/{name}"),
+            }),
+            Err(e) => Err(self.error(
+                e,
+                Request {
+                    verb: "get",
+                    namespace: Some(namespace),
+                },
+            )),
+        }
+    }
+
+    /// Starts the live view: a reflector fed by a watcher on this node's pods.
+    /// The task runs until the returned [`LiveView`] is dropped.
+    pub fn watch(&self) -> LiveView {
+        let api: Api<Pod> = Api::all(self.client.clone());
+        let config = watcher::Config::default().fields(&self.field_selector());
+        let (store, writer) = reflector::store();
+        let last_error = Arc::new(Mutex::new(None));
+        let errors = Arc::clone(&last_error);
+        let this = self.clone();
+        let stream = reflector::reflector(writer, watcher(api, config))
+            .default_backoff()
+            .touched_objects();
+        let task = tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                // Keep only the latest problem: the view shows it until the next
+                // event succeeds, and the watcher retries with backoff meanwhile.
+                let problem = event.err().map(|e| this.watch_error(e));
+                if let Ok(mut slot) = errors.lock() {
+                    *slot = problem;
+                }
+            }
+        });
+        LiveView {
+            store,
+            last_error,
+            task,
+        }
+    }
+
+    fn watch_error(&self, e: watcher::Error) -> DiscoveryError {
+        let list = Request {
+            verb: "list",
+            namespace: None,
+        };
+        let watch = Request {
+            verb: "watch",
+            namespace: None,
+        };
+        match e {
+            watcher::Error::InitialListFailed(e) => self.error(e, list),
+            watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
+                self.error(e, watch)
+            }
+            watcher::Error::WatchError(status) => self.error(kube::Error::Api(status), watch),
+            other => DiscoveryError::Api {
+                verb: "watch",
+                resource: "pods",
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn error(&self, e: kube::Error, req: Request<'_>) -> DiscoveryError {
+        match e {
+            kube::Error::Api(status) if status.code == 403 => DiscoveryError::Forbidden {
+                verb: req.verb,
+                resource: "pods",
+                scope: req.scope(),
+                message: status.message.clone(),
+            },
+            kube::Error::Api(status) if status.code == 404 => DiscoveryError::NotFound {
+                what: status.message.clone(),
+            },
+            kube::Error::Api(status) => DiscoveryError::Api {
+                verb: req.verb,
+                resource: "pods",
+                message: format!("{} ({})", status.message, status.code),
+            },
+            e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => {
+                DiscoveryError::Unreachable {
+                    url: self.url.clone(),
+                    reason: root_cause(&e),
+                }
+            }
+            e => DiscoveryError::Api {
+                verb: req.verb,
+                resource: "pods",
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// The innermost cause, which is where "Connection refused" lives.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// The live list of this node's pods; the watch stops when this is dropped.
+pub struct LiveView {
+    store: Store<Pod>,
+    last_error: Arc<Mutex<Option<DiscoveryError>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LiveView {
+    /// Waits for the first complete LIST (or returns at once if it is already in).
+    pub async fn ready(&self) -> bool {
+        self.store.wait_until_ready().await.is_ok()
+    }
+
+    /// The current rows, sorted.
+    pub fn rows(&self) -> Vec<ContainerRow> {
+        let pods = self.store.state();
+        rows_of_pods(pods.iter().map(|p| p.as_ref()))
+    }
+
+    /// The last watch failure, if the watch is failing now (message only: the error
+    /// itself stays in place for the next caller).
+    pub fn problem(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .ok()
+            .and_then(|e| e.as_ref().map(|e| e.to_string()))
+    }
+}
+
+impl Drop for LiveView {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
