@@ -4,14 +4,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use mus_testbed::{GuestRun, Scenario, Testbed};
 
-/// One guest at a time: two TCG guests on a small host would skew each other's
-/// timing (and the watchdog's).
-static GUEST: Mutex<()> = Mutex::new(());
 
 const LIB: &str = include_str!("scenarios/lib.sh");
 
@@ -35,7 +32,6 @@ fn agent_binary() -> PathBuf {
 
 fn boot(name: &str, script: &str, timeout_s: u64) -> GuestRun {
     let agent = agent_binary();
-    let _one_at_a_time = GUEST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
     let scenario = Scenario::new(name, &format!("{LIB}\n{script}"))
         .binary(env!("CARGO_BIN_EXE_mus-runner"))

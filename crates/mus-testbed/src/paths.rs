@@ -47,3 +47,18 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
                 .unwrap_or(false)
         })
 }
+
+/// Holds the host-wide guest lock (an exclusive `flock` on `/tmp/mus-testbed.lock`)
+/// until dropped; blocks while another process's guest runs.
+pub(crate) fn host_guest_lock() -> Result<nix::fcntl::Flock<std::fs::File>, crate::TestbedError> {
+    let path = std::env::temp_dir().join("mus-testbed.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| crate::TestbedError::io(format!("open {}", path.display()), e))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| {
+        crate::TestbedError::io(format!("lock {}", path.display()), errno.into())
+    })
+}

@@ -66,6 +66,9 @@ impl Testbed {
             scenario.memory_mib,
         );
         tracing::debug!(scenario = %scenario.name, ?cmd, "booting");
+        // One guest at a time on this host, across processes: TCG guests sharing a
+        // small host would skew each other's timing, and the scheduler's watchdog.
+        let _one_guest = crate::paths::host_guest_lock()?;
         let captured = qemu::run_captured(cmd, scenario.timeout, scenario.echo)?;
         let Some(status) = captured.status else {
             return Err(TestbedError::Timeout {
