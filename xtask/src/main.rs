@@ -4,10 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod guest_opts;
 mod vm_kernel;
 mod vm_run;
 mod vm_shell;
+mod workspace_bins;
 
 /// SCX_MUS project automation.
 #[derive(Debug, Parser)]
@@ -17,10 +19,10 @@ struct Cli {
     command: Command,
 }
 
-// The shared `Vm` prefix is only until demo/test/bench join the VM commands.
-#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The demo: boot a sched_ext guest, load mus, boost one of two busy cgroups, show the shares.
+    Demo(demo::Args),
     /// Fetch (first time) and verify the sched_ext guest kernel; print where it is cached.
     VmKernel(vm_kernel::Args),
     /// Boot the guest with an interactive busybox shell on this terminal (Ctrl-A X quits).
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::VmKernel(args) => vm_kernel::run(args),
         Command::VmShell(args) => vm_shell::run(args),
         Command::VmRun(args) => vm_run::run(args),

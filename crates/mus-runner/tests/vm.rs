@@ -142,6 +142,8 @@ fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves() {
         let (normal_us, _) = pair(&run, window);
         assert!(normal_us >= 200_000.0, "normal hog got {normal_us} us in {window}\n{why}");
     }
+    let niced_us: u64 = run.number("niced_usec").unwrap_or_else(|e| panic!("{e}"));
+    assert!(niced_us > 0, "the nice-19 hog never ran\n{why}");
 }
 
 /// 8. This host's kernel has no sched_ext: the runner says so and exits 1.
