@@ -142,6 +142,7 @@ fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves() {
         let (normal_us, _) = pair(&run, window);
         assert!(normal_us >= 200_000.0, "normal hog got {normal_us} us in {window}\n{why}");
     }
+    assert_eq!(get(&run, "niced_nice"), "19", "{why}");
     let niced_us: u64 = run.number("niced_usec").unwrap_or_else(|e| panic!("{e}"));
     assert!(niced_us > 0, "the nice-19 hog never ran\n{why}");
 }

@@ -313,10 +313,25 @@ static bool rescue_starving(void)
 	/* from the tail: the starving are the ones with the largest vtime */
 	bpf_for_each(scx_dsq, p, SHARED_DSQ, SCX_DSQ_ITER_REV) {
 		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+		s32 cpu = bpf_get_smp_processor_id();
+		u64 dsq_id = SCX_DSQ_LOCAL;
 
 		if (!tctx || now - tctx->enqueued_at < STARVATION_NS)
 			continue;
-		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, SCX_DSQ_LOCAL, 0)) {
+		/*
+		 * A task that may not run here (a per-CPU kthread, a pinned
+		 * task) goes to the local queue of the CPU it last ran on,
+		 * which runs it when its current slice ends.
+		 */
+		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr)) {
+			cpu = scx_bpf_task_cpu(p);
+			if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+				continue;
+			dsq_id = SCX_DSQ_LOCAL_ON | cpu;
+		}
+		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, dsq_id, 0)) {
+			if (dsq_id != SCX_DSQ_LOCAL)
+				scx_bpf_kick_cpu(cpu, 0);
 			stat_add(MUS_STAT_STARVATION_RESCUES, 1);
 			return true;
 		}
