@@ -1,11 +1,13 @@
 #!/bin/sh
 # Installs what building and testing SCX_MUS needs on Debian 12 (bookworm) or newer:
 # clang 18+ for the BPF side, libbpf's build deps, protoc for containerd-client, and what the QEMU test bed puts in
-# its guest (qemu, busybox, bpftool, stress-ng). Idempotent.
+# its guest (qemu, busybox, bpftool, stress-ng, and containerd + runc for mus-agent's end-to-end
+# test). Idempotent.
 set -eu
 
 packages="clang-19 libelf-dev zlib1g-dev pkg-config make protobuf-compiler
-qemu-system-x86 busybox-static bpftool stress-ng cpio"
+qemu-system-x86 busybox-static bpftool stress-ng cpio containerd runc ca-certificates
+rt-tests redis-server redis-tools fonts-dejavu-core"
 
 missing=""
 for p in $packages; do

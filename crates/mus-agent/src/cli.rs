@@ -93,6 +93,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Keep the map equal to what this node's pods ask for (the node daemon).
+    ///
+    /// A pod annotated `mus.patos.dev/weight: "4096"` (or `mus.patos.dev/boost:
+    /// "true"` for the default weight) has its pod cgroup boosted; removing the
+    /// annotation, deleting the pod or moving it away removes the entry. Entries
+    /// written by hand (`mus-agent boost`) are left alone unless --own-all.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Also remove entries no pod asks for that this daemon did not write.
+    #[arg(long)]
+    pub own_all: bool,
+    /// Log what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Seconds between full passes (pods and map are re-read even without events).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub resync_interval: u64,
+    /// Serve Prometheus metrics (/metrics) and /healthz here, e.g. 0.0.0.0:9477 (default: off).
+    #[arg(long, env = "MUS_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Do not publish Kubernetes Events for invalid annotations (log only).
+    #[arg(long)]
+    pub no_events: bool,
 }
 
 /// What to boost: exactly one of these.
@@ -205,5 +231,15 @@ mod tests {
         );
         let cli = Cli::try_parse_from(["mus-agent"]).expect("parse");
         assert!(cli.command.is_none(), "no subcommand is the TUI");
+
+        let cli = Cli::try_parse_from(["mus-agent", "watch", "--metrics-addr", "0.0.0.0:9477"])
+            .expect("parse");
+        let Some(Command::Watch(args)) = cli.command else {
+            panic!("not watch")
+        };
+        assert_eq!(args.resync_interval, 60);
+        assert!(!args.own_all && !args.dry_run && !args.no_events);
+        assert_eq!(args.metrics_addr.map(|a| a.port()), Some(9477));
+        assert!(Cli::try_parse_from(["mus-agent", "watch", "--resync-interval", "0"]).is_err());
     }
 }

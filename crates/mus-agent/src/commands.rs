@@ -209,6 +209,70 @@ pub async fn status(g: &Global, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `mus-agent watch`: the node daemon, until SIGTERM or SIGINT.
+pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::metrics::{self, Metrics};
+    use crate::watch::{self as daemon, WatchOptions};
+
+    require_root()?;
+    let config = kube_discovery::config(&g.kube_options()).await?;
+    let node = kube_discovery::node_name(g.node.as_deref())?;
+    let client = kube::Client::try_from(config)
+        .context("cannot set up a Kubernetes client (is the kubeconfig's certificate authority readable?)")?;
+    let on_cgroup2 = nix::sys::statfs::statfs(&g.cgroup_root)
+        .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
+    if !on_cgroup2 {
+        tracing::warn!(
+            "{} is not a cgroup2 mount: pass --cgroup-root with the node's cgroup2 mount, or no pod will resolve",
+            g.cgroup_root.display()
+        );
+    }
+    let mut opts = WatchOptions::new(node, g.pin_path.clone(), g.cgroup_root.clone());
+    opts.own_all = args.own_all;
+    opts.dry_run = args.dry_run;
+    opts.resync_interval = Duration::from_secs(args.resync_interval);
+    opts.events = !args.no_events;
+    let metrics = Arc::new(Metrics::new(opts.stale_after()));
+    let _server = match args.metrics_addr {
+        Some(addr) => {
+            let (bound, task) = metrics::serve(addr, Arc::clone(&metrics))
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr} (--metrics-addr)"))?;
+            tracing::info!("metrics on http://{bound}/metrics, health on /healthz");
+            Some(AbortOnDrop(task))
+        }
+        None => None,
+    };
+    tracing::info!(
+        node = %opts.node,
+        dry_run = opts.dry_run,
+        own_all = opts.own_all,
+        "watching this node's pods for {} / {}",
+        crate::annotations::WEIGHT_ANNOTATION,
+        crate::annotations::BOOST_ANNOTATION
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot handle SIGTERM")?;
+    // Entries stay in the map on exit: boosts survive an agent restart or upgrade.
+    tokio::select! {
+        () = daemon::run(client, opts, metrics) => anyhow::bail!("the pod watch ended"),
+        _ = term.recv() => tracing::info!("SIGTERM: stopping; the map keeps its entries"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping; the map keeps its entries"),
+    }
+    Ok(())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The whole program after argument parsing.
 pub async fn run(cli: cli::Cli) -> Result<()> {
     let g = &cli.global;
@@ -228,5 +292,6 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
         Some(cli::Command::Unboost { target }) => {
             unboost(g, target.target()?.as_ref(), target.id).await
         }
+        Some(cli::Command::Watch(args)) => watch(g, args).await,
     }
 }

@@ -32,6 +32,10 @@ pub enum DiscoveryError {
         "no usable Kubernetes configuration: {0} (pass --kubeconfig, set KUBECONFIG, or run in a pod)"
     )]
     Config(String),
+    #[error(
+        "cannot set up a Kubernetes client for {url}: {reason} (a kubeconfig that names no certificate authority needs the system's CA certificates: install ca-certificates, or add certificate-authority-data)"
+    )]
+    Client { url: String, reason: String },
     #[error("the Kubernetes API at {url} is unreachable: {reason}")]
     Unreachable { url: String, reason: String },
     #[error(
@@ -288,7 +292,12 @@ impl Discovery {
     /// kube's `Client` hides its base URL, which errors should name.
     pub fn new(config: Config, node: String) -> Result<Discovery, DiscoveryError> {
         let url = config.cluster_url.to_string();
-        let client = Client::try_from(config).map_err(|e| DiscoveryError::Config(e.to_string()))?;
+        // The configuration was read; what fails here is building the TLS client (e.g.
+        // no CA in the kubeconfig and none on the system), which no flag fixes.
+        let client = Client::try_from(config).map_err(|e| DiscoveryError::Client {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         Ok(Discovery { client, node, url })
     }
 

@@ -2,6 +2,7 @@
 //! boosts them by writing the mus scheduler's pinned map. The binary is a thin
 //! shell over these modules so that tests reach all of them.
 
+pub mod annotations;
 pub mod boost;
 pub mod cgroup_index;
 pub mod cgroup_paths;
@@ -9,7 +10,10 @@ pub mod cli;
 pub mod commands;
 pub mod cpu;
 pub mod kube_discovery;
+pub mod metrics;
+pub mod reconcile;
 pub mod resolve;
 pub mod runtime;
 pub mod targets;
 pub mod tui;
+pub mod watch;

@@ -9,7 +9,8 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     // clap exits with status 2 on a usage error.
     let cli = Cli::parse();
-    init_tracing(cli.global.verbose, cli.global.log_json);
+    let daemon = matches!(cli.command, Some(mus_agent::cli::Command::Watch(_)));
+    init_tracing(cli.global.verbose, cli.global.log_json, daemon);
     // Two workers: the watch and one resolution at a time is all the agent runs.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -32,8 +33,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8, json: bool) {
+fn init_tracing(verbose: u8, json: bool, daemon: bool) {
     let level = match verbose {
+        // The watch daemon's log is its record of every map change.
+        0 if daemon => "mus_agent=info",
         // Library crates (kube's client) log their own copy of errors this program
         // already reports as one sentence: quiet unless asked.
         0 => "mus_agent=warn",

@@ -95,7 +95,8 @@ impl Resolver {
         let path = containerd.cgroup_of(cid).await?;
         Ok(Resolution {
             path,
-            via: Via::Containerd(containerd.describe()),
+            // The socket only: Via's Display says "containerd at".
+            via: Via::Containerd(containerd.socket().display().to_string()),
             note: None,
         })
     }

@@ -95,6 +95,11 @@ impl Containerd {
         })
     }
 
+    /// The socket this connection answers on.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
     /// The PID of the container's init process (its task).
     pub async fn task_pid(&self, id: &str) -> Result<u32, RuntimeError> {
         let mut request = Request::new(GetRequest {

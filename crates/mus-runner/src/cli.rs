@@ -23,6 +23,16 @@ pub struct Args {
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub slice_us: u64,
 
+    /// Slice of a non-boosted task while boosted tasks wait for a CPU, in
+    /// microseconds: a waiting boosted task gets a CPU within about this long.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
+    pub slice_min_us: u64,
+
+    /// Do not let a waking boosted task preempt a non-boosted one (weights only, as
+    /// the original project; for comparisons).
+    #[arg(long)]
+    pub no_preempt: bool,
+
     /// Weight given to a map entry whose weight is 0 (so `bpftool map update` with
     /// an all-zero value boosts at this weight). 1024 is an ordinary cgroup.
     #[arg(long, default_value_t = Weight::HIGH_DEFAULT)]

@@ -48,6 +48,8 @@ fn run(args: &Args) -> Result<ExitCode> {
         info!(
             pin = %args.pin_path.display(),
             slice_us = args.slice_us,
+            slice_min_us = args.slice_min_us,
+            preempt = !args.no_preempt,
             high_weight = %args.high_weight,
             "mus scheduler attached"
         );

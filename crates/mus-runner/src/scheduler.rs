@@ -50,6 +50,8 @@ impl<'obj> Scheduler<'obj> {
             .as_mut()
             .context("the BPF object has no .rodata to configure")?;
         rodata.slice_ns = args.slice_us * 1000;
+        rodata.slice_min_ns = args.slice_min_us.min(args.slice_us) * 1000;
+        rodata.preempt_enabled = !args.no_preempt;
         rodata.default_high_weight = args.high_weight.get();
 
         if let Some(stale) = &stale {

@@ -47,7 +47,8 @@ impl fmt::Display for Counters {
         write!(
             f,
             "boosted: runs={} cpu={:.2}s ({:.1}%) | normal: runs={} cpu={:.2}s | \
-             dispatch: idle={} shared={} | starvation rescues={} | map changes={} weight refreshes={}",
+             dispatch: idle={} shared={} | preemptions={} short slices={} | \
+             starvation rescues={} | map changes={} weight refreshes={}",
             self.get(intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED),
             boosted_ns as f64 / 1e9,
             100.0 * boosted_ns as f64 / total,
@@ -55,6 +56,8 @@ impl fmt::Display for Counters {
             normal_ns as f64 / 1e9,
             self.get(intf::mus_stat_idx_MUS_STAT_DISPATCH_IDLE),
             self.get(intf::mus_stat_idx_MUS_STAT_DISPATCH_SHARED),
+            self.get(intf::mus_stat_idx_MUS_STAT_PREEMPTIONS),
+            self.get(intf::mus_stat_idx_MUS_STAT_SHORT_SLICES),
             self.get(intf::mus_stat_idx_MUS_STAT_STARVATION_RESCUES),
             self.get(intf::mus_stat_idx_MUS_STAT_MAP_CHANGES),
             self.get(intf::mus_stat_idx_MUS_STAT_WEIGHT_REFRESH),

@@ -111,7 +111,7 @@ fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
 }
 
 #[test]
-fn cpu_share_follows_the_weights_and_parent_boosts_cover_children() {
+fn cpu_share_follows_the_weights_parent_boosts_cover_children_and_cpu_idle_is_honoured() {
     let run = boot("share", include_str!("scenarios/share.sh"), 240);
 
     // 3. equal hogs split about evenly with an empty map...
@@ -124,6 +124,10 @@ fn cpu_share_follows_the_weights_and_parent_boosts_cover_children() {
     // 4. boosting a parent boosts the tasks in its child
     let parent = share(&run, "parent");
     assert!(parent >= 0.75, "child of a boosted parent got {parent:.3}, want >= 0.75");
+
+    // cpu.idle=1 on the other cgroup leaves it next to nothing
+    let idle = 1.0 - share(&run, "idle");
+    assert!(idle <= 0.05, "the cpu.idle cgroup got {idle:.3}, want <= 0.05");
     assert_eq!(get(&run, "runner_rc"), "0", "{}", run.console_tail());
 }
 

@@ -23,6 +23,7 @@ mod debian;
 mod error;
 mod guest_run;
 mod hostbin;
+mod image;
 mod initramfs;
 mod kernel;
 mod paths;
@@ -31,6 +32,7 @@ mod scenario;
 mod testbed;
 
 pub use error::TestbedError;
+pub use image::busybox_image_tar;
 pub use guest_run::{GuestRun, RESULT_MARKER};
 pub use paths::{cache_dir, cached_kernel_dir, workspace_root};
 pub use scenario::Scenario;

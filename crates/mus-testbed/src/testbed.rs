@@ -57,14 +57,7 @@ impl Testbed {
     /// cannot run, the guest never reaches /init, or the boot outlives the timeout; a
     /// scenario that fails still returns its run (see `scenario_status`).
     pub fn run(&self, scenario: &Scenario) -> Result<GuestRun, TestbedError> {
-        let work = self.build_initrd(scenario)?;
-        let cmd = qemu::command(
-            &self.qemu,
-            &self.kernel.image,
-            &work.path().join("initrd.cpio"),
-            scenario.cpus,
-            scenario.memory_mib,
-        );
+        let (_initrd, cmd) = self.prepare_boot(scenario)?;
         tracing::debug!(scenario = %scenario.name, ?cmd, "booting");
         // One guest at a time on this host, across processes: TCG guests sharing a
         // small host would skew each other's timing, and the scheduler's watchdog.
@@ -98,6 +91,16 @@ impl Testbed {
     /// Boots the guest on the caller's terminal with no time limit, for debugging: the
     /// scenario's script can `exec setsid cttyhack sh` to hand over a shell.
     pub fn run_interactive(&self, scenario: &Scenario) -> Result<ExitStatus, TestbedError> {
+        let (_initrd, cmd) = self.prepare_boot(scenario)?;
+        qemu::run_interactive(cmd)
+    }
+
+    /// The scenario's initramfs (in a temporary directory that must outlive the boot)
+    /// and the QEMU command that boots it.
+    fn prepare_boot(
+        &self,
+        scenario: &Scenario,
+    ) -> Result<(tempfile::TempDir, std::process::Command), TestbedError> {
         let work = self.build_initrd(scenario)?;
         let cmd = qemu::command(
             &self.qemu,
@@ -106,7 +109,7 @@ impl Testbed {
             scenario.cpus,
             scenario.memory_mib,
         );
-        qemu::run_interactive(cmd)
+        Ok((work, cmd))
     }
 
     /// Writes the scenario's initramfs into a fresh temporary directory (removed when the
@@ -163,7 +166,7 @@ impl Testbed {
 
 /// A statically linked busybox: MUS_VM_BUSYBOX, else `busybox` on PATH. The guest has no
 /// libc of its own, so a dynamic one (Debian's `busybox` package) would not start.
-fn find_busybox() -> Result<PathBuf, TestbedError> {
+pub(crate) fn find_busybox() -> Result<PathBuf, TestbedError> {
     let path = match std::env::var_os("MUS_VM_BUSYBOX") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => find_on_path("busybox").ok_or_else(|| TestbedError::BusyboxMissing {

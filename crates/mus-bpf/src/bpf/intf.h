@@ -18,6 +18,12 @@ typedef unsigned long long u64;
 enum mus_consts {
 	/* Weight of a task whose cgroup (and every ancestor) is not in the map. */
 	MUS_WEIGHT_NORMAL	= 1024,
+	/*
+	 * Weight of a task under a cgroup whose cpu.idle is 1, as SCHED_IDLE is to
+	 * the fair class: it runs when nothing else wants the CPU. A map entry
+	 * overrides it.
+	 */
+	MUS_WEIGHT_IDLE		= 1,
 	/* Weight the tools write when the operator names none: 4x a normal cgroup. */
 	MUS_WEIGHT_HIGH_DEFAULT	= 4096,
 	/*
@@ -60,6 +66,8 @@ enum mus_stat_idx {
 	MUS_STAT_WEIGHT_REFRESH,	/* ancestor walks (cache misses) */
 	MUS_STAT_MAP_CHANGES,		/* map changes seen by the map scan */
 	MUS_STAT_STARVATION_RESCUES,	/* tasks run out of vtime order after waiting too long */
+	MUS_STAT_PREEMPTIONS,		/* waking boosted tasks that preempted another */
+	MUS_STAT_SHORT_SLICES,		/* slices cut short because boosted tasks waited */
 	MUS_NR_STATS,
 };
 

@@ -15,6 +15,13 @@
  * is cached per task and recomputed only when the task changes cgroup or the
  * map changes. Nothing tells BPF when user space writes the map, so a BPF timer
  * fingerprints the map periodically and bumps a generation counter on change.
+ *
+ * Weights decide how much CPU a cgroup gets, not when. So that a boosted task
+ * also runs promptly, a boosted task that wakes up while no CPU is idle
+ * preempts a CPU running a non-boosted task (its previous CPU if possible, for
+ * a warm cache; else the one whose task has run longest), provided it is not
+ * ahead of its share; and while boosted tasks wait in the queue, other tasks
+ * get short slices.
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
@@ -39,8 +46,9 @@ UEI_DEFINE(uei);
  * Weighted fairness alone does not bound how long a task waits: a nice-19 task
  * (weight 1 of 10000) among boosted busy tasks is charged so much vtime for one
  * slice that its next turn can be many seconds away, and the watchdog would
- * eject us. A task queued for longer than this runs next, out of vtime order.
- * It is checked at most every STARVATION_SCAN_NS, by whichever CPU dispatches.
+ * eject us. A task queued for longer than this runs next, out of vtime order,
+ * for a short slice (slice_min_ns). It is checked at most every
+ * STARVATION_SCAN_NS, by whichever CPU dispatches.
  */
 #define STARVATION_NS		(1000 * NSEC_PER_MSEC)
 #define STARVATION_SCAN_NS	(100 * NSEC_PER_MSEC)
@@ -55,6 +63,19 @@ UEI_DEFINE(uei);
  * at the price of more context switches (mus-runner --slice-us).
  */
 const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;
+
+/*
+ * Slice of a non-boosted task while boosted tasks wait in the queue, so they
+ * get a CPU within about this long; back to slice_ns once none wait
+ * (mus-runner --slice-min-us).
+ */
+const volatile u64 slice_min_ns = 500 * 1000ULL;
+
+/*
+ * Whether a waking boosted task may preempt a non-boosted one (mus-runner
+ * --no-preempt turns it off, to measure what weights alone do).
+ */
+const volatile bool preempt_enabled = true;
 
 /*
  * Weight used for a map entry whose weight is 0 (mus-runner --high-weight), so
@@ -99,7 +120,23 @@ struct task_ctx {
 	u64 started_at;
 	/* when the task was last put in the shared queue */
 	u64 enqueued_at;
+	/* counted in nr_boosted_queued: boosted and waiting in the shared queue */
+	bool boosted_queued;
 };
+
+/* What the scheduler remembers about each CPU, read by other CPUs. */
+struct cpu_ctx {
+	/* whether the CPU's current task is boosted, and since when it runs */
+	bool boosted;
+	u64 started_at;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cpu_ctx);
+} cpu_ctxs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -107,6 +144,22 @@ struct {
 	__type(key, int);
 	__type(value, struct task_ctx);
 } task_ctxs SEC(".maps");
+
+/*
+ * What the scheduler remembers about each cgroup of the cpu controller: whether
+ * its cpu.idle is 1. Tasks under such a cgroup run at MUS_WEIGHT_IDLE unless a
+ * map entry boosts them.
+ */
+struct cgrp_ctx {
+	bool idle;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct cgrp_ctx);
+} cgrp_ctxs SEC(".maps");
 
 /* State of the periodic map scan. */
 struct map_scan {
@@ -129,14 +182,20 @@ struct {
 volatile u64 map_gen;
 
 /*
- * The largest vtime a task started running at: the scheduler's notion of
- * "now". Updated without synchronisation from every CPU; a lost update only
+ * About the largest vtime a task started running at (see mus_running): the
+ * scheduler's notion of "now". Updated without synchronisation from every CPU; a lost update only
  * makes the wake-up credit of the next task slightly more generous.
  */
 static u64 vtime_now;
 
 /* When a CPU last looked for starving tasks; see STARVATION_NS. */
 static u64 last_starvation_scan;
+
+/*
+ * Boosted tasks waiting in the shared queue. Incremented when one is queued,
+ * decremented when it runs or leaves the scheduler; only ever compared with 0.
+ */
+static s64 nr_boosted_queued;
 
 static void stat_add(u32 idx, u64 delta)
 {
@@ -145,6 +204,13 @@ static void stat_add(u32 idx, u64 delta)
 	/* per-CPU slot, and sched_ext callbacks don't preempt each other */
 	if (cnt)
 		*cnt += delta;
+}
+
+static struct cpu_ctx *lookup_cpu_ctx(s32 cpu)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_percpu_elem(&cpu_ctxs, &zero, cpu);
 }
 
 static struct task_ctx *lookup_task_ctx(struct task_struct *p)
@@ -162,6 +228,38 @@ static u32 entry_weight(const struct mus_cgroup_prio *prio)
 	if (!prio->weight)
 		return default_high_weight;
 	return prio->weight > MUS_WEIGHT_MAX ? MUS_WEIGHT_MAX : prio->weight;
+}
+
+/*
+ * Whether @p's cgroup in the cpu controller's hierarchy, or an ancestor of it,
+ * has cpu.idle set. Called only when the weight is resolved again, so the walk
+ * (one kfunc and one storage lookup per level) stays off the hot path.
+ */
+static bool in_idle_cgroup(struct task_struct *p)
+{
+	struct cgroup *cgrp = scx_bpf_task_cgroup(p);
+	bool idle = false;
+	int level;
+
+	if (!cgrp)
+		return false;
+	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
+		struct cgroup *anc;
+		struct cgrp_ctx *cctx;
+
+		if (level > cgrp->level)
+			break;
+		anc = bpf_cgroup_ancestor(cgrp, level);
+		if (!anc)
+			break;
+		cctx = bpf_cgrp_storage_get(&cgrp_ctxs, anc, 0, 0);
+		idle = cctx && cctx->idle;
+		bpf_cgroup_release(anc);
+		if (idle)
+			break;
+	}
+	bpf_cgroup_release(cgrp);
+	return idle;
 }
 
 /*
@@ -211,9 +309,13 @@ static void refresh_weight(struct task_struct *p, struct task_ctx *tctx)
 		if (prio) {
 			tctx->weight = entry_weight(prio);
 			tctx->boosted = true;
-			break;
+			return;
 		}
 	}
+
+	/* An operator's boost wins over cpu.idle; cpu.idle wins over normal. */
+	if (in_idle_cgroup(p))
+		tctx->weight = MUS_WEIGHT_IDLE;
 }
 
 /*
@@ -244,13 +346,53 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	return cpu;
 }
 
+/*
+ * Finds a CPU for a waking boosted task @p to preempt: its previous CPU if that
+ * runs a non-boosted task (the cache is warm there), else the CPU whose
+ * non-boosted task has run longest. -1 if every CPU @p may use runs a boosted
+ * task.
+ *
+ * Other CPUs' state is read without locks: the victim may have switched tasks
+ * since, in which case a task that just got its CPU is preempted (or, rarely, a
+ * boosted one). The victim is marked boosted at once so that simultaneous
+ * wake-ups spread over different CPUs.
+ */
+static s32 pick_victim(struct task_struct *p)
+{
+	s32 prev = scx_bpf_task_cpu(p), victim = -1;
+	u32 cpu, nr_cpus = scx_bpf_nr_cpu_ids();
+	u64 oldest = (u64)-1;
+	struct cpu_ctx *cctx;
+
+	cctx = lookup_cpu_ctx(prev);
+	if (cctx && !cctx->boosted && bpf_cpumask_test_cpu(prev, p->cpus_ptr)) {
+		victim = prev;
+		goto claim;
+	}
+
+	bpf_for(cpu, 0, nr_cpus) {
+		cctx = lookup_cpu_ctx(cpu);
+		if (!cctx || cctx->boosted || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		if (cctx->started_at < oldest) {
+			oldest = cctx->started_at;
+			victim = cpu;
+		}
+	}
+	if (victim < 0)
+		return -1;
+	cctx = lookup_cpu_ctx(victim);
+claim:
+	if (cctx)
+		cctx->boosted = true;
+	return victim;
+}
+
 void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	u64 vtime = p->scx.dsq_vtime;
-
-	if (tctx)
-		tctx->enqueued_at = scx_bpf_now();
+	s32 victim;
 
 	/*
 	 * A task that slept must not come back with a hoard of unused vtime and
@@ -261,7 +403,50 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	if (time_before(vtime, vtime_now - slice_ns))
 		vtime = vtime_now - slice_ns;
 
+	if (!tctx) {
+		scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, vtime, enq_flags);
+		return;
+	}
+	refresh_weight(p, tctx);
+
+	/*
+	 * A boosted task waking up runs now, on a CPU taken from a non-boosted
+	 * task, unless it is ahead of its share (its vtime past the scheduler's
+	 * "now"): then it waits its turn like everyone, so that the neighbours
+	 * keep their weight's share of the CPU.
+	 */
+	if (preempt_enabled && tctx->boosted && (enq_flags & SCX_ENQ_WAKEUP) &&
+	    !time_before(vtime_now, vtime) && (victim = pick_victim(p)) >= 0) {
+		p->scx.dsq_vtime = vtime;
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns,
+				   enq_flags | SCX_ENQ_PREEMPT);
+		stat_add(MUS_STAT_PREEMPTIONS, 1);
+		return;
+	}
+
+	tctx->enqueued_at = scx_bpf_now();
+	if (tctx->boosted && !tctx->boosted_queued) {
+		tctx->boosted_queued = true;
+		__sync_fetch_and_add(&nr_boosted_queued, 1);
+	}
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, vtime, enq_flags);
+}
+
+/* @p left the shared queue (to run, or to leave the scheduler). */
+static void boosted_unqueue(struct task_ctx *tctx)
+{
+	if (tctx->boosted_queued) {
+		tctx->boosted_queued = false;
+		__sync_fetch_and_sub(&nr_boosted_queued, 1);
+	}
+}
+
+void BPF_STRUCT_OPS(mus_dequeue, struct task_struct *p, u64 deq_flags)
+{
+	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+
+	if (tctx)
+		boosted_unqueue(tctx);
 }
 
 /*
@@ -329,6 +514,8 @@ static bool rescue_starving(void)
 				continue;
 			dsq_id = SCX_DSQ_LOCAL_ON | cpu;
 		}
+		/* enough to make progress, not enough to distort the shares */
+		scx_bpf_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_min_ns);
 		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, dsq_id, 0)) {
 			if (dsq_id != SCX_DSQ_LOCAL)
 				scx_bpf_kick_cpu(cpu, 0);
@@ -352,20 +539,58 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 		stat_add(MUS_STAT_DISPATCH_SHARED, 1);
 }
 
+/* While boosted tasks wait, a non-boosted task runs at most slice_min_ns. */
+static void shorten_slice_if_boosted_wait(struct task_struct *p,
+					  struct task_ctx *tctx)
+{
+	if (!tctx->boosted && nr_boosted_queued > 0 && p->scx.slice > slice_min_ns) {
+		p->scx.slice = slice_min_ns;
+		stat_add(MUS_STAT_SHORT_SLICES, 1);
+	}
+}
+
 void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 {
 	struct task_ctx *tctx;
+	struct cpu_ctx *cctx;
 
+	/*
+	 * Advance "now" to the task's vtime, but by at most one slice per
+	 * switch: a task far ahead of the others that runs out of order (a
+	 * starvation rescue, a wake-up on an idle CPU) must not drag everyone's
+	 * wake-up credit along and so erase its own debt.
+	 */
 	if (time_before(vtime_now, p->scx.dsq_vtime))
-		vtime_now = p->scx.dsq_vtime;
+		vtime_now = time_before(p->scx.dsq_vtime, vtime_now + slice_ns) ?
+			    p->scx.dsq_vtime : vtime_now + slice_ns;
 
 	tctx = lookup_task_ctx(p);
 	if (!tctx)
 		return;
 
+	boosted_unqueue(tctx);
 	refresh_weight(p, tctx);
 	tctx->started_at = scx_bpf_now();
 	stat_add(tctx->boosted ? MUS_STAT_RUN_BOOSTED : MUS_STAT_RUN_NORMAL, 1);
+
+	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
+	if (cctx) {
+		cctx->boosted = tctx->boosted;
+		cctx->started_at = tctx->started_at;
+	}
+	shorten_slice_if_boosted_wait(p, tctx);
+}
+
+/*
+ * Called on every tick for the running task: a non-boosted task's slice is cut
+ * to slice_min_ns as soon as a boosted task waits.
+ */
+void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
+{
+	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+
+	if (tctx)
+		shorten_slice_if_boosted_wait(p, tctx);
 }
 
 void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
@@ -467,6 +692,30 @@ static s32 start_map_scan(void)
 	return bpf_timer_start(&scan->timer, 0, 0);
 }
 
+s32 BPF_STRUCT_OPS(mus_cgroup_init, struct cgroup *cgrp,
+		   struct scx_cgroup_init_args *args)
+{
+	struct cgrp_ctx *cctx;
+
+	cctx = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!cctx)
+		return -ENOMEM;
+	if (bpf_core_field_exists(args->sched_idle))
+		cctx->idle = args->sched_idle;
+	return 0;
+}
+
+void BPF_STRUCT_OPS(mus_cgroup_set_idle, struct cgroup *cgrp, bool idle)
+{
+	struct cgrp_ctx *cctx = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+
+	if (cctx)
+		cctx->idle = idle;
+	/* have every task resolve its weight again, as for a map change */
+	__sync_fetch_and_add(&map_gen, 1);
+}
+
 s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
 {
 	s32 ret;
@@ -485,11 +734,15 @@ void BPF_STRUCT_OPS(mus_exit, struct scx_exit_info *ei)
 SCX_OPS_DEFINE(mus_ops,
 	       .select_cpu	= (void *)mus_select_cpu,
 	       .enqueue		= (void *)mus_enqueue,
+	       .dequeue		= (void *)mus_dequeue,
 	       .dispatch	= (void *)mus_dispatch,
 	       .running		= (void *)mus_running,
 	       .stopping	= (void *)mus_stopping,
+	       .tick		= (void *)mus_tick,
 	       .enable		= (void *)mus_enable,
 	       .init_task	= (void *)mus_init_task,
+	       .cgroup_init	= (void *)mus_cgroup_init,
+	       .cgroup_set_idle	= (void *)mus_cgroup_set_idle,
 	       .init		= (void *)mus_init,
 	       .exit		= (void *)mus_exit,
 	       .timeout_ms	= WATCHDOG_TIMEOUT_MS,

@@ -1,5 +1,6 @@
 # CPU share of two sibling cgroups with equal hogs (two each, on two CPUs): even with
-# an empty map, 4:1 with one boosted; then the same through a parent cgroup.
+# an empty map, 4:1 with one boosted; then the same through a parent cgroup; then
+# with the other cgroup's cpu.idle set.
 start_runner /tmp/runner.log --stats 5
 mkdir $CG/a $CG/b
 hog a; hog a; hog b; hog b
@@ -16,6 +17,13 @@ for pid in $(cat $CG/a/cgroup.procs); do echo $pid >$CG/p/c/cgroup.procs; done
 mus-agent boost --cgroup $CG/p --weight 4096
 sleep 1
 measure parent p/c b 5
+mus-agent unboost --cgroup $CG/p
+
+# cpu.idle=1 is honoured: the idle cgroup runs only on what the others leave
+# (and the starvation rescue's short slices).
+echo 1 >$CG/b/cpu.idle
+sleep 1
+measure idle p/c b 5
 kill -TERM $RUNNER
 wait $RUNNER
 echo "@@MUS runner_rc $?"

@@ -1,0 +1,354 @@
+//! Prometheus metrics and `/healthz` for `mus-agent watch`, served by a tiny hyper
+//! HTTP/1 server (`--metrics-addr`). The watch loop updates [`Metrics`]; a scrape
+//! renders it, reading each boosted cgroup's `cpu.stat` at that moment.
+//!
+//! The scheduler's own counters (the per-CPU `stats` array in mus-bpf) are not here:
+//! the runner does not pin that map, so the agent cannot open it.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use mus_common::CgroupId;
+use tokio::net::TcpListener;
+
+use crate::cpu::usage_usec;
+use crate::reconcile::PodRef;
+
+/// The port the manifests use (`--metrics-addr 0.0.0.0:9477`). Without the flag the
+/// agent serves nothing: a node daemon should not open a port unasked.
+pub const DEFAULT_PORT: u16 = 9477;
+
+/// A cgroup the daemon holds an entry for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Boosted {
+    pub pod: PodRef,
+    pub cgroup: CgroupId,
+    pub path: PathBuf,
+    pub weight: u32,
+}
+
+/// What the watch loop reports; shared with the HTTP server.
+#[derive(Debug)]
+pub struct Metrics {
+    pub reconcile_runs: AtomicU64,
+    pub reconcile_errors: AtomicU64,
+    pub writes: AtomicU64,
+    pub deletes: AtomicU64,
+    pub write_errors: AtomicU64,
+    pub map_reopens: AtomicU64,
+    pub invalid_annotations: AtomicU64,
+    pub map_entries: AtomicU64,
+    map_open: AtomicBool,
+    last_success: Mutex<Option<Instant>>,
+    boosted: Mutex<Vec<Boosted>>,
+    /// `/healthz` fails when the last successful pass is older than this.
+    stale_after: Duration,
+}
+
+impl Metrics {
+    pub fn new(stale_after: Duration) -> Metrics {
+        Metrics {
+            reconcile_runs: AtomicU64::new(0),
+            reconcile_errors: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            deletes: AtomicU64::new(0),
+            write_errors: AtomicU64::new(0),
+            map_reopens: AtomicU64::new(0),
+            invalid_annotations: AtomicU64::new(0),
+            map_entries: AtomicU64::new(0),
+            map_open: AtomicBool::new(false),
+            last_success: Mutex::new(None),
+            boosted: Mutex::new(Vec::new()),
+            stale_after,
+        }
+    }
+
+    pub fn set_map_open(&self, open: bool) {
+        self.map_open.store(open, Ordering::Relaxed);
+    }
+
+    pub fn map_open(&self) -> bool {
+        self.map_open.load(Ordering::Relaxed)
+    }
+
+    pub fn succeeded(&self, at: Instant) {
+        if let Ok(mut last) = self.last_success.lock() {
+            *last = Some(at);
+        }
+    }
+
+    pub fn set_boosted(&self, boosted: Vec<Boosted>) {
+        if let Ok(mut slot) = self.boosted.lock() {
+            *slot = boosted;
+        }
+    }
+
+    pub fn boosted(&self) -> Vec<Boosted> {
+        self.boosted.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    /// `Ok` with a sentence, or `Err` with the reason for a 503.
+    pub fn health(&self, now: Instant) -> Result<String, String> {
+        if !self.map_open() {
+            return Err("the scheduler's map is not open (is mus-runner running?)".into());
+        }
+        let last = self.last_success.lock().ok().and_then(|l| *l);
+        match last {
+            None => Err("no reconcile has succeeded yet (waiting for the pod list?)".into()),
+            Some(at) => {
+                let age = now.saturating_duration_since(at);
+                if age > self.stale_after {
+                    Err(format!(
+                        "the last successful reconcile was {}s ago",
+                        age.as_secs()
+                    ))
+                } else {
+                    Ok(format!("ok: last reconcile {}s ago", age.as_secs()))
+                }
+            }
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        };
+        let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let boosted = self.boosted();
+        gauge(
+            &mut out,
+            "mus_agent_boosted_cgroups",
+            "Cgroups the watch daemon holds a map entry for.",
+            boosted.len() as u64,
+        );
+        gauge(
+            &mut out,
+            "mus_agent_map_entries",
+            "Entries in the scheduler's map, whoever wrote them.",
+            get(&self.map_entries),
+        );
+        gauge(
+            &mut out,
+            "mus_agent_map_open",
+            "1 when the pinned map is open.",
+            u64::from(self.map_open()),
+        );
+        gauge(
+            &mut out,
+            "mus_agent_invalid_annotations",
+            "Pods on this node whose mus annotations are invalid.",
+            get(&self.invalid_annotations),
+        );
+        counter(
+            &mut out,
+            "mus_agent_reconcile_runs_total",
+            "Reconcile passes.",
+            get(&self.reconcile_runs),
+        );
+        counter(
+            &mut out,
+            "mus_agent_reconcile_errors_total",
+            "Reconcile passes that failed (map missing or unreadable, or a write failed).",
+            get(&self.reconcile_errors),
+        );
+        counter(
+            &mut out,
+            "mus_agent_map_writes_total",
+            "Map entries written.",
+            get(&self.writes),
+        );
+        counter(
+            &mut out,
+            "mus_agent_map_deletes_total",
+            "Map entries deleted.",
+            get(&self.deletes),
+        );
+        counter(
+            &mut out,
+            "mus_agent_map_write_errors_total",
+            "Map writes or deletes that failed (map full, kernel error).",
+            get(&self.write_errors),
+        );
+        counter(
+            &mut out,
+            "mus_agent_map_reopens_total",
+            "Times the pinned map was (re)opened, e.g. after mus-runner restarted.",
+            get(&self.map_reopens),
+        );
+
+        let _ = writeln!(
+            out,
+            "# HELP mus_agent_boosted_weight Weight of each boosted pod's cgroup.\n# TYPE mus_agent_boosted_weight gauge"
+        );
+        for b in &boosted {
+            let _ = writeln!(out, "mus_agent_boosted_weight{{{}}} {}", labels(b), b.weight);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP mus_agent_boosted_cpu_seconds_total CPU time of each boosted pod's cgroup (cpu.stat usage_usec).\n# TYPE mus_agent_boosted_cpu_seconds_total counter"
+        );
+        for b in &boosted {
+            if let Some(usec) = usage_usec(&b.path) {
+                let _ = writeln!(
+                    out,
+                    "mus_agent_boosted_cpu_seconds_total{{{}}} {}",
+                    labels(b),
+                    usec as f64 / 1e6
+                );
+            }
+        }
+        out
+    }
+}
+
+fn labels(b: &Boosted) -> String {
+    format!(
+        "namespace=\"{}\",pod=\"{}\",cgroup_id=\"{}\"",
+        escape(&b.pod.namespace),
+        escape(&b.pod.name),
+        b.cgroup
+    )
+}
+
+/// Label values escape `\`, `"` and newlines.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn respond(metrics: &Metrics, path: &str) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match path {
+        "/metrics" => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(),
+        ),
+        "/healthz" => match metrics.health(Instant::now()) {
+            Ok(msg) => (StatusCode::OK, "text/plain; charset=utf-8", msg + "\n"),
+            Err(msg) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                msg + "\n",
+            ),
+        },
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found: try /metrics or /healthz\n".to_string(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+/// Binds `addr` and serves `/metrics` and `/healthz` until the returned task is
+/// aborted. Returns the bound address (port 0 picks one, for tests).
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = Arc::clone(&metrics);
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let response = respond(&metrics, req.uri().path());
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok((bound, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_needs_an_open_map_and_a_recent_success() {
+        let m = Metrics::new(Duration::from_secs(30));
+        let t0 = Instant::now();
+        assert!(m.health(t0).is_err_and(|e| e.contains("map is not open")));
+        m.set_map_open(true);
+        assert!(m.health(t0).is_err_and(|e| e.contains("no reconcile")));
+        m.succeeded(t0);
+        assert!(m.health(t0 + Duration::from_secs(5)).is_ok());
+        let stale = m.health(t0 + Duration::from_secs(31)).unwrap_err();
+        assert!(stale.contains("31s ago"), "{stale}");
+    }
+
+    #[test]
+    fn text_format_has_types_labels_and_cpu_seconds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("cpu.stat"), "usage_usec 2500000\nuser_usec 1\n")
+            .expect("write");
+        let m = Metrics::new(Duration::from_secs(30));
+        m.reconcile_runs.store(3, Ordering::Relaxed);
+        m.set_boosted(vec![
+            Boosted {
+                pod: PodRef {
+                    namespace: "shop".into(),
+                    name: "re\"dis".into(),
+                },
+                cgroup: CgroupId(42),
+                path: dir.path().to_path_buf(),
+                weight: 4096,
+            },
+            Boosted {
+                pod: PodRef {
+                    namespace: "shop".into(),
+                    name: "gone".into(),
+                },
+                cgroup: CgroupId(43),
+                path: dir.path().join("gone"),
+                weight: 2048,
+            },
+        ]);
+        let text = m.render();
+        for line in [
+            "# TYPE mus_agent_boosted_cgroups gauge",
+            "mus_agent_boosted_cgroups 2",
+            "# TYPE mus_agent_reconcile_runs_total counter",
+            "mus_agent_reconcile_runs_total 3",
+            "mus_agent_boosted_weight{namespace=\"shop\",pod=\"re\\\"dis\",cgroup_id=\"42\"} 4096",
+            "mus_agent_boosted_cpu_seconds_total{namespace=\"shop\",pod=\"re\\\"dis\",cgroup_id=\"42\"} 2.5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        assert!(
+            !text.contains("mus_agent_boosted_cpu_seconds_total{namespace=\"shop\",pod=\"gone\""),
+            "a cgroup without cpu.stat has no CPU sample"
+        );
+    }
+}

@@ -1,0 +1,705 @@
+//! `mus-agent watch` end to end on this machine, without a cluster: a scripted API
+//! server (hyper, real Kubernetes JSON, watch streams with resource versions, 410
+//! Gone, stop and restart on the same port), a real BPF hash map of the scheduler's
+//! layout pinned on a private bpffs, and a temp dir as the cgroup mount (IDs are
+//! directory inodes, as `cgroup_index` matches them). Needs root, for the bpffs
+//! mount and the map: it fails and says so otherwise.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::{PodSpecOf, State, pod};
+use futures::StreamExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::List;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, WatchEvent};
+use libbpf_rs::{MapHandle, MapType};
+use mus_agent::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
+use mus_agent::metrics::{self, Metrics};
+use mus_agent::watch::{self, WatchOptions};
+use mus_common::{CgroupId, PrioMap, Weight};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+const NODE: &str = "node-a";
+const NS: &str = "shop";
+
+// ---------------------------------------------------------------------------------
+// The scripted API server.
+
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// One change of one pod: `before`/`after` `None` mean absent (created/deleted).
+#[derive(Clone)]
+struct Change {
+    rv: u64,
+    before: Option<Pod>,
+    after: Option<Pod>,
+}
+
+struct Watcher {
+    node: Option<String>,
+    tx: mpsc::UnboundedSender<String>,
+}
+
+#[derive(Default)]
+struct Cluster {
+    pods: BTreeMap<String, Pod>,
+    rv: u64,
+    /// Changes a watch from an older resource version replays; cleared by
+    /// `expire`, after which such a watch gets 410 Gone.
+    history: Vec<Change>,
+    oldest_rv: u64,
+    watchers: Vec<Watcher>,
+    /// (method, path?query, body) of every request.
+    requests: Vec<(String, String, String)>,
+}
+
+fn node_of(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref()?.node_name.as_deref()
+}
+
+fn selector_node(query: &str) -> Option<String> {
+    common::query_param(query, "fieldSelector")
+        .and_then(|s| s.strip_prefix("spec.nodeName=").map(str::to_string))
+}
+
+/// The event a watcher with `node` filter sees for `change`, like the API server's
+/// watch cache: an object leaving the selector is a DELETED.
+fn render(change: &Change, node: Option<&str>) -> Option<String> {
+    let matches = |p: &Option<Pod>| {
+        p.as_ref()
+            .is_some_and(|p| node.is_none() || node_of(p) == node)
+    };
+    let event = match (matches(&change.before), matches(&change.after)) {
+        (true, true) => WatchEvent::Modified(change.after.clone()?),
+        (false, true) => WatchEvent::Added(change.after.clone()?),
+        (true, false) => WatchEvent::Deleted(change.after.clone().or(change.before.clone())?),
+        (false, false) => return None,
+    };
+    Some(serde_json::to_string(&event).expect("json"))
+}
+
+fn gone() -> String {
+    let status = Status {
+        status: Some("Failure".into()),
+        code: Some(410),
+        reason: Some("Expired".into()),
+        message: Some("too old resource version".into()),
+        ..Default::default()
+    };
+    serde_json::to_string(&WatchEvent::<Pod>::ErrorStatus(status)).expect("json")
+}
+
+impl Cluster {
+    fn list(&self, node: Option<&str>) -> String {
+        let items = self
+            .pods
+            .values()
+            .filter(|p| node.is_none() || node_of(p) == node)
+            .cloned()
+            .collect();
+        serde_json::to_string(&List::<Pod> {
+            items,
+            metadata: ListMeta {
+                resource_version: Some(self.rv.to_string()),
+                ..Default::default()
+            },
+        })
+        .expect("json")
+    }
+
+    fn watch(&mut self, query: &str) -> mpsc::UnboundedReceiver<String> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let node = selector_node(query);
+        let from: u64 = common::query_param(query, "resourceVersion")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.rv);
+        if from < self.oldest_rv {
+            let _ = tx.send(gone());
+            return rx; // tx dropped: the stream ends after the error
+        }
+        for change in self.history.iter().filter(|c| c.rv > from) {
+            if let Some(line) = render(change, node.as_deref()) {
+                let _ = tx.send(line);
+            }
+        }
+        self.watchers.push(Watcher { node, tx });
+        rx
+    }
+
+    fn record(&mut self, before: Option<Pod>, after: Option<Pod>, notify: bool) {
+        let change = Change {
+            rv: self.rv,
+            before,
+            after,
+        };
+        if notify {
+            self.watchers.retain(|w| match render(&change, w.node.as_deref()) {
+                Some(line) => w.tx.send(line).is_ok(),
+                None => !w.tx.is_closed(),
+            });
+        }
+        self.history.push(change);
+    }
+}
+
+/// The scripted API server: a `Cluster` behind a stoppable hyper listener.
+struct Api {
+    addr: SocketAddr,
+    cluster: Arc<Mutex<Cluster>>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Api {
+    async fn start() -> Api {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let api = Api {
+            addr: listener.local_addr().expect("addr"),
+            cluster: Arc::default(),
+            tasks: Arc::default(),
+        };
+        api.serve(listener);
+        api
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let cluster = Arc::clone(&self.cluster);
+        let tasks = Arc::clone(&self.tasks);
+        let accept = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let cluster = Arc::clone(&cluster);
+                let conn = tokio::spawn(async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let cluster = Arc::clone(&cluster);
+                        async move { Ok::<_, Infallible>(handle(&cluster, req).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+                tasks.lock().expect("tasks").push(conn);
+            }
+        });
+        self.tasks.lock().expect("tasks").push(accept);
+    }
+
+    /// The API server goes away: listener and every connection, watches included.
+    fn stop(&self) {
+        for task in self.tasks.lock().expect("tasks").drain(..) {
+            task.abort();
+        }
+        self.cluster.lock().expect("cluster").watchers.clear();
+    }
+
+    /// And comes back on the same address, with the same objects.
+    async fn restart(&self) {
+        let listener = TcpListener::bind(self.addr).await.expect("rebind");
+        self.serve(listener);
+    }
+
+    fn client(&self) -> kube::Client {
+        let config = kube::Config::new(format!("http://{}", self.addr).parse().expect("uri"));
+        kube::Client::try_from(config).expect("client")
+    }
+
+    fn apply(&self, pod: Pod) {
+        self.change(pod, true);
+    }
+
+    /// A change no watch hears about (as if its event were lost).
+    fn apply_silently(&self, pod: Pod) {
+        self.change(pod, false);
+    }
+
+    fn change(&self, mut pod: Pod, notify: bool) {
+        let mut c = self.cluster.lock().expect("cluster");
+        c.rv += 1;
+        pod.metadata.resource_version = Some(c.rv.to_string());
+        let uid = pod.metadata.uid.clone().expect("uid");
+        let before = c.pods.insert(uid, pod.clone());
+        c.record(before, Some(pod), notify);
+    }
+
+    fn delete(&self, uid: &str) {
+        let mut c = self.cluster.lock().expect("cluster");
+        c.rv += 1;
+        let mut before = c.pods.remove(uid);
+        if let Some(p) = before.as_mut() {
+            p.metadata.resource_version = Some(c.rv.to_string());
+        }
+        c.record(before, None, true);
+    }
+
+    /// The watch expires: every open watch gets 410 Gone and ends, and the history
+    /// is compacted, so resuming from an old resource version is refused too.
+    fn expire(&self) {
+        let mut c = self.cluster.lock().expect("cluster");
+        for w in c.watchers.drain(..) {
+            let _ = w.tx.send(gone());
+        }
+        c.history.clear();
+        c.oldest_rv = c.rv + 1;
+    }
+
+    fn lists(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|(m, q, _)| m == "GET" && q.starts_with("/api/v1/pods") && !q.contains("watch=true"))
+            .count()
+    }
+
+    fn requests(&self) -> Vec<(String, String, String)> {
+        self.cluster.lock().expect("cluster").requests.clone()
+    }
+}
+
+async fn handle(cluster: &Mutex<Cluster>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
+    let json = |status: StatusCode, text: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(text)).boxed_unsync())
+            .expect("response")
+    };
+    let mut c = cluster.lock().expect("cluster");
+    c.requests
+        .push((method.clone(), format!("{path}?{query}"), body.clone()));
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/api/v1/pods") if common::query_param(&query, "watch").as_deref() == Some("true") => {
+            let rx = c.watch(&query);
+            let frames = futures::stream::unfold(rx, |mut rx| async move {
+                let line = rx.recv().await?;
+                Some((Ok::<_, Infallible>(Frame::data(Bytes::from(line + "\n"))), rx))
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(StreamBody::new(frames.boxed()).boxed_unsync())
+                .expect("response")
+        }
+        ("GET", "/api/v1/pods") => json(StatusCode::OK, c.list(selector_node(&query).as_deref())),
+        // kube's event recorder: the created Event is echoed back.
+        ("POST", p) if p.starts_with("/apis/events.k8s.io/v1/namespaces/") => json(StatusCode::CREATED, body),
+        _ => json(StatusCode::NOT_FOUND, common::not_found(&path)),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The node: a bpffs with the scheduler's map, and a cgroup tree.
+
+/// A private bpffs on a temp dir, unmounted on drop.
+struct BpfFs {
+    dir: tempfile::TempDir,
+}
+
+impl BpfFs {
+    fn mount() -> BpfFs {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "tests/watch.rs needs root: it mounts a bpffs and creates a BPF map (run cargo test as root)"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t bpf bpf {} failed", dir.path().display());
+        BpfFs { dir }
+    }
+
+    fn pin(&self) -> PathBuf {
+        self.dir.path().join("high_prio_cgroups")
+    }
+
+    /// What mus-runner does: a fresh map of the scheduler's layout, pinned.
+    fn create_map(&self, capacity: u32) -> MapHandle {
+        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        let mut map = MapHandle::create(MapType::Hash, Some("high_prio_cgroups"), 8, 8, capacity, &opts)
+            .expect("create a BPF hash map (does this kernel have BPF?)");
+        map.pin(self.pin()).expect("pin");
+        map
+    }
+
+    /// What a runner stopping does: the pin goes (the map with it, once unused).
+    fn unpin(&self, map: MapHandle) {
+        std::fs::remove_file(self.pin()).expect("unpin");
+        drop(map);
+    }
+}
+
+impl Drop for BpfFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+fn uid_of(n: u8) -> String {
+    format!("{n:08x}-0000-4000-8000-{n:012x}")
+}
+
+/// The cgroup tree: pod cgroups in the cgroupfs driver's layout, each with a
+/// cpu.stat, and a cgroup no pod owns for hand-written boosts.
+struct Node {
+    root: tempfile::TempDir,
+}
+
+impl Node {
+    fn new() -> Node {
+        let root = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(root.path().join("system.slice/batch.service")).expect("mkdir");
+        Node { root }
+    }
+
+    fn pod_cgroup(&self, n: u8) -> CgroupId {
+        let dir = self.root.path().join(format!("kubepods/burstable/pod{}", uid_of(n)));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("cpu.stat"), format!("usage_usec {}\n", u64::from(n) * 1_500_000))
+            .expect("cpu.stat");
+        CgroupId(std::fs::metadata(&dir).expect("stat").ino())
+    }
+
+    fn hand_cgroup(&self) -> CgroupId {
+        let dir = self.root.path().join("system.slice/batch.service");
+        CgroupId(std::fs::metadata(dir).expect("stat").ino())
+    }
+}
+
+/// Pod number `n` named `name` on `node`, with `annotations` and container ID `cid`.
+fn a_pod(n: u8, name: &str, node: &str, annotations: &[(&str, &str)], cid: &str) -> Pod {
+    let uid = uid_of(n);
+    let id = format!("containerd://{cid}");
+    let mut p = pod(PodSpecOf {
+        namespace: NS,
+        name,
+        uid: &uid,
+        node,
+        qos: "Burstable",
+        phase: "Running",
+        containers: vec![("app", id.as_str(), State::Running)],
+    });
+    if !annotations.is_empty() {
+        p.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+    }
+    p
+}
+
+fn entries(pin: &Path) -> BTreeMap<CgroupId, u32> {
+    match PrioMap::open(pin) {
+        Ok(map) => map
+            .entries()
+            .expect("entries")
+            .into_iter()
+            .map(|e| (e.cgroup, e.weight))
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+async fn eventually(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("within {secs} s: {what}");
+}
+
+struct Agent {
+    metrics: Arc<Metrics>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn agent(api: &Api, bpf: &BpfFs, node: &Node, tweak: impl FnOnce(&mut WatchOptions)) -> Agent {
+    let mut opts = WatchOptions::new(NODE.into(), bpf.pin(), node.root.path().to_path_buf());
+    opts.pin_check_interval = Duration::from_millis(200);
+    opts.resync_interval = Duration::from_secs(30);
+    tweak(&mut opts);
+    let metrics = Arc::new(Metrics::new(opts.stale_after()));
+    let task = tokio::spawn(watch::run(api.client(), opts, Arc::clone(&metrics)));
+    Agent { metrics, task }
+}
+
+fn w(v: u32) -> u32 {
+    Weight::new(v.into()).expect("weight").get()
+}
+
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Node::new();
+    let (redis, web, plain, bad) = (node.pod_cgroup(1), node.pod_cgroup(2), node.pod_cgroup(3), node.pod_cgroup(4));
+    // An operator's boost by hand: the daemon must leave it alone.
+    let hand = node.hand_cgroup();
+    PrioMap::open(&bpf.pin()).expect("open").set(hand, Weight::new(2048).expect("w")).expect("set");
+
+    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    api.apply(a_pod(2, "web", NODE, &[], "bb01"));
+    api.apply(a_pod(3, "plain", NODE, &[], "cc01"));
+    let a = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096), (hand, 2048)])).await;
+
+    // Annotate (the boolean shorthand), re-weight, un-annotate.
+    api.apply(a_pod(2, "web", NODE, &[(BOOST_ANNOTATION, "true")], "bb01"));
+    eventually("web is boosted", 10, || entries(&pin).get(&web) == Some(&w(4096))).await;
+    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "8192")], "aa01"));
+    eventually("redis is re-weighted", 10, || entries(&pin).get(&redis) == Some(&8192)).await;
+    api.apply(a_pod(1, "redis", NODE, &[], "aa01"));
+    eventually("redis is unboosted", 10, || !entries(&pin).contains_key(&redis)).await;
+
+    // A container restart: new container ID, same pod cgroup, nothing to write.
+    let writes = a.metrics.writes.load(Ordering::Relaxed);
+    let runs = a.metrics.reconcile_runs.load(Ordering::Relaxed);
+    api.apply(a_pod(2, "web", NODE, &[(BOOST_ANNOTATION, "true")], "bb02"));
+    eventually("the restart is seen", 10, || a.metrics.reconcile_runs.load(Ordering::Relaxed) > runs).await;
+    assert_eq!(a.metrics.writes.load(Ordering::Relaxed), writes, "a restart writes nothing");
+    assert_eq!(entries(&pin), BTreeMap::from([(web, 4096), (hand, 2048)]));
+
+    // An invalid annotation: nothing written, a Warning Event on the pod.
+    api.apply(a_pod(4, "bad", NODE, &[(WEIGHT_ANNOTATION, "999999")], "dd01"));
+    eventually("an Event names the pod", 10, || {
+        api.requests().iter().any(|(m, q, body)| {
+            m == "POST"
+                && q.starts_with(&format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"))
+                && body.contains("\"name\":\"bad\"")
+                && body.contains("InvalidBoostAnnotation")
+        })
+    })
+    .await;
+    assert_eq!(a.metrics.invalid_annotations.load(Ordering::Relaxed), 1);
+    assert!(!entries(&pin).contains_key(&bad));
+
+    // The pod leaves the node (as the API server's watch cache reports it: DELETED).
+    api.apply(a_pod(2, "web", "node-b", &[(BOOST_ANNOTATION, "true")], "bb02"));
+    eventually("web is unboosted after leaving", 10, || !entries(&pin).contains_key(&web)).await;
+
+    // Created annotated, then deleted.
+    api.apply(a_pod(3, "plain", NODE, &[(WEIGHT_ANNOTATION, "3000")], "cc01"));
+    eventually("plain is boosted", 10, || entries(&pin).get(&plain) == Some(&3000)).await;
+    api.delete(&uid_of(3));
+    eventually("plain is unboosted after delete", 10, || !entries(&pin).contains_key(&plain)).await;
+
+    assert_eq!(entries(&pin), BTreeMap::from([(hand, 2048)]), "the hand-written entry survives it all");
+    let requests = api.requests();
+    assert!(
+        requests
+            .iter()
+            .filter(|(m, q, _)| m == "GET" && q.starts_with("/api/v1/pods"))
+            .all(|(_, q, _)| common::query_param(q, "fieldSelector").as_deref() == Some("spec.nodeName=node-a")),
+        "every LIST and WATCH carries the node's field selector: {requests:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_watch_is_relisted_and_the_map_converges() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Node::new();
+    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
+    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    api.apply(a_pod(2, "web", NODE, &[], "bb01"));
+    let _a = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+    let lists = api.lists();
+
+    // Changes whose events are lost, then 410 Gone: only a re-LIST can find them.
+    api.apply_silently(a_pod(1, "redis", NODE, &[], "aa01"));
+    api.apply_silently(a_pod(2, "web", NODE, &[(WEIGHT_ANNOTATION, "2048")], "bb01"));
+    api.expire();
+    eventually("the re-list converges the map", 15, || entries(&pin) == BTreeMap::from([(web, 2048)])).await;
+    assert!(api.lists() > lists, "the watcher re-listed after 410 Gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_restart_is_survived_and_missed_changes_applied() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Node::new();
+    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
+    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    api.apply(a_pod(2, "web", NODE, &[], "bb01"));
+    let a = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+
+    api.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(entries(&pin), BTreeMap::from([(redis, 4096)]), "the map keeps its entries while the API is away");
+    assert!(a.metrics.health(Instant::now()).is_ok(), "an unreachable API server is not an unhealthy agent");
+    api.apply(a_pod(2, "web", NODE, &[(WEIGHT_ANNOTATION, "4096")], "bb01"));
+    api.restart().await;
+    eventually("the changes made while away are applied", 20, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096), (web, 4096)])
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_restart_gets_every_boost_back_within_seconds() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let map = bpf.create_map(4096);
+    let node = Node::new();
+    let redis = node.pod_cgroup(1);
+    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    let a = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+    assert!(a.metrics.health(Instant::now()).is_ok());
+
+    // The runner stops (pin gone), then a new one pins a new, empty map.
+    bpf.unpin(map);
+    eventually("health fails without the map", 5, || !a.metrics.map_open()).await;
+    assert!(a.metrics.health(Instant::now()).is_err());
+    let _map = bpf.create_map(4096);
+    let started = Instant::now();
+    eventually("the boost is back in the new map", 5, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    eventually("health recovers", 5, || a.metrics.health(Instant::now()).is_ok()).await;
+    assert_eq!(a.metrics.map_reopens.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_writes_nothing_and_own_all_takes_the_whole_map() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Node::new();
+    let redis = node.pod_cgroup(1);
+    let hand = node.hand_cgroup();
+    PrioMap::open(&bpf.pin()).expect("open").set(hand, Weight::new(2048).expect("w")).expect("set");
+    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    let pin = bpf.pin();
+
+    let dry = agent(&api, &bpf, &node, |o| {
+        o.dry_run = true;
+        o.own_all = true;
+    });
+    eventually("the dry run reconciles", 10, || dry.metrics.boosted().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(entries(&pin), BTreeMap::from([(hand, 2048)]), "a dry run writes nothing");
+    assert_eq!(dry.metrics.writes.load(Ordering::Relaxed), 0);
+    drop(dry);
+
+    let _owner = agent(&api, &bpf, &node, |o| o.own_all = true);
+    eventually("--own-all: only what pods ask for", 10, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_map_keeps_the_rest_and_metrics_are_served() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(2);
+    let node = Node::new();
+    let ids: Vec<CgroupId> = (1..=3).map(|n| node.pod_cgroup(n)).collect();
+    for (n, name) in [(1, "redis"), (2, "web"), (3, "cache")] {
+        api.apply(a_pod(n, name, NODE, &[(WEIGHT_ANNOTATION, "4096")], "ee01"));
+    }
+    let a = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    eventually("two of three fit", 10, || entries(&pin).len() == 2).await;
+    eventually("the third is an error", 10, || a.metrics.write_errors.load(Ordering::Relaxed) >= 1).await;
+    assert!(entries(&pin).keys().all(|id| ids.contains(id)));
+    assert!(a.metrics.health(Instant::now()).is_ok(), "a full map is not an unhealthy agent");
+
+    let (addr, server) = metrics::serve("127.0.0.1:0".parse().expect("addr"), Arc::clone(&a.metrics))
+        .await
+        .expect("serve");
+    let (status, text) = get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    for line in [
+        "mus_agent_boosted_cgroups 2",
+        "mus_agent_map_entries 2",
+        "mus_agent_map_open 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    let runs: u64 = metric(&text, "mus_agent_reconcile_runs_total").expect("runs") as u64;
+    let errors: u64 = metric(&text, "mus_agent_reconcile_errors_total").expect("errors") as u64;
+    assert!(runs >= 1 && errors >= 1, "{text}");
+    // cpu.stat's usage_usec of pod n is n × 1.5 s.
+    let cpu: Vec<&str> = text.lines().filter(|l| l.starts_with("mus_agent_boosted_cpu_seconds_total{")).collect();
+    assert_eq!(cpu.len(), 2, "{text}");
+    assert!(
+        cpu.iter().all(|l| l.contains("namespace=\"shop\"") && (l.ends_with(" 1.5") || l.ends_with(" 3") || l.ends_with(" 4.5"))),
+        "{cpu:?}"
+    );
+    let (status, body) = get(addr, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(get(addr, "/nope").await.0, 404);
+    server.abort();
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A plain HTTP/1.1 GET: (status, body).
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let path = path.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    })
+    .await
+    .expect("join")
+}
