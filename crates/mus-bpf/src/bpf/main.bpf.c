@@ -22,6 +22,10 @@
  * a warm cache; else the one whose task has run longest), provided it is not
  * ahead of its share; and while boosted tasks wait in the queue, other tasks
  * get short slices.
+ *
+ * Also honoured: nice (in the weight), and cpu.idle (weight 1 for tasks under
+ * an idle cgroup, unless the map boosts them). Not honoured: cpu.weight and
+ * cpu.max; README.md says why.
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
@@ -37,14 +41,14 @@ UEI_DEFINE(uei);
 
 /*
  * A task that stays runnable this long without getting a CPU makes the kernel
- * eject the scheduler and fall back to the fair class. With vtime fairness a
- * runnable task waits at most (runnable tasks x slice), far below this.
+ * eject the scheduler and fall back to the fair class. The starvation rescue
+ * below keeps every wait far below this.
  */
 #define WATCHDOG_TIMEOUT_MS	5000
 
 /*
  * Weighted fairness alone does not bound how long a task waits: a nice-19 task
- * (weight 1 of 10000) among boosted busy tasks is charged so much vtime for one
+ * (weight 1 where nice 0 is 100) among boosted busy tasks is charged so much vtime for one
  * slice that its next turn can be many seconds away, and the watchdog would
  * eject us. A task queued for longer than this runs next, out of vtime order,
  * for a short slice (slice_min_ns). It is checked at most every
@@ -52,7 +56,6 @@ UEI_DEFINE(uei);
  */
 #define STARVATION_NS		(1000 * NSEC_PER_MSEC)
 #define STARVATION_SCAN_NS	(100 * NSEC_PER_MSEC)
-
 
 /*
  * Tunables, written by mus-runner into .rodata before the program is loaded.
@@ -100,7 +103,7 @@ struct {
 	__type(value, struct mus_cgroup_prio);
 } high_prio_cgroups SEC(".maps");
 
-/* Counters indexed by enum mus_stat_idx, summed over CPUs by mus-runner. */
+/* Counters indexed by enum mus_stat_idx, summed over CPUs by user space. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, MUS_NR_STATS);
@@ -183,8 +186,9 @@ volatile u64 map_gen;
 
 /*
  * About the largest vtime a task started running at (see mus_running): the
- * scheduler's notion of "now". Updated without synchronisation from every CPU; a lost update only
- * makes the wake-up credit of the next task slightly more generous.
+ * scheduler's notion of "now". Updated without synchronisation from every
+ * CPU; a lost update only makes the wake-up credit of the next task slightly
+ * more generous.
  */
 static u64 vtime_now;
 
