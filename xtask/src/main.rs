@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod demo;
 mod guest_opts;
 mod vm_kernel;
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The issue-4 benchmarks in the sched_ext guest: CSV, plots and summary under evaluation/.
+    Bench(bench::Args),
     /// The demo: boot a sched_ext guest, load mus, boost one of two busy cgroups, show the shares.
     Demo(demo::Args),
     /// Fetch (first time) and verify the sched_ext guest kernel; print where it is cached.
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::VmKernel(args) => vm_kernel::run(args),
         Command::VmShell(args) => vm_shell::run(args),

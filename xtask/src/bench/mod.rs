@@ -1,0 +1,249 @@
+//! `cargo xtask bench [latency|redis|share|overhead|all]`: the issue-4 evaluation. One
+//! guest boot runs every condition (stock idle / noise / noise + kernel knobs, mus with
+//! an empty map, mus with the target boosted), interleaved across repeats; the host turns
+//! the guest's `@@MUS` lines into a CSV (evaluation/datasets/), PNG plots
+//! (evaluation/plots/) and evaluation/summary.md with the target checks.
+
+pub mod plot;
+pub mod results;
+pub mod stats;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use mus_testbed::{Scenario, Testbed};
+
+use crate::workspace_bins;
+
+const LIB: &str = include_str!("../../../crates/mus-runner/tests/scenarios/lib.sh");
+const SCRIPT: &str = include_str!("../../scenarios/bench.sh");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    Latency,
+    Redis,
+    Share,
+    Overhead,
+    All,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Which benchmark; `all` runs the four in one boot.
+    #[arg(value_enum, default_value = "all")]
+    which: Which,
+    /// Repeats of each condition (interleaved). Default 5, or 2 with --quick.
+    #[arg(long)]
+    repeats: Option<u32>,
+    /// A smoke run: 2 repeats.
+    #[arg(long)]
+    quick: bool,
+    /// Stream the guest's console while it runs.
+    #[arg(long)]
+    verbose: bool,
+    /// Do not boot: redo the summary and plots from a CSV this command wrote.
+    #[arg(long, value_name = "CSV")]
+    from_csv: Option<PathBuf>,
+}
+
+/// What the guest runs per measurement; the same in quick and full runs (only the number
+/// of repeats differs), so that their figures mean the same.
+struct Settings {
+    repeats: u32,
+    benches: Vec<&'static str>,
+}
+
+impl Settings {
+    fn shell(&self) -> String {
+        format!(
+            "BENCHES=\"{}\"\nREPEATS={}\nLAT_LOOPS=1500\nLAT_INTERVAL_US=2000\n\
+             REDIS_REQUESTS=5000\nREDIS_CLIENTS=2\nSHARE_SECS=5\n\
+             SHARE_WEIGHTS=\"1024 2048 4096 8192\"\nHACKBENCH_ARGS=\"-g 2 -l 300\"\n",
+            self.benches.join(" "),
+            self.repeats
+        )
+    }
+
+    fn tools(&self) -> Vec<&'static str> {
+        let mut t = vec!["bpftool", "stress-ng"];
+        for b in &self.benches {
+            t.extend(match *b {
+                "latency" => &["cyclictest"][..],
+                "redis" => &["redis-server", "redis-cli", "redis-benchmark"][..],
+                "overhead" => &["hackbench"][..],
+                _ => &[][..],
+            });
+        }
+        t
+    }
+}
+
+fn evaluation_dir() -> PathBuf {
+    mus_testbed::workspace_root().join("evaluation")
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(csv) = &args.from_csv {
+        let text = std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
+        let (mut meta, rows) = results::from_csv_with_meta(&text)?;
+        meta.dataset = rel(csv);
+        report(&meta, &rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let benches: Vec<&'static str> = match args.which {
+        Which::Latency => vec!["latency"],
+        Which::Redis => vec!["redis"],
+        Which::Share => vec!["share"],
+        Which::Overhead => vec!["overhead"],
+        Which::All => vec!["latency", "redis", "share", "overhead"],
+    };
+    let repeats = args.repeats.unwrap_or(if args.quick { 2 } else { 5 }).max(1);
+    let settings = Settings { repeats, benches };
+    let mut command = format!("cargo xtask bench {}", format!("{:?}", args.which).to_lowercase());
+    if args.quick {
+        command.push_str(" --quick");
+    }
+    if let Some(r) = args.repeats {
+        command.push_str(&format!(" --repeats {r}"));
+    }
+
+    let bin = workspace_bins::build(&["mus-runner", "mus-agent"])?;
+    let testbed = Testbed::prepare()?;
+    let mut scenario = Scenario::new("bench", &format!("{LIB}\n{}\n{SCRIPT}", settings.shell()))
+        .binary(bin.join("mus-runner"))
+        .binary(bin.join("mus-agent"))
+        .timeout(Duration::from_secs(
+            600 + 300 * u64::from(repeats) * settings.benches.len() as u64,
+        ))
+        .echo_console(args.verbose);
+    for tool in settings.tools() {
+        scenario = scenario.host_tool(tool);
+    }
+    println!(
+        "bench: {} ({} repeats per condition) in one {} guest (TCG, 2 vCPUs); this takes minutes, and may first wait for another guest on this host...",
+        settings.benches.join(", "),
+        repeats,
+        testbed.kernel_release()
+    );
+    let started = std::time::SystemTime::now();
+    let run = testbed.run(&scenario)?;
+
+    let stamp = utc_stamp(started);
+    let logs = mus_testbed::workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&logs)?;
+    let console_log = logs.join(format!("console-{stamp}.log"));
+    std::fs::write(&console_log, &run.console)?;
+    for (_, e) in run.results.iter().filter(|(k, _)| k == "bench_error") {
+        eprintln!("bench: the guest reported an error: {e} (console: {})", console_log.display());
+    }
+    if run.scenario_status != Some(0) {
+        eprintln!("bench: the guest scenario exited with {:?}; console in {}", run.scenario_status, console_log.display());
+    }
+
+    let rows = results::parse(&run.results)?;
+    let mut meta = summary::Meta {
+        command,
+        date: stamp.clone(),
+        kernel: run.get("kernel").unwrap_or("?").to_string(),
+        scheduler: run.get("scheduler").unwrap_or("not loaded").to_string(),
+        repeats,
+        guest_seconds: run.elapsed.as_secs_f64(),
+        dataset: String::new(),
+        notes: Vec::new(),
+    };
+    for key in ["runner_config", "lat_config", "redis_config", "overhead_config", "bench_noise_workers"] {
+        if let Some(v) = run.get(key) {
+            meta.notes.push(format!("{key}: {v}"));
+        }
+    }
+    for (_, e) in run.results.iter().filter(|(k, _)| k == "bench_error") {
+        meta.notes.push(format!("guest error: {e}"));
+    }
+
+    let datasets = evaluation_dir().join("datasets");
+    std::fs::create_dir_all(&datasets)?;
+    let csv = datasets.join(format!("bench-{stamp}.csv"));
+    meta.dataset = rel(&csv);
+    let text = results::to_csv_with_meta(&meta, &rows);
+    std::fs::write(&csv, &text)?;
+    std::fs::write(datasets.join("latest.csv"), &text)?;
+    println!("bench: {} rows -> {} (and datasets/latest.csv); console -> {}", rows.len(), csv.display(), console_log.display());
+    report(&meta, &rows)?;
+    Ok(if run.scenario_status == Some(0) && !rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Writes evaluation/summary.md and the plots, and prints the summary.
+fn report(meta: &summary::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
+    let agg = summary::Aggregate::from_rows(rows);
+    let checks = summary::checks(&agg);
+    let md = summary::markdown(meta, &agg, &checks);
+    let path = evaluation_dir().join("summary.md");
+    std::fs::write(&path, &md)?;
+    let plots = plot::plot_all(&agg, &evaluation_dir().join("plots"))?;
+    println!("\n{md}");
+    println!("bench: summary -> {}; plots -> {}", path.display(),
+        plots.iter().map(|p| rel(p)).collect::<Vec<_>>().join(", "));
+    Ok(())
+}
+
+/// `path` relative to the workspace root when it is inside it.
+fn rel(path: &Path) -> String {
+    let root = mus_testbed::workspace_root();
+    path.strip_prefix(&root).unwrap_or(path).display().to_string()
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a time.
+pub fn utc_stamp(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_utc_calendar_times() {
+        let t = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(utc_stamp(t(0)), "19700101T000000Z");
+        assert_eq!(utc_stamp(t(951_782_400)), "20000229T000000Z");
+        assert_eq!(utc_stamp(t(1_767_225_599)), "20251231T235959Z");
+        assert_eq!(utc_stamp(t(1_772_323_200 + 3_723)), "20260301T010203Z");
+    }
+
+    #[test]
+    fn settings_ask_for_the_tools_their_benches_use() {
+        let s = Settings { repeats: 2, benches: vec!["latency", "overhead"] };
+        assert_eq!(s.tools(), ["bpftool", "stress-ng", "cyclictest", "hackbench"]);
+        assert!(s.shell().contains("BENCHES=\"latency overhead\"\nREPEATS=2\n"));
+    }
+
+    #[test]
+    fn the_guest_script_parses() {
+        let script = format!("{LIB}\n{}\n{SCRIPT}", Settings { repeats: 1, benches: vec!["share"] }.shell());
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

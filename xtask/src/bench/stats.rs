@@ -1,0 +1,181 @@
+//! Percentiles from latency histograms and cumulative distributions, and the median and
+//! spread of a condition's repeats.
+
+use std::collections::BTreeMap;
+
+/// A latency histogram: value (e.g. microseconds) -> number of samples.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Histogram {
+    buckets: BTreeMap<u64, u64>,
+}
+
+impl Histogram {
+    pub fn add(&mut self, value: u64, count: u64) {
+        if count > 0 {
+            *self.buckets.entry(value).or_default() += count;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.buckets.values().sum()
+    }
+
+    pub fn max(&self) -> Option<u64> {
+        self.buckets.keys().next_back().copied()
+    }
+
+    /// Nearest-rank percentile: the smallest value with at least `ceil(q/100 * total)`
+    /// samples at or below it. `q` in (0, 100].
+    pub fn percentile(&self, q: f64) -> Option<u64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        // (less a hair, so that 99.9% of 1000 is rank 999, not 1000 by rounding)
+        let rank = ((q / 100.0) * total as f64 - 1e-9).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (&value, &count) in &self.buckets {
+            seen += count;
+            if seen >= rank {
+                return Some(value);
+            }
+        }
+        self.max()
+    }
+
+    /// Parses `value:count` pairs (zero-padded decimals, as cyclictest prints them).
+    pub fn add_pairs(&mut self, text: &str) -> anyhow::Result<()> {
+        for pair in text.split_whitespace() {
+            let (v, c) = pair
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("histogram pair without ':': {pair:?}"))?;
+            self.add(parse_padded(v)?, parse_padded(c)?);
+        }
+        Ok(())
+    }
+}
+
+/// A decimal that may carry leading zeros ("000113"), read as decimal, never octal.
+pub fn parse_padded(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim().trim_start_matches('0');
+    if t.is_empty() && !s.trim().is_empty() {
+        return Ok(0);
+    }
+    t.parse()
+        .map_err(|_| anyhow::anyhow!("not a decimal number: {s:?}"))
+}
+
+/// A cumulative distribution as redis-benchmark prints it ("99.902% <= 4.799 ms"):
+/// points (percent of samples, value at or below which they fall).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Cumulative {
+    points: Vec<(f64, f64)>,
+}
+
+impl Cumulative {
+    pub fn add_pairs(&mut self, text: &str) -> anyhow::Result<()> {
+        for pair in text.split_whitespace() {
+            let (p, v) = pair
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("percentile pair without ':': {pair:?}"))?;
+            self.points.push((p.parse()?, v.parse()?));
+        }
+        self.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(())
+    }
+
+    /// The value of the first point covering at least `q` percent of the samples: an
+    /// upper bound of the true percentile at the distribution's resolution.
+    pub fn percentile(&self, q: f64) -> Option<f64> {
+        self.points
+            .iter()
+            .find(|(p, _)| *p + 1e-9 >= q)
+            .or(self.points.last())
+            .map(|&(_, v)| v)
+    }
+}
+
+/// Median and range of one condition's repeats.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub n: usize,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+            n,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_zero_padded_decimals_as_decimal() {
+        assert_eq!(parse_padded("000113").unwrap(), 113);
+        assert_eq!(parse_padded("010").unwrap(), 10); // octal would say 8
+        assert_eq!(parse_padded("0000").unwrap(), 0);
+        assert!(parse_padded("").is_err());
+        assert!(parse_padded("12a").is_err());
+    }
+
+    #[test]
+    fn histogram_percentiles_are_nearest_rank() {
+        let mut h = Histogram::default();
+        // 1000 samples: 990 at 100 us, 9 at 500 us, 1 at 9000 us.
+        h.add_pairs("000100:000990 000500:000009").unwrap();
+        h.add_pairs("009000:000001 000777:000000").unwrap();
+        assert_eq!(h.total(), 1000);
+        assert_eq!(h.percentile(50.0), Some(100));
+        assert_eq!(h.percentile(99.0), Some(100));
+        assert_eq!(h.percentile(99.1), Some(500));
+        assert_eq!(h.percentile(99.9), Some(500));
+        assert_eq!(h.percentile(100.0), Some(9000));
+        assert_eq!(h.max(), Some(9000));
+        assert_eq!(Histogram::default().percentile(99.0), None);
+        assert!(h.add_pairs("12").is_err());
+    }
+
+    #[test]
+    fn cumulative_percentiles_take_the_covering_point() {
+        let mut c = Cumulative::default();
+        c.add_pairs("0.000:0.039 50.000:0.079 99.219:0.423 99.609:1.695")
+            .unwrap();
+        c.add_pairs("99.902:4.799 100.000:5.063").unwrap();
+        assert_eq!(c.percentile(50.0), Some(0.079));
+        assert_eq!(c.percentile(99.0), Some(0.423));
+        assert_eq!(c.percentile(99.9), Some(4.799));
+        assert_eq!(c.percentile(100.0), Some(5.063));
+        assert_eq!(Cumulative::default().percentile(50.0), None);
+    }
+
+    #[test]
+    fn spread_is_median_and_range() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        let s = Spread::of(&[4.0, 1.0]).unwrap();
+        assert_eq!(s.median, 2.5);
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(Spread::of(&[f64::NAN, 5.0]).unwrap().median, 5.0);
+    }
+}
