@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use mus_common::cgroup::find_cgroup;
-use mus_common::{CgroupId, PrioMap};
+use mus_common::{CgroupId, PrioFlags, PrioMap};
 use serde::Serialize;
 
 use crate::boost::{self, require_root};
@@ -156,6 +156,8 @@ struct StatusItem {
     cgroup_id: u64,
     weight: u32,
     owner: Owner,
+    /// Written by `mus-agent watch`, which removes it when no pod asks for it.
+    watch: bool,
 }
 
 pub async fn status(g: &Global, json: bool) -> Result<()> {
@@ -181,6 +183,7 @@ pub async fn status(g: &Global, json: bool) -> Result<()> {
             cgroup_id: e.cgroup.0,
             weight: e.weight,
             owner,
+            watch: e.has(PrioFlags::WATCH),
         })
         .collect();
     let mut out = std::io::stdout().lock();
@@ -197,9 +200,10 @@ pub async fn status(g: &Global, json: bool) -> Result<()> {
         map.path().display()
     )?;
     for item in &items {
+        let by = if item.watch { " (watch)" } else { "" };
         writeln!(
             out,
-            "{:>12}  weight {:<6} {}",
+            "{:>12}  weight {:<6} {}{by}",
             item.cgroup_id, item.weight, item.owner
         )?;
     }
@@ -235,7 +239,8 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     opts.dry_run = args.dry_run;
     opts.resync_interval = Duration::from_secs(args.resync_interval);
     opts.events = !args.no_events;
-    let metrics = Arc::new(Metrics::new(opts.stale_after()));
+    let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
+    let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));
     let _server = match args.metrics_addr {
         Some(addr) => {
             let (bound, task) = metrics::serve(addr, Arc::clone(&metrics))

@@ -1,9 +1,8 @@
 //! Prometheus metrics and `/healthz` for `mus-agent watch`, served by a tiny hyper
 //! HTTP/1 server (`--metrics-addr`). The watch loop updates [`Metrics`]; a scrape
-//! renders it, reading each boosted cgroup's `cpu.stat` at that moment.
-//!
-//! The scheduler's own counters (the per-CPU `stats` array in mus-bpf) are not here:
-//! the runner does not pin that map, so the agent cannot open it.
+//! renders it, reading each boosted cgroup's `cpu.stat` at that moment, and the
+//! scheduler's own counters (the per-CPU `stats` array mus-runner pins as
+//! `mus_stats` next to the map) as `mus_sched_*_total`, when they are pinned.
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -20,7 +19,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use mus_bpf::intf;
 use mus_common::CgroupId;
+use mus_common::stats::{Counters, NR_STATS};
 use tokio::net::TcpListener;
 
 use crate::cpu::usage_usec;
@@ -29,6 +30,30 @@ use crate::reconcile::PodRef;
 /// The port the manifests use (`--metrics-addr 0.0.0.0:9477`). Without the flag the
 /// agent serves nothing: a node daemon should not open a port unasked.
 pub const DEFAULT_PORT: u16 = 9477;
+
+/// How a scheduler counter is exported: `enum mus_stat_idx`, counted in events or
+/// in nanoseconds (exported as seconds, Prometheus' base unit).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Events,
+    Nanoseconds,
+}
+
+/// Every scheduler counter as `mus_sched_<name>_total`; one per index (the array's
+/// length makes a counter added to `intf.h` without a name here a compile error).
+const SCHED_COUNTERS: [(intf::mus_stat_idx, &str, Unit, &str); NR_STATS] = [
+    (intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED, "runs_boosted", Unit::Events, "Times a task of a boosted cgroup got a CPU."),
+    (intf::mus_stat_idx_MUS_STAT_RUN_NORMAL, "runs_normal", Unit::Events, "Times any other task got a CPU."),
+    (intf::mus_stat_idx_MUS_STAT_DISPATCH_IDLE, "dispatch_idle", Unit::Events, "Wake-ups placed directly on an idle CPU."),
+    (intf::mus_stat_idx_MUS_STAT_DISPATCH_SHARED, "dispatch_shared", Unit::Events, "Tasks a CPU pulled from the shared queue."),
+    (intf::mus_stat_idx_MUS_STAT_RUNTIME_BOOSTED_NS, "runtime_boosted_seconds", Unit::Nanoseconds, "CPU time given to boosted cgroups."),
+    (intf::mus_stat_idx_MUS_STAT_RUNTIME_NORMAL_NS, "runtime_normal_seconds", Unit::Nanoseconds, "CPU time given to everything else."),
+    (intf::mus_stat_idx_MUS_STAT_WEIGHT_REFRESH, "weight_refreshes", Unit::Events, "Ancestor walks resolving a task's weight (cache misses)."),
+    (intf::mus_stat_idx_MUS_STAT_MAP_CHANGES, "map_changes", Unit::Events, "Map changes seen by the scheduler's map scan."),
+    (intf::mus_stat_idx_MUS_STAT_STARVATION_RESCUES, "starvation_rescues", Unit::Events, "Tasks run out of vtime order after waiting too long."),
+    (intf::mus_stat_idx_MUS_STAT_PREEMPTIONS, "preemptions", Unit::Events, "Waking boosted tasks that preempted another task."),
+    (intf::mus_stat_idx_MUS_STAT_SHORT_SLICES, "short_slices", Unit::Events, "Slices cut short because boosted tasks waited."),
+];
 
 /// A cgroup the daemon holds an entry for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,10 +80,12 @@ pub struct Metrics {
     boosted: Mutex<Vec<Boosted>>,
     /// `/healthz` fails when the last successful pass is older than this.
     stale_after: Duration,
+    /// Where mus-runner pins the scheduler's counters (`mus_common::stats_pin_path`).
+    stats_pin: Option<PathBuf>,
 }
 
 impl Metrics {
-    pub fn new(stale_after: Duration) -> Metrics {
+    pub fn new(stale_after: Duration, stats_pin: Option<PathBuf>) -> Metrics {
         Metrics {
             reconcile_runs: AtomicU64::new(0),
             reconcile_errors: AtomicU64::new(0),
@@ -72,6 +99,7 @@ impl Metrics {
             last_success: Mutex::new(None),
             boosted: Mutex::new(Vec::new()),
             stale_after,
+            stats_pin,
         }
     }
 
@@ -214,7 +242,29 @@ impl Metrics {
                 );
             }
         }
+        if let Some(counters) = self.scheduler_counters() {
+            for (idx, name, unit, help) in SCHED_COUNTERS {
+                let name = format!("mus_sched_{name}_total");
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                let value = counters.get(idx);
+                let _ = match unit {
+                    Unit::Events => writeln!(out, "{name} {value}"),
+                    Unit::Nanoseconds => writeln!(out, "{name} {}", value as f64 / 1e9),
+                };
+            }
+        }
         out
+    }
+
+    /// The scheduler's counters, read now from their pin. None pinned (no runner, or
+    /// one that predates the pin) is no series rather than an error; an unreadable
+    /// pin is logged and left out too, so the agent's own metrics still come through.
+    fn scheduler_counters(&self) -> Option<Counters> {
+        let path = self.stats_pin.as_deref()?;
+        Counters::read_pinned(path).unwrap_or_else(|e| {
+            tracing::warn!("scheduler counters not exported: {e}");
+            None
+        })
     }
 }
 
@@ -297,7 +347,7 @@ mod tests {
 
     #[test]
     fn health_needs_an_open_map_and_a_recent_success() {
-        let m = Metrics::new(Duration::from_secs(30));
+        let m = Metrics::new(Duration::from_secs(30), None);
         let t0 = Instant::now();
         assert!(m.health(t0).is_err_and(|e| e.contains("map is not open")));
         m.set_map_open(true);
@@ -313,7 +363,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("cpu.stat"), "usage_usec 2500000\nuser_usec 1\n")
             .expect("write");
-        let m = Metrics::new(Duration::from_secs(30));
+        let m = Metrics::new(Duration::from_secs(30), None);
         m.reconcile_runs.store(3, Ordering::Relaxed);
         m.set_boosted(vec![
             Boosted {

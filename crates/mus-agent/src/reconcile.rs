@@ -1,20 +1,16 @@
-//! The watch daemon's decision, with no I/O: from what the pods ask for, what the
-//! map holds and which entries the daemon owns, the writes and deletes that make the
-//! map equal to the pods' wishes, and the owned set afterwards.
+//! The watch daemon's decision, with no I/O: from what the pods ask for and what the
+//! map holds, the writes and deletes that make the map equal to the pods' wishes.
 //!
-//! Ownership: the daemon deletes only entries it wrote (or, with `--own-all`, every
-//! entry no pod asks for), so a boost written by hand (`mus-agent boost`) survives.
-//! The owned set lives in memory. After a restart it is re-derived by the rule
-//! "an entry whose cgroup an annotated pod asks for is owned" (it is desired, so the
-//! first pass takes it). What that rule cannot recover is an entry whose pod lost its
-//! annotation, or left, while no daemon was running: it stays until `--own-all`, an
-//! `unboost`, or the scheduler's map being re-created. A flag bit in the entry's
-//! value would close that gap (see the report / writeups/cluster.md).
-
-use std::collections::{BTreeMap, BTreeSet};
+//! Ownership is in the map itself: every entry the daemon writes carries
+//! `MUS_PRIO_F_WATCH` ([`PrioFlags::WATCH`]), and the daemon deletes only entries
+//! with that flag (or, with `--own-all`, every entry no pod asks for). A boost
+//! written by hand (`mus-agent boost`, flags 0) survives, and a restarted daemon
+//! knows its entries from its first pass, including one whose pod lost its
+//! annotation or left while no daemon ran.
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use mus_common::{CgroupId, Entry, Weight};
+use mus_common::{CgroupId, Entry, PrioFlags, Weight};
 
 /// A pod, for logs and metric labels.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,47 +64,30 @@ impl Plan {
     }
 }
 
-/// The changes that make `current` hold exactly `desired`, plus whatever is neither
-/// desired nor owned (left alone unless `own_all`).
-pub fn plan(
-    desired: &Desired,
-    current: &[Entry],
-    owned: &BTreeSet<CgroupId>,
-    own_all: bool,
-) -> Plan {
-    let now: BTreeMap<CgroupId, u32> = current.iter().map(|e| (e.cgroup, e.weight)).collect();
-    let deletes = now
+/// The changes that make `current` hold exactly `desired`, each desired entry
+/// marked as the daemon's, plus whatever is neither desired nor the daemon's (left
+/// alone unless `own_all`). A desired entry without the flag (written by hand, or
+/// by an older agent) is rewritten with it: the daemon takes it over.
+pub fn plan(desired: &Desired, current: &[Entry], own_all: bool) -> Plan {
+    let now: BTreeMap<CgroupId, &Entry> = current.iter().map(|e| (e.cgroup, e)).collect();
+    let deletes = current
         .iter()
-        .filter(|(id, _)| !desired.contains_key(id) && (own_all || owned.contains(id)))
-        .map(|(&cgroup, &weight)| Delete { cgroup, weight })
+        .filter(|e| !desired.contains_key(&e.cgroup) && (own_all || e.has(PrioFlags::WATCH)))
+        .map(|e| Delete { cgroup: e.cgroup, weight: e.weight })
         .collect();
     let writes = desired
         .iter()
-        .filter(|(id, wish)| now.get(id) != Some(&wish.weight.get()))
+        .filter(|(id, wish)| {
+            now.get(id)
+                .is_none_or(|e| e.weight != wish.weight.get() || !e.has(PrioFlags::WATCH))
+        })
         .map(|(&cgroup, wish)| Write {
             cgroup,
             weight: wish.weight,
-            previous: now.get(&cgroup).copied(),
+            previous: now.get(&cgroup).map(|e| e.weight),
         })
         .collect();
     Plan { deletes, writes }
-}
-
-/// The owned set after a pass: every desired entry that is in the map now (its write
-/// succeeded or none was needed; a failed write of an entry owned before stays
-/// owned, it is still ours to retry), plus owned entries whose delete failed.
-pub fn owned_after(
-    desired: &Desired,
-    owned_before: &BTreeSet<CgroupId>,
-    failed_writes: &BTreeSet<CgroupId>,
-    failed_deletes: &BTreeSet<CgroupId>,
-) -> BTreeSet<CgroupId> {
-    desired
-        .keys()
-        .filter(|id| !failed_writes.contains(id) || owned_before.contains(id))
-        .chain(failed_deletes.iter().filter(|id| owned_before.contains(id)))
-        .copied()
-        .collect()
 }
 
 #[cfg(test)]
@@ -126,7 +105,17 @@ mod tests {
         }
     }
 
-    fn entry(id: u64, weight: u32) -> Entry {
+    /// An entry the daemon wrote.
+    fn ours(id: u64, weight: u32) -> Entry {
+        Entry {
+            cgroup: CgroupId(id),
+            weight,
+            flags: PrioFlags::WATCH.bits(),
+        }
+    }
+
+    /// An entry written by hand (`mus-agent boost`, bpftool).
+    fn hand(id: u64, weight: u32) -> Entry {
         Entry {
             cgroup: CgroupId(id),
             weight,
@@ -134,14 +123,10 @@ mod tests {
         }
     }
 
-    fn ids(v: &[u64]) -> BTreeSet<CgroupId> {
-        v.iter().copied().map(CgroupId).collect()
-    }
-
     #[test]
     fn empty_map_gets_every_wish() {
         let desired = Desired::from([(CgroupId(1), wish("a", 4096)), (CgroupId(2), wish("b", 2048))]);
-        let p = plan(&desired, &[], &BTreeSet::new(), false);
+        let p = plan(&desired, &[], false);
         assert!(p.deletes.is_empty());
         assert_eq!(
             p.writes,
@@ -155,47 +140,43 @@ mod tests {
     #[test]
     fn converged_map_needs_nothing() {
         let desired = Desired::from([(CgroupId(1), wish("a", 4096))]);
-        let p = plan(&desired, &[entry(1, 4096), entry(9, 100)], &ids(&[1]), false);
+        let p = plan(&desired, &[ours(1, 4096), hand(9, 100)], false);
         assert!(p.is_empty(), "{p:?}");
     }
 
     #[test]
     fn a_changed_weight_is_rewritten() {
         let desired = Desired::from([(CgroupId(1), wish("a", 8192))]);
-        let p = plan(&desired, &[entry(1, 4096)], &ids(&[1]), false);
+        let p = plan(&desired, &[ours(1, 4096)], false);
         assert_eq!(p.writes[0].previous, Some(4096));
         assert_eq!(p.writes[0].weight.get(), 8192);
     }
 
     #[test]
-    fn only_owned_entries_are_deleted_unless_own_all() {
+    fn only_flagged_entries_are_deleted_unless_own_all() {
+        // What a restarted daemon sees: its own entry 1, whose pod lost its
+        // annotation meanwhile, and a hand-written 2; no memory of the last run.
         let desired = Desired::new();
-        let current = [entry(1, 4096), entry(2, 2048)];
-        let p = plan(&desired, &current, &ids(&[1]), false);
+        let current = [ours(1, 4096), hand(2, 2048)];
+        let p = plan(&desired, &current, false);
         assert_eq!(p.deletes, vec![Delete { cgroup: CgroupId(1), weight: 4096 }]);
         assert!(p.writes.is_empty());
-        let p = plan(&desired, &current, &ids(&[1]), true);
+        let p = plan(&desired, &current, true);
         assert_eq!(p.deletes.len(), 2, "--own-all removes hand-written entries");
     }
 
     #[test]
     fn a_hand_written_entry_a_pod_asks_for_is_taken_over() {
-        // Same weight: no write, but it becomes owned (the re-derivation rule).
+        // Same weight, but no flag: rewritten with it, so that it is the daemon's to
+        // remove when the pod stops asking.
         let desired = Desired::from([(CgroupId(5), wish("a", 4096))]);
-        let p = plan(&desired, &[entry(5, 4096)], &BTreeSet::new(), false);
-        assert!(p.is_empty());
-        let owned = owned_after(&desired, &BTreeSet::new(), &BTreeSet::new(), &BTreeSet::new());
-        assert_eq!(owned, ids(&[5]));
-    }
-
-    #[test]
-    fn owned_set_follows_failures() {
-        let desired = Desired::from([(CgroupId(1), wish("a", 4096)), (CgroupId(2), wish("b", 4096))]);
-        // 2's write failed (map full) and it was not ours before; 7's delete failed.
-        let owned = owned_after(&desired, &ids(&[7, 8]), &ids(&[2]), &ids(&[7]));
-        assert_eq!(owned, ids(&[1, 7]), "8 was deleted, 2 was never written");
-        // A failed rewrite of an entry we own keeps it ours.
-        let owned = owned_after(&desired, &ids(&[2]), &ids(&[2]), &BTreeSet::new());
-        assert_eq!(owned, ids(&[1, 2]));
+        let p = plan(&desired, &[hand(5, 4096)], false);
+        assert!(p.deletes.is_empty());
+        assert_eq!(
+            p.writes,
+            vec![Write { cgroup: CgroupId(5), weight: Weight::HIGH_DEFAULT, previous: Some(4096) }]
+        );
+        let p = plan(&Desired::new(), &[ours(5, 4096)], false);
+        assert_eq!(p.deletes, vec![Delete { cgroup: CgroupId(5), weight: 4096 }], "then it is ours");
     }
 }

@@ -7,7 +7,8 @@
 //! (mus-runner restarted) runs one pass: pods → desired entries, map → current
 //! entries, plan, apply. A pass needs the complete pod list, so nothing is written
 //! before the first LIST is in (an empty store would otherwise read as "nobody wants
-//! a boost").
+//! a boost"). Which entries are the daemon's is read from the map on every pass
+//! (their `MUS_PRIO_F_WATCH` flag), so the loop keeps no ownership state.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
@@ -24,7 +25,7 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource};
-use mus_common::{CgroupId, Entry, PrioMap, PrioMapError};
+use mus_common::{CgroupId, Entry, PrioFlags, PrioMap, PrioMapError};
 use tracing::{debug, info, warn};
 
 use crate::annotations::{self, AnnotationError};
@@ -191,7 +192,6 @@ struct Daemon {
     metrics: Arc<Metrics>,
     recorder: Option<Recorder>,
     map: Option<OpenMap>,
-    owned: BTreeSet<CgroupId>,
     /// Last map problem logged, so a missing runner is one line, not one a second.
     map_problem: Option<String>,
     /// Invalid annotations already reported, by pod UID: (message).
@@ -317,14 +317,14 @@ impl Daemon {
                 return;
             }
         };
-        let plan = reconcile::plan(&wishes.desired, &current, &self.owned, self.opts.own_all);
+        let plan = reconcile::plan(&wishes.desired, &current, self.opts.own_all);
         if self.opts.dry_run {
             self.dry_run(&plan, &wishes.desired);
             return;
         }
 
         let mut failed_writes = BTreeSet::new();
-        let mut failed_deletes = BTreeSet::new();
+        let mut failed_deletes = 0;
         let mut entries = current.len() as u64;
         if let Some(open) = &self.map {
             for d in &plan.deletes {
@@ -335,7 +335,7 @@ impl Daemon {
                         info!(cgroup_id = %d.cgroup, "unboosted cgroup {} (weight was {}): no pod on this node asks for it", d.cgroup, d.weight);
                     }
                     Err(e) => {
-                        failed_deletes.insert(d.cgroup);
+                        failed_deletes += 1;
                         self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
                         warn!(cgroup_id = %d.cgroup, "cannot unboost cgroup {}: {e}", d.cgroup);
                     }
@@ -343,12 +343,13 @@ impl Daemon {
             }
             for w in &plan.writes {
                 let wish = &wishes.desired[&w.cgroup];
-                match open.map.set(w.cgroup, w.weight) {
+                match open.map.set_with_flags(w.cgroup, w.weight, PrioFlags::WATCH) {
                     Ok(()) => {
                         entries += u64::from(w.previous.is_none());
                         self.metrics.writes.fetch_add(1, Ordering::Relaxed);
                         match w.previous {
                             None => info!(pod = %wish.pod, "boosted pod {} at weight {}: cgroup {} (ID {})", wish.pod, w.weight, wish.path.display(), w.cgroup),
+                            Some(before) if before == w.weight.get() => info!(pod = %wish.pod, "took over the entry of pod {} (weight {before}, cgroup ID {}): it is the daemon's now", wish.pod, w.cgroup),
                             Some(before) => info!(pod = %wish.pod, "re-weighted pod {} from {before} to {}: cgroup ID {}", wish.pod, w.weight, w.cgroup),
                         }
                     }
@@ -363,13 +364,16 @@ impl Daemon {
                 }
             }
         }
-        self.owned =
-            reconcile::owned_after(&wishes.desired, &self.owned, &failed_writes, &failed_deletes);
-        if !(failed_writes.is_empty() && failed_deletes.is_empty()) {
+        if !failed_writes.is_empty() || failed_deletes > 0 {
             self.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
         }
         self.metrics.map_entries.store(entries, Ordering::Relaxed);
-        self.publish_boosted(&wishes.desired, |id| self.owned.contains(&id));
+        // Held: written now, or already ours (a failed re-weight keeps the old weight).
+        let ours: BTreeSet<CgroupId> =
+            current.iter().filter(|e| e.has(PrioFlags::WATCH)).map(|e| e.cgroup).collect();
+        self.publish_boosted(&wishes.desired, |id| {
+            !failed_writes.contains(&id) || ours.contains(&id)
+        });
         // Per-entry failures (a full map) are counted above; the pass itself ran, and
         // restarting the agent would not make room, so health stays good.
         self.metrics.succeeded(Instant::now());
@@ -440,7 +444,6 @@ pub async fn run(client: Client, opts: WatchOptions, metrics: Arc<Metrics>) {
         metrics,
         recorder,
         map: None,
-        owned: BTreeSet::new(),
         map_problem: None,
         reported_invalid: HashMap::new(),
         reported_unresolved: HashSet::new(),

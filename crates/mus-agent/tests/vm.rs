@@ -7,173 +7,29 @@
 //! Not skipped when QEMU, the kernel or containerd is missing: it fails and says why.
 
 mod common;
+mod vm_common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{PodSpecOf, State, pod, pod_list};
-use mus_testbed::{GuestRun, Scenario, Testbed, busybox_image_tar};
+use mus_testbed::Testbed;
+use vm_common::{
+    NS, POD, container_id, entries, get, k8s_scenario, pod_cgroup, share, the_pod,
+};
 
-const LIB: &str = include_str!("../../mus-runner/tests/scenarios/lib.sh");
 const SCRIPT: &str = include_str!("scenarios/agent.sh");
-
-const NS: &str = "shop";
-const POD: &str = "cart";
-const CTR: &str = "app";
-const POD_UID: &str = "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b";
-const NODE: &str = "node-a";
-const IMAGE: &str = "docker.io/local/busybox:1";
-const PORT: u16 = 8080;
-const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-
-/// 64 hex digits, like the IDs the CRI plugin gives containers.
-fn container_id(seed: u8) -> String {
-    format!("{seed:02x}").repeat(32)
-}
-
-/// mus-runner, built here: Cargo builds only this package's binaries for its tests.
-fn runner_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "mus-runner",
-            "--bin",
-            "mus-runner",
-        ])
-        .status()
-        .expect("cannot run cargo to build mus-runner");
-    assert!(status.success(), "building mus-runner failed");
-    Path::new(env!("CARGO_BIN_EXE_mus-agent")).with_file_name("mus-runner")
-}
-
-/// The Pod and the node's PodList the API server serves while container `cid` runs.
-fn write_api(dir: &Path, n: u8, cid: &str) {
-    let id = format!("containerd://{cid}");
-    let p = pod(PodSpecOf {
-        namespace: NS,
-        name: POD,
-        uid: POD_UID,
-        node: NODE,
-        qos: "BestEffort",
-        phase: "Running",
-        containers: vec![(CTR, id.as_str(), State::Running)],
-    });
-    std::fs::write(
-        dir.join(format!("pod{n}.json")),
-        serde_json::to_string(&p).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(dir.join(format!("list{n}.json")), pod_list(vec![p])).unwrap();
-}
-
-const KUBECONFIG: &str = "apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: http://127.0.0.1:PORT
-contexts:
-- name: fake
-  context:
-    cluster: fake
-    user: nobody
-current-context: fake
-users:
-- name: nobody
-  user: {}
-";
-
-/// No kubelet in the guest: the CRI plugin stays off; overlayfs is a module the guest
-/// lacks, so the native snapshotter is the one used.
-const CONTAINERD_CONFIG: &str = r#"version = 2
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.overlayfs"]
-"#;
-
-fn get<'a>(run: &'a GuestRun, key: &str) -> &'a str {
-    run.require(key).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Share of the first cgroup in a `measure` line.
-fn share(run: &GuestRun, key: &str) -> f64 {
-    let value = get(run, key);
-    let nums: Vec<f64> = value
-        .split_whitespace()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    match nums[..] {
-        [a, b] if a + b > 0.0 => a / (a + b),
-        _ => panic!(
-            "{key} should be two CPU times, got {value:?}\n{}",
-            run.console_tail()
-        ),
-    }
-}
-
-/// bpftool's JSON dump: (key, weight) pairs.
-fn entries(run: &GuestRun, key: &str) -> Vec<(u64, u64)> {
-    let text = get(run, key);
-    let json: serde_json::Value = serde_json::from_str(text)
-        .unwrap_or_else(|e| panic!("{key}: bpftool did not print JSON ({e}): {text}"));
-    let items = json
-        .as_array()
-        .unwrap_or_else(|| panic!("{key}: not an array: {text}"));
-    items
-        .iter()
-        .map(|e| {
-            // With BTF, bpftool prints typed fields (under "formatted" in some versions).
-            let e = e.get("formatted").unwrap_or(e);
-            let k = e["key"].as_u64();
-            let w = e["value"]["weight"].as_u64();
-            match (k, w) {
-                (Some(k), Some(w)) => (k, w),
-                _ => panic!("{key}: an entry without key or weight: {e}"),
-            }
-        })
-        .collect()
-}
 
 #[test]
 fn boost_a_real_containerd_pod_through_the_agent() {
-    let runner = runner_binary();
     let work = tempfile::tempdir().unwrap();
-    let image = work.path().join("image.tar");
-    busybox_image_tar(&image, IMAGE).unwrap_or_else(|e| panic!("{e}"));
     let (c1, c2) = (container_id(0xa1), container_id(0xb2));
-    write_api(work.path(), 1, &c1);
-    write_api(work.path(), 2, &c2);
-    let kubeconfig = work.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, KUBECONFIG.replace("PORT", &PORT.to_string())).unwrap();
-    let containerd_config = work.path().join("containerd.toml");
-    std::fs::write(&containerd_config, CONTAINERD_CONFIG).unwrap();
-
-    let header = format!(
-        "NS={NS}\nPOD={POD}\nCTR={CTR}\nPOD_UID={POD_UID}\nC1={c1}\nC2={c2}\nNODE={NODE}\nIMAGE={IMAGE}\n"
+    let pods = [the_pod(&c1, &[], "10"), the_pod(&c2, &[], "11")];
+    let scenario = k8s_scenario(
+        "agent",
+        &format!("C1={c1}\nC2={c2}"),
+        SCRIPT,
+        work.path(),
+        &pods,
     );
-    let mut scenario = Scenario::new("agent", &format!("{LIB}\n{header}{SCRIPT}"))
-        .binary(&runner)
-        .binary(env!("CARGO_BIN_EXE_mus-agent"))
-        .host_tool("bpftool")
-        .host_tool("containerd")
-        .host_tool("containerd-shim-runc-v2")
-        .host_tool("ctr")
-        .host_tool("runc")
-        .file(&image, "/opt/image.tar")
-        .file(&kubeconfig, "/opt/kubeconfig")
-        .file(&containerd_config, "/etc/containerd/config.toml")
-        // kube's TLS set-up loads the system's CA roots when the kubeconfig names no CA,
-        // even for an http:// server; a node has them, the bare guest does not.
-        .file(CA_BUNDLE, CA_BUNDLE)
-        .timeout(Duration::from_secs(420));
-    for n in 1..=2 {
-        for kind in ["pod", "list"] {
-            let name = format!("{kind}{n}.json");
-            scenario = scenario.file(work.path().join(&name), &format!("/opt/api/{name}"));
-        }
-    }
     let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
     let started = Instant::now();
     let run = testbed
@@ -193,7 +49,7 @@ fn boost_a_real_containerd_pod_through_the_agent() {
         get(&run, "import")
     );
     assert_eq!(get(&run, "run1_rc"), "0", "{}\n{why}", get(&run, "run1"));
-    let pod_cg = format!("/kubepods/besteffort/pod{POD_UID}");
+    let pod_cg = pod_cgroup();
     assert_eq!(get(&run, "c1_cgroup"), format!("0::{pod_cg}/{c1}"), "{why}");
     assert_eq!(
         get(&run, "c1_procs"),

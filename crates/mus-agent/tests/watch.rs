@@ -1,9 +1,10 @@
 //! `mus-agent watch` end to end on this machine, without a cluster: a scripted API
 //! server (hyper, real Kubernetes JSON, watch streams with resource versions, 410
 //! Gone, stop and restart on the same port), a real BPF hash map of the scheduler's
-//! layout pinned on a private bpffs, and a temp dir as the cgroup mount (IDs are
-//! directory inodes, as `cgroup_index` matches them). Needs root, for the bpffs
-//! mount and the map: it fails and says so otherwise.
+//! layout pinned on a private bpffs (and, for the metrics, a per-CPU array of the
+//! scheduler's counters), and a temp dir as the cgroup mount (IDs are directory
+//! inodes, as `cgroup_index` matches them). Needs root, for the bpffs mount and the
+//! maps: it fails and says so otherwise.
 
 mod common;
 
@@ -31,11 +32,12 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::List;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, WatchEvent};
-use libbpf_rs::{MapHandle, MapType};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 use mus_agent::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
 use mus_agent::metrics::{self, Metrics};
 use mus_agent::watch::{self, WatchOptions};
-use mus_common::{CgroupId, PrioMap, Weight};
+use mus_common::stats::NR_STATS;
+use mus_common::{CgroupId, PrioFlags, PrioMap, Weight};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -353,6 +355,20 @@ impl BpfFs {
         map
     }
 
+    /// What mus-runner also pins: the scheduler's per-CPU counters, where the
+    /// agent looks for them.
+    fn create_stats(&self) -> MapHandle {
+        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        let mut map =
+            MapHandle::create(MapType::PercpuArray, Some("stats"), 4, 8, NR_STATS as u32, &opts)
+                .expect("create a BPF per-CPU array");
+        map.pin(mus_common::stats_pin_path(&self.pin())).expect("pin");
+        map
+    }
+
     /// What a runner stopping does: the pin goes (the map with it, once unused).
     fn unpin(&self, map: MapHandle) {
         std::fs::remove_file(self.pin()).expect("unpin");
@@ -433,6 +449,12 @@ fn entries(pin: &Path) -> BTreeMap<CgroupId, u32> {
     }
 }
 
+/// Whether the daemon marked `id`'s entry as its own.
+fn watched(pin: &Path, id: CgroupId) -> bool {
+    let entry = PrioMap::open(pin).expect("open").get(id).expect("get");
+    entry.is_some_and(|e| e.has(PrioFlags::WATCH))
+}
+
 async fn eventually(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
@@ -460,7 +482,8 @@ fn agent(api: &Api, bpf: &BpfFs, node: &Node, tweak: impl FnOnce(&mut WatchOptio
     opts.pin_check_interval = Duration::from_millis(200);
     opts.resync_interval = Duration::from_secs(30);
     tweak(&mut opts);
-    let metrics = Arc::new(Metrics::new(opts.stale_after()));
+    let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
+    let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));
     let task = tokio::spawn(watch::run(api.client(), opts, Arc::clone(&metrics)));
     Agent { metrics, task }
 }
@@ -488,6 +511,8 @@ async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
     let a = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
     eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096), (hand, 2048)])).await;
+    assert!(watched(&pin, redis), "the daemon's entries carry MUS_PRIO_F_WATCH");
+    assert!(!watched(&pin, hand), "a hand-written entry does not");
 
     // Annotate (the boolean shorthand), re-weight, un-annotate.
     api.apply(a_pod(2, "web", NODE, &[(BOOST_ANNOTATION, "true")], "bb01"));
@@ -538,6 +563,41 @@ async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
             .all(|(_, q, _)| common::query_param(q, "fieldSelector").as_deref() == Some("spec.nodeName=node-a")),
         "every LIST and WATCH carries the node's field selector: {requests:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_agent_removes_its_entries_that_pods_stopped_asking_for() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Node::new();
+    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
+    let hand = node.hand_cgroup();
+    PrioMap::open(&bpf.pin()).expect("open").set(hand, Weight::new(2048).expect("w")).expect("set");
+    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    api.apply(a_pod(2, "web", NODE, &[(WEIGHT_ANNOTATION, "3000")], "bb01"));
+    let pin = bpf.pin();
+    let first = agent(&api, &bpf, &node, |_| {});
+    eventually("both pods are boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096), (web, 3000), (hand, 2048)])
+    })
+    .await;
+
+    // The agent stops (an upgrade); meanwhile redis loses its annotation.
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    api.apply(a_pod(1, "redis", NODE, &[], "aa01"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(entries(&pin).contains_key(&redis), "no agent ran to remove it");
+
+    // A new agent knows redis's entry as its own from the flag, with no memory of
+    // the first one: it goes; the hand-written entry stays.
+    let _second = agent(&api, &bpf, &node, |_| {});
+    eventually("redis is unboosted by the new agent", 10, || {
+        entries(&pin) == BTreeMap::from([(web, 3000), (hand, 2048)])
+    })
+    .await;
+    assert!(watched(&pin, web) && !watched(&pin, hand));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -680,6 +740,61 @@ async fn a_full_map_keeps_the_rest_and_metrics_are_served() {
     let (status, body) = get(addr, "/healthz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(get(addr, "/nope").await.0, 404);
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedulers_counters_are_exported_while_pinned() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Node::new();
+    let a = agent(&api, &bpf, &node, |_| {});
+    let (addr, server) = metrics::serve("127.0.0.1:0".parse().expect("addr"), Arc::clone(&a.metrics))
+        .await
+        .expect("serve");
+    let (status, text) = get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains("mus_sched_"), "no pin, no series:\n{text}");
+
+    // Counter i holds (i + 1) × 1000 + cpu on every CPU: its sum is known.
+    let stats = bpf.create_stats();
+    let cpus = libbpf_rs::num_possible_cpus().expect("cpus");
+    let sum = |i: u64| (0..cpus as u64).map(|cpu| (i + 1) * 1000 + cpu).sum::<u64>();
+    for i in 0..NR_STATS as u32 {
+        let per_cpu: Vec<Vec<u8>> =
+            (0..cpus as u64).map(|cpu| ((u64::from(i) + 1) * 1000 + cpu).to_ne_bytes().to_vec()).collect();
+        stats.update_percpu(&i.to_ne_bytes(), &per_cpu, MapFlags::ANY).expect("update");
+    }
+    let (status, text) = get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.lines().any(|l| l == "# TYPE mus_sched_runs_boosted_total counter"), "{text}");
+    for (name, i) in [
+        ("runs_boosted", 0),
+        ("runs_normal", 1),
+        ("dispatch_idle", 2),
+        ("dispatch_shared", 3),
+        ("weight_refreshes", 6),
+        ("map_changes", 7),
+        ("starvation_rescues", 8),
+        ("preemptions", 9),
+        ("short_slices", 10),
+    ] {
+        let got = metric(&text, &format!("mus_sched_{name}_total"));
+        assert_eq!(got, Some(sum(i) as f64), "mus_sched_{name}_total in\n{text}");
+    }
+    // The runtimes are nanoseconds in the map, seconds in Prometheus.
+    for (name, i) in [("runtime_boosted_seconds", 4), ("runtime_normal_seconds", 5)] {
+        let got = metric(&text, &format!("mus_sched_{name}_total")).expect(name);
+        assert!((got - sum(i) as f64 / 1e9).abs() < 1e-12, "{name}: {got}");
+    }
+    assert_eq!(text.matches("\nmus_sched_").count(), NR_STATS, "one series per counter:\n{text}");
+
+    // The runner stops: the pin goes, and the series with it.
+    std::fs::remove_file(mus_common::stats_pin_path(&bpf.pin())).expect("unpin");
+    drop(stats);
+    let (_, text) = get(addr, "/metrics").await;
+    assert!(!text.contains("mus_sched_"), "{text}");
     server.abort();
 }
 

@@ -4,14 +4,19 @@
 //! `high_prio_cgroups` on bpffs and the agent (or any root tool) writes cgroup IDs
 //! and weights into it. This crate is the one place that knows how: where the pin
 //! lives, what a valid weight is, how a cgroup becomes an ID, and a typed handle to
-//! the map whose value layout comes from the scheduler's own `intf.h`.
+//! the map whose value layout comes from the scheduler's own `intf.h`. The runner
+//! also pins the scheduler's counters next to the map ([`stats`]), read-only for
+//! the agent's metrics.
 
 pub mod cgroup;
 pub mod prio_map;
+pub mod stats;
 pub mod weight;
 
+use std::path::{Path, PathBuf};
+
 pub use cgroup::{CgroupError, CgroupId};
-pub use prio_map::{Entry, PrioMap, PrioMapError};
+pub use prio_map::{Entry, PrioFlags, PrioMap, PrioMapError};
 pub use weight::{Weight, WeightError};
 
 /// Name of the scheduler's map, as the kernel and `bpftool map list` show it.
@@ -22,3 +27,13 @@ pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/high_prio_cgroups";
 
 /// How many cgroups the map holds.
 pub const MAP_CAPACITY: u32 = mus_bpf::intf::mus_consts_MUS_MAP_MAX_ENTRIES;
+
+/// File name of the scheduler's counters (the per-CPU `stats` map), pinned by
+/// `mus-runner` in the directory of the map's pin.
+pub const STATS_PIN_NAME: &str = "mus_stats";
+
+/// Where the counters are pinned for the map pinned at `pin_path`: next to it, so
+/// that `--pin-path` moves both.
+pub fn stats_pin_path(pin_path: &Path) -> PathBuf {
+    pin_path.with_file_name(STATS_PIN_NAME)
+}

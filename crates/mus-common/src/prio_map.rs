@@ -8,7 +8,7 @@ use std::mem::{offset_of, size_of};
 use std::path::{Path, PathBuf};
 
 use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle, MapType};
-use mus_bpf::intf::mus_cgroup_prio;
+use mus_bpf::intf::{self, mus_cgroup_prio};
 
 use crate::{CgroupId, MAP_NAME, Weight};
 
@@ -17,14 +17,37 @@ const VALUE_SIZE: usize = size_of::<mus_cgroup_prio>();
 const WEIGHT_AT: usize = offset_of!(mus_cgroup_prio, weight);
 const FLAGS_AT: usize = offset_of!(mus_cgroup_prio, flags);
 
+/// Bits of an entry's `flags` (`enum mus_prio_flags`): who wrote it, for the
+/// tools; the scheduler ignores them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrioFlags(u32);
+
+impl PrioFlags {
+    /// What `mus-agent boost` and other hand-written entries carry.
+    pub const NONE: PrioFlags = PrioFlags(0);
+    /// Written by `mus-agent watch`, which may remove the entry again.
+    pub const WATCH: PrioFlags = PrioFlags(intf::mus_prio_flags_MUS_PRIO_F_WATCH);
+
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+}
+
 /// One entry of the map, as stored. `weight` is raw: tools other than mus-common
 /// (bpftool) may have written 0 (the runner's default high weight) or more than
-/// [`Weight::MAX`] (clamped by the scheduler).
+/// [`Weight::MAX`] (clamped by the scheduler); so are `flags`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub cgroup: CgroupId,
     pub weight: u32,
     pub flags: u32,
+}
+
+impl Entry {
+    /// Whether every bit of `flags` is set in this entry.
+    pub fn has(&self, flags: PrioFlags) -> bool {
+        self.flags & flags.0 == flags.0
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,9 +129,19 @@ impl PrioMap {
         move |source| PrioMapError::Kernel { op, path, source }
     }
 
-    /// Boosts (or re-weights) `cgroup` and its whole subtree.
+    /// Boosts (or re-weights) `cgroup` and its whole subtree, as written by hand.
     pub fn set(&self, cgroup: CgroupId, weight: Weight) -> Result<(), PrioMapError> {
-        let value = encode(weight.get(), 0);
+        self.set_with_flags(cgroup, weight, PrioFlags::NONE)
+    }
+
+    /// [`PrioMap::set`], marking the entry with `flags` (replacing any it had).
+    pub fn set_with_flags(
+        &self,
+        cgroup: CgroupId,
+        weight: Weight,
+        flags: PrioFlags,
+    ) -> Result<(), PrioMapError> {
+        let value = encode(weight.get(), flags.bits());
         self.map
             .update(&cgroup.0.to_ne_bytes(), &value, MapFlags::ANY)
             .map_err(|source| match source.kind() {
@@ -176,6 +209,15 @@ mod tests {
             Some(Entry { cgroup: CgroupId(9), weight: 4096, flags: 7 })
         );
         assert_eq!(decode(CgroupId(9), &bytes[..6]), None);
+    }
+
+    #[test]
+    fn flags_come_from_the_c_enum() {
+        assert_eq!(PrioFlags::WATCH.bits(), 1);
+        let entry = |flags| Entry { cgroup: CgroupId(1), weight: 4096, flags };
+        assert!(entry(3).has(PrioFlags::WATCH));
+        assert!(!entry(2).has(PrioFlags::WATCH));
+        assert!(entry(0).has(PrioFlags::NONE), "no bits asked, none missing");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The bpffs pin of `high_prio_cgroups`: what is there before we load, making it
-//! root-only, and removing it.
+//! The bpffs pins: `high_prio_cgroups` (what is there before we load, making it
+//! root-only, and removing it) and, next to it, the scheduler's counters.
 
 use std::fs;
 use std::io;
@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use libbpf_rs::MapMut;
 use mus_common::PrioMap;
+use mus_common::stats::Counters;
 
 /// Mode of the pin: only root may open the map, so nothing unprivileged can boost
 /// itself (or unboost anyone).
@@ -37,6 +39,27 @@ pub fn inspect(path: &Path) -> Result<Option<StalePin>> {
     })?;
     let entries = map.entries()?.len();
     Ok(Some(StalePin { entries }))
+}
+
+/// Looks at the counters' pin path before loading. A counters map found there was
+/// left by a runner that died without unpinning, and is replaced once we have
+/// loaded ([`pin_stats`]); anything else is refused rather than removed.
+pub fn inspect_stats(path: &Path) -> Result<()> {
+    Counters::open_pinned(path).map(drop).with_context(|| {
+        format!("{0} exists but is not a pin of the scheduler's counters; remove it (`rm {0}`)", path.display())
+    })
+}
+
+/// Pins this scheduler's counters at `path`, root-only. A stale pin there (checked
+/// by [`inspect_stats`]) is removed first: unlike the map's boosts, a dead
+/// scheduler's counters are not worth carrying over, so they restart at 0 (a
+/// Prometheus scrape sees a counter reset, which it handles).
+pub fn pin_stats(stats: &mut MapMut, path: &Path) -> Result<()> {
+    remove(path)?;
+    stats
+        .pin(path)
+        .with_context(|| format!("cannot pin the scheduler's counters at {}", path.display()))?;
+    restrict(path)
 }
 
 /// Makes the pin root-only and checks that it took.

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use libbpf_rs::{Link, OpenObject};
 use mus_bpf::{BpfSkel, BpfSkelBuilder};
+use mus_common::stats::Counters;
 use scx_utils::{scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, uei_read};
 use tracing::{info, warn};
 
 use crate::cli::Args;
 use crate::pin;
-use crate::stats::Counters;
+use crate::stats::Line;
 
 /// How often the run loop looks for a signal or an ejection.
 const POLL: Duration = Duration::from_millis(100);
@@ -34,6 +35,7 @@ pub struct Scheduler<'obj> {
     skel: BpfSkel<'obj>,
     link: Option<Link>,
     pin_path: PathBuf,
+    stats_pin_path: PathBuf,
     stats_every: Option<Duration>,
 }
 
@@ -41,6 +43,8 @@ impl<'obj> Scheduler<'obj> {
     /// Opens, configures, loads and pins the scheduler, then attaches it.
     pub fn init(args: &Args, open_object: &'obj mut MaybeUninit<OpenObject>) -> Result<Self> {
         let stale = pin::inspect(&args.pin_path)?;
+        let stats_pin_path = mus_common::stats_pin_path(&args.pin_path);
+        pin::inspect_stats(&stats_pin_path)?;
 
         let builder = BpfSkelBuilder::default();
         let mut open = scx_ops_open!(builder, open_object, mus_ops, None)?;
@@ -74,14 +78,17 @@ impl<'obj> Scheduler<'obj> {
                 .with_context(|| format!("cannot pin the map at {}", args.pin_path.display()))?;
         }
 
-        let attached = pin::restrict(&args.pin_path).and_then(|()| scx_ops_attach!(skel, mus_ops));
+        let attached = pin::restrict(&args.pin_path)
+            .and_then(|()| pin::pin_stats(&mut skel.maps.stats, &stats_pin_path))
+            .and_then(|()| scx_ops_attach!(skel, mus_ops));
         let link = match attached {
             Ok(link) => link,
             Err(e) => {
-                // Leave no pin behind that no scheduler reads.
+                // Leave no pin behind that no scheduler reads (or writes).
                 if stale.is_none() {
                     pin::remove(&args.pin_path)?;
                 }
+                pin::remove(&stats_pin_path)?;
                 return Err(e);
             }
         };
@@ -90,6 +97,7 @@ impl<'obj> Scheduler<'obj> {
             skel,
             link: Some(link),
             pin_path: args.pin_path.clone(),
+            stats_pin_path,
             stats_every: args.stats.map(Duration::from_secs),
         })
     }
@@ -100,12 +108,12 @@ impl<'obj> Scheduler<'obj> {
         let mut last_stats = (Instant::now(), self.counters());
         while !shutdown.load(Ordering::Relaxed) && !uei_exited!(&self.skel, uei) {
             thread::sleep(POLL);
-            if let Some(every) = self.stats_every {
-                if last_stats.0.elapsed() >= every {
-                    let now = self.counters();
-                    info!("{}", now.since(&last_stats.1));
-                    last_stats = (Instant::now(), now);
-                }
+            if let Some(every) = self.stats_every
+                && last_stats.0.elapsed() >= every
+            {
+                let now = self.counters();
+                info!("{}", Line(now.since(&last_stats.1)));
+                last_stats = (Instant::now(), now);
             }
         }
 
@@ -124,9 +132,11 @@ impl<'obj> Scheduler<'obj> {
         })
     }
 
-    /// Removes the pin, for a stop the operator asked for. After an ejection the pin
-    /// is kept instead, so that the runner systemd restarts carries the boosts over.
+    /// Removes the pins, for a stop the operator asked for. After an ejection they
+    /// are kept instead, so that the runner systemd restarts carries the boosts over
+    /// (and replaces the counters' pin).
     pub fn unpin(&self) -> Result<()> {
+        pin::remove(&self.stats_pin_path)?;
         pin::remove(&self.pin_path)
     }
 

@@ -74,10 +74,11 @@ fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
     let run = boot("lifecycle", include_str!("scenarios/lifecycle.sh"), 180);
     let why = run.console_tail();
 
-    // 1. attached, named mus, pin root-only
+    // 1. attached, named mus, pin root-only, and so are the counters next to it
     assert_eq!(get(&run, "attach_state"), "enabled", "{why}");
     assert!(get(&run, "attach_ops").starts_with("mus"), "{why}");
     assert_eq!(get(&run, "pin_mode"), "600", "{why}");
+    assert_eq!(get(&run, "stats_pin_mode"), "600", "{why}");
 
     // 2. an entry written through mus-common, read back by bpftool with field names
     assert_eq!(get(&run, "boost_rc"), "0", "{why}");
@@ -103,11 +104,15 @@ fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
         dump.contains(&format!("\"key\":{id}")) && dump.contains("\"weight\":4096"),
         "the boost did not survive the crash: {dump}"
     );
+    // ... but not its counters: the stale pin is replaced (a new bpffs inode)
+    assert_eq!(get(&run, "restart_stats_pin_mode"), "600", "{why}");
+    assert_ne!(get(&run, "restart_stats_pin_ino"), get(&run, "stats_pin_ino"), "{why}");
 
     // 5. SIGTERM: exit 0, scheduler detached, pin gone
     assert_eq!(get(&run, "sigterm_rc"), "0", "{why}");
     assert_eq!(get(&run, "final_state"), "disabled", "{why}");
     assert_eq!(get(&run, "pin_after_term"), "absent", "{why}");
+    assert_eq!(get(&run, "stats_pin_after_term"), "absent", "{why}");
 }
 
 #[test]

@@ -51,11 +51,20 @@ struct mus_cgroup_prio {
 	 * with bpftool); values above MUS_WEIGHT_MAX are clamped to it.
 	 */
 	u32 weight;
-	/* Reserved for per-cgroup policy flags; write 0. */
+	/* Bits of enum mus_prio_flags; the scheduler ignores them. */
 	u32 flags;
 };
 
-/* Indices of the per-CPU `stats` array; mus-runner sums and prints them. */
+/* Bits of mus_cgroup_prio.flags; the scheduler ignores them. */
+enum mus_prio_flags {
+	/* Written by `mus-agent watch`, which may remove it again. */
+	MUS_PRIO_F_WATCH	= 1u << 0,
+};
+
+/*
+ * Indices of the per-CPU `stats` array, which mus-runner pins as `mus_stats` next
+ * to the map; mus-runner prints their sums, mus-agent exports them as metrics.
+ */
 enum mus_stat_idx {
 	MUS_STAT_RUN_BOOSTED,		/* times a task of a boosted cgroup got a CPU */
 	MUS_STAT_RUN_NORMAL,		/* times any other task got a CPU */

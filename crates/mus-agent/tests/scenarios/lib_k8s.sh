@@ -1,0 +1,98 @@
+# The node side of a Kubernetes node, for mus-agent's VM scenarios (prepended by
+# tests/vm_common after mus-runner's lib.sh and the scenario's variables): containerd
+# and runc running a pod's containers under kubepods-style (cgroupfs driver) cgroups,
+# and busybox httpd on loopback playing the API server through one CGI script.
+KC=/opt/kubeconfig
+POD_CG=kubepods/besteffort/pod$POD_UID
+# Two hog processes: a backgrounded loop and the shell's own loop.
+HOG2='while :; do :; done & while :; do :; done'
+agent() { mus-agent --kubeconfig $KC --node $NODE "$@"; }
+# "@@MUS $1 <output of the rest, on one line>", and "@@MUS $1_rc <status>".
+report() {
+	key=$1
+	shift
+	"$@" >/tmp/out 2>&1
+	rc=$?
+	echo "@@MUS ${key}_rc $rc"
+	echo "@@MUS $key $(tr '\n' ' ' </tmp/out)"
+}
+dump() { echo "@@MUS $1 $(bpftool -j map dump pinned $PIN 2>&1 | tr -d '\n ')"; }
+task_pid() { ctr -n k8s.io task ls 2>/dev/null | awk -v id="$1" '$1 == id && $3 == "RUNNING" { print $2 }'; }
+# Waits up to 20 s for container $1's task to run; prints its PID.
+wait_task() {
+	i=0
+	while [ $i -lt 200 ]; do
+		p=$(task_pid "$1")
+		[ -n "$p" ] && { echo "$p"; return 0; }
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# containerd, with the CRI plugin off (no kubelet here) and the native snapshotter;
+# then the image built on the host. Reports containerd (up/down) and import(_rc).
+start_containerd() {
+	mkdir -p /var/lib/containerd /run/containerd
+	containerd --config /etc/containerd/config.toml >/tmp/containerd.log 2>&1 &
+	i=0
+	while [ ! -S /run/containerd/containerd.sock ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	ctr version >/dev/null 2>&1 && echo "@@MUS containerd up" || { echo "@@MUS containerd down"; tail -20 /tmp/containerd.log; }
+	report import ctr -n k8s.io image import --snapshotter native /opt/image.tar
+}
+
+# Runs container $2 (an ID) of the pod with two hogs, in the cgroup kubelet's cgroupfs
+# driver would give it; reports $1(_rc); sets PID to its task's PID.
+run_container() {
+	report "$1" ctr -n k8s.io run --snapshotter native --cgroup "/$POD_CG/$2" -d "$IMAGE" "$2" sh -c "$HOG2"
+	PID=$(wait_task "$2")
+}
+
+# The API server: busybox httpd on 127.0.0.1:8080 runs one CGI script for every path
+# under /cgi-bin/api (the kubeconfig's server URL), so the kube client's
+# /api/v1/... arrives as PATH_INFO. It answers from $API/pod.json and $API/list.json
+# (api_serve swaps them): a GET of a pod or of the list returns them; a watch
+# (watch=true) sends the pod as one MODIFIED event if its resourceVersion differs
+# from the one the client asks to watch from, then ends the stream after 2 s, as an
+# API server's watch timeout does, and the client watches again. Every request is
+# logged to $API/requests.
+API=/tmp/api
+start_api() {
+	mkdir -p /tmp/www/cgi-bin $API
+	: >$API/requests
+	cat >/tmp/www/cgi-bin/api <<'CGI'
+#!/bin/sh
+API=/tmp/api
+echo "$REQUEST_METHOD $PATH_INFO?$QUERY_STRING" >>$API/requests
+printf 'Content-Type: application/json\r\n\r\n'
+case "&$QUERY_STRING&" in
+*'&watch=true&'*)
+	from=$(echo "&$QUERY_STRING" | sed -n 's/.*&resourceVersion=\([^&]*\).*/\1/p')
+	now=$(sed -n 's/.*"resourceVersion":"\([^"]*\)".*/\1/p' $API/pod.json)
+	[ "$from" != "$now" ] && printf '{"type":"MODIFIED","object":%s}\n' "$(cat $API/pod.json)"
+	sleep 2
+	;;
+*)
+	case "$PATH_INFO" in
+	*/pods) cat $API/list.json ;;
+	*) cat $API/pod.json ;;
+	esac
+	;;
+esac
+CGI
+	chmod +x /tmp/www/cgi-bin/api
+	httpd -f -p 127.0.0.1:8080 -h /tmp/www &
+	i=0
+	while ! wget -q -O /dev/null http://127.0.0.1:8080/cgi-bin/api/readyz 2>/dev/null && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# Serves /opt/api/pod$1.json and /opt/api/list$1.json from now on (each file swapped
+# in one rename, so a request sees the old file or the new one).
+api_serve() {
+	mkdir -p $API
+	cp /opt/api/pod$1.json $API/pod.json.new && mv $API/pod.json.new $API/pod.json
+	cp /opt/api/list$1.json $API/list.json.new && mv $API/list.json.new $API/list.json
+}

@@ -1,0 +1,119 @@
+# mus-agent watch end to end: real containerd + runc run a pod's container under a
+# kubepods-style cgroup; busybox httpd on loopback plays the API server (list and
+# watch, lib_k8s.sh); `mus-agent watch` keeps the map equal to the pod's annotation
+# through annotate, two kinds of mus-runner restart, and un-annotate; its metrics are
+# scraped. Prepended by tests/vm_watch.rs (tests/vm_common): mus-runner's lib.sh, NS,
+# POD, POD_UID, CTR, NODE, IMAGE, C1, WITHIN (seconds), then lib_k8s.sh.
+METRICS=http://127.0.0.1:9477
+t_boot=$(now_cs)
+
+# Polls every 0.2 s, for up to $WITHIN s, until the map holds ($1 = present) or does
+# not hold ($1 = absent) key $2; reports "@@MUS $3 <hundredths of a second it took>"
+# or "@@MUS $3 timeout". Any map in the pin counts; no pinned map is "absent".
+wait_entry() {
+	t0=$(now_cs)
+	i=0
+	while [ $i -le $((WITHIN * 5)) ]; do
+		if bpftool -j map dump pinned $PIN 2>/dev/null | tr -d ' \n' | grep -q "\"key\":$2[,}]"; then
+			state=present
+		else
+			state=absent
+		fi
+		[ $state = "$1" ] && { echo "@@MUS $3 $(($(now_cs) - t0))"; return 0; }
+		sleep 0.2
+		i=$((i + 1))
+	done
+	echo "@@MUS $3 timeout"
+	return 1
+}
+
+# "@@MUS $1 <the metrics' sample lines, joined by |>" and "@@MUS $1_rc <wget's status>".
+scrape() {
+	wget -q -O /tmp/metrics $METRICS/metrics 2>/tmp/metrics.err
+	echo "@@MUS $1_rc $?"
+	echo "@@MUS $1 $(grep -v '^#' /tmp/metrics | tr '\n' '|')"
+}
+
+start_runner /tmp/runner1.log
+echo "@@MUS runner_state $(cat $SCX/state)"
+start_containerd
+run_container run1 "$C1"
+echo "@@MUS c1_cgroup $(cat /proc/$PID/cgroup 2>&1)"
+echo "@@MUS c1_procs $(wc -l <$CG/$POD_CG/$C1/cgroup.procs)"
+POD_ID=$(stat -c %i $CG/$POD_CG)
+echo "@@MUS pod_cgroup_id $POD_ID"
+mkdir $CG/noise
+hog noise
+hog noise
+echo "@@MUS t_setup_cs $(($(now_cs) - t_boot))"
+
+# The API server serves the pod without the annotation; the daemon starts.
+api_serve 1
+start_api
+mus-agent --kubeconfig $KC --node $NODE watch --metrics-addr 127.0.0.1:9477 --resync-interval 2 >/tmp/watch.log 2>&1 &
+WATCH=$!
+# Healthy = the map is open and a pass over the listed pods succeeded.
+t0=$(now_cs)
+i=0
+while ! wget -q -O /tmp/health $METRICS/healthz 2>/dev/null && [ $i -lt $((WITHIN * 5)) ]; do
+	sleep 0.2
+	i=$((i + 1))
+done
+echo "@@MUS healthy_first_rc $(wget -q -O /tmp/health $METRICS/healthz 2>/dev/null; echo $?)"
+echo "@@MUS t_healthy_cs $(($(now_cs) - t0))"
+# 1. No annotation: a few resyncs and watch rounds later the map is still empty.
+sleep 5
+dump dump_plain
+
+# 2. Annotate (what `kubectl annotate` makes the API server send): the pod's cgroup
+# goes into the map at the annotation's weight, and the pod gets its share.
+api_serve 2
+wait_entry present $POD_ID t_annotate_cs
+dump dump_annotated
+sleep 1
+measure annotated $POD_CG noise 4
+
+# 3. mus-runner killed (SIGKILL): the pin and its map stay; the next runner reuses it.
+kill -KILL $RUNNER
+wait $RUNNER 2>/dev/null
+wait_state disabled
+start_runner /tmp/runner2.log
+echo "@@MUS runner2_state $(cat $SCX/state)"
+dump dump_after_kill
+
+# 4. mus-runner stopped (SIGTERM): it unpins, the map is gone; the next runner pins a
+# new, empty map, and the daemon notices the new pin and writes the boost again.
+kill -TERM $RUNNER
+wait $RUNNER
+echo "@@MUS runner2_term_rc $?"
+echo "@@MUS pin_after_term $([ -e $PIN ] && echo present || echo absent)"
+sleep 2
+start_runner /tmp/runner3.log
+echo "@@MUS runner3_state $(cat $SCX/state)"
+wait_entry present $POD_ID t_reapply_cs
+dump dump_reapplied
+sleep 1
+measure reapplied $POD_CG noise 4
+
+# 5. The metrics and the health check.
+scrape metrics
+echo "@@MUS healthz_rc $(wget -q -O /tmp/health $METRICS/healthz 2>/dev/null; echo $?)"
+echo "@@MUS healthz $(cat /tmp/health)"
+echo "@@MUS pod_usage_usec $(usage $POD_CG)"
+
+# 6. The annotation removed: the entry goes.
+api_serve 3
+wait_entry absent $POD_ID t_unannotate_cs
+dump dump_unannotated
+scrape metrics_after
+
+# What the daemon asked the API server: lists and watches of this node's pods.
+echo "@@MUS api_requests $(grep -c '/api/v1/pods?' $API/requests) $(grep -c '/api/v1/pods?.*watch=true' $API/requests)"
+echo "@@MUS api_first_list $(grep '/api/v1/pods?' $API/requests | grep -v 'watch=true' | head -1)"
+echo "@@MUS api_first_watch $(grep -m1 'watch=true' $API/requests)"
+echo "@@MUS t_total_cs $(($(now_cs) - t_boot))"
+echo "@@MUS watch_alive $(kill -0 $WATCH 2>/dev/null && echo yes || echo no)"
+echo "@@MUS runner_alive $(kill -0 $RUNNER 2>/dev/null && echo yes || echo no)"
+echo "@@MUS final_state $(cat $SCX/state)"
+echo "--- watch log"
+tail -40 /tmp/watch.log

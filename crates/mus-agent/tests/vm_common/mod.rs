@@ -1,0 +1,190 @@
+//! What mus-agent's VM tests (`tests/vm.rs`, `tests/vm_watch.rs`) share: one pod's
+//! names, the guest's containerd, kube and API-server set-up (with the shell side in
+//! `scenarios/lib_k8s.sh`), and readers for what the guest reports. Each test binary
+//! that uses it also declares `mod common;` (Pod JSON from k8s-openapi types).
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use mus_testbed::{GuestRun, Scenario, busybox_image_tar};
+
+use crate::common::{PodSpecOf, State, pod, pod_list};
+
+pub const NS: &str = "shop";
+pub const POD: &str = "cart";
+pub const CTR: &str = "app";
+pub const POD_UID: &str = "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b";
+pub const NODE: &str = "node-a";
+pub const IMAGE: &str = "docker.io/local/busybox:1";
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// mus-runner's scenario helpers (wait_state, start_runner, hog, usage, measure).
+const LIB: &str = include_str!("../../../mus-runner/tests/scenarios/lib.sh");
+/// containerd, containers, the fake API server (lib_k8s.sh).
+const LIB_K8S: &str = include_str!("../scenarios/lib_k8s.sh");
+
+/// The pod's cgroup as the guest makes it (kubelet's cgroupfs driver, BestEffort).
+pub fn pod_cgroup() -> String {
+    format!("/kubepods/besteffort/pod{POD_UID}")
+}
+
+/// 64 hex digits, like the IDs the CRI plugin gives containers.
+pub fn container_id(seed: u8) -> String {
+    format!("{seed:02x}").repeat(32)
+}
+
+/// mus-runner, built here: Cargo builds only this package's binaries for its tests.
+pub fn runner_binary() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "mus-runner",
+            "--bin",
+            "mus-runner",
+        ])
+        .status()
+        .expect("cannot run cargo to build mus-runner");
+    assert!(status.success(), "building mus-runner failed");
+    Path::new(env!("CARGO_BIN_EXE_mus-agent")).with_file_name("mus-runner")
+}
+
+/// The pod, running container `cid`, with `annotations` and `resource_version`.
+pub fn the_pod(cid: &str, annotations: &[(&str, &str)], resource_version: &str) -> Pod {
+    let id = format!("containerd://{cid}");
+    let mut p = pod(PodSpecOf {
+        namespace: NS,
+        name: POD,
+        uid: POD_UID,
+        node: NODE,
+        qos: "BestEffort",
+        phase: "Running",
+        containers: vec![(CTR, id.as_str(), State::Running)],
+    });
+    if !annotations.is_empty() {
+        p.metadata.annotations = Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        );
+    }
+    p.metadata.resource_version = Some(resource_version.into());
+    p
+}
+
+/// The kube client's configuration: the fake API server is one CGI script (see
+/// lib_k8s.sh), so the server URL has a path, which kube keeps as a prefix.
+const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: http://127.0.0.1:8080/cgi-bin/api
+contexts:
+- name: fake
+  context:
+    cluster: fake
+    user: nobody
+current-context: fake
+users:
+- name: nobody
+  user: {}
+";
+
+/// No kubelet in the guest: the CRI plugin stays off; overlayfs is a module the guest
+/// lacks, so the native snapshotter is the one used.
+const CONTAINERD_CONFIG: &str = r#"version = 2
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.overlayfs"]
+"#;
+
+/// A guest with mus-runner, mus-agent, bpftool, containerd + runc, the busybox image
+/// and a kubeconfig; `pods[n-1]` is served by `api_serve n` (as /opt/api/pod<n>.json,
+/// and list<n>.json holding just it). The script is lib.sh, `vars` (shell
+/// assignments), lib_k8s.sh, then `script`. Files are written under `work`.
+pub fn k8s_scenario(name: &str, vars: &str, script: &str, work: &Path, pods: &[Pod]) -> Scenario {
+    let image = work.join("image.tar");
+    busybox_image_tar(&image, IMAGE).unwrap_or_else(|e| panic!("{e}"));
+    let kubeconfig = work.join("kubeconfig");
+    std::fs::write(&kubeconfig, KUBECONFIG).unwrap();
+    let containerd_config = work.join("containerd.toml");
+    std::fs::write(&containerd_config, CONTAINERD_CONFIG).unwrap();
+    let header = format!(
+        "NS={NS}\nPOD={POD}\nCTR={CTR}\nPOD_UID={POD_UID}\nNODE={NODE}\nIMAGE={IMAGE}\n{vars}\n"
+    );
+    let mut scenario = Scenario::new(name, &format!("{LIB}\n{header}{LIB_K8S}\n{script}"))
+        .binary(runner_binary())
+        .binary(env!("CARGO_BIN_EXE_mus-agent"))
+        .host_tool("bpftool")
+        .host_tool("containerd")
+        .host_tool("containerd-shim-runc-v2")
+        .host_tool("ctr")
+        .host_tool("runc")
+        .file(&image, "/opt/image.tar")
+        .file(&kubeconfig, "/opt/kubeconfig")
+        .file(&containerd_config, "/etc/containerd/config.toml")
+        // kube's TLS set-up loads the system's CA roots when the kubeconfig names no CA,
+        // even for an http:// server; a node has them, the bare guest does not.
+        .file(CA_BUNDLE, CA_BUNDLE);
+    for (i, p) in pods.iter().enumerate() {
+        let n = i + 1;
+        let files = [
+            (format!("pod{n}.json"), serde_json::to_string(p).unwrap()),
+            (format!("list{n}.json"), pod_list(vec![p.clone()])),
+        ];
+        for (file, text) in files {
+            std::fs::write(work.join(&file), text).unwrap();
+            scenario = scenario.file(work.join(&file), &format!("/opt/api/{file}"));
+        }
+    }
+    scenario.timeout(Duration::from_secs(420))
+}
+
+pub fn get<'a>(run: &'a GuestRun, key: &str) -> &'a str {
+    run.require(key).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Share of the first cgroup in a `measure` line.
+pub fn share(run: &GuestRun, key: &str) -> f64 {
+    let value = get(run, key);
+    let nums: Vec<f64> = value
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    match nums[..] {
+        [a, b] if a + b > 0.0 => a / (a + b),
+        _ => panic!(
+            "{key} should be two CPU times, got {value:?}\n{}",
+            run.console_tail()
+        ),
+    }
+}
+
+/// bpftool's JSON dump: (key, weight) pairs.
+pub fn entries(run: &GuestRun, key: &str) -> Vec<(u64, u64)> {
+    let text = get(run, key);
+    let json: serde_json::Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{key}: bpftool did not print JSON ({e}): {text}"));
+    let items = json
+        .as_array()
+        .unwrap_or_else(|| panic!("{key}: not an array: {text}"));
+    items
+        .iter()
+        .map(|e| {
+            // With BTF, bpftool prints typed fields (under "formatted" in some versions).
+            let e = e.get("formatted").unwrap_or(e);
+            let k = e["key"].as_u64();
+            let w = e["value"]["weight"].as_u64();
+            match (k, w) {
+                (Some(k), Some(w)) => (k, w),
+                _ => panic!("{key}: an entry without key or weight: {e}"),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,183 @@
+//! `mus-agent watch` end to end in the QEMU test bed (mus-testbed): a real sched_ext
+//! kernel, a running mus-runner, real containerd and runc running a pod's container,
+//! and a fake API server on the guest's loopback (busybox httpd and a CGI script
+//! answering the daemon's list and watch requests with Pod JSON made here with
+//! k8s-openapi types). One boot: annotate the pod → its cgroup is boosted; restart
+//! mus-runner (SIGKILL: the map carries over; SIGTERM: the map is gone and a new,
+//! empty one is pinned) → the boost is back within seconds; scrape /metrics and
+//! /healthz; remove the annotation → the entry goes.
+//!
+//! Not skipped when QEMU, the kernel or containerd is missing: it fails and says why.
+
+mod common;
+mod vm_common;
+
+use std::time::Instant;
+
+use mus_agent::annotations::WEIGHT_ANNOTATION;
+use mus_testbed::{GuestRun, Testbed};
+use vm_common::{NODE, NS, POD, container_id, entries, get, k8s_scenario, pod_cgroup, share, the_pod};
+
+const SCRIPT: &str = include_str!("scenarios/watch.sh");
+
+/// The weight the annotation asks for: not the default high weight, so the map's
+/// value shows that the annotation was read.
+const WEIGHT: u64 = 8192;
+
+/// How long the daemon may take to converge after a change (it resyncs every 2 s,
+/// checks the pin every second, and the fake API server ends a watch after 2 s).
+const WITHIN_S: u32 = 15;
+
+/// Hundredths of a second the guest reported for `key`; "timeout" fails.
+fn took_cs(run: &GuestRun, key: &str, what: &str) -> u32 {
+    let value = get(run, key);
+    value.parse().unwrap_or_else(|_| {
+        panic!(
+            "{what}: not within {WITHIN_S} s ({key} = {value})\n{}",
+            run.console_tail()
+        )
+    })
+}
+
+/// The sample lines of a scrape: (series with labels, value).
+fn samples(run: &GuestRun, key: &str) -> Vec<(String, f64)> {
+    get(run, key)
+        .split('|')
+        .filter_map(|line| {
+            let (series, value) = line.trim().rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of the series named exactly `series` (no labels), which must be there.
+fn sample(all: &[(String, f64)], series: &str) -> f64 {
+    all.iter()
+        .find(|(s, _)| s == series)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no {series} in the scrape: {all:?}"))
+}
+
+/// The value of `name`{...} whose labels name the pod and its cgroup, if any.
+fn pod_series(all: &[(String, f64)], name: &str, pod_id: u64) -> Option<f64> {
+    let labels = format!("{{namespace=\"{NS}\",pod=\"{POD}\",cgroup_id=\"{pod_id}\"}}");
+    all.iter()
+        .find(|(s, _)| s.strip_prefix(name) == Some(labels.as_str()))
+        .map(|(_, v)| *v)
+}
+
+#[test]
+fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
+    let work = tempfile::tempdir().unwrap();
+    let c1 = container_id(0xc1);
+    let weight = WEIGHT.to_string();
+    let pods = [
+        the_pod(&c1, &[], "10"),
+        the_pod(&c1, &[(WEIGHT_ANNOTATION, weight.as_str())], "11"),
+        the_pod(&c1, &[], "12"),
+    ];
+    let scenario = k8s_scenario(
+        "watch",
+        &format!("C1={c1}\nWITHIN={WITHIN_S}"),
+        SCRIPT,
+        work.path(),
+        &pods,
+    );
+    let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
+    let started = Instant::now();
+    let run = testbed
+        .run(&scenario)
+        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
+    eprintln!("guest run took {:?}", started.elapsed());
+    let why = run.console_tail();
+
+    // The set-up: scheduler attached, containerd up, the container's two hogs in the
+    // pod's cgroup, the daemon healthy (map open, a pass over the listed pods done).
+    assert_eq!(get(&run, "runner_state"), "enabled", "{why}");
+    assert_eq!(get(&run, "containerd"), "up", "{why}");
+    assert_eq!(get(&run, "import_rc"), "0", "{}\n{why}", get(&run, "import"));
+    assert_eq!(get(&run, "run1_rc"), "0", "{}\n{why}", get(&run, "run1"));
+    assert_eq!(get(&run, "c1_cgroup"), format!("0::{}/{c1}", pod_cgroup()), "{why}");
+    assert_eq!(get(&run, "c1_procs"), "2", "the container should run two hogs\n{why}");
+    let pod_id: u64 = run.number("pod_cgroup_id").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        get(&run, "healthy_first_rc"),
+        "0",
+        "/healthz never answered 200 within {WITHIN_S} s\n{why}"
+    );
+
+    // 1. No annotation: nothing is written.
+    assert_eq!(entries(&run, "dump_plain"), vec![], "{why}");
+
+    // 2. Annotated: the pod's cgroup at the annotation's weight, within N s, and the
+    // pod's share against the noise rises (theory: 8192:1024 = 89%).
+    took_cs(&run, "t_annotate_cs", "the annotation was not applied");
+    assert_eq!(entries(&run, "dump_annotated"), vec![(pod_id, WEIGHT)], "{why}");
+    let annotated = share(&run, "annotated");
+    assert!(annotated >= 0.75, "the annotated pod got {annotated:.3}\n{why}");
+
+    // 3. SIGKILL: the next runner reuses the pinned map, boost included.
+    assert_eq!(get(&run, "runner2_state"), "enabled", "{why}");
+    assert_eq!(entries(&run, "dump_after_kill"), vec![(pod_id, WEIGHT)], "{why}");
+
+    // 4. SIGTERM: the map is unpinned; the next runner's map is new and empty, and
+    // the daemon writes the boost into it again, within N s.
+    assert_eq!(get(&run, "runner2_term_rc"), "0", "{why}");
+    assert_eq!(get(&run, "pin_after_term"), "absent", "{why}");
+    assert_eq!(get(&run, "runner3_state"), "enabled", "{why}");
+    took_cs(&run, "t_reapply_cs", "the boost was not re-applied after the runner restarted");
+    assert_eq!(entries(&run, "dump_reapplied"), vec![(pod_id, WEIGHT)], "{why}");
+    let reapplied = share(&run, "reapplied");
+    assert!(reapplied >= 0.75, "the re-boosted pod got {reapplied:.3}\n{why}");
+
+    // 5. The figures: one boosted cgroup at the annotation's weight, passes run, the
+    // map written twice (annotation, re-apply) and opened twice (start, new pin), and
+    // the pod's CPU seconds, no more than cpu.stat said just after the scrape.
+    assert_eq!(get(&run, "metrics_rc"), "0", "{why}");
+    let m = samples(&run, "metrics");
+    assert_eq!(sample(&m, "mus_agent_boosted_cgroups"), 1.0, "{m:?}");
+    assert_eq!(sample(&m, "mus_agent_map_open"), 1.0, "{m:?}");
+    assert_eq!(sample(&m, "mus_agent_map_entries"), 1.0, "{m:?}");
+    assert!(sample(&m, "mus_agent_reconcile_runs_total") > 0.0, "{m:?}");
+    assert!(sample(&m, "mus_agent_map_writes_total") >= 2.0, "{m:?}");
+    assert!(sample(&m, "mus_agent_map_reopens_total") >= 2.0, "{m:?}");
+    assert_eq!(
+        pod_series(&m, "mus_agent_boosted_weight", pod_id),
+        Some(WEIGHT as f64),
+        "{m:?}"
+    );
+    let cpu = pod_series(&m, "mus_agent_boosted_cpu_seconds_total", pod_id)
+        .unwrap_or_else(|| panic!("no CPU seconds series naming {NS}/{POD}: {m:?}"));
+    let usage_s = run.number::<f64>("pod_usage_usec").unwrap_or_else(|e| panic!("{e}")) / 1e6;
+    // Two hogs have run for well over 10 s by now.
+    assert!(
+        cpu > 5.0 && cpu <= usage_s,
+        "CPU seconds {cpu} (cpu.stat just after: {usage_s} s)"
+    );
+    assert_eq!(get(&run, "healthz_rc"), "0", "{}\n{why}", get(&run, "healthz"));
+    assert!(get(&run, "healthz").starts_with("ok"), "{why}");
+
+    // 6. Annotation removed: the entry goes, within N s, and the gauges follow.
+    took_cs(&run, "t_unannotate_cs", "the entry stayed after the annotation went");
+    assert_eq!(entries(&run, "dump_unannotated"), vec![], "{why}");
+    let after = samples(&run, "metrics_after");
+    assert_eq!(sample(&after, "mus_agent_boosted_cgroups"), 0.0, "{after:?}");
+    assert!(sample(&after, "mus_agent_map_deletes_total") >= 1.0, "{after:?}");
+    assert_eq!(pod_series(&after, "mus_agent_boosted_cpu_seconds_total", pod_id), None);
+
+    // What the daemon asked: lists and watches of this node's pods only.
+    let first_list = get(&run, "api_first_list");
+    assert!(
+        first_list.contains(&format!("fieldSelector=spec.nodeName%3D{NODE}")),
+        "the first list was not of this node's pods: {first_list}"
+    );
+    assert!(
+        get(&run, "api_first_watch").contains(&format!("fieldSelector=spec.nodeName%3D{NODE}")),
+        "{why}"
+    );
+
+    // Everything still up at the end.
+    assert_eq!(get(&run, "watch_alive"), "yes", "{why}");
+    assert_eq!(get(&run, "runner_alive"), "yes", "{why}");
+    assert_eq!(get(&run, "final_state"), "enabled", "{why}");
+}

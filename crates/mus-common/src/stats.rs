@@ -1,0 +1,122 @@
+//! The scheduler's counters: its per-CPU `stats` array, indexed by `enum
+//! mus_stat_idx` of `intf.h`. mus-runner reads them from its own skeleton (and
+//! prints them with `--stats`) and pins the array at [`crate::stats_pin_path`], so
+//! that mus-agent can export them; both sum them here.
+
+use std::path::{Path, PathBuf};
+
+use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle, MapType};
+use mus_bpf::intf;
+
+/// How many counters this build knows.
+pub const NR_STATS: usize = intf::mus_stat_idx_MUS_NR_STATS as usize;
+
+const KEY_SIZE: u32 = size_of::<u32>() as u32;
+const VALUE_SIZE: u32 = size_of::<u64>() as u32;
+
+/// One reading of every counter, summed over CPUs, indexed by `enum mus_stat_idx`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters(pub [u64; NR_STATS]);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("{path} is not the mus scheduler's counters: {reason}")]
+    NotOurMap { path: PathBuf, reason: String },
+    #[error("cannot {op} {path}: {source}")]
+    Kernel { op: &'static str, path: PathBuf, source: libbpf_rs::Error },
+}
+
+impl Counters {
+    /// Sums every counter over the CPUs. A counter the map lacks (pinned by a runner
+    /// of an older version) reads 0.
+    pub fn read(map: &impl MapCore) -> Result<Counters, libbpf_rs::Error> {
+        let mut sums = [0u64; NR_STATS];
+        for (idx, sum) in sums.iter_mut().enumerate() {
+            let key = (idx as u32).to_ne_bytes();
+            let per_cpu = map.lookup_percpu(&key, MapFlags::ANY)?.unwrap_or_default();
+            *sum = per_cpu
+                .iter()
+                .filter_map(|v| v.get(..8)?.try_into().ok().map(u64::from_ne_bytes))
+                .fold(0u64, u64::wrapping_add);
+        }
+        Ok(Counters(sums))
+    }
+
+    /// Opens the counters pinned at `path`, checking that they look like ours (a
+    /// per-CPU array of u64 indexed by u32; its length may differ between versions).
+    /// `Ok(None)`: nothing is pinned there (no runner running).
+    pub fn open_pinned(path: &Path) -> Result<Option<MapHandle>, StatsError> {
+        let map = match MapHandle::from_pinned_path(path) {
+            Ok(map) => map,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StatsError::Kernel { op: "open", path: path.into(), source }),
+        };
+        if map.map_type() != MapType::PercpuArray
+            || map.key_size() != KEY_SIZE
+            || map.value_size() != VALUE_SIZE
+        {
+            let reason = format!(
+                "it is a {:?} with {}/{}-byte keys/values, not a per-CPU array of {KEY_SIZE}/{VALUE_SIZE}",
+                map.map_type(),
+                map.key_size(),
+                map.value_size()
+            );
+            return Err(StatsError::NotOurMap { path: path.into(), reason });
+        }
+        Ok(Some(map))
+    }
+
+    /// [`Counters::open_pinned`], then [`Counters::read`].
+    pub fn read_pinned(path: &Path) -> Result<Option<Counters>, StatsError> {
+        let Some(map) = Counters::open_pinned(path)? else { return Ok(None) };
+        Counters::read(&map)
+            .map(Some)
+            .map_err(|source| StatsError::Kernel { op: "read", path: path.into(), source })
+    }
+
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &Counters) -> Counters {
+        let mut delta = [0u64; NR_STATS];
+        for (i, d) in delta.iter_mut().enumerate() {
+            *d = self.0[i].wrapping_sub(earlier.0[i]);
+        }
+        Counters(delta)
+    }
+
+    /// The counter `idx` (an `intf::mus_stat_idx_MUS_STAT_*`).
+    pub fn get(&self, idx: intf::mus_stat_idx) -> u64 {
+        self.0[idx as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_wrap_like_the_counters() {
+        let mut before = Counters::default();
+        before.0[0] = u64::MAX;
+        let mut after = Counters::default();
+        after.0[0] = 4;
+        after.0[1] = 7;
+        let delta = after.since(&before);
+        assert_eq!(delta.get(intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED), 5);
+        assert_eq!(delta.get(intf::mus_stat_idx_MUS_STAT_RUN_NORMAL), 7);
+    }
+
+    #[test]
+    fn no_pin_is_no_counters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let got = Counters::read_pinned(&dir.path().join(crate::STATS_PIN_NAME)).expect("read");
+        assert_eq!(got, None);
+    }
+
+    #[test]
+    fn the_stats_pin_sits_next_to_the_map() {
+        assert_eq!(
+            crate::stats_pin_path(Path::new(crate::DEFAULT_PIN_PATH)),
+            Path::new("/sys/fs/bpf/mus_stats")
+        );
+    }
+}
