@@ -23,7 +23,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let bin = workspace_bins::build(&["mus-runner", "mus-agent"])?;
     let testbed = Testbed::prepare()?;
-    println!("booting {} under QEMU (TCG, 2 vCPUs)...", testbed.kernel_release());
+    println!(
+        "booting {} under QEMU (TCG, 2 vCPUs)...",
+        testbed.kernel_release()
+    );
     let scenario = Scenario::new("demo", &format!("{LIB}\n{SCRIPT}"))
         .binary(bin.join("mus-runner"))
         .binary(bin.join("mus-agent"))
@@ -42,15 +45,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ("boosted", "web boosted 4096:1024", 0.8),
     ] {
         let share = web_share(&run, key)?;
-        println!("{label:<22} {:>7.1}% {:>7.1}%", share * 100.0, theory * 100.0);
+        println!(
+            "{label:<22} {:>7.1}% {:>7.1}%",
+            share * 100.0,
+            theory * 100.0
+        );
     }
-    Ok(if run.scenario_status == Some(0) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if run.scenario_status == Some(0) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// web's share of the CPU time web and batch used, from a `measure` line.
 fn web_share(run: &GuestRun, key: &str) -> anyhow::Result<f64> {
     let value = run.require(key)?;
-    let usec: Vec<f64> = value.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    let usec: Vec<f64> = value
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
     match usec[..] {
         [web, batch] if web + batch > 0.0 => Ok(web / (web + batch)),
         _ => None.with_context(|| format!("{key}: expected two CPU times, got {value:?}")),

@@ -29,7 +29,9 @@ impl fmt::Display for CgroupId {
 pub enum CgroupError {
     #[error("cgroup {path} does not exist")]
     NotFound { path: PathBuf },
-    #[error("{path} is not a cgroup v2 directory (it must be under the cgroup2 mount, {CGROUP2_MOUNT})")]
+    #[error(
+        "{path} is not a cgroup v2 directory (it must be under the cgroup2 mount, {CGROUP2_MOUNT})"
+    )]
     NotCgroup2 { path: PathBuf },
     #[error("process {pid} does not exist")]
     NoSuchProcess { pid: u32 },
@@ -46,7 +48,10 @@ impl CgroupId {
     pub fn of_path(path: &Path) -> Result<CgroupId, CgroupError> {
         let meta = fs::metadata(path).map_err(|source| match source.kind() {
             io::ErrorKind::NotFound => CgroupError::NotFound { path: path.into() },
-            _ => CgroupError::Io { path: path.into(), source },
+            _ => CgroupError::Io {
+                path: path.into(),
+                source,
+            },
         })?;
         let on_cgroup2 = statfs(path)
             .map(|st| st.filesystem_type() == CGROUP2_SUPER_MAGIC)
@@ -64,7 +69,10 @@ pub fn cgroup_of_pid(pid: u32, mount: &Path) -> Result<PathBuf, CgroupError> {
     let file = PathBuf::from(format!("/proc/{pid}/cgroup"));
     let text = fs::read_to_string(&file).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => CgroupError::NoSuchProcess { pid },
-        _ => CgroupError::Io { path: file.clone(), source },
+        _ => CgroupError::Io {
+            path: file.clone(),
+            source,
+        },
     })?;
     let rel = unified_cgroup_path(&text).ok_or(CgroupError::NoUnifiedCgroup { pid })?;
     Ok(mount.join(rel.trim_start_matches('/')))
@@ -72,7 +80,9 @@ pub fn cgroup_of_pid(pid: u32, mount: &Path) -> Result<PathBuf, CgroupError> {
 
 /// The unified-hierarchy path in a `/proc/<pid>/cgroup` text: the `0::` line.
 fn unified_cgroup_path(proc_cgroup: &str) -> Option<&str> {
-    proc_cgroup.lines().find_map(|line| line.strip_prefix("0::"))
+    proc_cgroup
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))
 }
 
 /// Finds the directory under `mount` whose cgroup ID is `id`, to show a map entry by
@@ -81,11 +91,15 @@ fn unified_cgroup_path(proc_cgroup: &str) -> Option<&str> {
 pub fn find_cgroup(mount: &Path, id: CgroupId) -> Option<PathBuf> {
     let mut pending = vec![mount.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        let Ok(meta) = fs::metadata(&dir) else { continue };
+        let Ok(meta) = fs::metadata(&dir) else {
+            continue;
+        };
         if meta.ino() == id.0 {
             return Some(dir);
         }
-        let Ok(children) = fs::read_dir(&dir) else { continue };
+        let Ok(children) = fs::read_dir(&dir) else {
+            continue;
+        };
         pending.extend(
             children
                 .flatten()
@@ -132,6 +146,9 @@ mod tests {
     #[test]
     fn missing_process_is_named() {
         let err = cgroup_of_pid(u32::MAX, Path::new(CGROUP2_MOUNT)).unwrap_err();
-        assert!(matches!(err, CgroupError::NoSuchProcess { pid: u32::MAX }), "{err}");
+        assert!(
+            matches!(err, CgroupError::NoSuchProcess { pid: u32::MAX }),
+            "{err}"
+        );
     }
 }

@@ -83,9 +83,16 @@ impl PrioMap {
         let map = MapHandle::from_pinned_path(path).map_err(|source| match source.kind() {
             ErrorKind::NotFound => PrioMapError::NotPinned { path: path.into() },
             ErrorKind::PermissionDenied => PrioMapError::PermissionDenied { path: path.into() },
-            _ => PrioMapError::Kernel { op: "open", path: path.into(), source },
+            _ => PrioMapError::Kernel {
+                op: "open",
+                path: path.into(),
+                source,
+            },
         })?;
-        let prio_map = PrioMap { map, path: path.into() };
+        let prio_map = PrioMap {
+            map,
+            path: path.into(),
+        };
         prio_map.check_layout()?;
         Ok(prio_map)
     }
@@ -119,7 +126,10 @@ impl PrioMap {
             None
         };
         match problem {
-            Some(reason) => Err(PrioMapError::NotOurMap { path: self.path.clone(), reason }),
+            Some(reason) => Err(PrioMapError::NotOurMap {
+                path: self.path.clone(),
+                reason,
+            }),
             None => Ok(()),
         }
     }
@@ -145,7 +155,9 @@ impl PrioMap {
         self.map
             .update(&cgroup.0.to_ne_bytes(), &value, MapFlags::ANY)
             .map_err(|source| match source.kind() {
-                ErrorKind::TooBig => PrioMapError::Full { capacity: self.capacity() },
+                ErrorKind::TooBig => PrioMapError::Full {
+                    capacity: self.capacity(),
+                },
                 _ => self.kernel_error("write to")(source),
             })
     }
@@ -173,7 +185,9 @@ impl PrioMap {
     pub fn entries(&self) -> Result<Vec<Entry>, PrioMapError> {
         let mut entries = Vec::new();
         for key in self.map.keys() {
-            let Ok(raw) = <[u8; KEY_SIZE]>::try_from(key.as_slice()) else { continue };
+            let Ok(raw) = <[u8; KEY_SIZE]>::try_from(key.as_slice()) else {
+                continue;
+            };
             if let Some(entry) = self.get(CgroupId(u64::from_ne_bytes(raw)))? {
                 entries.push(entry);
             }
@@ -191,8 +205,18 @@ fn encode(weight: u32, flags: u32) -> [u8; VALUE_SIZE] {
 }
 
 fn decode(cgroup: CgroupId, value: &[u8]) -> Option<Entry> {
-    let field = |at: usize| value.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes);
-    Some(Entry { cgroup, weight: field(WEIGHT_AT)?, flags: field(FLAGS_AT)? })
+    let field = |at: usize| {
+        value
+            .get(at..at + 4)?
+            .try_into()
+            .ok()
+            .map(u32::from_ne_bytes)
+    };
+    Some(Entry {
+        cgroup,
+        weight: field(WEIGHT_AT)?,
+        flags: field(FLAGS_AT)?,
+    })
 }
 
 #[cfg(test)]
@@ -203,10 +227,18 @@ mod tests {
     fn value_round_trips_through_the_c_layout() {
         let bytes = encode(4096, 7);
         assert_eq!(bytes.len(), 8);
-        assert_eq!(&bytes[..4], &4096u32.to_ne_bytes(), "weight is the first field");
+        assert_eq!(
+            &bytes[..4],
+            &4096u32.to_ne_bytes(),
+            "weight is the first field"
+        );
         assert_eq!(
             decode(CgroupId(9), &bytes),
-            Some(Entry { cgroup: CgroupId(9), weight: 4096, flags: 7 })
+            Some(Entry {
+                cgroup: CgroupId(9),
+                weight: 4096,
+                flags: 7
+            })
         );
         assert_eq!(decode(CgroupId(9), &bytes[..6]), None);
     }
@@ -214,7 +246,11 @@ mod tests {
     #[test]
     fn flags_come_from_the_c_enum() {
         assert_eq!(PrioFlags::WATCH.bits(), 1);
-        let entry = |flags| Entry { cgroup: CgroupId(1), weight: 4096, flags };
+        let entry = |flags| Entry {
+            cgroup: CgroupId(1),
+            weight: 4096,
+            flags,
+        };
         assert!(entry(3).has(PrioFlags::WATCH));
         assert!(!entry(2).has(PrioFlags::WATCH));
         assert!(entry(0).has(PrioFlags::NONE), "no bits asked, none missing");

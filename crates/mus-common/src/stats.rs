@@ -23,7 +23,11 @@ pub enum StatsError {
     #[error("{path} is not the mus scheduler's counters: {reason}")]
     NotOurMap { path: PathBuf, reason: String },
     #[error("cannot {op} {path}: {source}")]
-    Kernel { op: &'static str, path: PathBuf, source: libbpf_rs::Error },
+    Kernel {
+        op: &'static str,
+        path: PathBuf,
+        source: libbpf_rs::Error,
+    },
 }
 
 impl Counters {
@@ -49,7 +53,13 @@ impl Counters {
         let map = match MapHandle::from_pinned_path(path) {
             Ok(map) => map,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StatsError::Kernel { op: "open", path: path.into(), source }),
+            Err(source) => {
+                return Err(StatsError::Kernel {
+                    op: "open",
+                    path: path.into(),
+                    source,
+                });
+            }
         };
         if map.map_type() != MapType::PercpuArray
             || map.key_size() != KEY_SIZE
@@ -61,17 +71,26 @@ impl Counters {
                 map.key_size(),
                 map.value_size()
             );
-            return Err(StatsError::NotOurMap { path: path.into(), reason });
+            return Err(StatsError::NotOurMap {
+                path: path.into(),
+                reason,
+            });
         }
         Ok(Some(map))
     }
 
     /// [`Counters::open_pinned`], then [`Counters::read`].
     pub fn read_pinned(path: &Path) -> Result<Option<Counters>, StatsError> {
-        let Some(map) = Counters::open_pinned(path)? else { return Ok(None) };
+        let Some(map) = Counters::open_pinned(path)? else {
+            return Ok(None);
+        };
         Counters::read(&map)
             .map(Some)
-            .map_err(|source| StatsError::Kernel { op: "read", path: path.into(), source })
+            .map_err(|source| StatsError::Kernel {
+                op: "read",
+                path: path.into(),
+                source,
+            })
     }
 
     /// What happened between `earlier` and `self`.

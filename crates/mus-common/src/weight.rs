@@ -80,7 +80,10 @@ mod tests {
         assert_eq!(Weight::new(0), Err(WeightError::OutOfRange(0)));
         assert_eq!(Weight::new(65537), Err(WeightError::OutOfRange(65537)));
         assert_eq!(Weight::new(1 << 40), Err(WeightError::OutOfRange(1 << 40)));
-        assert!(matches!("high".parse::<Weight>(), Err(WeightError::NotANumber(_))));
+        assert!(matches!(
+            "high".parse::<Weight>(),
+            Err(WeightError::NotANumber(_))
+        ));
         let msg = Weight::new(0).unwrap_err().to_string();
         assert!(msg.contains("use 1 to 65536"), "{msg}");
     }

@@ -7,7 +7,9 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 pub fn ready() -> io::Result<()> {
-    let Some(socket) = env::var_os("NOTIFY_SOCKET") else { return Ok(()) };
+    let Some(socket) = env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
     let socket = socket.to_string_lossy();
     // A leading '@' names a socket in the abstract namespace.
     let addr = match socket.strip_prefix('@') {

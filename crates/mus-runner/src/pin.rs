@@ -46,7 +46,10 @@ pub fn inspect(path: &Path) -> Result<Option<StalePin>> {
 /// loaded ([`pin_stats`]); anything else is refused rather than removed.
 pub fn inspect_stats(path: &Path) -> Result<()> {
     Counters::open_pinned(path).map(drop).with_context(|| {
-        format!("{0} exists but is not a pin of the scheduler's counters; remove it (`rm {0}`)", path.display())
+        format!(
+            "{0} exists but is not a pin of the scheduler's counters; remove it (`rm {0}`)",
+            path.display()
+        )
     })
 }
 
@@ -68,7 +71,10 @@ pub fn restrict(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot make {} root-only", path.display()))?;
     let mode = fs::metadata(path)?.permissions().mode() & 0o777;
     if mode != PIN_MODE {
-        bail!("{} has mode {mode:o} after chmod {PIN_MODE:o}", path.display());
+        bail!(
+            "{} has mode {mode:o} after chmod {PIN_MODE:o}",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -30,7 +30,9 @@ pub enum PreflightError {
         "another sched_ext scheduler, {ops}, is already running: stop it first (a second mus-runner refuses so as not to disturb the first)"
     )]
     OtherScheduler { ops: String },
-    #[error("{dir} is not a bpffs mount, so the map cannot be pinned there: run `mount -t bpf bpf {dir}`")]
+    #[error(
+        "{dir} is not a bpffs mount, so the map cannot be pinned there: run `mount -t bpf bpf {dir}`"
+    )]
     NoBpffs { dir: PathBuf },
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
@@ -91,7 +93,10 @@ fn check_bpffs(pin_path: &Path) -> Result<(), PreflightError> {
 
 fn read(path: impl AsRef<Path>) -> Result<String, PreflightError> {
     let path = path.as_ref();
-    fs::read_to_string(path).map_err(|source| PreflightError::Io { path: path.into(), source })
+    fs::read_to_string(path).map_err(|source| PreflightError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 #[cfg(test)]

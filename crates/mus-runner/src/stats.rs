@@ -49,7 +49,10 @@ mod tests {
         after.0[intf::mus_stat_idx_MUS_STAT_RUNTIME_BOOSTED_NS as usize] = 3_000_000_000;
         after.0[intf::mus_stat_idx_MUS_STAT_RUNTIME_NORMAL_NS as usize] = 1_000_000_000;
         let line = Line(after.since(&before)).to_string();
-        assert!(line.starts_with("boosted: runs=5 cpu=3.00s (75.0%)"), "{line}");
+        assert!(
+            line.starts_with("boosted: runs=5 cpu=3.00s (75.0%)"),
+            "{line}"
+        );
         assert!(line.contains("normal: runs=0 cpu=1.00s"), "{line}");
     }
 }

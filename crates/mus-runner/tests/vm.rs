@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use mus_testbed::{GuestRun, Scenario, Testbed};
 
-
 const LIB: &str = include_str!("scenarios/lib.sh");
 
 /// mus-agent, which writes the map through mus-common. Cargo builds only this
@@ -20,7 +19,14 @@ fn agent_binary() -> PathBuf {
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "--package", "mus-agent", "--bin", "mus-agent"])
+                .args([
+                    "build",
+                    "--quiet",
+                    "--package",
+                    "mus-agent",
+                    "--bin",
+                    "mus-agent",
+                ])
                 .status()
                 .expect("cannot run cargo to build mus-agent");
             assert!(status.success(), "building mus-agent failed");
@@ -39,7 +45,9 @@ fn boot(name: &str, script: &str, timeout_s: u64) -> GuestRun {
         .host_tool("bpftool")
         .host_tool("stress-ng")
         .timeout(Duration::from_secs(timeout_s));
-    let run = testbed.run(&scenario).unwrap_or_else(|e| panic!("guest run failed: {e}"));
+    let run = testbed
+        .run(&scenario)
+        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
     assert_eq!(
         run.get("sched_ext_state"),
         Some("disabled"),
@@ -57,10 +65,16 @@ fn get<'a>(run: &'a GuestRun, key: &str) -> &'a str {
 /// The two numbers of a `measure` line: CPU microseconds of the two cgroups.
 fn pair(run: &GuestRun, key: &str) -> (f64, f64) {
     let value = get(run, key);
-    let nums: Vec<f64> = value.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    let nums: Vec<f64> = value
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
     match nums[..] {
         [a, b] if a + b > 0.0 => (a, b),
-        _ => panic!("{key} should be two CPU times, got {value:?}\n{}", run.console_tail()),
+        _ => panic!(
+            "{key} should be two CPU times, got {value:?}\n{}",
+            run.console_tail()
+        ),
     }
 }
 
@@ -84,19 +98,33 @@ fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
     assert_eq!(get(&run, "boost_rc"), "0", "{why}");
     let id = get(&run, "boosted_id");
     let dump = get(&run, "dump");
-    assert!(dump.contains(&format!("\"key\":{id}")), "key {id} not in {dump}");
-    assert!(dump.contains("\"weight\":4096"), "weight field not in {dump}");
+    assert!(
+        dump.contains(&format!("\"key\":{id}")),
+        "key {id} not in {dump}"
+    );
+    assert!(
+        dump.contains("\"weight\":4096"),
+        "weight field not in {dump}"
+    );
 
     // 6. a second runner refuses, naming the running scheduler, and leaves it alone
     assert_eq!(get(&run, "second_rc"), "1", "{why}");
     let msg = get(&run, "second_msg");
-    assert!(msg.contains("already running") && msg.contains("mus"), "{msg}");
+    assert!(
+        msg.contains("already running") && msg.contains("mus"),
+        "{msg}"
+    );
     assert_eq!(get(&run, "second_after_state"), "enabled", "{why}");
     assert_eq!(get(&run, "first_alive"), "yes", "{why}");
 
     // 5. SIGKILL: detached within a second; the next runner keeps the boosts
-    let detach_cs: u32 = run.number("sigkill_detach_cs").unwrap_or_else(|e| panic!("{e}"));
-    assert!(detach_cs <= 100, "detach after SIGKILL took {detach_cs}0 ms");
+    let detach_cs: u32 = run
+        .number("sigkill_detach_cs")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        detach_cs <= 100,
+        "detach after SIGKILL took {detach_cs}0 ms"
+    );
     assert_eq!(get(&run, "pin_after_kill"), "present", "{why}");
     assert_eq!(get(&run, "restart_state"), "enabled", "{why}");
     let dump = get(&run, "restart_dump");
@@ -106,7 +134,11 @@ fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
     );
     // ... but not its counters: the stale pin is replaced (a new bpffs inode)
     assert_eq!(get(&run, "restart_stats_pin_mode"), "600", "{why}");
-    assert_ne!(get(&run, "restart_stats_pin_ino"), get(&run, "stats_pin_ino"), "{why}");
+    assert_ne!(
+        get(&run, "restart_stats_pin_ino"),
+        get(&run, "stats_pin_ino"),
+        "{why}"
+    );
 
     // 5. SIGTERM: exit 0, scheduler detached, pin gone
     assert_eq!(get(&run, "sigterm_rc"), "0", "{why}");
@@ -121,18 +153,30 @@ fn cpu_share_follows_the_weights_parent_boosts_cover_children_and_cpu_idle_is_ho
 
     // 3. equal hogs split about evenly with an empty map...
     let even = share(&run, "even");
-    assert!((0.40..=0.60).contains(&even), "empty map gave a {even:.3} share");
+    assert!(
+        (0.40..=0.60).contains(&even),
+        "empty map gave a {even:.3} share"
+    );
     // ... and 4096 vs 1024 gets at least 75% (theory: 80%)
     let boosted = share(&run, "boosted");
-    assert!(boosted >= 0.75, "boosted cgroup got {boosted:.3}, want >= 0.75");
+    assert!(
+        boosted >= 0.75,
+        "boosted cgroup got {boosted:.3}, want >= 0.75"
+    );
 
     // 4. boosting a parent boosts the tasks in its child
     let parent = share(&run, "parent");
-    assert!(parent >= 0.75, "child of a boosted parent got {parent:.3}, want >= 0.75");
+    assert!(
+        parent >= 0.75,
+        "child of a boosted parent got {parent:.3}, want >= 0.75"
+    );
 
     // cpu.idle=1 on the other cgroup leaves it next to nothing
     let idle = 1.0 - share(&run, "idle");
-    assert!(idle <= 0.05, "the cpu.idle cgroup got {idle:.3}, want <= 0.05");
+    assert!(
+        idle <= 0.05,
+        "the cpu.idle cgroup got {idle:.3}, want <= 0.05"
+    );
     assert_eq!(get(&run, "runner_rc"), "0", "{}", run.console_tail());
 }
 
@@ -149,7 +193,10 @@ fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves() {
     // ... and the normal cgroup progresses in every 10 s window (at least 2% of a CPU)
     for window in ["window1", "window2", "window3"] {
         let (normal_us, _) = pair(&run, window);
-        assert!(normal_us >= 200_000.0, "normal hog got {normal_us} us in {window}\n{why}");
+        assert!(
+            normal_us >= 200_000.0,
+            "normal hog got {normal_us} us in {window}\n{why}"
+        );
     }
     assert_eq!(get(&run, "niced_nice"), "19", "{why}");
     let niced_us: u64 = run.number("niced_usec").unwrap_or_else(|e| panic!("{e}"));

@@ -32,8 +32,8 @@ mod scenario;
 mod testbed;
 
 pub use error::TestbedError;
-pub use image::busybox_image_tar;
 pub use guest_run::{GuestRun, RESULT_MARKER};
+pub use image::busybox_image_tar;
 pub use paths::{cache_dir, cached_kernel_dir, workspace_root};
 pub use scenario::Scenario;
 pub use testbed::Testbed;

@@ -87,7 +87,8 @@ fn evaluation_dir() -> PathBuf {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(csv) = &args.from_csv {
-        let text = std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
+        let text =
+            std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
         let (mut meta, rows) = results::from_csv_with_meta(&text)?;
         meta.dataset = rel(csv);
         report(&meta, &rows)?;
@@ -100,9 +101,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Which::Overhead => vec!["overhead"],
         Which::All => vec!["latency", "redis", "share", "overhead"],
     };
-    let repeats = args.repeats.unwrap_or(if args.quick { 2 } else { 5 }).max(1);
+    let repeats = args
+        .repeats
+        .unwrap_or(if args.quick { 2 } else { 5 })
+        .max(1);
     let settings = Settings { repeats, benches };
-    let mut command = format!("cargo xtask bench {}", format!("{:?}", args.which).to_lowercase());
+    let mut command = format!(
+        "cargo xtask bench {}",
+        format!("{:?}", args.which).to_lowercase()
+    );
     if args.quick {
         command.push_str(" --quick");
     }
@@ -137,10 +144,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let console_log = logs.join(format!("console-{stamp}.log"));
     std::fs::write(&console_log, &run.console)?;
     for (_, e) in run.results.iter().filter(|(k, _)| k == "bench_error") {
-        eprintln!("bench: the guest reported an error: {e} (console: {})", console_log.display());
+        eprintln!(
+            "bench: the guest reported an error: {e} (console: {})",
+            console_log.display()
+        );
     }
     if run.scenario_status != Some(0) {
-        eprintln!("bench: the guest scenario exited with {:?}; console in {}", run.scenario_status, console_log.display());
+        eprintln!(
+            "bench: the guest scenario exited with {:?}; console in {}",
+            run.scenario_status,
+            console_log.display()
+        );
     }
 
     let rows = results::parse(&run.results)?;
@@ -154,7 +168,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         dataset: String::new(),
         notes: Vec::new(),
     };
-    for key in ["runner_config", "lat_config", "redis_config", "overhead_config", "bench_noise_workers"] {
+    for key in [
+        "runner_config",
+        "lat_config",
+        "redis_config",
+        "overhead_config",
+        "bench_noise_workers",
+    ] {
         if let Some(v) = run.get(key) {
             meta.notes.push(format!("{key}: {v}"));
         }
@@ -170,9 +190,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = results::to_csv_with_meta(&meta, &rows);
     std::fs::write(&csv, &text)?;
     std::fs::write(datasets.join("latest.csv"), &text)?;
-    println!("bench: {} rows -> {} (and datasets/latest.csv); console -> {}", rows.len(), csv.display(), console_log.display());
+    println!(
+        "bench: {} rows -> {} (and datasets/latest.csv); console -> {}",
+        rows.len(),
+        csv.display(),
+        console_log.display()
+    );
     report(&meta, &rows)?;
-    Ok(if run.scenario_status == Some(0) && !rows.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if run.scenario_status == Some(0) && !rows.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Writes evaluation/summary.md and the plots, and prints the summary.
@@ -184,23 +213,37 @@ fn report(meta: &summary::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
     std::fs::write(&path, &md)?;
     let plots = plot::plot_all(&agg, &evaluation_dir().join("plots"))?;
     println!("\n{md}");
-    println!("bench: summary -> {}; plots -> {}", path.display(),
-        plots.iter().map(|p| rel(p)).collect::<Vec<_>>().join(", "));
+    println!(
+        "bench: summary -> {}; plots -> {}",
+        path.display(),
+        plots.iter().map(|p| rel(p)).collect::<Vec<_>>().join(", ")
+    );
     Ok(())
 }
 
 /// `path` relative to the workspace root when it is inside it.
 fn rel(path: &Path) -> String {
     let root = mus_testbed::workspace_root();
-    path.strip_prefix(&root).unwrap_or(path).display().to_string()
+    path.strip_prefix(&root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// `YYYYMMDDTHHMMSSZ` for a time.
 pub fn utc_stamp(t: std::time::SystemTime) -> String {
-    let secs = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant).
@@ -232,18 +275,38 @@ mod tests {
 
     #[test]
     fn settings_ask_for_the_tools_their_benches_use() {
-        let s = Settings { repeats: 2, benches: vec!["latency", "overhead"] };
-        assert_eq!(s.tools(), ["bpftool", "stress-ng", "cyclictest", "hackbench"]);
-        assert!(s.shell().contains("BENCHES=\"latency overhead\"\nREPEATS=2\n"));
+        let s = Settings {
+            repeats: 2,
+            benches: vec!["latency", "overhead"],
+        };
+        assert_eq!(
+            s.tools(),
+            ["bpftool", "stress-ng", "cyclictest", "hackbench"]
+        );
+        assert!(
+            s.shell()
+                .contains("BENCHES=\"latency overhead\"\nREPEATS=2\n")
+        );
     }
 
     #[test]
     fn the_guest_script_parses() {
-        let script = format!("{LIB}\n{}\n{SCRIPT}", Settings { repeats: 1, benches: vec!["share"] }.shell());
+        let script = format!(
+            "{LIB}\n{}\n{SCRIPT}",
+            Settings {
+                repeats: 1,
+                benches: vec!["share"]
+            }
+            .shell()
+        );
         let out = std::process::Command::new("sh")
             .args(["-n", "-c", &script])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -83,15 +83,20 @@ where
     // The condition names under their groups, placed in pixels (plotters' own x labels
     // go where its tick algorithm wants).
     let (ox, oy) = area.get_base_pixel();
-    let label_style = TextStyle::from(("sans-serif", 15).into_font())
-        .pos(plotters::style::text_anchor::Pos::new(
+    let label_style = TextStyle::from(("sans-serif", 15).into_font()).pos(
+        plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Center,
             plotters::style::text_anchor::VPos::Top,
-        ));
+        ),
+    );
     for (i, g) in bars.groups.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(i as f64 + 0.5, base));
-        area.draw(&Text::new(g.label.clone(), (px - ox, py - oy + 8), label_style.clone()))
-            .map_err(|e| anyhow::anyhow!("label: {e:?}"))?;
+        area.draw(&Text::new(
+            g.label.clone(),
+            (px - ox, py - oy + 8),
+            label_style.clone(),
+        ))
+        .map_err(|e| anyhow::anyhow!("label: {e:?}"))?;
     }
     let k = bars.series.len().max(1) as f64;
     let width = 0.8 / k;
@@ -100,15 +105,29 @@ where
         let mut rects = Vec::new();
         let mut whiskers = Vec::new();
         for (g, group) in bars.groups.iter().enumerate() {
-            let Some(v) = group.values.get(s).copied().flatten() else { continue };
+            let Some(v) = group.values.get(s).copied().flatten() else {
+                continue;
+            };
             let x0 = g as f64 + 0.1 + s as f64 * width;
             let x1 = x0 + width * 0.9;
             let xm = (x0 + x1) / 2.0;
-            rects.push(Rectangle::new([(x0, base), (x1, v.median.max(base))], color.filled()));
+            rects.push(Rectangle::new(
+                [(x0, base), (x1, v.median.max(base))],
+                color.filled(),
+            ));
             if v.n > 1 {
-                whiskers.push(PathElement::new(vec![(xm, v.min.max(base)), (xm, v.max.max(base))], BLACK.stroke_width(2)));
+                whiskers.push(PathElement::new(
+                    vec![(xm, v.min.max(base)), (xm, v.max.max(base))],
+                    BLACK.stroke_width(2),
+                ));
                 for y in [v.min, v.max] {
-                    whiskers.push(PathElement::new(vec![(xm - width / 4.0, y.max(base)), (xm + width / 4.0, y.max(base))], BLACK.stroke_width(2)));
+                    whiskers.push(PathElement::new(
+                        vec![
+                            (xm - width / 4.0, y.max(base)),
+                            (xm + width / 4.0, y.max(base)),
+                        ],
+                        BLACK.stroke_width(2),
+                    ));
                 }
             }
         }
@@ -117,7 +136,9 @@ where
             .map_err(|e| anyhow::anyhow!("bars: {e:?}"))?
             .label(*name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()));
-        chart.draw_series(whiskers).map_err(|e| anyhow::anyhow!("whiskers: {e:?}"))?;
+        chart
+            .draw_series(whiskers)
+            .map_err(|e| anyhow::anyhow!("whiskers: {e:?}"))?;
     }
     chart
         .configure_series_labels()
@@ -141,18 +162,28 @@ pub fn bar_chart(path: &Path, bars: &Bars) -> anyhow::Result<()> {
     let values: Vec<f64> = bars
         .groups
         .iter()
-        .flat_map(|g| g.values.iter().flatten().flat_map(|s| [s.min, s.max, s.median]))
+        .flat_map(|g| {
+            g.values
+                .iter()
+                .flatten()
+                .flat_map(|s| [s.min, s.max, s.median])
+        })
         .filter(|v| v.is_finite())
         .collect();
     let hi = values.iter().copied().fold(0.0, f64::max).max(1e-9);
     if bars.log_y {
-        let lo = values.iter().copied().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
+        let lo = values
+            .iter()
+            .copied()
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min);
         let lo = if lo.is_finite() { lo / 2.0 } else { hi / 10.0 };
         draw_bars(&plot_area, bars, (lo..hi * 3.0).log_scale())?;
     } else {
         draw_bars(&plot_area, bars, 0.0..hi * 1.15)?;
     }
-    root.present().with_context(|| format!("writing {}", path.display()))?;
+    root.present()
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -172,26 +203,36 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
     };
     if agg.has_bench("latency") {
         let p = dir.join("latency.png");
-        bar_chart(&p, &Bars {
-            title: "Wake-up latency of the target's cyclictest probe (median of repeats, whiskers min-max)",
-            y_desc: "latency (µs, log)",
-            series: &["p50", "p99", "p99.9", "max"],
-            groups: groups("latency", CONDITIONS, &["p50_us", "p99_us", "p999_us", "max_us"]),
-            log_y: true,
-        })?;
+        bar_chart(
+            &p,
+            &Bars {
+                title: "Wake-up latency of the target's cyclictest probe (median of repeats, whiskers min-max)",
+                y_desc: "latency (µs, log)",
+                series: &["p50", "p99", "p99.9", "max"],
+                groups: groups(
+                    "latency",
+                    CONDITIONS,
+                    &["p50_us", "p99_us", "p999_us", "max_us"],
+                ),
+                log_y: true,
+            },
+        )?;
         written.push(p);
     }
     if agg.has_bench("redis") {
         let p = dir.join("redis.png");
         let mut g = groups("redis", CONDITIONS, &["p50_ms", "p99_ms", "p999_ms"]);
         g[0].label = "Redis alone".into();
-        bar_chart(&p, &Bars {
-            title: "Redis GET latency in the target cgroup (median of repeats, whiskers min-max)",
-            y_desc: "latency (ms, log)",
-            series: &["p50", "p99", "p99.9"],
-            groups: g,
-            log_y: true,
-        })?;
+        bar_chart(
+            &p,
+            &Bars {
+                title: "Redis GET latency in the target cgroup (median of repeats, whiskers min-max)",
+                y_desc: "latency (ms, log)",
+                series: &["p50", "p99", "p99.9"],
+                groups: g,
+                log_y: true,
+            },
+        )?;
         written.push(p);
     }
     let weights = agg.share_weights();
@@ -207,24 +248,30 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
                 ],
             })
             .collect();
-        bar_chart(&p, &Bars {
-            title: "CPU share of the target (2 hogs) against noise (2 hogs) under mus",
-            y_desc: "target's share of the CPU time (%)",
-            series: &["measured", "theory w/(w+1024)"],
-            groups: g,
-            log_y: false,
-        })?;
+        bar_chart(
+            &p,
+            &Bars {
+                title: "CPU share of the target (2 hogs) against noise (2 hogs) under mus",
+                y_desc: "target's share of the CPU time (%)",
+                series: &["measured", "theory w/(w+1024)"],
+                groups: g,
+                log_y: false,
+            },
+        )?;
         written.push(p);
     }
     if agg.has_bench("overhead") {
         let p = dir.join("overhead.png");
-        bar_chart(&p, &Bars {
-            title: "hackbench time, no noise (median of repeats, whiskers min-max)",
-            y_desc: "seconds per run",
-            series: &["hackbench"],
-            groups: groups("overhead", OVERHEAD_CONDITIONS, &["seconds"]),
-            log_y: false,
-        })?;
+        bar_chart(
+            &p,
+            &Bars {
+                title: "hackbench time, no noise (median of repeats, whiskers min-max)",
+                y_desc: "seconds per run",
+                series: &["hackbench"],
+                groups: groups("overhead", OVERHEAD_CONDITIONS, &["seconds"]),
+                log_y: false,
+            },
+        )?;
         written.push(p);
     }
     Ok(written)
@@ -244,11 +291,28 @@ mod tests {
         let mut rows = Vec::new();
         for rep in 1..=3 {
             for (i, c) in CONDITIONS.iter().enumerate() {
-                for (m, v) in [("p50_us", 100.0), ("p99_us", 300.0), ("p999_us", 1000.0), ("max_us", 5000.0)] {
-                    rows.push(Row { bench: "latency".into(), condition: c.to_string(), repeat: rep, metric: m.into(), value: v * (i + rep as usize) as f64 });
+                for (m, v) in [
+                    ("p50_us", 100.0),
+                    ("p99_us", 300.0),
+                    ("p999_us", 1000.0),
+                    ("max_us", 5000.0),
+                ] {
+                    rows.push(Row {
+                        bench: "latency".into(),
+                        condition: c.to_string(),
+                        repeat: rep,
+                        metric: m.into(),
+                        value: v * (i + rep as usize) as f64,
+                    });
                 }
             }
-            rows.push(Row { bench: "share".into(), condition: "w4096".into(), repeat: rep, metric: "share_pct".into(), value: 78.0 + rep as f64 });
+            rows.push(Row {
+                bench: "share".into(),
+                condition: "w4096".into(),
+                repeat: rep,
+                metric: "share_pct".into(),
+                value: 78.0 + rep as f64,
+            });
         }
         let dir = tempfile_dir();
         let files = plot_all(&Aggregate::from_rows(&rows), &dir).unwrap();

@@ -39,7 +39,10 @@ pub fn share_theory_pct(weight: f64) -> f64 {
 /// Splits "cond rep rest..." into its parts.
 fn cond_rep(value: &str) -> anyhow::Result<(&str, u32, &str)> {
     let mut it = value.splitn(3, char::is_whitespace);
-    let cond = it.next().filter(|s| !s.is_empty()).context("no condition")?;
+    let cond = it
+        .next()
+        .filter(|s| !s.is_empty())
+        .context("no condition")?;
     let rep = it.next().context("no repeat number")?.parse()?;
     Ok((cond, rep, it.next().unwrap_or("").trim()))
 }
@@ -70,9 +73,10 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                 };
                 let hist = lat.entry((c.into(), r)).or_default();
                 // Samples beyond the histogram's range count at the reported maximum.
-                if let (Some(ovf), Some(max)) =
-                    (field("overflows").with_context(ctx)?, field("max").with_context(ctx)?)
-                {
+                if let (Some(ovf), Some(max)) = (
+                    field("overflows").with_context(ctx)?,
+                    field("max").with_context(ctx)?,
+                ) {
                     hist.add(max, ovf);
                 }
             }
@@ -97,11 +101,25 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                     .map(str::parse)
                     .collect::<Result<_, _>>()
                     .with_context(ctx)?;
-                let [w, r, a, b] = f[..] else { bail!("{}: expected 4 numbers", ctx()) };
+                let [w, r, a, b] = f[..] else {
+                    bail!("{}: expected 4 numbers", ctx())
+                };
                 if a + b > 0.0 {
                     let cond = format!("w{w}");
-                    rows.push(Row::new("share", &cond, r as u32, "share_pct", 100.0 * a / (a + b)));
-                    rows.push(Row::new("share", &cond, r as u32, "theory_pct", share_theory_pct(w)));
+                    rows.push(Row::new(
+                        "share",
+                        &cond,
+                        r as u32,
+                        "share_pct",
+                        100.0 * a / (a + b),
+                    ));
+                    rows.push(Row::new(
+                        "share",
+                        &cond,
+                        r as u32,
+                        "theory_pct",
+                        share_theory_pct(w),
+                    ));
                 }
             }
             "hackbench" => {
@@ -116,20 +134,36 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
     for ((c, r), h) in &lat {
         let Some(max) = h.max() else { continue };
         for (metric, q) in [("p50_us", 50.0), ("p99_us", 99.0), ("p999_us", 99.9)] {
-            rows.push(Row::new("latency", c, *r, metric, h.percentile(q).unwrap_or(max) as f64));
+            rows.push(Row::new(
+                "latency",
+                c,
+                *r,
+                metric,
+                h.percentile(q).unwrap_or(max) as f64,
+            ));
         }
         rows.push(Row::new("latency", c, *r, "max_us", max as f64));
         rows.push(Row::new("latency", c, *r, "samples", h.total() as f64));
     }
     for ((c, r), cum) in &redis {
-        for (metric, q) in [("p50_ms", 50.0), ("p99_ms", 99.0), ("p999_ms", 99.9), ("max_ms", 100.0)] {
+        for (metric, q) in [
+            ("p50_ms", 50.0),
+            ("p99_ms", 99.0),
+            ("p999_ms", 99.9),
+            ("max_ms", 100.0),
+        ] {
             if let Some(v) = cum.percentile(q) {
                 rows.push(Row::new("redis", c, *r, metric, v));
             }
         }
     }
     rows.sort_by(|a, b| {
-        (&a.bench, &a.condition, a.repeat, &a.metric).cmp(&(&b.bench, &b.condition, b.repeat, &b.metric))
+        (&a.bench, &a.condition, a.repeat, &a.metric).cmp(&(
+            &b.bench,
+            &b.condition,
+            b.repeat,
+            &b.metric,
+        ))
     });
     Ok(rows)
 }
@@ -138,7 +172,11 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
 pub fn to_csv(rows: &[Row]) -> String {
     let mut out = String::from("bench,condition,repeat,metric,value\n");
     for r in rows {
-        let _ = writeln!(out, "{},{},{},{},{}", r.bench, r.condition, r.repeat, r.metric, r.value);
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{}",
+            r.bench, r.condition, r.repeat, r.metric, r.value
+        );
     }
     out
 }
@@ -166,7 +204,9 @@ pub fn to_csv_with_meta(meta: &Meta, rows: &[Row]) -> String {
 pub fn from_csv_with_meta(text: &str) -> anyhow::Result<(Meta, Vec<Row>)> {
     let mut meta = Meta::default();
     for line in text.lines() {
-        let Some((k, v)) = line.strip_prefix("# ").and_then(|l| l.split_once(": ")) else { continue };
+        let Some((k, v)) = line.strip_prefix("# ").and_then(|l| l.split_once(": ")) else {
+            continue;
+        };
         match k {
             "command" => meta.command = v.into(),
             "date" => meta.date = v.into(),
@@ -192,7 +232,13 @@ pub fn from_csv(text: &str) -> anyhow::Result<Vec<Row>> {
             let [bench, condition, repeat, metric, value] = f[..] else {
                 bail!("bad CSV line {line:?}")
             };
-            Ok(Row::new(bench, condition, repeat.parse()?, metric, value.parse()?))
+            Ok(Row::new(
+                bench,
+                condition,
+                repeat.parse()?,
+                metric,
+                value.parse()?,
+            ))
         })
         .collect()
 }
@@ -211,7 +257,9 @@ mod tests {
 
     fn get(rows: &[Row], bench: &str, cond: &str, rep: u32, metric: &str) -> f64 {
         rows.iter()
-            .find(|r| r.bench == bench && r.condition == cond && r.repeat == rep && r.metric == metric)
+            .find(|r| {
+                r.bench == bench && r.condition == cond && r.repeat == rep && r.metric == metric
+            })
             .unwrap_or_else(|| panic!("no {bench}/{cond}/{rep}/{metric} in {rows:?}"))
             .value
     }
@@ -234,13 +282,15 @@ mod tests {
 
     #[test]
     fn redis_share_and_hackbench_lines() {
-        let rows = parse(&kv("redis_pct stock_noise 1 0.000:0.039 50.000:0.079 99.219:0.423\n\
+        let rows = parse(&kv(
+            "redis_pct stock_noise 1 0.000:0.039 50.000:0.079 99.219:0.423\n\
              redis_pct stock_noise 1 99.902:4.799 100.000:5.063\n\
              redis_rps stock_noise 1 21978.02\n\
              share 4096 3 800000 200000\n\
              hackbench stock_idle 2 3.125\n\
              hackbench mus_empty_idle 2 \n\
-             kernel 7.3"))
+             kernel 7.3",
+        ))
         .unwrap();
         assert_eq!(get(&rows, "redis", "stock_noise", 1, "p99_ms"), 0.423);
         assert_eq!(get(&rows, "redis", "stock_noise", 1, "p999_ms"), 4.799);
@@ -266,14 +316,26 @@ mod tests {
             Row::new("share", "w2048", 2, "share_pct", 66.25),
         ];
         let text = to_csv(&rows);
-        assert!(text.starts_with("bench,condition,repeat,metric,value\nlatency,stock_idle,1,p99_us,248\n"));
+        assert!(
+            text.starts_with(
+                "bench,condition,repeat,metric,value\nlatency,stock_idle,1,p99_us,248\n"
+            )
+        );
         assert_eq!(from_csv(&text).unwrap(), rows);
-        let meta = Meta { command: "cargo xtask bench all".into(), repeats: 5, notes: vec!["lat_config: loops=1500".into()], ..Meta::default() };
+        let meta = Meta {
+            command: "cargo xtask bench all".into(),
+            repeats: 5,
+            notes: vec!["lat_config: loops=1500".into()],
+            ..Meta::default()
+        };
         let text = to_csv_with_meta(&meta, &rows);
         assert!(text.starts_with("# command: cargo xtask bench all\n"));
         let (back, back_rows) = from_csv_with_meta(&text).unwrap();
         assert_eq!(back_rows, rows);
-        assert_eq!((back.command.as_str(), back.repeats), ("cargo xtask bench all", 5));
+        assert_eq!(
+            (back.command.as_str(), back.repeats),
+            ("cargo xtask bench all", 5)
+        );
         assert_eq!(back.notes, ["lat_config: loops=1500"]);
     }
 
