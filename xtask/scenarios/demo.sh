@@ -20,7 +20,8 @@ measure boosted web batch 5
 
 echo "== mus-agent status =="
 mus-agent status
-echo "== stopping mus-runner (SIGTERM) =="
+echo "== stopping the hogs, then mus-runner (SIGTERM) =="
+kill_cgroups web batch
 kill -TERM $RUNNER
 wait $RUNNER
 echo "mus-runner exited with status $?; sched_ext state: $(cat $SCX/state)"

@@ -80,9 +80,18 @@ mod tests {
         let w = |pairs: &[(&str, &str)]| requested_weight(&annotated(pairs));
         assert_eq!(requested_weight(&Pod::default()), Ok(None));
         assert_eq!(w(&[("other/thing", "1")]), Ok(None));
-        assert_eq!(w(&[(WEIGHT_ANNOTATION, "8192")]), Ok(Weight::new(8192).ok()));
-        assert_eq!(w(&[(BOOST_ANNOTATION, "true")]), Ok(Some(Weight::HIGH_DEFAULT)));
-        assert_eq!(w(&[(BOOST_ANNOTATION, " True ")]), Ok(Some(Weight::HIGH_DEFAULT)));
+        assert_eq!(
+            w(&[(WEIGHT_ANNOTATION, "8192")]),
+            Ok(Weight::new(8192).ok())
+        );
+        assert_eq!(
+            w(&[(BOOST_ANNOTATION, "true")]),
+            Ok(Some(Weight::HIGH_DEFAULT))
+        );
+        assert_eq!(
+            w(&[(BOOST_ANNOTATION, " True ")]),
+            Ok(Some(Weight::HIGH_DEFAULT))
+        );
         assert_eq!(w(&[(BOOST_ANNOTATION, "false")]), Ok(None));
         assert_eq!(
             w(&[(BOOST_ANNOTATION, "true"), (WEIGHT_ANNOTATION, "2048")]),
@@ -95,13 +104,17 @@ mod tests {
     fn invalid_values_say_which_annotation_and_why() {
         let err = requested_weight(&annotated(&[(WEIGHT_ANNOTATION, "0")])).unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("annotation mus.patos.dev/weight=\"0\" is invalid: weight 0 is out of range"),
+            err.to_string().starts_with(
+                "annotation mus.patos.dev/weight=\"0\" is invalid: weight 0 is out of range"
+            ),
             "{err}"
         );
         let err = requested_weight(&annotated(&[(WEIGHT_ANNOTATION, "lots")])).unwrap_err();
         assert!(err.to_string().contains("not a whole number"), "{err}");
         let err = requested_weight(&annotated(&[(BOOST_ANNOTATION, "yes please")])).unwrap_err();
-        assert!(err.to_string().contains("use \"true\" or \"false\""), "{err}");
+        assert!(
+            err.to_string().contains("use \"true\" or \"false\""),
+            "{err}"
+        );
     }
 }

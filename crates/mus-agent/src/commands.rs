@@ -224,8 +224,9 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     require_root()?;
     let config = kube_discovery::config(&g.kube_options()).await?;
     let node = kube_discovery::node_name(g.node.as_deref())?;
-    let client = kube::Client::try_from(config)
-        .context("cannot set up a Kubernetes client (is the kubeconfig's certificate authority readable?)")?;
+    let client = kube::Client::try_from(config).context(
+        "cannot set up a Kubernetes client (is the kubeconfig's certificate authority readable?)",
+    )?;
     let on_cgroup2 = nix::sys::statfs::statfs(&g.cgroup_root)
         .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
     if !on_cgroup2 {

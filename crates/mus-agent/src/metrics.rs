@@ -8,9 +8,9 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -42,17 +42,72 @@ enum Unit {
 /// Every scheduler counter as `mus_sched_<name>_total`; one per index (the array's
 /// length makes a counter added to `intf.h` without a name here a compile error).
 const SCHED_COUNTERS: [(intf::mus_stat_idx, &str, Unit, &str); NR_STATS] = [
-    (intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED, "runs_boosted", Unit::Events, "Times a task of a boosted cgroup got a CPU."),
-    (intf::mus_stat_idx_MUS_STAT_RUN_NORMAL, "runs_normal", Unit::Events, "Times any other task got a CPU."),
-    (intf::mus_stat_idx_MUS_STAT_DISPATCH_IDLE, "dispatch_idle", Unit::Events, "Wake-ups placed directly on an idle CPU."),
-    (intf::mus_stat_idx_MUS_STAT_DISPATCH_SHARED, "dispatch_shared", Unit::Events, "Tasks a CPU pulled from the shared queue."),
-    (intf::mus_stat_idx_MUS_STAT_RUNTIME_BOOSTED_NS, "runtime_boosted_seconds", Unit::Nanoseconds, "CPU time given to boosted cgroups."),
-    (intf::mus_stat_idx_MUS_STAT_RUNTIME_NORMAL_NS, "runtime_normal_seconds", Unit::Nanoseconds, "CPU time given to everything else."),
-    (intf::mus_stat_idx_MUS_STAT_WEIGHT_REFRESH, "weight_refreshes", Unit::Events, "Ancestor walks resolving a task's weight (cache misses)."),
-    (intf::mus_stat_idx_MUS_STAT_MAP_CHANGES, "map_changes", Unit::Events, "Map changes seen by the scheduler's map scan."),
-    (intf::mus_stat_idx_MUS_STAT_STARVATION_RESCUES, "starvation_rescues", Unit::Events, "Tasks run out of vtime order after waiting too long."),
-    (intf::mus_stat_idx_MUS_STAT_PREEMPTIONS, "preemptions", Unit::Events, "Waking boosted tasks that preempted another task."),
-    (intf::mus_stat_idx_MUS_STAT_SHORT_SLICES, "short_slices", Unit::Events, "Slices cut short because boosted tasks waited."),
+    (
+        intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED,
+        "runs_boosted",
+        Unit::Events,
+        "Times a task of a boosted cgroup got a CPU.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_RUN_NORMAL,
+        "runs_normal",
+        Unit::Events,
+        "Times any other task got a CPU.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_DISPATCH_IDLE,
+        "dispatch_idle",
+        Unit::Events,
+        "Wake-ups placed directly on an idle CPU.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_DISPATCH_SHARED,
+        "dispatch_shared",
+        Unit::Events,
+        "Tasks a CPU pulled from the shared queue.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_RUNTIME_BOOSTED_NS,
+        "runtime_boosted_seconds",
+        Unit::Nanoseconds,
+        "CPU time given to boosted cgroups.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_RUNTIME_NORMAL_NS,
+        "runtime_normal_seconds",
+        Unit::Nanoseconds,
+        "CPU time given to everything else.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_WEIGHT_REFRESH,
+        "weight_refreshes",
+        Unit::Events,
+        "Ancestor walks resolving a task's weight (cache misses).",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_MAP_CHANGES,
+        "map_changes",
+        Unit::Events,
+        "Map changes seen by the scheduler's map scan.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_STARVATION_RESCUES,
+        "starvation_rescues",
+        Unit::Events,
+        "Tasks run out of vtime order after waiting too long.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_PREEMPTIONS,
+        "preemptions",
+        Unit::Events,
+        "Waking boosted tasks that preempted another task.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_SHORT_SLICES,
+        "short_slices",
+        Unit::Events,
+        "Slices cut short because boosted tasks waited.",
+    ),
 ];
 
 /// A cgroup the daemon holds an entry for.
@@ -153,10 +208,16 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
         };
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         };
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let boosted = self.boosted();
@@ -226,7 +287,12 @@ impl Metrics {
             "# HELP mus_agent_boosted_weight Weight of each boosted pod's cgroup.\n# TYPE mus_agent_boosted_weight gauge"
         );
         for b in &boosted {
-            let _ = writeln!(out, "mus_agent_boosted_weight{{{}}} {}", labels(b), b.weight);
+            let _ = writeln!(
+                out,
+                "mus_agent_boosted_weight{{{}}} {}",
+                labels(b),
+                b.weight
+            );
         }
         let _ = writeln!(
             out,
@@ -308,7 +374,9 @@ fn respond(metrics: &Metrics, path: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
-        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
     }
     response
 }
@@ -361,8 +429,11 @@ mod tests {
     #[test]
     fn text_format_has_types_labels_and_cpu_seconds() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("cpu.stat"), "usage_usec 2500000\nuser_usec 1\n")
-            .expect("write");
+        std::fs::write(
+            dir.path().join("cpu.stat"),
+            "usage_usec 2500000\nuser_usec 1\n",
+        )
+        .expect("write");
         let m = Metrics::new(Duration::from_secs(30), None);
         m.reconcile_runs.store(3, Ordering::Relaxed);
         m.set_boosted(vec![
@@ -394,7 +465,10 @@ mod tests {
             "mus_agent_boosted_weight{namespace=\"shop\",pod=\"re\\\"dis\",cgroup_id=\"42\"} 4096",
             "mus_agent_boosted_cpu_seconds_total{namespace=\"shop\",pod=\"re\\\"dis\",cgroup_id=\"42\"} 2.5",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         assert!(
             !text.contains("mus_agent_boosted_cpu_seconds_total{namespace=\"shop\",pod=\"gone\""),

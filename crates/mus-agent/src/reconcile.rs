@@ -73,7 +73,10 @@ pub fn plan(desired: &Desired, current: &[Entry], own_all: bool) -> Plan {
     let deletes = current
         .iter()
         .filter(|e| !desired.contains_key(&e.cgroup) && (own_all || e.has(PrioFlags::WATCH)))
-        .map(|e| Delete { cgroup: e.cgroup, weight: e.weight })
+        .map(|e| Delete {
+            cgroup: e.cgroup,
+            weight: e.weight,
+        })
         .collect();
     let writes = desired
         .iter()
@@ -125,14 +128,25 @@ mod tests {
 
     #[test]
     fn empty_map_gets_every_wish() {
-        let desired = Desired::from([(CgroupId(1), wish("a", 4096)), (CgroupId(2), wish("b", 2048))]);
+        let desired = Desired::from([
+            (CgroupId(1), wish("a", 4096)),
+            (CgroupId(2), wish("b", 2048)),
+        ]);
         let p = plan(&desired, &[], false);
         assert!(p.deletes.is_empty());
         assert_eq!(
             p.writes,
             vec![
-                Write { cgroup: CgroupId(1), weight: Weight::HIGH_DEFAULT, previous: None },
-                Write { cgroup: CgroupId(2), weight: Weight::new(2048).expect("w"), previous: None },
+                Write {
+                    cgroup: CgroupId(1),
+                    weight: Weight::HIGH_DEFAULT,
+                    previous: None
+                },
+                Write {
+                    cgroup: CgroupId(2),
+                    weight: Weight::new(2048).expect("w"),
+                    previous: None
+                },
             ]
         );
     }
@@ -159,7 +173,13 @@ mod tests {
         let desired = Desired::new();
         let current = [ours(1, 4096), hand(2, 2048)];
         let p = plan(&desired, &current, false);
-        assert_eq!(p.deletes, vec![Delete { cgroup: CgroupId(1), weight: 4096 }]);
+        assert_eq!(
+            p.deletes,
+            vec![Delete {
+                cgroup: CgroupId(1),
+                weight: 4096
+            }]
+        );
         assert!(p.writes.is_empty());
         let p = plan(&desired, &current, true);
         assert_eq!(p.deletes.len(), 2, "--own-all removes hand-written entries");
@@ -174,9 +194,20 @@ mod tests {
         assert!(p.deletes.is_empty());
         assert_eq!(
             p.writes,
-            vec![Write { cgroup: CgroupId(5), weight: Weight::HIGH_DEFAULT, previous: Some(4096) }]
+            vec![Write {
+                cgroup: CgroupId(5),
+                weight: Weight::HIGH_DEFAULT,
+                previous: Some(4096)
+            }]
         );
         let p = plan(&Desired::new(), &[ours(5, 4096)], false);
-        assert_eq!(p.deletes, vec![Delete { cgroup: CgroupId(5), weight: 4096 }], "then it is ours");
+        assert_eq!(
+            p.deletes,
+            vec![Delete {
+                cgroup: CgroupId(5),
+                weight: 4096
+            }],
+            "then it is ours"
+        );
     }
 }

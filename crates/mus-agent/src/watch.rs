@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource};
 use mus_common::{CgroupId, Entry, PrioFlags, PrioMap, PrioMapError};
 use tracing::{debug, info, warn};
@@ -170,7 +170,11 @@ pub fn wishes<'a>(
 }
 
 /// A pod's cgroup under the cgroup mount `root`: its directory and its ID (inode).
-pub fn resolve_on_disk(root: &Path, uid: &str, qos: Option<QosClass>) -> Result<(PathBuf, CgroupId), String> {
+pub fn resolve_on_disk(
+    root: &Path,
+    uid: &str,
+    qos: Option<QosClass>,
+) -> Result<(PathBuf, CgroupId), String> {
     let path = resolve_pod(root, uid, qos).map_err(|e| e.to_string())?;
     let id = inode(&path).ok_or_else(|| format!("cannot stat {}", path.display()))?;
     Ok((path, CgroupId(id)))
@@ -249,14 +253,16 @@ impl Daemon {
 
     fn report_invalid(&mut self, pods: &[Invalid]) {
         let live: HashSet<&str> = pods.iter().map(|i| i.uid.as_str()).collect();
-        self.reported_invalid.retain(|uid, _| live.contains(uid.as_str()));
+        self.reported_invalid
+            .retain(|uid, _| live.contains(uid.as_str()));
         for bad in pods {
             let message = bad.error.to_string();
             if self.reported_invalid.get(&bad.uid) == Some(&message) {
                 continue;
             }
             warn!(pod = %bad.pod, "pod {}: {message}; not boosting it", bad.pod);
-            self.reported_invalid.insert(bad.uid.clone(), message.clone());
+            self.reported_invalid
+                .insert(bad.uid.clone(), message.clone());
             if let Some(recorder) = self.recorder.clone() {
                 let reference = bad.reference.clone();
                 let pod = bad.pod.clone();
@@ -279,7 +285,8 @@ impl Daemon {
 
     fn report_unresolved(&mut self, pods: &[Unresolved]) {
         let live: HashSet<&str> = pods.iter().map(|u| u.uid.as_str()).collect();
-        self.reported_unresolved.retain(|uid| live.contains(uid.as_str()));
+        self.reported_unresolved
+            .retain(|uid| live.contains(uid.as_str()));
         for u in pods {
             if self.reported_unresolved.insert(u.uid.clone()) {
                 info!(pod = %u.pod, "pod {} asks for a boost but its cgroup is not there yet: {}", u.pod, u.reason);
@@ -292,9 +299,11 @@ impl Daemon {
         self.metrics.reconcile_runs.fetch_add(1, Ordering::Relaxed);
         self.check_pin();
         let root = self.opts.cgroup_root.clone();
-        let wishes = wishes(pods.iter().map(|p| p.as_ref()), &self.opts.node, |uid, qos| {
-            resolve_on_disk(&root, uid, qos)
-        });
+        let wishes = wishes(
+            pods.iter().map(|p| p.as_ref()),
+            &self.opts.node,
+            |uid, qos| resolve_on_disk(&root, uid, qos),
+        );
         self.metrics
             .invalid_annotations
             .store(wishes.invalid.len() as u64, Ordering::Relaxed);
@@ -306,14 +315,18 @@ impl Daemon {
                 Ok(entries) => entries,
                 Err(e) => {
                     warn!("cannot read the map: {e}");
-                    self.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .reconcile_errors
+                        .fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             },
             None if self.opts.dry_run => Vec::new(),
             None => {
                 // Logged by check_pin; the pass runs again when the map is back.
-                self.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .reconcile_errors
+                    .fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
@@ -343,21 +356,32 @@ impl Daemon {
             }
             for w in &plan.writes {
                 let wish = &wishes.desired[&w.cgroup];
-                match open.map.set_with_flags(w.cgroup, w.weight, PrioFlags::WATCH) {
+                match open
+                    .map
+                    .set_with_flags(w.cgroup, w.weight, PrioFlags::WATCH)
+                {
                     Ok(()) => {
                         entries += u64::from(w.previous.is_none());
                         self.metrics.writes.fetch_add(1, Ordering::Relaxed);
                         match w.previous {
-                            None => info!(pod = %wish.pod, "boosted pod {} at weight {}: cgroup {} (ID {})", wish.pod, w.weight, wish.path.display(), w.cgroup),
-                            Some(before) if before == w.weight.get() => info!(pod = %wish.pod, "took over the entry of pod {} (weight {before}, cgroup ID {}): it is the daemon's now", wish.pod, w.cgroup),
-                            Some(before) => info!(pod = %wish.pod, "re-weighted pod {} from {before} to {}: cgroup ID {}", wish.pod, w.weight, w.cgroup),
+                            None => {
+                                info!(pod = %wish.pod, "boosted pod {} at weight {}: cgroup {} (ID {})", wish.pod, w.weight, wish.path.display(), w.cgroup)
+                            }
+                            Some(before) if before == w.weight.get() => {
+                                info!(pod = %wish.pod, "took over the entry of pod {} (weight {before}, cgroup ID {}): it is the daemon's now", wish.pod, w.cgroup)
+                            }
+                            Some(before) => {
+                                info!(pod = %wish.pod, "re-weighted pod {} from {before} to {}: cgroup ID {}", wish.pod, w.weight, w.cgroup)
+                            }
                         }
                     }
                     Err(e) => {
                         failed_writes.insert(w.cgroup);
                         self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
                         match e {
-                            PrioMapError::Full { .. } => warn!(pod = %wish.pod, "cannot boost pod {}: {e}; the other boosts stay", wish.pod),
+                            PrioMapError::Full { .. } => {
+                                warn!(pod = %wish.pod, "cannot boost pod {}: {e}; the other boosts stay", wish.pod)
+                            }
                             e => warn!(pod = %wish.pod, "cannot boost pod {}: {e}", wish.pod),
                         }
                     }
@@ -365,12 +389,17 @@ impl Daemon {
             }
         }
         if !failed_writes.is_empty() || failed_deletes > 0 {
-            self.metrics.reconcile_errors.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .reconcile_errors
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.metrics.map_entries.store(entries, Ordering::Relaxed);
         // Held: written now, or already ours (a failed re-weight keeps the old weight).
-        let ours: BTreeSet<CgroupId> =
-            current.iter().filter(|e| e.has(PrioFlags::WATCH)).map(|e| e.cgroup).collect();
+        let ours: BTreeSet<CgroupId> = current
+            .iter()
+            .filter(|e| e.has(PrioFlags::WATCH))
+            .map(|e| e.cgroup)
+            .collect();
         self.publish_boosted(&wishes.desired, |id| {
             !failed_writes.contains(&id) || ours.contains(&id)
         });
@@ -382,7 +411,10 @@ impl Daemon {
     fn dry_run(&mut self, plan: &Plan, desired: &Desired) {
         if self.last_dry_plan.as_ref() != Some(plan) {
             for d in &plan.deletes {
-                info!("dry run: would unboost cgroup {} (weight {})", d.cgroup, d.weight);
+                info!(
+                    "dry run: would unboost cgroup {} (weight {})",
+                    d.cgroup, d.weight
+                );
             }
             for w in &plan.writes {
                 let wish = &desired[&w.cgroup];
@@ -536,7 +568,10 @@ mod tests {
         if uid == "uid-pending" {
             return Err("no cgroup".into());
         }
-        Ok((PathBuf::from(format!("/cg/{uid}")), CgroupId(uid.len() as u64)))
+        Ok((
+            PathBuf::from(format!("/cg/{uid}")),
+            CgroupId(uid.len() as u64),
+        ))
     }
 
     #[test]
@@ -558,7 +593,10 @@ mod tests {
             .values()
             .map(|w| (w.pod.name.clone(), w.weight.get()))
             .collect();
-        assert_eq!(wished, [("web".to_string(), 4096), ("redis".to_string(), 8192)]);
+        assert_eq!(
+            wished,
+            [("web".to_string(), 4096), ("redis".to_string(), 8192)]
+        );
         assert_eq!(got.invalid.len(), 1);
         assert_eq!(got.invalid[0].pod.name, "broken");
         assert_eq!(got.invalid[0].reference.name.as_deref(), Some("broken"));

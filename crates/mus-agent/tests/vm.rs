@@ -12,9 +12,7 @@ mod vm_common;
 use std::time::Instant;
 
 use mus_testbed::Testbed;
-use vm_common::{
-    NS, POD, container_id, entries, get, k8s_scenario, pod_cgroup, share, the_pod,
-};
+use vm_common::{NS, POD, container_id, entries, get, k8s_scenario, pod_cgroup, share, the_pod};
 
 const SCRIPT: &str = include_str!("scenarios/agent.sh");
 

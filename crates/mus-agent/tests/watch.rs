@@ -156,10 +156,11 @@ impl Cluster {
             after,
         };
         if notify {
-            self.watchers.retain(|w| match render(&change, w.node.as_deref()) {
-                Some(line) => w.tx.send(line).is_ok(),
-                None => !w.tx.is_closed(),
-            });
+            self.watchers
+                .retain(|w| match render(&change, w.node.as_deref()) {
+                    Some(line) => w.tx.send(line).is_ok(),
+                    None => !w.tx.is_closed(),
+                });
         }
         self.history.push(change);
     }
@@ -266,7 +267,9 @@ impl Api {
     fn lists(&self) -> usize {
         self.requests()
             .iter()
-            .filter(|(m, q, _)| m == "GET" && q.starts_with("/api/v1/pods") && !q.contains("watch=true"))
+            .filter(|(m, q, _)| {
+                m == "GET" && q.starts_with("/api/v1/pods") && !q.contains("watch=true")
+            })
             .count()
     }
 
@@ -296,11 +299,16 @@ async fn handle(cluster: &Mutex<Cluster>, req: Request<hyper::body::Incoming>) -
     c.requests
         .push((method.clone(), format!("{path}?{query}"), body.clone()));
     match (method.as_str(), path.as_str()) {
-        ("GET", "/api/v1/pods") if common::query_param(&query, "watch").as_deref() == Some("true") => {
+        ("GET", "/api/v1/pods")
+            if common::query_param(&query, "watch").as_deref() == Some("true") =>
+        {
             let rx = c.watch(&query);
             let frames = futures::stream::unfold(rx, |mut rx| async move {
                 let line = rx.recv().await?;
-                Some((Ok::<_, Infallible>(Frame::data(Bytes::from(line + "\n"))), rx))
+                Some((
+                    Ok::<_, Infallible>(Frame::data(Bytes::from(line + "\n"))),
+                    rx,
+                ))
             });
             Response::builder()
                 .status(StatusCode::OK)
@@ -310,7 +318,9 @@ async fn handle(cluster: &Mutex<Cluster>, req: Request<hyper::body::Incoming>) -
         }
         ("GET", "/api/v1/pods") => json(StatusCode::OK, c.list(selector_node(&query).as_deref())),
         // kube's event recorder: the created Event is echoed back.
-        ("POST", p) if p.starts_with("/apis/events.k8s.io/v1/namespaces/") => json(StatusCode::CREATED, body),
+        ("POST", p) if p.starts_with("/apis/events.k8s.io/v1/namespaces/") => {
+            json(StatusCode::CREATED, body)
+        }
         _ => json(StatusCode::NOT_FOUND, common::not_found(&path)),
     }
 }
@@ -335,7 +345,11 @@ impl BpfFs {
             .arg(dir.path())
             .status()
             .expect("run mount");
-        assert!(status.success(), "mount -t bpf bpf {} failed", dir.path().display());
+        assert!(
+            status.success(),
+            "mount -t bpf bpf {} failed",
+            dir.path().display()
+        );
         BpfFs { dir }
     }
 
@@ -349,8 +363,15 @@ impl BpfFs {
             sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
             ..Default::default()
         };
-        let mut map = MapHandle::create(MapType::Hash, Some("high_prio_cgroups"), 8, 8, capacity, &opts)
-            .expect("create a BPF hash map (does this kernel have BPF?)");
+        let mut map = MapHandle::create(
+            MapType::Hash,
+            Some("high_prio_cgroups"),
+            8,
+            8,
+            capacity,
+            &opts,
+        )
+        .expect("create a BPF hash map (does this kernel have BPF?)");
         map.pin(self.pin()).expect("pin");
         map
     }
@@ -362,10 +383,17 @@ impl BpfFs {
             sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
             ..Default::default()
         };
-        let mut map =
-            MapHandle::create(MapType::PercpuArray, Some("stats"), 4, 8, NR_STATS as u32, &opts)
-                .expect("create a BPF per-CPU array");
-        map.pin(mus_common::stats_pin_path(&self.pin())).expect("pin");
+        let mut map = MapHandle::create(
+            MapType::PercpuArray,
+            Some("stats"),
+            4,
+            8,
+            NR_STATS as u32,
+            &opts,
+        )
+        .expect("create a BPF per-CPU array");
+        map.pin(mus_common::stats_pin_path(&self.pin()))
+            .expect("pin");
         map
     }
 
@@ -400,10 +428,16 @@ impl Node {
     }
 
     fn pod_cgroup(&self, n: u8) -> CgroupId {
-        let dir = self.root.path().join(format!("kubepods/burstable/pod{}", uid_of(n)));
+        let dir = self
+            .root
+            .path()
+            .join(format!("kubepods/burstable/pod{}", uid_of(n)));
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("cpu.stat"), format!("usage_usec {}\n", u64::from(n) * 1_500_000))
-            .expect("cpu.stat");
+        std::fs::write(
+            dir.join("cpu.stat"),
+            format!("usage_usec {}\n", u64::from(n) * 1_500_000),
+        )
+        .expect("cpu.stat");
         CgroupId(std::fs::metadata(&dir).expect("stat").ino())
     }
 
@@ -500,38 +534,86 @@ async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
     let node = Node::new();
-    let (redis, web, plain, bad) = (node.pod_cgroup(1), node.pod_cgroup(2), node.pod_cgroup(3), node.pod_cgroup(4));
+    let (redis, web, plain, bad) = (
+        node.pod_cgroup(1),
+        node.pod_cgroup(2),
+        node.pod_cgroup(3),
+        node.pod_cgroup(4),
+    );
     // An operator's boost by hand: the daemon must leave it alone.
     let hand = node.hand_cgroup();
-    PrioMap::open(&bpf.pin()).expect("open").set(hand, Weight::new(2048).expect("w")).expect("set");
+    PrioMap::open(&bpf.pin())
+        .expect("open")
+        .set(hand, Weight::new(2048).expect("w"))
+        .expect("set");
 
-    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "aa01",
+    ));
     api.apply(a_pod(2, "web", NODE, &[], "bb01"));
     api.apply(a_pod(3, "plain", NODE, &[], "cc01"));
     let a = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
-    eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096), (hand, 2048)])).await;
-    assert!(watched(&pin, redis), "the daemon's entries carry MUS_PRIO_F_WATCH");
+    eventually("redis is boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096), (hand, 2048)])
+    })
+    .await;
+    assert!(
+        watched(&pin, redis),
+        "the daemon's entries carry MUS_PRIO_F_WATCH"
+    );
     assert!(!watched(&pin, hand), "a hand-written entry does not");
 
     // Annotate (the boolean shorthand), re-weight, un-annotate.
     api.apply(a_pod(2, "web", NODE, &[(BOOST_ANNOTATION, "true")], "bb01"));
-    eventually("web is boosted", 10, || entries(&pin).get(&web) == Some(&w(4096))).await;
-    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "8192")], "aa01"));
-    eventually("redis is re-weighted", 10, || entries(&pin).get(&redis) == Some(&8192)).await;
+    eventually("web is boosted", 10, || {
+        entries(&pin).get(&web) == Some(&w(4096))
+    })
+    .await;
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "8192")],
+        "aa01",
+    ));
+    eventually("redis is re-weighted", 10, || {
+        entries(&pin).get(&redis) == Some(&8192)
+    })
+    .await;
     api.apply(a_pod(1, "redis", NODE, &[], "aa01"));
-    eventually("redis is unboosted", 10, || !entries(&pin).contains_key(&redis)).await;
+    eventually("redis is unboosted", 10, || {
+        !entries(&pin).contains_key(&redis)
+    })
+    .await;
 
     // A container restart: new container ID, same pod cgroup, nothing to write.
     let writes = a.metrics.writes.load(Ordering::Relaxed);
     let runs = a.metrics.reconcile_runs.load(Ordering::Relaxed);
     api.apply(a_pod(2, "web", NODE, &[(BOOST_ANNOTATION, "true")], "bb02"));
-    eventually("the restart is seen", 10, || a.metrics.reconcile_runs.load(Ordering::Relaxed) > runs).await;
-    assert_eq!(a.metrics.writes.load(Ordering::Relaxed), writes, "a restart writes nothing");
+    eventually("the restart is seen", 10, || {
+        a.metrics.reconcile_runs.load(Ordering::Relaxed) > runs
+    })
+    .await;
+    assert_eq!(
+        a.metrics.writes.load(Ordering::Relaxed),
+        writes,
+        "a restart writes nothing"
+    );
     assert_eq!(entries(&pin), BTreeMap::from([(web, 4096), (hand, 2048)]));
 
     // An invalid annotation: nothing written, a Warning Event on the pod.
-    api.apply(a_pod(4, "bad", NODE, &[(WEIGHT_ANNOTATION, "999999")], "dd01"));
+    api.apply(a_pod(
+        4,
+        "bad",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "999999")],
+        "dd01",
+    ));
     eventually("an Event names the pod", 10, || {
         api.requests().iter().any(|(m, q, body)| {
             m == "POST"
@@ -545,22 +627,50 @@ async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
     assert!(!entries(&pin).contains_key(&bad));
 
     // The pod leaves the node (as the API server's watch cache reports it: DELETED).
-    api.apply(a_pod(2, "web", "node-b", &[(BOOST_ANNOTATION, "true")], "bb02"));
-    eventually("web is unboosted after leaving", 10, || !entries(&pin).contains_key(&web)).await;
+    api.apply(a_pod(
+        2,
+        "web",
+        "node-b",
+        &[(BOOST_ANNOTATION, "true")],
+        "bb02",
+    ));
+    eventually("web is unboosted after leaving", 10, || {
+        !entries(&pin).contains_key(&web)
+    })
+    .await;
 
     // Created annotated, then deleted.
-    api.apply(a_pod(3, "plain", NODE, &[(WEIGHT_ANNOTATION, "3000")], "cc01"));
-    eventually("plain is boosted", 10, || entries(&pin).get(&plain) == Some(&3000)).await;
+    api.apply(a_pod(
+        3,
+        "plain",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "3000")],
+        "cc01",
+    ));
+    eventually("plain is boosted", 10, || {
+        entries(&pin).get(&plain) == Some(&3000)
+    })
+    .await;
     api.delete(&uid_of(3));
-    eventually("plain is unboosted after delete", 10, || !entries(&pin).contains_key(&plain)).await;
+    eventually("plain is unboosted after delete", 10, || {
+        !entries(&pin).contains_key(&plain)
+    })
+    .await;
 
-    assert_eq!(entries(&pin), BTreeMap::from([(hand, 2048)]), "the hand-written entry survives it all");
+    assert_eq!(
+        entries(&pin),
+        BTreeMap::from([(hand, 2048)]),
+        "the hand-written entry survives it all"
+    );
     let requests = api.requests();
     assert!(
         requests
             .iter()
             .filter(|(m, q, _)| m == "GET" && q.starts_with("/api/v1/pods"))
-            .all(|(_, q, _)| common::query_param(q, "fieldSelector").as_deref() == Some("spec.nodeName=node-a")),
+            .all(
+                |(_, q, _)| common::query_param(q, "fieldSelector").as_deref()
+                    == Some("spec.nodeName=node-a")
+            ),
         "every LIST and WATCH carries the node's field selector: {requests:?}"
     );
 }
@@ -573,9 +683,24 @@ async fn a_restarted_agent_removes_its_entries_that_pods_stopped_asking_for() {
     let node = Node::new();
     let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
     let hand = node.hand_cgroup();
-    PrioMap::open(&bpf.pin()).expect("open").set(hand, Weight::new(2048).expect("w")).expect("set");
-    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
-    api.apply(a_pod(2, "web", NODE, &[(WEIGHT_ANNOTATION, "3000")], "bb01"));
+    PrioMap::open(&bpf.pin())
+        .expect("open")
+        .set(hand, Weight::new(2048).expect("w"))
+        .expect("set");
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "aa01",
+    ));
+    api.apply(a_pod(
+        2,
+        "web",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "3000")],
+        "bb01",
+    ));
     let pin = bpf.pin();
     let first = agent(&api, &bpf, &node, |_| {});
     eventually("both pods are boosted", 10, || {
@@ -588,7 +713,10 @@ async fn a_restarted_agent_removes_its_entries_that_pods_stopped_asking_for() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     api.apply(a_pod(1, "redis", NODE, &[], "aa01"));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(entries(&pin).contains_key(&redis), "no agent ran to remove it");
+    assert!(
+        entries(&pin).contains_key(&redis),
+        "no agent ran to remove it"
+    );
 
     // A new agent knows redis's entry as its own from the flag, with no memory of
     // the first one: it goes; the hand-written entry stays.
@@ -607,18 +735,36 @@ async fn an_expired_watch_is_relisted_and_the_map_converges() {
     let _map = bpf.create_map(4096);
     let node = Node::new();
     let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
-    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "aa01",
+    ));
     api.apply(a_pod(2, "web", NODE, &[], "bb01"));
     let _a = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
-    eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+    eventually("redis is boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096)])
+    })
+    .await;
     let lists = api.lists();
 
     // Changes whose events are lost, then 410 Gone: only a re-LIST can find them.
     api.apply_silently(a_pod(1, "redis", NODE, &[], "aa01"));
-    api.apply_silently(a_pod(2, "web", NODE, &[(WEIGHT_ANNOTATION, "2048")], "bb01"));
+    api.apply_silently(a_pod(
+        2,
+        "web",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "2048")],
+        "bb01",
+    ));
     api.expire();
-    eventually("the re-list converges the map", 15, || entries(&pin) == BTreeMap::from([(web, 2048)])).await;
+    eventually("the re-list converges the map", 15, || {
+        entries(&pin) == BTreeMap::from([(web, 2048)])
+    })
+    .await;
     assert!(api.lists() > lists, "the watcher re-listed after 410 Gone");
 }
 
@@ -629,17 +775,39 @@ async fn an_api_server_restart_is_survived_and_missed_changes_applied() {
     let _map = bpf.create_map(4096);
     let node = Node::new();
     let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
-    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "aa01",
+    ));
     api.apply(a_pod(2, "web", NODE, &[], "bb01"));
     let a = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
-    eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+    eventually("redis is boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096)])
+    })
+    .await;
 
     api.stop();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(entries(&pin), BTreeMap::from([(redis, 4096)]), "the map keeps its entries while the API is away");
-    assert!(a.metrics.health(Instant::now()).is_ok(), "an unreachable API server is not an unhealthy agent");
-    api.apply(a_pod(2, "web", NODE, &[(WEIGHT_ANNOTATION, "4096")], "bb01"));
+    assert_eq!(
+        entries(&pin),
+        BTreeMap::from([(redis, 4096)]),
+        "the map keeps its entries while the API is away"
+    );
+    assert!(
+        a.metrics.health(Instant::now()).is_ok(),
+        "an unreachable API server is not an unhealthy agent"
+    );
+    api.apply(a_pod(
+        2,
+        "web",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "bb01",
+    ));
     api.restart().await;
     eventually("the changes made while away are applied", 20, || {
         entries(&pin) == BTreeMap::from([(redis, 4096), (web, 4096)])
@@ -654,10 +822,19 @@ async fn a_runner_restart_gets_every_boost_back_within_seconds() {
     let map = bpf.create_map(4096);
     let node = Node::new();
     let redis = node.pod_cgroup(1);
-    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "aa01",
+    ));
     let a = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
-    eventually("redis is boosted", 10, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+    eventually("redis is boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096)])
+    })
+    .await;
     assert!(a.metrics.health(Instant::now()).is_ok());
 
     // The runner stops (pin gone), then a new one pins a new, empty map.
@@ -666,9 +843,19 @@ async fn a_runner_restart_gets_every_boost_back_within_seconds() {
     assert!(a.metrics.health(Instant::now()).is_err());
     let _map = bpf.create_map(4096);
     let started = Instant::now();
-    eventually("the boost is back in the new map", 5, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
-    eventually("health recovers", 5, || a.metrics.health(Instant::now()).is_ok()).await;
+    eventually("the boost is back in the new map", 5, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096)])
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    eventually("health recovers", 5, || {
+        a.metrics.health(Instant::now()).is_ok()
+    })
+    .await;
     assert_eq!(a.metrics.map_reopens.load(Ordering::Relaxed), 2);
 }
 
@@ -680,22 +867,41 @@ async fn dry_run_writes_nothing_and_own_all_takes_the_whole_map() {
     let node = Node::new();
     let redis = node.pod_cgroup(1);
     let hand = node.hand_cgroup();
-    PrioMap::open(&bpf.pin()).expect("open").set(hand, Weight::new(2048).expect("w")).expect("set");
-    api.apply(a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, "4096")], "aa01"));
+    PrioMap::open(&bpf.pin())
+        .expect("open")
+        .set(hand, Weight::new(2048).expect("w"))
+        .expect("set");
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "aa01",
+    ));
     let pin = bpf.pin();
 
     let dry = agent(&api, &bpf, &node, |o| {
         o.dry_run = true;
         o.own_all = true;
     });
-    eventually("the dry run reconciles", 10, || dry.metrics.boosted().len() == 1).await;
+    eventually("the dry run reconciles", 10, || {
+        dry.metrics.boosted().len() == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(entries(&pin), BTreeMap::from([(hand, 2048)]), "a dry run writes nothing");
+    assert_eq!(
+        entries(&pin),
+        BTreeMap::from([(hand, 2048)]),
+        "a dry run writes nothing"
+    );
     assert_eq!(dry.metrics.writes.load(Ordering::Relaxed), 0);
     drop(dry);
 
     let _owner = agent(&api, &bpf, &node, |o| o.own_all = true);
-    eventually("--own-all: only what pods ask for", 10, || entries(&pin) == BTreeMap::from([(redis, 4096)])).await;
+    eventually("--own-all: only what pods ask for", 10, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096)])
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -711,13 +917,20 @@ async fn a_full_map_keeps_the_rest_and_metrics_are_served() {
     let a = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
     eventually("two of three fit", 10, || entries(&pin).len() == 2).await;
-    eventually("the third is an error", 10, || a.metrics.write_errors.load(Ordering::Relaxed) >= 1).await;
+    eventually("the third is an error", 10, || {
+        a.metrics.write_errors.load(Ordering::Relaxed) >= 1
+    })
+    .await;
     assert!(entries(&pin).keys().all(|id| ids.contains(id)));
-    assert!(a.metrics.health(Instant::now()).is_ok(), "a full map is not an unhealthy agent");
+    assert!(
+        a.metrics.health(Instant::now()).is_ok(),
+        "a full map is not an unhealthy agent"
+    );
 
-    let (addr, server) = metrics::serve("127.0.0.1:0".parse().expect("addr"), Arc::clone(&a.metrics))
-        .await
-        .expect("serve");
+    let (addr, server) =
+        metrics::serve("127.0.0.1:0".parse().expect("addr"), Arc::clone(&a.metrics))
+            .await
+            .expect("serve");
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     for line in [
@@ -725,16 +938,23 @@ async fn a_full_map_keeps_the_rest_and_metrics_are_served() {
         "mus_agent_map_entries 2",
         "mus_agent_map_open 1",
     ] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
     let runs: u64 = metric(&text, "mus_agent_reconcile_runs_total").expect("runs") as u64;
     let errors: u64 = metric(&text, "mus_agent_reconcile_errors_total").expect("errors") as u64;
     assert!(runs >= 1 && errors >= 1, "{text}");
     // cpu.stat's usage_usec of pod n is n × 1.5 s.
-    let cpu: Vec<&str> = text.lines().filter(|l| l.starts_with("mus_agent_boosted_cpu_seconds_total{")).collect();
+    let cpu: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("mus_agent_boosted_cpu_seconds_total{"))
+        .collect();
     assert_eq!(cpu.len(), 2, "{text}");
     assert!(
-        cpu.iter().all(|l| l.contains("namespace=\"shop\"") && (l.ends_with(" 1.5") || l.ends_with(" 3") || l.ends_with(" 4.5"))),
+        cpu.iter().all(|l| l.contains("namespace=\"shop\"")
+            && (l.ends_with(" 1.5") || l.ends_with(" 3") || l.ends_with(" 4.5"))),
         "{cpu:?}"
     );
     let (status, body) = get(addr, "/healthz").await;
@@ -750,9 +970,10 @@ async fn the_schedulers_counters_are_exported_while_pinned() {
     let _map = bpf.create_map(4096);
     let node = Node::new();
     let a = agent(&api, &bpf, &node, |_| {});
-    let (addr, server) = metrics::serve("127.0.0.1:0".parse().expect("addr"), Arc::clone(&a.metrics))
-        .await
-        .expect("serve");
+    let (addr, server) =
+        metrics::serve("127.0.0.1:0".parse().expect("addr"), Arc::clone(&a.metrics))
+            .await
+            .expect("serve");
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     assert!(!text.contains("mus_sched_"), "no pin, no series:\n{text}");
@@ -760,15 +981,26 @@ async fn the_schedulers_counters_are_exported_while_pinned() {
     // Counter i holds (i + 1) × 1000 + cpu on every CPU: its sum is known.
     let stats = bpf.create_stats();
     let cpus = libbpf_rs::num_possible_cpus().expect("cpus");
-    let sum = |i: u64| (0..cpus as u64).map(|cpu| (i + 1) * 1000 + cpu).sum::<u64>();
+    let sum = |i: u64| {
+        (0..cpus as u64)
+            .map(|cpu| (i + 1) * 1000 + cpu)
+            .sum::<u64>()
+    };
     for i in 0..NR_STATS as u32 {
-        let per_cpu: Vec<Vec<u8>> =
-            (0..cpus as u64).map(|cpu| ((u64::from(i) + 1) * 1000 + cpu).to_ne_bytes().to_vec()).collect();
-        stats.update_percpu(&i.to_ne_bytes(), &per_cpu, MapFlags::ANY).expect("update");
+        let per_cpu: Vec<Vec<u8>> = (0..cpus as u64)
+            .map(|cpu| ((u64::from(i) + 1) * 1000 + cpu).to_ne_bytes().to_vec())
+            .collect();
+        stats
+            .update_percpu(&i.to_ne_bytes(), &per_cpu, MapFlags::ANY)
+            .expect("update");
     }
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
-    assert!(text.lines().any(|l| l == "# TYPE mus_sched_runs_boosted_total counter"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "# TYPE mus_sched_runs_boosted_total counter"),
+        "{text}"
+    );
     for (name, i) in [
         ("runs_boosted", 0),
         ("runs_normal", 1),
@@ -781,14 +1013,25 @@ async fn the_schedulers_counters_are_exported_while_pinned() {
         ("short_slices", 10),
     ] {
         let got = metric(&text, &format!("mus_sched_{name}_total"));
-        assert_eq!(got, Some(sum(i) as f64), "mus_sched_{name}_total in\n{text}");
+        assert_eq!(
+            got,
+            Some(sum(i) as f64),
+            "mus_sched_{name}_total in\n{text}"
+        );
     }
     // The runtimes are nanoseconds in the map, seconds in Prometheus.
-    for (name, i) in [("runtime_boosted_seconds", 4), ("runtime_normal_seconds", 5)] {
+    for (name, i) in [
+        ("runtime_boosted_seconds", 4),
+        ("runtime_normal_seconds", 5),
+    ] {
         let got = metric(&text, &format!("mus_sched_{name}_total")).expect(name);
         assert!((got - sum(i) as f64 / 1e9).abs() < 1e-12, "{name}: {got}");
     }
-    assert_eq!(text.matches("\nmus_sched_").count(), NR_STATS, "one series per counter:\n{text}");
+    assert_eq!(
+        text.matches("\nmus_sched_").count(),
+        NR_STATS,
+        "one series per counter:\n{text}"
+    );
 
     // The runner stops: the pin goes, and the series with it.
     std::fs::remove_file(mus_common::stats_pin_path(&bpf.pin())).expect("unpin");
@@ -808,11 +1051,22 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let path = path.to_string();
     tokio::task::spawn_blocking(move || {
         let mut s = std::net::TcpStream::connect(addr).expect("connect");
-        write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").expect("send");
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("read");
-        let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let status = out
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         (status, body)
     })
     .await

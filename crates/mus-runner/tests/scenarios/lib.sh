@@ -49,3 +49,21 @@ measure() {
 now_cs() {
 	tr -d . </proc/uptime | cut -d' ' -f1
 }
+
+# Kills every process in the given cgroups (under $CG) and waits until they are empty.
+# Scenarios call it before stopping the runner: sched_ext flips static keys while it
+# detaches, and under QEMU's multi-threaded TCG a vCPU busy in __schedule during that
+# code patching has been seen, rarely, to oops on a stale int3. Real hardware is not
+# affected; the tests only need the hogs until their last measurement.
+kill_cgroups() {
+	for cg in "$@"; do
+		echo 1 >"$CG/$cg/cgroup.kill"
+	done
+	for cg in "$@"; do
+		i=0
+		while [ -n "$(cat "$CG/$cg/cgroup.procs")" ] && [ $i -lt 100 ]; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+	done
+}

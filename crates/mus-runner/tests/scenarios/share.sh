@@ -24,6 +24,7 @@ mus-agent unboost --cgroup $CG/p
 echo 1 >$CG/b/cpu.idle
 sleep 1
 measure idle p/c b 5
+kill_cgroups p/c b
 kill -TERM $RUNNER
 wait $RUNNER
 echo "@@MUS runner_rc $?"

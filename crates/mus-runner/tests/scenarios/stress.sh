@@ -19,6 +19,7 @@ echo "@@MUS niced_usec $(usage niced)"
 echo "@@MUS stress_rc $?"
 echo "@@MUS state_after $(cat $SCX/state)"
 kill -0 $RUNNER && echo "@@MUS runner_alive yes"
+kill_cgroups normal niced
 kill -TERM $RUNNER
 wait $RUNNER
 echo "@@MUS runner_rc $?"
