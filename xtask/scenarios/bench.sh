@@ -1,6 +1,6 @@
 # `cargo xtask bench`: the issue-4 benchmarks, all conditions inside this one boot.
 # Prepended by the host: lib.sh (wait_state, start_runner, hog, usage, measure) and the
-# settings BENCHES REPEATS LAT_LOOPS LAT_INTERVAL_US REDIS_REQUESTS REDIS_CLIENTS
+# settings BENCHES REPEATS LAT_LOOPS LAT_INTERVAL_US REDIS_RATE REDIS_SECS REDIS_CONNS
 # SHARE_SECS SHARE_WEIGHTS HACKBENCH_ARGS.
 # Everything is reported as @@MUS lines; the host does all arithmetic (busybox awk reads
 # cyclictest's zero-padded numbers as octal).
@@ -146,7 +146,10 @@ bench_latency() {
 	done
 }
 
-# 2. Redis request latency: server and redis-benchmark in the target cgroup, on loopback.
+# 2. Redis request latency at a fixed rate: server and redis-rate (the repo's open-loop
+# client, evaluation/redis-rate) in the target cgroup, on loopback. redis-rate prints
+# "name value" lines (requests, errors, achieved_rate, p50_us ... max_us), passed on as
+# name=value pairs.
 bench_redis() {
 	in_cg target redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
 		--daemonize no --logfile /tmp/redis.log &
@@ -157,21 +160,20 @@ bench_redis() {
 		[ $i -gt 100 ] && { echo "@@MUS bench_error redis_start"; cat /tmp/redis.log; return 1; }
 		sleep 0.1
 	done
-	redis-cli -p 6379 set key:__rand_int__ xxx >/dev/null
-	echo "@@MUS redis_config requests=$REDIS_REQUESTS clients=$REDIS_CLIENTS test=get pipeline=1"
+	# a 3-byte value, as redis-benchmark's default
+	redis-cli -p 6379 set bench:key xxx >/dev/null
+	echo "@@MUS redis_config client=redis-rate rate=$REDIS_RATE seconds=$REDIS_SECS connections=$REDIS_CONNS test=get"
 	r=1
 	while [ $r -le $REPEATS ]; do
 		for c in $(cond_order $r); do
 			cond_enter $c
-			in_cg target redis-benchmark -p 6379 -c $REDIS_CLIENTS -n $REDIS_REQUESTS -t get \
-				--precision 3 >/tmp/rb.out 2>&1 || echo "@@MUS bench_error redis_benchmark_$c"
+			in_cg target redis-rate --port 6379 --rate $REDIS_RATE --duration $REDIS_SECS \
+				--connections $REDIS_CONNS --key bench:key >/tmp/rr.out 2>/tmp/rr.err ||
+				{ echo "@@MUS bench_error redis_rate_$c"; cat /tmp/rr.err; }
 			cond_leave $c
-			tr '\r' '\n' </tmp/rb.out |
-				sed -n '/^Latency by percentile distribution/,/^$/p' |
-				sed -n 's/^\([0-9.]*\)% <= \([0-9.]*\) milliseconds.*/\1:\2/p' |
-				xargs -n 16 echo "@@MUS redis_pct $c $r"
-			rps=$(tr '\r' '\n' </tmp/rb.out | sed -n 's/.*throughput summary: \([0-9.]*\) requests per second.*/\1/p')
-			echo "@@MUS redis_rps $c $r $rps"
+			if [ -s /tmp/rr.out ]; then
+				echo "@@MUS redis_rate $c $r $(sed 's/ /=/' /tmp/rr.out | tr '\n' ' ')"
+			fi
 		done
 		r=$((r + 1))
 	done

@@ -171,11 +171,14 @@ fn cpu_share_follows_the_weights_parent_boosts_cover_children_and_cpu_idle_is_ho
         "child of a boosted parent got {parent:.3}, want >= 0.75"
     );
 
-    // cpu.idle=1 on the other cgroup leaves it next to nothing
+    // cpu.idle=1 on the other cgroup leaves it next to nothing: by weight 1 it would
+    // get 0.1%; the floor is the starvation rescue's short slices, which last until
+    // the next tick and so stretch when the host delays the guest's timer (seen: 1% to
+    // 6%). Without cpu.idle it would get 50%.
     let idle = 1.0 - share(&run, "idle");
     assert!(
-        idle <= 0.05,
-        "the cpu.idle cgroup got {idle:.3}, want <= 0.05"
+        idle <= 0.10,
+        "the cpu.idle cgroup got {idle:.3}, want <= 0.10"
     );
     assert_eq!(get(&run, "runner_rc"), "0", "{}", run.console_tail());
 }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
 
-use super::stats::{Cumulative, Histogram, parse_padded};
+use super::stats::{Histogram, parse_padded};
 use super::summary::Meta;
 
 /// One measured figure.
@@ -50,7 +50,6 @@ fn cond_rep(value: &str) -> anyhow::Result<(&str, u32, &str)> {
 /// Parses every benchmark line of a run. Unknown keys are ignored.
 pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
     let mut lat: BTreeMap<(String, u32), Histogram> = BTreeMap::new();
-    let mut redis: BTreeMap<(String, u32), Cumulative> = BTreeMap::new();
     let mut rows = Vec::new();
     for (key, value) in results {
         let ctx = || format!("@@MUS {key} {value}");
@@ -80,18 +79,24 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                     hist.add(max, ovf);
                 }
             }
-            "redis_pct" => {
+            "redis_rate" => {
+                // redis-rate's report as name=value pairs; latencies in µs, kept in ms.
                 let (c, r, pairs) = cond_rep(value).with_context(ctx)?;
-                redis
-                    .entry((c.into(), r))
-                    .or_default()
-                    .add_pairs(pairs)
-                    .with_context(ctx)?;
-            }
-            "redis_rps" => {
-                let (c, r, rps) = cond_rep(value).with_context(ctx)?;
-                if let Ok(rps) = rps.parse() {
-                    rows.push(Row::new("redis", c, r, "rps", rps));
+                for pair in pairs.split_whitespace() {
+                    let (name, v) = pair
+                        .split_once('=')
+                        .with_context(|| format!("{}: pair without '='", ctx()))?;
+                    let v: f64 = v.parse().with_context(ctx)?;
+                    let (metric, v) = match name {
+                        "p50_us" => ("p50_ms", v / 1000.0),
+                        "p99_us" => ("p99_ms", v / 1000.0),
+                        "p999_us" => ("p999_ms", v / 1000.0),
+                        "max_us" => ("max_ms", v / 1000.0),
+                        "achieved_rate" => ("rps", v),
+                        "errors" => ("errors", v),
+                        _ => continue,
+                    };
+                    rows.push(Row::new("redis", c, r, metric, v));
                 }
             }
             "share" => {
@@ -144,18 +149,6 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
         }
         rows.push(Row::new("latency", c, *r, "max_us", max as f64));
         rows.push(Row::new("latency", c, *r, "samples", h.total() as f64));
-    }
-    for ((c, r), cum) in &redis {
-        for (metric, q) in [
-            ("p50_ms", 50.0),
-            ("p99_ms", 99.0),
-            ("p999_ms", 99.9),
-            ("max_ms", 100.0),
-        ] {
-            if let Some(v) = cum.percentile(q) {
-                rows.push(Row::new("redis", c, *r, metric, v));
-            }
-        }
     }
     rows.sort_by(|a, b| {
         (&a.bench, &a.condition, a.repeat, &a.metric).cmp(&(
@@ -283,9 +276,9 @@ mod tests {
     #[test]
     fn redis_share_and_hackbench_lines() {
         let rows = parse(&kv(
-            "redis_pct stock_noise 1 0.000:0.039 50.000:0.079 99.219:0.423\n\
-             redis_pct stock_noise 1 99.902:4.799 100.000:5.063\n\
-             redis_rps stock_noise 1 21978.02\n\
+            "redis_rate stock_noise 1 target_rate=500 connections=2 requests=2500 errors=0 \
+             elapsed_s=5.003 achieved_rate=499.7 p50_us=79 p90_us=200 p99_us=423 p999_us=4799 \
+             max_us=5063 \n\
              share 4096 3 800000 200000\n\
              hackbench stock_idle 2 3.125\n\
              hackbench mus_empty_idle 2 \n\
@@ -295,7 +288,15 @@ mod tests {
         assert_eq!(get(&rows, "redis", "stock_noise", 1, "p99_ms"), 0.423);
         assert_eq!(get(&rows, "redis", "stock_noise", 1, "p999_ms"), 4.799);
         assert_eq!(get(&rows, "redis", "stock_noise", 1, "max_ms"), 5.063);
-        assert_eq!(get(&rows, "redis", "stock_noise", 1, "rps"), 21978.02);
+        assert_eq!(get(&rows, "redis", "stock_noise", 1, "p50_ms"), 0.079);
+        assert_eq!(get(&rows, "redis", "stock_noise", 1, "rps"), 499.7);
+        assert_eq!(get(&rows, "redis", "stock_noise", 1, "errors"), 0.0);
+        // p90 and the counts stay in the guest's console, not in the CSV
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.metric.starts_with("p90") || r.metric == "requests")
+        );
         assert_eq!(get(&rows, "share", "w4096", 3, "share_pct"), 80.0);
         assert_eq!(get(&rows, "share", "w4096", 3, "theory_pct"), 80.0);
         assert_eq!(get(&rows, "overhead", "stock_idle", 2, "seconds"), 3.125);
@@ -307,6 +308,8 @@ mod tests {
     fn bad_lines_are_errors() {
         assert!(parse(&kv("lat_hist stock_idle x 1:1")).is_err());
         assert!(parse(&kv("share 4096 1 5")).is_err());
+        assert!(parse(&kv("redis_rate stock_idle 1 p50_us 79")).is_err());
+        assert!(parse(&kv("redis_rate stock_idle 1 p50_us=x")).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Percentiles from latency histograms and cumulative distributions, and the median and
-//! spread of a condition's repeats.
+//! Percentiles from latency histograms, and the median and spread of a condition's
+//! repeats.
 
 use std::collections::BTreeMap;
 
@@ -65,36 +65,6 @@ pub fn parse_padded(s: &str) -> anyhow::Result<u64> {
         .map_err(|_| anyhow::anyhow!("not a decimal number: {s:?}"))
 }
 
-/// A cumulative distribution as redis-benchmark prints it ("99.902% <= 4.799 ms"):
-/// points (percent of samples, value at or below which they fall).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Cumulative {
-    points: Vec<(f64, f64)>,
-}
-
-impl Cumulative {
-    pub fn add_pairs(&mut self, text: &str) -> anyhow::Result<()> {
-        for pair in text.split_whitespace() {
-            let (p, v) = pair
-                .split_once(':')
-                .ok_or_else(|| anyhow::anyhow!("percentile pair without ':': {pair:?}"))?;
-            self.points.push((p.parse()?, v.parse()?));
-        }
-        self.points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Ok(())
-    }
-
-    /// The value of the first point covering at least `q` percent of the samples: an
-    /// upper bound of the true percentile at the distribution's resolution.
-    pub fn percentile(&self, q: f64) -> Option<f64> {
-        self.points
-            .iter()
-            .find(|(p, _)| *p + 1e-9 >= q)
-            .or(self.points.last())
-            .map(|&(_, v)| v)
-    }
-}
-
 /// Median and range of one condition's repeats.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Spread {
@@ -154,19 +124,6 @@ mod tests {
         assert_eq!(h.max(), Some(9000));
         assert_eq!(Histogram::default().percentile(99.0), None);
         assert!(h.add_pairs("12").is_err());
-    }
-
-    #[test]
-    fn cumulative_percentiles_take_the_covering_point() {
-        let mut c = Cumulative::default();
-        c.add_pairs("0.000:0.039 50.000:0.079 99.219:0.423 99.609:1.695")
-            .unwrap();
-        c.add_pairs("99.902:4.799 100.000:5.063").unwrap();
-        assert_eq!(c.percentile(50.0), Some(0.079));
-        assert_eq!(c.percentile(99.0), Some(0.423));
-        assert_eq!(c.percentile(99.9), Some(4.799));
-        assert_eq!(c.percentile(100.0), Some(5.063));
-        assert_eq!(Cumulative::default().percentile(50.0), None);
     }
 
     #[test]

@@ -278,7 +278,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
     if agg.has_bench("redis") {
         let _ = writeln!(
             md,
-            "## Redis GET (redis-benchmark, server and client in the target cgroup), ms and requests/s\n\n| condition | p50 | p99 | p99.9 | max | throughput |\n| --- | --- | --- | --- | --- | --- |"
+            "## Redis GET at a fixed request rate (redis-rate, open loop; server and client in the target cgroup), ms and achieved requests/s\n\nLatency runs from each request's scheduled send time, so a reply that falls behind delays the requests queued after it, and they count.\n\n| condition | p50 | p99 | p99.9 | max | achieved rate |\n| --- | --- | --- | --- | --- | --- |"
         );
         for c in CONDITIONS {
             let f = |m| fmt_spread(agg.get("redis", c, m), 3);
