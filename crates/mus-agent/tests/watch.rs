@@ -728,8 +728,21 @@ async fn a_restarted_agent_removes_its_entries_that_pods_stopped_asking_for() {
     assert!(watched(&pin, web) && !watched(&pin, hand));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_watch_is_relisted_and_the_map_converges() {
+/// Two pods on this node, redis annotated at 4096 and web not, with a running agent
+/// that has boosted redis. Fields drop in order: the agent before the map, the bpffs
+/// mount and the API server it uses.
+struct RedisBoosted {
+    agent: Agent,
+    pin: PathBuf,
+    redis: CgroupId,
+    web: CgroupId,
+    _map: MapHandle,
+    _node: Node,
+    _bpf: BpfFs,
+    api: Api,
+}
+
+async fn redis_boosted_web_plain() -> RedisBoosted {
     let api = Api::start().await;
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
@@ -743,12 +756,37 @@ async fn an_expired_watch_is_relisted_and_the_map_converges() {
         "aa01",
     ));
     api.apply(a_pod(2, "web", NODE, &[], "bb01"));
-    let _a = agent(&api, &bpf, &node, |_| {});
+    let agent = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
     eventually("redis is boosted", 10, || {
         entries(&pin) == BTreeMap::from([(redis, 4096)])
     })
     .await;
+    RedisBoosted {
+        agent,
+        pin,
+        redis,
+        web,
+        _map,
+        _node: node,
+        _bpf: bpf,
+        api,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_watch_is_relisted_and_the_map_converges() {
+    // Bind every field: a `..` would drop the cgroup tree and the bpffs mount here.
+    let RedisBoosted {
+        agent: _a,
+        pin,
+        redis: _,
+        web,
+        _map,
+        _node,
+        _bpf,
+        api,
+    } = redis_boosted_web_plain().await;
     let lists = api.lists();
 
     // Changes whose events are lost, then 410 Gone: only a re-LIST can find them.
@@ -770,25 +808,17 @@ async fn an_expired_watch_is_relisted_and_the_map_converges() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_server_restart_is_survived_and_missed_changes_applied() {
-    let api = Api::start().await;
-    let bpf = BpfFs::mount();
-    let _map = bpf.create_map(4096);
-    let node = Node::new();
-    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "4096")],
-        "aa01",
-    ));
-    api.apply(a_pod(2, "web", NODE, &[], "bb01"));
-    let a = agent(&api, &bpf, &node, |_| {});
-    let pin = bpf.pin();
-    eventually("redis is boosted", 10, || {
-        entries(&pin) == BTreeMap::from([(redis, 4096)])
-    })
-    .await;
+    // Bind every field: a `..` would drop the cgroup tree and the bpffs mount here.
+    let RedisBoosted {
+        agent: a,
+        pin,
+        redis,
+        web,
+        _map,
+        _node,
+        _bpf,
+        api,
+    } = redis_boosted_web_plain().await;
 
     api.stop();
     tokio::time::sleep(Duration::from_millis(1500)).await;
