@@ -6,14 +6,16 @@ use clap::{Args, Parser, Subcommand};
 use mus_common::cgroup::CGROUP2_MOUNT;
 use mus_common::{DEFAULT_PIN_PATH, Weight};
 
+use crate::http::Limits;
 use crate::kube_discovery::KubeOptions;
 use crate::runtime::DEFAULT_SOCKETS;
 use crate::targets::{self, Target, TargetError};
 
 /// Boost a Kubernetes pod or container in the mus sched_ext scheduler.
 ///
-/// Without a subcommand, opens the interactive table of this node's pods.
-/// Needs root (the scheduler's map is root-only) and a running mus-runner.
+/// Without a subcommand, opens the interactive table of this node's pods (in a
+/// terminal). Needs CAP_BPF or root (the scheduler's map is root-only) and a
+/// running mus-runner.
 #[derive(Debug, Parser)]
 #[command(name = "mus-agent", version)]
 pub struct Cli {
@@ -80,8 +82,14 @@ pub enum Command {
         #[command(flatten)]
         target: TargetArgs,
         /// Scheduling weight: 1024 is an ordinary cgroup; 1 to 65536.
-        #[arg(long, short, value_name = "W")]
+        // Negative numbers are values here, so that `-5` is reported as out of
+        // range rather than as an unknown flag.
+        #[arg(long, short, value_name = "W", allow_negative_numbers = true)]
         weight: Option<String>,
+        /// Boost even a node-wide cgroup: the root, a top-level slice such as
+        /// system.slice or kubepods.slice, or a QoS-class slice of kubepods.
+        #[arg(long)]
+        force: bool,
     },
     /// Remove a boost.
     Unboost {
@@ -113,12 +121,55 @@ pub struct WatchArgs {
     /// Seconds between full passes (pods and map are re-read even without events).
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub resync_interval: u64,
-    /// Serve Prometheus metrics (/metrics) and /healthz here, e.g. 0.0.0.0:9477 (default: off).
-    #[arg(long, env = "MUS_METRICS_ADDR", value_name = "ADDR")]
-    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve /metrics, /healthz (liveness) and /readyz (readiness) here
+    /// [default: 0.0.0.0:9477 in a pod, 127.0.0.1:9477 elsewhere].
+    ///
+    /// In the DaemonSet's pod all addresses are the pod's own, which the kubelet
+    /// probes and Prometheus scrapes; on a host, all addresses would publish the
+    /// port to every network the node is on.
+    #[arg(
+        long,
+        visible_alias = "metrics-addr",
+        env = "MUS_LISTEN",
+        value_name = "ADDR:PORT"
+    )]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Seconds an HTTP client has to send a request's headers after connecting or
+    /// after the previous response; idle connections are closed after it too.
+    #[arg(long, default_value_t = Limits::default().header_timeout.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_header_timeout: u64,
+    /// Open HTTP connections, all clients together; more are closed at once.
+    #[arg(long, default_value_t = Limits::default().max_connections as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_max_connections: u64,
+    /// Open HTTP connections from one address (the kubelet's probes and Prometheus
+    /// come from their own).
+    #[arg(long, default_value_t = Limits::default().max_connections_per_ip as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub http_max_connections_per_ip: u64,
     /// Do not publish Kubernetes Events for invalid annotations (log only).
     #[arg(long)]
     pub no_events: bool,
+}
+
+impl WatchArgs {
+    /// `--listen`, or the default for where the agent runs.
+    pub fn listen(&self) -> std::net::SocketAddr {
+        let host = if crate::kube_discovery::in_pod() {
+            std::net::Ipv4Addr::UNSPECIFIED
+        } else {
+            std::net::Ipv4Addr::LOCALHOST
+        };
+        self.listen
+            .unwrap_or_else(|| (host, crate::metrics::DEFAULT_PORT).into())
+    }
+
+    pub fn http_limits(&self) -> Limits {
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Limits {
+            header_timeout: std::time::Duration::from_secs(self.http_header_timeout),
+            max_connections: count(self.http_max_connections),
+            max_connections_per_ip: count(self.http_max_connections_per_ip),
+        }
+    }
 }
 
 /// What to boost: exactly one of these.
@@ -200,7 +251,12 @@ mod tests {
     fn targets_and_defaults() {
         let cli = Cli::try_parse_from(["mus-agent", "boost", "shop/cart", "--weight", "8192"])
             .expect("parse");
-        let Some(Command::Boost { target, weight: w }) = cli.command else {
+        let Some(Command::Boost {
+            target,
+            weight: w,
+            force,
+        }) = cli.command
+        else {
             panic!("not boost")
         };
         assert_eq!(
@@ -211,6 +267,7 @@ mod tests {
             })
         );
         assert_eq!(weight(w.as_deref()).map(Weight::get), Ok(8192));
+        assert!(!force);
         assert_eq!(weight(None), Ok(Weight::default()));
         assert!(weight(Some("0")).is_err());
         assert_eq!(cli.global.pin_path, PathBuf::from(DEFAULT_PIN_PATH));
@@ -239,7 +296,14 @@ mod tests {
         };
         assert_eq!(args.resync_interval, 60);
         assert!(!args.own_all && !args.dry_run && !args.no_events);
-        assert_eq!(args.metrics_addr.map(|a| a.port()), Some(9477));
+        assert_eq!(args.listen().port(), 9477);
+        assert_eq!(args.http_limits(), Limits::default());
         assert!(Cli::try_parse_from(["mus-agent", "watch", "--resync-interval", "0"]).is_err());
+        let cli =
+            Cli::try_parse_from(["mus-agent", "watch", "--listen", "127.0.0.1:0"]).expect("parse");
+        let Some(Command::Watch(args)) = cli.command else {
+            panic!("not watch")
+        };
+        assert_eq!(args.listen(), "127.0.0.1:0".parse().expect("addr"));
     }
 }

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use mus_common::cgroup::find_cgroup;
-use mus_common::{CgroupId, PrioFlags, PrioMap};
+use mus_common::{CgroupId, PrioFlags};
 use serde::Serialize;
 
-use crate::boost::{self, require_root};
+use crate::boost::{self, open_map, require_bpf_capability};
 use crate::cgroup_index::{self, Boost, Owner, row_cgroups};
 use crate::cli::{self, Global};
 use crate::kube_discovery::{self, ContainerRow, Discovery, DiscoveryError};
@@ -37,14 +37,24 @@ pub async fn resolve_target(g: &Global, target: &Target) -> Result<Resolved> {
     Ok(targets::resolve_kube(target, &discovery, &resolver(g)).await?)
 }
 
-pub async fn boost(g: &Global, target: &Target, weight: Option<&str>) -> Result<()> {
+/// A usage error found after parsing (exit status 2, like clap's own).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub async fn boost(g: &Global, target: &Target, weight: Option<&str>, force: bool) -> Result<()> {
     let weight = cli::weight(weight)?;
-    require_root()?;
-    let map = PrioMap::open(&g.pin_path)?;
+    // The target first: what is wrong with it is the error to show, not a missing
+    // runner or capability that only matter once it is right.
     let resolved = resolve_target(g, target).await?;
+    if !force {
+        targets::refuse_node_wide(&resolved, &g.cgroup_root)?;
+    }
     if let Some(note) = &resolved.note {
         eprintln!("note: {note}");
     }
+    require_bpf_capability()?;
+    let map = open_map(&g.pin_path)?;
     let id = boost::boost(&map, &resolved.path, weight)?;
     println!(
         "boosted {target} at weight {weight}: cgroup {} (ID {id}, found through {})",
@@ -55,20 +65,24 @@ pub async fn boost(g: &Global, target: &Target, weight: Option<&str>) -> Result<
 }
 
 pub async fn unboost(g: &Global, target: Option<&Target>, id: Option<u64>) -> Result<()> {
-    require_root()?;
-    let map = PrioMap::open(&g.pin_path)?;
-    let (what, id, removed) = match (target, id) {
-        (_, Some(id)) => (
-            format!("cgroup ID {id}"),
-            CgroupId(id),
-            map.remove(CgroupId(id))?,
-        ),
-        (Some(target), None) => {
-            let resolved = resolve_target(g, target).await?;
-            let (id, removed) = boost::unboost(&map, &resolved.path)?;
-            (target.to_string(), id, removed)
-        }
+    /// What names the entry: a target to resolve, or a raw ID.
+    enum Named {
+        Target(Resolved),
+        Id(CgroupId),
+    }
+    let named = match (target, id) {
+        (_, Some(id)) => Named::Id(CgroupId(id)),
+        (Some(target), None) => Named::Target(resolve_target(g, target).await?),
         (None, None) => anyhow::bail!("name a target to unboost"),
+    };
+    require_bpf_capability()?;
+    let map = open_map(&g.pin_path)?;
+    let (what, id, removed) = match named {
+        Named::Target(resolved) => {
+            let (id, removed) = boost::unboost(&map, &resolved.path)?;
+            (resolved.target.to_string(), id, removed)
+        }
+        Named::Id(id) => (format!("cgroup ID {id}"), id, map.remove(id)?),
     };
     // Not boosted is not a failure: scripts can unboost unconditionally.
     if removed {
@@ -143,7 +157,7 @@ pub async fn list(g: &Global, json: bool) -> Result<()> {
 }
 
 fn map_weights(g: &Global) -> Result<HashMap<u64, u32>> {
-    let map = PrioMap::open(&g.pin_path)?;
+    let map = open_map(&g.pin_path)?;
     Ok(map
         .entries()?
         .into_iter()
@@ -161,8 +175,8 @@ struct StatusItem {
 }
 
 pub async fn status(g: &Global, json: bool) -> Result<()> {
-    require_root()?;
-    let map = PrioMap::open(&g.pin_path)?;
+    require_bpf_capability()?;
+    let map = open_map(&g.pin_path)?;
     let entries = map.entries()?;
     // Without the API server, entries are still shown by cgroup path.
     let rows = match discovery(g).await {
@@ -218,15 +232,13 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::metrics::{self, Metrics};
+    use crate::metrics::Metrics;
     use crate::watch::{self as daemon, WatchOptions};
 
-    require_root()?;
+    require_bpf_capability()?;
     let config = kube_discovery::config(&g.kube_options()).await?;
     let node = kube_discovery::node_name(g.node.as_deref())?;
-    let client = kube::Client::try_from(config).context(
-        "cannot set up a Kubernetes client (is the kubeconfig's certificate authority readable?)",
-    )?;
+    let client = kube_discovery::client(config)?;
     let on_cgroup2 = nix::sys::statfs::statfs(&g.cgroup_root)
         .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
     if !on_cgroup2 {
@@ -242,16 +254,14 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     opts.events = !args.no_events;
     let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
     let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));
-    let _server = match args.metrics_addr {
-        Some(addr) => {
-            let (bound, task) = metrics::serve(addr, Arc::clone(&metrics))
-                .await
-                .with_context(|| format!("cannot serve metrics on {addr} (--metrics-addr)"))?;
-            tracing::info!("metrics on http://{bound}/metrics, health on /healthz");
-            Some(AbortOnDrop(task))
-        }
-        None => None,
-    };
+    let addr = args.listen();
+    let (bound, server) = crate::http::serve(addr, Arc::clone(&metrics), args.http_limits())
+        .await
+        .with_context(|| {
+            format!("cannot listen on {addr}: pass a free address and port with --listen")
+        })?;
+    let _server = AbortOnDrop(server);
+    tracing::info!("serving http://{bound}/metrics, /healthz (liveness) and /readyz (readiness)");
     tracing::info!(
         node = %opts.node,
         dry_run = opts.dry_run,
@@ -284,7 +294,16 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
     let g = &cli.global;
     match &cli.command {
         None => {
-            require_root()?;
+            use std::io::IsTerminal;
+            // Checked before anything touches the terminal: without one, ratatui
+            // would fail halfway and leave escape sequences behind.
+            if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+                return Err(UsageError(
+                    "the interactive table needs a terminal; without one, use a subcommand: list, status, boost, unboost or watch (see --help)".into(),
+                )
+                .into());
+            }
+            require_bpf_capability()?;
             let g = g.clone();
             tokio::task::spawn_blocking(move || crate::tui::run(&g))
                 .await
@@ -292,9 +311,11 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
         }
         Some(cli::Command::List { json }) => list(g, *json).await,
         Some(cli::Command::Status { json }) => status(g, *json).await,
-        Some(cli::Command::Boost { target, weight }) => {
-            boost(g, &target.target()?, weight.as_deref()).await
-        }
+        Some(cli::Command::Boost {
+            target,
+            weight,
+            force,
+        }) => boost(g, &target.target()?, weight.as_deref(), *force).await,
         Some(cli::Command::Unboost { target }) => {
             unboost(g, target.target()?.as_ref(), target.id).await
         }

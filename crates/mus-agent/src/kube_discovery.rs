@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{Api, ListParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Config};
 use serde::Serialize;
+
+use crate::watch_backoff;
 
 /// How to reach the API server; every field `None` means kube's usual inference
 /// (KUBECONFIG, ~/.kube/config, then the in-cluster service account).
@@ -32,6 +34,8 @@ pub enum DiscoveryError {
         "no usable Kubernetes configuration: {0} (pass --kubeconfig, set KUBECONFIG, or run in a pod)"
     )]
     Config(String),
+    #[error("the kubeconfig {path} cannot be used: {problem}")]
+    Kubeconfig { path: PathBuf, problem: String },
     #[error(
         "cannot set up a Kubernetes client for {url}: {reason} (a kubeconfig that names no certificate authority needs the system's CA certificates: install ca-certificates, or add certificate-authority-data)"
     )]
@@ -49,6 +53,16 @@ pub enum DiscoveryError {
     },
     #[error("{what} was not found")]
     NotFound { what: String },
+    #[error(
+        "{url} is not a Kubernetes API server: it answered HTTP {code} {body:?} to {verb} {resource}; check the server URL of the kubeconfig's cluster"
+    )]
+    NotKubernetes {
+        url: String,
+        code: u16,
+        body: String,
+        verb: &'static str,
+        resource: &'static str,
+    },
     #[error("the Kubernetes API failed to {verb} {resource}: {message}")]
     Api {
         verb: &'static str,
@@ -82,21 +96,63 @@ pub async fn config(opts: &KubeOptions) -> Result<Config, DiscoveryError> {
     };
     let config = match (&opts.kubeconfig, &opts.context) {
         (Some(path), _) => {
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
-                DiscoveryError::Config(format!("cannot read {}: {e}", path.display()))
-            })?;
+            let unusable = |e: KubeconfigError| DiscoveryError::Kubeconfig {
+                path: path.clone(),
+                problem: kubeconfig_problem(&e),
+            };
+            let kubeconfig = Kubeconfig::read_from(path).map_err(unusable)?;
             Config::from_custom_kubeconfig(kubeconfig, &options)
                 .await
-                .map_err(|e| DiscoveryError::Config(e.to_string()))?
+                .map_err(unusable)?
         }
         (None, Some(_)) => Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| DiscoveryError::Config(e.to_string()))?,
+            .map_err(|e| DiscoveryError::Config(kubeconfig_problem(&e)))?,
         (None, None) => Config::infer()
             .await
-            .map_err(|e| DiscoveryError::Config(e.to_string()))?,
+            .map_err(|e| DiscoveryError::Config(first_line(&e.to_string())))?,
     };
     Ok(config)
+}
+
+/// What is wrong with a kubeconfig, in one line: the YAML parser's message without
+/// its multi-line code frame, and without kube's repetition of the file name.
+fn kubeconfig_problem(e: &KubeconfigError) -> String {
+    match e {
+        KubeconfigError::Parse(yaml) => {
+            format!(
+                "it is not valid YAML: {}",
+                first_line(&yaml.without_snippet().to_string())
+            )
+        }
+        KubeconfigError::ReadConfig(io, _) => format!("cannot read it: {io}"),
+        other => first_line(&other.to_string()),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(':')
+        .to_string()
+}
+
+/// Whether this process runs in a Kubernetes pod: the kubelet sets
+/// `KUBERNETES_SERVICE_HOST` in every container.
+pub fn in_pod() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+}
+
+/// A client for `config`, or why none can be built. The configuration was read;
+/// what fails here is building the TLS client (e.g. no CA in the kubeconfig and
+/// none on the system), which no flag fixes.
+pub fn client(config: Config) -> Result<Client, DiscoveryError> {
+    let url = config.cluster_url.to_string();
+    watch_backoff::client(config).map_err(|e| DiscoveryError::Client {
+        url,
+        reason: e.to_string(),
+    })
 }
 
 /// This node's name: `--node`/NODE_NAME when given (clap folds the two), else the
@@ -292,12 +348,7 @@ impl Discovery {
     /// kube's `Client` hides its base URL, which errors should name.
     pub fn new(config: Config, node: String) -> Result<Discovery, DiscoveryError> {
         let url = config.cluster_url.to_string();
-        // The configuration was read; what fails here is building the TLS client (e.g.
-        // no CA in the kubeconfig and none on the system), which no flag fixes.
-        let client = Client::try_from(config).map_err(|e| DiscoveryError::Client {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let client = client(config)?;
         Ok(Discovery { client, node, url })
     }
 
@@ -329,11 +380,14 @@ impl Discovery {
     /// "not on this node" rather than "not found").
     pub async fn get_pod(&self, namespace: &str, name: &str) -> Result<Pod, DiscoveryError> {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        match api.get_opt(name).await {
-            Ok(Some(pod)) => Ok(pod),
-            Ok(None) => Err(DiscoveryError::NotFound {
-                what: format!("pod {namespace}/{name}"),
-            }),
+        // Not `get_opt`: it reads any 404 as "no such pod", a wrong URL's included.
+        match api.get(name).await {
+            Ok(pod) => Ok(pod),
+            Err(kube::Error::Api(status)) if is_kubernetes_not_found(&status) => {
+                Err(DiscoveryError::NotFound {
+                    what: format!("pod {namespace}/{name}"),
+                })
+            }
             Err(e) => Err(self.error(
                 e,
                 Request {
@@ -405,8 +459,17 @@ impl Discovery {
                 scope: req.scope(),
                 message: status.message.clone(),
             },
-            kube::Error::Api(status) if status.code == 404 => DiscoveryError::NotFound {
-                what: status.message.clone(),
+            kube::Error::Api(status) if is_kubernetes_not_found(&status) => {
+                DiscoveryError::NotFound {
+                    what: status.message.clone(),
+                }
+            }
+            kube::Error::Api(status) if status.code == 404 => DiscoveryError::NotKubernetes {
+                url: self.url.clone(),
+                code: status.code,
+                body: status.message.chars().take(80).collect(),
+                verb: req.verb,
+                resource: "pods",
             },
             kube::Error::Api(status) => DiscoveryError::Api {
                 verb: req.verb,
@@ -426,6 +489,12 @@ impl Discovery {
             },
         }
     }
+}
+
+/// A 404 from the API server itself: a `Status` whose reason is NotFound. Any other
+/// 404 (a plain "404 page not found") comes from something that is not Kubernetes.
+fn is_kubernetes_not_found(status: &kube::core::Status) -> bool {
+    status.code == 404 && status.reason == "NotFound"
 }
 
 /// The innermost cause, which is where "Connection refused" lives.

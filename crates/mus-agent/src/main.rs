@@ -2,8 +2,11 @@
 
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use mus_agent::cli::Cli;
+use mus_agent::commands::UsageError;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -28,7 +31,11 @@ fn main() -> ExitCode {
         Err(e) => {
             // `{:#}` keeps anyhow's context and the cause on one line.
             eprintln!("mus-agent: {e:#}");
-            ExitCode::FAILURE
+            if e.is::<UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -44,8 +51,12 @@ fn init_tracing(verbose: u8, json: bool, daemon: bool) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_env("MUS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // Colours only for a person at a terminal: a piped or collected log (the
+    // DaemonSet's, journald's) would carry the escape sequences as text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();

@@ -1,34 +1,23 @@
-//! Prometheus metrics and `/healthz` for `mus-agent watch`, served by a tiny hyper
-//! HTTP/1 server (`--metrics-addr`). The watch loop updates [`Metrics`]; a scrape
-//! renders it, reading each boosted cgroup's `cpu.stat` at that moment, and the
-//! scheduler's own counters (the per-CPU `stats` array mus-runner pins as
-//! `mus_stats` next to the map) as `mus_sched_*_total`, when they are pinned.
+//! Prometheus metrics and the health probes of `mus-agent watch`, served by
+//! [`crate::http`]. The watch loop updates [`Metrics`]; a scrape renders it, reading
+//! each boosted cgroup's `cpu.stat` at that moment, and the scheduler's own counters
+//! (the per-CPU `stats` array mus-runner pins as `mus_stats` next to the map) as
+//! `mus_sched_*_total`, when they are pinned.
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use mus_bpf::intf;
 use mus_common::CgroupId;
 use mus_common::stats::{Counters, NR_STATS};
-use tokio::net::TcpListener;
 
 use crate::cpu::usage_usec;
 use crate::reconcile::PodRef;
 
-/// The port the manifests use (`--metrics-addr 0.0.0.0:9477`). Without the flag the
-/// agent serves nothing: a node daemon should not open a port unasked.
+/// The port of `--listen`'s default, which the manifests use.
 pub const DEFAULT_PORT: u16 = 9477;
 
 /// How a scheduler counter is exported: `enum mus_stat_idx`, counted in events or
@@ -132,8 +121,10 @@ pub struct Metrics {
     pub map_entries: AtomicU64,
     map_open: AtomicBool,
     last_success: Mutex<Option<Instant>>,
+    /// When the daemon's loop last woke up (an event, the pin check, a resync).
+    last_tick: Mutex<Instant>,
     boosted: Mutex<Vec<Boosted>>,
-    /// `/healthz` fails when the last successful pass is older than this.
+    /// `/healthz` fails when the loop has not woken up for this long.
     stale_after: Duration,
     /// Where mus-runner pins the scheduler's counters (`mus_common::stats_pin_path`).
     stats_pin: Option<PathBuf>,
@@ -152,6 +143,8 @@ impl Metrics {
             map_entries: AtomicU64::new(0),
             map_open: AtomicBool::new(false),
             last_success: Mutex::new(None),
+            // The loop starts right after; until then the process start counts.
+            last_tick: Mutex::new(Instant::now()),
             boosted: Mutex::new(Vec::new()),
             stale_after,
             stats_pin,
@@ -182,25 +175,42 @@ impl Metrics {
         self.boosted.lock().map(|b| b.clone()).unwrap_or_default()
     }
 
-    /// `Ok` with a sentence, or `Err` with the reason for a 503.
-    pub fn health(&self, now: Instant) -> Result<String, String> {
+    /// The daemon's loop woke up: its watch stream and its timers are being polled.
+    pub fn ticked(&self, at: Instant) {
+        if let Ok(mut last) = self.last_tick.lock() {
+            *last = at;
+        }
+    }
+
+    /// Liveness (`/healthz`): `Ok` with a sentence while the daemon's loop runs, or
+    /// `Err` with the reason for a 503. Only a stuck loop fails it: a missing runner
+    /// or an unreachable API server is not fixed by restarting the agent, so they
+    /// count against readiness only.
+    pub fn liveness(&self, now: Instant) -> Result<String, String> {
+        let last = self.last_tick.lock().map_or(now, |l| *l);
+        let age = now.saturating_duration_since(last);
+        if age > self.stale_after {
+            Err(format!(
+                "the daemon's loop last ran {}s ago: it is stuck",
+                age.as_secs()
+            ))
+        } else {
+            Ok(format!("ok: the daemon's loop ran {}s ago", age.as_secs()))
+        }
+    }
+
+    /// Readiness (`/readyz`): the map is open and a reconcile has finished, so the
+    /// map holds what the pods ask for.
+    pub fn readiness(&self, now: Instant) -> Result<String, String> {
         if !self.map_open() {
             return Err("the scheduler's map is not open (is mus-runner running?)".into());
         }
-        let last = self.last_success.lock().ok().and_then(|l| *l);
-        match last {
-            None => Err("no reconcile has succeeded yet (waiting for the pod list?)".into()),
-            Some(at) => {
-                let age = now.saturating_duration_since(at);
-                if age > self.stale_after {
-                    Err(format!(
-                        "the last successful reconcile was {}s ago",
-                        age.as_secs()
-                    ))
-                } else {
-                    Ok(format!("ok: last reconcile {}s ago", age.as_secs()))
-                }
-            }
+        match self.last_success.lock().ok().and_then(|l| *l) {
+            None => Err("no reconcile has finished yet (waiting for the pod list?)".into()),
+            Some(at) => Ok(format!(
+                "ok: the map is open; last reconcile {}s ago",
+                now.saturating_duration_since(at).as_secs()
+            )),
         }
     }
 
@@ -350,80 +360,32 @@ fn escape(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn respond(metrics: &Metrics, path: &str) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match path {
-        "/metrics" => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.render(),
-        ),
-        "/healthz" => match metrics.health(Instant::now()) {
-            Ok(msg) => (StatusCode::OK, "text/plain; charset=utf-8", msg + "\n"),
-            Err(msg) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
-                msg + "\n",
-            ),
-        },
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found: try /metrics or /healthz\n".to_string(),
-        ),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
-        response
-            .headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, value);
-    }
-    response
-}
-
-/// Binds `addr` and serves `/metrics` and `/healthz` until the returned task is
-/// aborted. Returns the bound address (port 0 picks one, for tests).
-pub async fn serve(
-    addr: SocketAddr,
-    metrics: Arc<Metrics>,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let metrics = Arc::clone(&metrics);
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let response = respond(&metrics, req.uri().path());
-                    async move { Ok::<_, Infallible>(response) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Ok((bound, task))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn health_needs_an_open_map_and_a_recent_success() {
+    fn liveness_follows_the_loop_and_readiness_the_map_and_a_reconcile() {
         let m = Metrics::new(Duration::from_secs(30), None);
         let t0 = Instant::now();
-        assert!(m.health(t0).is_err_and(|e| e.contains("map is not open")));
+        m.ticked(t0);
+        assert!(m.liveness(t0 + Duration::from_secs(5)).is_ok());
+        let stuck = m.liveness(t0 + Duration::from_secs(31)).unwrap_err();
+        assert!(stuck.contains("31s ago"), "{stuck}");
+        m.ticked(t0 + Duration::from_secs(31));
+        assert!(m.liveness(t0 + Duration::from_secs(32)).is_ok());
+
+        assert!(
+            m.readiness(t0)
+                .is_err_and(|e| e.contains("map is not open"))
+        );
         m.set_map_open(true);
-        assert!(m.health(t0).is_err_and(|e| e.contains("no reconcile")));
+        assert!(m.readiness(t0).is_err_and(|e| e.contains("no reconcile")));
         m.succeeded(t0);
-        assert!(m.health(t0 + Duration::from_secs(5)).is_ok());
-        let stale = m.health(t0 + Duration::from_secs(31)).unwrap_err();
-        assert!(stale.contains("31s ago"), "{stale}");
+        // However long ago: an API server that is down keeps the last boosts.
+        assert!(m.readiness(t0 + Duration::from_secs(600)).is_ok());
+        m.set_map_open(false);
+        assert!(m.readiness(t0).is_err());
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub enum TargetError {
     NotRunning { what: String, state: String },
     #[error("{0} must be under the cgroup mount {1}")]
     OutsideRoot(PathBuf, PathBuf),
+    #[error(
+        "refusing to boost {path}: it is {what}, and a boost there takes CPU from the rest of the node; boost one service or pod inside it, or pass --force if that is what you want"
+    )]
+    NodeWide { path: PathBuf, what: &'static str },
     #[error(transparent)]
     Discovery(DiscoveryError),
     #[error(transparent)]
@@ -130,6 +134,45 @@ pub fn resolve_local(target: &Target, cgroup_root: &Path) -> Result<Resolved, Ta
         via: Via::CgroupFs,
         note: None,
     })
+}
+
+/// The QoS-class slices of kubepods, in the systemd and the cgroupfs layout: each
+/// holds every pod of its class.
+const QOS_SLICES: [&str; 4] = [
+    "kubepods.slice/kubepods-burstable.slice",
+    "kubepods.slice/kubepods-besteffort.slice",
+    "kubepods/burstable",
+    "kubepods/besteffort",
+];
+
+/// What a node-wide cgroup is, if `path` (under the cgroup mount `root`) is one:
+/// the root (every task on the node), a top-level cgroup (system.slice,
+/// user.slice, init.scope, kubepods.slice: all of the node's services, sessions or
+/// pods), or a QoS-class slice of kubepods (all pods of that class).
+pub fn node_wide(path: &Path, root: &Path) -> Option<&'static str> {
+    let relative = path.strip_prefix(root).ok()?;
+    match relative.components().count() {
+        0 => Some("the root cgroup (every task on the node)"),
+        1 if relative.starts_with("kubepods.slice") || relative.starts_with("kubepods") => {
+            Some("the slice of all the node's pods")
+        }
+        1 => Some("a top-level cgroup of the node (a group of many of its services)"),
+        _ if QOS_SLICES.iter().any(|s| relative == Path::new(s)) => {
+            Some("the slice of all the node's pods of one QoS class")
+        }
+        _ => None,
+    }
+}
+
+/// Refuses a node-wide cgroup (see [`node_wide`]).
+pub fn refuse_node_wide(resolved: &Resolved, root: &Path) -> Result<(), TargetError> {
+    match node_wide(&resolved.path, root) {
+        Some(what) => Err(TargetError::NodeWide {
+            path: resolved.path.clone(),
+            what,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// `--cgroup` accepts a path under the mount or relative to it (as
@@ -293,6 +336,32 @@ mod tests {
         assert!(err.to_string().contains("does not exist"), "{err}");
         let err = resolve_local(&Target::Cgroup("/a/../../etc".into()), root.path()).unwrap_err();
         assert!(matches!(err, TargetError::OutsideRoot(..)), "{err}");
+    }
+
+    #[test]
+    fn node_wide_cgroups_are_the_root_top_level_and_qos_slices() {
+        let root = Path::new("/sys/fs/cgroup");
+        for wide in [
+            "",
+            "init.scope",
+            "system.slice",
+            "user.slice",
+            "kubepods.slice",
+            "kubepods",
+            "kubepods.slice/kubepods-besteffort.slice",
+            "kubepods/burstable",
+        ] {
+            assert!(node_wide(&root.join(wide), root).is_some(), "{wide}");
+        }
+        for one in [
+            "system.slice/redis.service",
+            "user.slice/user-1000.slice/session-1.scope",
+            "kubepods.slice/kubepods-pod1.slice",
+            "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice",
+            "kubepods/besteffort/pod1",
+        ] {
+            assert_eq!(node_wide(&root.join(one), root), None, "{one}");
+        }
     }
 
     #[test]

@@ -68,8 +68,8 @@ impl WatchOptions {
         }
     }
 
-    /// How old the last successful pass may be before `/healthz` fails: two missed
-    /// resyncs, with some slack for a slow API server.
+    /// How long the loop may go without waking up before `/healthz` fails: two
+    /// missed resyncs, with some slack for a slow pass.
     pub fn stale_after(&self) -> Duration {
         self.resync_interval * 2 + Duration::from_secs(10)
     }
@@ -522,6 +522,7 @@ pub async fn run(client: Client, opts: WatchOptions, metrics: Arc<Metrics>) {
             _ = pin_tick.tick() => dirty = daemon.check_pin(),
             _ = resync.tick() => dirty = true,
         }
+        daemon.metrics.ticked(Instant::now());
         if dirty && listed {
             daemon.reconcile(&store.state());
         }

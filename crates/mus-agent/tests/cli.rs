@@ -2,8 +2,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use common::child::{Log, kubeconfig};
 use common::{FakeApi, PodSpecOf, Reply, State, pod, pod_list};
 use hyper::StatusCode;
 
@@ -40,12 +42,22 @@ fn failures_exit_1_with_one_sentence() {
         stderr(&out)
     );
 
-    let out = agent(&["boost", "--cgroup", "/", "--pin-path", pin]);
+    let root = node_tree();
+    let root = root.path().to_str().expect("utf-8");
+    let out = agent(&[
+        "boost",
+        "--cgroup",
+        "/system.slice/redis.service",
+        "--cgroup-root",
+        root,
+        "--pin-path",
+        pin,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    // Root gets the runner hint, anyone else the root hint: both are one line.
+    // With CAP_BPF the runner hint, without it the capability hint: one line each.
     assert!(
-        err.contains("start mus-runner") || err.contains("must run as root"),
+        err.contains("start mus-runner") || err.contains("needs CAP_BPF"),
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -67,15 +79,7 @@ async fn list_json_through_a_kubeconfig_file() {
     })
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: {}\ncontexts:\n- name: f\n  context:\n    cluster: f\n    user: f\ncurrent-context: f\nusers:\n- name: f\n  user: {{}}\n",
-            api.url()
-        ),
-    )
-    .expect("write");
+    let kubeconfig = kubeconfig(dir.path(), &api.url());
     let pin = dir.path().join("no-map");
     let args: Vec<String> = ["list", "--json", "--node", "node-a", "--kubeconfig"]
         .iter()
@@ -86,12 +90,7 @@ async fn list_json_through_a_kubeconfig_file() {
             pin.display().to_string(),
         ])
         .collect();
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        agent(&args)
-    })
-    .await
-    .expect("join");
+    let out = agent_async(args).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(rows[0]["namespace"], "shop");
@@ -116,21 +115,323 @@ async fn an_unreachable_api_server_is_one_sentence() {
     let addr = listener.local_addr().expect("addr");
     drop(listener);
     let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: f\n  cluster:\n    server: http://{addr}\ncontexts:\n- name: f\n  context:\n    cluster: f\n    user: f\ncurrent-context: f\nusers:\n- name: f\n  user: {{}}\n"),
-    )
-    .expect("write");
-    let kc = kubeconfig.display().to_string();
-    let out =
-        tokio::task::spawn_blocking(move || agent(&["list", "--node", "n", "--kubeconfig", &kc]))
-            .await
-            .expect("join");
+    let kc = kubeconfig(dir.path(), &format!("http://{addr}"));
+    let kc = kc.display().to_string();
+    let out = agent_async(strings(&["list", "--node", "n", "--kubeconfig", &kc])).await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
         err.contains("is unreachable") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+}
+
+/// Runs the agent on a blocking thread (the fake API server needs the runtime).
+async fn agent_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        agent(&args)
+    })
+    .await
+    .expect("join")
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// A cgroup tree shaped like a systemd node's, under a temporary directory.
+fn node_tree() -> tempfile::TempDir {
+    let root = tempfile::tempdir().expect("tempdir");
+    for dir in [
+        "init.scope",
+        "system.slice/redis.service",
+        "user.slice",
+        "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice",
+    ] {
+        std::fs::create_dir_all(root.path().join(dir)).expect("mkdir");
+    }
+    root
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_404_from_something_that_is_not_kubernetes_says_so() {
+    // What `kubectl proxy`'s neighbour, an ingress or a plain web server answers.
+    let api =
+        FakeApi::start(|_, _| Reply::Json(StatusCode::NOT_FOUND, "404 page not found".to_string()))
+            .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = kubeconfig(dir.path(), &api.url()).display().to_string();
+    let pin = dir.path().join("no-map").display().to_string();
+    for args in [
+        strings(&["list", "--node", "n", "--kubeconfig", &kc]),
+        strings(&[
+            "boost",
+            "shop/web",
+            "--node",
+            "n",
+            "--kubeconfig",
+            &kc,
+            "--pin-path",
+            &pin,
+        ]),
+    ] {
+        let out = agent_async(args.clone()).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("not a Kubernetes API server") && err.contains(&api.url()),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("was not found") && !err.contains("mus-runner"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn a_negative_weight_is_out_of_range_not_a_flag() {
+    let out = agent(&["boost", "shop/web", "--weight", "-5"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("weight -5 is out of range: use 1 to 65536"),
+        "{err}"
+    );
+    assert!(!err.contains("-- -5"), "{err}");
+}
+
+#[test]
+fn a_broken_kubeconfig_is_one_sentence_naming_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nclusters: [\n  - name: f\n    cluster: {server: \n",
+    )
+    .expect("write");
+    let kc = kc.display().to_string();
+    let out = agent(&["list", "--node", "n", "--kubeconfig", &kc]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "no YAML code frame:\n{err}");
+    assert!(err.contains(&kc), "{err}");
+    assert!(!err.contains("pass --kubeconfig"), "it was passed: {err}");
+}
+
+#[test]
+fn no_subcommand_without_a_terminal_is_a_usage_error() {
+    // `output()` gives the child no stdin and pipes for stdout and stderr.
+    let out = agent(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("needs a terminal") && err.contains("list"),
+        "{err}"
+    );
+    assert!(
+        !out.stdout.contains(&0x1b) && !out.stderr.contains(&0x1b),
+        "no escape sequences: {:?} {err:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn node_wide_cgroups_are_refused_without_force() {
+    let root = node_tree();
+    let root_arg = root.path().display().to_string();
+    let pin = root.path().join("no-map").display().to_string();
+    let boost = |target: &[&str]| {
+        let mut args = vec!["boost", "--cgroup-root", &root_arg, "--pin-path", &pin];
+        args.extend(target);
+        agent(&args)
+    };
+    for cgroup in [
+        "/",
+        "/init.scope",
+        "/system.slice",
+        "/user.slice",
+        "/kubepods.slice",
+        "/kubepods.slice/kubepods-burstable.slice",
+    ] {
+        let out = boost(&["--cgroup", cgroup]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{cgroup}: {err}");
+        assert!(
+            err.contains("refusing to boost") && err.contains("--force"),
+            "{cgroup}: {err}"
+        );
+        assert!(!err.contains("mus-runner"), "refused before the map: {err}");
+        // With --force the refusal is lifted: what stops it now is the missing map.
+        let out = boost(&["--cgroup", cgroup, "--force"]);
+        assert!(
+            stderr(&out).contains("no map is pinned"),
+            "{cgroup}: {}",
+            stderr(&out)
+        );
+    }
+    // One service or one pod is what boosting is for.
+    for cgroup in [
+        "/system.slice/redis.service",
+        "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice",
+    ] {
+        let out = boost(&["--cgroup", cgroup]);
+        assert!(
+            stderr(&out).contains("no map is pinned"),
+            "{cgroup}: {}",
+            stderr(&out)
+        );
+    }
+    // PID 1's cgroup is the root or init.scope: node-wide either way.
+    let out = agent(&["boost", "--pid", "1", "--pin-path", &pin]);
+    assert!(
+        stderr(&out).contains("refusing to boost"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_bad_target_is_reported_before_a_missing_runner() {
+    let root = node_tree();
+    let root_arg = root.path().display().to_string();
+    let pin = root.path().join("no-map").display().to_string();
+    let out = agent(&[
+        "boost",
+        "--cgroup",
+        "/nope.service",
+        "--cgroup-root",
+        &root_arg,
+        "--pin-path",
+        &pin,
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("does not exist") && !err.contains("mus-runner"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_missing_runner_hint_fits_where_the_agent_runs() {
+    let root = node_tree();
+    let root_arg = root.path().display().to_string();
+    let pin = root.path().join("no-map").display().to_string();
+    let args = [
+        "boost",
+        "--cgroup",
+        "/system.slice/redis.service",
+        "--cgroup-root",
+        &root_arg,
+        "--pin-path",
+        &pin,
+    ];
+    let on_host = agent(&args);
+    assert!(
+        stderr(&on_host).contains("systemctl start mus-runner"),
+        "{}",
+        stderr(&on_host)
+    );
+    // Inside the DaemonSet's pod (the kubelet sets this in every container).
+    let in_pod = Command::new(env!("CARGO_BIN_EXE_mus-agent"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+        .output()
+        .expect("run mus-agent");
+    let err = stderr(&in_pod);
+    assert_eq!(in_pod.status.code(), Some(1), "{err}");
+    assert!(!err.contains("systemctl"), "{err}");
+    assert!(err.contains("runner container"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_logs_have_no_colours_when_stderr_is_not_a_terminal() {
+    let api = FakeApi::start(|_, _| Reply::Json(StatusCode::OK, pod_list(vec![]))).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = kubeconfig(dir.path(), &api.url()).display().to_string();
+    let pin = dir.path().join("no-map").display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mus-agent"))
+        .args([
+            "watch",
+            "--node",
+            "n",
+            "--kubeconfig",
+            &kc,
+            "--pin-path",
+            &pin,
+        ])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .env_remove("KUBECONFIG")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mus-agent watch");
+    let log = Log::collect(child.stderr.take().expect("stderr"));
+    let seen = tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || log.wait_for("no map is pinned", Duration::from_secs(20))
+    });
+    let seen = seen.await.expect("join");
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.text();
+    assert!(seen.is_some(), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "ANSI escapes in a piped log: {log:?}"
+    );
+}
+
+/// `boost` of a cgroup that exists, as user 65534 through setpriv (util-linux)
+/// with `caps` ("-all" or e.g. "+bpf") inherited and ambient.
+fn boost_as_nobody(caps: &str) -> Output {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test switches users: run it as root"
+    );
+    let root = node_tree();
+    // Readable by the unprivileged user.
+    std::fs::set_permissions(
+        root.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let pin = root.path().join("no-map");
+    Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["--inh-caps", caps, "--ambient-caps", caps, "--"])
+        .arg(env!("CARGO_BIN_EXE_mus-agent"))
+        .args([
+            "boost",
+            "--cgroup",
+            "/system.slice/redis.service",
+            "--cgroup-root",
+        ])
+        .arg(root.path())
+        .arg("--pin-path")
+        .arg(&pin)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("run setpriv")
+}
+
+#[test]
+fn a_non_root_user_needs_cap_bpf_and_it_is_enough() {
+    let out = boost_as_nobody("-all");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("needs CAP_BPF (or CAP_SYS_ADMIN)"), "{err}");
+    // With CAP_BPF alone the check passes: what stops it now is the missing map.
+    let out = boost_as_nobody("+bpf");
+    let err = stderr(&out);
+    assert!(
+        !err.contains("needs CAP_BPF") && err.contains("no map is pinned"),
         "{err}"
     );
 }

@@ -291,3 +291,34 @@ pub fn kubeconfig(url: &str) -> String {
         "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user:\n    token: not-checked\n"
     )
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_that_ends_at_once_is_restarted_with_backoff_not_in_a_loop() {
+    // Every WATCH gets a stream that ends before its first event: a proxy with a
+    // short idle timeout, or an API server shedding load.
+    let api = FakeApi::start(|_, query| {
+        if query_param(query, "watch").as_deref() == Some("true") {
+            Reply::Stream(mpsc::unbounded_channel().1)
+        } else {
+            filtering_server(query)
+        }
+    })
+    .await;
+    let discovery = Discovery::new(api.config(), NODE.into()).expect("discovery");
+    let live = discovery.watch();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), live.ready())
+            .await
+            .expect("ready in time")
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let watches = api
+        .requests()
+        .iter()
+        .filter(|r| r.contains("watch=true"))
+        .count();
+    // kube's watcher backoff starts at 0.8 s and doubles: a handful in 4 s, where
+    // a restart without pause makes hundreds.
+    assert!((1..=8).contains(&watches), "{watches} watches in 4 s");
+    assert_eq!(live.rows().len(), 5, "the listed pods stay in the view");
+}

@@ -111,7 +111,7 @@ fn table_shows_pods_containers_markers_weights_and_cpu() {
     );
 
     let mut app = App::new("node-a".into());
-    app.set_viewport(draw::table_rows(14));
+    app.set_viewport(draw::table_rows(&app, 110, 14));
     app.set_items(items);
     let s = screen(&app, 110, 14);
     assert!(s.contains("node node-a"), "{s}");
@@ -298,7 +298,7 @@ fn hundreds_of_pods_render_one_screenful_and_keep_the_selection() {
     );
     assert_eq!(items.len(), 800);
     let mut app = App::new("node-a".into());
-    app.set_viewport(draw::table_rows(16));
+    app.set_viewport(draw::table_rows(&app, 80, 16));
     app.set_items(items.clone());
     assert_eq!(app.window().count(), 10);
 
@@ -323,4 +323,34 @@ fn hundreds_of_pods_render_one_screenful_and_keep_the_selection() {
         app.selected_item().map(|i| i.row.pod.clone()).as_deref(),
         Some("pod-000")
     );
+}
+
+#[test]
+fn a_status_line_longer_than_the_terminal_is_wrapped_not_cut() {
+    let mut app = app_with_rows();
+    app.problem = Some(
+        "forbidden: this identity may not watch pods in all namespaces; grant it RBAC verb \"watch\" on resource \"pods\" (ask your cluster admin)".into(),
+    );
+    let text = screen(&app, 60, 14);
+    // Every word of the problem is on screen, over as many lines as it needs.
+    assert!(
+        line_with(&text, "forbidden: this identity")
+            .trim_end()
+            .len()
+            <= 60
+    );
+    line_with(&text, "(ask your cluster admin)");
+}
+
+#[test]
+fn a_status_too_long_for_three_lines_ends_in_an_ellipsis() {
+    let mut app = app_with_rows();
+    app.problem = Some("word ".repeat(100));
+    let text = screen(&app, 60, 14);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("word word")).count(),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("word…"), "{text}");
 }

@@ -128,7 +128,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     assert_eq!(
         get(&run, "healthy_first_rc"),
         "0",
-        "/healthz never answered 200 within 60 s\n{why}"
+        "/readyz never answered 200 within 60 s\n{why}"
     );
 
     // 1. No annotation: nothing is written.

@@ -34,7 +34,8 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, WatchEvent};
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 use mus_agent::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
-use mus_agent::metrics::{self, Metrics};
+use mus_agent::http::{self, Limits};
+use mus_agent::metrics::Metrics;
 use mus_agent::watch::{self, WatchOptions};
 use mus_common::stats::NR_STATS;
 use mus_common::{CgroupId, PrioFlags, PrioMap, Weight};
@@ -828,7 +829,7 @@ async fn an_api_server_restart_is_survived_and_missed_changes_applied() {
         "the map keeps its entries while the API is away"
     );
     assert!(
-        a.metrics.health(Instant::now()).is_ok(),
+        a.metrics.readiness(Instant::now()).is_ok(),
         "an unreachable API server is not an unhealthy agent"
     );
     api.apply(a_pod(
@@ -865,12 +866,12 @@ async fn a_runner_restart_gets_every_boost_back_within_seconds() {
         entries(&pin) == BTreeMap::from([(redis, 4096)])
     })
     .await;
-    assert!(a.metrics.health(Instant::now()).is_ok());
+    assert!(a.metrics.readiness(Instant::now()).is_ok());
 
     // The runner stops (pin gone), then a new one pins a new, empty map.
     bpf.unpin(map);
     eventually("health fails without the map", 5, || !a.metrics.map_open()).await;
-    assert!(a.metrics.health(Instant::now()).is_err());
+    assert!(a.metrics.readiness(Instant::now()).is_err());
     let _map = bpf.create_map(4096);
     let started = Instant::now();
     eventually("the boost is back in the new map", 5, || {
@@ -883,7 +884,7 @@ async fn a_runner_restart_gets_every_boost_back_within_seconds() {
         started.elapsed()
     );
     eventually("health recovers", 5, || {
-        a.metrics.health(Instant::now()).is_ok()
+        a.metrics.readiness(Instant::now()).is_ok()
     })
     .await;
     assert_eq!(a.metrics.map_reopens.load(Ordering::Relaxed), 2);
@@ -953,14 +954,17 @@ async fn a_full_map_keeps_the_rest_and_metrics_are_served() {
     .await;
     assert!(entries(&pin).keys().all(|id| ids.contains(id)));
     assert!(
-        a.metrics.health(Instant::now()).is_ok(),
+        a.metrics.readiness(Instant::now()).is_ok(),
         "a full map is not an unhealthy agent"
     );
 
-    let (addr, server) =
-        metrics::serve("127.0.0.1:0".parse().expect("addr"), Arc::clone(&a.metrics))
-            .await
-            .expect("serve");
+    let (addr, server) = http::serve(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::clone(&a.metrics),
+        Limits::default(),
+    )
+    .await
+    .expect("serve");
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     for line in [
@@ -989,6 +993,8 @@ async fn a_full_map_keeps_the_rest_and_metrics_are_served() {
     );
     let (status, body) = get(addr, "/healthz").await;
     assert_eq!(status, 200, "{body}");
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(get(addr, "/nope").await.0, 404);
     server.abort();
 }
@@ -1000,10 +1006,13 @@ async fn the_schedulers_counters_are_exported_while_pinned() {
     let _map = bpf.create_map(4096);
     let node = Node::new();
     let a = agent(&api, &bpf, &node, |_| {});
-    let (addr, server) =
-        metrics::serve("127.0.0.1:0".parse().expect("addr"), Arc::clone(&a.metrics))
-            .await
-            .expect("serve");
+    let (addr, server) = http::serve(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::clone(&a.metrics),
+        Limits::default(),
+    )
+    .await
+    .expect("serve");
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     assert!(!text.contains("mus_sched_"), "no pin, no series:\n{text}");

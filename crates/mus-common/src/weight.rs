@@ -18,7 +18,8 @@ pub enum WeightError {
         max = Weight::MAX.0,
         high = Weight::HIGH_DEFAULT.0
     )]
-    OutOfRange(u64),
+    /// Signed, so that a negative weight is reported as out of range too.
+    OutOfRange(i128),
     #[error("weight {0:?} is not a whole number: use 1 to {max}", max = Weight::MAX.0)]
     NotANumber(String),
 }
@@ -31,7 +32,7 @@ impl Weight {
     pub fn new(value: u64) -> Result<Weight, WeightError> {
         match u32::try_from(value) {
             Ok(w) if (1..=Self::MAX.0).contains(&w) => Ok(Weight(w)),
-            _ => Err(WeightError::OutOfRange(value)),
+            _ => Err(WeightError::OutOfRange(value.into())),
         }
     }
 
@@ -52,9 +53,11 @@ impl FromStr for Weight {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let value = s
             .trim()
-            .parse::<u64>()
+            .parse::<i128>()
             .map_err(|_| WeightError::NotANumber(s.to_string()))?;
-        Weight::new(value)
+        u64::try_from(value)
+            .map_err(|_| WeightError::OutOfRange(value))
+            .and_then(Weight::new)
     }
 }
 
@@ -80,6 +83,7 @@ mod tests {
         assert_eq!(Weight::new(0), Err(WeightError::OutOfRange(0)));
         assert_eq!(Weight::new(65537), Err(WeightError::OutOfRange(65537)));
         assert_eq!(Weight::new(1 << 40), Err(WeightError::OutOfRange(1 << 40)));
+        assert_eq!("-5".parse::<Weight>(), Err(WeightError::OutOfRange(-5)));
         assert!(matches!(
             "high".parse::<Weight>(),
             Err(WeightError::NotANumber(_))

@@ -10,20 +10,27 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 use super::app::{App, Item, Mode};
 use crate::cgroup_index::Scope;
 
-/// Lines of the screen that are not table rows: title, status, help, the table's
-/// borders and header.
+/// Lines of the screen that are not table rows: title, one status line, help, the
+/// table's borders and header.
 const CHROME: u16 = 6;
 
-/// How many table rows fit in a terminal `height` lines tall.
-pub fn table_rows(height: u16) -> usize {
-    usize::from(height.saturating_sub(CHROME)).max(1)
+/// Lines the status may take: a long error wraps onto up to this many.
+const STATUS_LINES: usize = 3;
+
+/// How many table rows fit in a terminal of `width` × `height` with `app`'s status.
+pub fn table_rows(app: &App, width: u16, height: u16) -> usize {
+    let extra_status = status_lines(app, width).len().saturating_sub(1);
+    let extra_status = u16::try_from(extra_status).unwrap_or(u16::MAX);
+    usize::from(height.saturating_sub(CHROME + extra_status)).max(1)
 }
 
 pub fn draw(frame: &mut Frame, app: &App) {
+    let status_text = status_lines(app, frame.area().width);
+    let status_height = u16::try_from(status_text.len()).unwrap_or(1);
     let [title, body, status, help] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
-        Constraint::Length(1),
+        Constraint::Length(status_height),
         Constraint::Length(1),
     ])
     .areas(frame.area());
@@ -32,7 +39,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Mode::Stale => draw_stale(frame, app, body),
         _ => draw_table(frame, app, body),
     }
-    frame.render_widget(Paragraph::new(status_line(app)), status);
+    frame.render_widget(Paragraph::new(status_text), status);
     frame.render_widget(
         Paragraph::new(help_line(app)).style(Style::new().fg(Color::DarkGray)),
         help,
@@ -55,19 +62,45 @@ fn title_line(app: &App) -> Line<'_> {
     Line::from(spans)
 }
 
-fn status_line(app: &App) -> Line<'_> {
+/// The status text and its colour.
+fn status(app: &App) -> (String, Style) {
     if let Mode::Weight(typed) = &app.mode {
-        return Line::from(format!("weight (1-65536, 1024 = normal): {typed}_"));
+        return (
+            format!("weight (1-65536, 1024 = normal): {typed}_"),
+            Style::new(),
+        );
     }
     if app.mode == Mode::Filter {
-        return Line::from(format!("/{}_", app.filter));
+        return (format!("/{}_", app.filter), Style::new());
     }
     match (&app.message, &app.problem) {
-        (Some(m), _) if m.error => Line::styled(m.text.as_str(), Style::new().fg(Color::Red)),
-        (Some(m), _) => Line::styled(m.text.as_str(), Style::new().fg(Color::Green)),
-        (None, Some(p)) => Line::styled(p.as_str(), Style::new().fg(Color::Yellow)),
-        (None, None) => Line::default(),
+        (Some(m), _) if m.error => (m.text.clone(), Style::new().fg(Color::Red)),
+        (Some(m), _) => (m.text.clone(), Style::new().fg(Color::Green)),
+        (None, Some(p)) => (p.clone(), Style::new().fg(Color::Yellow)),
+        (None, None) => (String::new(), Style::new()),
     }
+}
+
+/// The status wrapped at spaces to `width`, on up to [`STATUS_LINES`] lines; text
+/// that does not fit ends in "…" so that a cut is visible.
+fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
+    let (text, style) = status(app);
+    let width = usize::from(width.max(2));
+    let mut lines: Vec<String> = textwrap::wrap(&text, width)
+        .into_iter()
+        .map(|l| l.into_owned())
+        .collect();
+    if lines.len() > STATUS_LINES {
+        lines.truncate(STATUS_LINES);
+        if let Some(last) = lines.last_mut() {
+            let keep: String = last.chars().take(width - 1).collect();
+            *last = keep + "…";
+        }
+    }
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines.into_iter().map(|l| Line::styled(l, style)).collect()
 }
 
 fn help_line(app: &App) -> &'static str {

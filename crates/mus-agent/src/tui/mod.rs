@@ -81,15 +81,15 @@ struct Backends {
 
 impl Backends {
     /// The map, reopened if the runner came (back) since the last try.
-    fn map(&mut self) -> Result<&PrioMap, mus_common::PrioMapError> {
+    fn map(&mut self) -> Result<&PrioMap, boost::BoostError> {
         if self.map.is_none() {
-            self.map = Some(PrioMap::open(&self.pin_path)?);
+            self.map = Some(boost::open_map(&self.pin_path)?);
         }
-        self.map
-            .as_ref()
-            .ok_or(mus_common::PrioMapError::NotPinned {
+        self.map.as_ref().ok_or(boost::BoostError::Map(
+            mus_common::PrioMapError::NotPinned {
                 path: self.pin_path.clone(),
-            })
+            },
+        ))
     }
 
     fn weights(&mut self) -> Result<HashMap<u64, u32>, String> {
@@ -137,7 +137,7 @@ impl Backends {
             Action::DeleteEntry(id) => {
                 let removed = self
                     .map()
-                    .and_then(|m| m.remove(CgroupId(*id)))
+                    .and_then(|m| Ok(m.remove(CgroupId(*id))?))
                     .map_err(|e| e.to_string())?;
                 self.load_stale(app)?;
                 Ok(if removed {
@@ -182,7 +182,7 @@ impl Backends {
         let root = self.resolver.cgroup_root().to_path_buf();
         let entries = self
             .map()
-            .and_then(PrioMap::entries)
+            .and_then(|m| Ok(m.entries()?))
             .map_err(|e| e.to_string())?;
         let owners = cgroup_index::owners(&self.rows(), &root);
         let stale = cgroup_index::explain(&entries, &owners, |id| find_cgroup(&root, CgroupId(id)))
@@ -251,7 +251,7 @@ fn event_loop(
             next_refresh = now + REFRESH;
         }
         let size = terminal.size()?;
-        app.set_viewport(draw::table_rows(size.height));
+        app.set_viewport(draw::table_rows(app, size.width, size.height));
         terminal.draw(|frame| draw::draw(frame, app))?;
         if !event::poll(next_refresh.saturating_duration_since(Instant::now()))? {
             continue;

@@ -2,6 +2,8 @@
 //! JSON built from k8s-openapi types, so the real kube client is what is tested.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod child;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,0 +1,276 @@
+//! The watch daemon's HTTP endpoint under abuse: request heads that never end, one
+//! noisy peer, a file table that runs out. Real TCP on loopback; the last test runs
+//! the real binary.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::child::{Log, kubeconfig};
+use common::{FakeApi, Reply, pod_list, query_param};
+use hyper::StatusCode;
+use mus_agent::http::{self, Limits};
+use mus_agent::metrics::Metrics;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+
+/// A request head cut before its final empty line: the server waits for the rest.
+const HALF_SENT: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: mus\r\n";
+
+/// A connection to `addr` from the loopback address `from` (all of 127/8 is local),
+/// so that one test can play several peers.
+async fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.bind((from, 0).into()).expect("bind");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// One GET on a new connection: status and body; status 0 if the connection failed.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return (0, String::new());
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: mus\r\nConnection: close\r\n\r\n");
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).await.is_err()
+        || stream.read_to_string(&mut response).await.is_err()
+    {
+        return (0, String::new());
+    }
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// How long after `since` the server closed `stream` (EOF or reset); `None` if it
+/// is still open at `limit`.
+async fn closed_after(mut stream: TcpStream, since: Instant, limit: Duration) -> Option<Duration> {
+    let mut buf = [0u8; 512];
+    let read = tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    read.ok().map(|()| since.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn half_sent_requests_are_closed_and_the_probes_still_answer() {
+    let metrics = Arc::new(Metrics::new(Duration::from_secs(30), None));
+    metrics.ticked(Instant::now());
+    let limits = Limits {
+        header_timeout: Duration::from_secs(2),
+        max_connections: 64,
+        max_connections_per_ip: 8,
+    };
+    let (addr, server) = http::serve("127.0.0.1:0".parse().expect("addr"), metrics, limits)
+        .await
+        .expect("serve");
+
+    // A noisy pod at 127.0.0.2: 50 connections whose request heads never end.
+    let start = Instant::now();
+    let mut noisy = Vec::new();
+    for _ in 0..50 {
+        let mut stream = connect_from([127, 0, 0, 2], addr).await;
+        // A connection closed at once may already refuse the write.
+        let _ = stream.write_all(HALF_SENT).await;
+        noisy.push(stream);
+    }
+    let closing: Vec<_> = noisy
+        .into_iter()
+        .map(|s| tokio::spawn(closed_after(s, start, Duration::from_secs(15))))
+        .collect();
+
+    // The kubelet's probes, from another address, are answered meanwhile.
+    let (status, body) = get(addr, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("ok: the daemon's loop ran"), "{body}");
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("map is not open"), "{body}");
+    assert!(
+        start.elapsed() < limits.header_timeout,
+        "the probes answered while the noisy connections were open"
+    );
+
+    // The server closes every one of them: those past the per-address cap at once,
+    // the 8 it took when their header timeout runs out.
+    let mut closed = Vec::new();
+    for c in closing {
+        closed.push(
+            c.await
+                .expect("join")
+                .expect("closed by the server within 15 s"),
+        );
+    }
+    let held = closed
+        .iter()
+        .filter(|&&t| t >= limits.header_timeout)
+        .count();
+    assert_eq!(held, 8, "{closed:?}");
+    assert!(
+        closed.iter().all(|&t| t < limits.header_timeout * 3),
+        "{closed:?}"
+    );
+    // And the noisy peer gets its places back.
+    let mut again = connect_from([127, 0, 0, 2], addr).await;
+    let mut response = String::new();
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: mus\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    again.read_to_string(&mut response).await.expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    server.abort();
+}
+
+/// CPU time (user + system) the process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("comm")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let per_second: u64 = String::from_utf8(
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .expect("getconf")
+            .stdout,
+    )
+    .expect("utf-8")
+    .trim()
+    .parse()
+    .expect("CLK_TCK");
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accept_errors_back_off_instead_of_spinning() {
+    // An API server with no pods and watches that stay open while it runs.
+    let watches = Mutex::new(Vec::new());
+    let api = FakeApi::start(move |_, query| {
+        if query_param(query, "watch").as_deref() == Some("true") {
+            let (tx, rx) = mpsc::unbounded_channel::<String>();
+            watches.lock().expect("watches").push(tx);
+            Reply::Stream(rx)
+        } else {
+            Reply::Json(StatusCode::OK, pod_list(vec![]))
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kc = kubeconfig(dir.path(), &api.url()).display().to_string();
+    let pin = dir.path().join("no-map").display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mus-agent"))
+        .args([
+            "watch",
+            "--node",
+            "n",
+            "--kubeconfig",
+            &kc,
+            "--pin-path",
+            &pin,
+        ])
+        .args(["--listen", "127.0.0.1:0", "--http-header-timeout", "4"])
+        .args(["--http-max-connections-per-ip", "1000"])
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mus-agent watch");
+    let pid = child.id();
+    let log = Log::collect(child.stderr.take().expect("stderr"));
+    let serving = tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || log.wait_for("serving http://", Duration::from_secs(30))
+    })
+    .await
+    .expect("join")
+    .unwrap_or_else(|| panic!("no serving line:\n{}", log.text()));
+    let addr: SocketAddr = serving
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {serving:?}"));
+    let (status, body) = get(addr, "/healthz").await;
+    assert_eq!(status, 200, "{body}");
+
+    // A file table with room for 8 more descriptors, then 40 connections.
+    let open_fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    let limit = format!("--nofile={}", open_fds + 8);
+    let prlimit = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &limit])
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(prlimit.success());
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let _ = stream.write_all(HALF_SENT).await;
+        held.push(stream);
+    }
+    let failing = tokio::task::spawn_blocking({
+        let log = log.clone();
+        move || log.wait_for("cannot accept HTTP connections", Duration::from_secs(10))
+    })
+    .await
+    .expect("join");
+    assert!(failing.is_some(), "accept() never failed:\n{}", log.text());
+
+    // While accept() fails (EMFILE), the agent waits rather than retrying at once:
+    // a spinning loop burns a whole CPU in this window.
+    let (cpu0, t0) = (cpu_time(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_time(pid) - cpu0;
+    let window = t0.elapsed();
+    assert!(
+        used < window / 4,
+        "{used:?} of CPU in {window:?} while accept() failed"
+    );
+
+    // Once the clients give up, their descriptors come back and the probe answers.
+    drop(held);
+    let mut answered = false;
+    for _ in 0..50 {
+        if tokio::time::timeout(Duration::from_secs(1), get(addr, "/healthz"))
+            .await
+            .is_ok_and(|(status, _)| status == 200)
+        {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        answered,
+        "no answer after the clients left:\n{}",
+        log.text()
+    );
+}
