@@ -19,9 +19,11 @@ use kube::runtime::watcher::DefaultBackoff;
 use tower::buffer::BufferLayer;
 use tower::filter::AsyncFilterLayer;
 
-/// A watch that lasted at least this long ended normally (the API server closes
-/// one after its timeout, minutes); the next one starts at once.
-const NORMAL_WATCH: Duration = Duration::from_secs(10);
+/// A watch that lasted at least this long did not end "at once": the next one
+/// starts without a pause. The API server closes a watch after its timeout
+/// (minutes); a proxy or a test server may close them after a few seconds, which
+/// is a request every few seconds, not a loop.
+const NORMAL_WATCH: Duration = Duration::from_secs(1);
 
 /// Requests waiting for the client's service; kube's own buffer has 1024.
 const BUFFER: usize = 1024;
