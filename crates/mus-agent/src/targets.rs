@@ -146,17 +146,23 @@ const QOS_SLICES: [&str; 4] = [
 ];
 
 /// What a node-wide cgroup is, if `path` (under the cgroup mount `root`) is one:
-/// the root (every task on the node), a top-level cgroup (system.slice,
-/// user.slice, init.scope, kubepods.slice: all of the node's services, sessions or
-/// pods), or a QoS-class slice of kubepods (all pods of that class).
+/// the root (every task on the node), a top-level slice (systemd's groupings:
+/// system.slice, user.slice, machine.slice, kubepods.slice, ...), init.scope (PID
+/// 1), cgroupfs' kubepods, or a QoS-class slice of kubepods (all pods of a class).
+/// A top-level cgroup made by hand (`/sys/fs/cgroup/web`) is one group of tasks
+/// like a service, not node-wide.
 pub fn node_wide(path: &Path, root: &Path) -> Option<&'static str> {
     let relative = path.strip_prefix(root).ok()?;
+    let top = relative.to_str().unwrap_or_default();
     match relative.components().count() {
         0 => Some("the root cgroup (every task on the node)"),
-        1 if relative.starts_with("kubepods.slice") || relative.starts_with("kubepods") => {
+        1 if top == "kubepods.slice" || top == "kubepods" => {
             Some("the slice of all the node's pods")
         }
-        1 => Some("a top-level cgroup of the node (a group of many of its services)"),
+        1 if top == "init.scope" => Some("the cgroup of the node's init (PID 1)"),
+        1 if top.ends_with(".slice") => {
+            Some("a top-level slice of the node (a group of many of its services)")
+        }
         _ if QOS_SLICES.iter().any(|s| relative == Path::new(s)) => {
             Some("the slice of all the node's pods of one QoS class")
         }
@@ -339,13 +345,14 @@ mod tests {
     }
 
     #[test]
-    fn node_wide_cgroups_are_the_root_top_level_and_qos_slices() {
+    fn node_wide_cgroups_are_the_root_top_level_slices_and_qos_slices() {
         let root = Path::new("/sys/fs/cgroup");
         for wide in [
             "",
             "init.scope",
             "system.slice",
             "user.slice",
+            "machine.slice",
             "kubepods.slice",
             "kubepods",
             "kubepods.slice/kubepods-besteffort.slice",
@@ -354,6 +361,8 @@ mod tests {
             assert!(node_wide(&root.join(wide), root).is_some(), "{wide}");
         }
         for one in [
+            // A group made by hand, as the guest scenarios and the bench do.
+            "web",
             "system.slice/redis.service",
             "user.slice/user-1000.slice/session-1.scope",
             "kubepods.slice/kubepods-pod1.slice",

@@ -145,6 +145,7 @@ fn node_tree() -> tempfile::TempDir {
     let root = tempfile::tempdir().expect("tempdir");
     for dir in [
         "init.scope",
+        "web",
         "system.slice/redis.service",
         "user.slice",
         "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice",
@@ -272,8 +273,9 @@ fn node_wide_cgroups_are_refused_without_force() {
             stderr(&out)
         );
     }
-    // One service or one pod is what boosting is for.
+    // One service, one pod or one group made by hand is what boosting is for.
     for cgroup in [
+        "/web",
         "/system.slice/redis.service",
         "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice",
     ] {
