@@ -82,29 +82,41 @@ pub enum Command {
         /// Scheduling weight: 1024 is an ordinary cgroup; 1 to 65536.
         #[arg(long, short, value_name = "W")]
         weight: Option<String>,
+        /// Overwrite an entry `mus-agent watch` owns (it then leaves yours alone).
+        #[arg(long)]
+        force: bool,
     },
     /// Remove a boost.
     Unboost {
         #[command(flatten)]
         target: UnboostTargetArgs,
+        /// Remove an entry `mus-agent watch` owns (it writes it again while the
+        /// pod is still granted a boost).
+        #[arg(long)]
+        force: bool,
     },
     /// What the map holds, resolved back to pods where possible.
     Status {
         #[arg(long)]
         json: bool,
     },
-    /// Keep the map equal to what this node's pods ask for (the node daemon).
+    /// Keep the map equal to what the boost policy grants this node's pods (the node daemon).
     ///
-    /// A pod annotated `mus.patos.dev/weight: "4096"` (or `mus.patos.dev/boost:
-    /// "true"` for the default weight) has its pod cgroup boosted; removing the
-    /// annotation, deleting the pod or moving it away removes the entry. Entries
-    /// written by hand (`mus-agent boost`) are left alone unless --own-all.
+    /// The policy (--policy) grants weights to PriorityClasses, and may honour the
+    /// annotation `mus.patos.dev/weight: "4096"` (or `mus.patos.dev/boost: "true"`)
+    /// in the namespaces it selects; without a policy nothing is boosted. A pod
+    /// losing its grant, deleted or moved away loses its entry. Entries others
+    /// wrote (`mus-agent boost`, another daemon) are left alone unless --own-all.
     Watch(WatchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
-    /// Also remove entries no pod asks for that this daemon did not write.
+    /// The cluster admins' boost policy (YAML; see writeups/policy.md). Without it
+    /// no pod is boosted.
+    #[arg(long, env = "MUS_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Also remove entries no pod is granted that this daemon did not write.
     #[arg(long)]
     pub own_all: bool,
     /// Log what would change; write nothing.
@@ -200,7 +212,10 @@ mod tests {
     fn targets_and_defaults() {
         let cli = Cli::try_parse_from(["mus-agent", "boost", "shop/cart", "--weight", "8192"])
             .expect("parse");
-        let Some(Command::Boost { target, weight: w }) = cli.command else {
+        let Some(Command::Boost {
+            target, weight: w, ..
+        }) = cli.command
+        else {
             panic!("not boost")
         };
         assert_eq!(
@@ -216,7 +231,7 @@ mod tests {
         assert_eq!(cli.global.pin_path, PathBuf::from(DEFAULT_PIN_PATH));
 
         let cli = Cli::try_parse_from(["mus-agent", "unboost", "--id", "42"]).expect("parse");
-        let Some(Command::Unboost { target }) = cli.command else {
+        let Some(Command::Unboost { target, .. }) = cli.command else {
             panic!("not unboost")
         };
         assert_eq!(target.id, Some(42));

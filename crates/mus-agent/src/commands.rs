@@ -37,7 +37,7 @@ pub async fn resolve_target(g: &Global, target: &Target) -> Result<Resolved> {
     Ok(targets::resolve_kube(target, &discovery, &resolver(g)).await?)
 }
 
-pub async fn boost(g: &Global, target: &Target, weight: Option<&str>) -> Result<()> {
+pub async fn boost(g: &Global, target: &Target, weight: Option<&str>, force: bool) -> Result<()> {
     let weight = cli::weight(weight)?;
     require_root()?;
     let map = PrioMap::open(&g.pin_path)?;
@@ -45,7 +45,7 @@ pub async fn boost(g: &Global, target: &Target, weight: Option<&str>) -> Result<
     if let Some(note) = &resolved.note {
         eprintln!("note: {note}");
     }
-    let id = boost::boost(&map, &resolved.path, weight)?;
+    let id = boost::boost(&map, &resolved.path, weight, force)?;
     println!(
         "boosted {target} at weight {weight}: cgroup {} (ID {id}, found through {})",
         resolved.path.display(),
@@ -54,18 +54,23 @@ pub async fn boost(g: &Global, target: &Target, weight: Option<&str>) -> Result<
     Ok(())
 }
 
-pub async fn unboost(g: &Global, target: Option<&Target>, id: Option<u64>) -> Result<()> {
+pub async fn unboost(
+    g: &Global,
+    target: Option<&Target>,
+    id: Option<u64>,
+    force: bool,
+) -> Result<()> {
     require_root()?;
     let map = PrioMap::open(&g.pin_path)?;
     let (what, id, removed) = match (target, id) {
         (_, Some(id)) => (
             format!("cgroup ID {id}"),
             CgroupId(id),
-            map.remove(CgroupId(id))?,
+            boost::unboost_id(&map, CgroupId(id), force)?,
         ),
         (Some(target), None) => {
             let resolved = resolve_target(g, target).await?;
-            let (id, removed) = boost::unboost(&map, &resolved.path)?;
+            let (id, removed) = boost::unboost(&map, &resolved.path, force)?;
             (target.to_string(), id, removed)
         }
         (None, None) => anyhow::bail!("name a target to unboost"),
@@ -156,8 +161,10 @@ struct StatusItem {
     cgroup_id: u64,
     weight: u32,
     owner: Owner,
-    /// Written by `mus-agent watch`, which removes it when no pod asks for it.
+    /// Written by `mus-agent watch`, which removes it when no pod is granted it.
     watch: bool,
+    /// Who wrote it: `mus-agent boost`, `mus-agent watch (owner id …)`, another tool.
+    writer: String,
 }
 
 pub async fn status(g: &Global, json: bool) -> Result<()> {
@@ -184,6 +191,7 @@ pub async fn status(g: &Global, json: bool) -> Result<()> {
             weight: e.weight,
             owner,
             watch: e.has(PrioFlags::WATCH),
+            writer: e.writer(),
         })
         .collect();
     let mut out = std::io::stdout().lock();
@@ -236,6 +244,10 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
         );
     }
     let mut opts = WatchOptions::new(node, g.pin_path.clone(), g.cgroup_root.clone());
+    // A bad policy stops the daemon at start, with the file and field named.
+    if let Some(path) = &args.policy {
+        opts.policy = crate::policy::Policy::load(path)?;
+    }
     opts.own_all = args.own_all;
     opts.dry_run = args.dry_run;
     opts.resync_interval = Duration::from_secs(args.resync_interval);
@@ -256,15 +268,15 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
         node = %opts.node,
         dry_run = opts.dry_run,
         own_all = opts.own_all,
-        "watching this node's pods for {} / {}",
-        crate::annotations::WEIGHT_ANNOTATION,
-        crate::annotations::BOOST_ANNOTATION
+        owner_id = %opts.owner(),
+        policy = ?opts.policy,
+        "watching this node's pods"
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot handle SIGTERM")?;
     // Entries stay in the map on exit: boosts survive an agent restart or upgrade.
     tokio::select! {
-        () = daemon::run(client, opts, metrics) => anyhow::bail!("the pod watch ended"),
+        ended = daemon::run(client, opts, metrics) => ended?,
         _ = term.recv() => tracing::info!("SIGTERM: stopping; the map keeps its entries"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping; the map keeps its entries"),
     }
@@ -292,11 +304,13 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
         }
         Some(cli::Command::List { json }) => list(g, *json).await,
         Some(cli::Command::Status { json }) => status(g, *json).await,
-        Some(cli::Command::Boost { target, weight }) => {
-            boost(g, &target.target()?, weight.as_deref()).await
-        }
-        Some(cli::Command::Unboost { target }) => {
-            unboost(g, target.target()?.as_ref(), target.id).await
+        Some(cli::Command::Boost {
+            target,
+            weight,
+            force,
+        }) => boost(g, &target.target()?, weight.as_deref(), *force).await,
+        Some(cli::Command::Unboost { target, force }) => {
+            unboost(g, target.target()?.as_ref(), target.id, *force).await
         }
         Some(cli::Command::Watch(args)) => watch(g, args).await,
     }

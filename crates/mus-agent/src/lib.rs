@@ -11,6 +11,7 @@ pub mod commands;
 pub mod cpu;
 pub mod kube_discovery;
 pub mod metrics;
+pub mod policy;
 pub mod reconcile;
 pub mod resolve;
 pub mod runtime;

@@ -4,6 +4,7 @@
 //! scheduler's own counters (the per-CPU `stats` array mus-runner pins as
 //! `mus_stats` next to the map) as `mus_sched_*_total`, when they are pinned.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -133,6 +134,8 @@ pub struct Metrics {
     map_open: AtomicBool,
     last_success: Mutex<Option<Instant>>,
     boosted: Mutex<Vec<Boosted>>,
+    /// Pods refused a boost, by reason ([`crate::policy::Refusal::label`]).
+    refused: Mutex<BTreeMap<&'static str, u64>>,
     /// `/healthz` fails when the last successful pass is older than this.
     stale_after: Duration,
     /// Where mus-runner pins the scheduler's counters (`mus_common::stats_pin_path`).
@@ -153,6 +156,7 @@ impl Metrics {
             map_open: AtomicBool::new(false),
             last_success: Mutex::new(None),
             boosted: Mutex::new(Vec::new()),
+            refused: Mutex::new(BTreeMap::new()),
             stale_after,
             stats_pin,
         }
@@ -176,6 +180,17 @@ impl Metrics {
         if let Ok(mut slot) = self.boosted.lock() {
             *slot = boosted;
         }
+    }
+
+    pub fn set_refused(&self, by_reason: BTreeMap<&'static str, u64>) {
+        if let Ok(mut slot) = self.refused.lock() {
+            *slot = by_reason;
+        }
+    }
+
+    /// Pods refused a boost in the last pass, by reason.
+    pub fn refused(&self) -> BTreeMap<&'static str, u64> {
+        self.refused.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     pub fn boosted(&self) -> Vec<Boosted> {
@@ -282,6 +297,13 @@ impl Metrics {
             get(&self.map_reopens),
         );
 
+        let _ = writeln!(
+            out,
+            "# HELP mus_agent_refused_boosts Pods on this node that ask for a boost the policy refuses, by reason.\n# TYPE mus_agent_refused_boosts gauge"
+        );
+        for (reason, n) in self.refused() {
+            let _ = writeln!(out, "mus_agent_refused_boosts{{reason=\"{reason}\"}} {n}");
+        }
         let _ = writeln!(
             out,
             "# HELP mus_agent_boosted_weight Weight of each boosted pod's cgroup.\n# TYPE mus_agent_boosted_weight gauge"
