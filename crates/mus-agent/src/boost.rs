@@ -42,8 +42,18 @@ pub fn boost(
     force: bool,
 ) -> Result<CgroupId, BoostError> {
     let id = CgroupId::of_path(dir)?;
-    change(map, id, Some(weight), force)?;
+    boost_id(map, id, weight, force)?;
     Ok(id)
+}
+
+/// [`boost`] of a cgroup ID.
+pub fn boost_id(
+    map: &PrioMap,
+    id: CgroupId,
+    weight: Weight,
+    force: bool,
+) -> Result<(), BoostError> {
+    change(map, id, Some(weight), force).map(drop)
 }
 
 /// Removes the entry of the cgroup at `dir`; `Ok((id, false))` if it had none.
