@@ -89,10 +89,10 @@ impl Entry {
     /// The owner bits of a daemon's entry: `None` if no daemon wrote it,
     /// `Some(0)` for a daemon that predates owner ids.
     pub fn watch_owner(&self) -> Option<u16> {
-        self.has(PrioFlags::WATCH).then(|| {
+        self.has(PrioFlags::WATCH).then_some(
             ((self.flags & intf::mus_prio_flags_MUS_PRIO_OWNER_MASK)
-                >> intf::mus_prio_flags_MUS_PRIO_OWNER_SHIFT) as u16
-        })
+                >> intf::mus_prio_flags_MUS_PRIO_OWNER_SHIFT) as u16,
+        )
     }
 
     /// Who wrote the entry, in words, for logs and refusals.
