@@ -117,19 +117,13 @@ fn list_of<K: serde::Serialize + Clone + k8s_openapi::ListableResource>(
 ) -> String {
     let wanted = common::query_param(query, "fieldSelector")
         .and_then(|s| s.strip_prefix("metadata.name=").map(str::to_string));
-    let items = items
-        .iter()
-        .filter(|k| wanted.is_none() || name(k) == wanted.as_deref())
-        .cloned()
-        .collect();
-    serde_json::to_string(&List::<K> {
-        items,
-        metadata: ListMeta {
-            resource_version: Some("1".into()),
-            ..Default::default()
-        },
-    })
-    .expect("json")
+    common::list(
+        items
+            .iter()
+            .filter(|k| wanted.is_none() || name(k) == wanted.as_deref())
+            .cloned()
+            .collect(),
+    )
 }
 
 /// This machine's boot ID, which the Node the agent runs on reports.

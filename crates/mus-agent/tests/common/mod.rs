@@ -226,8 +226,9 @@ pub fn pod(p: PodSpecOf<'_>) -> Pod {
     }
 }
 
-pub fn pod_list(items: Vec<Pod>) -> String {
-    let list = List::<Pod> {
+/// A Kubernetes list of `items` (Pods, Nodes, Namespaces), as a LIST answers.
+pub fn list<K: serde::Serialize + k8s_openapi::ListableResource>(items: Vec<K>) -> String {
+    let list = List::<K> {
         items,
         metadata: ListMeta {
             resource_version: Some("100".into()),
@@ -235,6 +236,10 @@ pub fn pod_list(items: Vec<Pod>) -> String {
         },
     };
     serde_json::to_string(&list).expect("json")
+}
+
+pub fn pod_list(items: Vec<Pod>) -> String {
+    list(items)
 }
 
 pub fn event(e: WatchEvent<Pod>) -> String {
