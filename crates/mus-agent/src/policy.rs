@@ -5,9 +5,11 @@
 //! enforces the same rules at the API server.
 //!
 //! Two routes to a boost, both decided by the admin:
-//! - `priorityClasses`: a pod whose `priorityClassName` is listed gets that weight.
-//!   PriorityClasses are cluster-scoped and a pod's class cannot change after
-//!   creation, so this grant cannot be taken by editing a pod.
+//! - `priorityClasses`: a pod whose `priorityClassName` is listed gets that weight
+//!   (in the namespaces `classNamespaceSelector` selects, if set). PriorityClasses
+//!   are cluster-scoped and a pod's class cannot change after creation, so this
+//!   grant cannot be taken by editing a pod; who may create pods of the class is
+//!   the selector's and the admission policy's business.
 //! - `annotations.namespaceSelector`: the `mus.patos.dev/*` annotations are honoured
 //!   only in namespaces whose labels match (labels on a Namespace are the admins').
 //!
@@ -32,6 +34,7 @@ struct PolicyFile {
     max_weight: Option<u64>,
     #[serde(default)]
     priority_classes: BTreeMap<String, u64>,
+    class_namespace_selector: Option<Selector>,
     annotations: Option<AnnotationsFile>,
     node_cap: Option<NodeCapFile>,
 }
@@ -78,6 +81,24 @@ pub enum Operator {
 }
 
 impl Selector {
+    /// The selector if every expression is well formed, else (field, reason).
+    fn validated(self, field: &str) -> Result<Selector, (String, String)> {
+        for (i, r) in self.match_expressions.iter().enumerate() {
+            let with_values = matches!(r.operator, Operator::In | Operator::NotIn);
+            if with_values == r.values.is_empty() {
+                return Err((
+                    format!("{field}.matchExpressions[{i}]"),
+                    format!(
+                        "operator {:?} {} values",
+                        r.operator,
+                        if with_values { "needs" } else { "takes no" }
+                    ),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.match_labels
             .iter()
@@ -107,6 +128,8 @@ pub struct NodeCap {
 pub struct Policy {
     pub max_weight: Weight,
     pub priority_classes: BTreeMap<String, Weight>,
+    /// Where class grants apply (`None`: in every namespace).
+    pub class_namespaces: Option<Selector>,
     /// `None`: annotations are honoured nowhere.
     pub annotation_namespaces: Option<Selector>,
     pub node_cap: NodeCap,
@@ -139,6 +162,7 @@ impl Default for Policy {
         Policy {
             max_weight: Weight::HIGH_DEFAULT,
             priority_classes: BTreeMap::new(),
+            class_namespaces: None,
             annotation_namespaces: None,
             node_cap: NodeCap::default(),
         }
@@ -213,25 +237,21 @@ impl Policy {
             }
             priority_classes.insert(name, weight);
         }
-        let annotation_namespaces = match file.annotations {
-            None => None,
-            Some(a) => {
-                for (i, r) in a.namespace_selector.match_expressions.iter().enumerate() {
-                    let with_values = matches!(r.operator, Operator::In | Operator::NotIn);
-                    if with_values == r.values.is_empty() {
-                        return Err(invalid(
-                            &format!("annotations.namespaceSelector.matchExpressions[{i}]"),
-                            format!(
-                                "operator {:?} {} values",
-                                r.operator,
-                                if with_values { "needs" } else { "takes no" }
-                            ),
-                        ));
-                    }
-                }
-                Some(a.namespace_selector)
-            }
-        };
+        let class_namespaces = file
+            .class_namespace_selector
+            .map(|sel| {
+                sel.validated("classNamespaceSelector")
+                    .map_err(|(f, r)| invalid(&f, r))
+            })
+            .transpose()?;
+        let annotation_namespaces = file
+            .annotations
+            .map(|a| {
+                a.namespace_selector
+                    .validated("annotations.namespaceSelector")
+                    .map_err(|(f, r)| invalid(&f, r))
+            })
+            .transpose()?;
         let mut node_cap = NodeCap::default();
         if let Some(cap) = file.node_cap {
             if let Some(f) = cap.max_cpu_request_fraction
@@ -252,6 +272,7 @@ impl Policy {
         Ok(Policy {
             max_weight,
             priority_classes,
+            class_namespaces,
             annotation_namespaces,
             node_cap,
         })
@@ -273,7 +294,14 @@ impl Policy {
             .spec
             .as_ref()
             .and_then(|s| s.priority_class_name.as_deref());
+        let selected = |selector: &Selector| namespace_labels.is_some_and(|l| selector.matches(l));
+        let not_selected = || Refusal::NamespaceNotSelected {
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        };
         if let Some((class, &weight)) = class.and_then(|c| self.priority_classes.get_key_value(c)) {
+            if self.class_namespaces.as_ref().is_some_and(|s| !selected(s)) {
+                return Err(not_selected());
+            }
             return Ok(Some(Granted {
                 weight,
                 via: Via::PriorityClass(class.clone()),
@@ -285,10 +313,8 @@ impl Policy {
         let Some(selector) = &self.annotation_namespaces else {
             return Err(Refusal::AnnotationsOff);
         };
-        if !namespace_labels.is_some_and(|labels| selector.matches(labels)) {
-            return Err(Refusal::NamespaceNotSelected {
-                namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-            });
+        if !selected(selector) {
+            return Err(not_selected());
         }
         if weight > self.max_weight {
             return Err(Refusal::OverMaxWeight {
@@ -499,6 +525,8 @@ mod tests {
             "maxWeight: 16384
 priorityClasses:
   latency-critical: 8192
+classNamespaceSelector:
+  matchExpressions: [{key: tier, operator: Exists}]
 annotations:
   namespaceSelector:
     matchLabels: {mus.patos.dev/boost: allowed}
@@ -512,7 +540,7 @@ nodeCap:
         .expect("valid");
         assert_eq!(p.max_weight.get(), 16384);
         assert_eq!(p.priority_classes["latency-critical"].get(), 8192);
-        let sel = p.annotation_namespaces.expect("selector");
+        let sel = p.annotation_namespaces.clone().expect("selector");
         let labels = |pairs: &[(&str, &str)]| {
             pairs
                 .iter()
@@ -526,6 +554,9 @@ nodeCap:
         ])));
         assert!(!sel.matches(&labels(&[])));
         assert_eq!(p.node_cap.max_pods, Some(4));
+        let classes = p.class_namespaces.expect("class selector");
+        assert!(classes.matches(&labels(&[("tier", "web")])));
+        assert!(!classes.matches(&labels(&[])));
     }
 
     #[test]

@@ -734,7 +734,8 @@ pub async fn run(
     );
     // Namespaces matter only to a policy that selects them by label: without one,
     // nothing is listed (and no RBAC for namespaces is needed).
-    let need_namespaces = opts.policy.annotation_namespaces.is_some();
+    let need_namespaces =
+        opts.policy.annotation_namespaces.is_some() || opts.policy.class_namespaces.is_some();
     namespaces.listed = !need_namespaces;
     let mut pod_stream = std::pin::pin!(pod_stream);
     let mut node_stream = std::pin::pin!(node_stream);

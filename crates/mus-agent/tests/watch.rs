@@ -1234,12 +1234,13 @@ async fn only_what_the_policy_grants_is_boosted_and_refusals_are_reported() {
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
     let node = Cgroups::new();
-    let (critical, sneaky, greedy, web, late) = (
+    let (critical, sneaky, greedy, web, late, classy) = (
         node.pod_cgroup(1),
         node.pod_cgroup(2),
         node.pod_cgroup(3),
         node.pod_cgroup(4),
         node.pod_cgroup(5),
+        node.pod_cgroup(6),
     );
     let b = (BOOST_ANNOTATION, "true");
     // A PriorityClass the policy grants 8192, no annotation needed.
@@ -1260,6 +1261,12 @@ async fn only_what_the_policy_grants_is_boosted_and_refusals_are_reported() {
     api.apply(shaped(a_pod(4, "web", NODE, &[b], "dd01"), |p| {
         created(p, "2026-01-04T00:00:00Z")
     }));
+    // The class, in a namespace the policy does not grant it in.
+    api.apply(shaped(a_pod(6, "classy", NODE, &[], "ff01"), |p| {
+        created(p, "2026-01-06T00:00:00Z");
+        p.metadata.namespace = Some("dev".into());
+        p.spec.as_mut().expect("spec").priority_class_name = Some("latency-critical".into());
+    }));
     // Granted, but the node already boosts maxPods (2) older pods.
     api.apply(shaped(a_pod(5, "late", NODE, &[b], "ee01"), |p| {
         created(p, "2026-01-05T00:00:00Z")
@@ -1268,10 +1275,12 @@ async fn only_what_the_policy_grants_is_boosted_and_refusals_are_reported() {
         o.policy = policy(&format!(
             "maxWeight: 8192
 priorityClasses: {{latency-critical: 8192}}
-annotations: {{namespaceSelector: {{matchLabels: {{{}: {}}}}}}}
+classNamespaceSelector: {{matchLabels: {{{k}: {v}}}}}
+annotations: {{namespaceSelector: {{matchLabels: {{{k}: {v}}}}}}}
 nodeCap: {{maxPods: 2}}
 ",
-            ALLOWED.0, ALLOWED.1
+            k = ALLOWED.0,
+            v = ALLOWED.1
         ))
     });
     let pin = bpf.pin();
@@ -1279,10 +1288,10 @@ nodeCap: {{maxPods: 2}}
         entries(&pin) == BTreeMap::from([(critical, 8192), (web, 4096)])
     })
     .await;
-    eventually("three refusals, one of each reason", 10, || {
+    eventually("four refusals, each with its reason", 10, || {
         refused(&a)
             == counts(&[
-                ("namespace_not_selected", 1),
+                ("namespace_not_selected", 2),
                 ("node_max_pods", 1),
                 ("over_max_weight", 1),
             ])
@@ -1292,9 +1301,10 @@ nodeCap: {{maxPods: 2}}
         event_posted(&api, "dev", "sneaky", "BoostRefused")
             && event_posted(&api, NS, "greedy", "BoostRefused")
             && event_posted(&api, NS, "late", "BoostRefused")
+            && event_posted(&api, "dev", "classy", "BoostRefused")
     })
     .await;
-    for id in [sneaky, greedy, late] {
+    for id in [sneaky, greedy, late, classy] {
         assert!(!entries(&pin).contains_key(&id));
     }
 
@@ -1319,7 +1329,7 @@ nodeCap: {{maxPods: 2}}
     let (_, text) = get(addr, "/metrics").await;
     assert!(
         text.lines()
-            .any(|l| l == "mus_agent_refused_boosts{reason=\"namespace_not_selected\"} 1"),
+            .any(|l| l == "mus_agent_refused_boosts{reason=\"namespace_not_selected\"} 2"),
         "{text}"
     );
     server.abort();
