@@ -138,11 +138,11 @@ pub struct Policy {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error(
-        "cannot read the boost policy {path}: {source} (check --policy and the ConfigMap mount)"
+        "cannot read the boost policy {path}: {error} (check --policy and the ConfigMap mount)"
     )]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "the boost policy {path} is not valid YAML for a policy: {message} (see writeups/policy.md for the format)"
@@ -186,9 +186,9 @@ fn is_dns_subdomain(name: &str) -> bool {
 impl Policy {
     /// Reads and validates the policy at `path`.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| PolicyError::Read {
             path: path.into(),
-            source,
+            error,
         })?;
         Policy::parse(&text, path)
     }
@@ -204,7 +204,9 @@ impl Policy {
         } else {
             serde_saphyr::from_str(text).map_err(|e| PolicyError::Parse {
                 path: path.into(),
-                message: e.to_string(),
+                // The parser's first line says what and where; the code frame
+                // after it does not fit a one-line error.
+                message: e.to_string().lines().next().unwrap_or_default().to_string(),
             })?
         };
         let invalid = |field: &str, reason: String| PolicyError::Invalid {
