@@ -445,7 +445,7 @@ pub enum Refusal {
     )]
     NodeCpuUnknown,
     #[error(
-        "cgroup ID {cgroup} already has an entry written by {writer} (weight {weight}); mus-agent leaves it alone (remove it with `mus-agent unboost --id {cgroup}` to let this pod's grant apply)"
+        "cgroup ID {cgroup} already has an entry written by {writer} (weight {weight}); mus-agent leaves it alone (remove it with `mus-agent unboost --id {cgroup}`, adding --force if another daemon wrote it, to let this pod's grant apply)"
     )]
     HeldByOther {
         cgroup: CgroupId,
