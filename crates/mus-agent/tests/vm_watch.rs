@@ -282,7 +282,8 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         None
     );
 
-    // What the daemon asked: lists and watches of this node's pods only.
+    // What the daemon asked: lists and watches of this node's pods only, and of this
+    // Node.
     let first_list = get(&run, "api_first_list");
     assert!(
         first_list.contains(&format!("fieldSelector=spec.nodeName%3D{NODE}")),
@@ -291,6 +292,11 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     assert!(
         get(&run, "api_first_watch").contains(&format!("fieldSelector=spec.nodeName%3D{NODE}")),
         "{why}"
+    );
+    assert!(
+        get(&run, "api_first_node_list").contains(&format!("fieldSelector=metadata.name%3D{NODE}")),
+        "the daemon listed other Nodes than its own: {}",
+        get(&run, "api_first_node_list")
     );
 
     // Everything still up at the end.

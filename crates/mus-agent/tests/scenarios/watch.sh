@@ -142,10 +142,12 @@ wait_entry absent $POD_ID t_unannotate_cs
 dump dump_unannotated
 scrape metrics_after
 
-# What the daemon asked the API server: lists and watches of this node's pods.
+# What the daemon asked the API server: lists and watches of this node's pods, and of
+# this Node only.
 echo "@@MUS api_requests $(grep -c '/api/v1/pods?' $API/requests) $(grep -c '/api/v1/pods?.*watch=true' $API/requests)"
 echo "@@MUS api_first_list $(grep '/api/v1/pods?' $API/requests | grep -v 'watch=true' | head -1)"
-echo "@@MUS api_first_watch $(grep -m1 'watch=true' $API/requests)"
+echo "@@MUS api_first_watch $(grep -m1 '/api/v1/pods?.*watch=true' $API/requests)"
+echo "@@MUS api_first_node_list $(grep -m1 '/api/v1/nodes?' $API/requests)"
 echo "@@MUS t_total_cs $(($(now_cs) - t_boot))"
 echo "@@MUS watch_alive $(kill -0 $WATCH 2>/dev/null && echo yes || echo no)"
 echo "@@MUS runner_alive $(kill -0 $RUNNER 2>/dev/null && echo yes || echo no)"
