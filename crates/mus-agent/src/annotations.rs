@@ -14,8 +14,15 @@ pub const WEIGHT_ANNOTATION: &str = "mus.patos.dev/weight";
 pub const BOOST_ANNOTATION: &str = "mus.patos.dev/boost";
 
 /// Node label the DaemonSet's nodeSelector requires: set it on nodes whose kernel has
-/// sched_ext (`kubectl label node NODE mus.patos.dev/sched-ext=true`).
-pub const NODE_LABEL: &str = "mus.patos.dev/sched-ext";
+/// sched_ext (`kubectl label node NODE node-restriction.kubernetes.io/mus-sched-ext=true`).
+/// Under the `node-restriction.kubernetes.io/` prefix, which the NodeRestriction
+/// admission plugin forbids a kubelet to set on its own Node: a compromised node
+/// cannot make itself run mus (and its privileged runner).
+pub const NODE_LABEL: &str = "node-restriction.kubernetes.io/mus-sched-ext";
+
+/// Namespace label the shipped boost policy and admission policy select on: pods
+/// of a namespace an admin labelled `mus.patos.dev/boost=allowed` may be boosted.
+pub const NAMESPACE_LABEL: &str = "mus.patos.dev/boost";
 
 /// The name the agent publishes Kubernetes Events under.
 pub const REPORTER: &str = "mus-agent";

@@ -14,8 +14,8 @@ use crate::targets::{self, Target, TargetError};
 /// Boost a Kubernetes pod or container in the mus sched_ext scheduler.
 ///
 /// Without a subcommand, opens the interactive table of this node's pods (in a
-/// terminal). Needs CAP_BPF or root (the scheduler's map is root-only) and a
-/// running mus-runner.
+/// terminal). Needs root, or CAP_BPF and access to the pin (the scheduler's map
+/// is pinned root-only, 0600), and a running mus-runner.
 #[derive(Debug, Parser)]
 #[command(name = "mus-agent", version)]
 pub struct Cli {
@@ -86,8 +86,9 @@ pub enum Command {
         // range rather than as an unknown flag.
         #[arg(long, short, value_name = "W", allow_negative_numbers = true)]
         weight: Option<String>,
-        /// Boost even a node-wide cgroup: the root, a top-level slice such as
-        /// system.slice or kubepods.slice, or a QoS-class slice of kubepods.
+        /// Boost even a node-wide cgroup (the root, a top-level slice such as
+        /// system.slice or kubepods.slice, or a QoS-class slice of kubepods), and
+        /// overwrite an entry `mus-agent watch` owns (it then leaves yours alone).
         #[arg(long)]
         force: bool,
     },
@@ -95,24 +96,33 @@ pub enum Command {
     Unboost {
         #[command(flatten)]
         target: UnboostTargetArgs,
+        /// Remove an entry `mus-agent watch` owns (it writes it again while the
+        /// pod is still granted a boost).
+        #[arg(long)]
+        force: bool,
     },
     /// What the map holds, resolved back to pods where possible.
     Status {
         #[arg(long)]
         json: bool,
     },
-    /// Keep the map equal to what this node's pods ask for (the node daemon).
+    /// Keep the map equal to what the boost policy grants this node's pods (the node daemon).
     ///
-    /// A pod annotated `mus.patos.dev/weight: "4096"` (or `mus.patos.dev/boost:
-    /// "true"` for the default weight) has its pod cgroup boosted; removing the
-    /// annotation, deleting the pod or moving it away removes the entry. Entries
-    /// written by hand (`mus-agent boost`) are left alone unless --own-all.
+    /// The policy (--policy) grants weights to PriorityClasses, and may honour the
+    /// annotation `mus.patos.dev/weight: "4096"` (or `mus.patos.dev/boost: "true"`)
+    /// in the namespaces it selects; without a policy nothing is boosted. A pod
+    /// losing its grant, deleted or moved away loses its entry. Entries others
+    /// wrote (`mus-agent boost`, another daemon) are left alone unless --own-all.
     Watch(WatchArgs),
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
-    /// Also remove entries no pod asks for that this daemon did not write.
+    /// The cluster admins' boost policy (YAML; see writeups/policy.md). Without it
+    /// no pod is boosted.
+    #[arg(long, env = "MUS_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Also remove entries no pod is granted that this daemon did not write.
     #[arg(long)]
     pub own_all: bool,
     /// Log what would change; write nothing.
@@ -273,7 +283,7 @@ mod tests {
         assert_eq!(cli.global.pin_path, PathBuf::from(DEFAULT_PIN_PATH));
 
         let cli = Cli::try_parse_from(["mus-agent", "unboost", "--id", "42"]).expect("parse");
-        let Some(Command::Unboost { target }) = cli.command else {
+        let Some(Command::Unboost { target, .. }) = cli.command else {
             panic!("not unboost")
         };
         assert_eq!(target.id, Some(42));

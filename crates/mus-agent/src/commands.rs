@@ -10,7 +10,7 @@ use mus_common::cgroup::find_cgroup;
 use mus_common::{CgroupId, PrioFlags};
 use serde::Serialize;
 
-use crate::boost::{self, open_map, require_bpf_capability};
+use crate::boost::{self, open_map, require_privilege};
 use crate::cgroup_index::{self, Boost, Owner, row_cgroups};
 use crate::cli::{self, Global};
 use crate::kube_discovery::{self, ContainerRow, Discovery, DiscoveryError};
@@ -53,9 +53,9 @@ pub async fn boost(g: &Global, target: &Target, weight: Option<&str>, force: boo
     if let Some(note) = &resolved.note {
         eprintln!("note: {note}");
     }
-    require_bpf_capability()?;
+    require_privilege()?;
     let map = open_map(&g.pin_path)?;
-    let id = boost::boost(&map, &resolved.path, weight)?;
+    let id = boost::boost(&map, &resolved.path, weight, force)?;
     println!(
         "boosted {target} at weight {weight}: cgroup {} (ID {id}, found through {})",
         resolved.path.display(),
@@ -64,7 +64,12 @@ pub async fn boost(g: &Global, target: &Target, weight: Option<&str>, force: boo
     Ok(())
 }
 
-pub async fn unboost(g: &Global, target: Option<&Target>, id: Option<u64>) -> Result<()> {
+pub async fn unboost(
+    g: &Global,
+    target: Option<&Target>,
+    id: Option<u64>,
+    force: bool,
+) -> Result<()> {
     /// What names the entry: a target to resolve, or a raw ID.
     enum Named {
         Target(Resolved),
@@ -75,14 +80,18 @@ pub async fn unboost(g: &Global, target: Option<&Target>, id: Option<u64>) -> Re
         (Some(target), None) => Named::Target(resolve_target(g, target).await?),
         (None, None) => anyhow::bail!("name a target to unboost"),
     };
-    require_bpf_capability()?;
+    require_privilege()?;
     let map = open_map(&g.pin_path)?;
     let (what, id, removed) = match named {
         Named::Target(resolved) => {
-            let (id, removed) = boost::unboost(&map, &resolved.path)?;
+            let (id, removed) = boost::unboost(&map, &resolved.path, force)?;
             (resolved.target.to_string(), id, removed)
         }
-        Named::Id(id) => (format!("cgroup ID {id}"), id, map.remove(id)?),
+        Named::Id(id) => (
+            format!("cgroup ID {id}"),
+            id,
+            boost::unboost_id(&map, id, force)?,
+        ),
     };
     // Not boosted is not a failure: scripts can unboost unconditionally.
     if removed {
@@ -170,12 +179,14 @@ struct StatusItem {
     cgroup_id: u64,
     weight: u32,
     owner: Owner,
-    /// Written by `mus-agent watch`, which removes it when no pod asks for it.
+    /// Written by `mus-agent watch`, which removes it when no pod is granted it.
     watch: bool,
+    /// Who wrote it: `mus-agent boost`, `mus-agent watch (owner id …)`, another tool.
+    writer: String,
 }
 
 pub async fn status(g: &Global, json: bool) -> Result<()> {
-    require_bpf_capability()?;
+    require_privilege()?;
     let map = open_map(&g.pin_path)?;
     let entries = map.entries()?;
     // Without the API server, entries are still shown by cgroup path.
@@ -198,6 +209,7 @@ pub async fn status(g: &Global, json: bool) -> Result<()> {
             weight: e.weight,
             owner,
             watch: e.has(PrioFlags::WATCH),
+            writer: e.writer(),
         })
         .collect();
     let mut out = std::io::stdout().lock();
@@ -235,7 +247,7 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     use crate::metrics::Metrics;
     use crate::watch::{self as daemon, WatchOptions};
 
-    require_bpf_capability()?;
+    require_privilege()?;
     let config = kube_discovery::config(&g.kube_options()).await?;
     let node = kube_discovery::node_name(g.node.as_deref())?;
     let client = kube_discovery::client(config)?;
@@ -248,6 +260,10 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
         );
     }
     let mut opts = WatchOptions::new(node, g.pin_path.clone(), g.cgroup_root.clone());
+    // A bad policy stops the daemon at start, with the file and field named.
+    if let Some(path) = &args.policy {
+        opts.policy = crate::policy::Policy::load(path)?;
+    }
     opts.own_all = args.own_all;
     opts.dry_run = args.dry_run;
     opts.resync_interval = Duration::from_secs(args.resync_interval);
@@ -266,15 +282,15 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
         node = %opts.node,
         dry_run = opts.dry_run,
         own_all = opts.own_all,
-        "watching this node's pods for {} / {}",
-        crate::annotations::WEIGHT_ANNOTATION,
-        crate::annotations::BOOST_ANNOTATION
+        owner_id = %opts.owner(),
+        policy = ?opts.policy,
+        "watching this node's pods"
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot handle SIGTERM")?;
     // Entries stay in the map on exit: boosts survive an agent restart or upgrade.
     tokio::select! {
-        () = daemon::run(client, opts, metrics) => anyhow::bail!("the pod watch ended"),
+        ended = daemon::run(client, opts, metrics) => ended?,
         _ = term.recv() => tracing::info!("SIGTERM: stopping; the map keeps its entries"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping; the map keeps its entries"),
     }
@@ -303,7 +319,7 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
                 )
                 .into());
             }
-            require_bpf_capability()?;
+            require_privilege()?;
             let g = g.clone();
             tokio::task::spawn_blocking(move || crate::tui::run(&g))
                 .await
@@ -316,8 +332,8 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             weight,
             force,
         }) => boost(g, &target.target()?, weight.as_deref(), *force).await,
-        Some(cli::Command::Unboost { target }) => {
-            unboost(g, target.target()?.as_ref(), target.id).await
+        Some(cli::Command::Unboost { target, force }) => {
+            unboost(g, target.target()?.as_ref(), target.id, *force).await
         }
         Some(cli::Command::Watch(args)) => watch(g, args).await,
     }

@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod http;
 pub mod kube_discovery;
 pub mod metrics;
+pub mod policy;
 pub mod reconcile;
 pub mod resolve;
 pub mod runtime;

@@ -4,6 +4,7 @@
 //! (the per-CPU `stats` array mus-runner pins as `mus_stats` next to the map) as
 //! `mus_sched_*_total`, when they are pinned.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -124,6 +125,8 @@ pub struct Metrics {
     /// When the daemon's loop last woke up (an event, the pin check, a resync).
     last_tick: Mutex<Instant>,
     boosted: Mutex<Vec<Boosted>>,
+    /// Pods refused a boost, by reason ([`crate::policy::Refusal::label`]).
+    refused: Mutex<BTreeMap<&'static str, u64>>,
     /// `/healthz` fails when the loop has not woken up for this long.
     stale_after: Duration,
     /// Where mus-runner pins the scheduler's counters (`mus_common::stats_pin_path`).
@@ -146,6 +149,7 @@ impl Metrics {
             // The loop starts right after; until then the process start counts.
             last_tick: Mutex::new(Instant::now()),
             boosted: Mutex::new(Vec::new()),
+            refused: Mutex::new(BTreeMap::new()),
             stale_after,
             stats_pin,
         }
@@ -169,6 +173,17 @@ impl Metrics {
         if let Ok(mut slot) = self.boosted.lock() {
             *slot = boosted;
         }
+    }
+
+    pub fn set_refused(&self, by_reason: BTreeMap<&'static str, u64>) {
+        if let Ok(mut slot) = self.refused.lock() {
+            *slot = by_reason;
+        }
+    }
+
+    /// Pods refused a boost in the last pass, by reason.
+    pub fn refused(&self) -> BTreeMap<&'static str, u64> {
+        self.refused.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     pub fn boosted(&self) -> Vec<Boosted> {
@@ -292,6 +307,13 @@ impl Metrics {
             get(&self.map_reopens),
         );
 
+        let _ = writeln!(
+            out,
+            "# HELP mus_agent_refused_boosts Pods on this node that ask for a boost the policy refuses, by reason.\n# TYPE mus_agent_refused_boosts gauge"
+        );
+        for (reason, n) in self.refused() {
+            let _ = writeln!(out, "mus_agent_refused_boosts{{reason=\"{reason}\"}} {n}");
+        }
         let _ = writeln!(
             out,
             "# HELP mus_agent_boosted_weight Weight of each boosted pod's cgroup.\n# TYPE mus_agent_boosted_weight gauge"

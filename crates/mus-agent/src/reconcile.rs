@@ -1,16 +1,18 @@
-//! The watch daemon's decision, with no I/O: from what the pods ask for and what the
-//! map holds, the writes and deletes that make the map equal to the pods' wishes.
+//! The watch daemon's decision, with no I/O: from what the pods are granted and what
+//! the map holds, the writes and deletes that make the map hold the grants.
 //!
 //! Ownership is in the map itself: every entry the daemon writes carries
-//! `MUS_PRIO_F_WATCH` ([`PrioFlags::WATCH`]), and the daemon deletes only entries
-//! with that flag (or, with `--own-all`, every entry no pod asks for). A boost
-//! written by hand (`mus-agent boost`, flags 0) survives, and a restarted daemon
-//! knows its entries from its first pass, including one whose pod lost its
-//! annotation or left while no daemon ran.
+//! `MUS_PRIO_F_WATCH` and its owner id (a hash of its node name) in the flags'
+//! upper bits ([`PrioFlags::watch_by`]). The daemon deletes and rewrites only its
+//! own entries (or, with `--own-all`, deletes every entry no pod is granted). An
+//! entry someone else wrote (`mus-agent boost`, bpftool, a daemon with another
+//! node name) is left alone even where a pod is granted that cgroup: it is a
+//! [`Conflict`], reported, not overwritten. A restarted daemon knows its entries
+//! from its first pass, including one whose pod lost its grant while no daemon ran.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use mus_common::{CgroupId, Entry, PrioFlags, Weight};
+use mus_common::{CgroupId, Entry, OwnerId, PrioFlags, Weight};
 
 /// A pod, for logs and metric labels.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,14 +42,21 @@ pub type Desired = BTreeMap<CgroupId, Wish>;
 pub struct Write {
     pub cgroup: CgroupId,
     pub weight: Weight,
-    /// The weight the map held before (`None`: a new entry).
-    pub previous: Option<u32>,
+    /// The entry the map held (`None`: a new entry); the write happens only if
+    /// it is still there ([`mus_common::PrioMap::compare_and_swap`]).
+    pub previous: Option<Entry>,
 }
 
+/// A delete of `entry`, only if the map still holds it as it was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delete {
-    pub cgroup: CgroupId,
-    pub weight: u32,
+    pub entry: Entry,
+}
+
+/// A cgroup a pod is granted whose entry someone else wrote: left alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub entry: Entry,
 }
 
 /// The changes one pass makes. Deletes go first, so that a nearly full map has room
@@ -56,6 +65,7 @@ pub struct Delete {
 pub struct Plan {
     pub deletes: Vec<Delete>,
     pub writes: Vec<Write>,
+    pub conflicts: Vec<Conflict>,
 }
 
 impl Plan {
@@ -64,38 +74,60 @@ impl Plan {
     }
 }
 
-/// The changes that make `current` hold exactly `desired`, each desired entry
-/// marked as the daemon's, plus whatever is neither desired nor the daemon's (left
-/// alone unless `own_all`). A desired entry without the flag (written by hand, or
-/// by an older agent) is rewritten with it: the daemon takes it over.
-pub fn plan(desired: &Desired, current: &[Entry], own_all: bool) -> Plan {
+/// Whether `entry` is the daemon `owner`'s: its owner bits, or those of an agent
+/// that predates owner ids (0), whose entries a daemon on the node takes over.
+pub fn is_ours(entry: &Entry, owner: OwnerId) -> bool {
+    entry
+        .watch_owner()
+        .is_some_and(|o| o == owner.get() || o == 0)
+}
+
+/// The changes that make `current` hold exactly `desired` among `owner`'s entries.
+/// Entries of others are never rewritten; they are deleted only with `own_all`,
+/// when no pod is granted them.
+pub fn plan(desired: &Desired, current: &[Entry], owner: OwnerId, own_all: bool) -> Plan {
     let now: BTreeMap<CgroupId, &Entry> = current.iter().map(|e| (e.cgroup, e)).collect();
+    let ours = PrioFlags::watch_by(owner).bits();
     let deletes = current
         .iter()
-        .filter(|e| !desired.contains_key(&e.cgroup) && (own_all || e.has(PrioFlags::WATCH)))
-        .map(|e| Delete {
-            cgroup: e.cgroup,
-            weight: e.weight,
-        })
+        .filter(|e| !desired.contains_key(&e.cgroup) && (own_all || is_ours(e, owner)))
+        .map(|&entry| Delete { entry })
         .collect();
-    let writes = desired
-        .iter()
-        .filter(|(id, wish)| {
-            now.get(id)
-                .is_none_or(|e| e.weight != wish.weight.get() || !e.has(PrioFlags::WATCH))
-        })
-        .map(|(&cgroup, wish)| Write {
-            cgroup,
-            weight: wish.weight,
-            previous: now.get(&cgroup).map(|e| e.weight),
-        })
-        .collect();
-    Plan { deletes, writes }
+    let mut writes = Vec::new();
+    let mut conflicts = Vec::new();
+    for (&cgroup, wish) in desired {
+        match now.get(&cgroup) {
+            None => writes.push(Write {
+                cgroup,
+                weight: wish.weight,
+                previous: None,
+            }),
+            Some(&&e) if !is_ours(&e, owner) => conflicts.push(Conflict { entry: e }),
+            // Ours with the right weight and our current owner bits: nothing to do.
+            Some(&&e) if e.weight == wish.weight.get() && e.flags == ours => {}
+            Some(&&e) => writes.push(Write {
+                cgroup,
+                weight: wish.weight,
+                previous: Some(e),
+            }),
+        }
+    }
+    Plan {
+        deletes,
+        writes,
+        conflicts,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const OWNER: &str = "node-a";
+
+    fn owner() -> OwnerId {
+        OwnerId::of_node(OWNER)
+    }
 
     fn wish(name: &str, weight: u32) -> Wish {
         Wish {
@@ -108,22 +140,22 @@ mod tests {
         }
     }
 
-    /// An entry the daemon wrote.
-    fn ours(id: u64, weight: u32) -> Entry {
+    fn entry(id: u64, weight: u32, flags: PrioFlags) -> Entry {
         Entry {
             cgroup: CgroupId(id),
             weight,
-            flags: PrioFlags::WATCH.bits(),
+            flags: flags.bits(),
         }
     }
 
-    /// An entry written by hand (`mus-agent boost`, bpftool).
-    fn hand(id: u64, weight: u32) -> Entry {
-        Entry {
-            cgroup: CgroupId(id),
-            weight,
-            flags: 0,
-        }
+    /// An entry this daemon wrote.
+    fn ours(id: u64, weight: u32) -> Entry {
+        entry(id, weight, PrioFlags::watch_by(owner()))
+    }
+
+    /// An entry written by `mus-agent boost`.
+    fn cli(id: u64, weight: u32) -> Entry {
+        entry(id, weight, PrioFlags::CLI)
     }
 
     #[test]
@@ -132,8 +164,8 @@ mod tests {
             (CgroupId(1), wish("a", 4096)),
             (CgroupId(2), wish("b", 2048)),
         ]);
-        let p = plan(&desired, &[], false);
-        assert!(p.deletes.is_empty());
+        let p = plan(&desired, &[], owner(), false);
+        assert!(p.deletes.is_empty() && p.conflicts.is_empty());
         assert_eq!(
             p.writes,
             vec![
@@ -154,60 +186,71 @@ mod tests {
     #[test]
     fn converged_map_needs_nothing() {
         let desired = Desired::from([(CgroupId(1), wish("a", 4096))]);
-        let p = plan(&desired, &[ours(1, 4096), hand(9, 100)], false);
-        assert!(p.is_empty(), "{p:?}");
+        let p = plan(&desired, &[ours(1, 4096), cli(9, 100)], owner(), false);
+        assert!(p.is_empty() && p.conflicts.is_empty(), "{p:?}");
     }
 
     #[test]
-    fn a_changed_weight_is_rewritten() {
+    fn a_changed_weight_is_rewritten_if_the_entry_is_unchanged() {
         let desired = Desired::from([(CgroupId(1), wish("a", 8192))]);
-        let p = plan(&desired, &[ours(1, 4096)], false);
-        assert_eq!(p.writes[0].previous, Some(4096));
+        let p = plan(&desired, &[ours(1, 4096)], owner(), false);
+        assert_eq!(p.writes[0].previous, Some(ours(1, 4096)));
         assert_eq!(p.writes[0].weight.get(), 8192);
     }
 
     #[test]
-    fn only_flagged_entries_are_deleted_unless_own_all() {
-        // What a restarted daemon sees: its own entry 1, whose pod lost its
-        // annotation meanwhile, and a hand-written 2; no memory of the last run.
+    fn only_our_entries_are_deleted_unless_own_all() {
+        // What a restarted daemon sees: its own entry 1, whose pod lost its grant
+        // meanwhile, a CLI entry 2, and entry 3 of a daemon with another node name.
         let desired = Desired::new();
-        let current = [ours(1, 4096), hand(2, 2048)];
-        let p = plan(&desired, &current, false);
+        let other = entry(3, 4096, PrioFlags::watch_by(OwnerId::of_node("node-b")));
+        let current = [ours(1, 4096), cli(2, 2048), other];
+        let p = plan(&desired, &current, owner(), false);
         assert_eq!(
             p.deletes,
             vec![Delete {
-                cgroup: CgroupId(1),
-                weight: 4096
+                entry: ours(1, 4096)
             }]
         );
         assert!(p.writes.is_empty());
-        let p = plan(&desired, &current, true);
-        assert_eq!(p.deletes.len(), 2, "--own-all removes hand-written entries");
+        let p = plan(&desired, &current, owner(), true);
+        assert_eq!(p.deletes.len(), 3, "--own-all removes everyone's entries");
     }
 
     #[test]
-    fn a_hand_written_entry_a_pod_asks_for_is_taken_over() {
-        // Same weight, but no flag: rewritten with it, so that it is the daemon's to
-        // remove when the pod stops asking.
-        let desired = Desired::from([(CgroupId(5), wish("a", 4096))]);
-        let p = plan(&desired, &[hand(5, 4096)], false);
-        assert!(p.deletes.is_empty());
+    fn an_entry_someone_else_wrote_is_a_conflict_not_a_write() {
+        let desired = Desired::from([
+            (CgroupId(5), wish("a", 4096)),
+            (CgroupId(6), wish("b", 4096)),
+        ]);
+        let other = entry(6, 2048, PrioFlags::watch_by(OwnerId::of_node("node-b")));
+        let p = plan(&desired, &[cli(5, 4096), other], owner(), false);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(
+            p.conflicts,
+            vec![
+                Conflict {
+                    entry: cli(5, 4096)
+                },
+                Conflict { entry: other }
+            ]
+        );
+    }
+
+    #[test]
+    fn an_older_agents_entry_is_taken_over_with_our_owner_bits() {
+        let legacy = entry(7, 4096, PrioFlags::WATCH);
+        let desired = Desired::from([(CgroupId(7), wish("a", 4096))]);
+        let p = plan(&desired, &[legacy], owner(), false);
         assert_eq!(
             p.writes,
             vec![Write {
-                cgroup: CgroupId(5),
+                cgroup: CgroupId(7),
                 weight: Weight::HIGH_DEFAULT,
-                previous: Some(4096)
+                previous: Some(legacy)
             }]
         );
-        let p = plan(&Desired::new(), &[ours(5, 4096)], false);
-        assert_eq!(
-            p.deletes,
-            vec![Delete {
-                cgroup: CgroupId(5),
-                weight: 4096
-            }],
-            "then it is ours"
-        );
+        let p = plan(&Desired::new(), &[legacy], owner(), false);
+        assert_eq!(p.deletes, vec![Delete { entry: legacy }]);
     }
 }

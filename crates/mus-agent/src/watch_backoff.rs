@@ -6,13 +6,16 @@
 //! see it: against a server that ends every watch at once, the TUI and the daemon
 //! would re-watch in a tight loop. The pause therefore sits in the client, where
 //! the requests are made, using kube's own watcher backoff (0.8 s doubling to 30 s,
-//! with jitter).
+//! with jitter). Each watch (resource and selectors) has its own record: the
+//! daemon's watches of pods, its Node and namespaces start and restart together,
+//! and one of them starting just after another is not a watch that ended early.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::Request;
+use hyper::{Request, Uri};
 use kube::client::Body;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::DefaultBackoff;
@@ -34,26 +37,21 @@ struct State {
     backoff: DefaultBackoff,
 }
 
-/// The client's record of its WATCH requests; clones share it.
-#[derive(Clone)]
-pub struct WatchBackoff(Arc<Mutex<State>>);
-
-impl Default for WatchBackoff {
-    fn default() -> Self {
-        WatchBackoff(Arc::new(Mutex::new(State {
-            last_start: None,
-            backoff: DefaultBackoff::default(),
-        })))
-    }
-}
+/// The client's record of its WATCH requests, by [`watch_key`]; clones share it.
+#[derive(Clone, Default)]
+pub struct WatchBackoff(Arc<Mutex<HashMap<String, State>>>);
 
 impl WatchBackoff {
-    /// How long to hold a WATCH request made at `now`: nothing after a watch that
-    /// lasted, the next backoff step after one that ended early.
-    pub fn delay(&self, now: Instant) -> Duration {
-        let Ok(mut state) = self.0.lock() else {
+    /// How long to hold a WATCH request for `watch` made at `now`: nothing after a
+    /// watch that lasted, the next backoff step after one that ended early.
+    pub fn delay(&self, watch: &str, now: Instant) -> Duration {
+        let Ok(mut all) = self.0.lock() else {
             return Duration::ZERO;
         };
+        let state = all.entry(watch.to_string()).or_insert_with(|| State {
+            last_start: None,
+            backoff: DefaultBackoff::default(),
+        });
         let delay = match state.last_start {
             Some(last) if now.saturating_duration_since(last) < NORMAL_WATCH => {
                 state.backoff.next().unwrap_or(NORMAL_WATCH)
@@ -68,6 +66,20 @@ impl WatchBackoff {
     }
 }
 
+/// Which watch a request renews: the resource's path and the request's selectors
+/// (not its resourceVersion, which moves on with every renewal).
+fn watch_key(uri: &Uri) -> String {
+    let selectors = uri
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| p.starts_with("fieldSelector=") || p.starts_with("labelSelector="));
+    std::iter::once(uri.path())
+        .chain(selectors)
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// A kube client for `config` whose WATCH requests pause after a watch that ended
 /// early.
 pub fn client(config: kube::Config) -> Result<kube::Client, kube::Error> {
@@ -75,7 +87,7 @@ pub fn client(config: kube::Config) -> Result<kube::Client, kube::Error> {
     let pause = move |req: Request<Body>| {
         let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
         let delay = if watch {
-            backoff.delay(Instant::now())
+            backoff.delay(&watch_key(req.uri()), Instant::now())
         } else {
             Duration::ZERO
         };
@@ -102,19 +114,45 @@ mod tests {
     #[test]
     fn watches_that_end_early_wait_longer_each_time_and_a_long_one_resets() {
         let b = WatchBackoff::default();
+        let pods = "/api/v1/pods&fieldSelector=spec.nodeName%3Dn";
         let t0 = Instant::now();
         assert_eq!(
-            b.delay(t0),
+            b.delay(pods, t0),
             Duration::ZERO,
             "the first watch starts at once"
         );
-        let first = b.delay(t0 + Duration::from_millis(10));
+        let first = b.delay(pods, t0 + Duration::from_millis(10));
         assert!(first >= Duration::from_millis(400), "{first:?}");
-        let second = b.delay(t0 + first + Duration::from_millis(20));
+        let second = b.delay(pods, t0 + first + Duration::from_millis(20));
         assert!(second > first, "{first:?} then {second:?}");
         let later = t0 + first + second + Duration::from_secs(60);
-        assert_eq!(b.delay(later), Duration::ZERO, "a watch that lasted resets");
-        let again = b.delay(later + Duration::from_millis(10));
+        assert_eq!(
+            b.delay(pods, later),
+            Duration::ZERO,
+            "a watch that lasted resets"
+        );
+        let again = b.delay(pods, later + Duration::from_millis(10));
         assert!(again < second, "{again:?} after a reset, {second:?} before");
+    }
+
+    #[test]
+    fn watches_of_other_resources_started_together_do_not_wait() {
+        let b = WatchBackoff::default();
+        let t0 = Instant::now();
+        let key = |uri: &str| watch_key(&uri.parse().expect("uri"));
+        let pods =
+            key("/api/v1/pods?&watch=true&fieldSelector=spec.nodeName%3Dn&resourceVersion=100");
+        let node =
+            key("/api/v1/nodes?&watch=true&fieldSelector=metadata.name%3Dn&resourceVersion=7");
+        let namespaces = key("/api/v1/namespaces?&watch=true&resourceVersion=9");
+        for (i, watch) in [&pods, &node, &namespaces].into_iter().enumerate() {
+            let at = t0 + Duration::from_millis(10 * i as u64);
+            assert_eq!(b.delay(watch, at), Duration::ZERO, "{watch}");
+        }
+        // The same watch renewed with a newer resourceVersion is the same watch.
+        let renewed =
+            key("/api/v1/pods?&watch=true&fieldSelector=spec.nodeName%3Dn&resourceVersion=101");
+        assert_eq!(renewed, pods);
+        assert!(b.delay(&renewed, t0 + Duration::from_millis(50)) > Duration::ZERO);
     }
 }

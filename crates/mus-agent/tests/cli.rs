@@ -5,9 +5,11 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::bpffs::BpfFs;
 use common::child::{Log, kubeconfig};
 use common::{FakeApi, PodSpecOf, Reply, State, pod, pod_list};
 use hyper::StatusCode;
+use mus_common::{CgroupId, PrioMap, Weight};
 
 fn agent(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mus-agent"))
@@ -55,9 +57,9 @@ fn failures_exit_1_with_one_sentence() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    // With CAP_BPF the runner hint, without it the capability hint: one line each.
+    // As root the runner hint, as another user the privilege hint: one line each.
     assert!(
-        err.contains("start mus-runner") || err.contains("needs CAP_BPF"),
+        err.contains("start mus-runner") || err.contains("must run as root"),
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -390,50 +392,75 @@ async fn daemon_logs_have_no_colours_when_stderr_is_not_a_terminal() {
     );
 }
 
-/// `boost` of a cgroup that exists, as user 65534 through setpriv (util-linux)
-/// with `caps` ("-all" or e.g. "+bpf") inherited and ambient.
-fn boost_as_nobody(caps: &str) -> Output {
+/// `mus-agent ARGS` through setpriv (util-linux), `who` being its user and
+/// capability options.
+fn agent_as(who: &[&str], args: &[&str]) -> Output {
     assert!(
         nix::unistd::geteuid().is_root(),
         "this test switches users: run it as root"
     );
-    let root = node_tree();
-    // Readable by the unprivileged user.
-    std::fs::set_permissions(
-        root.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    let pin = root.path().join("no-map");
     Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
-        .args(["--inh-caps", caps, "--ambient-caps", caps, "--"])
+        .args(who)
+        .arg("--")
         .arg(env!("CARGO_BIN_EXE_mus-agent"))
-        .args([
-            "boost",
-            "--cgroup",
-            "/system.slice/redis.service",
-            "--cgroup-root",
-        ])
-        .arg(root.path())
-        .arg("--pin-path")
-        .arg(&pin)
+        .args(args)
         .env_remove("KUBECONFIG")
         .output()
         .expect("run setpriv")
 }
 
+/// setpriv's options for user 65534 with `caps` ("-all" or e.g. "+bpf") inherited
+/// and ambient, so that they survive the exec.
+fn nobody_with(caps: &str) -> Vec<&str> {
+    vec![
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        "--inh-caps",
+        caps,
+        "--ambient-caps",
+        caps,
+    ]
+}
+
 #[test]
-fn a_non_root_user_needs_cap_bpf_and_it_is_enough() {
-    let out = boost_as_nobody("-all");
+fn the_pins_mode_decides_not_cap_bpf() {
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(16);
+    let id = CgroupId(42);
+    let map = PrioMap::open(&bpf.pin()).expect("open");
+    map.set(id, Weight::new(4096).expect("weight"))
+        .expect("set");
+    let pin = bpf.pin().display().to_string();
+    let unboost = ["unboost", "--id", "42", "--pin-path", &pin];
+
+    // Neither root nor a capability: refused before the kernel is asked.
+    let out = agent_as(&nobody_with("-all"), &unboost);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("needs CAP_BPF (or CAP_SYS_ADMIN)"), "{err}");
-    // With CAP_BPF alone the check passes: what stops it now is the missing map.
-    let out = boost_as_nobody("+bpf");
+    assert!(err.contains("must run as root"), "{err}");
+    // CAP_BPF passes that check, but not the pin's mode (root's, 0600): the kernel
+    // refuses the open, and the sentence says what is needed instead.
+    let out = agent_as(&nobody_with("+bpf"), &unboost);
     let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        !err.contains("needs CAP_BPF") && err.contains("no map is pinned"),
+        err.contains("permission denied opening")
+            && err.contains("as root")
+            && err.contains("access to the pin"),
         "{err}"
     );
+    assert!(map.get(id).expect("get").is_some(), "nothing was removed");
+    // uid 0 with no capability at all, as the DaemonSet's agent runs: the pin is
+    // its own file, and that is enough.
+    let out = agent_as(&["--bounding-set", "-all", "--inh-caps", "-all"], &unboost);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("unboosted cgroup ID 42"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(map.get(id).expect("get"), None);
 }

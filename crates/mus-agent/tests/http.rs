@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::child::{Log, kubeconfig};
-use common::{FakeApi, Reply, pod_list, query_param};
+use common::{FakeApi, Reply, a_node, list, pod_list, query_param};
 use hyper::StatusCode;
 use mus_agent::http::{self, Limits};
 use mus_agent::metrics::Metrics;
@@ -167,13 +167,16 @@ fn cpu_time(pid: u32) -> Duration {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn accept_errors_back_off_instead_of_spinning() {
-    // An API server with no pods and watches that stay open while it runs.
+    // An API server with no pods, the agent's Node (it stops without one), and
+    // watches that stay open while it runs.
     let watches = Mutex::new(Vec::new());
-    let api = FakeApi::start(move |_, query| {
+    let api = FakeApi::start(move |path, query| {
         if query_param(query, "watch").as_deref() == Some("true") {
             let (tx, rx) = mpsc::unbounded_channel::<String>();
             watches.lock().expect("watches").push(tx);
             Reply::Stream(rx)
+        } else if path.starts_with("/api/v1/nodes") {
+            Reply::Json(StatusCode::OK, list(vec![a_node("n", "2", "")]))
         } else {
             Reply::Json(StatusCode::OK, pod_list(vec![]))
         }

@@ -1,7 +1,9 @@
 //! manifests/*.yaml parsed into k8s-openapi types, with the checks that matter to
 //! the binaries: what the runner and the agent need from their pod (mounts and
-//! their propagation, privileges, NODE_NAME, RBAC for every verb the agent uses),
-//! and that the workloads carry the annotation the agent reads.
+//! their propagation, privileges and the reason written next to each, NODE_NAME,
+//! RBAC for every verb the agent uses), that the shipped boost policy is one the
+//! agent accepts and that the admission policy enforces the same numbers, and that
+//! the demo workloads are granted (or not) what they should be.
 //!
 //! Every document is also serialized back and compared with the YAML, so a field
 //! k8s-openapi does not know (a typo such as `mountPropogation`) fails here instead
@@ -9,19 +11,42 @@
 
 use std::path::Path;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
-use k8s_openapi::api::core::v1::{Container, Namespace, PodSpec, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, Namespace, PodSpec, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use mus_agent::annotations::{NODE_LABEL, WEIGHT_ANNOTATION};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
+use mus_agent::annotations::{BOOST_ANNOTATION, NAMESPACE_LABEL, NODE_LABEL, WEIGHT_ANNOTATION};
 use mus_agent::metrics::DEFAULT_PORT;
+use mus_agent::policy::Policy;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-fn documents(file: &str) -> Vec<Value> {
+/// Every manifest file.
+const FILES: [&str; 4] = [
+    "redis.yaml",
+    "stress-noise.yaml",
+    "mus-daemonset.yaml",
+    "mus-admission.yaml",
+];
+
+/// Where the DaemonSet pins the map (its containers' `--pin-path`).
+const PIN: &str = "/sys/fs/bpf/mus/high_prio_cgroups";
+
+fn text(file: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../manifests")
         .join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn documents(file: &str) -> Vec<Value> {
+    let text = text(file);
     let docs: Vec<Value> =
         serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
     docs.into_iter().filter(|d| !d.is_null()).collect()
@@ -50,7 +75,7 @@ fn container<'a>(spec: &'a PodSpec, name: &str) -> &'a Container {
 
 #[test]
 fn every_document_parses_into_a_known_kind() {
-    for file in ["redis.yaml", "stress-noise.yaml", "mus-daemonset.yaml"] {
+    for file in FILES {
         for doc in documents(file) {
             let kind = doc["kind"].as_str().unwrap_or_default().to_string();
             match kind.as_str() {
@@ -63,6 +88,19 @@ fn every_document_parses_into_a_known_kind() {
                 "DaemonSet" => drop(one::<DaemonSet>(&[doc], "DaemonSet")),
                 "Deployment" => drop(one::<Deployment>(&[doc], "Deployment")),
                 "Service" => drop(one::<Service>(&[doc], "Service")),
+                "ConfigMap" => drop(one::<ConfigMap>(&[doc], "ConfigMap")),
+                "NetworkPolicy" => drop(one::<NetworkPolicy>(&[doc], "NetworkPolicy")),
+                "PriorityClass" => drop(one::<PriorityClass>(&[doc], "PriorityClass")),
+                "ValidatingAdmissionPolicy" => drop(one::<ValidatingAdmissionPolicy>(
+                    &[doc],
+                    "ValidatingAdmissionPolicy",
+                )),
+                "ValidatingAdmissionPolicyBinding" => {
+                    drop(one::<ValidatingAdmissionPolicyBinding>(
+                        &[doc],
+                        "ValidatingAdmissionPolicyBinding",
+                    ))
+                }
                 other => panic!("{file}: unexpected kind {other:?}"),
             }
         }
@@ -79,13 +117,23 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
     assert_eq!(sa.metadata.namespace, ns.metadata.name);
     let spec = ds.spec.template.spec.as_ref().expect("pod spec");
     assert_eq!(spec.service_account_name, sa.metadata.name);
-    assert_eq!(spec.host_pid, Some(true));
+    // No host namespaces: neither binary needs one.
+    assert_eq!(spec.host_pid, None);
+    assert_eq!(spec.host_network, None);
+    assert_eq!(spec.host_ipc, None);
+    // No token unless a container mounts it: the runner has none.
+    assert_eq!(spec.automount_service_account_token, Some(false));
+    assert_eq!(sa.automount_service_account_token, Some(false));
     assert_eq!(
         spec.node_selector
             .as_ref()
             .and_then(|s| s.get(NODE_LABEL))
             .map(String::as_str),
         Some("true")
+    );
+    assert!(
+        NODE_LABEL.starts_with("node-restriction.kubernetes.io/"),
+        "a label a kubelet cannot set on its own Node"
     );
     let tolerations = spec.tolerations.as_deref().unwrap_or_default();
     assert!(
@@ -126,12 +174,6 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
     let runner = container(spec, "runner");
     let agent = container(spec, "agent");
     for c in [runner, agent] {
-        assert_eq!(
-            c.security_context.as_ref().and_then(|s| s.privileged),
-            Some(true),
-            "{} is privileged",
-            c.name
-        );
         assert!(
             c.resources
                 .as_ref()
@@ -146,26 +188,75 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
             c.name
         );
     }
+    // The runner loads the scheduler: privileged. The agent: nothing but uid 0.
+    let runner_sc = runner
+        .security_context
+        .as_ref()
+        .expect("runner securityContext");
+    assert_eq!(runner_sc.privileged, Some(true));
+    let sc = agent
+        .security_context
+        .as_ref()
+        .expect("agent securityContext");
+    assert_eq!(sc.privileged, Some(false));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    let caps = sc.capabilities.as_ref().expect("capabilities");
+    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert_eq!(caps.add, None, "the agent adds no capability");
 
-    // bpffs: the host's /sys/fs/bpf where both binaries look for the pin.
+    // The runner sees the host's bpffs; the agent only the pin directory, and both
+    // are told the same pin path.
+    let pin_dir = Path::new(PIN).parent().and_then(Path::to_str);
     assert_eq!(host_path("bpffs").as_deref(), Some("/sys/fs/bpf"));
-    let pin_dir = Path::new(mus_common::DEFAULT_PIN_PATH)
-        .parent()
-        .and_then(Path::to_str);
+    assert_eq!(host_path("mus-pins").as_deref(), pin_dir);
     let runner_bpf = mount(runner, "bpffs");
-    let agent_bpf = mount(agent, "bpffs");
-    assert_eq!(Some(runner_bpf.mount_path.as_str()), pin_dir);
-    assert_eq!(Some(agent_bpf.mount_path.as_str()), pin_dir);
+    let agent_pins = mount(agent, "mus-pins");
+    assert_eq!(runner_bpf.mount_path, "/sys/fs/bpf");
+    assert_eq!(Some(agent_pins.mount_path.as_str()), pin_dir);
     assert_eq!(
         runner_bpf.mount_propagation.as_deref(),
         Some("Bidirectional")
     );
     assert_eq!(
-        agent_bpf.mount_propagation.as_deref(),
+        agent_pins.mount_propagation.as_deref(),
         Some("HostToContainer")
     );
-    // They share the bpffs mount and nothing else.
-    assert_eq!(mounts_of(runner), ["bpffs"]);
+    assert!(
+        !mounts_of(agent).contains(&"bpffs".to_string()),
+        "the agent does not mount the whole bpffs"
+    );
+    assert_eq!(
+        mounts_of(runner),
+        ["bpffs"],
+        "the runner mounts nothing else"
+    );
+    let runner_cmd = runner.command.clone().unwrap_or_default();
+    assert!(
+        runner_cmd.contains(&format!("--pin-path={PIN}")),
+        "{runner_cmd:?}"
+    );
+    assert!(
+        agent
+            .command
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&format!("--pin-path={PIN}"))
+    );
+    // The token: mounted into the agent only.
+    let token = mount(agent, "api-token");
+    assert_eq!(
+        token.mount_path,
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
+    assert!(volumes.iter().any(|v| v.name == "api-token"
+        && v.projected.as_ref().is_some_and(|p| {
+            p.sources
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|s| s.service_account_token.is_some())
+        })));
 
     // The agent reads the host's cgroup2 tree where its --cgroup-root points.
     assert_eq!(host_path("cgroup").as_deref(), Some("/sys/fs/cgroup"));
@@ -215,7 +306,224 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
         exec.command
             .as_deref()
             .unwrap_or_default()
-            .contains(&mus_common::DEFAULT_PIN_PATH.to_string())
+            .contains(&PIN.to_string())
+    );
+    let ready = agent
+        .readiness_probe
+        .as_ref()
+        .and_then(|p| p.http_get.as_ref())
+        .expect("readiness httpGet");
+    assert_eq!(ready.path.as_deref(), Some("/readyz"));
+
+    // The policy the agent is told to read is the ConfigMap's, mounted there.
+    let policy_mount = mount(agent, "policy");
+    let args = agent.command.clone().unwrap_or_default();
+    assert!(
+        args.contains(&format!("--policy={}/policy.yaml", policy_mount.mount_path)),
+        "{args:?}"
+    );
+    assert!(volumes.iter().any(|v| v.name == "policy"
+        && v.config_map.as_ref().map(|c| c.name.as_str()) == Some("mus-policy")));
+}
+
+/// The lines that grant a privilege (or widen what a container reaches) in a
+/// manifest: each must come right after a comment that says why.
+const PRIVILEGES: [&str; 11] = [
+    "privileged: true",
+    "hostPID: true",
+    "hostNetwork: true",
+    "hostIPC: true",
+    "runAsUser: 0",
+    "add:",
+    "type: Unconfined",
+    "mountPropagation: Bidirectional",
+    "hostPath:",
+    "operator: Exists",
+    "pod-security.kubernetes.io/enforce: privileged",
+];
+
+#[test]
+fn every_privilege_is_justified_by_the_comment_above_it() {
+    for file in FILES {
+        let text = text(file);
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(privilege) = PRIVILEGES
+                .iter()
+                .find(|p| line.trim().trim_start_matches("- ") == **p)
+            else {
+                continue;
+            };
+            // The comment is right above the line, or right above the key that
+            // holds it (`tolerations:` for `- operator: Exists`, `seccompProfile:`
+            // for `type: Unconfined`, the volume's `- name:` for `hostPath:`).
+            let indent_of = |l: &str| l.len() - l.trim_start().len();
+            let comment_above = |at: usize| at > 0 && lines[at - 1].trim_start().starts_with('#');
+            let indent = indent_of(line);
+            let parent = (0..i)
+                .rev()
+                .find(|&j| !lines[j].trim().is_empty() && indent_of(lines[j]) < indent);
+            let justified = comment_above(i) || parent.is_some_and(comment_above);
+            assert!(
+                justified,
+                "{file}:{}: `{privilege}` without a comment saying why",
+                i + 1
+            );
+        }
+    }
+    // And no container is privileged but the runner.
+    let ds: DaemonSet = one(&documents("mus-daemonset.yaml"), "DaemonSet");
+    let spec = ds.spec.template.spec.expect("pod spec");
+    let privileged: Vec<&str> = spec
+        .containers
+        .iter()
+        .filter(|c| c.security_context.as_ref().and_then(|s| s.privileged) == Some(true))
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(privileged, ["runner"]);
+}
+
+/// The `data` entry `key` of the ConfigMap named `name` in `docs`.
+fn config_map_entry(docs: &[Value], name: &str, key: &str) -> String {
+    let cm: ConfigMap = one(docs, "ConfigMap");
+    assert_eq!(cm.metadata.name.as_deref(), Some(name));
+    cm.data
+        .and_then(|d| d.get(key).cloned())
+        .unwrap_or_else(|| panic!("no {key} in ConfigMap {name}"))
+}
+
+#[test]
+fn the_shipped_policy_loads_and_admission_enforces_the_same_rules() {
+    let docs = documents("mus-daemonset.yaml");
+    let policy = Policy::parse(
+        &config_map_entry(&docs, "mus-policy", "policy.yaml"),
+        Path::new("mus-policy"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let max = policy.max_weight.get();
+
+    let admission = documents("mus-admission.yaml");
+    let class: PriorityClass = one(&admission, "PriorityClass");
+    let class_name = class.metadata.name.clone().expect("name");
+    assert!(
+        policy.priority_classes.contains_key(&class_name),
+        "the policy grants the shipped class {class_name}"
+    );
+    // The class carries a boost and no scheduling privilege.
+    assert_eq!(class.value, Some(0));
+    assert_eq!(class.preemption_policy.as_deref(), Some("Never"));
+    assert_eq!(class.global_default, Some(false));
+
+    // Both routes are limited to the namespaces labelled NAMESPACE_LABEL=allowed.
+    let labelled =
+        std::collections::BTreeMap::from([(NAMESPACE_LABEL.to_string(), "allowed".to_string())]);
+    for selector in [&policy.class_namespaces, &policy.annotation_namespaces] {
+        let selector = selector.as_ref().expect("a namespace selector");
+        assert!(selector.matches(&labelled));
+        assert!(!selector.matches(&Default::default()));
+    }
+    assert!(policy.node_cap.max_pods.is_some());
+    assert!(policy.node_cap.max_cpu_request_fraction.is_some());
+
+    let vap: ValidatingAdmissionPolicy = {
+        let found: Vec<Value> = admission
+            .iter()
+            .filter(|d| {
+                d["kind"] == "ValidatingAdmissionPolicy"
+                    && d["metadata"]["name"] == "mus-boost-policy"
+            })
+            .cloned()
+            .collect();
+        one(&found, "ValidatingAdmissionPolicy")
+    };
+    let spec = vap.spec.expect("spec");
+    assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
+    let cel: String = spec
+        .variables
+        .unwrap_or_default()
+        .iter()
+        .map(|v| v.expression.clone())
+        .chain(
+            spec.validations
+                .unwrap_or_default()
+                .iter()
+                .map(|v| v.expression.clone()),
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
+    for needle in [
+        format!("'{WEIGHT_ANNOTATION}'"),
+        format!("'{BOOST_ANNOTATION}'"),
+        format!("'{NAMESPACE_LABEL}'"),
+        format!("== '{class_name}'"),
+        format!("<= {max})"),
+    ] {
+        assert!(
+            cel.contains(&needle),
+            "the admission policy lacks {needle}:\n{cel}"
+        );
+    }
+    let rules = spec
+        .match_constraints
+        .and_then(|m| m.resource_rules)
+        .unwrap_or_default();
+    assert!(rules.iter().any(
+        |r| r.resources.as_deref() == Some(&["pods".to_string()][..])
+            && r.operations.as_deref().is_some_and(
+                |o| o.contains(&"CREATE".to_string()) && o.contains(&"UPDATE".to_string())
+            )
+    ));
+
+    // Every policy is bound, and denies.
+    for doc in admission
+        .iter()
+        .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
+    {
+        let name = doc["metadata"]["name"].as_str().expect("name");
+        let binding = admission
+            .iter()
+            .find(|d| {
+                d["kind"] == "ValidatingAdmissionPolicyBinding" && d["spec"]["policyName"] == name
+            })
+            .unwrap_or_else(|| panic!("{name} is not bound"));
+        let binding: ValidatingAdmissionPolicyBinding =
+            serde_json::from_value(binding.clone()).expect("binding");
+        assert_eq!(binding.spec.validation_actions, vec!["Deny".to_string()]);
+    }
+}
+
+#[test]
+fn the_metrics_port_is_open_to_monitoring_only() {
+    let docs = documents("mus-daemonset.yaml");
+    let np: NetworkPolicy = one(&docs, "NetworkPolicy");
+    let ds: DaemonSet = one(&docs, "DaemonSet");
+    assert_eq!(np.metadata.namespace, ds.metadata.namespace);
+    let spec = np.spec.expect("spec");
+    let pod_labels = ds
+        .spec
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .unwrap_or_default();
+    let selects = spec
+        .pod_selector
+        .as_ref()
+        .and_then(|s| s.match_labels.clone())
+        .unwrap_or_default();
+    assert!(!selects.is_empty() && selects.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
+    let ingress = spec.ingress.unwrap_or_default();
+    assert_eq!(ingress.len(), 1);
+    let ports = ingress[0].ports.clone().unwrap_or_default();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(
+        ports[0].port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(DEFAULT_PORT.into()))
+    );
+    let from = ingress[0].from.clone().unwrap_or_default();
+    assert!(
+        !from.is_empty() && from.iter().all(|p| p.namespace_selector.is_some()),
+        "{from:?}"
     );
 }
 
@@ -244,11 +552,16 @@ fn rbac_grants_exactly_what_the_agent_uses() {
     }
     grants.sort();
     let g = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
-    // list/watch: the watcher; get: `mus-agent boost ns/pod` run in the pod;
+    // pods list/watch: the watcher; get: `mus-agent boost ns/pod` run in the pod;
+    // nodes and namespaces list/watch: the node and namespace watchers;
     // create/patch: kube's event recorder (a repeated Event is patched).
     assert_eq!(
         grants,
         [
+            g("", "namespaces", "list"),
+            g("", "namespaces", "watch"),
+            g("", "nodes", "list"),
+            g("", "nodes", "watch"),
             g("", "pods", "get"),
             g("", "pods", "list"),
             g("", "pods", "watch"),
@@ -258,28 +571,55 @@ fn rbac_grants_exactly_what_the_agent_uses() {
     );
 }
 
+/// The shipped boost policy (the mus-policy ConfigMap).
+fn shipped_policy() -> Policy {
+    Policy::parse(
+        &config_map_entry(
+            &documents("mus-daemonset.yaml"),
+            "mus-policy",
+            "policy.yaml",
+        ),
+        Path::new("mus-policy"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What the shipped policy decides for a pod of `deployment` in `namespace`.
+fn granted(
+    deployment: &Deployment,
+    namespace: &Namespace,
+) -> Result<Option<mus_agent::policy::Granted>, mus_agent::policy::Refusal> {
+    let template = deployment.spec.template.clone();
+    let mut metadata = template.metadata.unwrap_or_default();
+    metadata.namespace = deployment.metadata.namespace.clone();
+    let pod = k8s_openapi::api::core::v1::Pod {
+        metadata,
+        spec: template.spec,
+        status: None,
+    };
+    shipped_policy().decide(&pod, namespace.metadata.labels.as_ref())
+}
+
 #[test]
-fn redis_is_annotated_and_on_nodeport_30001_and_the_noise_is_not() {
+fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
     let docs = documents("redis.yaml");
     let redis: Deployment = one(&docs, "Deployment");
-    let template = &redis.spec.template;
-    let annotations = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.clone())
-        .unwrap_or_default();
-    let weight = annotations
-        .get(WEIGHT_ANNOTATION)
-        .expect("the agent's annotation on the pod template");
-    assert!(weight.parse::<mus_common::Weight>().is_ok(), "{weight}");
-    // The pod (template) is what the agent reads, not the Deployment.
-    assert!(
-        redis
-            .metadata
-            .annotations
-            .as_ref()
-            .is_none_or(|a| !a.contains_key(WEIGHT_ANNOTATION))
+    let ns: Namespace = one(&docs, "Namespace");
+    assert_eq!(redis.metadata.namespace, ns.metadata.name);
+    // Through the class the policy grants, in the namespace it selects.
+    let grant = granted(&redis, &ns).expect("granted").expect("a boost");
+    assert_eq!(
+        grant.via,
+        mus_agent::policy::Via::PriorityClass("mus-latency-critical".into())
     );
+    assert!(grant.weight > mus_common::Weight::NORMAL);
+    // Its CPU request, which the node cap counts.
+    let template = &redis.spec.template;
+    let redis_pod = k8s_openapi::api::core::v1::Pod {
+        spec: template.spec.clone(),
+        ..Default::default()
+    };
+    assert!(mus_agent::policy::pod_cpu_request_millis(&redis_pod).is_some());
     let labels = template
         .metadata
         .as_ref()
@@ -299,6 +639,11 @@ fn redis_is_annotated_and_on_nodeport_30001_and_the_noise_is_not() {
     assert_eq!((ports[0].port, ports[0].node_port), (6379, Some(30001)));
 
     let noise: Deployment = one(&documents("stress-noise.yaml"), "Deployment");
+    assert_eq!(
+        granted(&noise, &Namespace::default()),
+        Ok(None),
+        "the noise asks for nothing"
+    );
     let pod = &noise.spec.template;
     let noisy = pod
         .metadata

@@ -2,7 +2,9 @@
 //! kernel, a running mus-runner, real containerd and runc running a pod's container,
 //! and a fake API server on the guest's loopback (busybox httpd and a CGI script
 //! answering the daemon's list and watch requests with Pod JSON made here with
-//! k8s-openapi types). One boot: annotate the pod → its cgroup is boosted; restart
+//! k8s-openapi types). One boot: under a boost policy, an annotation over its
+//! maxWeight is refused (counted, posted as an Event, nothing in the map); annotate
+//! the pod within the policy → its cgroup is boosted; restart
 //! mus-runner (SIGKILL: the map carries over; SIGTERM: the map is gone and a new,
 //! empty one is pinned) → the boost is back within seconds; scrape /metrics and
 //! /healthz; remove the annotation → the entry goes.
@@ -17,10 +19,22 @@ use std::time::Instant;
 use mus_agent::annotations::WEIGHT_ANNOTATION;
 use mus_testbed::{GuestRun, Testbed};
 use vm_common::{
-    NODE, NS, POD, container_id, entries, get, k8s_scenario, pod_cgroup, share, the_pod,
+    NODE, NS, NS_LABEL, POD, container_id, entries, get, k8s_scenario, pod_cgroup, share, the_pod,
 };
 
 const SCRIPT: &str = include_str!("scenarios/watch.sh");
+
+/// The boost policy the daemon runs under: annotations honoured in the pod's
+/// namespace (labelled [`NS_LABEL`]) up to 16384.
+fn policy_yaml() -> String {
+    format!(
+        "maxWeight: 16384\nannotations:\n  namespaceSelector:\n    matchLabels: {{{}: {}}}\n",
+        NS_LABEL.0, NS_LABEL.1
+    )
+}
+
+/// What the refused pod asks for: more than the policy's maxWeight.
+const OVER_MAX: &str = "65536";
 
 /// The weight the annotation asks for: not the default high weight, so the map's
 /// value shows that the annotation was read.
@@ -75,16 +89,20 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     let weight = WEIGHT.to_string();
     let pods = [
         the_pod(&c1, &[], "10"),
-        the_pod(&c1, &[(WEIGHT_ANNOTATION, weight.as_str())], "11"),
-        the_pod(&c1, &[], "12"),
+        the_pod(&c1, &[(WEIGHT_ANNOTATION, OVER_MAX)], "11"),
+        the_pod(&c1, &[(WEIGHT_ANNOTATION, weight.as_str())], "12"),
+        the_pod(&c1, &[], "13"),
     ];
+    let policy = work.path().join("policy.yaml");
+    std::fs::write(&policy, policy_yaml()).unwrap();
     let scenario = k8s_scenario(
         "watch",
         &format!("C1={c1}\nWITHIN={WITHIN_S}"),
         SCRIPT,
         work.path(),
         &pods,
-    );
+    )
+    .file(&policy, "/opt/policy.yaml");
     let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
     let started = Instant::now();
     let run = testbed
@@ -134,7 +152,37 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     // 1. No annotation: nothing is written.
     assert_eq!(entries(&run, "dump_plain"), vec![], "{why}");
 
-    // 2. Annotated: the pod's cgroup at the annotation's weight, within N s, and the
+    // 2. Annotated over the policy's maxWeight: refused, counted, an Event posted,
+    // and nothing in the map.
+    assert_eq!(entries(&run, "dump_refused"), vec![], "{why}");
+    assert_eq!(get(&run, "metrics_refused_rc"), "0", "{why}");
+    let refused = samples(&run, "metrics_refused");
+    assert_eq!(
+        sample(
+            &refused,
+            "mus_agent_refused_boosts{reason=\"over_max_weight\"}"
+        ),
+        1.0,
+        "{refused:?}"
+    );
+    assert_eq!(
+        sample(&refused, "mus_agent_boosted_cgroups"),
+        0.0,
+        "{refused:?}"
+    );
+    assert_eq!(
+        sample(&refused, "mus_agent_map_writes_total"),
+        0.0,
+        "{refused:?}"
+    );
+    assert!(
+        run.number::<u32>("refused_events")
+            .unwrap_or_else(|e| panic!("{e}"))
+            >= 1,
+        "no Event was posted about the refusal\n{why}"
+    );
+
+    // 3. Annotated within the policy: the pod's cgroup at the annotation's weight, within N s, and the
     // pod's share against the noise rises (theory: 8192:1024 = 89%).
     took_cs(&run, "t_annotate_cs", "the annotation was not applied");
     assert_eq!(
@@ -148,7 +196,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         "the annotated pod got {annotated:.3}\n{why}"
     );
 
-    // 3. SIGKILL: the next runner reuses the pinned map, boost included.
+    // 4. SIGKILL: the next runner reuses the pinned map, boost included.
     assert_eq!(get(&run, "runner2_state"), "enabled", "{why}");
     assert_eq!(
         entries(&run, "dump_after_kill"),
@@ -156,7 +204,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         "{why}"
     );
 
-    // 4. SIGTERM: the map is unpinned; the next runner's map is new and empty, and
+    // 5. SIGTERM: the map is unpinned; the next runner's map is new and empty, and
     // the daemon writes the boost into it again, within N s.
     assert_eq!(get(&run, "runner2_term_rc"), "0", "{why}");
     assert_eq!(get(&run, "pin_after_term"), "absent", "{why}");
@@ -177,7 +225,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         "the re-boosted pod got {reapplied:.3}\n{why}"
     );
 
-    // 5. The figures: one boosted cgroup at the annotation's weight, passes run, the
+    // 6. The figures: one boosted cgroup at the annotation's weight, passes run, the
     // map written twice (annotation, re-apply) and opened twice (start, new pin), and
     // the pod's CPU seconds, no more than cpu.stat said just after the scrape.
     assert_eq!(get(&run, "metrics_rc"), "0", "{why}");
@@ -212,7 +260,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     );
     assert!(get(&run, "healthz").starts_with("ok"), "{why}");
 
-    // 6. Annotation removed: the entry goes, within N s, and the gauges follow.
+    // 7. Annotation removed: the entry goes, within N s, and the gauges follow.
     took_cs(
         &run,
         "t_unannotate_cs",
@@ -234,7 +282,8 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         None
     );
 
-    // What the daemon asked: lists and watches of this node's pods only.
+    // What the daemon asked: lists and watches of this node's pods only, and of this
+    // Node.
     let first_list = get(&run, "api_first_list");
     assert!(
         first_list.contains(&format!("fieldSelector=spec.nodeName%3D{NODE}")),
@@ -243,6 +292,11 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     assert!(
         get(&run, "api_first_watch").contains(&format!("fieldSelector=spec.nodeName%3D{NODE}")),
         "{why}"
+    );
+    assert!(
+        get(&run, "api_first_node_list").contains(&format!("fieldSelector=metadata.name%3D{NODE}")),
+        "the daemon listed other Nodes than its own: {}",
+        get(&run, "api_first_node_list")
     );
 
     // Everything still up at the end.

@@ -14,13 +14,13 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{PodSpecOf, State, pod};
+use common::bpffs::BpfFs;
+use common::{PodSpecOf, State, a_node, pod};
 use futures::StreamExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -30,15 +30,18 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use k8s_openapi::List;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, WatchEvent};
-use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Status, WatchEvent};
+use libbpf_rs::{MapCore, MapFlags, MapHandle};
 use mus_agent::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
+use mus_agent::boost::{self, BoostError};
 use mus_agent::http::{self, Limits};
 use mus_agent::metrics::Metrics;
-use mus_agent::watch::{self, WatchOptions};
+use mus_agent::policy::Policy;
+use mus_agent::watch::{self, WatchError, WatchOptions};
 use mus_common::stats::NR_STATS;
-use mus_common::{CgroupId, PrioFlags, PrioMap, Weight};
+use mus_common::{CgroupId, Entry, OwnerId, PrioFlags, PrioMap, Swap, Weight};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -75,6 +78,10 @@ struct Cluster {
     watchers: Vec<Watcher>,
     /// (method, path?query, body) of every request.
     requests: Vec<(String, String, String)>,
+    /// Nodes and Namespaces: listed as they are; their watches stay open and quiet.
+    nodes: Vec<Node>,
+    namespaces: Vec<Namespace>,
+    quiet_watches: Vec<mpsc::UnboundedSender<String>>,
 }
 
 fn node_of(pod: &Pod) -> Option<&str> {
@@ -101,6 +108,52 @@ fn render(change: &Change, node: Option<&str>) -> Option<String> {
     };
     Some(serde_json::to_string(&event).expect("json"))
 }
+
+/// A list of `items` (a Node or Namespace list), keeping those whose name a
+/// `metadata.name=` field selector in `query` names.
+fn list_of<K: serde::Serialize + Clone + k8s_openapi::ListableResource>(
+    items: &[K],
+    name: impl Fn(&K) -> Option<&str>,
+    query: &str,
+) -> String {
+    let wanted = common::query_param(query, "fieldSelector")
+        .and_then(|s| s.strip_prefix("metadata.name=").map(str::to_string));
+    common::list(
+        items
+            .iter()
+            .filter(|k| wanted.is_none() || name(k) == wanted.as_deref())
+            .cloned()
+            .collect(),
+    )
+}
+
+/// This machine's boot ID, which the Node the agent runs on reports.
+fn boot_id() -> String {
+    std::fs::read_to_string(watch::BOOT_ID_PATH)
+        .expect("boot_id")
+        .trim()
+        .to_string()
+}
+
+fn a_namespace(name: &str, labels: &[(&str, &str)]) -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            resource_version: Some("1".into()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The namespace label the tests' policy selects on.
+const ALLOWED: (&str, &str) = ("mus.patos.dev/boost", "allowed");
 
 fn gone() -> String {
     let status = Status {
@@ -182,6 +235,14 @@ impl Api {
             cluster: Arc::default(),
             tasks: Arc::default(),
         };
+        {
+            // This node (2 CPUs, this machine's boot ID), a namespace the policy
+            // selects and one it does not.
+            let mut c = api.cluster.lock().expect("cluster");
+            c.nodes.push(a_node(NODE, "2", &boot_id()));
+            c.namespaces.push(a_namespace(NS, &[ALLOWED]));
+            c.namespaces.push(a_namespace("dev", &[]));
+        }
         api.serve(listener);
         api
     }
@@ -212,7 +273,9 @@ impl Api {
         for task in self.tasks.lock().expect("tasks").drain(..) {
             task.abort();
         }
-        self.cluster.lock().expect("cluster").watchers.clear();
+        let mut c = self.cluster.lock().expect("cluster");
+        c.watchers.clear();
+        c.quiet_watches.clear();
     }
 
     /// And comes back on the same address, with the same objects.
@@ -318,6 +381,29 @@ async fn handle(cluster: &Mutex<Cluster>, req: Request<hyper::body::Incoming>) -
                 .expect("response")
         }
         ("GET", "/api/v1/pods") => json(StatusCode::OK, c.list(selector_node(&query).as_deref())),
+        ("GET", "/api/v1/nodes" | "/api/v1/namespaces")
+            if common::query_param(&query, "watch").as_deref() == Some("true") =>
+        {
+            let (tx, rx) = mpsc::unbounded_channel::<String>();
+            c.quiet_watches.push(tx);
+            let frames = futures::stream::unfold(rx, |mut rx| async move {
+                let line = rx.recv().await?;
+                Some((Ok::<_, Infallible>(Frame::data(Bytes::from(line))), rx))
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(StreamBody::new(frames.boxed()).boxed_unsync())
+                .expect("response")
+        }
+        ("GET", "/api/v1/nodes") => json(
+            StatusCode::OK,
+            list_of(&c.nodes, |n| n.metadata.name.as_deref(), &query),
+        ),
+        ("GET", "/api/v1/namespaces") => json(
+            StatusCode::OK,
+            list_of(&c.namespaces, |n| n.metadata.name.as_deref(), &query),
+        ),
         // kube's event recorder: the created Event is echoed back.
         ("POST", p) if p.starts_with("/apis/events.k8s.io/v1/namespaces/") => {
             json(StatusCode::CREATED, body)
@@ -327,89 +413,7 @@ async fn handle(cluster: &Mutex<Cluster>, req: Request<hyper::body::Incoming>) -
 }
 
 // ---------------------------------------------------------------------------------
-// The node: a bpffs with the scheduler's map, and a cgroup tree.
-
-/// A private bpffs on a temp dir, unmounted on drop.
-struct BpfFs {
-    dir: tempfile::TempDir,
-}
-
-impl BpfFs {
-    fn mount() -> BpfFs {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "tests/watch.rs needs root: it mounts a bpffs and creates a BPF map (run cargo test as root)"
-        );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let status = Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir.path())
-            .status()
-            .expect("run mount");
-        assert!(
-            status.success(),
-            "mount -t bpf bpf {} failed",
-            dir.path().display()
-        );
-        BpfFs { dir }
-    }
-
-    fn pin(&self) -> PathBuf {
-        self.dir.path().join("high_prio_cgroups")
-    }
-
-    /// What mus-runner does: a fresh map of the scheduler's layout, pinned.
-    fn create_map(&self, capacity: u32) -> MapHandle {
-        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
-            sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-            ..Default::default()
-        };
-        let mut map = MapHandle::create(
-            MapType::Hash,
-            Some("high_prio_cgroups"),
-            8,
-            8,
-            capacity,
-            &opts,
-        )
-        .expect("create a BPF hash map (does this kernel have BPF?)");
-        map.pin(self.pin()).expect("pin");
-        map
-    }
-
-    /// What mus-runner also pins: the scheduler's per-CPU counters, where the
-    /// agent looks for them.
-    fn create_stats(&self) -> MapHandle {
-        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
-            sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
-            ..Default::default()
-        };
-        let mut map = MapHandle::create(
-            MapType::PercpuArray,
-            Some("stats"),
-            4,
-            8,
-            NR_STATS as u32,
-            &opts,
-        )
-        .expect("create a BPF per-CPU array");
-        map.pin(mus_common::stats_pin_path(&self.pin()))
-            .expect("pin");
-        map
-    }
-
-    /// What a runner stopping does: the pin goes (the map with it, once unused).
-    fn unpin(&self, map: MapHandle) {
-        std::fs::remove_file(self.pin()).expect("unpin");
-        drop(map);
-    }
-}
-
-impl Drop for BpfFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
+// The node: a bpffs with the scheduler's map (common::bpffs), and a cgroup tree.
 
 fn uid_of(n: u8) -> String {
     format!("{n:08x}-0000-4000-8000-{n:012x}")
@@ -417,15 +421,15 @@ fn uid_of(n: u8) -> String {
 
 /// The cgroup tree: pod cgroups in the cgroupfs driver's layout, each with a
 /// cpu.stat, and a cgroup no pod owns for hand-written boosts.
-struct Node {
+struct Cgroups {
     root: tempfile::TempDir,
 }
 
-impl Node {
-    fn new() -> Node {
+impl Cgroups {
+    fn new() -> Cgroups {
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(root.path().join("system.slice/batch.service")).expect("mkdir");
-        Node { root }
+        Cgroups { root }
     }
 
     fn pod_cgroup(&self, n: u8) -> CgroupId {
@@ -503,7 +507,7 @@ async fn eventually(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 
 struct Agent {
     metrics: Arc<Metrics>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), WatchError>>,
 }
 
 impl Drop for Agent {
@@ -512,8 +516,23 @@ impl Drop for Agent {
     }
 }
 
-fn agent(api: &Api, bpf: &BpfFs, node: &Node, tweak: impl FnOnce(&mut WatchOptions)) -> Agent {
+/// The policy of most tests: annotations honoured in namespaces labelled
+/// [`ALLOWED`] (NS is, "dev" is not), up to the scheduler's maximum weight.
+fn annotations_in_allowed_namespaces() -> Policy {
+    policy(&format!(
+        "maxWeight: 65536\nannotations: {{namespaceSelector: {{matchLabels: {{{}: {}}}}}}}\n",
+        ALLOWED.0, ALLOWED.1
+    ))
+}
+
+fn policy(yaml: &str) -> Policy {
+    Policy::parse(yaml, Path::new("test-policy.yaml")).expect("policy")
+}
+
+/// A daemon for [`NODE`] under [`annotations_in_allowed_namespaces`], changed by `tweak`.
+fn agent(api: &Api, bpf: &BpfFs, node: &Cgroups, tweak: impl FnOnce(&mut WatchOptions)) -> Agent {
     let mut opts = WatchOptions::new(NODE.into(), bpf.pin(), node.root.path().to_path_buf());
+    opts.policy = annotations_in_allowed_namespaces();
     opts.pin_check_interval = Duration::from_millis(200);
     opts.resync_interval = Duration::from_secs(30);
     tweak(&mut opts);
@@ -534,7 +553,7 @@ async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
     let api = Api::start().await;
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
-    let node = Node::new();
+    let node = Cgroups::new();
     let (redis, web, plain, bad) = (
         node.pod_cgroup(1),
         node.pod_cgroup(2),
@@ -616,12 +635,7 @@ async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
         "dd01",
     ));
     eventually("an Event names the pod", 10, || {
-        api.requests().iter().any(|(m, q, body)| {
-            m == "POST"
-                && q.starts_with(&format!("/apis/events.k8s.io/v1/namespaces/{NS}/events"))
-                && body.contains("\"name\":\"bad\"")
-                && body.contains("InvalidBoostAnnotation")
-        })
+        event_posted(&api, NS, "bad", "InvalidBoostAnnotation")
     })
     .await;
     assert_eq!(a.metrics.invalid_annotations.load(Ordering::Relaxed), 1);
@@ -681,7 +695,7 @@ async fn a_restarted_agent_removes_its_entries_that_pods_stopped_asking_for() {
     let api = Api::start().await;
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
-    let node = Node::new();
+    let node = Cgroups::new();
     let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
     let hand = node.hand_cgroup();
     PrioMap::open(&bpf.pin())
@@ -738,7 +752,7 @@ struct RedisBoosted {
     redis: CgroupId,
     web: CgroupId,
     _map: MapHandle,
-    _node: Node,
+    _node: Cgroups,
     _bpf: BpfFs,
     api: Api,
 }
@@ -747,7 +761,7 @@ async fn redis_boosted_web_plain() -> RedisBoosted {
     let api = Api::start().await;
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
-    let node = Node::new();
+    let node = Cgroups::new();
     let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
     api.apply(a_pod(
         1,
@@ -851,7 +865,7 @@ async fn a_runner_restart_gets_every_boost_back_within_seconds() {
     let api = Api::start().await;
     let bpf = BpfFs::mount();
     let map = bpf.create_map(4096);
-    let node = Node::new();
+    let node = Cgroups::new();
     let redis = node.pod_cgroup(1);
     api.apply(a_pod(
         1,
@@ -895,7 +909,7 @@ async fn dry_run_writes_nothing_and_own_all_takes_the_whole_map() {
     let api = Api::start().await;
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
-    let node = Node::new();
+    let node = Cgroups::new();
     let redis = node.pod_cgroup(1);
     let hand = node.hand_cgroup();
     PrioMap::open(&bpf.pin())
@@ -940,7 +954,7 @@ async fn a_full_map_keeps_the_rest_and_metrics_are_served() {
     let api = Api::start().await;
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(2);
-    let node = Node::new();
+    let node = Cgroups::new();
     let ids: Vec<CgroupId> = (1..=3).map(|n| node.pod_cgroup(n)).collect();
     for (n, name) in [(1, "redis"), (2, "web"), (3, "cache")] {
         api.apply(a_pod(n, name, NODE, &[(WEIGHT_ANNOTATION, "4096")], "ee01"));
@@ -958,13 +972,7 @@ async fn a_full_map_keeps_the_rest_and_metrics_are_served() {
         "a full map is not an unhealthy agent"
     );
 
-    let (addr, server) = http::serve(
-        "127.0.0.1:0".parse().expect("addr"),
-        Arc::clone(&a.metrics),
-        Limits::default(),
-    )
-    .await
-    .expect("serve");
+    let (addr, server) = serve(&a.metrics).await;
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     for line in [
@@ -1004,15 +1012,9 @@ async fn the_schedulers_counters_are_exported_while_pinned() {
     let api = Api::start().await;
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
-    let node = Node::new();
+    let node = Cgroups::new();
     let a = agent(&api, &bpf, &node, |_| {});
-    let (addr, server) = http::serve(
-        "127.0.0.1:0".parse().expect("addr"),
-        Arc::clone(&a.metrics),
-        Limits::default(),
-    )
-    .await
-    .expect("serve");
+    let (addr, server) = serve(&a.metrics).await;
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{text}");
     assert!(!text.contains("mus_sched_"), "no pin, no series:\n{text}");
@@ -1080,12 +1082,450 @@ async fn the_schedulers_counters_are_exported_while_pinned() {
     server.abort();
 }
 
+/// Whether a Kubernetes Event with `reason` was posted about pod `ns/name`.
+fn event_posted(api: &Api, ns: &str, name: &str, reason: &str) -> bool {
+    api.requests().iter().any(|(m, q, body)| {
+        m == "POST"
+            && q.starts_with(&format!("/apis/events.k8s.io/v1/namespaces/{ns}/events"))
+            && body.contains(&format!("\"name\":\"{name}\""))
+            && body.contains(reason)
+    })
+}
+
+/// `p`, changed by `f` (a namespace, a priority class, requests, an age).
+fn shaped(mut p: Pod, f: impl FnOnce(&mut Pod)) -> Pod {
+    f(&mut p);
+    p
+}
+
+fn created(p: &mut Pod, at: &str) {
+    p.metadata.creation_timestamp =
+        Some(serde_json::from_value(serde_json::json!(at)).expect("time"));
+}
+
+fn requesting_cpu(p: &mut Pod, cpu: &str) {
+    let spec = p.spec.as_mut().expect("spec");
+    spec.containers[0].resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
+        requests: Some(BTreeMap::from([("cpu".to_string(), Quantity(cpu.into()))])),
+        ..Default::default()
+    });
+}
+
+fn refused(a: &Agent) -> BTreeMap<String, u64> {
+    a.metrics
+        .refused()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_the_policy_grants_is_boosted_and_refusals_are_reported() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let (critical, sneaky, greedy, web, late, classy) = (
+        node.pod_cgroup(1),
+        node.pod_cgroup(2),
+        node.pod_cgroup(3),
+        node.pod_cgroup(4),
+        node.pod_cgroup(5),
+        node.pod_cgroup(6),
+    );
+    let b = (BOOST_ANNOTATION, "true");
+    // A PriorityClass the policy grants 8192, no annotation needed.
+    api.apply(shaped(a_pod(1, "critical", NODE, &[], "aa01"), |p| {
+        created(p, "2026-01-01T00:00:00Z");
+        p.spec.as_mut().expect("spec").priority_class_name = Some("latency-critical".into());
+    }));
+    // An annotation in a namespace the policy does not select.
+    api.apply(shaped(a_pod(2, "sneaky", NODE, &[b], "bb01"), |p| {
+        created(p, "2026-01-02T00:00:00Z");
+        p.metadata.namespace = Some("dev".into());
+    }));
+    // More than maxWeight, in a selected namespace.
+    api.apply(shaped(
+        a_pod(3, "greedy", NODE, &[(WEIGHT_ANNOTATION, "65536")], "cc01"),
+        |p| created(p, "2026-01-03T00:00:00Z"),
+    ));
+    api.apply(shaped(a_pod(4, "web", NODE, &[b], "dd01"), |p| {
+        created(p, "2026-01-04T00:00:00Z")
+    }));
+    // The class, in a namespace the policy does not grant it in.
+    api.apply(shaped(a_pod(6, "classy", NODE, &[], "ff01"), |p| {
+        created(p, "2026-01-06T00:00:00Z");
+        p.metadata.namespace = Some("dev".into());
+        p.spec.as_mut().expect("spec").priority_class_name = Some("latency-critical".into());
+    }));
+    // Granted, but the node already boosts maxPods (2) older pods.
+    api.apply(shaped(a_pod(5, "late", NODE, &[b], "ee01"), |p| {
+        created(p, "2026-01-05T00:00:00Z")
+    }));
+    let a = agent(&api, &bpf, &node, |o| {
+        o.policy = policy(&format!(
+            "maxWeight: 8192
+priorityClasses: {{latency-critical: 8192}}
+classNamespaceSelector: {{matchLabels: {{{k}: {v}}}}}
+annotations: {{namespaceSelector: {{matchLabels: {{{k}: {v}}}}}}}
+nodeCap: {{maxPods: 2}}
+",
+            k = ALLOWED.0,
+            v = ALLOWED.1
+        ))
+    });
+    let pin = bpf.pin();
+    eventually("critical and web are boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(critical, 8192), (web, 4096)])
+    })
+    .await;
+    eventually("four refusals, each with its reason", 10, || {
+        refused(&a)
+            == counts(&[
+                ("namespace_not_selected", 2),
+                ("node_max_pods", 1),
+                ("over_max_weight", 1),
+            ])
+    })
+    .await;
+    eventually("each refused pod has a BoostRefused Event", 10, || {
+        event_posted(&api, "dev", "sneaky", "BoostRefused")
+            && event_posted(&api, NS, "greedy", "BoostRefused")
+            && event_posted(&api, NS, "late", "BoostRefused")
+            && event_posted(&api, "dev", "classy", "BoostRefused")
+    })
+    .await;
+    for id in [sneaky, greedy, late, classy] {
+        assert!(!entries(&pin).contains_key(&id));
+    }
+
+    // The class's pod goes: the cap has room, and the next oldest granted pod gets it.
+    api.delete(&uid_of(1));
+    eventually("late is boosted once critical is gone", 10, || {
+        entries(&pin) == BTreeMap::from([(web, 4096), (late, 4096)])
+    })
+    .await;
+    // An annotation cannot raise a class's grant, nor can a pod in "dev" get one
+    // by annotating differently.
+    api.apply(shaped(
+        a_pod(2, "sneaky", NODE, &[(WEIGHT_ANNOTATION, "2048")], "bb01"),
+        |p| p.metadata.namespace = Some("dev".into()),
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!entries(&pin).contains_key(&sneaky));
+    let (addr, server) = serve(&a.metrics).await;
+    let (_, text) = get(addr, "/metrics").await;
+    assert!(
+        text.lines()
+            .any(|l| l == "mus_agent_refused_boosts{reason=\"namespace_not_selected\"} 2"),
+        "{text}"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_policy_nothing_is_boosted_and_old_boosts_go() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
+    // An entry of this daemon from a run under a policy that granted it.
+    PrioMap::open(&bpf.pin())
+        .expect("open")
+        .set_with_flags(
+            web,
+            Weight::HIGH_DEFAULT,
+            PrioFlags::watch_by(OwnerId::of_node(NODE)),
+        )
+        .expect("set");
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "aa01",
+    ));
+    api.apply(a_pod(2, "web", NODE, &[(BOOST_ANNOTATION, "true")], "bb01"));
+    let a = agent(&api, &bpf, &node, |o| o.policy = Policy::default());
+    let pin = bpf.pin();
+    eventually("both annotations are refused", 10, || {
+        refused(&a) == counts(&[("annotations_off", 2)])
+    })
+    .await;
+    eventually("the old boost is removed", 10, || entries(&pin).is_empty()).await;
+    assert!(!entries(&pin).contains_key(&redis));
+    assert!(
+        event_posted(&api, NS, "redis", "BoostRefused") || {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            event_posted(&api, NS, "redis", "BoostRefused")
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cpu_cap_counts_requests_against_the_nodes_allocatable_cpu() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let ids: Vec<CgroupId> = (1..=4).map(|n| node.pod_cgroup(n)).collect();
+    let b = (BOOST_ANNOTATION, "true");
+    // The node has 2 CPUs: half is 1000m. 600m + 300m fit, the next 300m does not;
+    // a pod without a CPU request cannot be counted, so it is refused.
+    for (n, name, cpu) in [
+        (1, "a", Some("600m")),
+        (2, "b", Some("0.3")),
+        (3, "c", Some("300m")),
+        (4, "d", None),
+    ] {
+        api.apply(shaped(a_pod(n, name, NODE, &[b], "aa01"), |p| {
+            created(p, &format!("2026-01-0{n}T00:00:00Z"));
+            if let Some(cpu) = cpu {
+                requesting_cpu(p, cpu);
+            }
+        }));
+    }
+    let a = agent(&api, &bpf, &node, |o| {
+        o.policy = policy(&format!(
+            "annotations: {{namespaceSelector: {{matchLabels: {{{}: {}}}}}}}
+nodeCap: {{maxCpuRequestFraction: 0.5}}
+",
+            ALLOWED.0, ALLOWED.1
+        ))
+    });
+    let pin = bpf.pin();
+    eventually("the first two fit under the cap", 10, || {
+        entries(&pin) == BTreeMap::from([(ids[0], 4096), (ids[1], 4096)])
+    })
+    .await;
+    eventually("the rest are refused, each with its reason", 10, || {
+        refused(&a) == counts(&[("no_cpu_request", 1), ("node_cpu_fraction", 1)])
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_and_the_cli_never_remove_or_rewrite_each_others_entries() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let (redis, web, other) = (node.pod_cgroup(1), node.pod_cgroup(2), node.pod_cgroup(3));
+    let pin = bpf.pin();
+    let map = PrioMap::open(&pin).expect("open");
+    // An operator boosted web by hand before its pod was annotated; a daemon
+    // with another node name left an entry on a cgroup no pod here asks for.
+    map.set(web, Weight::new(2048).expect("w")).expect("set");
+    let theirs = PrioFlags::watch_by(OwnerId::of_node("node-b"));
+    map.set_with_flags(other, Weight::HIGH_DEFAULT, theirs)
+        .expect("set");
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "8192")],
+        "aa01",
+    ));
+    api.apply(a_pod(
+        2,
+        "web",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "bb01",
+    ));
+    let a = agent(&api, &bpf, &node, |_| {});
+    eventually("redis is boosted", 10, || {
+        entries(&pin).get(&redis) == Some(&8192)
+    })
+    .await;
+    eventually("web's CLI entry is reported, not taken", 10, || {
+        refused(&a) == counts(&[("held_by_other", 1)])
+            && event_posted(&api, NS, "web", "BoostHeldByOther")
+    })
+    .await;
+    let entry = |id| map.get(id).expect("get").expect("entry");
+    assert_eq!(entry(web).weight, 2048, "the CLI's weight stays");
+    assert!(entry(web).has(PrioFlags::CLI) && !entry(web).has(PrioFlags::WATCH));
+    assert_eq!(
+        entry(other).flags,
+        theirs.bits(),
+        "the other daemon's entry stays"
+    );
+
+    // The CLI refuses to touch the daemon's entry without --force...
+    // (By cgroup ID: the test's cgroup tree is not a cgroup2 mount.)
+    let err = boost::boost_id(&map, redis, Weight::new(100).expect("w"), false).unwrap_err();
+    assert!(matches!(err, BoostError::HeldByDaemon { .. }), "{err}");
+    assert!(err.to_string().contains("--force"), "{err}");
+    let err = boost::unboost_id(&map, redis, false).unwrap_err();
+    assert!(matches!(err, BoostError::HeldByDaemon { .. }), "{err}");
+    assert_eq!(entry(redis).weight, 8192);
+    // ... and with it, the entry is the CLI's, which the daemon then leaves alone.
+    boost::boost_id(&map, redis, Weight::new(100).expect("w"), true).expect("forced");
+    // (A pod event, so that a pass runs before the 30 s resync.)
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "8192")],
+        "aa02",
+    ));
+    eventually(
+        "redis's forced entry is reported, not rewritten",
+        10,
+        || refused(&a) == counts(&[("held_by_other", 2)]),
+    )
+    .await;
+    assert_eq!(entry(redis).weight, 100);
+    assert!(entry(redis).has(PrioFlags::CLI));
+
+    // The operator unboosts web by hand: the pod's grant applies at the next pass.
+    boost::unboost_id(&map, web, false).expect("unboost a CLI entry");
+    api.apply(a_pod(
+        2,
+        "web",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "bb02",
+    ));
+    eventually("web is the daemon's now", 10, || watched(&pin, web)).await;
+    assert_eq!(entry(web).weight, 4096);
+    assert_eq!(entry(other).flags, theirs.bits());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_with_a_wrong_node_name_stops_or_leaves_the_others_entries() {
+    let api = Api::start().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let redis = node.pod_cgroup(1);
+    api.cluster
+        .lock()
+        .expect("cluster")
+        .nodes
+        .push(a_node("node-b", "2", "another-boot-id"));
+    api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "4096")],
+        "aa01",
+    ));
+    let _first = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    eventually("redis is boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(redis, 4096)])
+    })
+    .await;
+
+    // Told another node's name: that Node's boot ID is not this machine's.
+    let wrong = agent(&api, &bpf, &node, |o| o.node = "node-b".into());
+    let mut wrong = wrong;
+    let ended = tokio::time::timeout(Duration::from_secs(10), &mut wrong.task)
+        .await
+        .expect("the daemon stops")
+        .expect("join");
+    let err = ended.unwrap_err();
+    assert!(matches!(err, WatchError::WrongNode { .. }), "{err}");
+    assert!(err.to_string().contains("downward API"), "{err}");
+    // Told a name no Node has.
+    let missing = agent(&api, &bpf, &node, |o| o.node = "node-z".into());
+    let mut missing = missing;
+    let ended = tokio::time::timeout(Duration::from_secs(10), &mut missing.task)
+        .await
+        .expect("the daemon stops")
+        .expect("join");
+    assert!(
+        matches!(ended, Err(WatchError::NoSuchNode { .. })),
+        "{ended:?}"
+    );
+
+    // Without the boot ID check (a kubelet that reports none), the owner id still
+    // keeps the second daemon off the first one's entries: node-b has no pods, so
+    // it wants nothing here, and deletes nothing.
+    let second = agent(&api, &bpf, &node, |o| {
+        o.node = "node-b".into();
+        o.boot_id = None;
+    });
+    eventually("the second daemon ran passes", 10, || {
+        second.metrics.reconcile_runs.load(Ordering::Relaxed) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(entries(&pin), BTreeMap::from([(redis, 4096)]));
+    assert_eq!(second.metrics.deletes.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare_and_swap_never_overwrites_another_writer() {
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(16);
+    let map = PrioMap::open(&bpf.pin()).expect("open");
+    let id = CgroupId(42);
+    let w = |v| Weight::new(v).expect("w");
+    let ours = PrioFlags::watch_by(OwnerId::of_node(NODE));
+    let read = |weight, flags: PrioFlags| Entry {
+        cgroup: id,
+        weight,
+        flags: flags.bits(),
+    };
+    // New entry: only if there is none.
+    assert_eq!(
+        map.compare_and_swap(id, None, Some((w(4096), ours)))
+            .expect("cas"),
+        Swap::Done
+    );
+    assert_eq!(
+        map.compare_and_swap(id, None, Some((w(100), PrioFlags::CLI)))
+            .expect("cas"),
+        Swap::Lost(Some(read(4096, ours)))
+    );
+    // The daemon read 4096; the CLI re-wrote it meanwhile: the daemon's delete and
+    // re-weight both leave the CLI's entry as it is.
+    map.set(id, w(2048)).expect("set");
+    let stale = read(4096, ours);
+    assert_eq!(
+        map.compare_and_swap(id, Some(stale), None).expect("cas"),
+        Swap::Lost(Some(read(2048, PrioFlags::CLI)))
+    );
+    assert_eq!(
+        map.compare_and_swap(id, Some(stale), Some((w(8192), ours)))
+            .expect("cas"),
+        Swap::Lost(Some(read(2048, PrioFlags::CLI)))
+    );
+    assert_eq!(map.get(id).expect("get"), Some(read(2048, PrioFlags::CLI)));
+    // With the entry as read: done.
+    let now = read(2048, PrioFlags::CLI);
+    assert_eq!(
+        map.compare_and_swap(id, Some(now), None).expect("cas"),
+        Swap::Done
+    );
+    assert_eq!(map.get(id).expect("get"), None);
+}
+
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// A plain HTTP/1.1 GET: (status, body).
+/// The agent's HTTP endpoint on a free loopback port.
+async fn serve(metrics: &Arc<Metrics>) -> (SocketAddr, JoinHandle<()>) {
+    http::serve(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::clone(metrics),
+        Limits::default(),
+    )
+    .await
+    .expect("serve")
+}
+
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let path = path.to_string();
     tokio::task::spawn_blocking(move || {

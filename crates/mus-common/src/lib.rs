@@ -16,7 +16,7 @@ pub mod weight;
 use std::path::{Path, PathBuf};
 
 pub use cgroup::{CgroupError, CgroupId};
-pub use prio_map::{Entry, PrioFlags, PrioMap, PrioMapError};
+pub use prio_map::{Entry, OwnerId, PrioFlags, PrioMap, PrioMapError, Swap};
 pub use weight::{Weight, WeightError};
 
 /// Name of the scheduler's map, as the kernel and `bpftool map list` show it.

@@ -17,19 +17,56 @@ const VALUE_SIZE: usize = size_of::<mus_cgroup_prio>();
 const WEIGHT_AT: usize = offset_of!(mus_cgroup_prio, weight);
 const FLAGS_AT: usize = offset_of!(mus_cgroup_prio, flags);
 
-/// Bits of an entry's `flags` (`enum mus_prio_flags`): who wrote it, for the
-/// tools; the scheduler ignores them.
+/// Bits of an entry's `flags` (`enum mus_prio_flags`): who wrote it, so that the
+/// tools never remove or rewrite each other's entries; the scheduler ignores them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PrioFlags(u32);
 
 impl PrioFlags {
-    /// What `mus-agent boost` and other hand-written entries carry.
+    /// What bpftool and other tools write: nobody's in particular.
     pub const NONE: PrioFlags = PrioFlags(0);
     /// Written by `mus-agent watch`, which may remove the entry again.
     pub const WATCH: PrioFlags = PrioFlags(intf::mus_prio_flags_MUS_PRIO_F_WATCH);
+    /// Written by `mus-agent boost` (or its TUI): an operator's, left alone by the daemon.
+    pub const CLI: PrioFlags = PrioFlags(intf::mus_prio_flags_MUS_PRIO_F_CLI);
+
+    /// [`PrioFlags::WATCH`] with `owner` in the owner bits.
+    pub fn watch_by(owner: OwnerId) -> PrioFlags {
+        PrioFlags(Self::WATCH.0 | (u32::from(owner.0) << intf::mus_prio_flags_MUS_PRIO_OWNER_SHIFT))
+    }
 
     pub fn bits(self) -> u32 {
         self.0
+    }
+}
+
+/// The owner bits of a daemon's entries: a 16-bit hash of its node name, never 0
+/// (0 marks entries of an agent that predates owner ids). Two daemons with
+/// different node names tell their entries apart; a collision (1 in 65535 for two
+/// given names) makes them share, which the daemon's node check makes moot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OwnerId(u16);
+
+impl OwnerId {
+    /// FNV-1a of the name, folded to 16 bits: stable across builds and machines.
+    pub fn of_node(name: &str) -> OwnerId {
+        let hash = name.bytes().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        match (hash >> 16) as u16 ^ hash as u16 {
+            0 => OwnerId(1),
+            id => OwnerId(id),
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for OwnerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#06x}", self.0)
     }
 }
 
@@ -48,6 +85,35 @@ impl Entry {
     pub fn has(&self, flags: PrioFlags) -> bool {
         self.flags & flags.0 == flags.0
     }
+
+    /// The owner bits of a daemon's entry: `None` if no daemon wrote it,
+    /// `Some(0)` for a daemon that predates owner ids.
+    pub fn watch_owner(&self) -> Option<u16> {
+        self.has(PrioFlags::WATCH).then_some(
+            ((self.flags & intf::mus_prio_flags_MUS_PRIO_OWNER_MASK)
+                >> intf::mus_prio_flags_MUS_PRIO_OWNER_SHIFT) as u16,
+        )
+    }
+
+    /// Who wrote the entry, in words, for logs and refusals.
+    pub fn writer(&self) -> String {
+        match self.watch_owner() {
+            Some(0) => "an older mus-agent watch".into(),
+            Some(owner) => format!("mus-agent watch (owner id {:#06x})", owner),
+            None if self.has(PrioFlags::CLI) => "mus-agent boost".into(),
+            None => "another tool (bpftool?)".into(),
+        }
+    }
+}
+
+/// What a conditional change found ([`PrioMap::compare_and_swap`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swap {
+    /// The entry was as expected and is now as asked.
+    Done,
+    /// Someone else changed the entry since it was read: nothing was changed, and
+    /// this is what the map holds now (as far as one more read can tell).
+    Lost(Option<Entry>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,9 +205,10 @@ impl PrioMap {
         move |source| PrioMapError::Kernel { op, path, source }
     }
 
-    /// Boosts (or re-weights) `cgroup` and its whole subtree, as written by hand.
+    /// Boosts (or re-weights) `cgroup` and its whole subtree, as `mus-agent boost`
+    /// does ([`PrioFlags::CLI`]).
     pub fn set(&self, cgroup: CgroupId, weight: Weight) -> Result<(), PrioMapError> {
-        self.set_with_flags(cgroup, weight, PrioFlags::NONE)
+        self.set_with_flags(cgroup, weight, PrioFlags::CLI)
     }
 
     /// [`PrioMap::set`], marking the entry with `flags` (replacing any it had).
@@ -160,6 +227,63 @@ impl PrioMap {
                 },
                 _ => self.kernel_error("write to")(source),
             })
+    }
+
+    /// Makes `cgroup`'s entry `new` (`None`: no entry) only if it is still
+    /// `expected` (`None`: absent), as read before: another writer's change in
+    /// between is never overwritten nor deleted.
+    ///
+    /// The kernel has no compare-and-swap for hash maps, so this is built from the
+    /// two atomic operations it has: a lookup-and-delete (the entry as it was when
+    /// removed) and an insert that fails if the key exists (BPF_NOEXIST). An entry
+    /// found changed is put back unless someone already wrote a newer one. The
+    /// cgroup is unboosted for the few microseconds between delete and insert.
+    pub fn compare_and_swap(
+        &self,
+        cgroup: CgroupId,
+        expected: Option<Entry>,
+        new: Option<(Weight, PrioFlags)>,
+    ) -> Result<Swap, PrioMapError> {
+        let key = cgroup.0.to_ne_bytes();
+        if let Some(expected) = expected {
+            let taken = self
+                .map
+                .lookup_and_delete(&key)
+                .map_err(self.kernel_error("delete from"))?
+                .and_then(|v| decode(cgroup, &v));
+            if taken != Some(expected) {
+                if let Some(other) = taken {
+                    self.insert_new(cgroup, other.weight, other.flags)?;
+                }
+                return Ok(Swap::Lost(self.get(cgroup)?));
+            }
+        }
+        match new {
+            None => Ok(Swap::Done),
+            Some((weight, flags)) => {
+                if self.insert_new(cgroup, weight.get(), flags.bits())? {
+                    Ok(Swap::Done)
+                } else {
+                    Ok(Swap::Lost(self.get(cgroup)?))
+                }
+            }
+        }
+    }
+
+    /// Inserts an entry if `cgroup` has none; `false` if it has one (left as is).
+    fn insert_new(&self, cgroup: CgroupId, weight: u32, flags: u32) -> Result<bool, PrioMapError> {
+        match self.map.update(
+            &cgroup.0.to_ne_bytes(),
+            &encode(weight, flags),
+            MapFlags::NO_EXIST,
+        ) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) if e.kind() == ErrorKind::TooBig => Err(PrioMapError::Full {
+                capacity: self.capacity(),
+            }),
+            Err(e) => Err(self.kernel_error("write to")(e)),
+        }
     }
 
     /// Removes `cgroup`'s entry; `false` if it had none.
@@ -244,8 +368,30 @@ mod tests {
     }
 
     #[test]
+    fn owner_ids_are_stable_nonzero_and_in_the_upper_bits() {
+        let a = OwnerId::of_node("node-a");
+        assert_eq!(a, OwnerId::of_node("node-a"));
+        assert_ne!(a, OwnerId::of_node("node-b"));
+        assert_ne!(OwnerId::of_node("").get(), 0);
+        let flags = PrioFlags::watch_by(a).bits();
+        assert_eq!(flags & 0xffff, 1, "only the WATCH bit below the owner");
+        let entry = Entry {
+            cgroup: CgroupId(1),
+            weight: 4096,
+            flags,
+        };
+        assert_eq!(entry.watch_owner(), Some(a.get()));
+        let legacy = Entry { flags: 1, ..entry };
+        assert_eq!(legacy.watch_owner(), Some(0));
+        let cli = Entry { flags: 2, ..entry };
+        assert_eq!(cli.watch_owner(), None);
+        assert_eq!(cli.writer(), "mus-agent boost");
+    }
+
+    #[test]
     fn flags_come_from_the_c_enum() {
         assert_eq!(PrioFlags::WATCH.bits(), 1);
+        assert_eq!(PrioFlags::CLI.bits(), 2);
         let entry = |flags| Entry {
             cgroup: CgroupId(1),
             weight: 4096,

@@ -116,8 +116,13 @@ impl Backends {
         match action {
             Action::Boost(item, weight) => {
                 let path = self.resolve(item)?;
-                let id = boost::boost(self.map().map_err(|e| e.to_string())?, &path.0, *weight)
-                    .map_err(|e| e.to_string())?;
+                let id = boost::boost(
+                    self.map().map_err(|e| e.to_string())?,
+                    &path.0,
+                    *weight,
+                    false,
+                )
+                .map_err(|e| e.to_string())?;
                 Ok(format!(
                     "boosted {} at weight {weight} (cgroup ID {id}){}",
                     item.label(),
@@ -126,8 +131,9 @@ impl Backends {
             }
             Action::Unboost(item) => {
                 let path = self.resolve(item)?;
-                let (id, removed) = boost::unboost(self.map().map_err(|e| e.to_string())?, &path.0)
-                    .map_err(|e| e.to_string())?;
+                let (id, removed) =
+                    boost::unboost(self.map().map_err(|e| e.to_string())?, &path.0, false)
+                        .map_err(|e| e.to_string())?;
                 Ok(if removed {
                     format!("unboosted {} (cgroup ID {id})", item.label())
                 } else {

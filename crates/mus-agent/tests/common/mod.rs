@@ -2,6 +2,7 @@
 //! JSON built from k8s-openapi types, so the real kube client is what is tested.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod bpffs;
 pub mod child;
 
 use std::collections::BTreeMap;
@@ -21,8 +22,10 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::List;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus, Pod, PodSpec, PodStatus,
+    ContainerStateWaiting, ContainerStatus, Node, NodeStatus, NodeSystemInfo, Pod, PodSpec,
+    PodStatus,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Status, WatchEvent};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -228,8 +231,29 @@ pub fn pod(p: PodSpecOf<'_>) -> Pod {
     }
 }
 
-pub fn pod_list(items: Vec<Pod>) -> String {
-    let list = List::<Pod> {
+/// A Node with `cpu` allocatable and boot ID `boot`.
+pub fn a_node(name: &str, cpu: &str, boot: &str) -> Node {
+    Node {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            resource_version: Some("1".into()),
+            ..Default::default()
+        },
+        status: Some(NodeStatus {
+            allocatable: Some(BTreeMap::from([("cpu".to_string(), Quantity(cpu.into()))])),
+            node_info: Some(NodeSystemInfo {
+                boot_id: boot.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A Kubernetes list of `items` (Pods, Nodes, Namespaces), as a LIST answers.
+pub fn list<K: serde::Serialize + k8s_openapi::ListableResource>(items: Vec<K>) -> String {
+    let list = List::<K> {
         items,
         metadata: ListMeta {
             resource_version: Some("100".into()),
@@ -237,6 +261,10 @@ pub fn pod_list(items: Vec<Pod>) -> String {
         },
     };
     serde_json::to_string(&list).expect("json")
+}
+
+pub fn pod_list(items: Vec<Pod>) -> String {
+    list(items)
 }
 
 pub fn event(e: WatchEvent<Pod>) -> String {

@@ -52,14 +52,18 @@ run_container() {
 # under /cgi-bin/api (the kubeconfig's server URL), so the kube client's
 # /api/v1/... arrives as PATH_INFO. It answers from $API/pod.json and $API/list.json
 # (api_serve swaps them): a GET of a pod or of the list returns them; a watch
-# (watch=true) sends the pod as one MODIFIED event if its resourceVersion differs
-# from the one the client asks to watch from, then ends the stream after 2 s, as an
-# API server's watch timeout does, and the client watches again. Every request is
-# logged to $API/requests.
+# (watch=true) of pods sends the pod as one MODIFIED event if its resourceVersion
+# differs from the one the client asks to watch from, then ends the stream after
+# 2 s, as an API server's watch timeout does, and the client watches again. The
+# Node list (this node, with this guest's boot ID) and the Namespace list are
+# $API/nodes.json and $API/namespaces.json; their watches send nothing. Every
+# request is logged to $API/requests.
 API=/tmp/api
 start_api() {
 	mkdir -p /tmp/www/cgi-bin $API
 	: >$API/requests
+	sed "s/@BOOT_ID@/$(cat /proc/sys/kernel/random/boot_id)/" /opt/api/nodes.json >$API/nodes.json
+	cp /opt/api/namespaces.json $API/namespaces.json
 	cat >/tmp/www/cgi-bin/api <<'CGI'
 #!/bin/sh
 API=/tmp/api
@@ -67,14 +71,20 @@ echo "$REQUEST_METHOD $PATH_INFO?$QUERY_STRING" >>$API/requests
 printf 'Content-Type: application/json\r\n\r\n'
 case "&$QUERY_STRING&" in
 *'&watch=true&'*)
-	from=$(echo "&$QUERY_STRING" | sed -n 's/.*&resourceVersion=\([^&]*\).*/\1/p')
-	now=$(sed -n 's/.*"resourceVersion":"\([^"]*\)".*/\1/p' $API/pod.json)
-	[ "$from" != "$now" ] && printf '{"type":"MODIFIED","object":%s}\n' "$(cat $API/pod.json)"
+	case "$PATH_INFO" in
+	*/pods)
+		from=$(echo "&$QUERY_STRING" | sed -n 's/.*&resourceVersion=\([^&]*\).*/\1/p')
+		now=$(sed -n 's/.*"resourceVersion":"\([^"]*\)".*/\1/p' $API/pod.json)
+		[ "$from" != "$now" ] && printf '{"type":"MODIFIED","object":%s}\n' "$(cat $API/pod.json)"
+		;;
+	esac
 	sleep 2
 	;;
 *)
 	case "$PATH_INFO" in
 	*/pods) cat $API/list.json ;;
+	*/nodes) cat $API/nodes.json ;;
+	*/namespaces) cat $API/namespaces.json ;;
 	*) cat $API/pod.json ;;
 	esac
 	;;

@@ -1,9 +1,11 @@
 # mus-agent watch end to end: real containerd + runc run a pod's container under a
 # kubepods-style cgroup; busybox httpd on loopback plays the API server (list and
-# watch, lib_k8s.sh); `mus-agent watch` keeps the map equal to the pod's annotation
-# through annotate, two kinds of mus-runner restart, and un-annotate; its metrics are
-# scraped. Prepended by tests/vm_watch.rs (tests/vm_common): mus-runner's lib.sh, NS,
-# POD, POD_UID, CTR, NODE, IMAGE, C1, WITHIN (seconds), then lib_k8s.sh.
+# watch, lib_k8s.sh); `mus-agent watch`, under the boost policy /opt/policy.yaml,
+# refuses an annotation over the policy's maxWeight, then keeps the map equal to
+# the pod's annotation through annotate, two kinds of mus-runner restart, and
+# un-annotate; its metrics are scraped. Prepended by tests/vm_watch.rs
+# (tests/vm_common): mus-runner's lib.sh, NS, POD, POD_UID, CTR, NODE, IMAGE, C1,
+# WITHIN (seconds), then lib_k8s.sh.
 METRICS=http://127.0.0.1:9477
 t_boot=$(now_cs)
 
@@ -62,7 +64,7 @@ echo "@@MUS t_setup_cs $(($(now_cs) - t_boot))"
 # The API server serves the pod without the annotation; the daemon starts.
 api_serve 1
 start_api
-mus-agent --kubeconfig $KC --node $NODE watch --metrics-addr 127.0.0.1:9477 --resync-interval 2 >/tmp/watch.log 2>&1 &
+mus-agent --kubeconfig $KC --node $NODE watch --policy /opt/policy.yaml --metrics-addr 127.0.0.1:9477 --resync-interval 2 >/tmp/watch.log 2>&1 &
 WATCH=$!
 # Ready (/readyz) = the map is open and a pass over the listed pods succeeded.
 # Set-up, not convergence: a debug build starting next to four hogs on two TCG
@@ -79,15 +81,30 @@ echo "@@MUS t_healthy_cs $(($(now_cs) - t0))"
 sleep 5
 dump dump_plain
 
-# 2. Annotate (what `kubectl annotate` makes the API server send): the pod's cgroup
-# goes into the map at the annotation's weight, and the pod gets its share.
+# 2. Annotated over the policy's maxWeight: refused. The refusal is counted in the
+# metrics and posted as an Event, and the map stays empty (the daemon resyncs every
+# 2 s; 6 s is three passes).
 api_serve 2
+i=0
+while ! { wget -q -O /tmp/metrics $METRICS/metrics && grep -q '^mus_agent_refused_boosts{reason="over_max_weight"} 1' /tmp/metrics; } && [ $i -lt $((WITHIN * 5)) ]; do
+	sleep 0.2
+	i=$((i + 1))
+done
+sleep 6
+dump dump_refused
+scrape metrics_refused
+echo "@@MUS refused_events $(grep -c '^POST .*/apis/events.k8s.io/v1/namespaces/'$NS'/events' $API/requests)"
+
+# 3. Annotate within the policy (what `kubectl annotate` makes the API server send):
+# the pod's cgroup goes into the map at the annotation's weight, and the pod gets its
+# share.
+api_serve 3
 wait_entry present $POD_ID t_annotate_cs
 dump dump_annotated
 sleep 1
 measure annotated $POD_CG noise 4
 
-# 3. mus-runner killed (SIGKILL): the pin and its map stay; the next runner reuses it.
+# 4. mus-runner killed (SIGKILL): the pin and its map stay; the next runner reuses it.
 freeze 1
 kill -KILL $RUNNER
 wait $RUNNER 2>/dev/null
@@ -97,7 +114,7 @@ echo "@@MUS runner2_state $(cat $SCX/state)"
 freeze 0
 dump dump_after_kill
 
-# 4. mus-runner stopped (SIGTERM): it unpins, the map is gone; the next runner pins a
+# 5. mus-runner stopped (SIGTERM): it unpins, the map is gone; the next runner pins a
 # new, empty map, and the daemon notices the new pin and writes the boost again.
 freeze 1
 kill -TERM $RUNNER
@@ -113,22 +130,24 @@ dump dump_reapplied
 sleep 1
 measure reapplied $POD_CG noise 4
 
-# 5. The metrics and the health check.
+# 6. The metrics and the health check.
 scrape metrics
 echo "@@MUS healthz_rc $(wget -q -O /tmp/health $METRICS/healthz 2>/dev/null; echo $?)"
 echo "@@MUS healthz $(cat /tmp/health)"
 echo "@@MUS pod_usage_usec $(usage $POD_CG)"
 
-# 6. The annotation removed: the entry goes.
-api_serve 3
+# 7. The annotation removed: the entry goes.
+api_serve 4
 wait_entry absent $POD_ID t_unannotate_cs
 dump dump_unannotated
 scrape metrics_after
 
-# What the daemon asked the API server: lists and watches of this node's pods.
+# What the daemon asked the API server: lists and watches of this node's pods, and of
+# this Node only.
 echo "@@MUS api_requests $(grep -c '/api/v1/pods?' $API/requests) $(grep -c '/api/v1/pods?.*watch=true' $API/requests)"
 echo "@@MUS api_first_list $(grep '/api/v1/pods?' $API/requests | grep -v 'watch=true' | head -1)"
-echo "@@MUS api_first_watch $(grep -m1 'watch=true' $API/requests)"
+echo "@@MUS api_first_watch $(grep -m1 '/api/v1/pods?.*watch=true' $API/requests)"
+echo "@@MUS api_first_node_list $(grep -m1 '/api/v1/nodes?' $API/requests)"
 echo "@@MUS t_total_cs $(($(now_cs) - t_boot))"
 echo "@@MUS watch_alive $(kill -0 $WATCH 2>/dev/null && echo yes || echo no)"
 echo "@@MUS runner_alive $(kill -0 $RUNNER 2>/dev/null && echo yes || echo no)"

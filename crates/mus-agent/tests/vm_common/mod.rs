@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Namespace, Node, NodeStatus, NodeSystemInfo, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use mus_testbed::{GuestRun, Scenario, busybox_image_tar};
 
-use crate::common::{PodSpecOf, State, pod, pod_list};
+use crate::common::{PodSpecOf, State, list, pod, pod_list};
 
 pub const NS: &str = "shop";
 pub const POD: &str = "cart";
@@ -20,6 +22,8 @@ pub const CTR: &str = "app";
 pub const POD_UID: &str = "3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b";
 pub const NODE: &str = "node-a";
 pub const IMAGE: &str = "docker.io/local/busybox:1";
+/// The label of the pod's namespace (a boost policy can select it).
+pub const NS_LABEL: (&str, &str) = ("mus.patos.dev/boost", "allowed");
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// mus-runner's scenario helpers (wait_state, start_runner, hog, usage, measure).
@@ -132,6 +136,43 @@ pub fn k8s_scenario(name: &str, vars: &str, script: &str, work: &Path, pods: &[P
         // kube's TLS set-up loads the system's CA roots when the kubeconfig names no CA,
         // even for an http:// server; a node has them, the bare guest does not.
         .file(CA_BUNDLE, CA_BUNDLE);
+    // The Node (its boot ID filled in by the guest, see start_api) and the pod's
+    // Namespace, labelled so that the policy of tests/vm_watch.rs selects it.
+    let node = Node {
+        metadata: ObjectMeta {
+            name: Some(NODE.into()),
+            resource_version: Some("1".into()),
+            ..Default::default()
+        },
+        status: Some(NodeStatus {
+            allocatable: Some(BTreeMap::from([("cpu".to_string(), Quantity("2".into()))])),
+            node_info: Some(NodeSystemInfo {
+                boot_id: "@BOOT_ID@".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(NS.into()),
+            resource_version: Some("1".into()),
+            labels: Some(BTreeMap::from([(
+                NS_LABEL.0.to_string(),
+                NS_LABEL.1.to_string(),
+            )])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    for (file, text) in [
+        ("nodes.json", list(vec![node])),
+        ("namespaces.json", list(vec![namespace])),
+    ] {
+        std::fs::write(work.join(file), text).unwrap();
+        scenario = scenario.file(work.join(file), &format!("/opt/api/{file}"));
+    }
     for (i, p) in pods.iter().enumerate() {
         let n = i + 1;
         let files = [

@@ -55,10 +55,23 @@ struct mus_cgroup_prio {
 	u32 flags;
 };
 
-/* Bits of mus_cgroup_prio.flags; the scheduler ignores them. */
+/*
+ * Bits of mus_cgroup_prio.flags: who wrote an entry, so that the tools never
+ * remove or rewrite each other's entries. The scheduler ignores them.
+ */
 enum mus_prio_flags {
 	/* Written by `mus-agent watch`, which may remove it again. */
 	MUS_PRIO_F_WATCH	= 1u << 0,
+	/* Written by `mus-agent boost`: the daemon leaves it alone. */
+	MUS_PRIO_F_CLI		= 1u << 1,
+	/*
+	 * Bits 16-31 of an entry with MUS_PRIO_F_WATCH: the writing daemon's owner
+	 * id (a hash of its node name), so that a second daemon started with the
+	 * wrong node name leaves the first one's entries alone. 0 is an entry of an
+	 * agent that predates owner ids.
+	 */
+	MUS_PRIO_OWNER_SHIFT	= 16,
+	MUS_PRIO_OWNER_MASK	= 0xffff0000u,
 };
 
 /*
