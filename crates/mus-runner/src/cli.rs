@@ -18,18 +18,18 @@ pub struct Args {
     #[arg(long, env = "MUS_PIN_PATH", default_value = DEFAULT_PIN_PATH)]
     pub pin_path: PathBuf,
 
-    /// Time slice of every task, in microseconds. Shorter slices let waiting tasks
-    /// in sooner at the price of more context switches.
+    /// Longest time slice, in microseconds, given while nothing waits. Slices
+    /// shrink towards --slice-min-us as tasks wait for a CPU.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub slice_us: u64,
 
-    /// Slice of a non-boosted task while boosted tasks wait for a CPU, in
-    /// microseconds: a waiting boosted task gets a CPU within about this long.
+    /// Shortest time slice, in microseconds: what slices shrink to when many tasks
+    /// wait, and what a task of a tiny share runs when it gets its turn.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub slice_min_us: u64,
 
-    /// Do not let a waking boosted task preempt a non-boosted one (weights only, as
-    /// the original project; for comparisons).
+    /// Do not let a waking task preempt a running one (weights only, as the
+    /// original project; for comparisons).
     #[arg(long)]
     pub no_preempt: bool,
 

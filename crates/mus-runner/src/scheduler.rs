@@ -57,6 +57,11 @@ impl<'obj> Scheduler<'obj> {
         rodata.slice_min_ns = args.slice_min_us.min(args.slice_us) * 1000;
         rodata.preempt_enabled = !args.no_preempt;
         rodata.default_high_weight = args.high_weight.get();
+        rodata.nr_cpus = libbpf_rs::num_possible_cpus()
+            .context("cannot count the possible CPUs")?
+            .try_into()
+            .context("too many CPUs")?;
+        log_cgroup_knobs();
 
         if let Some(stale) = &stale {
             open.maps
@@ -145,5 +150,21 @@ impl<'obj> Scheduler<'obj> {
             warn!("cannot read the scheduler's counters: {e}");
             Counters::default()
         })
+    }
+}
+
+/// Says which of the cgroup cpu controller's knobs this kernel hands to a sched_ext
+/// scheduler, and so which mus honours here (cpu.weight always does).
+fn log_cgroup_knobs() {
+    let has = |op: &str| {
+        scx_utils::compat::struct_has_field("sched_ext_ops", op).unwrap_or(false)
+    };
+    if has("cgroup_set_bandwidth") {
+        info!("cpu.max is enforced (the kernel hands cgroup quotas to the scheduler)");
+    } else {
+        warn!("cpu.max is NOT enforced: this kernel does not hand cgroup quotas to sched_ext schedulers (needs Linux 6.17 or newer)");
+    }
+    if !has("cgroup_set_idle") {
+        warn!("cpu.idle is NOT honoured: this kernel does not tell sched_ext schedulers about it (needs Linux 6.19 or newer)");
     }
 }

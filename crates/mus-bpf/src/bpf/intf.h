@@ -64,19 +64,22 @@ enum mus_prio_flags {
 /*
  * Indices of the per-CPU `stats` array, which mus-runner pins as `mus_stats` next
  * to the map; mus-runner prints their sums, mus-agent exports them as metrics.
+ * New counters go at the end: readers of an older build read what they know.
  */
 enum mus_stat_idx {
 	MUS_STAT_RUN_BOOSTED,		/* times a task of a boosted cgroup got a CPU */
 	MUS_STAT_RUN_NORMAL,		/* times any other task got a CPU */
 	MUS_STAT_DISPATCH_IDLE,		/* wake-ups placed directly on an idle CPU */
-	MUS_STAT_DISPATCH_SHARED,	/* tasks a CPU pulled from the shared queue */
+	MUS_STAT_DISPATCH_SHARED,	/* tasks a CPU pulled from a shared queue */
 	MUS_STAT_RUNTIME_BOOSTED_NS,	/* CPU time given to boosted cgroups */
 	MUS_STAT_RUNTIME_NORMAL_NS,	/* CPU time given to everything else */
-	MUS_STAT_WEIGHT_REFRESH,	/* ancestor walks (cache misses) */
+	MUS_STAT_WEIGHT_REFRESH,	/* hierarchical share recomputations (cache misses) */
 	MUS_STAT_MAP_CHANGES,		/* map changes seen by the map scan */
-	MUS_STAT_STARVATION_RESCUES,	/* tasks run out of vtime order after waiting too long */
-	MUS_STAT_PREEMPTIONS,		/* waking boosted tasks that preempted another */
-	MUS_STAT_SHORT_SLICES,		/* slices cut short because boosted tasks waited */
+	MUS_STAT_STARVATION_RESCUES,	/* enqueues whose wait was capped at max_wait */
+	MUS_STAT_PREEMPTIONS,		/* waking tasks that preempted a running one */
+	MUS_STAT_SHORT_SLICES,		/* slices shortened because tasks were waiting */
+	MUS_STAT_THROTTLED,		/* tasks held back because their cgroup used its cpu.max */
+	MUS_STAT_CGROUP_ACTIVATIONS,	/* cgroups that became runnable (tree updates) */
 	MUS_NR_STATS,
 };
 
