@@ -210,6 +210,8 @@ struct task_ctx {
 	bool capped;
 	/* held in THROTTLED_DSQ until this time (a cpu.max period end) */
 	u64 throttled_until;
+	/* CPU time up to this time is charged to cpu.max quotas */
+	u64 bw_charged_at;
 };
 
 struct {
@@ -453,6 +455,8 @@ static void propagate(struct cgroup *cgrp)
 	struct cgrp_ctx *cgc, *pcgc;
 	int level = cgrp->level, i;
 
+	/* even the root's own tasks coming and going change its children's shares */
+	__sync_fetch_and_add(&hweight_gen, 1);
 	if (!level)
 		return;
 	cgc = ancestor_ctx(cgrp, level);
@@ -464,7 +468,6 @@ static void propagate(struct cgroup *cgrp)
 			break;
 		cgc = pcgc;
 	}
-	__sync_fetch_and_add(&hweight_gen, 1);
 }
 
 /*
@@ -703,13 +706,20 @@ static u64 subtree_quota_left(struct cgroup *cgrp, u64 now, u64 *period_end)
 	return least;
 }
 
-/* Charges @ran to the quota of @cgrp and of each ancestor that has one. */
-static void charge_quota(struct cgroup *cgrp, u64 now, u64 ran)
+/*
+ * Charges what @p ran since it was last charged to the quota of @cgrp and of
+ * each ancestor that has one. Called on every tick as well as when @p stops,
+ * so that a task that keeps its CPU slice after slice is charged as it goes.
+ */
+static void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now)
 {
+	u64 ran = now - tctx->bw_charged_at;
 	int level;
 
-	if (!nr_bw_cgroups)
+	if (!nr_bw_cgroups || !tctx->bw_charged_at ||
+	    time_before(now, tctx->bw_charged_at))
 		return;
+	tctx->bw_charged_at = now;
 	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
 		struct cgrp_ctx *cgc;
 		u64 idx;
@@ -907,6 +917,15 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	if (try_throttle(p, tctx, enq_flags))
 		return;
+	/*
+	 * SCX_OPS_ENQ_LAST: the CPU's last runnable task, whose slice ended with
+	 * nothing else queued, comes through here (only so that cpu.max can hold
+	 * it back); it simply goes on running.
+	 */
+	if (enq_flags & SCX_ENQ_LAST) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(tctx), enq_flags);
+		return;
+	}
 	refresh_task_boost(p, tctx);
 	place_task(p, tctx, enq_flags & SCX_ENQ_WAKEUP);
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, p->scx.dsq_vtime,
@@ -972,9 +991,15 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	if (nr_bw_cgroups)
 		release_throttled();
 	head = __COMPAT_scx_bpf_dsq_peek(SHARED_DSQ);
-	/* the head is the smallest vtime waiting: the queue's progress */
+	/*
+	 * The head is the smallest vtime waiting: the queue's progress. Follow
+	 * it by at most two slices per dispatch (about twice the pace of a
+	 * busy queue): a lone far-behind-placed task at the head (see
+	 * max_wait_ns) must not make the queue leap ahead.
+	 */
 	if (head && time_before(vtime_now, head->scx.dsq_vtime))
-		vtime_now = head->scx.dsq_vtime;
+		vtime_now = time_before(head->scx.dsq_vtime, vtime_now + 2 * slice_ns) ?
+			    head->scx.dsq_vtime : vtime_now + 2 * slice_ns;
 	if (keep_running(prev, head)) {
 		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, prev, 0, 0);
 
@@ -1094,6 +1119,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		return;
 	refresh_task_boost(p, tctx);
 	tctx->started_at = now;
+	tctx->bw_charged_at = now;
 	tctx->share = SHARE_ONE;
 
 	slice = task_slice(tctx);
@@ -1102,10 +1128,17 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
 		if (cgc)
 			tctx->share = task_share(p, cgrp, cgc);
-		/* don't run past the cgroup's quota */
+		/*
+		 * Don't run past the cgroup's quota: the cgroup's other threads
+		 * may use it on other CPUs meanwhile, so take a CPU's part of
+		 * what is left (each CPU's overshoot then shrinks geometrically).
+		 */
 		left = subtree_quota_left(cgrp, now, &until);
-		if (left < slice)
-			slice = left ?: NSEC_PER_USEC;
+		if (left != (u64)-1) {
+			left /= nr_cpus;
+			if (left < slice)
+				slice = left > 100 * NSEC_PER_USEC ? left : 100 * NSEC_PER_USEC;
+		}
 		bpf_cgroup_release(cgrp);
 	}
 	if (slice < slice_ns)
@@ -1153,28 +1186,32 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 	if (nr_bw_cgroups) {
 		cgrp = scx_bpf_task_cgroup(p);
 		if (cgrp) {
-			charge_quota(cgrp, now, ran);
+			charge_quota(tctx, cgrp, now);
 			bpf_cgroup_release(cgrp);
 		}
 	}
 }
 
 /*
- * Called on every tick for the running task: a task whose cgroup used up
- * its quota stops now (the quota-shortened slice covers most cases; this
- * one covers the cgroup's other threads using the same quota meanwhile).
+ * Called on every tick for the running task, only to charge cpu.max quotas
+ * as the task runs: a task whose cgroup used up its quota stops now (its
+ * slice was shortened to the quota left when it started, but the cgroup's
+ * other threads use the same quota meanwhile).
  */
 void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
 {
+	struct task_ctx *tctx;
 	struct cgroup *cgrp;
-	u64 until = 0;
+	u64 until = 0, now;
 
-	if (!nr_bw_cgroups)
+	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)))
 		return;
 	cgrp = scx_bpf_task_cgroup(p);
 	if (!cgrp)
 		return;
-	if (!subtree_quota_left(cgrp, scx_bpf_now(), &until))
+	now = scx_bpf_now();
+	charge_quota(tctx, cgrp, now);
+	if (!subtree_quota_left(cgrp, now, &until))
 		p->scx.slice = 0;
 	bpf_cgroup_release(cgrp);
 }
@@ -1423,5 +1460,6 @@ SCX_OPS_DEFINE(mus_ops,
 	       .dump_cpu		= (void *)mus_dump_cpu,
 	       .init			= (void *)mus_init,
 	       .exit			= (void *)mus_exit,
+	       .flags			= SCX_OPS_ENQ_LAST,
 	       .timeout_ms		= WATCHDOG_TIMEOUT_MS,
 	       .name			= "mus");
