@@ -328,9 +328,11 @@ fn woken_tasks_carry_no_hoard_and_never_queue_behind_another_class() {
         .split_whitespace()
         .filter_map(|n| n.parse().ok())
         .collect();
-    // queued behind the FIFO hog, a wake-up waits for RT throttling: up to 950 ms
+    // queued behind the FIFO hog, a wake-up waits for the fair server's 5% of that
+    // CPU (up to 950 ms) again and again: the average shows it, where one late
+    // sample of a busy host would not
     assert!(
-        probe.len() == 2 && probe[1] < 200_000,
+        probe.len() == 2 && probe[0] < 20_000,
         "boosted probe next to a SCHED_FIFO hog: avg/max {probe:?} us\n{why}"
     );
     assert_eq!(get(&run, "state_after"), "enabled", "{why}");
