@@ -16,14 +16,11 @@ typedef unsigned long long u64;
 #endif
 
 enum mus_consts {
-	/* Weight of a task whose cgroup (and every ancestor) is not in the map. */
-	MUS_WEIGHT_NORMAL	= 1024,
 	/*
-	 * Weight of a task under a cgroup whose cpu.idle is 1, as SCHED_IDLE is to
-	 * the fair class: it runs when nothing else wants the CPU. A map entry
-	 * overrides it.
+	 * The weight of a map entry that changes nothing: an entry of weight W
+	 * multiplies its cgroup's cpu.weight by W / MUS_WEIGHT_NORMAL.
 	 */
-	MUS_WEIGHT_IDLE		= 1,
+	MUS_WEIGHT_NORMAL	= 1024,
 	/* Weight the tools write when the operator names none: 4x a normal cgroup. */
 	MUS_WEIGHT_HIGH_DEFAULT	= 4096,
 	/*
@@ -46,9 +43,10 @@ enum mus_consts {
  * directory's inode number). */
 struct mus_cgroup_prio {
 	/*
-	 * Scheduling weight of the cgroup's whole subtree, MUS_WEIGHT_NORMAL being
-	 * an ordinary cgroup. 0 is taken to mean the runner's --high-weight (handy
-	 * with bpftool); values above MUS_WEIGHT_MAX are clamped to it.
+	 * Boost of the cgroup, for its whole subtree: its cpu.weight among its
+	 * siblings is multiplied by weight / MUS_WEIGHT_NORMAL (4096: four
+	 * times). 0 is taken to mean the runner's --high-weight (handy with
+	 * bpftool); values above MUS_WEIGHT_MAX are clamped to it.
 	 */
 	u32 weight;
 	/* Bits of enum mus_prio_flags; the scheduler ignores them. */
