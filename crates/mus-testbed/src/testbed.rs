@@ -7,7 +7,7 @@ use crate::error::TestbedError;
 use crate::guest_run::{GuestRun, console_tail};
 use crate::hostbin::{self, Kind};
 use crate::initramfs::{Image, check_guest_path};
-use crate::kernel::{self, Kernel};
+use crate::kernel::{self, GuestKernel, Kernel};
 use crate::paths::find_on_path;
 use crate::qemu;
 use crate::scenario::Scenario;
@@ -26,10 +26,20 @@ impl Testbed {
     /// trixie-backports cloud kernel, downloaded with a private apt state and checked for
     /// CONFIG_SCHED_CLASS_EXT=y. Also checks for qemu-system-x86_64 and a static busybox.
     pub fn prepare() -> Result<Testbed, TestbedError> {
+        Testbed::prepare_kernel(GuestKernel::Cloud)
+    }
+
+    /// [`Testbed::prepare`] with a choice of kernel: [`GuestKernel::Lts612`] is built from
+    /// Debian's `linux-source-6.12` on first use (many minutes; see README) and cached
+    /// under [`crate::kernels_cache_dir`]. `MUS_VM_KERNEL` replaces only the cloud kernel.
+    pub fn prepare_kernel(which: GuestKernel) -> Result<Testbed, TestbedError> {
         // The cheap checks first, so a missing tool is not reported after a download.
         let qemu = find_on_path("qemu-system-x86_64").ok_or(TestbedError::QemuMissing)?;
         let busybox = find_busybox()?;
-        let kernel = kernel::locate()?;
+        let kernel = match which {
+            GuestKernel::Cloud => kernel::locate()?,
+            GuestKernel::Lts612 => crate::kernel_build::lts612()?,
+        };
         tracing::info!(release = %kernel.release, image = %kernel.image.display(), "guest kernel ready");
         Ok(Testbed {
             kernel,
@@ -102,12 +112,16 @@ impl Testbed {
         scenario: &Scenario,
     ) -> Result<(tempfile::TempDir, std::process::Command), TestbedError> {
         let work = self.build_initrd(scenario)?;
+        let shape = qemu::Shape {
+            cpus: scenario.cpus,
+            sockets: scenario.sockets,
+            memory_mib: scenario.memory_mib,
+        };
         let cmd = qemu::command(
             &self.qemu,
             &self.kernel.image,
             &work.path().join("initrd.cpio"),
-            scenario.cpus,
-            scenario.memory_mib,
+            shape,
         );
         Ok((work, cmd))
     }
