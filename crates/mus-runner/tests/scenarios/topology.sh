@@ -1,0 +1,25 @@
+# The two-socket guest: the kernel sees two L3 caches and two NUMA nodes, and mus runs
+# a stress-ng load over all eight CPUs without being ejected.
+echo "@@MUS nproc $(nproc)"
+echo "@@MUS l3_domains $(cat /sys/devices/system/cpu/cpu*/cache/index3/shared_cpu_list | sort -u | tr '\n' ' ')"
+echo "@@MUS numa_nodes $(ls -d /sys/devices/system/node/node[0-9]* | wc -l)"
+echo "@@MUS node0_cpus $(cat /sys/devices/system/node/node0/cpulist)"
+echo "@@MUS node1_cpus $(cat /sys/devices/system/node/node1/cpulist)"
+start_runner /tmp/runner.log --stats 10
+mkdir $CG/boosted $CG/normal
+mus-agent boost --cgroup $CG/boosted
+hog normal
+hog normal
+sh -c "echo \$\$ > $CG/boosted/cgroup.procs && exec stress-ng --cpu 8 --fork 2 --yield 2 --timeout 20s --quiet" &
+STRESS=$!
+measure window1 normal boosted 10
+measure window2 normal boosted 8
+wait $STRESS
+echo "@@MUS stress_rc $?"
+echo "@@MUS state_after $(cat $SCX/state)"
+kill -0 $RUNNER && echo "@@MUS runner_alive yes"
+kill_cgroups normal
+kill -TERM $RUNNER
+wait $RUNNER
+echo "@@MUS runner_rc $?"
+cat /tmp/runner.log
