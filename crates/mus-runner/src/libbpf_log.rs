@@ -15,7 +15,9 @@ pub fn route() {
 /// One libbpf message. A verifier log arrives as one multi-line message; it is logged
 /// as one event so that its lines stay together.
 fn forward(level: PrintLevel, msg: String) {
+    // The target already says where it came from.
     let msg = msg.trim_end();
+    let msg = msg.strip_prefix("libbpf: ").unwrap_or(msg);
     if msg.is_empty() {
         return;
     }

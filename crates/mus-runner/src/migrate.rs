@@ -153,9 +153,10 @@ impl OldMap {
             .path
             .file_name()
             .context("the pin path has no file name")?;
+        // bpffs refuses names with a dot in them (reserved for its own files).
         let staging = self
             .path
-            .with_file_name(format!(".{}.migrating", file_name.to_string_lossy()));
+            .with_file_name(format!("{}_migrating", file_name.to_string_lossy()));
         pin::remove(&staging)?;
         map.pin(&staging)
             .with_context(|| format!("cannot pin the migrated map at {}", staging.display()))?;

@@ -63,8 +63,8 @@ pub struct Scheduler<'obj> {
 impl<'obj> Scheduler<'obj> {
     /// Opens, configures, loads and pins the scheduler, then attaches it.
     pub fn init(args: &Args, open_object: &'obj mut MaybeUninit<OpenObject>) -> Result<Self> {
-        pin::adopt_legacy(&args.pin_path)?;
         pin::prepare_dir(&args.pin_path)?;
+        pin::adopt_legacy(&args.pin_path)?;
         let stats_pin_path = mus_common::stats_pin_path(&args.pin_path);
         pin::inspect_stats(&stats_pin_path)?;
 

@@ -313,30 +313,22 @@ fn an_old_layout_map_at_the_old_path_is_migrated_with_every_boost() {
 }
 
 /// sysrq-S three times: each ejection is classified as the operator's, and the runner
-/// reloads after 1, 2 and 4 s (plus the load itself), boosts kept.
+/// reloads after 1, 2 and 4 s, boosts kept. The guest measures from the sysrq to the
+/// next attach, so each gap is the delay plus a load (1 to 3 s under TCG).
 #[test]
 fn repeated_ejections_are_classified_and_restarted_with_a_growing_delay() {
     let run = boot("backoff", include_str!("scenarios/backoff.sh"), 180);
     let why = run.console_tail();
-    let gap = |key: &str| -> f64 {
-        run.number::<u32>(key).unwrap_or_else(|e| panic!("{e}")) as f64 / 100.0
-    };
-    let (g1, g2, g3) = (gap("gap1"), gap("gap2"), gap("gap3"));
-    eprintln!("reload gaps: {g1:.2} s, {g2:.2} s, {g3:.2} s");
-    assert!(
-        g1 >= 1.0,
-        "reloaded {g1:.2} s after the first ejection, want >= 1 s\n{why}"
-    );
-    assert!(
-        g2 - g1 >= 0.7,
-        "gaps {g1:.2} s then {g2:.2} s did not grow by ~1 s\n{why}"
-    );
-    assert!(
-        g3 - g2 >= 1.5,
-        "gaps {g2:.2} s then {g3:.2} s did not grow by ~2 s\n{why}"
-    );
+    for (key, delay) in [("gap1", 1.0), ("gap2", 2.0), ("gap3", 4.0)] {
+        let gap = run.number::<u32>(key).unwrap_or_else(|e| panic!("{e}")) as f64 / 100.0;
+        eprintln!("{key}: reattached {gap:.2} s after the sysrq (delay {delay} s)");
+        assert!(
+            gap >= delay,
+            "{key}: reattached after {gap:.2} s, before the {delay} s delay\n{why}"
+        );
+    }
+    assert_eq!(get(&run, "delays"), "1.0 2.0 4.0", "{why}");
     assert_eq!(get(&run, "ejections"), "3", "{why}");
-    assert_eq!(get(&run, "last_delay"), "restarting in 4.0 s", "{why}");
     assert_eq!(get(&run, "runner_alive"), "yes", "{why}");
     let id = get(&run, "boosted_id");
     let dump = get(&run, "dump");

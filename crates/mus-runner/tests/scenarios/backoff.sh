@@ -20,5 +20,5 @@ wait $RUNNER
 echo "@@MUS runner_rc $?"
 [ -e $PIN ] || echo "@@MUS pin_after_term absent"
 echo "@@MUS ejections $(grep -c 'scheduler ejected (user)' /tmp/runner.log)"
-echo "@@MUS last_delay $(grep -o 'restarting in [0-9.]* s' /tmp/runner.log | tail -n 1)"
+echo "@@MUS delays $(grep -o 'restarting in [0-9.]* s' /tmp/runner.log | cut -d' ' -f3 | tr '\n' ' ')"
 cat /tmp/runner.log
