@@ -31,6 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let testbed = args.kernel.prepare()?;
     println!("release: {}", testbed.kernel_release());
     println!("image:   {}", testbed.kernel_image().display());
+    println!("qemu:    {}", testbed.qemu_version());
     match testbed.kernel_config() {
         Some(config) => println!(
             "config:  {} (has CONFIG_SCHED_CLASS_EXT=y)",

@@ -59,9 +59,10 @@ fn boot_on(kernel: GuestKernel, scenario: Scenario) -> GuestRun {
         .run(&scenario)
         .unwrap_or_else(|e| panic!("guest run failed: {e}"));
     eprintln!(
-        "{} on {}: {:.1} s",
+        "{} on {} under QEMU {}: {:.1} s",
         scenario.name(),
         testbed.kernel_release(),
+        testbed.qemu_version(),
         run.elapsed.as_secs_f64()
     );
     assert_eq!(

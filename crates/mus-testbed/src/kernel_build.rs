@@ -112,11 +112,15 @@ fn build(version: &str, entry: &Path) -> Result<(), TestbedError> {
         }
     }
     let started = Instant::now();
-    let work = entry.with_extension("build");
+    let sibling = |suffix: &str| {
+        let name = entry.file_name().unwrap_or_default().to_string_lossy();
+        entry.with_file_name(format!("{name}.{suffix}"))
+    };
+    let work = sibling("build");
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work)
         .map_err(|e| TestbedError::io(format!("creating {}", work.display()), e))?;
-    let log_path = work.with_extension("log");
+    let log_path = sibling("log");
     eprintln!(
         "mus-testbed: building the 6.12 LTS guest kernel ({version}) in {}; this takes many \
          minutes once (log: {})",

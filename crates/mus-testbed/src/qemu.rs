@@ -50,6 +50,20 @@ pub(crate) fn command(qemu: &Path, kernel: &Path, initrd: &Path, shape: Shape) -
     cmd
 }
 
+/// The version `qemu --version` reports ("QEMU emulator version 10.0.2 (Debian ...)").
+pub(crate) fn version(qemu: &Path) -> Result<String, TestbedError> {
+    let out = Command::new(qemu)
+        .arg("--version")
+        .output()
+        .map_err(|e| TestbedError::io(format!("running {} --version", qemu.display()), e))?;
+    Ok(parse_version(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|| "unknown".into()))
+}
+
+fn parse_version(text: &str) -> Option<String> {
+    let rest = text.lines().next()?.split("version ").nth(1)?;
+    Some(rest.split_whitespace().next()?.to_string())
+}
+
 /// The guest's CPUs and memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Shape {
@@ -196,6 +210,14 @@ pub(crate) fn run_interactive(mut cmd: Command) -> Result<ExitStatus, TestbedErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_version_is_read_from_qemus_banner() {
+        let banner = "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\n\
+                      Copyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n";
+        assert_eq!(parse_version(banner).as_deref(), Some("10.0.2"));
+        assert_eq!(parse_version(""), None);
+    }
 
     #[test]
     fn one_socket_is_a_plain_smp_guest() {

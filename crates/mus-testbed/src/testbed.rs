@@ -17,6 +17,7 @@ use crate::scenario::Scenario;
 pub struct Testbed {
     kernel: Kernel,
     qemu: PathBuf,
+    qemu_version: String,
     busybox: PathBuf,
 }
 
@@ -35,6 +36,7 @@ impl Testbed {
     pub fn prepare_kernel(which: GuestKernel) -> Result<Testbed, TestbedError> {
         // The cheap checks first, so a missing tool is not reported after a download.
         let qemu = find_on_path("qemu-system-x86_64").ok_or(TestbedError::QemuMissing)?;
+        let qemu_version = qemu::version(&qemu)?;
         let busybox = find_busybox()?;
         let kernel = match which {
             GuestKernel::Cloud => kernel::locate()?,
@@ -44,6 +46,7 @@ impl Testbed {
         Ok(Testbed {
             kernel,
             qemu,
+            qemu_version,
             busybox,
         })
     }
@@ -51,6 +54,11 @@ impl Testbed {
     /// The guest kernel's release, e.g. `7.3.4+deb13-cloud-amd64`.
     pub fn kernel_release(&self) -> &str {
         &self.kernel.release
+    }
+
+    /// QEMU's version, e.g. `10.0.2`: guest timing and TCG's bugs depend on it.
+    pub fn qemu_version(&self) -> &str {
+        &self.qemu_version
     }
 
     /// The kernel image that is booted.
