@@ -137,12 +137,12 @@ fn check_lifecycle(run: &GuestRun) {
     assert!(get(run, "attach_ops").starts_with("mus"), "{why}");
     assert_eq!(get(run, "pin_mode"), "600", "{why}");
     assert_eq!(get(run, "pin_dir_mode"), "700", "{why}");
-    assert_eq!(get(&run, "stats_pin_mode"), "600", "{why}");
+    assert_eq!(get(run, "stats_pin_mode"), "600", "{why}");
 
     // 2. an entry written through mus-common, read back by bpftool with field names
-    assert_eq!(get(&run, "boost_rc"), "0", "{why}");
-    let id = get(&run, "boosted_id");
-    let dump = get(&run, "dump");
+    assert_eq!(get(run, "boost_rc"), "0", "{why}");
+    let id = get(run, "boosted_id");
+    let dump = get(run, "dump");
     assert!(
         dump.contains(&format!("\"key\":{id}")),
         "key {id} not in {dump}"
@@ -153,14 +153,14 @@ fn check_lifecycle(run: &GuestRun) {
     );
 
     // 6. a second runner refuses, naming the running scheduler, and leaves it alone
-    assert_eq!(get(&run, "second_rc"), "1", "{why}");
-    let msg = get(&run, "second_msg");
+    assert_eq!(get(run, "second_rc"), "1", "{why}");
+    let msg = get(run, "second_msg");
     assert!(
         msg.contains("already running") && msg.contains("mus"),
         "{msg}"
     );
-    assert_eq!(get(&run, "second_after_state"), "enabled", "{why}");
-    assert_eq!(get(&run, "first_alive"), "yes", "{why}");
+    assert_eq!(get(run, "second_after_state"), "enabled", "{why}");
+    assert_eq!(get(run, "first_alive"), "yes", "{why}");
 
     // 5. SIGKILL: detached within a second; the next runner keeps the boosts
     let detach_cs: u32 = run
@@ -170,26 +170,26 @@ fn check_lifecycle(run: &GuestRun) {
         detach_cs <= 100,
         "detach after SIGKILL took {detach_cs}0 ms"
     );
-    assert_eq!(get(&run, "pin_after_kill"), "present", "{why}");
-    assert_eq!(get(&run, "restart_state"), "enabled", "{why}");
-    let dump = get(&run, "restart_dump");
+    assert_eq!(get(run, "pin_after_kill"), "present", "{why}");
+    assert_eq!(get(run, "restart_state"), "enabled", "{why}");
+    let dump = get(run, "restart_dump");
     assert!(
         dump.contains(&format!("\"key\":{id}")) && dump.contains("\"weight\":4096"),
         "the boost did not survive the crash: {dump}"
     );
     // ... but not its counters: the stale pin is replaced (a new bpffs inode)
-    assert_eq!(get(&run, "restart_stats_pin_mode"), "600", "{why}");
+    assert_eq!(get(run, "restart_stats_pin_mode"), "600", "{why}");
     assert_ne!(
-        get(&run, "restart_stats_pin_ino"),
-        get(&run, "stats_pin_ino"),
+        get(run, "restart_stats_pin_ino"),
+        get(run, "stats_pin_ino"),
         "{why}"
     );
 
     // 5. SIGTERM: exit 0, scheduler detached, pin gone
-    assert_eq!(get(&run, "sigterm_rc"), "0", "{why}");
-    assert_eq!(get(&run, "final_state"), "disabled", "{why}");
-    assert_eq!(get(&run, "pin_after_term"), "absent", "{why}");
-    assert_eq!(get(&run, "stats_pin_after_term"), "absent", "{why}");
+    assert_eq!(get(run, "sigterm_rc"), "0", "{why}");
+    assert_eq!(get(run, "final_state"), "disabled", "{why}");
+    assert_eq!(get(run, "pin_after_term"), "absent", "{why}");
+    assert_eq!(get(run, "stats_pin_after_term"), "absent", "{why}");
 }
 
 #[test]
