@@ -149,13 +149,13 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
 
     // bpffs: the host's /sys/fs/bpf where both binaries look for the pin.
     assert_eq!(host_path("bpffs").as_deref(), Some("/sys/fs/bpf"));
-    let pin_dir = Path::new(mus_common::DEFAULT_PIN_PATH)
-        .parent()
-        .and_then(Path::to_str);
+    // The pin lives in a directory of its own under bpffs, which the runner makes.
+    let pin = Path::new(mus_common::DEFAULT_PIN_PATH);
     let runner_bpf = mount(runner, "bpffs");
     let agent_bpf = mount(agent, "bpffs");
-    assert_eq!(Some(runner_bpf.mount_path.as_str()), pin_dir);
-    assert_eq!(Some(agent_bpf.mount_path.as_str()), pin_dir);
+    assert_eq!(runner_bpf.mount_path, "/sys/fs/bpf");
+    assert_eq!(agent_bpf.mount_path, "/sys/fs/bpf");
+    assert!(pin.starts_with(&runner_bpf.mount_path), "{}", pin.display());
     assert_eq!(
         runner_bpf.mount_propagation.as_deref(),
         Some("Bidirectional")

@@ -1,5 +1,6 @@
 # Helpers every mus-runner scenario sources (prepended by tests/vm.rs).
-PIN=/sys/fs/bpf/high_prio_cgroups
+PIN=/sys/fs/bpf/mus/high_prio_cgroups
+STATS=/sys/fs/bpf/mus/mus_stats
 CG=/sys/fs/cgroup
 SCX=/sys/kernel/sched_ext
 
@@ -99,4 +100,17 @@ measure_n() {
 	sleep "$secs"
 	after="$(now_cs) $(for c in "$@"; do printf '%s ' "$(usage "$c")"; done)"
 	echo "@@MUS $key $before| $after"
+}
+
+# The $2 bytes of the number $1, little-endian, as bpftool takes a key or value.
+le_bytes() {
+	v=$1
+	out=""
+	i=0
+	while [ $i -lt "$2" ]; do
+		out="$out $((v & 255))"
+		v=$((v >> 8))
+		i=$((i + 1))
+	done
+	echo $out
 }
