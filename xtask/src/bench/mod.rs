@@ -1,13 +1,16 @@
-//! `cargo xtask bench [latency|redis|share|overhead|all]`: the issue-4 evaluation. One
-//! guest boot runs every condition (stock idle / noise / noise + kernel knobs, mus with
-//! an empty map, mus with the target boosted), interleaved across repeats; the host turns
-//! the guest's `@@MUS` lines into a CSV (evaluation/datasets/), PNG plots
-//! (evaluation/plots/) and evaluation/summary.md with the target checks.
+//! `cargo xtask bench [which]`: the evaluation. One guest boot runs every condition of
+//! every benchmark under each scheduler (stock, mus, and the peers scx_bpfland and
+//! scx_layered), interleaved across repeats; the host turns the guest's `@@MUS` lines into
+//! a CSV (evaluation/datasets/), PNG plots (evaluation/plots/) and evaluation/summary.md
+//! with the issues' targets.
 
+pub mod checks;
+pub mod peers;
 pub mod plot;
 pub mod results;
 pub mod stats;
 pub mod summary;
+pub mod theory;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,22 +28,67 @@ const SCRIPT: &str = include_str!("../../scenarios/bench.sh");
 pub enum Which {
     Latency,
     Redis,
+    RedisSat,
+    Bystander,
+    Threads,
+    Weights,
+    Limit,
     Share,
     Overhead,
+    Cost,
     All,
 }
 
+impl Which {
+    /// The guest script's benchmark names (`bench_<name>` in bench.sh).
+    fn benches(self) -> Vec<&'static str> {
+        match self {
+            Which::Latency => vec!["latency"],
+            Which::Redis => vec!["redis"],
+            Which::RedisSat => vec!["redis_sat"],
+            Which::Bystander => vec!["bystander"],
+            Which::Threads => vec!["threads"],
+            Which::Weights => vec!["weights"],
+            Which::Limit => vec!["limit"],
+            Which::Share => vec!["share"],
+            Which::Overhead => vec!["overhead"],
+            Which::Cost => vec!["cost"],
+            Which::All => vec![
+                "latency",
+                "redis",
+                "redis_sat",
+                "bystander",
+                "threads",
+                "weights",
+                "limit",
+                "share",
+                "overhead",
+                "cost",
+            ],
+        }
+    }
+}
+
+/// Repeats of every condition by default, and with --quick: chosen so that `bench all`
+/// with the peers takes about half an hour on this project's 2-core machine, and a quick
+/// run about ten minutes (evaluation/README.md has the measured times).
+const DEFAULT_REPEATS: u32 = 3;
+const QUICK_REPEATS: u32 = 1;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Which benchmark; `all` runs the four in one boot.
+    /// Which benchmark; `all` runs every one in one boot.
     #[arg(value_enum, default_value = "all")]
     which: Which,
-    /// Repeats of each condition (interleaved). Default 5, or 2 with --quick.
+    /// Repeats of each condition (interleaved). Default 3, or 1 with --quick.
     #[arg(long)]
     repeats: Option<u32>,
-    /// A smoke run: 2 repeats.
+    /// A smoke run: 1 repeat.
     #[arg(long)]
     quick: bool,
+    /// Leave out the peer schedulers (scx_bpfland, scx_layered): stock and mus only.
+    #[arg(long)]
+    no_peers: bool,
     /// Stream the guest's console while it runs.
     #[arg(long)]
     verbose: bool,
@@ -60,19 +108,29 @@ pub struct Args {
 /// measures. (500 requests per run: the nearest-rank p99.9 is the max.)
 const REDIS_RATE: u32 = 100;
 
+/// The scx_layered configuration, copied into the guest.
+const LAYERED_CONFIG_GUEST: &str = "/etc/mus-bench/layered.json";
+
 /// What the guest runs per measurement; the same in quick and full runs (only the number
 /// of repeats differs), so that their figures mean the same.
 struct Settings {
     repeats: u32,
     benches: Vec<&'static str>,
+    peers: bool,
 }
 
 impl Settings {
     fn shell(&self) -> String {
+        let scheds = if self.peers {
+            "stock mus bpfland layered"
+        } else {
+            "stock mus"
+        };
         format!(
-            "BENCHES=\"{}\"\nREPEATS={}\nLAT_LOOPS=1500\nLAT_INTERVAL_US=2000\n\
-             REDIS_RATE={REDIS_RATE}\nREDIS_SECS=5\nREDIS_CONNS=2\nSHARE_SECS=5\n\
-             SHARE_WEIGHTS=\"1024 2048 4096 8192\"\nHACKBENCH_ARGS=\"-g 2 -l 300\"\n",
+            "BENCHES=\"{}\"\nSCHEDS=\"{scheds}\"\nREPEATS={}\nLAT_LOOPS=1500\nLAT_INTERVAL_US=2000\n\
+             REDIS_RATE={REDIS_RATE}\nREDIS_SECS=5\nREDIS_CONNS=2\nREDIS_SAT_N=10000\nREDIS_SAT_CONNS=4\n\
+             SHARE_SECS=5\nSHARE_WEIGHTS=\"1024 2048 4096 8192\"\nHACKBENCH_ARGS=\"-g 2 -l 300\"\n\
+             LAYERED_CONFIG={LAYERED_CONFIG_GUEST}\n",
             self.benches.join(" "),
             self.repeats
         )
@@ -82,13 +140,23 @@ impl Settings {
         let mut t = vec!["bpftool", "stress-ng"];
         for b in &self.benches {
             t.extend(match *b {
-                "latency" => &["cyclictest"][..],
+                "latency" | "bystander" => &["cyclictest"][..],
                 "redis" => &["redis-server", "redis-cli"][..],
-                "overhead" => &["hackbench"][..],
+                "redis_sat" => &["redis-server", "redis-cli", "redis-benchmark"][..],
+                "overhead" | "cost" => &["hackbench"][..],
                 _ => &[][..],
             });
         }
+        let mut seen = std::collections::HashSet::new();
+        t.retain(|x| seen.insert(*x));
         t
+    }
+
+    /// Seconds the guest may take: boot, scheduler switches and every measurement, with
+    /// room for a slow host.
+    fn timeout(&self) -> Duration {
+        let per_bench = if self.peers { 240 } else { 120 };
+        Duration::from_secs(600 + per_bench * u64::from(self.repeats) * self.benches.len() as u64)
     }
 }
 
@@ -105,24 +173,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         report(&meta, &rows)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let benches: Vec<&'static str> = match args.which {
-        Which::Latency => vec!["latency"],
-        Which::Redis => vec!["redis"],
-        Which::Share => vec!["share"],
-        Which::Overhead => vec!["overhead"],
-        Which::All => vec!["latency", "redis", "share", "overhead"],
-    };
     let repeats = args
         .repeats
-        .unwrap_or(if args.quick { 2 } else { 5 })
+        .unwrap_or(if args.quick {
+            QUICK_REPEATS
+        } else {
+            DEFAULT_REPEATS
+        })
         .max(1);
-    let settings = Settings { repeats, benches };
+    let settings = Settings {
+        repeats,
+        benches: args.which.benches(),
+        peers: !args.no_peers,
+    };
+    // before building or booting anything: a missing peer is an error, not a skip
+    let peer_bins = if settings.peers {
+        peers::find(&peers::peers_dir())?
+    } else {
+        Vec::new()
+    };
     let mut command = format!(
         "cargo xtask bench {}",
         format!("{:?}", args.which).to_lowercase()
     );
     if args.quick {
         command.push_str(" --quick");
+    }
+    if args.no_peers {
+        command.push_str(" --no-peers");
     }
     if let Some(r) = args.repeats {
         command.push_str(&format!(" --repeats {r}"));
@@ -134,12 +212,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .binary(bin.join("mus-runner"))
         .binary(bin.join("mus-agent"))
         .binary(bin.join("redis-rate"))
-        .timeout(Duration::from_secs(
-            600 + 300 * u64::from(repeats) * settings.benches.len() as u64,
-        ))
+        .timeout(settings.timeout())
         .echo_console(args.verbose);
     for tool in settings.tools() {
         scenario = scenario.host_tool(tool);
+    }
+    if settings.peers {
+        for b in &peer_bins {
+            scenario = scenario.binary(b);
+        }
+        scenario = scenario.file(evaluation_dir().join("layered.json"), LAYERED_CONFIG_GUEST);
+        // libbpf reads the kernel's config for the peers' __kconfig externs; without it
+        // they fail to load with "Invalid argument" (NODE-FAIRNESS-NOTES.md)
+        let config = testbed
+            .kernel_config()
+            .context("the guest kernel's config is unknown (MUS_VM_KERNEL without MUS_VM_KERNEL_CONFIG): the peers need it to load; set MUS_VM_KERNEL_CONFIG or pass --no-peers")?;
+        scenario = scenario.file(
+            config,
+            &format!("/boot/config-{}", testbed.kernel_release()),
+        );
     }
     println!(
         "bench: {} ({} repeats per condition) in one {} guest (TCG, 2 vCPUs); this takes minutes, and may first wait for another guest on this host...",
@@ -182,14 +273,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     for key in [
         "runner_config",
+        "scheduler_bpfland",
+        "scheduler_layered",
         "lat_config",
         "redis_config",
+        "redis_sat_config",
         "overhead_config",
         "bench_noise_workers",
     ] {
         if let Some(v) = run.get(key) {
             meta.notes.push(format!("{key}: {v}"));
         }
+    }
+    if settings.peers {
+        meta.notes
+            .push("layered_config: evaluation/layered.json".into());
     }
     for (_, e) in run.results.iter().filter(|(k, _)| k == "bench_error") {
         meta.notes.push(format!("guest error: {e}"));
@@ -219,7 +317,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Writes evaluation/summary.md and the plots, and prints the summary.
 fn report(meta: &summary::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
     let agg = summary::Aggregate::from_rows(rows);
-    let checks = summary::checks(&agg);
+    let checks = checks::checks(&agg);
     let md = summary::markdown(meta, &agg, &checks);
     let path = evaluation_dir().join("summary.md");
     std::fs::write(&path, &md)?;
@@ -289,29 +387,59 @@ mod tests {
     fn settings_ask_for_the_tools_their_benches_use() {
         let s = Settings {
             repeats: 2,
-            benches: vec!["latency", "overhead"],
+            benches: vec!["latency", "overhead", "bystander", "cost"],
+            peers: true,
         };
         assert_eq!(
             s.tools(),
             ["bpftool", "stress-ng", "cyclictest", "hackbench"]
         );
-        assert!(
-            s.shell()
-                .contains("BENCHES=\"latency overhead\"\nREPEATS=2\n")
-        );
+        assert!(s.shell().contains(
+            "BENCHES=\"latency overhead bystander cost\"\nSCHEDS=\"stock mus bpfland layered\"\nREPEATS=2\n"
+        ));
         let s = Settings {
             repeats: 1,
-            benches: vec!["redis"],
+            benches: vec!["redis", "redis_sat"],
+            peers: false,
         };
         // redis-rate is the repo's own binary, not a host tool
         assert_eq!(
             s.tools(),
-            ["bpftool", "stress-ng", "redis-server", "redis-cli"]
+            [
+                "bpftool",
+                "stress-ng",
+                "redis-server",
+                "redis-cli",
+                "redis-benchmark"
+            ]
         );
-        assert!(
-            s.shell()
-                .contains("REDIS_RATE=100\nREDIS_SECS=5\nREDIS_CONNS=2\n")
-        );
+        let shell = s.shell();
+        assert!(shell.contains("SCHEDS=\"stock mus\"\n"));
+        assert!(shell.contains("REDIS_RATE=100\nREDIS_SECS=5\nREDIS_CONNS=2\n"));
+        assert!(shell.contains("REDIS_SAT_N=10000\nREDIS_SAT_CONNS=4\n"));
+        assert!(s.timeout() < Settings { peers: true, ..s }.timeout());
+    }
+
+    #[test]
+    fn all_means_every_benchmark_the_guest_script_has() {
+        let all = Which::All.benches();
+        assert_eq!(all.len(), 10);
+        for b in all {
+            assert!(
+                SCRIPT.contains(&format!("\nbench_{b}() {{")),
+                "bench.sh has no bench_{b}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_layered_config_is_valid_json_with_a_boost_layer_for_target() {
+        let text = std::fs::read_to_string(evaluation_dir().join("layered.json")).unwrap();
+        // the guest's scx_layered parses it; here only its shape: two layers, the first
+        // matching target/ with weight 400 and preemption, the second everything else
+        assert!(text.contains("\"CgroupPrefix\": \"target/\""), "{text}");
+        assert!(text.contains("\"weight\": 400") && text.contains("\"preempt\": true"));
+        assert!(text.contains("\"matches\": [[]]"));
     }
 
     #[test]
@@ -320,7 +448,8 @@ mod tests {
             "{LIB}\n{}\n{SCRIPT}",
             Settings {
                 repeats: 1,
-                benches: vec!["share"]
+                benches: Which::All.benches(),
+                peers: true,
             }
             .shell()
         );
