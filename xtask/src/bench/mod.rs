@@ -69,18 +69,38 @@ impl Which {
     }
 }
 
-/// Repeats of every condition by default, and with --quick: chosen so that `bench all`
-/// with the peers takes about half an hour on this project's 2-core machine, and a quick
-/// run about ten minutes (evaluation/README.md has the measured times).
-const DEFAULT_REPEATS: u32 = 3;
-const QUICK_REPEATS: u32 = 1;
+/// Repeats of each benchmark's conditions in a default run, chosen so that `bench all`
+/// with the peers stays near half an hour on this project's 2-core machine
+/// (evaluation/README.md has the measured times): the latency-like benchmarks, whose tails
+/// vary from repeat to repeat, get 3; the CPU-share ones, steady to a point or two, and the
+/// BPF statistics get 2. `--repeats N` sets every benchmark to N, `--quick` to 1.
+const DEFAULT_REPEATS: &[(&str, u32)] = &[
+    ("latency", 3),
+    ("redis", 3),
+    ("redis_sat", 3),
+    ("bystander", 3),
+    ("overhead", 3),
+    ("threads", 2),
+    ("weights", 2),
+    ("limit", 2),
+    ("share", 2),
+    ("cost", 2),
+];
+
+fn default_repeats(bench: &str) -> u32 {
+    DEFAULT_REPEATS
+        .iter()
+        .find(|(b, _)| *b == bench)
+        .map_or(3, |(_, n)| *n)
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Which benchmark; `all` runs every one in one boot.
     #[arg(value_enum, default_value = "all")]
     which: Which,
-    /// Repeats of each condition (interleaved). Default 3, or 1 with --quick.
+    /// Repeats of every condition (interleaved). Default 3 for the latency-like
+    /// benchmarks and 2 for the others; 1 with --quick.
     #[arg(long)]
     repeats: Option<u32>,
     /// A smoke run: 1 repeat.
@@ -114,7 +134,8 @@ const LAYERED_CONFIG_GUEST: &str = "/etc/mus-bench/layered.json";
 /// What the guest runs per measurement; the same in quick and full runs (only the number
 /// of repeats differs), so that their figures mean the same.
 struct Settings {
-    repeats: u32,
+    /// Repeats per benchmark, in `benches`' order.
+    repeats: Vec<u32>,
     benches: Vec<&'static str>,
     peers: bool,
 }
@@ -126,13 +147,19 @@ impl Settings {
         } else {
             "stock mus"
         };
+        let per_bench: String = self
+            .benches
+            .iter()
+            .zip(&self.repeats)
+            .map(|(b, n)| format!("REPEATS_{b}={n}\n"))
+            .collect();
         format!(
-            "BENCHES=\"{}\"\nSCHEDS=\"{scheds}\"\nREPEATS={}\nLAT_LOOPS=1500\nLAT_INTERVAL_US=2000\n\
-             REDIS_RATE={REDIS_RATE}\nREDIS_SECS=5\nREDIS_CONNS=2\nREDIS_SAT_N=10000\nREDIS_SAT_CONNS=4\n\
+            "BENCHES=\"{}\"\nSCHEDS=\"{scheds}\"\nREPEATS={}\n{per_bench}LAT_LOOPS=1500\nLAT_INTERVAL_US=2000\n\
+             REDIS_RATE={REDIS_RATE}\nREDIS_SECS=5\nREDIS_CONNS=2\nREDIS_SAT_N=5000\nREDIS_SAT_CONNS=4\n\
              SHARE_SECS=5\nSHARE_WEIGHTS=\"1024 2048 4096 8192\"\nHACKBENCH_ARGS=\"-g 2 -l 300\"\n\
              LAYERED_CONFIG={LAYERED_CONFIG_GUEST}\n",
             self.benches.join(" "),
-            self.repeats
+            self.max_repeats()
         )
     }
 
@@ -155,8 +182,23 @@ impl Settings {
     /// Seconds the guest may take: boot, scheduler switches and every measurement, with
     /// room for a slow host.
     fn timeout(&self) -> Duration {
-        let per_bench = if self.peers { 240 } else { 120 };
-        Duration::from_secs(600 + per_bench * u64::from(self.repeats) * self.benches.len() as u64)
+        let per_bench = if self.peers { 300 } else { 150 };
+        let runs: u64 = self.repeats.iter().map(|n| u64::from(*n)).sum();
+        Duration::from_secs(600 + per_bench * runs)
+    }
+
+    fn max_repeats(&self) -> u32 {
+        self.repeats.iter().copied().max().unwrap_or(1)
+    }
+
+    /// "latency=3 redis=3 ...", for messages and the summary.
+    fn repeats_text(&self) -> String {
+        self.benches
+            .iter()
+            .zip(&self.repeats)
+            .map(|(b, n)| format!("{b}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -173,17 +215,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         report(&meta, &rows)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let repeats = args
-        .repeats
-        .unwrap_or(if args.quick {
-            QUICK_REPEATS
-        } else {
-            DEFAULT_REPEATS
+    let benches = args.which.benches();
+    let repeats = benches
+        .iter()
+        .map(|b| match (args.repeats, args.quick) {
+            (Some(n), _) => n.max(1),
+            (None, true) => 1,
+            (None, false) => default_repeats(b),
         })
-        .max(1);
+        .collect();
     let settings = Settings {
         repeats,
-        benches: args.which.benches(),
+        benches,
         peers: !args.no_peers,
     };
     // before building or booting anything: a missing peer is an error, not a skip
@@ -233,9 +276,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     println!(
-        "bench: {} ({} repeats per condition) in one {} guest (TCG, 2 vCPUs); this takes minutes, and may first wait for another guest on this host...",
-        settings.benches.join(", "),
-        repeats,
+        "bench: repeats per condition {} (schedulers: {}) in one {} guest (TCG, 2 vCPUs); this takes minutes, and may first wait for another guest on this host...",
+        settings.repeats_text(),
+        if settings.peers {
+            "stock, mus, scx_bpfland, scx_layered"
+        } else {
+            "stock, mus"
+        },
         testbed.kernel_release()
     );
     let started = std::time::SystemTime::now();
@@ -266,10 +313,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         date: stamp.clone(),
         kernel: run.get("kernel").unwrap_or("?").to_string(),
         scheduler: run.get("scheduler").unwrap_or("not loaded").to_string(),
-        repeats,
+        repeats: settings.max_repeats(),
         guest_seconds: run.elapsed.as_secs_f64(),
         dataset: String::new(),
-        notes: Vec::new(),
+        notes: vec![format!(
+            "repeats per condition: {}",
+            settings.repeats_text()
+        )],
     };
     for key in [
         "runner_config",
@@ -386,7 +436,7 @@ mod tests {
     #[test]
     fn settings_ask_for_the_tools_their_benches_use() {
         let s = Settings {
-            repeats: 2,
+            repeats: vec![2, 2, 1, 1],
             benches: vec!["latency", "overhead", "bystander", "cost"],
             peers: true,
         };
@@ -395,10 +445,12 @@ mod tests {
             ["bpftool", "stress-ng", "cyclictest", "hackbench"]
         );
         assert!(s.shell().contains(
-            "BENCHES=\"latency overhead bystander cost\"\nSCHEDS=\"stock mus bpfland layered\"\nREPEATS=2\n"
+            "BENCHES=\"latency overhead bystander cost\"\nSCHEDS=\"stock mus bpfland layered\"\nREPEATS=2\n\
+             REPEATS_latency=2\nREPEATS_overhead=2\nREPEATS_bystander=1\nREPEATS_cost=1\n"
         ));
+        assert_eq!(s.repeats_text(), "latency=2 overhead=2 bystander=1 cost=1");
         let s = Settings {
-            repeats: 1,
+            repeats: vec![1, 1],
             benches: vec!["redis", "redis_sat"],
             peers: false,
         };
@@ -416,7 +468,7 @@ mod tests {
         let shell = s.shell();
         assert!(shell.contains("SCHEDS=\"stock mus\"\n"));
         assert!(shell.contains("REDIS_RATE=100\nREDIS_SECS=5\nREDIS_CONNS=2\n"));
-        assert!(shell.contains("REDIS_SAT_N=10000\nREDIS_SAT_CONNS=4\n"));
+        assert!(shell.contains("REDIS_SAT_N=5000\nREDIS_SAT_CONNS=4\n"));
         assert!(s.timeout() < Settings { peers: true, ..s }.timeout());
     }
 
@@ -425,6 +477,10 @@ mod tests {
         let all = Which::All.benches();
         assert_eq!(all.len(), 10);
         for b in all {
+            assert!(
+                DEFAULT_REPEATS.iter().any(|(d, _)| *d == b),
+                "no default repeats for {b}"
+            );
             assert!(
                 SCRIPT.contains(&format!("\nbench_{b}() {{")),
                 "bench.sh has no bench_{b}"
@@ -447,7 +503,7 @@ mod tests {
         let script = format!(
             "{LIB}\n{}\n{SCRIPT}",
             Settings {
-                repeats: 1,
+                repeats: vec![1; 10],
                 benches: Which::All.benches(),
                 peers: true,
             }
