@@ -44,7 +44,7 @@ in_cg() {
 	sh -c "echo \$\$ > $CG/$cg/cgroup.procs && exec \"\$@\"" in_cg "$@"
 }
 
-# Waits up to $2 s for sched_ext's state to read $1 (peers verify for a while under TCG).
+# Waits up to $2 s for sched_ext's state to read $1.
 wait_state_for() {
 	i=0
 	while [ $i -lt $(($2 * 10)) ]; do
@@ -53,6 +53,19 @@ wait_state_for() {
 		i=$((i + 1))
 	done
 	echo "wait_state_for: still $(cat $SCX/state), wanted $1"
+	return 1
+}
+
+# Waits up to 60 s (peers verify for a while under TCG) for sched_ext's state "enabled"
+# with root/ops naming $1; fails at once if the scheduler's process has exited.
+wait_attached() {
+	i=0
+	while [ $i -lt 600 ]; do
+		[ "$(cat $SCX/state)" = enabled ] && grep -q "^$1" $SCX/root/ops && return 0
+		kill -0 $SCHED_PID 2>/dev/null || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
 	return 1
 }
 
@@ -87,7 +100,7 @@ sched_use() {
 	SCHED_PID=$!
 	SCHED=$1
 	SCHED_REP=$REP
-	if ! wait_state_for enabled 60 || ! grep -q "^$1" $SCX/root/ops; then
+	if ! wait_attached $1; then
 		echo "@@MUS bench_error ${1}_start $(cat $SCX/root/ops 2>/dev/null)"
 		tail -20 $log
 		sched_stop
