@@ -94,7 +94,7 @@ const SCHED_COUNTERS: [(intf::mus_stat_idx, &str, Unit, &str); NR_STATS] = [
         intf::mus_stat_idx_MUS_STAT_STARVATION_RESCUES,
         "starvation_rescues",
         Unit::Events,
-        "Enqueues whose wait was capped so that no task waits past the watchdog.",
+        "Tasks run out of vtime order after waiting too long.",
     ),
     (
         intf::mus_stat_idx_MUS_STAT_PREEMPTIONS,

@@ -19,7 +19,7 @@ impl fmt::Display for Line {
             f,
             "boosted: runs={} cpu={:.2}s ({:.1}%) | normal: runs={} cpu={:.2}s | \
              dispatch: idle={} shared={} | preemptions={} short slices={} | \
-             waits capped={} | throttled={} | cgroup activations={} share refreshes={} | \
+             starvation rescues={} | throttled={} | cgroup activations={} share refreshes={} | \
              map changes={}",
             c.get(intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED),
             boosted_ns as f64 / 1e9,

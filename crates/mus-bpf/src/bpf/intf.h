@@ -73,7 +73,7 @@ enum mus_stat_idx {
 	MUS_STAT_RUNTIME_NORMAL_NS,	/* CPU time given to everything else */
 	MUS_STAT_WEIGHT_REFRESH,	/* hierarchical share recomputations (cache misses) */
 	MUS_STAT_MAP_CHANGES,		/* map changes seen by the map scan */
-	MUS_STAT_STARVATION_RESCUES,	/* enqueues whose wait was capped at max_wait */
+	MUS_STAT_STARVATION_RESCUES,	/* tasks run out of vtime order after waiting too long */
 	MUS_STAT_PREEMPTIONS,		/* waking tasks that preempted a running one */
 	MUS_STAT_SHORT_SLICES,		/* slices shortened because tasks were waiting */
 	MUS_STAT_THROTTLED,		/* tasks held back because their cgroup used its cpu.max */

@@ -20,8 +20,8 @@
  *    credit and preempts a running task that is further ahead than it; a
  *    boosted task's credit is multiplied by its boost, so it wins wake-up
  *    races against ordinary tasks. Slices shrink as waiters grow.
- * 4. Nothing is starved and the watchdog never fires: no task is placed
- *    further than max_wait behind the queue's progress.
+ * 4. Nothing is starved and the watchdog never fires: a task queued for
+ *    STARVATION_NS runs next, out of vtime order, for a short slice.
  *
  * How: the hierarchy flattened into one share per cgroup
  * ------------------------------------------------------
@@ -102,15 +102,29 @@ UEI_DEFINE(uei);
 #define SHARED_DSQ		0
 /* Tasks whose cgroup used up its cpu.max quota, released at the period end. */
 #define THROTTLED_DSQ		1
+/* Tasks that waited STARVATION_NS, served before SHARED_DSQ, in FIFO order. */
+#define RESCUE_DSQ		2
 
 #define NSEC_PER_USEC		1000ULL
 #define NSEC_PER_MSEC		1000000ULL
 
 /*
  * A task that stays runnable this long without getting a CPU makes the kernel
- * eject the scheduler. max_wait_ns keeps every wait far below it.
+ * eject the scheduler.
  */
 #define WATCHDOG_TIMEOUT_MS	5000
+
+/*
+ * Weighted fairness alone does not bound how long a task waits: a task of a
+ * tiny share (one of many threads in a cpu.idle or BestEffort cgroup next to
+ * busy ones) is charged so much for one slice that its next turn can be
+ * seconds away. Every STARVATION_SCAN_NS one CPU moves every task queued
+ * longer than STARVATION_NS to RESCUE_DSQ, which CPUs serve first with short
+ * slices: waits stay near STARVATION_NS, far below the watchdog, and the
+ * shares of everyone else are not bent by a floor.
+ */
+#define STARVATION_NS		(2000 * NSEC_PER_MSEC)
+#define STARVATION_SCAN_NS	(100 * NSEC_PER_MSEC)
 
 /* A share of the whole machine, in fixed point. */
 #define SHARE_ONE		(1ULL << 24)
@@ -138,8 +152,8 @@ const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;
 
 /*
  * Shortest slice (mus-runner --slice-min-us). Slices shrink from slice_ns
- * towards this as tasks wait (slice_ns x CPUs / (CPUs + waiting)); a task
- * whose wait was capped (see max_wait_ns) runs this long.
+ * towards this as tasks wait (slice_ns x CPUs / (CPUs + waiting)); a
+ * starving task rescued out of order runs this long.
  */
 const volatile u64 slice_min_ns = 500 * NSEC_PER_USEC;
 
@@ -163,13 +177,11 @@ const volatile u32 default_high_weight = MUS_WEIGHT_HIGH_DEFAULT;
 const volatile u64 map_scan_interval_ns = 100 * NSEC_PER_MSEC;
 
 /*
- * The furthest behind the queue's progress a task is placed, as time: a
- * task of a tiny share (a cpu.idle cgroup, a BestEffort pod with many
- * threads next to busy ones) would otherwise wait longer than the watchdog
- * allows. A task whose placement is capped runs slice_min_ns, so the floor
- * this gives such tasks stays small (slice_min_ns per max_wait_ns each).
+ * The largest debt a task keeps across a sleep, as time of queue progress: a
+ * task that once ran far beyond its share is placed at most this far behind
+ * the queue when it wakes up (EEVDF bounds lag on both sides too).
  */
-const volatile u64 max_wait_ns = 1000 * NSEC_PER_MSEC;
+const volatile u64 max_debt_ns = 1000 * NSEC_PER_MSEC;
 
 /* Number of possible CPUs, set by mus-runner (vtime advances this fast). */
 const volatile u32 nr_cpus = 1;
@@ -206,8 +218,8 @@ struct task_ctx {
 	u64 started_at;
 	/* its share when it started, in SHARE_ONE units */
 	u64 share;
-	/* its placement was capped at max_wait: run a short slice */
-	bool capped;
+	/* when it was last put in SHARED_DSQ, for the starvation rescue */
+	u64 enqueued_at;
 	/* held in THROTTLED_DSQ until this time (a cpu.max period end) */
 	u64 throttled_until;
 	/* CPU time up to this time is charged to cpu.max quotas */
@@ -338,6 +350,9 @@ private(MUS_TREE) struct bpf_spin_lock cgrp_lock;
  * cgroup's cpu.idle changes): boosts are resolved again.
  */
 private(MUS_MAPGEN) u64 map_gen = 1;
+
+/* When a CPU last looked for starving tasks; see STARVATION_NS. */
+private(MUS_RESCUE) u64 last_starvation_scan;
 
 /* cpu.max: cgroups with a quota, and the earliest time throttled tasks are due. */
 private(MUS_BW) u64 nr_bw_cgroups;
@@ -623,23 +638,19 @@ static u64 wake_credit(const struct task_ctx *tctx)
 }
 
 /*
- * Places @p in the queue's vtime: a task that slept must not come back with
- * a hoard of unused vtime (at most its wake-up credit), and no task is placed
- * further than max_wait_ns of queue progress behind (the watchdog).
+ * Places a waking @p in the queue's vtime: a task that slept must not come
+ * back with a hoard of unused vtime (at most its wake-up credit), nor with
+ * more than max_debt_ns of debt.
  */
-static void place_task(struct task_struct *p, struct task_ctx *tctx, bool waking)
+static void place_waking(struct task_struct *p, struct task_ctx *tctx)
 {
 	u64 now_v = vtime_now, credit = wake_credit(tctx);
-	u64 max_debt = max_wait_ns * nr_cpus;
+	u64 max_debt = max_debt_ns * nr_cpus;
 
-	tctx->capped = false;
-	if (waking && time_before(p->scx.dsq_vtime, now_v - credit)) {
+	if (time_before(p->scx.dsq_vtime, now_v - credit))
 		p->scx.dsq_vtime = now_v - credit;
-	} else if (time_before(now_v + max_debt, p->scx.dsq_vtime)) {
+	else if (time_before(now_v + max_debt, p->scx.dsq_vtime))
 		p->scx.dsq_vtime = now_v + max_debt;
-		tctx->capped = true;
-		stat_add(MUS_STAT_STARVATION_RESCUES, 1);
-	}
 }
 
 /*
@@ -651,8 +662,6 @@ static u64 task_slice(const struct task_ctx *tctx)
 {
 	u64 waiting = scx_bpf_dsq_nr_queued(SHARED_DSQ), slice;
 
-	if (tctx->capped)
-		return slice_min_ns;
 	slice = slice_ns * nr_cpus / (nr_cpus + waiting);
 	return slice < slice_min_ns ? slice_min_ns : slice;
 }
@@ -900,7 +909,7 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	 * into later comparisons.
 	 */
 	refresh_task_boost(p, tctx);
-	place_task(p, tctx, true);
+	place_waking(p, tctx);
 	stat_add(MUS_STAT_DISPATCH_IDLE, 1);
 	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(tctx), 0);
 	return cpu;
@@ -927,7 +936,9 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 	refresh_task_boost(p, tctx);
-	place_task(p, tctx, enq_flags & SCX_ENQ_WAKEUP);
+	if (enq_flags & SCX_ENQ_WAKEUP)
+		place_waking(p, tctx);
+	tctx->enqueued_at = scx_bpf_now();
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, p->scx.dsq_vtime,
 				 enq_flags);
 
@@ -958,7 +969,7 @@ static bool keep_running(struct task_struct *prev, struct task_struct *head)
 	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
 		return false;
 	tctx = lookup_task_ctx(prev);
-	if (!tctx || time_before(now, tctx->started_at) || tctx->capped)
+	if (!tctx || time_before(now, tctx->started_at))
 		return false;
 	if (nr_bw_cgroups) {
 		/*
@@ -984,22 +995,46 @@ static bool keep_running(struct task_struct *prev, struct task_struct *head)
 	return !time_before(head->scx.dsq_vtime, vtime);
 }
 
+/*
+ * Moves every task queued longer than STARVATION_NS to RESCUE_DSQ, if the last
+ * scan is older than STARVATION_SCAN_NS. One CPU scans at a time (the
+ * compare-and-swap); O(queued tasks) ten times a second, from the tail, where
+ * the starving are (the largest vtimes).
+ */
+static void rescue_starving(void)
+{
+	u64 now = scx_bpf_now(), last = last_starvation_scan;
+	struct task_struct *p;
+
+	if (now - last < STARVATION_SCAN_NS ||
+	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
+		return;
+	bpf_for_each(scx_dsq, p, SHARED_DSQ, SCX_DSQ_ITER_REV) {
+		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+
+		if (!tctx || now - tctx->enqueued_at < STARVATION_NS)
+			continue;
+		/* enough to make progress, not enough to distort the shares */
+		scx_bpf_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_min_ns);
+		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, RESCUE_DSQ, 0))
+			stat_add(MUS_STAT_STARVATION_RESCUES, 1);
+	}
+}
+
 void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 {
 	struct task_struct *head;
 
 	if (nr_bw_cgroups)
 		release_throttled();
+	rescue_starving();
+	/* a CPU takes only rescued tasks it may run (the kernel skips others) */
+	if (scx_bpf_dsq_move_to_local(RESCUE_DSQ, 0))
+		return;
 	head = __COMPAT_scx_bpf_dsq_peek(SHARED_DSQ);
-	/*
-	 * The head is the smallest vtime waiting: the queue's progress. Follow
-	 * it by at most two slices per dispatch (about twice the pace of a
-	 * busy queue): a lone far-behind-placed task at the head (see
-	 * max_wait_ns) must not make the queue leap ahead.
-	 */
+	/* the head is the smallest vtime waiting: the queue's progress */
 	if (head && time_before(vtime_now, head->scx.dsq_vtime))
-		vtime_now = time_before(head->scx.dsq_vtime, vtime_now + 2 * slice_ns) ?
-			    head->scx.dsq_vtime : vtime_now + 2 * slice_ns;
+		vtime_now = head->scx.dsq_vtime;
 	if (keep_running(prev, head)) {
 		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, prev, 0, 0);
 
@@ -1404,9 +1439,10 @@ void BPF_STRUCT_OPS(mus_cgroup_set_bandwidth, struct cgroup *cgrp,
  */
 void BPF_STRUCT_OPS(mus_dump, struct scx_dump_ctx *dctx)
 {
-	scx_bpf_dump("mus: shared=%d throttled=%d vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
+	scx_bpf_dump("mus: shared=%d throttled=%d rescue=%d vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
 		     scx_bpf_dsq_nr_queued(SHARED_DSQ),
-		     scx_bpf_dsq_nr_queued(THROTTLED_DSQ), vtime_now,
+		     scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
+		     scx_bpf_dsq_nr_queued(RESCUE_DSQ), vtime_now,
 		     hweight_gen, map_gen, nr_bw_cgroups);
 }
 
@@ -1429,6 +1465,9 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
 	if (ret)
 		return ret;
 	ret = scx_bpf_create_dsq(THROTTLED_DSQ, -1);
+	if (ret)
+		return ret;
+	ret = scx_bpf_create_dsq(RESCUE_DSQ, -1);
 	if (ret)
 		return ret;
 	return start_timers();
