@@ -345,7 +345,8 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
     close("threads one", m[0], s[0], 0.5);
     let (mb, sb) = (shares(&run, "mus_threads_boost", 2), shares(&run, "stock_threads_boost", 2));
     assert!(mb[0] >= sb[0] - 0.02, "boosted 1 thread: mus {:.3}, stock 400:100 {:.3}\n{why}", mb[0], sb[0]);
-    assert!(mb[0] >= m[0], "boosted {:.3} below unboosted {:.3}\n{why}", mb[0], m[0]);
+    // (one thread already has a whole CPU unboosted: the boost cannot add to it)
+    assert!(mb[0] >= m[0] - 0.02, "boosted {:.3} below unboosted {:.3}\n{why}", mb[0], m[0]);
 
     // cpu.max 50000/100000 on two busy threads: 45-55% of one CPU
     let (secs, used) = usages(&run, "mus_limit");

@@ -672,6 +672,23 @@ static u64 task_slice(const struct task_ctx *tctx)
  * Burst (cpu.max.burst) is not honoured.
  */
 
+/*
+ * What @cgc has used of period @idx. Slices end on ticks, so a cgroup can
+ * overrun its quota by up to a tick per CPU; the overrun is carried into the
+ * next period (as the fair class carries negative runtime), so that the
+ * average holds the limit.
+ */
+static u64 period_used(const struct cgrp_ctx *cgc, u64 idx)
+{
+	u64 used = cgc->bw_used;
+
+	if (cgc->bw_idx == idx)
+		return used;
+	if (cgc->bw_idx + 1 == idx && used > cgc->quota_ns)
+		return used - cgc->quota_ns;
+	return 0;
+}
+
 /* How much of @cgc's quota is left in the current period (U64_MAX: no limit). */
 static u64 quota_left(struct cgrp_ctx *cgc, u64 now)
 {
@@ -679,9 +696,7 @@ static u64 quota_left(struct cgrp_ctx *cgc, u64 now)
 
 	if (!cgc->quota_ns || !cgc->period_ns)
 		return (u64)-1;
-	if (cgc->bw_idx != now / cgc->period_ns)
-		return cgc->quota_ns;
-	used = cgc->bw_used;
+	used = period_used(cgc, now / cgc->period_ns);
 	return used >= cgc->quota_ns ? 0 : cgc->quota_ns - used;
 }
 
@@ -743,11 +758,11 @@ static void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now)
 		idx = now / cgc->period_ns;
 		/*
 		 * Tolerated race: two CPUs starting a new period at once may
-		 * both reset it, losing one charge of at most a slice.
+		 * both roll it over, losing one charge of at most a tick.
 		 */
 		if (cgc->bw_idx != idx) {
+			cgc->bw_used = period_used(cgc, idx);
 			cgc->bw_idx = idx;
-			cgc->bw_used = 0;
 		}
 		__sync_fetch_and_add(&cgc->bw_used, ran);
 	}
