@@ -1,23 +1,39 @@
-# `cargo xtask bench`: the issue-4 benchmarks, all conditions inside this one boot.
-# Prepended by the host: lib.sh (wait_state, start_runner, hog, usage, measure) and the
-# settings BENCHES REPEATS LAT_LOOPS LAT_INTERVAL_US REDIS_RATE REDIS_SECS REDIS_CONNS
-# SHARE_SECS SHARE_WEIGHTS HACKBENCH_ARGS.
+# `cargo xtask bench`: every benchmark and every scheduler inside this one boot.
+# Prepended by the host: lib.sh (wait_state, usage, ...) and the settings BENCHES SCHEDS
+# REPEATS REPEATS_<bench> LAT_LOOPS LAT_INTERVAL_US REDIS_RATE REDIS_SECS REDIS_CONNS REDIS_SAT_N
+# REDIS_SAT_CONNS SHARE_SECS SHARE_WEIGHTS HACKBENCH_ARGS LAYERED_CONFIG.
 # Everything is reported as @@MUS lines; the host does all arithmetic (busybox awk reads
 # cyclictest's zero-padded numbers as octal).
 #
-# Conditions (the same names on the host):
-#   stock_idle   default scheduler, no noise
-#   stock_noise  default scheduler, noise
-#   stock_knobs  default scheduler, noise, cpu.weight=10000 on target, cpu.idle=1 on noise
-#   mus_empty    mus loaded, empty map, noise
-#   mus_boost    mus loaded, target boosted (mus-agent's default weight), noise
-# Noise: 2 x CPUs CPU-bound workers (stress-ng matrixprod) in the sibling cgroup "noise".
+# Schedulers (SCHEDS): stock (the kernel's EEVDF), mus (mus-runner, default flags only),
+# and the peers bpfland (scx_bpfland, defaults) and layered (scx_layered with
+# LAYERED_CONFIG: the "target/" cgroup in a layer of weight 400 with preemption, the rest
+# at 100). Each repeat visits every scheduler once, in an order rotated by the repeat, and
+# runs each benchmark's conditions of that scheduler; so a scheduler is loaded once per
+# repeat, and drift and warm-up hit all of them alike.
+#
+# A condition is "<scheduler>_<variant>"; the variants:
+#   idle    nothing else runs (no noise)
+#   noise   2 x CPUs CPU-bound workers (stress-ng matrixprod) in the sibling cgroup "noise"
+#   plain   no knob (benchmarks whose own busy threads are the load)
+#   knobs   cpu.weight=10000 on target, cpu.idle=1 on noise (stock)
+#   w400    cpu.weight=400 on target against 100: the kernel's own 4x (stock)
+#   empty   mus with an empty map
+#   boost   target boosted: mus-agent boost (mus; default weight 4096 = 4x), or the
+#           layered config's 400:100 boost layer (layered)
+# Benchmarks with NOISE=1 add the noise to every variant but idle.
 
 NCPU=$(nproc)
 NOISE_N=$((2 * NCPU))
-RUNNER=""
+SCHED=stock
+SCHED_PID=""
 NOISE_PIDS=""
-mkdir -p $CG/target $CG/noise
+HOG_PIDS=""
+REDIS=""
+mkdir -p $CG/target $CG/noise $CG/by $CG/wa $CG/wb $CG/nA $CG/nB $CG/lim
+echo "+cpu" >$CG/nA/cgroup.subtree_control
+echo "+cpu" >$CG/nB/cgroup.subtree_control
+mkdir -p $CG/nA/x $CG/nA/y $CG/nB/z
 echo "@@MUS bench_cpus $NCPU"
 echo "@@MUS bench_noise_workers $NOISE_N"
 
@@ -28,22 +44,74 @@ in_cg() {
 	sh -c "echo \$\$ > $CG/$cg/cgroup.procs && exec \"\$@\"" in_cg "$@"
 }
 
-runner_on() {
-	[ -n "$RUNNER" ] && return 0
-	start_runner /tmp/runner.log || { echo "@@MUS bench_error runner_start"; cat /tmp/runner.log; return 1; }
-	echo "@@MUS scheduler $(cat $SCX/root/ops)"
-	# what the runner says it attached with (slice, preemption, ...), for the summary
-	echo "@@MUS runner_config $(sed -n 's/.*scheduler attached //p' /tmp/runner.log | head -1)"
+# Waits up to $2 s for sched_ext's state to read $1.
+wait_state_for() {
+	i=0
+	while [ $i -lt $(($2 * 10)) ]; do
+		[ "$(cat $SCX/state)" = "$1" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "wait_state_for: still $(cat $SCX/state), wanted $1"
+	return 1
 }
 
-runner_off() {
-	[ -z "$RUNNER" ] && return 0
-	kill -TERM $RUNNER
-	wait $RUNNER
+# Waits up to 60 s (peers verify for a while under TCG) for sched_ext's state "enabled"
+# with root/ops naming $1; fails at once if the scheduler's process has exited.
+wait_attached() {
+	i=0
+	while [ $i -lt 600 ]; do
+		[ "$(cat $SCX/state)" = enabled ] && grep -q "^$1" $SCX/root/ops && return 0
+		kill -0 $SCHED_PID 2>/dev/null || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# Stops the loaded sched_ext scheduler (SIGTERM), if any, and waits until it is off.
+sched_stop() {
+	[ -z "$SCHED_PID" ] && return 0
+	# still attached? (the kernel's watchdog ejects a scheduler that stalls a task)
+	ejected=1
+	[ "$(cat $SCX/state)" = enabled ] && grep -q "^$SCHED" $SCX/root/ops && ejected=0
+	echo "@@MUS sched_stopped $SCHED $SCHED_REP ejected=$ejected"
+	kill -TERM $SCHED_PID
+	wait $SCHED_PID
 	rc=$?
-	RUNNER=""
-	[ $rc -eq 0 ] || { echo "@@MUS bench_error runner_rc_$rc"; tail -20 /tmp/runner.log; }
-	wait_state disabled
+	[ $rc -eq 0 ] || { echo "@@MUS bench_error ${SCHED}_rc_$rc"; tail -20 /tmp/sched-$SCHED.log; }
+	SCHED_PID=""
+	SCHED=stock
+	wait_state_for disabled 20
+}
+
+# Makes $1 (stock | mus | bpfland | layered) the running scheduler: start it, wait for
+# sched_ext's state "enabled" with root/ops naming it.
+sched_use() {
+	[ "$SCHED" = "$1" ] && return 0
+	sched_stop
+	[ "$1" = stock ] && return 0
+	log=/tmp/sched-$1.log
+	case $1 in
+	mus) mus-runner >$log 2>&1 & ;;
+	bpfland) scx_bpfland >$log 2>&1 & ;;
+	layered) scx_layered f:$LAYERED_CONFIG >$log 2>&1 & ;;
+	esac
+	SCHED_PID=$!
+	SCHED=$1
+	SCHED_REP=$REP
+	if ! wait_attached $1; then
+		echo "@@MUS bench_error ${1}_start $(cat $SCX/root/ops 2>/dev/null)"
+		tail -20 $log
+		sched_stop
+		return 1
+	fi
+	echo "@@MUS scheduler_$1 $(cat $SCX/root/ops)"
+	if [ $1 = mus ]; then
+		echo "@@MUS scheduler $(cat $SCX/root/ops)"
+		# what the runner says it attached with (slice, preemption, ...), for the summary
+		echo "@@MUS runner_config $(sed -n 's/.*scheduler attached //p' $log | head -1)"
+	fi
 }
 
 noise_on() {
@@ -71,52 +139,104 @@ noise_off() {
 	done
 }
 
-# Puts the machine in condition $1.
-cond_enter() {
-	case $1 in
-	stock_idle) runner_off ;;
-	stock_noise) runner_off; noise_on ;;
-	stock_knobs)
-		runner_off
-		echo 10000 >$CG/target/cpu.weight
-		echo 1 >$CG/noise/cpu.idle
-		noise_on
-		;;
-	mus_empty) runner_on; noise_on ;;
-	mus_boost)
-		runner_on
-		mus-agent boost --cgroup $CG/target >/dev/null || echo "@@MUS bench_error boost"
-		noise_on
-		;;
-	esac
+# Starts $2 busy loops in cgroup $1 (killed by hogs_off, by PID: target also holds Redis).
+hogs() {
+	n=$2
+	while [ $n -gt 0 ]; do
+		hog $1
+		HOG_PIDS="$HOG_PIDS $!"
+		n=$((n - 1))
+	done
 }
 
-# Undoes cond_enter $1 (the scheduler stays as it is: the next condition decides).
+hogs_off() {
+	[ -z "$HOG_PIDS" ] && return 0
+	kill -KILL $HOG_PIDS 2>/dev/null
+	wait $HOG_PIDS 2>/dev/null
+	HOG_PIDS=""
+}
+
+# Reports the CPU time of cgroups $2... over $SHARE_SECS seconds as
+# "@@MUS cgshare $1 name=usec ...".
+measure_cgroups() {
+	tag=$1
+	shift
+	before=""
+	for g in "$@"; do before="$before $(usage $g)"; done
+	t0=$(now_cs)
+	sleep $SHARE_SECS
+	t1=$(now_cs)
+	out=""
+	for g in "$@"; do
+		b=${before# }
+		b0=${b%% *}
+		before=${b#"$b0"}
+		out="$out $g=$(($(usage $g) - b0))"
+	done
+	echo "@@MUS cgshare $tag elapsed_cs=$((t1 - t0))$out"
+}
+
+# Puts the machine in condition $1 (its scheduler first), adding noise when $2 is 1.
+cond_enter() {
+	sched_use ${1%%_*} || return 1
+	case $1 in
+	stock_knobs)
+		echo 10000 >$CG/target/cpu.weight
+		echo 1 >$CG/noise/cpu.idle
+		;;
+	stock_w400) echo 400 >$CG/target/cpu.weight ;;
+	mus_boost) mus-agent boost --cgroup $CG/target >/dev/null || echo "@@MUS bench_error boost" ;;
+	esac
+	[ "$2" = 1 ] && [ "${1#*_}" != idle ] && noise_on
+	return 0
+}
+
+# Undoes cond_enter $1 (the scheduler stays: the next condition decides).
 cond_leave() {
+	hogs_off
 	noise_off
 	case $1 in
 	stock_knobs)
 		echo 100 >$CG/target/cpu.weight
 		echo 0 >$CG/noise/cpu.idle
 		;;
+	stock_w400) echo 100 >$CG/target/cpu.weight ;;
 	mus_boost) mus-agent unboost --cgroup $CG/target >/dev/null || echo "@@MUS bench_error unboost" ;;
 	esac
 }
 
-# The order of the conditions in repeat $1: the stock group and the mus group are each
-# rotated by the repeat number, and which group comes first alternates, so that drift
-# (and warm-up) hits every condition alike while the scheduler switches only once.
-cond_order() {
-	r=$1
-	case $((r % 3)) in
-	0) stock="stock_idle stock_noise stock_knobs" ;;
-	1) stock="stock_noise stock_knobs stock_idle" ;;
-	2) stock="stock_knobs stock_idle stock_noise" ;;
-	esac
-	case $((r % 2)) in
-	0) echo "$stock mus_empty mus_boost" ;;
-	1) echo "mus_boost mus_empty $stock" ;;
-	esac
+# Prints words $2... rotated left by $1.
+rotate() {
+	k=$1
+	shift
+	[ $# -eq 0 ] && return 0
+	k=$((k % $#))
+	while [ $k -gt 0 ]; do
+		first=$1
+		shift
+		set -- "$@" $first
+		k=$((k - 1))
+	done
+	echo "$@"
+}
+
+# Runs "$3 <condition> <repeat>" for each of the conditions $2 (a list) that belong to
+# the running scheduler, in repeat $REP's rotation, with noise if $1 is 1.
+each_cond() {
+	noise=$1
+	fn=$3
+	mine=""
+	for c in $2; do
+		[ "${c%%_*}" = "$SCHED" ] && mine="$mine $c"
+	done
+	for c in $(rotate $REP $mine); do
+		if cond_enter $c $noise; then
+			$fn $c $REP
+		else
+			echo "@@MUS bench_error enter_$c"
+		fi
+		cond_leave $c
+	done
 }
 
 # Prints the nonzero lines of a "<value> <count>" histogram file as
@@ -126,122 +246,219 @@ emit_hist() {
 		xargs -n 16 echo "@@MUS $1"
 }
 
-# 1. Wake-up latency of a periodic SCHED_OTHER probe in the target cgroup.
-bench_latency() {
-	echo "@@MUS lat_config loops=$LAT_LOOPS interval_us=$LAT_INTERVAL_US"
-	r=1
-	while [ $r -le $REPEATS ]; do
-		for c in $(cond_order $r); do
-			cond_enter $c
-			in_cg target cyclictest -m -p0 --policy=other -i $LAT_INTERVAL_US -l $LAT_LOOPS \
-				-q -h 60000 --histfile=/tmp/lat.hist >/tmp/cyclictest.log 2>&1 ||
-				{ echo "@@MUS bench_error cyclictest_$c"; cat /tmp/cyclictest.log; }
-			cond_leave $c
-			emit_hist "lat_hist $c $r" /tmp/lat.hist
-			ovf=$(sed -n 's/^# Histogram Overflows: *//p' /tmp/lat.hist)
-			max=$(sed -n 's/^# Max Latencies: *//p' /tmp/lat.hist)
-			echo "@@MUS lat_done $c $r overflows=$ovf max=$max"
-		done
-		r=$((r + 1))
-	done
+# cyclictest (SCHED_OTHER) in cgroup $1, reported as latency histogram lines for bench $2.
+probe() {
+	in_cg $1 cyclictest -m -p0 --policy=other -i $LAT_INTERVAL_US -l $LAT_LOOPS \
+		-q -h 60000 --histfile=/tmp/lat.hist >/tmp/cyclictest.log 2>&1 ||
+		{ echo "@@MUS bench_error cyclictest_$3"; cat /tmp/cyclictest.log; }
+	emit_hist "lat_hist $2 $3 $4" /tmp/lat.hist
+	ovf=$(sed -n 's/^# Histogram Overflows: *//p' /tmp/lat.hist)
+	max=$(sed -n 's/^# Max Latencies: *//p' /tmp/lat.hist)
+	echo "@@MUS lat_done $2 $3 $4 overflows=$ovf max=$max"
 }
 
-# 2. Redis request latency at a fixed rate: server and redis-rate (the repo's open-loop
-# client, evaluation/redis-rate) in the target cgroup, on loopback. redis-rate prints
+NOISY_CONDS="stock_idle stock_noise stock_knobs mus_empty mus_boost bpfland_noise layered_boost"
+
+# 1. latency: wake-up latency of a periodic probe in the target cgroup, under noise.
+run_latency() { probe target latency $1 $2; }
+bench_latency() { each_cond 1 "$NOISY_CONDS" run_latency; }
+
+# 2. redis: Redis request latency at a fixed rate. Server and redis-rate (the repo's
+# open-loop client, evaluation/redis-rate) in target, on loopback. redis-rate prints
 # "name value" lines (requests, errors, achieved_rate, p50_us ... max_us), passed on as
 # name=value pairs.
-bench_redis() {
+run_redis() {
+	in_cg target redis-rate --port 6379 --rate $REDIS_RATE --duration $REDIS_SECS \
+		--connections $REDIS_CONNS --key bench:key >/tmp/rr.out 2>/tmp/rr.err ||
+		{ echo "@@MUS bench_error redis_rate_$1"; cat /tmp/rr.err; }
+	[ -s /tmp/rr.out ] && echo "@@MUS redis_rate $1 $2 $(sed 's/ /=/' /tmp/rr.out | tr '\n' ' ')"
+}
+bench_redis() { each_cond 1 "$NOISY_CONDS" run_redis; }
+
+# 3. redis_sat: Redis driven as hard as it goes (redis-benchmark's closed loop) in target,
+# under noise. Its CSV line: "GET",rps,avg,min,p50,p95,p99,max (ms).
+run_redis_sat() {
+	line=$(in_cg target redis-benchmark -p 6379 -c $REDIS_SAT_CONNS -t get -n $REDIS_SAT_N \
+		--csv 2>/dev/null | tail -1 | tr -d '"')
+	case $line in
+	GET,*) echo "@@MUS redis_sat $1 $2 $line" ;;
+	*) echo "@@MUS bench_error redis_benchmark_$1 $line" ;;
+	esac
+}
+bench_redis_sat() {
+	each_cond 1 "stock_noise stock_w400 mus_boost bpfland_noise layered_boost" run_redis_sat
+}
+
+# 4. bystander: the probe in an unboosted cgroup ("by") next to the noise and a busy
+# boosted target (one busy loop per CPU): what everybody else on the node feels.
+run_bystander() {
+	hogs target $NCPU
+	sleep 1
+	probe by bystander $1 $2
+}
+bench_bystander() {
+	each_cond 1 "stock_noise stock_w400 mus_boost bpfland_noise layered_boost" run_bystander
+}
+
+# 5. threads: target with 1 busy thread against noise with 8; target's share of the two.
+run_threads() {
+	hogs target 1
+	hogs noise 8
+	sleep 1
+	measure_cgroups "threads $1 $2" target noise
+}
+bench_threads() {
+	each_cond 0 "stock_plain stock_w400 mus_empty mus_boost bpfland_plain layered_boost" run_threads
+}
+
+# 6. weights (empty map): flat, wa at cpu.weight 300 against wb at 100, two busy threads
+# each; nested, nA (200) with children x (1 thread) and y (2) against nB (100) with z (2).
+run_weights() {
+	hogs wa 2
+	hogs wb 2
+	sleep 1
+	measure_cgroups "weights_flat $1 $2" wa wb
+	hogs_off
+	hogs nA/x 1
+	hogs nA/y 2
+	hogs nB/z 2
+	sleep 1
+	measure_cgroups "weights_nested $1 $2" nA nB nA/x nA/y nB/z
+}
+bench_weights() {
+	echo 300 >$CG/wa/cpu.weight
+	echo 200 >$CG/nA/cpu.weight
+	each_cond 0 "stock_plain mus_empty bpfland_plain layered_plain" run_weights
+}
+
+# 7. limit: lim with cpu.max "50000 100000" (half a CPU) and two busy threads.
+run_limit() {
+	hogs lim 2
+	sleep 1
+	measure_cgroups "limit $1 $2" lim
+}
+bench_limit() {
+	echo "50000 100000" >$CG/lim/cpu.max
+	each_cond 0 "stock_plain mus_empty bpfland_plain layered_plain" run_limit
+}
+
+# 8. share (mus only): two hogs in target, two in noise, target at each weight (1024 =
+# not in the map), rotated.
+bench_share() {
+	[ $SCHED = mus ] || return 0
+	hogs target 2
+	hogs noise 2
+	sleep 1
+	for w in $(rotate $((REP - 1)) $SHARE_WEIGHTS); do
+		if [ $w -eq 1024 ]; then
+			mus-agent unboost --cgroup $CG/target >/dev/null 2>&1
+		else
+			mus-agent boost --cgroup $CG/target --weight $w >/dev/null || echo "@@MUS bench_error boost_$w"
+		fi
+		sleep 1
+		measure "share $w $REP" target noise $SHARE_SECS
+	done
+	mus-agent unboost --cgroup $CG/target >/dev/null 2>&1
+	hogs_off
+}
+
+# 9. overhead: hackbench (no noise) under every scheduler (mus with an empty map).
+run_overhead() {
+	t=$(in_cg target hackbench $HACKBENCH_ARGS 2>&1 | sed -n 's/^Time: *//p')
+	echo "@@MUS hackbench $1 $2 $t"
+}
+bench_overhead() {
+	sleep 1
+	each_cond 0 "stock_idle mus_empty_idle bpfland_idle layered_idle" run_overhead
+}
+
+# The scheduler's struct_ops programs as "name=run_time_ns:run_cnt" words, from
+# bpftool's JSON (one object per program).
+prog_stats() {
+	bpftool prog show -j | sed 's/},{"id"/}\n{"id"/g' | grep '"type":"struct_ops"' |
+		sed -n 's/.*"name":"\([^"]*\)".*"run_time_ns":\([0-9]*\),"run_cnt":\([0-9]*\).*/\1=\2:\3/p' |
+		tr '\n' ' '
+}
+
+# 10. cost: per-decision cost of each sched_ext scheduler's callbacks during hackbench,
+# from the kernel's BPF run-time statistics, and the context switches in that time. Run as
+# a phase of its own after the other benchmarks (see the end of this script).
+bench_cost() {
+	c=${SCHED}_idle
+	sleep 1
+	echo "@@MUS cost_before $c $REP $(prog_stats)"
+	x0=$(sed -n 's/^ctxt //p' /proc/stat)
+	t=$(in_cg target hackbench $HACKBENCH_ARGS 2>&1 | sed -n 's/^Time: *//p')
+	x1=$(sed -n 's/^ctxt //p' /proc/stat)
+	echo "@@MUS cost_after $c $REP $(prog_stats)"
+	echo "@@MUS cost_run $c $REP ctxt=$((x1 - x0)) seconds=$t"
+}
+
+case " $BENCHES " in
+*" redis "* | *" redis_sat "*)
 	in_cg target redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
 		--daemonize no --logfile /tmp/redis.log &
 	REDIS=$!
 	i=0
 	until redis-cli -p 6379 ping >/dev/null 2>&1; do
 		i=$((i + 1))
-		[ $i -gt 100 ] && { echo "@@MUS bench_error redis_start"; cat /tmp/redis.log; return 1; }
+		[ $i -gt 100 ] && { echo "@@MUS bench_error redis_start"; cat /tmp/redis.log; break; }
 		sleep 0.1
 	done
 	# a 3-byte value, as redis-benchmark's default
 	redis-cli -p 6379 set bench:key xxx >/dev/null
-	echo "@@MUS redis_config client=redis-rate rate=$REDIS_RATE seconds=$REDIS_SECS connections=$REDIS_CONNS test=get"
-	r=1
-	while [ $r -le $REPEATS ]; do
-		for c in $(cond_order $r); do
-			cond_enter $c
-			in_cg target redis-rate --port 6379 --rate $REDIS_RATE --duration $REDIS_SECS \
-				--connections $REDIS_CONNS --key bench:key >/tmp/rr.out 2>/tmp/rr.err ||
-				{ echo "@@MUS bench_error redis_rate_$c"; cat /tmp/rr.err; }
-			cond_leave $c
-			if [ -s /tmp/rr.out ]; then
-				echo "@@MUS redis_rate $c $r $(sed 's/ /=/' /tmp/rr.out | tr '\n' ' ')"
-			fi
-		done
-		r=$((r + 1))
-	done
-	redis-cli -p 6379 shutdown nosave >/dev/null 2>&1
-	wait $REDIS
-}
+	;;
+esac
+echo "@@MUS lat_config loops=$LAT_LOOPS interval_us=$LAT_INTERVAL_US"
+echo "@@MUS redis_config client=redis-rate rate=$REDIS_RATE seconds=$REDIS_SECS connections=$REDIS_CONNS test=get"
+echo "@@MUS redis_sat_config client=redis-benchmark connections=$REDIS_SAT_CONNS requests=$REDIS_SAT_N test=get"
+echo "@@MUS overhead_config hackbench $HACKBENCH_ARGS"
 
-# 3. CPU share: two hogs in target, two in noise, mus loaded, target at each weight
-# (1024 = not in the map).
-bench_share() {
-	runner_on || return 1
-	hog target; H1=$!; hog target; H2=$!
-	hog noise; H3=$!; hog noise; H4=$!
-	sleep 1
-	r=1
-	while [ $r -le $REPEATS ]; do
-		# rotate the weights too
-		set -- $SHARE_WEIGHTS
-		k=$(((r - 1) % $#))
-		while [ $k -gt 0 ]; do
-			first=$1
-			shift
-			set -- "$@" $first
-			k=$((k - 1))
-		done
-		for w in "$@"; do
-			if [ $w -eq 1024 ]; then
-				mus-agent unboost --cgroup $CG/target >/dev/null 2>&1
-			else
-				mus-agent boost --cgroup $CG/target --weight $w >/dev/null || echo "@@MUS bench_error boost_$w"
-			fi
-			sleep 1
-			measure "share $w $r" target noise $SHARE_SECS
-		done
-		r=$((r + 1))
+REP=1
+while [ $REP -le $REPEATS ]; do
+	for s in $(rotate $REP $SCHEDS); do
+		echo "@@MUS sched_start $s $REP $(cut -d' ' -f1 /proc/uptime)"
+		if sched_use $s; then
+			for b in $(rotate $REP $BENCHES); do
+				# a benchmark whose figures are steady runs fewer repeats (REPEATS_<bench>)
+				eval "n=\${REPEATS_$b:-$REPEATS}"
+				[ $REP -le $n ] && [ $b != cost ] || continue
+				echo "@@MUS bench_start $b $s $REP $(cut -d' ' -f1 /proc/uptime)"
+				bench_$b || echo "@@MUS bench_error $b"
+				hogs_off
+				noise_off
+			done
+		fi
+		echo "@@MUS sched_end $s $REP $(cut -d' ' -f1 /proc/uptime)"
 	done
-	mus-agent unboost --cgroup $CG/target >/dev/null 2>&1
-	kill $H1 $H2 $H3 $H4
-	wait $H1 $H2 $H3 $H4 2>/dev/null
-	return 0
-}
-
-# 4. Overhead: hackbench (no noise) under the stock scheduler vs mus with an empty map.
-bench_overhead() {
-	echo "@@MUS overhead_config hackbench $HACKBENCH_ARGS"
-	r=1
-	while [ $r -le $REPEATS ]; do
-		if [ $((r % 2)) -eq 1 ]; then order="stock_idle mus_empty_idle"; else order="mus_empty_idle stock_idle"; fi
-		for c in $order; do
-			case $c in
-			stock_idle) runner_off ;;
-			mus_empty_idle) runner_on ;;
-			esac
-			sleep 1
-			t=$(in_cg target hackbench $HACKBENCH_ARGS 2>&1 | sed -n 's/^Time: *//p')
-			echo "@@MUS hackbench $c $r $t"
-		done
-		r=$((r + 1))
-	done
-}
-
-for b in $BENCHES; do
-	echo "@@MUS bench_start $b $(cut -d' ' -f1 /proc/uptime)"
-	bench_$b || echo "@@MUS bench_error $b"
-	runner_off
-	noise_off
-	echo "@@MUS bench_end $b $(cut -d' ' -f1 /proc/uptime)"
+	REP=$((REP + 1))
 done
-runner_off
-[ -f /tmp/runner.log ] && tail -5 /tmp/runner.log
+sched_stop
+
+# The cost phase. kernel.bpf_stats_enabled flips a static key: flipped while a BPF
+# scheduler ran (the first version of this script did so inside each scheduler's turn),
+# it oopsed the TCG guest once on a stale int3 in __bpf_prog_exit, the same text-patching
+# race lib.sh's kill_cgroups describes. So the statistics go on and off only here, under
+# the stock scheduler with nothing busy, and stay on while each sched_ext scheduler in
+# turn runs hackbench.
+case " $BENCHES " in
+*" cost "*)
+	echo 1 >/proc/sys/kernel/bpf_stats_enabled
+	eval "n=\${REPEATS_cost:-$REPEATS}"
+	REP=1
+	while [ $REP -le $n ]; do
+		for s in $(rotate $REP $SCHEDS); do
+			[ $s = stock ] && continue
+			sched_use $s || continue
+			echo "@@MUS bench_start cost $s $REP $(cut -d' ' -f1 /proc/uptime)"
+			bench_cost || echo "@@MUS bench_error cost"
+		done
+		REP=$((REP + 1))
+	done
+	sched_stop
+	echo 0 >/proc/sys/kernel/bpf_stats_enabled
+	;;
+esac
+echo "@@MUS bench_done $(cut -d' ' -f1 /proc/uptime)"
+[ -n "$REDIS" ] && { redis-cli -p 6379 shutdown nosave >/dev/null 2>&1; wait $REDIS; }
 exit 0

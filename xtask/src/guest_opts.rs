@@ -2,7 +2,26 @@
 
 use std::path::PathBuf;
 
-use mus_testbed::Scenario;
+use mus_testbed::{GuestKernel, Scenario, Testbed, TestbedError};
+
+/// The kernel to boot, as `--kernel` names it.
+#[derive(Debug, Clone, Copy, Default, clap::ValueEnum)]
+pub enum KernelChoice {
+    /// Debian's trixie-backports cloud kernel (7.3), or MUS_VM_KERNEL.
+    #[default]
+    Cloud,
+    /// 6.12 LTS built from Debian's linux-source-6.12 (first use builds it).
+    Lts612,
+}
+
+impl KernelChoice {
+    pub fn prepare(self) -> Result<Testbed, TestbedError> {
+        Testbed::prepare_kernel(match self {
+            KernelChoice::Cloud => GuestKernel::Cloud,
+            KernelChoice::Lts612 => GuestKernel::Lts612,
+        })
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct GuestOpts {
@@ -15,9 +34,15 @@ pub struct GuestOpts {
     /// A host file to copy into the guest, as HOST_PATH:GUEST_PATH.
     #[arg(long = "file", value_name = "HOST:GUEST", value_parser = parse_file)]
     pub files: Vec<(PathBuf, String)>,
+    /// The guest kernel.
+    #[arg(long, value_enum, default_value_t)]
+    pub kernel: KernelChoice,
     /// Guest vCPUs.
     #[arg(long, default_value_t = 2)]
     pub cpus: u32,
+    /// Split the vCPUs over this many sockets, each its own L3 cache and NUMA node.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub sockets: u32,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 2048)]
     pub memory_mib: u32,
@@ -34,7 +59,9 @@ impl GuestOpts {
         for (host, guest) in &self.files {
             scenario = scenario.file(host, guest);
         }
-        scenario.cpus(self.cpus).memory_mib(self.memory_mib)
+        scenario
+            .topology(self.sockets, self.cpus / self.sockets)
+            .memory_mib(self.memory_mib)
     }
 }
 

@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The issue-4 benchmarks in the sched_ext guest: CSV, plots and summary under evaluation/.
+    /// The benchmarks (stock, mus and the peer schedulers in one sched_ext guest): CSV, plots and summary under evaluation/.
     Bench(bench::Args),
     /// The demo: boot a sched_ext guest, load mus, boost one of two busy cgroups, show the shares.
     Demo(demo::Args),

@@ -1,12 +1,19 @@
-//! `cargo xtask vm-kernel`: make sure the guest kernel is there and say where.
+//! `cargo xtask vm-kernel`: make sure a guest kernel is there (downloading or building
+//! it the first time) and say where.
 
 use std::process::ExitCode;
 
-use mus_testbed::{Testbed, cached_kernel_dir};
+use mus_testbed::cached_kernel_dir;
+
+use crate::guest_opts::KernelChoice;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Drop the cached kernel first and download the current one from the archive.
+    /// Which kernel: the cloud kernel is downloaded, 6.12 LTS is built from Debian's
+    /// linux-source-6.12 with crates/mus-testbed/kernel/6.12.config.
+    #[arg(long, value_enum, default_value_t)]
+    kernel: KernelChoice,
+    /// Drop the cached cloud kernel first and download the current one from the archive.
     #[arg(long)]
     refresh: bool,
 }
@@ -21,9 +28,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::fs::remove_file(&marker)?;
         }
     }
-    let testbed = Testbed::prepare()?;
+    let testbed = args.kernel.prepare()?;
     println!("release: {}", testbed.kernel_release());
     println!("image:   {}", testbed.kernel_image().display());
+    println!("qemu:    {}", testbed.qemu_version());
     match testbed.kernel_config() {
         Some(config) => println!(
             "config:  {} (has CONFIG_SCHED_CLASS_EXT=y)",
@@ -31,7 +39,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => println!("config:  unknown (MUS_VM_KERNEL_CONFIG not set; trusted as is)"),
     }
-    if testbed.kernel_image().starts_with(&dir) {
+    let entry = testbed.kernel_image().parent().unwrap_or(&dir);
+    if let Ok(seconds) = std::fs::read_to_string(entry.join("build-seconds")) {
+        println!(
+            "from:    linux-source-6.12, built here in {} s",
+            seconds.trim()
+        );
+    } else if testbed.kernel_image().starts_with(&dir) {
         if let Ok(packages) = std::fs::read_to_string(dir.join("package")) {
             println!("from:    {}", packages.trim().replace('\n', ", "));
         }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use mus_testbed::{Scenario, Testbed};
+use mus_testbed::Scenario;
 
 use crate::guest_opts::GuestOpts;
 
@@ -36,7 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .apply(Scenario::new(&name, &script))
         .timeout(Duration::from_secs(args.timeout))
         .echo_console(!args.no_stream);
-    let testbed = Testbed::prepare()?;
+    let testbed = args.guest.kernel.prepare()?;
     let run = testbed.run(&scenario)?;
     if args.no_stream {
         print!("{}", run.console);

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use mus_testbed::{Scenario, Testbed};
+use mus_testbed::Scenario;
 
 use crate::guest_opts::GuestOpts;
 
@@ -18,7 +18,7 @@ const SHELL: &str = "echo 'mus guest shell: `exit` powers off; Ctrl-A X kills qe
                      setsid cttyhack sh\n";
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let testbed = Testbed::prepare()?;
+    let testbed = args.guest.kernel.prepare()?;
     eprintln!("booting {} ...", testbed.kernel_release());
     let status = testbed.run_interactive(&args.guest.apply(Scenario::new("shell", SHELL)))?;
     Ok(if status.success() {

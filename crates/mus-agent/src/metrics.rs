@@ -90,13 +90,25 @@ const SCHED_COUNTERS: [(intf::mus_stat_idx, &str, Unit, &str); NR_STATS] = [
         intf::mus_stat_idx_MUS_STAT_PREEMPTIONS,
         "preemptions",
         Unit::Events,
-        "Waking boosted tasks that preempted another task.",
+        "Waking tasks that preempted a running task further ahead of its share.",
     ),
     (
         intf::mus_stat_idx_MUS_STAT_SHORT_SLICES,
         "short_slices",
         Unit::Events,
-        "Slices cut short because boosted tasks waited.",
+        "Slices shortened because tasks were waiting.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_THROTTLED,
+        "throttled",
+        Unit::Events,
+        "Tasks held back because their cgroup used its cpu.max quota.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_CGROUP_ACTIVATIONS,
+        "cgroup_activations",
+        Unit::Events,
+        "Cgroups that became runnable (updates of the weight tree).",
     ),
 ];
 

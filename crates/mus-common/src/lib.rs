@@ -22,8 +22,13 @@ pub use weight::{Weight, WeightError};
 /// Name of the scheduler's map, as the kernel and `bpftool map list` show it.
 pub const MAP_NAME: &str = "high_prio_cgroups";
 
-/// Where `mus-runner` pins the map unless told otherwise (`--pin-path`).
-pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/high_prio_cgroups";
+/// Where `mus-runner` pins the map unless told otherwise (`--pin-path`): in a directory
+/// of mus's own (mode 0700, made by the runner), next to the counters.
+pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/mus/high_prio_cgroups";
+
+/// Where runners before the `mus/` directory pinned the map; the runner moves a map it
+/// finds there to [`DEFAULT_PIN_PATH`], boosts included.
+pub const LEGACY_PIN_PATH: &str = "/sys/fs/bpf/high_prio_cgroups";
 
 /// How many cgroups the map holds.
 pub const MAP_CAPACITY: u32 = mus_bpf::intf::mus_consts_MUS_MAP_MAX_ENTRIES;

@@ -135,7 +135,7 @@ mod tests {
     fn the_stats_pin_sits_next_to_the_map() {
         assert_eq!(
             crate::stats_pin_path(Path::new(crate::DEFAULT_PIN_PATH)),
-            Path::new("/sys/fs/bpf/mus_stats")
+            Path::new("/sys/fs/bpf/mus/mus_stats")
         );
     }
 }

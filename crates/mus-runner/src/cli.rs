@@ -8,28 +8,35 @@ use mus_common::{DEFAULT_PIN_PATH, Weight};
 /// Loads the mus sched_ext scheduler, pins its map of boosted cgroups, and keeps the
 /// scheduler running until SIGINT/SIGTERM or until the kernel ejects it.
 ///
-/// Exit status: 0 after a signal; 1 when a check fails (the message says what to
-/// do) or the kernel ejected the scheduler, so that systemd restarts it.
+/// When the kernel ejects the scheduler, the runner logs why (error, stall, user,
+/// unregistered) and loads it again after a delay that doubles with every ejection
+/// that follows a short run (1 s up to 60 s; reset after 60 s attached), keeping the
+/// pin and so the boosts.
+///
+/// Exit status: 0 after a signal; 1 when a check or a load fails (the message says
+/// what to do), so that systemd restarts it.
 #[derive(Debug, Parser)]
 #[command(version)]
 pub struct Args {
     /// Where to pin the map of boosted cgroups (on bpffs). mus-agent and bpftool
-    /// open it there. A pin left by a crashed runner is taken over, entries included.
+    /// open it there; the counters are pinned next to it as `mus_stats`. A pin left by a
+    /// crashed runner is taken over, entries included, and one of an older version's
+    /// layout (or at the old path /sys/fs/bpf/high_prio_cgroups) is migrated.
     #[arg(long, env = "MUS_PIN_PATH", default_value = DEFAULT_PIN_PATH)]
     pub pin_path: PathBuf,
 
-    /// Time slice of every task, in microseconds. Shorter slices let waiting tasks
-    /// in sooner at the price of more context switches.
+    /// Longest time slice, in microseconds, given while nothing waits. Slices
+    /// shrink towards --slice-min-us as tasks wait for a CPU.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub slice_us: u64,
 
-    /// Slice of a non-boosted task while boosted tasks wait for a CPU, in
-    /// microseconds: a waiting boosted task gets a CPU within about this long.
+    /// Shortest time slice, in microseconds: what slices shrink to when many tasks
+    /// wait, and what a task of a tiny share runs when it gets its turn.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub slice_min_us: u64,
 
-    /// Do not let a waking boosted task preempt a non-boosted one (weights only, as
-    /// the original project; for comparisons).
+    /// Do not let a waking task preempt a running one (weights only, as the
+    /// original project; for comparisons).
     #[arg(long)]
     pub no_preempt: bool,
 
@@ -37,6 +44,12 @@ pub struct Args {
     /// an all-zero value boosts at this weight). 1024 is an ordinary cgroup.
     #[arg(long, default_value_t = Weight::HIGH_DEFAULT)]
     pub high_weight: Weight,
+
+    /// Size of the debug dump the kernel writes when it ejects the scheduler (the
+    /// tasks, the queues, the scheduler's own state), in bytes; 0 keeps the kernel's
+    /// default (32768). The runner prints the dump to stderr.
+    #[arg(long, value_name = "BYTES", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16 << 20))]
+    pub exit_dump_len: u32,
 
     /// Print the scheduler's counters every SECONDS seconds.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]

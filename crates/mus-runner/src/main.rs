@@ -2,6 +2,10 @@
 //! under bpffs for mus-agent to write, and keeps the scheduler running.
 
 mod cli;
+mod ejection;
+mod kernel_features;
+mod libbpf_log;
+mod migrate;
 mod notify;
 mod pin;
 mod preflight;
@@ -11,7 +15,8 @@ mod stats;
 use std::mem::MaybeUninit;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -19,11 +24,13 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use tracing::{info, warn};
 
 use cli::Args;
+use ejection::Backoff;
 use scheduler::{Outcome, Scheduler};
 
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(&args);
+    libbpf_log::route();
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
@@ -42,9 +49,12 @@ fn run(args: &Args) -> Result<ExitCode> {
             .context("cannot install signal handlers")?;
     }
 
+    kernel_features::report();
+    let mut backoff = Backoff::default();
     loop {
         let mut open_object = MaybeUninit::uninit();
         let mut sched = Scheduler::init(args, &mut open_object)?;
+        let attached_at = Instant::now();
         info!(
             pin = %args.pin_path.display(),
             slice_us = args.slice_us,
@@ -57,19 +67,47 @@ fn run(args: &Args) -> Result<ExitCode> {
             warn!("cannot tell systemd we are ready: {e}");
         }
 
-        match sched.run(&shutdown)? {
+        let ejection = match sched.run(&shutdown)? {
             Outcome::Signalled => {
                 sched.unpin()?;
                 info!("scheduler detached and map unpinned");
                 return Ok(ExitCode::SUCCESS);
             }
-            Outcome::Restart => info!("the kernel asked for a restart; restarting"),
-            Outcome::Ejected => {
-                warn!(pin = %args.pin_path.display(), "pin kept so that the next runner keeps the boosts");
-                return Ok(ExitCode::FAILURE);
-            }
+            Outcome::Ejected(ejection) => ejection,
+        };
+        drop(sched);
+        let delay = backoff.next(attached_at.elapsed(), ejection.restart_requested);
+        warn!(
+            class = %ejection.class,
+            reason = %ejection.reason,
+            msg = %ejection.msg,
+            restart_requested = ejection.restart_requested,
+            ejections_in_a_row = backoff.streak(),
+            restart_in_ms = delay.as_millis() as u64,
+            pin = %args.pin_path.display(),
+            "scheduler ejected ({}): {}; pin kept, so the boosts survive; restarting in {:.1} s",
+            ejection.class,
+            ejection.class.explain(),
+            delay.as_secs_f64()
+        );
+        if sleep_unless(&shutdown, delay) {
+            pin::remove_all(&args.pin_path)?;
+            info!("stopped while waiting to restart; map unpinned");
+            return Ok(ExitCode::SUCCESS);
         }
     }
+}
+
+/// Sleeps for `delay` unless `shutdown` is set first; true if it was.
+fn sleep_unless(shutdown: &AtomicBool, delay: Duration) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if shutdown.load(Ordering::Relaxed) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+    }
+    shutdown.load(Ordering::Relaxed)
 }
 
 fn init_logging(args: &Args) {

@@ -1,44 +1,76 @@
-//! The bpffs pins: `high_prio_cgroups` (what is there before we load, making it
-//! root-only, and removing it) and, next to it, the scheduler's counters.
+//! The bpffs pins: the directory they live in, the move from the old path, making a
+//! pin root-only and removing it; `high_prio_cgroups` and, next to it, the
+//! scheduler's counters. (What a pinned map holds is `migrate`'s business.)
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use libbpf_rs::MapMut;
-use mus_common::PrioMap;
 use mus_common::stats::Counters;
+use mus_common::{DEFAULT_PIN_PATH, LEGACY_PIN_PATH};
+use tracing::{info, warn};
 
 /// Mode of the pin: only root may open the map, so nothing unprivileged can boost
 /// itself (or unboost anyone).
 const PIN_MODE: u32 = 0o600;
 
-/// A pin left by an earlier runner that died without unpinning (SIGKILL, crash, or a
-/// kernel ejection, after which we keep it on purpose).
-pub struct StalePin {
-    pub entries: usize,
+/// Mode of the pin directory of the default path: only root may even list it.
+const DIR_MODE: u32 = 0o700;
+
+/// Makes the directory of `pin_path` if it is missing, root-only; the default
+/// directory (`/sys/fs/bpf/mus`) is made root-only even if it exists, since it is ours.
+pub fn prepare_dir(pin_path: &Path) -> Result<()> {
+    let Some(dir) = pin_path.parent() else {
+        return Ok(());
+    };
+    let ours = Some(dir) == Path::new(DEFAULT_PIN_PATH).parent();
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(dir)
+            .with_context(|| format!("cannot create the pin directory {}", dir.display()))?;
+    } else if !ours {
+        return Ok(());
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+        .with_context(|| format!("cannot make {} root-only", dir.display()))
 }
 
-/// Looks at the pin path before loading. A map of ours found there is a stale pin
-/// whose map the new scheduler will reuse, so its entries (the boosts) survive.
-/// Anything else there is refused rather than overwritten.
-pub fn inspect(path: &Path) -> Result<Option<StalePin>> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot look at {}", path.display())),
-        Ok(_) => {}
+/// Moves a map pinned at the pre-`mus/` path ([`LEGACY_PIN_PATH`]) to `pin_path`, when
+/// that is the default path and free, so that an upgraded runner finds the boosts where
+/// it now looks; from there it is reused or migrated like any earlier pin. The old
+/// counters' pin next to it is dropped (counters start over at every load anyway).
+pub fn adopt_legacy(pin_path: &Path) -> Result<()> {
+    let legacy = Path::new(LEGACY_PIN_PATH);
+    if pin_path != Path::new(DEFAULT_PIN_PATH) || fs::symlink_metadata(legacy).is_err() {
+        return Ok(());
     }
-    let map = PrioMap::open(path).with_context(|| {
+    if fs::symlink_metadata(pin_path).is_ok() {
+        warn!(
+            legacy = %legacy.display(),
+            "a map is pinned both at the old and at the new path; using {} and leaving the              old one alone (`rm {}` once its entries are not needed)",
+            pin_path.display(),
+            legacy.display()
+        );
+        return Ok(());
+    }
+    fs::rename(legacy, pin_path).with_context(|| {
         format!(
-            "{} exists but cannot be taken over; if it is not needed, note its entries \
-             (`bpftool map dump pinned {0}`) and remove it (`rm {0}`)",
-            path.display()
+            "cannot move the map pinned at {} to {}",
+            legacy.display(),
+            pin_path.display()
         )
     })?;
-    let entries = map.entries()?.len();
-    Ok(Some(StalePin { entries }))
+    info!(from = %legacy.display(), to = %pin_path.display(), "moved the pinned map to its new path");
+    let legacy_stats = mus_common::stats_pin_path(legacy);
+    if matches!(Counters::open_pinned(&legacy_stats), Ok(Some(_))) {
+        remove(&legacy_stats)?;
+    }
+    Ok(())
 }
 
 /// Looks at the counters' pin path before loading. A counters map found there was
@@ -77,6 +109,13 @@ pub fn restrict(path: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Removes the map's pin and the counters' pin next to it, for a stop the operator
+/// asked for.
+pub fn remove_all(pin_path: &Path) -> Result<()> {
+    remove(&mus_common::stats_pin_path(pin_path))?;
+    remove(pin_path)
 }
 
 /// Unpins: on bpffs that is removing the file. The map itself lives on while

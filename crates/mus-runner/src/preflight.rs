@@ -83,11 +83,19 @@ fn check_sched_ext() -> Result<(), PreflightError> {
     Err(PreflightError::OtherScheduler { ops })
 }
 
+/// The pin's directory, or the nearest existing one above it (the runner makes
+/// `/sys/fs/bpf/mus` itself), must be on bpffs.
 fn check_bpffs(pin_path: &Path) -> Result<(), PreflightError> {
-    let dir = pin_path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    match statfs(&dir) {
+    let dir = pin_path.parent().unwrap_or(Path::new("/"));
+    let existing = dir
+        .ancestors()
+        .find(|d| d.exists())
+        .unwrap_or(Path::new("/"));
+    match statfs(existing) {
         Ok(st) if st.filesystem_type() == BPF_FS_MAGIC => Ok(()),
-        _ => Err(PreflightError::NoBpffs { dir }),
+        _ => Err(PreflightError::NoBpffs {
+            dir: existing.to_path_buf(),
+        }),
     }
 }
 
@@ -115,5 +123,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = check_bpffs(&dir.path().join("high_prio_cgroups")).unwrap_err();
         assert!(err.to_string().contains("mount -t bpf bpf"), "{err}");
+        // A pin directory yet to be made is judged by the directory it would be made in.
+        let err = check_bpffs(&dir.path().join("mus/high_prio_cgroups")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("{} is not", dir.path().display())),
+            "{err}"
+        );
     }
 }

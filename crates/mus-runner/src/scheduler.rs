@@ -14,6 +14,8 @@ use scx_utils::{scx_ops_attach, scx_ops_load, scx_ops_open, uei_exited, uei_read
 use tracing::{info, warn};
 
 use crate::cli::Args;
+use crate::ejection::Class;
+use crate::migrate::{self, Existing};
 use crate::pin;
 use crate::stats::Line;
 
@@ -25,24 +27,44 @@ const POLL: Duration = Duration::from_millis(100);
 pub enum Outcome {
     /// SIGINT/SIGTERM: the operator stopped us.
     Signalled,
-    /// The kernel ejected the scheduler and asked for a restart.
-    Restart,
-    /// The kernel ejected the scheduler (error, watchdog, sysrq).
-    Ejected,
+    /// The kernel ejected the scheduler.
+    Ejected(Ejection),
+}
+
+/// An ejection, as the kernel recorded it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ejection {
+    pub class: Class,
+    /// The kernel's short reason, e.g. "disabled by sysrq-S".
+    pub reason: String,
+    /// The scheduler's or the kernel's message, if any.
+    pub msg: String,
+    /// The kernel or the scheduler asked to be loaded again at once.
+    pub restart_requested: bool,
+}
+
+/// A NUL-terminated C string in a fixed buffer, lossily.
+fn c_text(buf: &[std::ffi::c_char]) -> String {
+    let bytes: Vec<u8> = buf
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&b| b != 0)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 pub struct Scheduler<'obj> {
     skel: BpfSkel<'obj>,
     link: Option<Link>,
     pin_path: PathBuf,
-    stats_pin_path: PathBuf,
     stats_every: Option<Duration>,
 }
 
 impl<'obj> Scheduler<'obj> {
     /// Opens, configures, loads and pins the scheduler, then attaches it.
     pub fn init(args: &Args, open_object: &'obj mut MaybeUninit<OpenObject>) -> Result<Self> {
-        let stale = pin::inspect(&args.pin_path)?;
+        pin::prepare_dir(&args.pin_path)?;
+        pin::adopt_legacy(&args.pin_path)?;
         let stats_pin_path = mus_common::stats_pin_path(&args.pin_path);
         pin::inspect_stats(&stats_pin_path)?;
 
@@ -57,25 +79,47 @@ impl<'obj> Scheduler<'obj> {
         rodata.slice_min_ns = args.slice_min_us.min(args.slice_us) * 1000;
         rodata.preempt_enabled = !args.no_preempt;
         rodata.default_high_weight = args.high_weight.get();
+        rodata.nr_cpus = libbpf_rs::num_possible_cpus()
+            .context("cannot count the possible CPUs")?
+            .try_into()
+            .context("too many CPUs")?;
+        // 0 keeps the kernel's default size of the exit dump.
+        open.struct_ops.mus_ops_mut().exit_dump_len = args.exit_dump_len;
 
-        if let Some(stale) = &stale {
-            open.maps
-                .high_prio_cgroups
-                .reuse_pinned_map(&args.pin_path)
-                .context("cannot reuse the map a previous runner pinned")?;
-            info!(
+        let existing = migrate::inspect(
+            &args.pin_path,
+            migrate::Definition::of(&open.maps.high_prio_cgroups),
+        )?;
+        match &existing {
+            Existing::Nothing => {}
+            Existing::Reuse { entries } => {
+                open.maps
+                    .high_prio_cgroups
+                    .reuse_pinned_map(&args.pin_path)
+                    .context("cannot reuse the map a previous runner pinned")?;
+                info!(
+                    pin = %args.pin_path.display(),
+                    entries,
+                    "taking over the map a previous runner left pinned, with its boosts"
+                );
+            }
+            Existing::Migrate(old) => info!(
                 pin = %args.pin_path.display(),
-                entries = stale.entries,
-                "taking over the map a previous runner left pinned, with its boosts"
-            );
+                entries = old.len(),
+                "the pinned map has another version's definition; its boosts will be copied \
+                 into the new map"
+            ),
         }
 
         let mut skel = scx_ops_load!(open, mus_ops, uei)?;
-        if stale.is_none() {
-            skel.maps
+        match &existing {
+            Existing::Nothing => skel
+                .maps
                 .high_prio_cgroups
                 .pin(&args.pin_path)
-                .with_context(|| format!("cannot pin the map at {}", args.pin_path.display()))?;
+                .with_context(|| format!("cannot pin the map at {}", args.pin_path.display()))?,
+            Existing::Reuse { .. } => {}
+            Existing::Migrate(old) => old.copy_and_replace(&mut skel.maps.high_prio_cgroups)?,
         }
 
         let attached = pin::restrict(&args.pin_path)
@@ -84,8 +128,9 @@ impl<'obj> Scheduler<'obj> {
         let link = match attached {
             Ok(link) => link,
             Err(e) => {
-                // Leave no pin behind that no scheduler reads (or writes).
-                if stale.is_none() {
+                // Leave no pin behind that no scheduler reads (or writes), unless it
+                // holds boosts from before.
+                if matches!(existing, Existing::Nothing) {
                     pin::remove(&args.pin_path)?;
                 }
                 pin::remove(&stats_pin_path)?;
@@ -97,7 +142,6 @@ impl<'obj> Scheduler<'obj> {
             skel,
             link: Some(link),
             pin_path: args.pin_path.clone(),
-            stats_pin_path,
             stats_every: args.stats.map(Duration::from_secs),
         })
     }
@@ -120,24 +164,34 @@ impl<'obj> Scheduler<'obj> {
         let ejected = uei_exited!(&self.skel, uei);
         // Dropping the link detaches the scheduler; the kernel then records why.
         drop(self.link.take());
+        if !ejected {
+            return Ok(Outcome::Signalled);
+        }
         let exit = uei_read!(&self.skel, uei);
+        // Prints the dump, if any, and the kernel's one-line reason.
         if let Err(e) = exit.report() {
             warn!("the kernel ejected the scheduler: {e}");
         }
-
-        Ok(match (ejected, exit.should_restart()) {
-            (false, _) => Outcome::Signalled,
-            (true, true) => Outcome::Restart,
-            (true, false) => Outcome::Ejected,
-        })
+        let uei = &self
+            .skel
+            .maps
+            .data_data
+            .as_ref()
+            .context("the BPF object has no .data to read the exit from")?
+            .uei;
+        Ok(Outcome::Ejected(Ejection {
+            class: Class::of(uei.kind),
+            reason: c_text(&uei.reason),
+            msg: c_text(&uei.msg),
+            restart_requested: exit.should_restart(),
+        }))
     }
 
     /// Removes the pins, for a stop the operator asked for. After an ejection they
     /// are kept instead, so that the runner systemd restarts carries the boosts over
     /// (and replaces the counters' pin).
     pub fn unpin(&self) -> Result<()> {
-        pin::remove(&self.stats_pin_path)?;
-        pin::remove(&self.pin_path)
+        pin::remove_all(&self.pin_path)
     }
 
     fn counters(&self) -> Counters {
@@ -147,3 +201,4 @@ impl<'obj> Scheduler<'obj> {
         })
     }
 }
+

@@ -19,7 +19,8 @@ impl fmt::Display for Line {
             f,
             "boosted: runs={} cpu={:.2}s ({:.1}%) | normal: runs={} cpu={:.2}s | \
              dispatch: idle={} shared={} | preemptions={} short slices={} | \
-             starvation rescues={} | map changes={} weight refreshes={}",
+             starvation rescues={} | throttled={} | cgroup activations={} share refreshes={} | \
+             map changes={}",
             c.get(intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED),
             boosted_ns as f64 / 1e9,
             100.0 * boosted_ns as f64 / total,
@@ -30,8 +31,10 @@ impl fmt::Display for Line {
             c.get(intf::mus_stat_idx_MUS_STAT_PREEMPTIONS),
             c.get(intf::mus_stat_idx_MUS_STAT_SHORT_SLICES),
             c.get(intf::mus_stat_idx_MUS_STAT_STARVATION_RESCUES),
-            c.get(intf::mus_stat_idx_MUS_STAT_MAP_CHANGES),
+            c.get(intf::mus_stat_idx_MUS_STAT_THROTTLED),
+            c.get(intf::mus_stat_idx_MUS_STAT_CGROUP_ACTIVATIONS),
             c.get(intf::mus_stat_idx_MUS_STAT_WEIGHT_REFRESH),
+            c.get(intf::mus_stat_idx_MUS_STAT_MAP_CHANGES),
         )
     }
 }

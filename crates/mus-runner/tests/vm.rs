@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use mus_testbed::{GuestRun, Scenario, Testbed};
+use mus_testbed::{GuestKernel, GuestRun, Scenario, Testbed};
 
 const LIB: &str = include_str!("scenarios/lib.sh");
 
@@ -36,18 +36,43 @@ fn agent_binary() -> PathBuf {
         .clone()
 }
 
-fn boot(name: &str, script: &str, timeout_s: u64) -> GuestRun {
-    let agent = agent_binary();
-    let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
-    let scenario = Scenario::new(name, &format!("{LIB}\n{script}"))
+/// A scenario with the runner, the agent, bpftool and stress-ng in the guest.
+fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
+    Scenario::new(name, &format!("{LIB}\n{script}"))
         .binary(env!("CARGO_BIN_EXE_mus-runner"))
-        .binary(agent)
+        .binary(agent_binary())
         .host_tool("bpftool")
         .host_tool("stress-ng")
-        .timeout(Duration::from_secs(timeout_s));
+        .timeout(Duration::from_secs(timeout_s))
+}
+
+/// Boots Debian's cloud kernel (7.3) with the scenario.
+fn boot(name: &str, script: &str, timeout_s: u64) -> GuestRun {
+    boot_with(name, script, timeout_s, &[])
+}
+
+/// [`boot`] with more host tools in the guest.
+fn boot_with(name: &str, script: &str, timeout_s: u64, tools: &[&str]) -> GuestRun {
+    let scenario = tools
+        .iter()
+        .fold(scenario(name, script, timeout_s), |s, tool| s.host_tool(tool));
+    boot_on(GuestKernel::Cloud, scenario)
+}
+
+/// Boots `kernel` with `scenario` and checks that sched_ext is there, idle.
+fn boot_on(kernel: GuestKernel, scenario: Scenario) -> GuestRun {
+    let testbed =
+        Testbed::prepare_kernel(kernel).unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
     let run = testbed
         .run(&scenario)
         .unwrap_or_else(|e| panic!("guest run failed: {e}"));
+    eprintln!(
+        "{} on {} under QEMU {}: {:.1} s",
+        scenario.name(),
+        testbed.kernel_release(),
+        testbed.qemu_version(),
+        run.elapsed.as_secs_f64()
+    );
     assert_eq!(
         run.get("sched_ext_state"),
         Some("disabled"),
@@ -85,19 +110,47 @@ fn share(run: &GuestRun, key: &str) -> f64 {
 
 #[test]
 fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
-    let run = boot("lifecycle", include_str!("scenarios/lifecycle.sh"), 180);
+    check_lifecycle(&boot(
+        "lifecycle",
+        include_str!("scenarios/lifecycle.sh"),
+        180,
+    ));
+}
+
+/// The same lifecycle on the 6.12 LTS kernel (built from Debian's source on first use).
+#[test]
+fn lifecycle_on_6_12_lts() {
+    let run = boot_on(
+        GuestKernel::Lts612,
+        scenario(
+            "lifecycle-6.12",
+            include_str!("scenarios/lifecycle.sh"),
+            180,
+        ),
+    );
+    assert!(
+        get(&run, "kernel").starts_with("6.12."),
+        "{}",
+        run.console_tail()
+    );
+    check_lifecycle(&run);
+}
+
+fn check_lifecycle(run: &GuestRun) {
     let why = run.console_tail();
 
-    // 1. attached, named mus, pin root-only, and so are the counters next to it
-    assert_eq!(get(&run, "attach_state"), "enabled", "{why}");
-    assert!(get(&run, "attach_ops").starts_with("mus"), "{why}");
-    assert_eq!(get(&run, "pin_mode"), "600", "{why}");
-    assert_eq!(get(&run, "stats_pin_mode"), "600", "{why}");
+    // 1. attached, named mus, pin root-only in a root-only directory, and so are the
+    // counters next to it
+    assert_eq!(get(run, "attach_state"), "enabled", "{why}");
+    assert!(get(run, "attach_ops").starts_with("mus"), "{why}");
+    assert_eq!(get(run, "pin_mode"), "600", "{why}");
+    assert_eq!(get(run, "pin_dir_mode"), "700", "{why}");
+    assert_eq!(get(run, "stats_pin_mode"), "600", "{why}");
 
     // 2. an entry written through mus-common, read back by bpftool with field names
-    assert_eq!(get(&run, "boost_rc"), "0", "{why}");
-    let id = get(&run, "boosted_id");
-    let dump = get(&run, "dump");
+    assert_eq!(get(run, "boost_rc"), "0", "{why}");
+    let id = get(run, "boosted_id");
+    let dump = get(run, "dump");
     assert!(
         dump.contains(&format!("\"key\":{id}")),
         "key {id} not in {dump}"
@@ -108,14 +161,14 @@ fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
     );
 
     // 6. a second runner refuses, naming the running scheduler, and leaves it alone
-    assert_eq!(get(&run, "second_rc"), "1", "{why}");
-    let msg = get(&run, "second_msg");
+    assert_eq!(get(run, "second_rc"), "1", "{why}");
+    let msg = get(run, "second_msg");
     assert!(
         msg.contains("already running") && msg.contains("mus"),
         "{msg}"
     );
-    assert_eq!(get(&run, "second_after_state"), "enabled", "{why}");
-    assert_eq!(get(&run, "first_alive"), "yes", "{why}");
+    assert_eq!(get(run, "second_after_state"), "enabled", "{why}");
+    assert_eq!(get(run, "first_alive"), "yes", "{why}");
 
     // 5. SIGKILL: detached within a second; the next runner keeps the boosts
     let detach_cs: u32 = run
@@ -125,26 +178,26 @@ fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
         detach_cs <= 100,
         "detach after SIGKILL took {detach_cs}0 ms"
     );
-    assert_eq!(get(&run, "pin_after_kill"), "present", "{why}");
-    assert_eq!(get(&run, "restart_state"), "enabled", "{why}");
-    let dump = get(&run, "restart_dump");
+    assert_eq!(get(run, "pin_after_kill"), "present", "{why}");
+    assert_eq!(get(run, "restart_state"), "enabled", "{why}");
+    let dump = get(run, "restart_dump");
     assert!(
         dump.contains(&format!("\"key\":{id}")) && dump.contains("\"weight\":4096"),
         "the boost did not survive the crash: {dump}"
     );
     // ... but not its counters: the stale pin is replaced (a new bpffs inode)
-    assert_eq!(get(&run, "restart_stats_pin_mode"), "600", "{why}");
+    assert_eq!(get(run, "restart_stats_pin_mode"), "600", "{why}");
     assert_ne!(
-        get(&run, "restart_stats_pin_ino"),
-        get(&run, "stats_pin_ino"),
+        get(run, "restart_stats_pin_ino"),
+        get(run, "stats_pin_ino"),
         "{why}"
     );
 
     // 5. SIGTERM: exit 0, scheduler detached, pin gone
-    assert_eq!(get(&run, "sigterm_rc"), "0", "{why}");
-    assert_eq!(get(&run, "final_state"), "disabled", "{why}");
-    assert_eq!(get(&run, "pin_after_term"), "absent", "{why}");
-    assert_eq!(get(&run, "stats_pin_after_term"), "absent", "{why}");
+    assert_eq!(get(run, "sigterm_rc"), "0", "{why}");
+    assert_eq!(get(run, "final_state"), "disabled", "{why}");
+    assert_eq!(get(run, "pin_after_term"), "absent", "{why}");
+    assert_eq!(get(run, "stats_pin_after_term"), "absent", "{why}");
 }
 
 #[test]
@@ -185,7 +238,7 @@ fn cpu_share_follows_the_weights_parent_boosts_cover_children_and_cpu_idle_is_ho
 
 #[test]
 fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves() {
-    let run = boot("stress", include_str!("scenarios/stress.sh"), 300);
+    let run = boot_with("stress", include_str!("scenarios/stress.sh"), 420, &["taskset"]);
     let why = run.console_tail();
 
     // 7. no watchdog ejection...
@@ -193,17 +246,262 @@ fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves() {
     assert_eq!(get(&run, "runner_alive"), "yes", "{why}");
     assert_eq!(get(&run, "runner_rc"), "0", "{why}");
     assert_eq!(get(&run, "stress_rc"), "0", "{why}");
-    // ... and the normal cgroup progresses in every 10 s window (at least 2% of a CPU)
+    // ... and the normal cgroup progresses in every 20 s window (at least 2% of a CPU)
     for window in ["window1", "window2", "window3"] {
         let (normal_us, _) = pair(&run, window);
         assert!(
-            normal_us >= 200_000.0,
+            normal_us >= 400_000.0,
             "normal hog got {normal_us} us in {window}\n{why}"
         );
     }
     assert_eq!(get(&run, "niced_nice"), "19", "{why}");
     let niced_us: u64 = run.number("niced_usec").unwrap_or_else(|e| panic!("{e}"));
     assert!(niced_us > 0, "the nice-19 hog never ran\n{why}");
+    let idle_us: u64 = run.number("idle_usec").unwrap_or_else(|e| panic!("{e}"));
+    assert!(idle_us > 0, "the cpu.idle cgroup never ran\n{why}");
+}
+
+/// One `measure_n` line: seconds measured and the CPU seconds of each cgroup.
+fn usages(run: &GuestRun, key: &str) -> (f64, Vec<f64>) {
+    let value = get(run, key);
+    let parse = |part: &str| -> Vec<f64> {
+        part.split_whitespace().filter_map(|n| n.parse().ok()).collect()
+    };
+    match value.split_once('|').map(|(a, b)| (parse(a), parse(b))) {
+        Some((before, after)) if before.len() == after.len() && before.len() >= 2 => {
+            let secs = (after[0] - before[0]) / 100.0;
+            let used = before[1..]
+                .iter()
+                .zip(&after[1..])
+                .map(|(b, a)| (a - b) / 1e6)
+                .collect();
+            (secs, used)
+        }
+        _ => panic!("{key} is not a measure_n line: {value:?}\n{}", run.console_tail()),
+    }
+}
+
+/// The share of each of the first `n` cgroups of a `measure_n` line in their sum.
+fn shares(run: &GuestRun, key: &str, n: usize) -> Vec<f64> {
+    let (_, used) = usages(run, key);
+    let sum: f64 = used[..n].iter().sum();
+    assert!(sum > 0.0, "{key}: nothing ran\n{}", run.console_tail());
+    used.iter().map(|u| u / sum).collect()
+}
+
+/// Issue "Fair to the whole node": with an empty map, every cgroup's share is within
+/// 3 points of the stock scheduler's in the same boot (or closer than it to the
+/// cpu.weight theory), flat, nested and in a kubelet-shaped tree; a boost is at least
+/// the kernel's own knob with the same factor; cpu.max holds; system.slice keeps its
+/// share when a pod is boosted.
+#[test]
+fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() {
+    let run = boot("fairness", include_str!("scenarios/fairness.sh"), 420);
+    let why = run.console_tail();
+    let close = |what: &str, mus: f64, stock: f64, theory: f64| {
+        assert!(
+            (mus - stock).abs() <= 0.03 || (mus - theory).abs() <= (stock - theory).abs(),
+            "{what}: mus {mus:.3}, stock {stock:.3}, theory {theory:.3}\n{why}"
+        );
+    };
+
+    // flat 300:100, two threads each
+    let (m, s) = (shares(&run, "mus_flat", 2), shares(&run, "stock_flat", 2));
+    close("flat w300", m[0], s[0], 0.75);
+
+    // nested: parents 200:100; under the first, 1 thread against 3 (equal weights)
+    let (m, s) = (shares(&run, "mus_nested", 2), shares(&run, "stock_nested", 2));
+    close("nested p200", m[0], s[0], 2.0 / 3.0);
+    close("nested p200/c1", m[2], s[2], 1.0 / 3.0);
+
+    // kubelet: system.slice, kubepods.slice, then the pods (shares of the whole node).
+    // Theory: system.slice (100, one thread) against kubepods.slice (79) would get
+    // 100/179 of 2 CPUs but can use only one; inside kubepods.slice's CPU the
+    // guaranteed pod (39), the burstable slice (20: two pods at 10) and the
+    // besteffort slice (1) split by weight.
+    let names = ["system.slice", "kubepods.slice", "guaranteed", "burstable1", "burstable2", "besteffort"];
+    let kube = |b1: f64, b2: f64| [0.5, 0.5, 0.5 * 39.0 / 60.0, b1, b2, 0.5 / 60.0];
+    let theory = kube(0.5 * 20.0 / 60.0 / 2.0, 0.5 * 20.0 / 60.0 / 2.0);
+    let (m, s) = (shares(&run, "mus_kubelet", 2), shares(&run, "stock_kubelet", 2));
+    for (i, name) in names.iter().enumerate() {
+        eprintln!("kubelet {name}: mus {:.3} stock {:.3} theory {:.3}", m[i], s[i], theory[i]);
+        close(name, m[i], s[i], theory[i]);
+    }
+    // burstable pod 1 boosted 4x (40 against its sibling's 10): at least its share in
+    // theory and above its unboosted share; system.slice keeps its share.
+    let boosted = kube(0.5 * 20.0 / 60.0 * 0.8, 0.5 * 20.0 / 60.0 * 0.2);
+    let (mb, sb) = (shares(&run, "mus_kubelet_boost", 2), shares(&run, "stock_kubelet_boost", 2));
+    for (i, name) in names.iter().enumerate() {
+        eprintln!("kubelet boosted {name}: mus {:.3} stock x4 {:.3} theory {:.3}", mb[i], sb[i], boosted[i]);
+    }
+    assert!(mb[3] >= boosted[3] - 0.03, "boosted pod: mus {:.3}, theory {:.3}\n{why}", mb[3], boosted[3]);
+    assert!(mb[3] > m[3], "boosted pod {:.3} not above its unboosted {:.3}\n{why}", mb[3], m[3]);
+    for (what, slice) in [("unboosted", m[0]), ("boosted", mb[0])] {
+        assert!((slice - 0.5).abs() <= 0.05, "system.slice got {slice:.3} with a pod {what}\n{why}");
+    }
+
+    // one thread against eight: unboosted like stock; boosted at least stock's 400:100
+    let (m, s) = (shares(&run, "mus_threads", 2), shares(&run, "stock_threads", 2));
+    close("threads one", m[0], s[0], 0.5);
+    let (mb, sb) = (shares(&run, "mus_threads_boost", 2), shares(&run, "stock_threads_boost", 2));
+    assert!(mb[0] >= sb[0] - 0.02, "boosted 1 thread: mus {:.3}, stock 400:100 {:.3}\n{why}", mb[0], sb[0]);
+    // (one thread already has a whole CPU unboosted: the boost cannot add to it)
+    assert!(mb[0] >= m[0] - 0.02, "boosted {:.3} below unboosted {:.3}\n{why}", mb[0], m[0]);
+
+    // cpu.max 50000/100000 on two busy threads: 45-55% of one CPU
+    let (secs, used) = usages(&run, "mus_limit");
+    let limit = used[0] / secs;
+    assert!((0.45..=0.55).contains(&limit), "cpu.max half a CPU: mus used {limit:.3} CPUs\n{why}");
+
+    assert_eq!(get(&run, "state_after"), "enabled", "{why}");
+    assert_eq!(get(&run, "runner_rc"), "0", "{why}");
+}
+
+/// Issue "Fair to the whole node", review findings on wake-ups (see
+/// scenarios/wakeups.sh): a task woken onto an idle CPU gets no more than its share
+/// afterwards, and a waking task never waits behind a task of another scheduling class.
+#[test]
+fn woken_tasks_carry_no_hoard_and_never_queue_behind_another_class() {
+    let run = boot_with("wakeups", include_str!("scenarios/wakeups.sh"), 240, &["cyclictest", "chrt", "taskset"]);
+    let why = run.console_tail();
+    let ticks: Vec<f64> = get(&run, "hoard_ticks")
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // ticks of CPU time (USER_HZ 100) against hundredths of a second elapsed
+    let cpu = ticks[0] / ticks[1];
+    assert!(cpu <= 0.75, "the task woken onto an idle CPU ran {cpu:.2} of a CPU, fair is 0.5\n{why}");
+
+    let probe: Vec<u64> = get(&run, "rt_probe")
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    // queued behind the FIFO hog, a wake-up waits for the fair server's 5% of that
+    // CPU (up to 950 ms) again and again: the average shows it, where one late
+    // sample of a busy host would not
+    assert!(
+        probe.len() == 2 && probe[0] < 20_000,
+        "boosted probe next to a SCHED_FIFO hog: avg/max {probe:?} us\n{why}"
+    );
+    assert_eq!(get(&run, "state_after"), "enabled", "{why}");
+    assert_eq!(get(&run, "runner_rc"), "0", "{why}");
+}
+
+/// The short share check on 6.12 LTS: weights hold there too, and the runner says at
+/// load that this kernel will not honour cpu.idle.
+#[test]
+fn cpu_share_follows_the_weights_on_6_12_lts_and_the_runner_names_what_it_lacks() {
+    let run = boot_on(
+        GuestKernel::Lts612,
+        scenario("share-6.12", include_str!("scenarios/share_short.sh"), 180),
+    );
+    let (even, boosted) = (share(&run, "even"), share(&run, "boosted"));
+    eprintln!("6.12 shares: empty map {even:.3}, boosted 4096:1024 {boosted:.3}");
+    assert!(
+        (0.40..=0.60).contains(&even),
+        "empty map gave a {even:.3} share"
+    );
+    assert!(
+        boosted >= 0.75,
+        "boosted cgroup got {boosted:.3}, want >= 0.75"
+    );
+    assert_eq!(get(&run, "runner_rc"), "0", "{}", run.console_tail());
+    assert!(
+        run.console
+            .contains("lacks cgroup_set_idle (Linux 6.19+): cpu.idle is not honoured"),
+        "the runner did not say that cpu.idle is not honoured on 6.12\n{}",
+        run.console_tail()
+    );
+}
+
+/// An upgrade from a runner that pinned at the old path with an older value layout
+/// and capacity: every boost is carried into the new map, under /sys/fs/bpf/mus/.
+#[test]
+fn an_old_layout_map_at_the_old_path_is_migrated_with_every_boost() {
+    let run = boot("upgrade", include_str!("scenarios/upgrade.sh"), 180);
+    let why = run.console_tail();
+    let old = get(&run, "old_map");
+    assert!(
+        old.contains("\"bytes_value\":4") && old.contains("\"max_entries\":64"),
+        "{old}"
+    );
+    assert_eq!(get(&run, "old_entries"), "2", "{why}");
+
+    assert_eq!(get(&run, "state"), "enabled", "{why}");
+    assert_eq!(get(&run, "dir_mode"), "700", "{why}");
+    assert_eq!(get(&run, "pin_mode"), "600", "{why}");
+    assert_eq!(get(&run, "old_pin"), "absent", "{why}");
+    let new = get(&run, "new_map");
+    assert!(
+        new.contains("\"bytes_value\":8") && new.contains("\"max_entries\":4096"),
+        "{new}"
+    );
+    let dump = get(&run, "dump");
+    for (id, weight) in [(get(&run, "a_id"), 4096), (get(&run, "b_id"), 2048)] {
+        let entry = format!("\"key\":{id},\"value\":{{\"weight\":{weight},\"flags\":0}}");
+        assert!(
+            dump.replace(' ', "").contains(&entry),
+            "{entry} not in {dump}"
+        );
+    }
+    assert_eq!(get(&run, "agent_rc"), "0", "{why}");
+    assert!(run.console.contains("migrated the boosts"), "{why}");
+    assert_eq!(get(&run, "runner_rc"), "0", "{why}");
+}
+
+/// sysrq-S three times: each ejection is classified as the operator's, and the runner
+/// reloads after 1, 2 and 4 s, boosts kept. The guest measures from the sysrq to the
+/// next attach, so each gap is the delay plus a load (1 to 3 s under TCG).
+#[test]
+fn repeated_ejections_are_classified_and_restarted_with_a_growing_delay() {
+    let run = boot("backoff", include_str!("scenarios/backoff.sh"), 180);
+    let why = run.console_tail();
+    for (key, delay) in [("gap1", 1.0), ("gap2", 2.0), ("gap3", 4.0)] {
+        let gap = run.number::<u32>(key).unwrap_or_else(|e| panic!("{e}")) as f64 / 100.0;
+        eprintln!("{key}: reattached {gap:.2} s after the sysrq (delay {delay} s)");
+        assert!(
+            gap >= delay,
+            "{key}: reattached after {gap:.2} s, before the {delay} s delay\n{why}"
+        );
+    }
+    assert_eq!(get(&run, "delays"), "1.0 2.0 4.0", "{why}");
+    assert_eq!(get(&run, "ejections"), "3", "{why}");
+    assert_eq!(get(&run, "runner_alive"), "yes", "{why}");
+    let id = get(&run, "boosted_id");
+    let dump = get(&run, "dump");
+    assert!(
+        dump.contains(&format!("\"key\":{id}")) && dump.contains("\"weight\":4096"),
+        "the boost did not survive the ejections: {dump}"
+    );
+    assert_eq!(get(&run, "runner_rc"), "0", "{why}");
+    assert_eq!(get(&run, "pin_after_term"), "absent", "{why}");
+}
+
+/// The two-socket, two-NUMA-node guest (8 vCPUs): the kernel sees two L3 caches, and
+/// mus runs a stress over all CPUs without ejection.
+#[test]
+fn a_two_socket_guest_has_two_l3_domains_and_mus_survives_a_stress_on_it() {
+    let run = boot_on(
+        GuestKernel::Cloud,
+        scenario("topology", include_str!("scenarios/topology.sh"), 400).topology(2, 4),
+    );
+    let why = run.console_tail();
+    assert_eq!(get(&run, "nproc"), "8", "{why}");
+    assert_eq!(get(&run, "l3_domains"), "0-3 4-7", "{why}");
+    assert_eq!(get(&run, "numa_nodes"), "2", "{why}");
+    assert_eq!(get(&run, "node0_cpus"), "0-3", "{why}");
+    assert_eq!(get(&run, "node1_cpus"), "4-7", "{why}");
+    assert_eq!(get(&run, "state_after"), "enabled", "{why}");
+    assert_eq!(get(&run, "runner_alive"), "yes", "{why}");
+    assert_eq!(get(&run, "stress_rc"), "0", "{why}");
+    assert_eq!(get(&run, "runner_rc"), "0", "{why}");
+    for window in ["window1", "window2"] {
+        let (normal_us, _) = pair(&run, window);
+        assert!(
+            normal_us > 0.0,
+            "the normal hogs never ran in {window}\n{why}"
+        );
+    }
 }
 
 /// 8. This host's kernel has no sched_ext: the runner says so and exits 1.

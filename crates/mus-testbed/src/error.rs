@@ -42,6 +42,17 @@ pub enum TestbedError {
         what: &'static str,
     },
 
+    #[error(
+        "the 6.12 LTS kernel cannot be built here: {tarball} is missing; install the build's packages (`apt-get install -y --no-install-recommends {packages}`)"
+    )]
+    KernelSourceMissing {
+        tarball: String,
+        packages: &'static str,
+    },
+
+    #[error("building the 6.12 LTS guest kernel failed while {step}: {detail}")]
+    KernelBuild { step: String, detail: String },
+
     #[error("`{tool}` was not found on PATH: install it{}", package.map(|p| format!(" (`apt-get install -y --no-install-recommends {p}`)")).unwrap_or_default())]
     ToolMissing {
         tool: String,

@@ -8,6 +8,16 @@ use std::path::{Path, PathBuf};
 use crate::error::TestbedError;
 use crate::paths::{cache_dir, cached_kernel_dir};
 
+/// Which kernel a guest boots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuestKernel {
+    /// Debian's trixie-backports cloud kernel (7.3 today), or `MUS_VM_KERNEL` if set.
+    #[default]
+    Cloud,
+    /// 6.12 LTS, built here from Debian's `linux-source-6.12` (see `kernel_build`).
+    Lts612,
+}
+
 /// A bootable kernel image, its config when known, and its release string.
 #[derive(Debug, Clone)]
 pub(crate) struct Kernel {
@@ -135,19 +145,19 @@ pub(crate) fn locate() -> Result<Kernel, TestbedError> {
     lock.lock()
         .map_err(|e| TestbedError::io(format!("locking {}", lock_path.display()), e))?;
 
-    if let Some(kernel) = cached(&dir)? {
+    if let Some(kernel) = cached_entry(&dir)? {
         return Ok(kernel);
     }
     crate::debian::fetch_into(&cache_dir().join("apt"), &dir)?;
-    cached(&dir)?.ok_or_else(|| TestbedError::KernelNotInPackage {
+    cached_entry(&dir)?.ok_or_else(|| TestbedError::KernelNotInPackage {
         packages: "(just downloaded)".to_string(),
         what: "complete kernel cache entry",
     })
 }
 
-/// The cached kernel, if a complete entry exists. `release` is written last by the
-/// downloader, so its presence marks an entry that was fully written.
-fn cached(dir: &Path) -> Result<Option<Kernel>, TestbedError> {
+/// The cached kernel in `dir`, if a complete entry exists. `release` is written last by
+/// the downloader and the builder, so its presence marks an entry that was fully written.
+pub(crate) fn cached_entry(dir: &Path) -> Result<Option<Kernel>, TestbedError> {
     let (image, config, release) = (dir.join("vmlinuz"), dir.join("config"), dir.join("release"));
     if !(image.is_file() && config.is_file() && release.is_file()) {
         return Ok(None);

@@ -13,7 +13,12 @@
 //! # Ok::<(), mus_testbed::TestbedError>(())
 //! ```
 //!
-//! Environment: `MUS_VM_KERNEL` / `MUS_VM_KERNEL_CONFIG` (a kernel of your own),
+//! Kernels: [`Testbed::prepare`] boots Debian's cloud kernel (7.3);
+//! [`Testbed::prepare_kernel`]`(`[`GuestKernel::Lts612`]`)` a 6.12 LTS built from Debian's
+//! source package and cached under [`kernels_cache_dir`] (`~/.cache/mus/kernels`).
+//!
+//! Environment: `MUS_VM_KERNEL` / `MUS_VM_KERNEL_CONFIG` (a kernel of your own, instead of
+//! the cloud kernel), `MUS_KERNEL_CACHE` (where built kernels are kept),
 //! `MUS_VM_CACHE` (cache dir), `MUS_VM_BUSYBOX` (a static busybox), `MUS_VM_ECHO=1`
 //! (stream consoles to stderr), `MUS_VM_DEBIAN_MIRROR` / `MUS_VM_DEBIAN_SUITE`.
 
@@ -26,6 +31,7 @@ mod hostbin;
 mod image;
 mod initramfs;
 mod kernel;
+mod kernel_build;
 mod paths;
 mod qemu;
 mod scenario;
@@ -34,6 +40,8 @@ mod testbed;
 pub use error::TestbedError;
 pub use guest_run::{GuestRun, RESULT_MARKER};
 pub use image::busybox_image_tar;
+pub use kernel::GuestKernel;
+pub use kernel_build::{LTS612_FRAGMENT, kernels_cache_dir};
 pub use paths::{cache_dir, cached_kernel_dir, workspace_root};
 pub use scenario::Scenario;
 pub use testbed::Testbed;

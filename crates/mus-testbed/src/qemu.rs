@@ -17,13 +17,7 @@ const APPEND: &str = "console=ttyS0 panic=-1 quiet loglevel=4";
 
 /// The QEMU invocation for one boot. TCG, not KVM: nested KVM on the machines this runs
 /// on fails in the kernel decompressor (see shared/design/VM-TESTBED.md).
-pub(crate) fn command(
-    qemu: &Path,
-    kernel: &Path,
-    initrd: &Path,
-    cpus: u32,
-    memory_mib: u32,
-) -> Command {
+pub(crate) fn command(qemu: &Path, kernel: &Path, initrd: &Path, shape: Shape) -> Command {
     let mut append = APPEND.to_string();
     // MUS_VM_APPEND adds kernel parameters, e.g. `loglevel=7` to see the whole boot.
     if let Some(extra) = std::env::var("MUS_VM_APPEND")
@@ -35,7 +29,7 @@ pub(crate) fn command(
     }
     let mut cmd = Command::new(qemu);
     cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"])
-        .args(["-smp", &cpus.to_string(), "-m", &memory_mib.to_string()])
+        .args(shape.args())
         .arg("-kernel")
         .arg(kernel)
         .arg("-initrd")
@@ -54,6 +48,66 @@ pub(crate) fn command(
         });
     }
     cmd
+}
+
+/// The version `qemu --version` reports ("QEMU emulator version 10.0.2 (Debian ...)").
+pub(crate) fn version(qemu: &Path) -> Result<String, TestbedError> {
+    let out = Command::new(qemu)
+        .arg("--version")
+        .output()
+        .map_err(|e| TestbedError::io(format!("running {} --version", qemu.display()), e))?;
+    Ok(parse_version(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|| "unknown".into()))
+}
+
+fn parse_version(text: &str) -> Option<String> {
+    let rest = text.lines().next()?.split("version ").nth(1)?;
+    Some(rest.split_whitespace().next()?.to_string())
+}
+
+/// The guest's CPUs and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub cpus: u32,
+    pub sockets: u32,
+    pub memory_mib: u32,
+}
+
+impl Shape {
+    /// `-smp` and `-m`, and with several sockets one NUMA node per socket, each backed by
+    /// its share of the memory. QEMU reports a socket's cores as sharing one L3 (CPUID
+    /// leaf 4), so the guest sees one last-level cache per socket.
+    fn args(self) -> Vec<String> {
+        let mut args = vec!["-m".to_string(), self.memory_mib.to_string()];
+        if self.sockets <= 1 {
+            args.extend(["-smp".to_string(), self.cpus.to_string()]);
+            return args;
+        }
+        let cores = self.cpus / self.sockets;
+        args.extend([
+            "-smp".to_string(),
+            format!(
+                "{},sockets={},cores={cores},threads=1",
+                self.cpus, self.sockets
+            ),
+        ]);
+        let node_mib = self.memory_mib / self.sockets;
+        for node in 0..self.sockets {
+            let (first, last) = (node * cores, node * cores + cores - 1);
+            // The last node takes the rounding remainder, so the nodes add up to -m.
+            let size = if node + 1 == self.sockets {
+                self.memory_mib - node_mib * node
+            } else {
+                node_mib
+            };
+            args.extend([
+                "-object".to_string(),
+                format!("memory-backend-ram,id=mem{node},size={size}M"),
+                "-numa".to_string(),
+                format!("node,nodeid={node},cpus={first}-{last},memdev=mem{node}"),
+            ]);
+        }
+        args
+    }
 }
 
 /// What a captured boot left behind.
@@ -151,4 +205,57 @@ pub(crate) fn run_interactive(mut cmd: Command) -> Result<ExitStatus, TestbedErr
         .stderr(Stdio::inherit())
         .status()
         .map_err(|e| TestbedError::io("running qemu-system-x86_64", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_is_read_from_qemus_banner() {
+        let banner = "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\n\
+                      Copyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n";
+        assert_eq!(parse_version(banner).as_deref(), Some("10.0.2"));
+        assert_eq!(parse_version(""), None);
+    }
+
+    #[test]
+    fn one_socket_is_a_plain_smp_guest() {
+        let shape = Shape {
+            cpus: 2,
+            sockets: 1,
+            memory_mib: 2048,
+        };
+        assert_eq!(shape.args(), ["-m", "2048", "-smp", "2"]);
+    }
+
+    #[test]
+    fn two_sockets_get_a_numa_node_each_with_half_the_memory() {
+        let shape = Shape {
+            cpus: 8,
+            sockets: 2,
+            memory_mib: 3001,
+        };
+        let args = shape.args().join(" ");
+        assert!(
+            args.contains("-smp 8,sockets=2,cores=4,threads=1"),
+            "{args}"
+        );
+        assert!(
+            args.contains("memory-backend-ram,id=mem0,size=1500M"),
+            "{args}"
+        );
+        assert!(
+            args.contains("memory-backend-ram,id=mem1,size=1501M"),
+            "{args}"
+        );
+        assert!(
+            args.contains("node,nodeid=0,cpus=0-3,memdev=mem0"),
+            "{args}"
+        );
+        assert!(
+            args.contains("node,nodeid=1,cpus=4-7,memdev=mem1"),
+            "{args}"
+        );
+    }
 }

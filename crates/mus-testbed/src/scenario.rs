@@ -14,6 +14,8 @@ pub struct Scenario {
     pub(crate) files: Vec<(PathBuf, String)>,
     pub(crate) timeout: Duration,
     pub(crate) cpus: u32,
+    /// Sockets (one L3 and one NUMA node each) the vCPUs are split over.
+    pub(crate) sockets: u32,
     pub(crate) memory_mib: u32,
     pub(crate) echo: bool,
 }
@@ -29,6 +31,7 @@ impl Scenario {
             files: Vec::new(),
             timeout: Duration::from_secs(120),
             cpus: 2,
+            sockets: 1,
             memory_mib: 2048,
             // MUS_VM_ECHO=1 streams every console to stderr, to watch a test boot.
             echo: std::env::var_os("MUS_VM_ECHO").is_some_and(|v| !v.is_empty() && v != "0"),
@@ -63,9 +66,20 @@ impl Scenario {
         self
     }
 
-    /// Guest vCPUs (default 2).
+    /// Guest vCPUs (default 2), in one socket.
     pub fn cpus(mut self, n: u32) -> Self {
         self.cpus = n.max(1);
+        self.sockets = 1;
+        self
+    }
+
+    /// A multi-socket guest: `sockets` sockets of `cores_per_socket` cores (one thread
+    /// each), every socket its own L3 cache and its own NUMA node with an equal part of
+    /// the memory. Cache-aware scheduling is only exercised where there is more than one
+    /// cache. TCG runs every vCPU on the host's few cores, so such guests are slow.
+    pub fn topology(mut self, sockets: u32, cores_per_socket: u32) -> Self {
+        self.sockets = sockets.max(1);
+        self.cpus = self.sockets * cores_per_socket.max(1);
         self
     }
 

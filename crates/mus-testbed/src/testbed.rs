@@ -7,7 +7,7 @@ use crate::error::TestbedError;
 use crate::guest_run::{GuestRun, console_tail};
 use crate::hostbin::{self, Kind};
 use crate::initramfs::{Image, check_guest_path};
-use crate::kernel::{self, Kernel};
+use crate::kernel::{self, GuestKernel, Kernel};
 use crate::paths::find_on_path;
 use crate::qemu;
 use crate::scenario::Scenario;
@@ -17,6 +17,7 @@ use crate::scenario::Scenario;
 pub struct Testbed {
     kernel: Kernel,
     qemu: PathBuf,
+    qemu_version: String,
     busybox: PathBuf,
 }
 
@@ -26,14 +27,26 @@ impl Testbed {
     /// trixie-backports cloud kernel, downloaded with a private apt state and checked for
     /// CONFIG_SCHED_CLASS_EXT=y. Also checks for qemu-system-x86_64 and a static busybox.
     pub fn prepare() -> Result<Testbed, TestbedError> {
+        Testbed::prepare_kernel(GuestKernel::Cloud)
+    }
+
+    /// [`Testbed::prepare`] with a choice of kernel: [`GuestKernel::Lts612`] is built from
+    /// Debian's `linux-source-6.12` on first use (many minutes; see README) and cached
+    /// under [`crate::kernels_cache_dir`]. `MUS_VM_KERNEL` replaces only the cloud kernel.
+    pub fn prepare_kernel(which: GuestKernel) -> Result<Testbed, TestbedError> {
         // The cheap checks first, so a missing tool is not reported after a download.
         let qemu = find_on_path("qemu-system-x86_64").ok_or(TestbedError::QemuMissing)?;
+        let qemu_version = qemu::version(&qemu)?;
         let busybox = find_busybox()?;
-        let kernel = kernel::locate()?;
+        let kernel = match which {
+            GuestKernel::Cloud => kernel::locate()?,
+            GuestKernel::Lts612 => crate::kernel_build::lts612()?,
+        };
         tracing::info!(release = %kernel.release, image = %kernel.image.display(), "guest kernel ready");
         Ok(Testbed {
             kernel,
             qemu,
+            qemu_version,
             busybox,
         })
     }
@@ -41,6 +54,11 @@ impl Testbed {
     /// The guest kernel's release, e.g. `7.3.4+deb13-cloud-amd64`.
     pub fn kernel_release(&self) -> &str {
         &self.kernel.release
+    }
+
+    /// QEMU's version, e.g. `10.0.2`: guest timing and TCG's bugs depend on it.
+    pub fn qemu_version(&self) -> &str {
+        &self.qemu_version
     }
 
     /// The kernel image that is booted.
@@ -102,12 +120,16 @@ impl Testbed {
         scenario: &Scenario,
     ) -> Result<(tempfile::TempDir, std::process::Command), TestbedError> {
         let work = self.build_initrd(scenario)?;
+        let shape = qemu::Shape {
+            cpus: scenario.cpus,
+            sockets: scenario.sockets,
+            memory_mib: scenario.memory_mib,
+        };
         let cmd = qemu::command(
             &self.qemu,
             &self.kernel.image,
             &work.path().join("initrd.cpio"),
-            scenario.cpus,
-            scenario.memory_mib,
+            shape,
         );
         Ok((work, cmd))
     }

@@ -1,13 +1,16 @@
-//! `cargo xtask bench [latency|redis|share|overhead|all]`: the issue-4 evaluation. One
-//! guest boot runs every condition (stock idle / noise / noise + kernel knobs, mus with
-//! an empty map, mus with the target boosted), interleaved across repeats; the host turns
-//! the guest's `@@MUS` lines into a CSV (evaluation/datasets/), PNG plots
-//! (evaluation/plots/) and evaluation/summary.md with the target checks.
+//! `cargo xtask bench [which]`: the evaluation. One guest boot runs every condition of
+//! every benchmark under each scheduler (stock, mus, and the peers scx_bpfland and
+//! scx_layered), interleaved across repeats; the host turns the guest's `@@MUS` lines into
+//! a CSV (evaluation/datasets/), PNG plots (evaluation/plots/) and evaluation/summary.md
+//! with the issues' targets.
 
+pub mod checks;
+pub mod peers;
 pub mod plot;
 pub mod results;
 pub mod stats;
 pub mod summary;
+pub mod theory;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,22 +28,87 @@ const SCRIPT: &str = include_str!("../../scenarios/bench.sh");
 pub enum Which {
     Latency,
     Redis,
+    RedisSat,
+    Bystander,
+    Threads,
+    Weights,
+    Limit,
     Share,
     Overhead,
+    Cost,
     All,
+}
+
+impl Which {
+    /// The guest script's benchmark names (`bench_<name>` in bench.sh).
+    fn benches(self) -> Vec<&'static str> {
+        match self {
+            Which::Latency => vec!["latency"],
+            Which::Redis => vec!["redis"],
+            Which::RedisSat => vec!["redis_sat"],
+            Which::Bystander => vec!["bystander"],
+            Which::Threads => vec!["threads"],
+            Which::Weights => vec!["weights"],
+            Which::Limit => vec!["limit"],
+            Which::Share => vec!["share"],
+            Which::Overhead => vec!["overhead"],
+            Which::Cost => vec!["cost"],
+            Which::All => vec![
+                "latency",
+                "redis",
+                "redis_sat",
+                "bystander",
+                "threads",
+                "weights",
+                "limit",
+                "share",
+                "overhead",
+                "cost",
+            ],
+        }
+    }
+}
+
+/// Repeats of each benchmark's conditions in a default run, chosen so that `bench all`
+/// with the peers stays near half an hour on this project's 2-core machine
+/// (evaluation/README.md has the measured times): the latency-like benchmarks, whose tails
+/// vary from repeat to repeat, get 3; the CPU-share ones, steady to a point or two, and the
+/// BPF statistics get 2. `--repeats N` sets every benchmark to N, `--quick` to 1.
+const DEFAULT_REPEATS: &[(&str, u32)] = &[
+    ("latency", 3),
+    ("redis", 3),
+    ("redis_sat", 3),
+    ("bystander", 3),
+    ("overhead", 3),
+    ("threads", 2),
+    ("weights", 2),
+    ("limit", 2),
+    ("share", 2),
+    ("cost", 2),
+];
+
+fn default_repeats(bench: &str) -> u32 {
+    DEFAULT_REPEATS
+        .iter()
+        .find(|(b, _)| *b == bench)
+        .map_or(3, |(_, n)| *n)
 }
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Which benchmark; `all` runs the four in one boot.
+    /// Which benchmark; `all` runs every one in one boot.
     #[arg(value_enum, default_value = "all")]
     which: Which,
-    /// Repeats of each condition (interleaved). Default 5, or 2 with --quick.
+    /// Repeats of every condition (interleaved). Default 3 for the latency-like
+    /// benchmarks and 2 for the others; 1 with --quick.
     #[arg(long)]
     repeats: Option<u32>,
-    /// A smoke run: 2 repeats.
+    /// A smoke run: 1 repeat.
     #[arg(long)]
     quick: bool,
+    /// Leave out the peer schedulers (scx_bpfland, scx_layered): stock and mus only.
+    #[arg(long)]
+    no_peers: bool,
     /// Stream the guest's console while it runs.
     #[arg(long)]
     verbose: bool,
@@ -60,21 +128,38 @@ pub struct Args {
 /// measures. (500 requests per run: the nearest-rank p99.9 is the max.)
 const REDIS_RATE: u32 = 100;
 
+/// The scx_layered configuration, copied into the guest.
+const LAYERED_CONFIG_GUEST: &str = "/etc/mus-bench/layered.json";
+
 /// What the guest runs per measurement; the same in quick and full runs (only the number
 /// of repeats differs), so that their figures mean the same.
 struct Settings {
-    repeats: u32,
+    /// Repeats per benchmark, in `benches`' order.
+    repeats: Vec<u32>,
     benches: Vec<&'static str>,
+    peers: bool,
 }
 
 impl Settings {
     fn shell(&self) -> String {
+        let scheds = if self.peers {
+            "stock mus bpfland layered"
+        } else {
+            "stock mus"
+        };
+        let per_bench: String = self
+            .benches
+            .iter()
+            .zip(&self.repeats)
+            .map(|(b, n)| format!("REPEATS_{b}={n}\n"))
+            .collect();
         format!(
-            "BENCHES=\"{}\"\nREPEATS={}\nLAT_LOOPS=1500\nLAT_INTERVAL_US=2000\n\
-             REDIS_RATE={REDIS_RATE}\nREDIS_SECS=5\nREDIS_CONNS=2\nSHARE_SECS=5\n\
-             SHARE_WEIGHTS=\"1024 2048 4096 8192\"\nHACKBENCH_ARGS=\"-g 2 -l 300\"\n",
+            "BENCHES=\"{}\"\nSCHEDS=\"{scheds}\"\nREPEATS={}\n{per_bench}LAT_LOOPS=1500\nLAT_INTERVAL_US=2000\n\
+             REDIS_RATE={REDIS_RATE}\nREDIS_SECS=5\nREDIS_CONNS=2\nREDIS_SAT_N=5000\nREDIS_SAT_CONNS=4\n\
+             SHARE_SECS=5\nSHARE_WEIGHTS=\"1024 2048 4096 8192\"\nHACKBENCH_ARGS=\"-g 2 -l 300\"\n\
+             LAYERED_CONFIG={LAYERED_CONFIG_GUEST}\n",
             self.benches.join(" "),
-            self.repeats
+            self.max_repeats()
         )
     }
 
@@ -82,13 +167,38 @@ impl Settings {
         let mut t = vec!["bpftool", "stress-ng"];
         for b in &self.benches {
             t.extend(match *b {
-                "latency" => &["cyclictest"][..],
+                "latency" | "bystander" => &["cyclictest"][..],
                 "redis" => &["redis-server", "redis-cli"][..],
-                "overhead" => &["hackbench"][..],
+                "redis_sat" => &["redis-server", "redis-cli", "redis-benchmark"][..],
+                "overhead" | "cost" => &["hackbench"][..],
                 _ => &[][..],
             });
         }
+        let mut seen = std::collections::HashSet::new();
+        t.retain(|x| seen.insert(*x));
         t
+    }
+
+    /// Seconds the guest may take: boot, scheduler switches and every measurement, with
+    /// room for a slow host.
+    fn timeout(&self) -> Duration {
+        let per_bench = if self.peers { 300 } else { 150 };
+        let runs: u64 = self.repeats.iter().map(|n| u64::from(*n)).sum();
+        Duration::from_secs(600 + per_bench * runs)
+    }
+
+    fn max_repeats(&self) -> u32 {
+        self.repeats.iter().copied().max().unwrap_or(1)
+    }
+
+    /// "latency=3 redis=3 ...", for messages and the summary.
+    fn repeats_text(&self) -> String {
+        self.benches
+            .iter()
+            .zip(&self.repeats)
+            .map(|(b, n)| format!("{b}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -105,24 +215,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         report(&meta, &rows)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let benches: Vec<&'static str> = match args.which {
-        Which::Latency => vec!["latency"],
-        Which::Redis => vec!["redis"],
-        Which::Share => vec!["share"],
-        Which::Overhead => vec!["overhead"],
-        Which::All => vec!["latency", "redis", "share", "overhead"],
+    let benches = args.which.benches();
+    let repeats = benches
+        .iter()
+        .map(|b| match (args.repeats, args.quick) {
+            (Some(n), _) => n.max(1),
+            (None, true) => 1,
+            (None, false) => default_repeats(b),
+        })
+        .collect();
+    let settings = Settings {
+        repeats,
+        benches,
+        peers: !args.no_peers,
     };
-    let repeats = args
-        .repeats
-        .unwrap_or(if args.quick { 2 } else { 5 })
-        .max(1);
-    let settings = Settings { repeats, benches };
+    // before building or booting anything: a missing peer is an error, not a skip
+    let peer_bins = if settings.peers {
+        peers::find(&peers::peers_dir())?
+    } else {
+        Vec::new()
+    };
     let mut command = format!(
         "cargo xtask bench {}",
         format!("{:?}", args.which).to_lowercase()
     );
     if args.quick {
         command.push_str(" --quick");
+    }
+    if args.no_peers {
+        command.push_str(" --no-peers");
     }
     if let Some(r) = args.repeats {
         command.push_str(&format!(" --repeats {r}"));
@@ -134,17 +255,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .binary(bin.join("mus-runner"))
         .binary(bin.join("mus-agent"))
         .binary(bin.join("redis-rate"))
-        .timeout(Duration::from_secs(
-            600 + 300 * u64::from(repeats) * settings.benches.len() as u64,
-        ))
+        .timeout(settings.timeout())
         .echo_console(args.verbose);
     for tool in settings.tools() {
         scenario = scenario.host_tool(tool);
     }
+    if settings.peers {
+        for b in &peer_bins {
+            scenario = scenario.binary(b);
+        }
+        scenario = scenario.file(evaluation_dir().join("layered.json"), LAYERED_CONFIG_GUEST);
+        // libbpf reads the kernel's config for the peers' __kconfig externs; without it
+        // they fail to load with "Invalid argument" (NODE-FAIRNESS-NOTES.md)
+        let config = testbed
+            .kernel_config()
+            .context("the guest kernel's config is unknown (MUS_VM_KERNEL without MUS_VM_KERNEL_CONFIG): the peers need it to load; set MUS_VM_KERNEL_CONFIG or pass --no-peers")?;
+        scenario = scenario.file(
+            config,
+            &format!("/boot/config-{}", testbed.kernel_release()),
+        );
+    }
     println!(
-        "bench: {} ({} repeats per condition) in one {} guest (TCG, 2 vCPUs); this takes minutes, and may first wait for another guest on this host...",
-        settings.benches.join(", "),
-        repeats,
+        "bench: repeats per condition {} (schedulers: {}) in one {} guest (TCG, 2 vCPUs); this takes minutes, and may first wait for another guest on this host...",
+        settings.repeats_text(),
+        if settings.peers {
+            "stock, mus, scx_bpfland, scx_layered"
+        } else {
+            "stock, mus"
+        },
         testbed.kernel_release()
     );
     let started = std::time::SystemTime::now();
@@ -175,21 +313,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         date: stamp.clone(),
         kernel: run.get("kernel").unwrap_or("?").to_string(),
         scheduler: run.get("scheduler").unwrap_or("not loaded").to_string(),
-        repeats,
+        repeats: settings.max_repeats(),
         guest_seconds: run.elapsed.as_secs_f64(),
         dataset: String::new(),
-        notes: Vec::new(),
+        notes: vec![format!(
+            "repeats per condition: {}",
+            settings.repeats_text()
+        )],
     };
     for key in [
         "runner_config",
+        "scheduler_bpfland",
+        "scheduler_layered",
         "lat_config",
         "redis_config",
+        "redis_sat_config",
         "overhead_config",
         "bench_noise_workers",
     ] {
         if let Some(v) = run.get(key) {
             meta.notes.push(format!("{key}: {v}"));
         }
+    }
+    if settings.peers {
+        meta.notes
+            .push("layered_config: evaluation/layered.json".into());
     }
     for (_, e) in run.results.iter().filter(|(k, _)| k == "bench_error") {
         meta.notes.push(format!("guest error: {e}"));
@@ -219,7 +367,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Writes evaluation/summary.md and the plots, and prints the summary.
 fn report(meta: &summary::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
     let agg = summary::Aggregate::from_rows(rows);
-    let checks = summary::checks(&agg);
+    let checks = checks::checks(&agg);
     let md = summary::markdown(meta, &agg, &checks);
     let path = evaluation_dir().join("summary.md");
     std::fs::write(&path, &md)?;
@@ -288,30 +436,66 @@ mod tests {
     #[test]
     fn settings_ask_for_the_tools_their_benches_use() {
         let s = Settings {
-            repeats: 2,
-            benches: vec!["latency", "overhead"],
+            repeats: vec![2, 2, 1, 1],
+            benches: vec!["latency", "overhead", "bystander", "cost"],
+            peers: true,
         };
         assert_eq!(
             s.tools(),
             ["bpftool", "stress-ng", "cyclictest", "hackbench"]
         );
-        assert!(
-            s.shell()
-                .contains("BENCHES=\"latency overhead\"\nREPEATS=2\n")
-        );
+        assert!(s.shell().contains(
+            "BENCHES=\"latency overhead bystander cost\"\nSCHEDS=\"stock mus bpfland layered\"\nREPEATS=2\n\
+             REPEATS_latency=2\nREPEATS_overhead=2\nREPEATS_bystander=1\nREPEATS_cost=1\n"
+        ));
+        assert_eq!(s.repeats_text(), "latency=2 overhead=2 bystander=1 cost=1");
         let s = Settings {
-            repeats: 1,
-            benches: vec!["redis"],
+            repeats: vec![1, 1],
+            benches: vec!["redis", "redis_sat"],
+            peers: false,
         };
         // redis-rate is the repo's own binary, not a host tool
         assert_eq!(
             s.tools(),
-            ["bpftool", "stress-ng", "redis-server", "redis-cli"]
+            [
+                "bpftool",
+                "stress-ng",
+                "redis-server",
+                "redis-cli",
+                "redis-benchmark"
+            ]
         );
-        assert!(
-            s.shell()
-                .contains("REDIS_RATE=100\nREDIS_SECS=5\nREDIS_CONNS=2\n")
-        );
+        let shell = s.shell();
+        assert!(shell.contains("SCHEDS=\"stock mus\"\n"));
+        assert!(shell.contains("REDIS_RATE=100\nREDIS_SECS=5\nREDIS_CONNS=2\n"));
+        assert!(shell.contains("REDIS_SAT_N=5000\nREDIS_SAT_CONNS=4\n"));
+        assert!(s.timeout() < Settings { peers: true, ..s }.timeout());
+    }
+
+    #[test]
+    fn all_means_every_benchmark_the_guest_script_has() {
+        let all = Which::All.benches();
+        assert_eq!(all.len(), 10);
+        for b in all {
+            assert!(
+                DEFAULT_REPEATS.iter().any(|(d, _)| *d == b),
+                "no default repeats for {b}"
+            );
+            assert!(
+                SCRIPT.contains(&format!("\nbench_{b}() {{")),
+                "bench.sh has no bench_{b}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_layered_config_is_valid_json_with_a_boost_layer_for_target() {
+        let text = std::fs::read_to_string(evaluation_dir().join("layered.json")).unwrap();
+        // the guest's scx_layered parses it; here only its shape: two layers, the first
+        // matching target/ with weight 400 and preemption, the second everything else
+        assert!(text.contains("\"CgroupPrefix\": \"target/\""), "{text}");
+        assert!(text.contains("\"weight\": 400") && text.contains("\"preempt\": true"));
+        assert!(text.contains("\"matches\": [[]]"));
     }
 
     #[test]
@@ -319,8 +503,9 @@ mod tests {
         let script = format!(
             "{LIB}\n{}\n{SCRIPT}",
             Settings {
-                repeats: 1,
-                benches: vec!["share"]
+                repeats: vec![1; 10],
+                benches: Which::All.benches(),
+                peers: true,
             }
             .shell()
         );

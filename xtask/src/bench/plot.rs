@@ -8,9 +8,13 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use super::results::share_theory_pct;
+use super::results::{HOT_CALLBACKS, share_theory_pct};
 use super::stats::Spread;
-use super::summary::{Aggregate, CONDITIONS, OVERHEAD_CONDITIONS, short_label};
+use super::summary::{
+    Aggregate, BOOST_CONDITIONS, CONDITIONS, COST_CONDITIONS, OVERHEAD_CONDITIONS,
+    PLAIN_CONDITIONS, THREADS_CONDITIONS, short_label,
+};
+use super::theory;
 
 const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -180,15 +184,17 @@ pub fn bar_chart(path: &Path, bars: &Bars) -> anyhow::Result<()> {
         let lo = if lo.is_finite() { lo / 2.0 } else { hi / 10.0 };
         draw_bars(&plot_area, bars, (lo..hi * 3.0).log_scale())?;
     } else {
-        draw_bars(&plot_area, bars, 0.0..hi * 1.15)?;
+        draw_bars(&plot_area, bars, 0.0..hi * 1.35)?;
     }
     root.present()
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
-/// The run's plots into `dir`: latency.png, redis.png, share.png, overhead.png (those
-/// whose benchmark ran). Returns the files written.
+/// The run's plots into `dir`, one per benchmark that ran: latency.png, redis.png,
+/// redis_sat.png, bystander.png, threads.png, weights.png, limit.png, share.png,
+/// overhead.png, cost.png. Conditions a run did not measure (e.g. the peers with
+/// --no-peers) are left out. Returns the files written.
 pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
@@ -199,81 +205,203 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
                 label: short_label(c).to_string(),
                 values: metrics.iter().map(|m| agg.get(bench, c, m)).collect(),
             })
+            .filter(|g| g.values.iter().any(Option::is_some))
             .collect()
     };
-    if agg.has_bench("latency") {
-        let p = dir.join("latency.png");
-        bar_chart(
-            &p,
-            &Bars {
-                title: "Wake-up latency of the target's cyclictest probe (median of repeats, whiskers min-max)",
-                y_desc: "latency (µs, log)",
-                series: &["p50", "p99", "p99.9", "max"],
-                groups: groups(
-                    "latency",
-                    CONDITIONS,
-                    &["p50_us", "p99_us", "p999_us", "max_us"],
-                ),
-                log_y: true,
-            },
-        )?;
+    let theory = |v: f64| Spread::of(&[v]);
+    let mut plot = |name: &str, bars: Bars| -> anyhow::Result<()> {
+        if bars.groups.is_empty() {
+            return Ok(());
+        }
+        let p = dir.join(name);
+        bar_chart(&p, &bars)?;
         written.push(p);
+        Ok(())
+    };
+    let lat = ["p50_us", "p99_us", "p999_us", "max_us"];
+    let lat_series = &["p50", "p99", "p99.9", "max"];
+    plot(
+        "latency.png",
+        Bars {
+            title: "Wake-up latency of the target's cyclictest probe, noise but for idle (median of repeats, whiskers min-max)",
+            y_desc: "latency (µs, log)",
+            series: lat_series,
+            groups: groups("latency", CONDITIONS, &lat),
+            log_y: true,
+        },
+    )?;
+    plot(
+        "bystander.png",
+        Bars {
+            title: "Bystander: an unboosted probe next to noise and a busy boosted target (median, min-max)",
+            y_desc: "latency (µs, log)",
+            series: lat_series,
+            groups: groups("bystander", BOOST_CONDITIONS, &lat),
+            log_y: true,
+        },
+    )?;
+    let mut g = groups("redis", CONDITIONS, &["p50_ms", "p99_ms", "p999_ms"]);
+    if let Some(first) = g.first_mut().filter(|g| g.label == "stock idle") {
+        first.label = "Redis alone".into();
     }
-    if agg.has_bench("redis") {
-        let p = dir.join("redis.png");
-        let mut g = groups("redis", CONDITIONS, &["p50_ms", "p99_ms", "p999_ms"]);
-        g[0].label = "Redis alone".into();
-        bar_chart(
-            &p,
-            &Bars {
-                title: "Redis GET latency in the target cgroup (median of repeats, whiskers min-max)",
-                y_desc: "latency (ms, log)",
-                series: &["p50", "p99", "p99.9"],
-                groups: g,
-                log_y: true,
-            },
-        )?;
-        written.push(p);
+    plot(
+        "redis.png",
+        Bars {
+            title: "Redis GET at 100/s in the target cgroup (median of repeats, whiskers min-max)",
+            y_desc: "latency (ms, log)",
+            series: &["p50", "p99", "p99.9"],
+            groups: g,
+            log_y: true,
+        },
+    )?;
+    plot(
+        "redis_sat.png",
+        Bars {
+            title: "Redis saturated (redis-benchmark -c 4) in the target, under noise (median, min-max)",
+            y_desc: "latency (ms, log)",
+            series: &["p50", "p99", "max"],
+            groups: groups(
+                "redis_sat",
+                BOOST_CONDITIONS,
+                &["p50_ms", "p99_ms", "max_ms"],
+            ),
+            log_y: true,
+        },
+    )?;
+    let mut g = groups("threads", THREADS_CONDITIONS, &["target_share_pct"]);
+    for group in &mut g {
+        group.values.push(theory(theory::threads_target_pct(4.0)));
     }
+    plot(
+        "threads.png",
+        Bars {
+            title: "Threads: a 1-thread target against an 8-thread neighbour, target's share",
+            y_desc: "target's share of the CPU time (%)",
+            series: &["measured", "per-cgroup theory"],
+            groups: g,
+            log_y: false,
+        },
+    )?;
+    let nested = theory::weights_nested_pct();
+    let mut metrics = vec!["wa_share_pct".to_string()];
+    metrics.extend(nested.iter().take(3).map(|(n, _)| format!("{n}_share_pct")));
+    let metrics: Vec<&str> = metrics.iter().map(String::as_str).collect();
+    let mut g: Vec<Group> = PLAIN_CONDITIONS
+        .iter()
+        .map(|c| Group {
+            label: short_label(c).to_string(),
+            values: metrics
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    agg.get(
+                        if i == 0 {
+                            "weights_flat"
+                        } else {
+                            "weights_nested"
+                        },
+                        c,
+                        m,
+                    )
+                })
+                .collect(),
+        })
+        .filter(|g| g.values.iter().any(Option::is_some))
+        .collect();
+    if !g.is_empty() {
+        let mut values = vec![theory(theory::weights_flat_pct())];
+        values.extend(nested.iter().take(3).map(|(_, t)| theory(*t)));
+        g.push(Group {
+            label: "theory".into(),
+            values,
+        });
+    }
+    plot(
+        "weights.png",
+        Bars {
+            title: "Weights, empty map: flat 300:100 and the nested tree (share of the CPU time)",
+            y_desc: "share (%)",
+            series: &[
+                "flat: wa (300)",
+                "nested: nA (200)",
+                "nested: nB (100)",
+                "nested: nA/x",
+            ],
+            groups: g,
+            log_y: false,
+        },
+    )?;
+    let mut g = groups("limit", PLAIN_CONDITIONS, &["lim_cpu_pct"]);
+    if !g.is_empty() {
+        g.push(Group {
+            label: "cpu.max".into(),
+            values: vec![theory(theory::LIMIT_CPU_PCT)],
+        });
+    }
+    plot(
+        "limit.png",
+        Bars {
+            title: "Limit: cpu.max of half a CPU, 2 busy threads: CPU used",
+            y_desc: "% of one CPU",
+            series: &["CPU used"],
+            groups: g,
+            log_y: false,
+        },
+    )?;
     let weights = agg.share_weights();
-    if !weights.is_empty() {
-        let p = dir.join("share.png");
-        let g = weights
-            .iter()
-            .map(|w| Group {
-                label: format!("weight {w}"),
-                values: vec![
-                    agg.get("share", &format!("w{w}"), "share_pct"),
-                    Spread::of(&[share_theory_pct(*w as f64)]),
-                ],
-            })
-            .collect();
-        bar_chart(
-            &p,
-            &Bars {
-                title: "CPU share of the target (2 hogs) against noise (2 hogs) under mus",
-                y_desc: "target's share of the CPU time (%)",
-                series: &["measured", "theory w/(w+1024)"],
-                groups: g,
-                log_y: false,
-            },
-        )?;
-        written.push(p);
-    }
-    if agg.has_bench("overhead") {
-        let p = dir.join("overhead.png");
-        bar_chart(
-            &p,
-            &Bars {
-                title: "hackbench time, no noise (median of repeats, whiskers min-max)",
-                y_desc: "seconds per run",
-                series: &["hackbench"],
-                groups: groups("overhead", OVERHEAD_CONDITIONS, &["seconds"]),
-                log_y: false,
-            },
-        )?;
-        written.push(p);
-    }
+    plot(
+        "share.png",
+        Bars {
+            title: "CPU share of the target (2 hogs) against noise (2 hogs) under mus",
+            y_desc: "target's share of the CPU time (%)",
+            series: &["measured", "theory w/(w+1024)"],
+            groups: weights
+                .iter()
+                .map(|w| Group {
+                    label: format!("weight {w}"),
+                    values: vec![
+                        agg.get("share", &format!("w{w}"), "share_pct"),
+                        theory(share_theory_pct(*w as f64)),
+                    ],
+                })
+                .collect(),
+            log_y: false,
+        },
+    )?;
+    plot(
+        "overhead.png",
+        Bars {
+            title: "hackbench time, no noise (median of repeats, whiskers min-max)",
+            y_desc: "seconds per run",
+            series: &["hackbench"],
+            groups: groups("overhead", OVERHEAD_CONDITIONS, &["seconds"]),
+            log_y: false,
+        },
+    )?;
+    let cost_metrics: Vec<String> = HOT_CALLBACKS.iter().map(|c| format!("{c}_ns")).collect();
+    let cost_metrics: Vec<&str> = cost_metrics.iter().map(String::as_str).collect();
+    let cost_groups: Vec<Group> = cost_metrics
+        .iter()
+        .zip(HOT_CALLBACKS)
+        .map(|(m, cb)| Group {
+            label: cb.to_string(),
+            values: COST_CONDITIONS
+                .iter()
+                .map(|c| agg.get("cost", c, m))
+                .collect(),
+        })
+        .filter(|g| g.values.iter().any(Option::is_some))
+        .collect();
+    plot(
+        "cost.png",
+        Bars {
+            title: "BPF run time per callback invocation during hackbench (TCG: compare ratios)",
+            y_desc: "ns per call",
+            series: &["mus", "scx_bpfland", "scx_layered"],
+            groups: cost_groups,
+            log_y: false,
+        },
+    )?;
     Ok(written)
 }
 
@@ -306,17 +434,33 @@ mod tests {
                     });
                 }
             }
-            rows.push(Row {
-                bench: "share".into(),
-                condition: "w4096".into(),
-                repeat: rep,
-                metric: "share_pct".into(),
-                value: 78.0 + rep as f64,
-            });
+            for (bench, condition, metric, value) in [
+                ("share", "w4096", "share_pct", 78.0),
+                ("threads", "mus_boost", "target_share_pct", 33.0),
+                ("threads", "stock_w400", "target_share_pct", 49.0),
+                ("cost", "mus_idle", "enqueue_ns", 400.0),
+                ("cost", "layered_idle", "enqueue_ns", 900.0),
+            ] {
+                rows.push(Row {
+                    bench: bench.into(),
+                    condition: condition.into(),
+                    repeat: rep,
+                    metric: metric.into(),
+                    value: value + rep as f64,
+                });
+            }
         }
         let dir = tempfile_dir();
         let files = plot_all(&Aggregate::from_rows(&rows), &dir).unwrap();
-        assert_eq!(files.len(), 2);
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        // benchmarks that did not run get no plot
+        assert_eq!(
+            names,
+            ["latency.png", "threads.png", "share.png", "cost.png"]
+        );
         for f in files {
             let bytes = std::fs::read(&f).unwrap();
             assert!(bytes.starts_with(b"\x89PNG"), "{}", f.display());

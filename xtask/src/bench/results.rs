@@ -47,22 +47,157 @@ fn cond_rep(value: &str) -> anyhow::Result<(&str, u32, &str)> {
     Ok((cond, rep, it.next().unwrap_or("").trim()))
 }
 
+/// The callbacks whose cost the `cost` benchmark reports, matched as suffixes of the
+/// struct_ops program names (`mus_enqueue`, `bpfland_enqueue`, `layered_enqueue`, ...).
+pub const HOT_CALLBACKS: &[&str] = &["enqueue", "dispatch", "select_cpu", "running", "stopping"];
+
+/// Parses "name=v name=v ..." words; `what` names the line for errors.
+fn pairs<'a>(text: &'a str, what: &dyn Fn() -> String) -> anyhow::Result<Vec<(&'a str, &'a str)>> {
+    text.split_whitespace()
+        .map(|pair| {
+            pair.split_once('=')
+                .with_context(|| format!("{}: pair without '='", what()))
+        })
+        .collect()
+}
+
+/// One scheduler's struct_ops programs: name -> (run_time_ns, run_cnt).
+type ProgStats = BTreeMap<String, (f64, f64)>;
+
+fn prog_stats(text: &str, what: &dyn Fn() -> String) -> anyhow::Result<ProgStats> {
+    pairs(text, what)?
+        .into_iter()
+        .map(|(name, v)| {
+            let (t, n) = v
+                .split_once(':')
+                .with_context(|| format!("{}: {name} without run_time_ns:run_cnt", what()))?;
+            Ok((
+                name.to_string(),
+                (t.parse().with_context(what)?, n.parse().with_context(what)?),
+            ))
+        })
+        .collect()
+}
+
+/// What one `cost` measurement saw: program statistics around hackbench, the context
+/// switches and hackbench's time.
+#[derive(Default)]
+struct CostRun {
+    before: ProgStats,
+    after: ProgStats,
+    ctxt: Option<f64>,
+    seconds: Option<f64>,
+}
+
+impl CostRun {
+    /// Per hot callback: ns per call and calls; summed over the hot callbacks and over
+    /// every struct_ops program: ns per context switch.
+    fn rows(&self, cond: &str, rep: u32, out: &mut Vec<Row>) {
+        let delta = |name: &str| {
+            let (t1, n1) = self.after[name];
+            let (t0, n0) = self.before.get(name).copied().unwrap_or((0.0, 0.0));
+            (t1 - t0, n1 - n0)
+        };
+        let mut hot_ns = 0.0;
+        for cb in HOT_CALLBACKS {
+            let suffix = format!("_{cb}");
+            let (t, n) = self
+                .after
+                .keys()
+                .filter(|name| name.ends_with(&suffix))
+                .map(|name| delta(name))
+                .fold((0.0, 0.0), |a, d| (a.0 + d.0, a.1 + d.1));
+            hot_ns += t;
+            if n > 0.0 {
+                out.push(Row::new("cost", cond, rep, &format!("{cb}_ns"), t / n));
+            }
+            out.push(Row::new("cost", cond, rep, &format!("{cb}_calls"), n));
+        }
+        let all_ns: f64 = self.after.keys().map(|name| delta(name).0).sum();
+        if let Some(ctxt) = self.ctxt.filter(|c| *c > 0.0) {
+            out.push(Row::new("cost", cond, rep, "ctxt", ctxt));
+            out.push(Row::new(
+                "cost",
+                cond,
+                rep,
+                "hot_ns_per_ctxt",
+                hot_ns / ctxt,
+            ));
+            out.push(Row::new(
+                "cost",
+                cond,
+                rep,
+                "all_ns_per_ctxt",
+                all_ns / ctxt,
+            ));
+        }
+        if let Some(s) = self.seconds {
+            out.push(Row::new("cost", cond, rep, "seconds", s));
+        }
+    }
+}
+
+/// Rows of a `cgshare` line: "<bench> <cond> <rep> elapsed_cs=N name=usec ...". Each
+/// cgroup's share of the CPU time of the top-level cgroups listed (names without '/'),
+/// and its CPU time in % of one CPU.
+fn cgshare_rows(value: &str, what: &dyn Fn() -> String, out: &mut Vec<Row>) -> anyhow::Result<()> {
+    let (bench, rest) = value.split_once(' ').context("no benchmark")?;
+    let (c, r, rest) = cond_rep(rest)?;
+    let mut elapsed_us = None;
+    let mut usage = Vec::new();
+    for (name, v) in pairs(rest, what)? {
+        let v: f64 = v.parse().with_context(what)?;
+        if name == "elapsed_cs" {
+            elapsed_us = Some(v * 10_000.0);
+        } else {
+            usage.push((name, v));
+        }
+    }
+    let top: f64 = usage
+        .iter()
+        .filter(|(n, _)| !n.contains('/'))
+        .map(|u| u.1)
+        .sum();
+    for (name, v) in usage {
+        if top > 0.0 {
+            out.push(Row::new(
+                bench,
+                c,
+                r,
+                &format!("{name}_share_pct"),
+                100.0 * v / top,
+            ));
+        }
+        if let Some(e) = elapsed_us.filter(|e| *e > 0.0) {
+            out.push(Row::new(
+                bench,
+                c,
+                r,
+                &format!("{name}_cpu_pct"),
+                100.0 * v / e,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses every benchmark line of a run. Unknown keys are ignored.
 pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
-    let mut lat: BTreeMap<(String, u32), Histogram> = BTreeMap::new();
+    // (bench, condition, repeat) -> the probe's histogram
+    let mut lat: BTreeMap<(String, String, u32), Histogram> = BTreeMap::new();
+    let mut cost: BTreeMap<(String, u32), CostRun> = BTreeMap::new();
     let mut rows = Vec::new();
     for (key, value) in results {
         let ctx = || format!("@@MUS {key} {value}");
         match key.as_str() {
-            "lat_hist" => {
-                let (c, r, pairs) = cond_rep(value).with_context(ctx)?;
-                lat.entry((c.into(), r))
-                    .or_default()
-                    .add_pairs(pairs)
-                    .with_context(ctx)?;
-            }
-            "lat_done" => {
-                let (c, r, rest) = cond_rep(value).with_context(ctx)?;
+            "lat_hist" | "lat_done" => {
+                let (bench, rest) = value.split_once(' ').with_context(ctx)?;
+                let (c, r, rest) = cond_rep(rest).with_context(ctx)?;
+                let hist = lat.entry((bench.into(), c.into(), r)).or_default();
+                if key == "lat_hist" {
+                    hist.add_pairs(rest).with_context(ctx)?;
+                    continue;
+                }
                 let field = |name: &str| {
                     rest.split_whitespace()
                         .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
@@ -70,7 +205,6 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                         .map(parse_padded)
                         .transpose()
                 };
-                let hist = lat.entry((c.into(), r)).or_default();
                 // Samples beyond the histogram's range count at the reported maximum.
                 if let (Some(ovf), Some(max)) = (
                     field("overflows").with_context(ctx)?,
@@ -81,11 +215,8 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
             }
             "redis_rate" => {
                 // redis-rate's report as name=value pairs; latencies in µs, kept in ms.
-                let (c, r, pairs) = cond_rep(value).with_context(ctx)?;
-                for pair in pairs.split_whitespace() {
-                    let (name, v) = pair
-                        .split_once('=')
-                        .with_context(|| format!("{}: pair without '='", ctx()))?;
+                let (c, r, rest) = cond_rep(value).with_context(ctx)?;
+                for (name, v) in pairs(rest, &ctx)? {
                     let v: f64 = v.parse().with_context(ctx)?;
                     let (metric, v) = match name {
                         "p50_us" => ("p50_ms", v / 1000.0),
@@ -99,6 +230,29 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                     rows.push(Row::new("redis", c, r, metric, v));
                 }
             }
+            "redis_sat" => {
+                // redis-benchmark's CSV: "GET,rps,avg,min,p50,p95,p99,max" (ms)
+                let (c, r, line) = cond_rep(value).with_context(ctx)?;
+                let f: Vec<f64> = line
+                    .split(',')
+                    .skip(1)
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .with_context(ctx)?;
+                let [rps, avg, _min, p50, _p95, p99, max] = f[..] else {
+                    bail!("{}: expected redis-benchmark's 8 CSV fields", ctx())
+                };
+                for (metric, v) in [
+                    ("rps", rps),
+                    ("avg_ms", avg),
+                    ("p50_ms", p50),
+                    ("p99_ms", p99),
+                    ("max_ms", max),
+                ] {
+                    rows.push(Row::new("redis_sat", c, r, metric, v));
+                }
+            }
+            "cgshare" => cgshare_rows(value, &ctx, &mut rows).with_context(ctx)?,
             "share" => {
                 // "<weight> <repeat> <target usec> <noise usec>"
                 let f: Vec<f64> = value
@@ -133,22 +287,59 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                     rows.push(Row::new("overhead", c, r, "seconds", t));
                 }
             }
+            "cost_before" | "cost_after" => {
+                let (c, r, rest) = cond_rep(value).with_context(ctx)?;
+                let stats = prog_stats(rest, &ctx)?;
+                let run = cost.entry((c.into(), r)).or_default();
+                if key == "cost_before" {
+                    run.before = stats;
+                } else {
+                    run.after = stats;
+                }
+            }
+            "cost_run" => {
+                let (c, r, rest) = cond_rep(value).with_context(ctx)?;
+                let run = cost.entry((c.into(), r)).or_default();
+                for (name, v) in pairs(rest, &ctx)? {
+                    match name {
+                        "ctxt" => run.ctxt = Some(v.parse().with_context(ctx)?),
+                        // hackbench may have printed no time
+                        "seconds" => run.seconds = v.parse().ok(),
+                        _ => {}
+                    }
+                }
+            }
+            "sched_stopped" => {
+                // "<scheduler> <repeat> ejected=0|1"
+                let (s, r, rest) = cond_rep(value).with_context(ctx)?;
+                let ejected = rest.strip_prefix("ejected=").with_context(ctx)?;
+                rows.push(Row::new(
+                    "health",
+                    s,
+                    r,
+                    "ejected",
+                    ejected.parse().with_context(ctx)?,
+                ));
+            }
             _ => {}
         }
     }
-    for ((c, r), h) in &lat {
+    for ((bench, c, r), h) in &lat {
         let Some(max) = h.max() else { continue };
         for (metric, q) in [("p50_us", 50.0), ("p99_us", 99.0), ("p999_us", 99.9)] {
             rows.push(Row::new(
-                "latency",
+                bench,
                 c,
                 *r,
                 metric,
                 h.percentile(q).unwrap_or(max) as f64,
             ));
         }
-        rows.push(Row::new("latency", c, *r, "max_us", max as f64));
-        rows.push(Row::new("latency", c, *r, "samples", h.total() as f64));
+        rows.push(Row::new(bench, c, *r, "max_us", max as f64));
+        rows.push(Row::new(bench, c, *r, "samples", h.total() as f64));
+    }
+    for ((c, r), run) in &cost {
+        run.rows(c, *r, &mut rows);
     }
     rows.sort_by(|a, b| {
         (&a.bench, &a.condition, a.repeat, &a.metric).cmp(&(
@@ -259,11 +450,15 @@ mod tests {
 
     #[test]
     fn latency_histograms_become_percentiles() {
-        let rows = parse(&kv("lat_hist stock_idle 1 000100:000990 000500:000008\n\
-             lat_hist stock_idle 1 001000:000001\n\
-             lat_done stock_idle 1 overflows=00001 max=70000\n\
-             lat_hist mus_boost 2 000050:000010\n\
-             lat_done mus_boost 2 overflows=00000 max=00050"))
+        let rows = parse(&kv(
+            "lat_hist latency stock_idle 1 000100:000990 000500:000008\n\
+             lat_hist latency stock_idle 1 001000:000001\n\
+             lat_done latency stock_idle 1 overflows=00001 max=70000\n\
+             lat_hist latency mus_boost 2 000050:000010\n\
+             lat_done latency mus_boost 2 overflows=00000 max=00050\n\
+             lat_hist bystander mus_boost 2 000700:000010\n\
+             lat_done bystander mus_boost 2 overflows=00000 max=00700",
+        ))
         .unwrap();
         assert_eq!(get(&rows, "latency", "stock_idle", 1, "p50_us"), 100.0);
         assert_eq!(get(&rows, "latency", "stock_idle", 1, "p99_us"), 100.0);
@@ -271,6 +466,73 @@ mod tests {
         assert_eq!(get(&rows, "latency", "stock_idle", 1, "max_us"), 70000.0);
         assert_eq!(get(&rows, "latency", "stock_idle", 1, "samples"), 1000.0);
         assert_eq!(get(&rows, "latency", "mus_boost", 2, "p99_us"), 50.0);
+        // the same condition in another benchmark is another histogram
+        assert_eq!(get(&rows, "bystander", "mus_boost", 2, "p99_us"), 700.0);
+    }
+
+    #[test]
+    fn redis_sat_cgshare_and_health_lines() {
+        let rows = parse(&kv(
+            "redis_sat mus_boost 1 GET,3426.00,1.150,0.100,0.900,3.000,7.700,12.300\n\
+             cgshare threads mus_boost 2 elapsed_cs=500 target=1650000 noise=3300000\n\
+             cgshare weights_nested stock_plain 1 elapsed_cs=400 nA=5000000 nB=3000000 nA/x=2000000 nA/y=3000000 nB/z=3000000\n\
+             cgshare limit mus_empty 3 elapsed_cs=500 lim=10000000\n\
+             sched_stopped mus 2 ejected=1",
+        ))
+        .unwrap();
+        assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "rps"), 3426.0);
+        assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "p99_ms"), 7.7);
+        assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "p50_ms"), 0.9);
+        assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "max_ms"), 12.3);
+        assert!(
+            (get(&rows, "threads", "mus_boost", 2, "target_share_pct") - 100.0 / 3.0).abs() < 1e-9
+        );
+        assert_eq!(
+            get(&rows, "threads", "mus_boost", 2, "target_cpu_pct"),
+            33.0
+        );
+        // shares of the top-level cgroups' time; children count inside their parent
+        assert_eq!(
+            get(&rows, "weights_nested", "stock_plain", 1, "nA_share_pct"),
+            62.5
+        );
+        assert_eq!(
+            get(&rows, "weights_nested", "stock_plain", 1, "nA/x_share_pct"),
+            25.0
+        );
+        assert_eq!(
+            get(&rows, "weights_nested", "stock_plain", 1, "nB/z_cpu_pct"),
+            75.0
+        );
+        // one cgroup alone: its CPU time in % of one CPU (two full CPUs = 200%)
+        assert_eq!(get(&rows, "limit", "mus_empty", 3, "lim_cpu_pct"), 200.0);
+        assert_eq!(get(&rows, "health", "mus", 2, "ejected"), 1.0);
+        assert!(parse(&kv("redis_sat mus_boost 1 GET,1,2")).is_err());
+        assert!(parse(&kv("cgshare threads mus_boost 1 target")).is_err());
+    }
+
+    #[test]
+    fn cost_lines_become_per_callback_and_per_switch_figures() {
+        let rows = parse(&kv(
+            "cost_before mus_idle 1 mus_enqueue=1000:10 mus_dispatch=500:5 mus_init_task=100:1\n\
+             cost_after mus_idle 1 mus_enqueue=41000:110 mus_dispatch=20500:105 mus_init_task=300:3 mus_select_cpu=9000:30\n\
+             cost_run mus_idle 1 ctxt=200 seconds=3.5",
+        ))
+        .unwrap();
+        // (41000 - 1000) / (110 - 10)
+        assert_eq!(get(&rows, "cost", "mus_idle", 1, "enqueue_ns"), 400.0);
+        assert_eq!(get(&rows, "cost", "mus_idle", 1, "enqueue_calls"), 100.0);
+        assert_eq!(get(&rows, "cost", "mus_idle", 1, "dispatch_ns"), 200.0);
+        // a program that appeared during the run counts from zero
+        assert_eq!(get(&rows, "cost", "mus_idle", 1, "select_cpu_ns"), 300.0);
+        // no running/stopping programs: zero calls, no ns per call
+        assert_eq!(get(&rows, "cost", "mus_idle", 1, "running_calls"), 0.0);
+        assert!(!rows.iter().any(|r| r.metric == "running_ns"));
+        // (40000 + 20000 + 9000) / 200; all programs add init_task's 200
+        assert_eq!(get(&rows, "cost", "mus_idle", 1, "hot_ns_per_ctxt"), 345.0);
+        assert_eq!(get(&rows, "cost", "mus_idle", 1, "all_ns_per_ctxt"), 346.0);
+        assert_eq!(get(&rows, "cost", "mus_idle", 1, "seconds"), 3.5);
+        assert!(parse(&kv("cost_after mus_idle 1 mus_enqueue=41000")).is_err());
     }
 
     #[test]
@@ -306,7 +568,7 @@ mod tests {
 
     #[test]
     fn bad_lines_are_errors() {
-        assert!(parse(&kv("lat_hist stock_idle x 1:1")).is_err());
+        assert!(parse(&kv("lat_hist latency stock_idle x 1:1")).is_err());
         assert!(parse(&kv("share 4096 1 5")).is_err());
         assert!(parse(&kv("redis_rate stock_idle 1 p50_us 79")).is_err());
         assert!(parse(&kv("redis_rate stock_idle 1 p50_us=x")).is_err());

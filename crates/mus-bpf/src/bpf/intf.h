@@ -16,14 +16,11 @@ typedef unsigned long long u64;
 #endif
 
 enum mus_consts {
-	/* Weight of a task whose cgroup (and every ancestor) is not in the map. */
-	MUS_WEIGHT_NORMAL	= 1024,
 	/*
-	 * Weight of a task under a cgroup whose cpu.idle is 1, as SCHED_IDLE is to
-	 * the fair class: it runs when nothing else wants the CPU. A map entry
-	 * overrides it.
+	 * The weight of a map entry that changes nothing: an entry of weight W
+	 * multiplies its cgroup's cpu.weight by W / MUS_WEIGHT_NORMAL.
 	 */
-	MUS_WEIGHT_IDLE		= 1,
+	MUS_WEIGHT_NORMAL	= 1024,
 	/* Weight the tools write when the operator names none: 4x a normal cgroup. */
 	MUS_WEIGHT_HIGH_DEFAULT	= 4096,
 	/*
@@ -46,9 +43,10 @@ enum mus_consts {
  * directory's inode number). */
 struct mus_cgroup_prio {
 	/*
-	 * Scheduling weight of the cgroup's whole subtree, MUS_WEIGHT_NORMAL being
-	 * an ordinary cgroup. 0 is taken to mean the runner's --high-weight (handy
-	 * with bpftool); values above MUS_WEIGHT_MAX are clamped to it.
+	 * Boost of the cgroup, for its whole subtree: its cpu.weight among its
+	 * siblings is multiplied by weight / MUS_WEIGHT_NORMAL (4096: four
+	 * times). 0 is taken to mean the runner's --high-weight (handy with
+	 * bpftool); values above MUS_WEIGHT_MAX are clamped to it.
 	 */
 	u32 weight;
 	/* Bits of enum mus_prio_flags; the scheduler ignores them. */
@@ -77,19 +75,22 @@ enum mus_prio_flags {
 /*
  * Indices of the per-CPU `stats` array, which mus-runner pins as `mus_stats` next
  * to the map; mus-runner prints their sums, mus-agent exports them as metrics.
+ * New counters go at the end: readers of an older build read what they know.
  */
 enum mus_stat_idx {
 	MUS_STAT_RUN_BOOSTED,		/* times a task of a boosted cgroup got a CPU */
 	MUS_STAT_RUN_NORMAL,		/* times any other task got a CPU */
 	MUS_STAT_DISPATCH_IDLE,		/* wake-ups placed directly on an idle CPU */
-	MUS_STAT_DISPATCH_SHARED,	/* tasks a CPU pulled from the shared queue */
+	MUS_STAT_DISPATCH_SHARED,	/* tasks a CPU pulled from a shared queue */
 	MUS_STAT_RUNTIME_BOOSTED_NS,	/* CPU time given to boosted cgroups */
 	MUS_STAT_RUNTIME_NORMAL_NS,	/* CPU time given to everything else */
-	MUS_STAT_WEIGHT_REFRESH,	/* ancestor walks (cache misses) */
+	MUS_STAT_WEIGHT_REFRESH,	/* hierarchical share recomputations (cache misses) */
 	MUS_STAT_MAP_CHANGES,		/* map changes seen by the map scan */
 	MUS_STAT_STARVATION_RESCUES,	/* tasks run out of vtime order after waiting too long */
-	MUS_STAT_PREEMPTIONS,		/* waking boosted tasks that preempted another */
-	MUS_STAT_SHORT_SLICES,		/* slices cut short because boosted tasks waited */
+	MUS_STAT_PREEMPTIONS,		/* waking tasks that preempted a running one */
+	MUS_STAT_SHORT_SLICES,		/* slices shortened because tasks were waiting */
+	MUS_STAT_THROTTLED,		/* tasks held back because their cgroup used its cpu.max */
+	MUS_STAT_CGROUP_ACTIVATIONS,	/* cgroups that became runnable (tree updates) */
 	MUS_NR_STATS,
 };
 

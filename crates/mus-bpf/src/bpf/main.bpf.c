@@ -2,30 +2,94 @@
 /*
  * mus: the Mostly Unfair Scheduler.
  *
- * Weighted virtual time over one shared, vtime-ordered dispatch queue. Every
- * task accumulates vtime as it runs, scaled down by its weight; CPUs always
- * pull the task with the smallest vtime. A task whose cgroup, or any ancestor
- * of it, is listed in the pinned map high_prio_cgroups runs with that entry's
- * weight (4096 by default against 1024), so it accumulates vtime more slowly
- * and gets a proportionally larger share of contended CPUs. Everyone else keeps
- * progressing at its own weight's share: nothing is starved.
+ * What it promises
+ * ----------------
+ * 1. The node's cgroup contract holds. A cgroup's share of contended CPUs
+ *    follows cpu.weight at every level of the cgroup v2 tree, whatever the
+ *    number of threads inside, as the kernel's fair class does; cpu.max is
+ *    enforced where the kernel hands it over (7.x: ops.cgroup_set_bandwidth);
+ *    cpu.idle makes a cgroup yield to its siblings (from 6.19, when the kernel
+ *    tells us: ops.cgroup_set_idle); nice weighs a task inside its cgroup.
+ * 2. A boost is a factor. A cgroup listed in the pinned map high_prio_cgroups
+ *    with weight W competes with its siblings as if its cpu.weight were
+ *    cpu.weight x W / 1024 (the default 4096: four times the share it had),
+ *    for its whole subtree. Siblings' and ancestors' weights are untouched,
+ *    so a boosted pod takes from the pods next to it inside kubepods.slice,
+ *    never from system.slice.
+ * 3. Every task wakes up promptly. A task that slept comes back with bounded
+ *    credit and preempts a running task that is further ahead than it; a
+ *    boosted task's credit is multiplied by its boost, so it wins wake-up
+ *    races against ordinary tasks. Slices shrink as waiters grow.
+ * 4. Nothing is starved and the watchdog never fires: a task queued for
+ *    STARVATION_NS runs next, out of vtime order, for a short slice.
  *
- * Resolving a task's weight means walking its cgroup ancestry with one hash
- * lookup per level. That is too much for every context switch, so the result
- * is cached per task and recomputed only when the task changes cgroup or the
- * map changes. Nothing tells BPF when user space writes the map, so a BPF timer
- * fingerprints the map periodically and bumps a generation counter on change.
+ * How: the hierarchy flattened into one share per cgroup
+ * ------------------------------------------------------
+ * Tasks are scheduled in one vtime-ordered queue (per-task vtime, like
+ * scx_simple) but each task is charged for its CPU time by the inverse of its
+ * *flattened hierarchical share* of the machine, learnt from scx_flatcg:
  *
- * Weights decide how much CPU a cgroup gets, not when. So that a boosted task
- * also runs promptly, a boosted task that wakes up while no CPU is idle
- * preempts a CPU running a non-boosted task (its previous CPU if possible, for
- * a warm cache; else the one whose task has run longest), provided it is not
- * ahead of its share; and while boosted tasks wait in the queue, other tasks
- * get short slices.
+ *   share(cgroup) = product over its ancestors a (below the root, itself
+ *                   included) of contribution(a) / (sum of the active
+ *                   contributions of a and its siblings, + 100 when their
+ *                   parent has runnable tasks of its own)
+ *   contribution  = cpu.weight x boost / 1024 (1 under cpu.idle)
+ *   share(task)   = share(its cgroup) x nice weight / (runnable nice weights
+ *                   in the cgroup)
  *
- * Also honoured: nice (in the weight), and cpu.idle (weight 1 for tasks under
- * an idle cgroup, unless the map boosts them). Not honoured: cpu.weight and
- * cpu.max; README.md says why.
+ * A cgroup's runnable tasks split its share by nice weight. Tasks sitting
+ * next to child cgroups (only the root has them: cgroup v2 keeps processes
+ * out of inner cgroups) compete with those children together, as one child
+ * of the default weight, so that kthreads coming and going in the root do
+ * not change every cgroup's share on each wake-up. Every task's vtime then
+ * advances at the same rate when it gets its share, so ordering by vtime
+ * gives each cgroup its share of the contended CPUs, split among its threads.
+ *
+ * The tree is kept current by counting runnable tasks per cgroup
+ * (ops.runnable / ops.quiescent: two atomics on the task's cgroup). Only
+ * when a cgroup goes from idle to runnable or back does its contribution
+ * propagate upwards (one short critical section per level, under one global
+ * spin lock, stopping at the first ancestor whose activity did not change),
+ * and hweight_gen is bumped so that cached shares are recomputed. A cgroup
+ * caches its share with the generation it was computed at; recomputing walks
+ * from the root down (one kfunc and one storage lookup per level: 4-5 levels
+ * under kubelet).
+ *
+ * Why not scx_flatcg's two-level design (a queue per cgroup, an rbtree of
+ * cgroups): it needs a second vtime domain, per-cgroup queues to scan and an
+ * rbtree under a lock on every dispatch; charging tasks by their flattened
+ * share keeps one task queue (per cache domain, see issue "Real nodes"),
+ * keeps wake-up preemption a comparison of two task vtimes, and costs an
+ * ancestor walk only when the tree's activity changed.
+ *
+ * The map
+ * -------
+ * Nothing tells BPF when user space writes the map, so a BPF timer
+ * fingerprints it periodically and bumps map_gen on change; a cgroup resolves
+ * its own entry again when it sees a newer map_gen (one hash lookup), and
+ * each task resolves the nearest entry over its cgroup v2 ancestry (for
+ * statistics and its wake-up credit) when its cgroup or map_gen changed.
+ *
+ * Kernel interfaces used, and from which kernel
+ * ---------------------------------------------
+ * 6.12: cgroup_init/exit (weight in the init args), cgroup_set_weight,
+ * runnable/quiescent, set_weight, scx_bpf_task_cgroup, DSQ iterators.
+ * 6.17: cgroup_set_bandwidth and bw_* init args (cpu.max; without them the
+ * runner logs that limits are not enforced). 6.19: cgroup_set_idle and the
+ * sched_idle init arg (without them cpu.idle is not seen). scx_bpf_dsq_peek
+ * (7.1 for a reliable one; scx's compat helper falls back to an iterator).
+ * libbpf drops the callbacks a kernel lacks (scx_utils' load-time fix-ups).
+ *
+ * Cost of the hot callbacks (D = cgroup depth, 4-5 under kubelet)
+ * ----------------------------------------------------------------
+ * select_cpu: the kernel's idle-CPU search; a placement (O(1)).
+ * enqueue: O(1) + a victim check of at most three CPUs (prev and two random
+ *   candidates), never a scan of every CPU; O(D) when cpu.max limits exist.
+ * runnable/quiescent: one task-cgroup kfunc, one storage lookup, two atomics;
+ *   O(D) lock sections only when a cgroup's activity changes.
+ * running: O(1). stopping: O(1) with a cached share, O(D) after the tree
+ *   changed. dispatch: a peek and a move; O(throttled) only when a cpu.max
+ *   period ends.
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
@@ -34,49 +98,68 @@ char _license[] SEC("license") = "GPL";
 
 UEI_DEFINE(uei);
 
-/* The one dispatch queue all CPUs share, ordered by vtime. */
+/* The queue all CPUs share, ordered by vtime. */
 #define SHARED_DSQ		0
+/* Tasks whose cgroup used up its cpu.max quota, released at the period end. */
+#define THROTTLED_DSQ		1
+/* Tasks that waited STARVATION_NS, served before SHARED_DSQ, in FIFO order. */
+#define RESCUE_DSQ		2
 
+#define NSEC_PER_USEC		1000ULL
 #define NSEC_PER_MSEC		1000000ULL
 
 /*
  * A task that stays runnable this long without getting a CPU makes the kernel
- * eject the scheduler and fall back to the fair class. The starvation rescue
- * below keeps every wait far below this.
+ * eject the scheduler.
  */
 #define WATCHDOG_TIMEOUT_MS	5000
 
 /*
- * Weighted fairness alone does not bound how long a task waits: a nice-19 task
- * (weight 1 where nice 0 is 100) among boosted busy tasks is charged so much vtime for one
- * slice that its next turn can be many seconds away, and the watchdog would
- * eject us. A task queued for longer than this runs next, out of vtime order,
- * for a short slice (slice_min_ns). It is checked at most every
- * STARVATION_SCAN_NS, by whichever CPU dispatches.
+ * Weighted fairness alone does not bound how long a task waits: a task of a
+ * tiny share (one of many threads in a cpu.idle or BestEffort cgroup next to
+ * busy ones) is charged so much for one slice that its next turn can be
+ * seconds away. Every STARVATION_SCAN_NS one CPU moves every task queued
+ * longer than STARVATION_NS to RESCUE_DSQ, which CPUs serve first with short
+ * slices: waits stay near STARVATION_NS, far below the watchdog, and the
+ * shares of everyone else are not bent by a floor.
  */
-#define STARVATION_NS		(1000 * NSEC_PER_MSEC)
+#define STARVATION_NS		(2000 * NSEC_PER_MSEC)
 #define STARVATION_SCAN_NS	(100 * NSEC_PER_MSEC)
+
+/* A share of the whole machine, in fixed point. */
+#define SHARE_ONE		(1ULL << 24)
+
+/* cpu.weight of a cgroup nobody configured, and a nice-0 task's weight. */
+#define CGROUP_WEIGHT_DFL	100
+
+/*
+ * The weight in its parent of a cgroup with cpu.idle set, on cpu.weight's
+ * scale (1..10000): 1/100 of an ordinary sibling, about what SCHED_IDLE
+ * entities get in the fair class.
+ */
+#define CGROUP_WEIGHT_IDLE	1
 
 /*
  * Tunables, written by mus-runner into .rodata before the program is loaded.
  */
 
 /*
- * Time slice given to every task. Shorter slices let waiting tasks in sooner
- * at the price of more context switches (mus-runner --slice-us).
+ * Longest slice a task gets, when nothing waits (mus-runner --slice-us).
+ * Also the unit of wake-up credit: a waking task goes ahead of the tasks
+ * that queued during the last slice_ns (boost x slice_ns for a boosted one).
  */
 const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;
 
 /*
- * Slice of a non-boosted task while boosted tasks wait in the queue, so they
- * get a CPU within about this long; back to slice_ns once none wait
- * (mus-runner --slice-min-us).
+ * Shortest slice (mus-runner --slice-min-us). Slices shrink from slice_ns
+ * towards this as tasks wait (slice_ns x CPUs / (CPUs + waiting)); a
+ * starving task rescued out of order runs this long.
  */
-const volatile u64 slice_min_ns = 500 * 1000ULL;
+const volatile u64 slice_min_ns = 500 * NSEC_PER_USEC;
 
 /*
- * Whether a waking boosted task may preempt a non-boosted one (mus-runner
- * --no-preempt turns it off, to measure what weights alone do).
+ * Whether a waking task that is owed the CPU preempts a running one that is
+ * not (mus-runner --no-preempt turns it off, to measure weights alone).
  */
 const volatile bool preempt_enabled = true;
 
@@ -92,6 +175,16 @@ const volatile u32 default_high_weight = MUS_WEIGHT_HIGH_DEFAULT;
  * a boost written by user space takes effect.
  */
 const volatile u64 map_scan_interval_ns = 100 * NSEC_PER_MSEC;
+
+/*
+ * The largest debt a task keeps across a sleep, as time of queue progress: a
+ * task that once ran far beyond its share is placed at most this far behind
+ * the queue when it wakes up (EEVDF bounds lag on both sides too).
+ */
+const volatile u64 max_debt_ns = 1000 * NSEC_PER_MSEC;
+
+/* Number of possible CPUs, set by mus-runner (vtime advances this fast). */
+const volatile u32 nr_cpus = 1;
 
 /*
  * cgroup ID -> weight. Pinned by mus-runner, written by mus-agent and bpftool.
@@ -113,33 +206,25 @@ struct {
 
 /* What the scheduler remembers about each task. */
 struct task_ctx {
-	/* cgroup (dfl hierarchy) and map generation the weight was resolved at */
+	/* cgroup v2 membership and map generation the boost was resolved at */
 	u64 cgid;
 	u64 map_gen;
-	/* weight of the task's cgroup subtree, and whether a map entry gave it */
-	u32 weight;
-	bool boosted;
+	/* weight of the nearest map entry over the cgroup ancestry; 0: none */
+	u32 boost;
+	/* the cgroup (cpu controller) and weight counted in while runnable */
+	u32 counted_weight;
+	u64 counted_cgid;
 	/* when the task last got a CPU, to charge what it used */
 	u64 started_at;
-	/* when the task was last put in the shared queue */
+	/* its share when it started, in SHARE_ONE units */
+	u64 share;
+	/* when it was last put in SHARED_DSQ, for the starvation rescue */
 	u64 enqueued_at;
-	/* counted in nr_boosted_queued: boosted and waiting in the shared queue */
-	bool boosted_queued;
+	/* held in THROTTLED_DSQ until this time (a cpu.max period end) */
+	u64 throttled_until;
+	/* CPU time up to this time is charged to cpu.max quotas */
+	u64 bw_charged_at;
 };
-
-/* What the scheduler remembers about each CPU, read by other CPUs. */
-struct cpu_ctx {
-	/* whether the CPU's current task is boosted, and since when it runs */
-	bool boosted;
-	u64 started_at;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct cpu_ctx);
-} cpu_ctxs SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -149,12 +234,60 @@ struct {
 } task_ctxs SEC(".maps");
 
 /*
- * What the scheduler remembers about each cgroup of the cpu controller: whether
- * its cpu.idle is 1. Tasks under such a cgroup run at MUS_WEIGHT_IDLE unless a
- * map entry boosts them.
+ * What the scheduler remembers about each CPU, read by waking tasks on other
+ * CPUs to decide whether to preempt it. Written only by the CPU itself.
+ */
+struct cpu_ctx {
+	/* vtime the current task started at; 0: no task of ours runs */
+	u64 vtime;
+	/* when it started, and its share (to estimate its vtime now) */
+	u64 started_at;
+	u64 share;
+	/* the current task's cgroup and boost, for the exit dump */
+	u64 cgid;
+	u32 boost;
+	/* a waker already kicked this CPU; cleared when the next task runs */
+	bool kicked;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct cpu_ctx);
+} cpu_ctxs SEC(".maps");
+
+/*
+ * What the scheduler remembers about each cgroup of the cpu controller.
+ * Fields marked [lock] change only under cgrp_lock; [atomic] ones with
+ * __sync operations from any CPU.
  */
 struct cgrp_ctx {
+	/* cpu.weight, 1..10000 */
+	u32 weight;
+	/* cpu.idle */
 	bool idle;
+	/* weight of this cgroup's own map entry (0: none), and at which map_gen */
+	u32 boost;
+	u64 boost_gen;
+	/* what it adds to its parent's child_wsum while active */
+	u64 weight_in_parent;
+	/* [lock] what it adds now: weight_in_parent when active, else 0 */
+	u64 contributed;
+	/* [lock] sum of the active children's contributions, and their number */
+	u64 child_wsum;
+	s64 nr_active_children;
+	/* [atomic] runnable tasks directly in this cgroup, and their nice weights */
+	s64 nr_tasks;
+	s64 task_wsum;
+	/* share of the machine (SHARE_ONE = all), valid at hweight_gen */
+	u64 hweight;
+	u64 hweight_gen;
+	/* cpu.max: quota per period (0: unlimited); [atomic] use in period bw_idx */
+	u64 quota_ns;
+	u64 period_ns;
+	u64 bw_idx;
+	u64 bw_used;
 };
 
 struct {
@@ -178,28 +311,52 @@ struct {
 	__type(value, struct map_scan);
 } map_scan_state SEC(".maps");
 
-/*
- * Bumped by the map scan whenever high_prio_cgroups changed. Tasks whose
- * cached weight carries an older generation resolve it again.
- */
-volatile u64 map_gen;
+/* Wakes an idle CPU when throttled tasks are due, if nobody dispatches. */
+struct bw_timer {
+	struct bpf_timer timer;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct bw_timer);
+} bw_timer_state SEC(".maps");
 
 /*
- * About the largest vtime a task started running at (see mus_running): the
- * scheduler's notion of "now". Updated without synchronisation from every
- * CPU; a lost update only makes the wake-up credit of the next task slightly
- * more generous.
+ * The node-wide variables that hot callbacks write live in sections of their
+ * own (each its own map, so its own cache line): vtime_now is written on
+ * every context switch, hweight_gen whenever a cgroup becomes (in)active, and
+ * sharing a line would make each bounce the other between CPUs.
  */
-static u64 vtime_now;
+
+/*
+ * The queue's progress: the vtime of the queue's head when a CPU last took
+ * a task from it (the smallest vtime still waiting), or, while nothing
+ * waits, of the tasks that start running (at most a slice ahead per switch).
+ * Updated without synchronisation from every CPU; a lost update only makes
+ * the next waking task's credit slightly more generous.
+ */
+private(MUS_VTIME) u64 vtime_now;
+
+/* Bumped when any cgroup's contribution changes: cached shares expire. */
+private(MUS_HWGEN) u64 hweight_gen = 1;
+
+/* Serialises changes of contributions ([lock] fields of struct cgrp_ctx). */
+private(MUS_TREE) struct bpf_spin_lock cgrp_lock;
+
+/*
+ * Bumped by the map scan whenever high_prio_cgroups changed (and when a
+ * cgroup's cpu.idle changes): boosts are resolved again.
+ */
+private(MUS_MAPGEN) u64 map_gen = 1;
 
 /* When a CPU last looked for starving tasks; see STARVATION_NS. */
-static u64 last_starvation_scan;
+private(MUS_RESCUE) u64 last_starvation_scan;
 
-/*
- * Boosted tasks waiting in the shared queue. Incremented when one is queued,
- * decremented when it runs or leaves the scheduler; only ever compared with 0.
- */
-static s64 nr_boosted_queued;
+/* cpu.max: cgroups with a quota, and the earliest time throttled tasks are due. */
+private(MUS_BW) u64 nr_bw_cgroups;
+private(MUS_BW) u64 bw_release_at;
 
 static void stat_add(u32 idx, u64 delta)
 {
@@ -226,6 +383,32 @@ static struct task_ctx *lookup_task_ctx(struct task_struct *p)
 	return tctx;
 }
 
+static struct cgrp_ctx *lookup_cgrp_ctx(struct cgroup *cgrp)
+{
+	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+
+	if (!cgc)
+		scx_bpf_error("cgrp_ctx lookup failed for cgroup %llu", cgrp->kn->id);
+	return cgc;
+}
+
+/* The context of @cgrp's ancestor at @level (@cgrp itself at its own level). */
+static struct cgrp_ctx *ancestor_ctx(struct cgroup *cgrp, int level)
+{
+	struct cgrp_ctx *cgc;
+	struct cgroup *anc;
+
+	anc = bpf_cgroup_ancestor(cgrp, level);
+	if (!anc) {
+		scx_bpf_error("no ancestor at level %d of cgroup %llu", level,
+			      cgrp->kn->id);
+		return NULL;
+	}
+	cgc = lookup_cgrp_ctx(anc);
+	bpf_cgroup_release(anc);
+	return cgc;
+}
+
 /* An entry's weight as the scheduler honours it; see struct mus_cgroup_prio. */
 static u32 entry_weight(const struct mus_cgroup_prio *prio)
 {
@@ -235,49 +418,178 @@ static u32 entry_weight(const struct mus_cgroup_prio *prio)
 }
 
 /*
- * Whether @p's cgroup in the cpu controller's hierarchy, or an ancestor of it,
- * has cpu.idle set. Called only when the weight is resolved again, so the walk
- * (one kfunc and one storage lookup per level) stays off the hot path.
+ * @cgc's weight among its siblings: cpu.weight times its boost, or the idle
+ * weight under cpu.idle (an operator's boost wins over cpu.idle). Never 0.
  */
-static bool in_idle_cgroup(struct task_struct *p)
+static u64 cgrp_weight_in_parent(const struct cgrp_ctx *cgc)
 {
-	struct cgroup *cgrp = scx_bpf_task_cgroup(p);
-	bool idle = false;
+	u64 w;
+
+	if (cgc->boost)
+		return ((u64)cgc->weight * cgc->boost / MUS_WEIGHT_NORMAL) ?: 1;
+	if (cgc->idle)
+		return CGROUP_WEIGHT_IDLE;
+	w = cgc->weight;
+	return w ?: CGROUP_WEIGHT_DFL;
+}
+
+/*
+ * Brings @cgc's contribution to its parent @pcgc in line with whether @cgc is
+ * active (has runnable tasks or active children) and with its current
+ * weight. It reads the truth rather than applying a delta, so calls racing
+ * with each other in any order converge: the last one sees the last change.
+ * Returns whether anything changed (the caller then looks one level up).
+ */
+static bool sync_contribution(struct cgrp_ctx *cgc, struct cgrp_ctx *pcgc)
+{
+	bool changed = false;
+	u64 target;
+
+	bpf_spin_lock(&cgrp_lock);
+	target = (cgc->nr_tasks > 0 || cgc->nr_active_children > 0) ?
+		 cgc->weight_in_parent : 0;
+	if (target != cgc->contributed) {
+		pcgc->child_wsum += target - cgc->contributed;
+		if (!cgc->contributed)
+			pcgc->nr_active_children++;
+		else if (!target)
+			pcgc->nr_active_children--;
+		cgc->contributed = target;
+		changed = true;
+	}
+	bpf_spin_unlock(&cgrp_lock);
+	return changed;
+}
+
+/*
+ * Propagates a change of @cgrp's activity or weight towards the root, level
+ * by level, until a level where nothing changed.
+ */
+static void propagate(struct cgroup *cgrp)
+{
+	struct cgrp_ctx *cgc, *pcgc;
+	int level = cgrp->level, i;
+
+	/* even the root's own tasks coming and going change its children's shares */
+	__sync_fetch_and_add(&hweight_gen, 1);
+	if (!level)
+		return;
+	cgc = ancestor_ctx(cgrp, level);
+	bpf_for(i, 0, MUS_MAX_CGROUP_DEPTH) {
+		if (!cgc || level - i <= 0)
+			break;
+		pcgc = ancestor_ctx(cgrp, level - i - 1);
+		if (!pcgc || !sync_contribution(cgc, pcgc))
+			break;
+		cgc = pcgc;
+	}
+}
+
+/*
+ * Resolves @cgrp's own map entry again if the map changed since, and
+ * returns whether its weight among its siblings changed.
+ */
+static bool refresh_boost(struct cgroup *cgrp, struct cgrp_ctx *cgc)
+{
+	struct mus_cgroup_prio *prio;
+	u64 gen = map_gen, id, w;
+
+	if (cgc->boost_gen == gen)
+		return false;
+	cgc->boost_gen = gen;
+	id = cgrp->kn->id;
+	prio = bpf_map_lookup_elem(&high_prio_cgroups, &id);
+	cgc->boost = prio ? entry_weight(prio) : 0;
+	w = cgrp_weight_in_parent(cgc);
+	if (w == cgc->weight_in_parent)
+		return false;
+	cgc->weight_in_parent = w;
+	return true;
+}
+
+/*
+ * @cgrp's share of the machine, SHARE_ONE being all of it. Cached until the
+ * tree changes (hweight_gen); recomputed from the root down, refreshing each
+ * ancestor's boost on the way. A cgroup that is not active yet is counted as
+ * if it had just joined its siblings.
+ *
+ * Tolerated race: the sums are read without cgrp_lock, so a concurrent
+ * activation can make one computation use a sum from before it; that
+ * activation bumped hweight_gen, so the next charge recomputes.
+ */
+static u64 cgrp_hweight(struct cgroup *cgrp, struct cgrp_ctx *cgc)
+{
+	struct cgrp_ctx *pcgc, *acgc;
+	u64 gen = hweight_gen, hw = SHARE_ONE;
+	bool reweighted = false;
 	int level;
 
-	if (!cgrp)
-		return false;
+	if (cgc->hweight_gen == gen)
+		return cgc->hweight;
+
+	stat_add(MUS_STAT_WEIGHT_REFRESH, 1);
+	pcgc = ancestor_ctx(cgrp, 0);
 	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
 		struct cgroup *anc;
-		struct cgrp_ctx *cctx;
+		u64 contrib, sum;
 
-		if (level > cgrp->level)
+		if (!pcgc || level > cgrp->level)
 			break;
 		anc = bpf_cgroup_ancestor(cgrp, level);
 		if (!anc)
 			break;
-		cctx = bpf_cgrp_storage_get(&cgrp_ctxs, anc, 0, 0);
-		idle = cctx && cctx->idle;
+		acgc = bpf_cgrp_storage_get(&cgrp_ctxs, anc, 0, 0);
+		if (acgc && refresh_boost(anc, acgc)) {
+			propagate(anc);
+			reweighted = true;
+		}
 		bpf_cgroup_release(anc);
-		if (idle)
+		if (!acgc)
 			break;
+
+		contrib = acgc->contributed;
+		sum = pcgc->child_wsum + (pcgc->nr_tasks > 0 ? CGROUP_WEIGHT_DFL : 0);
+		if (!contrib) {
+			contrib = acgc->weight_in_parent ?: 1;
+			sum += contrib;
+		}
+		hw = hw * contrib / (sum ?: 1);
+		pcgc = acgc;
 	}
-	bpf_cgroup_release(cgrp);
-	return idle;
+	hw = hw ?: 1;
+	/* a reweighted ancestor bumped hweight_gen: keep the old gen */
+	cgc->hweight = hw;
+	cgc->hweight_gen = reweighted ? 0 : gen;
+	return hw;
 }
 
 /*
- * Make @tctx hold the weight of @p's cgroup: the entry of its nearest ancestor
- * (itself included) in high_prio_cgroups, else MUS_WEIGHT_NORMAL.
- *
- * The cgroup is the task's cgroup v2 membership (what /proc/PID/cgroup shows,
- * and so what the agent resolves), not the cpu controller's, so a boost works
- * whether or not the cpu controller is enabled down to the task's cgroup. It is
- * read without holding a reference: a task migrating cgroups concurrently may
- * be resolved against the old one, and is resolved again on its next switch
- * because the cached ID then differs.
+ * @p's share of the machine: its cgroup's, split among the cgroup's runnable
+ * tasks by nice weight. Where the cgroup also has active children (only the
+ * root can: cgroup v2 keeps processes out of inner cgroups), its tasks
+ * together compete with them as one child of the default weight.
  */
-static void refresh_weight(struct task_struct *p, struct task_ctx *tctx)
+static u64 task_share(struct task_struct *p, struct cgroup *cgrp,
+		      struct cgrp_ctx *cgc)
+{
+	u64 share = cgrp_hweight(cgrp, cgc), w = p->scx.weight ?: 1;
+	s64 tasks = cgc->task_wsum;
+	u64 children = cgc->child_wsum;
+
+	share = share * w / (tasks > (s64)w ? tasks : w);
+	if (children)
+		share = share * CGROUP_WEIGHT_DFL / (children + CGROUP_WEIGHT_DFL);
+	return share ?: 1;
+}
+
+/*
+ * Resolves @tctx->boost: the entry of @p's nearest cgroup v2 ancestor (itself
+ * included) in the map, 0 if none. Cached per task until its cgroup or the
+ * map changes. The cgroup is read without a reference: a task migrating
+ * concurrently may be resolved against its old cgroup, and is resolved again
+ * on its next switch because the cached ID then differs.
+ */
+static void refresh_task_boost(struct task_struct *p, struct task_ctx *tctx)
 {
 	struct cgroup *cgrp = BPF_CORE_READ(p, cgroups, dfl_cgrp);
 	u64 cgid = BPF_CORE_READ(cgrp, kn, id);
@@ -286,16 +598,10 @@ static void refresh_weight(struct task_struct *p, struct task_ctx *tctx)
 
 	if (cgid == tctx->cgid && gen == tctx->map_gen)
 		return;
-
-	/*
-	 * The generation is sampled before the walk: if the map changes during
-	 * the walk, the scan bumps map_gen again and the task re-resolves.
-	 */
+	/* sampled before the walk: a change during it bumps map_gen again */
 	tctx->cgid = cgid;
 	tctx->map_gen = gen;
-	tctx->weight = MUS_WEIGHT_NORMAL;
-	tctx->boosted = false;
-	stat_add(MUS_STAT_WEIGHT_REFRESH, 1);
+	tctx->boost = 0;
 
 	level = BPF_CORE_READ(cgrp, level);
 	bpf_for(i, 0, MUS_MAX_CGROUP_DEPTH) {
@@ -311,146 +617,352 @@ static void refresh_weight(struct task_struct *p, struct task_ctx *tctx)
 		id = BPF_CORE_READ(anc, kn, id);
 		prio = bpf_map_lookup_elem(&high_prio_cgroups, &id);
 		if (prio) {
-			tctx->weight = entry_weight(prio);
-			tctx->boosted = true;
+			tctx->boost = entry_weight(prio);
 			return;
 		}
 	}
-
-	/* An operator's boost wins over cpu.idle; cpu.idle wins over normal. */
-	if (in_idle_cgroup(p))
-		tctx->weight = MUS_WEIGHT_IDLE;
 }
 
 /*
- * Virtual time that @ran nanoseconds of CPU cost a task: scaled by
- * NORMAL / (cgroup weight x nice weight). p->scx.weight is the nice weight on
- * the cgroup scale, 100 for nice 0, so a nice-0 task of a normal cgroup is
- * charged exactly what it ran.
+ * Wake-up credit of a task, as vtime: it goes ahead of the tasks that queued
+ * during the last slice_ns (vtime advances about nr_cpus per nanosecond
+ * while every CPU is busy), boost / 1024 times that for a boosted task.
  */
-static u64 vtime_charge(u64 ran, u32 cgroup_weight, u32 task_weight)
+static u64 wake_credit(const struct task_ctx *tctx)
 {
-	u64 weight = (u64)cgroup_weight * task_weight;
+	u64 credit = slice_ns * nr_cpus;
 
-	return ran * MUS_WEIGHT_NORMAL * 100 / (weight ?: 1);
+	if (tctx->boost > MUS_WEIGHT_NORMAL)
+		credit = credit * tctx->boost / MUS_WEIGHT_NORMAL;
+	return credit;
+}
+
+/*
+ * Places a waking @p in the queue's vtime: a task that slept must not come
+ * back with a hoard of unused vtime (at most its wake-up credit), nor with
+ * more than max_debt_ns of debt.
+ */
+static void place_waking(struct task_struct *p, struct task_ctx *tctx)
+{
+	u64 now_v = vtime_now, credit = wake_credit(tctx);
+	u64 max_debt = max_debt_ns * nr_cpus;
+
+	if (time_before(p->scx.dsq_vtime, now_v - credit))
+		p->scx.dsq_vtime = now_v - credit;
+	else if (time_before(now_v + max_debt, p->scx.dsq_vtime))
+		p->scx.dsq_vtime = now_v + max_debt;
+}
+
+/*
+ * The slice of a task starting now: slice_ns when nothing waits, shrinking
+ * towards slice_min_ns as tasks queue up, so that each waits about one
+ * round of short slices rather than a long one per task ahead of it.
+ */
+static u64 task_slice(const struct task_ctx *tctx)
+{
+	u64 waiting = scx_bpf_dsq_nr_queued(SHARED_DSQ), slice;
+
+	slice = slice_ns * nr_cpus / (nr_cpus + waiting);
+	return slice < slice_min_ns ? slice_min_ns : slice;
+}
+
+/*
+ * cpu.max. Periods are aligned to multiples of the period on the monotonic
+ * clock, so that one timer serves every cgroup with the default period.
+ * Burst (cpu.max.burst) is not honoured.
+ */
+
+/*
+ * What @cgc has used of period @idx. Slices end on ticks, so a cgroup can
+ * overrun its quota by up to a tick per CPU; the overrun is carried into the
+ * next period (as the fair class carries negative runtime), so that the
+ * average holds the limit.
+ */
+static u64 period_used(const struct cgrp_ctx *cgc, u64 idx)
+{
+	u64 used = cgc->bw_used;
+
+	if (cgc->bw_idx == idx)
+		return used;
+	if (cgc->bw_idx + 1 == idx && used > cgc->quota_ns)
+		return used - cgc->quota_ns;
+	return 0;
+}
+
+/* How much of @cgc's quota is left in the current period (U64_MAX: no limit). */
+static u64 quota_left(struct cgrp_ctx *cgc, u64 now)
+{
+	u64 used;
+
+	if (!cgc->quota_ns || !cgc->period_ns)
+		return (u64)-1;
+	used = period_used(cgc, now / cgc->period_ns);
+	return used >= cgc->quota_ns ? 0 : cgc->quota_ns - used;
+}
+
+/*
+ * The least quota left over @cgrp and its ancestors, and the end of the
+ * period of the one that has least. O(depth), and skipped entirely while no
+ * cgroup has a quota.
+ */
+static u64 subtree_quota_left(struct cgroup *cgrp, u64 now, u64 *period_end)
+{
+	u64 least = (u64)-1;
+	int level;
+
+	if (!nr_bw_cgroups)
+		return least;
+	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
+		struct cgrp_ctx *cgc;
+		u64 left;
+
+		if (level > cgrp->level)
+			break;
+		cgc = ancestor_ctx(cgrp, level);
+		if (!cgc)
+			break;
+		left = quota_left(cgc, now);
+		if (left < least) {
+			least = left;
+			*period_end = (now / cgc->period_ns + 1) * cgc->period_ns;
+		}
+	}
+	return least;
+}
+
+/*
+ * Charges what @p ran since it was last charged to the quota of @cgrp and of
+ * each ancestor that has one. Called on every tick as well as when @p stops,
+ * so that a task that keeps its CPU slice after slice is charged as it goes.
+ */
+static void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now)
+{
+	u64 ran = now - tctx->bw_charged_at;
+	int level;
+
+	if (!nr_bw_cgroups || !tctx->bw_charged_at ||
+	    time_before(now, tctx->bw_charged_at))
+		return;
+	tctx->bw_charged_at = now;
+	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
+		struct cgrp_ctx *cgc;
+		u64 idx;
+
+		if (level > cgrp->level)
+			break;
+		cgc = ancestor_ctx(cgrp, level);
+		if (!cgc)
+			break;
+		if (!cgc->quota_ns || !cgc->period_ns)
+			continue;
+		idx = now / cgc->period_ns;
+		/*
+		 * Tolerated race: two CPUs starting a new period at once may
+		 * both roll it over, losing one charge of at most a tick.
+		 */
+		if (cgc->bw_idx != idx) {
+			cgc->bw_used = period_used(cgc, idx);
+			cgc->bw_idx = idx;
+		}
+		__sync_fetch_and_add(&cgc->bw_used, ran);
+	}
+}
+
+/* Holds @p back until @until, the end of its cgroup's period. */
+static void throttle(struct task_struct *p, struct task_ctx *tctx, u64 until,
+		     u64 enq_flags)
+{
+	u64 due = bw_release_at;
+	u32 zero = 0;
+	struct bw_timer *t;
+
+	tctx->throttled_until = until;
+	scx_bpf_dsq_insert(p, THROTTLED_DSQ, slice_ns, enq_flags);
+	stat_add(MUS_STAT_THROTTLED, 1);
+	if (due && !time_before(until, due))
+		return;
+	/* tolerated race: a lost update releases a task one period late at worst */
+	bw_release_at = until;
+	t = bpf_map_lookup_elem(&bw_timer_state, &zero);
+	if (t)
+		bpf_timer_start(&t->timer, until - scx_bpf_now(), 0);
+}
+
+/* Whether @p's cgroup (or an ancestor) used its quota: then @p is held back. */
+static bool try_throttle(struct task_struct *p, struct task_ctx *tctx,
+			 u64 enq_flags)
+{
+	struct cgroup *cgrp;
+	u64 now, until = 0;
+	bool over;
+
+	if (!nr_bw_cgroups)
+		return false;
+	now = scx_bpf_now();
+	cgrp = scx_bpf_task_cgroup(p);
+	if (!cgrp)
+		return false;
+	over = !subtree_quota_left(cgrp, now, &until);
+	bpf_cgroup_release(cgrp);
+	if (over)
+		throttle(p, tctx, until, enq_flags);
+	return over;
+}
+
+/*
+ * Moves the throttled tasks whose period ended back to the shared queue.
+ * Called from ops.dispatch (a context where tasks may move between queues);
+ * O(throttled tasks), and only once a period ended.
+ */
+static void release_throttled(void)
+{
+	u64 now = scx_bpf_now(), due = bw_release_at, next = 0;
+	struct task_struct *p;
+
+	if (!due || time_before(now, due))
+		return;
+	if (__sync_val_compare_and_swap(&bw_release_at, due, 0) != due)
+		return;
+	bpf_for_each(scx_dsq, p, THROTTLED_DSQ, 0) {
+		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+
+		if (tctx && time_before(now, tctx->throttled_until)) {
+			if (!next || time_before(tctx->throttled_until, next))
+				next = tctx->throttled_until;
+			continue;
+		}
+		scx_bpf_dsq_move_set_vtime(BPF_FOR_EACH_ITER, p->scx.dsq_vtime);
+		if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, SHARED_DSQ, 0)) {
+			s32 cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+
+			if (cpu >= 0)
+				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		}
+	}
+	if (next)
+		__sync_val_compare_and_swap(&bw_release_at, 0, next);
+}
+
+/* The timer that wakes a CPU to release throttled tasks if all are idle. */
+static int bw_timer_fn(void *map, u32 *key, struct bw_timer *t)
+{
+	const struct cpumask *possible = scx_bpf_get_possible_cpumask();
+	s32 cpu = scx_bpf_pick_any_cpu(possible, 0);
+
+	scx_bpf_put_cpumask(possible);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	return 0;
+}
+
+/*
+ * Whether @victim's current task is further ahead in vtime than @vtime, the
+ * placement of a waking task, and by how much (0: not ahead, or not ours).
+ */
+static u64 lead_over(s32 victim, u64 vtime, u64 now)
+{
+	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
+	u64 cur;
+
+	if (!cctx || !cctx->vtime || cctx->kicked)
+		return 0;
+	cur = cctx->vtime;
+	if (time_before(cctx->started_at, now))
+		cur += (now - cctx->started_at) * SHARE_ONE / (cctx->share ?: 1);
+	return time_before(vtime, cur) ? cur - vtime : 0;
+}
+
+/*
+ * A waking @p that no idle CPU took: preempt the CPU whose task is furthest
+ * ahead of @p among @p's previous CPU and two random CPUs it may use (the
+ * power of two choices: no scan of every CPU). Tolerated race: CPU states
+ * are read without locks, so a CPU that switched tasks meanwhile may be
+ * kicked needlessly; its dispatch then keeps the right task.
+ */
+static void preempt_for(struct task_struct *p)
+{
+	s32 best = -1, cpu = scx_bpf_task_cpu(p), i;
+	u64 now = scx_bpf_now(), lead, best_lead = 0;
+	struct cpu_ctx *cctx;
+
+	bpf_for(i, 0, 3) {
+		if (i)
+			cpu = bpf_get_prandom_u32() % nr_cpus;
+		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		lead = lead_over(cpu, p->scx.dsq_vtime, now);
+		/* the previous CPU wins ties: its cache is warm */
+		if (lead > best_lead) {
+			best_lead = lead;
+			best = cpu;
+		}
+	}
+	if (best < 0)
+		return;
+	cctx = lookup_cpu_ctx(best);
+	if (cctx)
+		cctx->kicked = true;
+	scx_bpf_kick_cpu(best, SCX_KICK_PREEMPT);
+	stat_add(MUS_STAT_PREEMPTIONS, 1);
 }
 
 s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 		   u64 wake_flags)
 {
+	struct task_ctx *tctx;
 	bool is_idle = false;
 	s32 cpu;
 
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
-	if (is_idle) {
-		/* Nobody to be fair against on an idle CPU: run right away. */
-		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
-	}
+	if (!is_idle || !(tctx = lookup_task_ctx(p)))
+		return cpu;
+	if (nr_bw_cgroups)
+		return cpu; /* ops.enqueue checks the quota */
+	/*
+	 * Nobody to be fair against on an idle CPU: run right away, placed
+	 * like any waking task so that its vtime carries no hoard of credit
+	 * into later comparisons.
+	 */
+	refresh_task_boost(p, tctx);
+	place_waking(p, tctx);
+	stat_add(MUS_STAT_DISPATCH_IDLE, 1);
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(tctx), 0);
 	return cpu;
-}
-
-/*
- * Finds a CPU for a waking boosted task @p to preempt: its previous CPU if that
- * runs a non-boosted task (the cache is warm there), else the CPU whose
- * non-boosted task has run longest. -1 if every CPU @p may use runs a boosted
- * task.
- *
- * Other CPUs' state is read without locks: the victim may have switched tasks
- * since, in which case a task that just got its CPU is preempted (or, rarely, a
- * boosted one). The victim is marked boosted at once so that simultaneous
- * wake-ups spread over different CPUs.
- */
-static s32 pick_victim(struct task_struct *p)
-{
-	s32 prev = scx_bpf_task_cpu(p), victim = -1;
-	u32 cpu, nr_cpus = scx_bpf_nr_cpu_ids();
-	u64 oldest = (u64)-1;
-	struct cpu_ctx *cctx;
-
-	cctx = lookup_cpu_ctx(prev);
-	if (cctx && !cctx->boosted && bpf_cpumask_test_cpu(prev, p->cpus_ptr)) {
-		victim = prev;
-		goto claim;
-	}
-
-	bpf_for(cpu, 0, nr_cpus) {
-		cctx = lookup_cpu_ctx(cpu);
-		if (!cctx || cctx->boosted || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-			continue;
-		if (cctx->started_at < oldest) {
-			oldest = cctx->started_at;
-			victim = cpu;
-		}
-	}
-	if (victim < 0)
-		return -1;
-	cctx = lookup_cpu_ctx(victim);
-claim:
-	if (cctx)
-		cctx->boosted = true;
-	return victim;
 }
 
 void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
-	u64 vtime = p->scx.dsq_vtime;
-	s32 victim;
-
-	/*
-	 * A task that slept must not come back with a hoard of unused vtime and
-	 * monopolise the CPUs: it gets at most one slice of credit against the
-	 * running tasks, on every enqueue (the original project clamped only
-	 * when the task entered the scheduler).
-	 */
-	if (time_before(vtime, vtime_now - slice_ns))
-		vtime = vtime_now - slice_ns;
+	s32 cpu;
 
 	if (!tctx) {
-		scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, vtime, enq_flags);
+		scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, vtime_now, enq_flags);
 		return;
 	}
-	refresh_weight(p, tctx);
-
+	if (try_throttle(p, tctx, enq_flags))
+		return;
 	/*
-	 * A boosted task waking up runs now, on a CPU taken from a non-boosted
-	 * task, unless it is ahead of its share (its vtime past the scheduler's
-	 * "now"): then it waits its turn like everyone, so that the neighbours
-	 * keep their weight's share of the CPU.
+	 * SCX_OPS_ENQ_LAST: the CPU's last runnable task, whose slice ended with
+	 * nothing else queued, comes through here (only so that cpu.max can hold
+	 * it back); it simply goes on running.
 	 */
-	if (preempt_enabled && tctx->boosted && (enq_flags & SCX_ENQ_WAKEUP) &&
-	    !time_before(vtime_now, vtime) && (victim = pick_victim(p)) >= 0) {
-		p->scx.dsq_vtime = vtime;
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns,
-				   enq_flags | SCX_ENQ_PREEMPT);
-		stat_add(MUS_STAT_PREEMPTIONS, 1);
+	if (enq_flags & SCX_ENQ_LAST) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(tctx), enq_flags);
 		return;
 	}
-
+	refresh_task_boost(p, tctx);
+	if (enq_flags & SCX_ENQ_WAKEUP)
+		place_waking(p, tctx);
 	tctx->enqueued_at = scx_bpf_now();
-	if (tctx->boosted && !tctx->boosted_queued) {
-		tctx->boosted_queued = true;
-		__sync_fetch_and_add(&nr_boosted_queued, 1);
-	}
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, vtime, enq_flags);
-}
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, p->scx.dsq_vtime,
+				 enq_flags);
 
-/* @p left the shared queue (to run, or to leave the scheduler). */
-static void boosted_unqueue(struct task_ctx *tctx)
-{
-	if (tctx->boosted_queued) {
-		tctx->boosted_queued = false;
-		__sync_fetch_and_sub(&nr_boosted_queued, 1);
-	}
-}
-
-void BPF_STRUCT_OPS(mus_dequeue, struct task_struct *p, u64 deq_flags)
-{
-	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
-
-	if (tctx)
-		boosted_unqueue(tctx);
+	/* an idle CPU takes it; else, if it just woke, maybe preempt one */
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	else if (preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
+		preempt_for(p);
 }
 
 /*
@@ -458,15 +970,14 @@ void BPF_STRUCT_OPS(mus_dequeue, struct task_struct *p, u64 deq_flags)
  *
  * The kernel calls ops.dispatch before it puts @prev back in the queue, so the
  * queue's head would always win, even against a @prev with a smaller vtime: a
- * boosted task could never run two slices in a row and, with as many waiting
+ * heavy task could never run two slices in a row and, with as many waiting
  * tasks as CPUs, weights would count for little. So compare @prev with the
  * head. @prev's last run is not charged yet (ops.stopping comes after this), so
  * compare with what it will be charged. The head is peeked without the queue's
  * lock: if it is dequeued meanwhile, one decision is made on a stale vtime.
  */
-static bool keep_running(struct task_struct *prev)
+static bool keep_running(struct task_struct *prev, struct task_struct *head)
 {
-	struct task_struct *head;
 	struct task_ctx *tctx;
 	u64 now = scx_bpf_now(), vtime;
 
@@ -475,141 +986,284 @@ static bool keep_running(struct task_struct *prev)
 	tctx = lookup_task_ctx(prev);
 	if (!tctx || time_before(now, tctx->started_at))
 		return false;
+	if (nr_bw_cgroups) {
+		/*
+		 * scx_bpf_task_cgroup() is refused for @prev here (ops.dispatch
+		 * does not operate on it): find its cgroup by the ID counted in.
+		 */
+		struct cgroup *cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+		u64 until = 0;
+		bool over;
 
-	head = __COMPAT_scx_bpf_dsq_peek(SHARED_DSQ);
+		if (!cgrp)
+			return false;
+		over = !subtree_quota_left(cgrp, now, &until);
+		bpf_cgroup_release(cgrp);
+		if (over)
+			return false;
+	}
+
 	if (!head)
 		return true;
 	vtime = prev->scx.dsq_vtime +
-		vtime_charge(now - tctx->started_at, tctx->weight, prev->scx.weight);
+		(now - tctx->started_at) * SHARE_ONE / (tctx->share ?: 1);
 	return !time_before(head->scx.dsq_vtime, vtime);
 }
 
 /*
- * Moves the longest-queued task that has waited more than STARVATION_NS to this
- * CPU, if the last scan is older than STARVATION_SCAN_NS. One CPU scans at a
- * time (the compare-and-swap), and a scan rescues one task: starvation is the
- * exception, and a second starving task is found by the next scan.
+ * Moves every task queued longer than STARVATION_NS to RESCUE_DSQ, if the last
+ * scan is older than STARVATION_SCAN_NS. One CPU scans at a time (the
+ * compare-and-swap); O(queued tasks) ten times a second, from the tail, where
+ * the starving are (the largest vtimes).
  */
-static bool rescue_starving(void)
+static void rescue_starving(void)
 {
 	u64 now = scx_bpf_now(), last = last_starvation_scan;
 	struct task_struct *p;
 
 	if (now - last < STARVATION_SCAN_NS ||
 	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
-		return false;
-
-	/* from the tail: the starving are the ones with the largest vtime */
+		return;
 	bpf_for_each(scx_dsq, p, SHARED_DSQ, SCX_DSQ_ITER_REV) {
 		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
-		s32 cpu = bpf_get_smp_processor_id();
-		u64 dsq_id = SCX_DSQ_LOCAL;
 
 		if (!tctx || now - tctx->enqueued_at < STARVATION_NS)
 			continue;
-		/*
-		 * A task that may not run here (a per-CPU kthread, a pinned
-		 * task) goes to the local queue of the CPU it last ran on,
-		 * which runs it when its current slice ends.
-		 */
-		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr)) {
-			cpu = scx_bpf_task_cpu(p);
-			if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
-				continue;
-			dsq_id = SCX_DSQ_LOCAL_ON | cpu;
-		}
 		/* enough to make progress, not enough to distort the shares */
 		scx_bpf_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_min_ns);
-		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, dsq_id, 0)) {
-			if (dsq_id != SCX_DSQ_LOCAL)
-				scx_bpf_kick_cpu(cpu, 0);
+		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, RESCUE_DSQ, 0))
 			stat_add(MUS_STAT_STARVATION_RESCUES, 1);
-			return true;
-		}
 	}
-	return false;
 }
 
 void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 {
-	if (rescue_starving())
+	struct task_struct *head;
+
+	if (nr_bw_cgroups)
+		release_throttled();
+	rescue_starving();
+	/* a CPU takes only rescued tasks it may run (the kernel skips others) */
+	if (scx_bpf_dsq_move_to_local(RESCUE_DSQ, 0))
 		return;
-	if (keep_running(prev)) {
+	head = __COMPAT_scx_bpf_dsq_peek(SHARED_DSQ);
+	/* the head is the smallest vtime waiting: the queue's progress */
+	if (head && time_before(vtime_now, head->scx.dsq_vtime))
+		vtime_now = head->scx.dsq_vtime;
+	if (keep_running(prev, head)) {
+		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, prev, 0, 0);
+
 		/* no ops.stopping/running in between: started_at keeps counting */
-		prev->scx.slice = slice_ns;
+		prev->scx.slice = tctx ? task_slice(tctx) : slice_ns;
 		return;
 	}
 	if (scx_bpf_dsq_move_to_local(SHARED_DSQ, 0))
 		stat_add(MUS_STAT_DISPATCH_SHARED, 1);
 }
 
-/* While boosted tasks wait, a non-boosted task runs at most slice_min_ns. */
-static void shorten_slice_if_boosted_wait(struct task_struct *p,
-					  struct task_ctx *tctx)
+/*
+ * Counts @p in (@delta 1) or out (-1) of its cgroup's runnable tasks, and
+ * propagates the cgroup's activity when it changed. The cgroup counted in is
+ * remembered, so that @p is counted out of the same one even if the kernel
+ * moved it meanwhile.
+ */
+static void count_runnable(struct task_struct *p, struct task_ctx *tctx, int delta)
 {
-	if (!tctx->boosted && nr_boosted_queued > 0 && p->scx.slice > slice_min_ns) {
-		p->scx.slice = slice_min_ns;
-		stat_add(MUS_STAT_SHORT_SLICES, 1);
+	struct cgroup *cgrp;
+	struct cgrp_ctx *cgc;
+	s64 weight, was;
+
+	if (delta > 0) {
+		cgrp = scx_bpf_task_cgroup(p);
+		if (!cgrp)
+			return;
+		tctx->counted_cgid = cgrp->kn->id;
+		tctx->counted_weight = p->scx.weight;
+		weight = tctx->counted_weight;
+	} else {
+		if (!tctx->counted_cgid)
+			return;
+		/* the cgroup the task is in now is almost always the one counted */
+		cgrp = scx_bpf_task_cgroup(p);
+		if (cgrp && cgrp->kn->id != tctx->counted_cgid) {
+			bpf_cgroup_release(cgrp);
+			cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+		}
+		tctx->counted_cgid = 0;
+		if (!cgrp)
+			return;
+		weight = -(s64)tctx->counted_weight;
 	}
+	cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+	if (cgc) {
+		__sync_fetch_and_add(&cgc->task_wsum, weight);
+		was = __sync_fetch_and_add(&cgc->nr_tasks, delta);
+		/* the cgroup's activity changes only on 0 <-> 1 */
+		if ((delta > 0 && was == 0) || (delta < 0 && was == 1)) {
+			if (delta > 0)
+				stat_add(MUS_STAT_CGROUP_ACTIVATIONS, 1);
+			propagate(cgrp);
+		}
+	}
+	bpf_cgroup_release(cgrp);
+}
+
+void BPF_STRUCT_OPS(mus_runnable, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (tctx)
+		count_runnable(p, tctx, 1);
+}
+
+void BPF_STRUCT_OPS(mus_quiescent, struct task_struct *p, u64 deq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+
+	if (tctx)
+		count_runnable(p, tctx, -1);
+}
+
+/* nice changed: move @p's weight in its cgroup's sum if it is counted in. */
+void BPF_STRUCT_OPS(mus_set_weight, struct task_struct *p, u32 weight)
+{
+	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+	struct cgroup *cgrp;
+	struct cgrp_ctx *cgc;
+
+	if (!tctx || !tctx->counted_cgid)
+		return;
+	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+	if (!cgrp)
+		return;
+	cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+	if (cgc) {
+		__sync_fetch_and_add(&cgc->task_wsum,
+				     (s64)weight - (s64)tctx->counted_weight);
+		tctx->counted_weight = weight;
+	}
+	bpf_cgroup_release(cgrp);
 }
 
 void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 {
 	struct task_ctx *tctx;
 	struct cpu_ctx *cctx;
+	struct cgroup *cgrp;
+	struct cgrp_ctx *cgc;
+	u64 now = scx_bpf_now(), slice, until = 0, left;
 
 	/*
-	 * Advance "now" to the task's vtime, but by at most one slice per
-	 * switch: a task far ahead of the others that runs out of order (a
-	 * starvation rescue, a wake-up on an idle CPU) must not drag everyone's
-	 * wake-up credit along and so erase its own debt.
+	 * While nothing waits, the queue's progress follows the running tasks,
+	 * but by at most one slice per switch: a task far ahead of the others
+	 * that runs out of order (a wake-up on an idle CPU) must not drag
+	 * everyone's wake-up credit along and so erase its own debt.
 	 */
-	if (time_before(vtime_now, p->scx.dsq_vtime))
+	if (!scx_bpf_dsq_nr_queued(SHARED_DSQ) &&
+	    time_before(vtime_now, p->scx.dsq_vtime))
 		vtime_now = time_before(p->scx.dsq_vtime, vtime_now + slice_ns) ?
 			    p->scx.dsq_vtime : vtime_now + slice_ns;
 
 	tctx = lookup_task_ctx(p);
 	if (!tctx)
 		return;
+	refresh_task_boost(p, tctx);
+	tctx->started_at = now;
+	tctx->bw_charged_at = now;
+	tctx->share = SHARE_ONE;
 
-	boosted_unqueue(tctx);
-	refresh_weight(p, tctx);
-	tctx->started_at = scx_bpf_now();
-	stat_add(tctx->boosted ? MUS_STAT_RUN_BOOSTED : MUS_STAT_RUN_NORMAL, 1);
+	slice = task_slice(tctx);
+	cgrp = scx_bpf_task_cgroup(p);
+	if (cgrp) {
+		cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+		if (cgc)
+			tctx->share = task_share(p, cgrp, cgc);
+		/*
+		 * Don't run past the cgroup's quota: the cgroup's other threads
+		 * may use it on other CPUs meanwhile, so take a CPU's part of
+		 * what is left (each CPU's overshoot then shrinks geometrically).
+		 */
+		left = subtree_quota_left(cgrp, now, &until);
+		if (left != (u64)-1) {
+			left /= nr_cpus;
+			if (left < slice)
+				slice = left > 100 * NSEC_PER_USEC ? left : 100 * NSEC_PER_USEC;
+		}
+		bpf_cgroup_release(cgrp);
+	}
+	if (slice < slice_ns)
+		stat_add(MUS_STAT_SHORT_SLICES, 1);
+	p->scx.slice = slice;
 
+	stat_add(tctx->boost ? MUS_STAT_RUN_BOOSTED : MUS_STAT_RUN_NORMAL, 1);
 	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
 	if (cctx) {
-		cctx->boosted = tctx->boosted;
-		cctx->started_at = tctx->started_at;
+		cctx->vtime = p->scx.dsq_vtime ?: 1;
+		cctx->started_at = now;
+		cctx->share = tctx->share;
+		cctx->cgid = tctx->cgid;
+		cctx->boost = tctx->boost;
+		cctx->kicked = false;
 	}
-	shorten_slice_if_boosted_wait(p, tctx);
-}
-
-/*
- * Called on every tick for the running task: a non-boosted task's slice is cut
- * to slice_min_ns as soon as a boosted task waits.
- */
-void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
-{
-	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
-
-	if (tctx)
-		shorten_slice_if_boosted_wait(p, tctx);
 }
 
 void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cpu_ctx *cctx;
+	struct cgroup *cgrp;
 	u64 now = scx_bpf_now(), ran;
+
+	/* nothing of ours runs here until the next ops.running */
+	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
+	if (cctx)
+		cctx->vtime = 0;
 
 	if (!tctx || !tctx->started_at || time_before(now, tctx->started_at))
 		return;
 
-	/* Charge the task that ran (p), for what it ran, at its own weight. */
+	/*
+	 * Charge the task that ran for what it ran, by the inverse of the share
+	 * it ran at (computed when it started: a share that changed during
+	 * the slice applies from the next one).
+	 */
 	ran = now - tctx->started_at;
-	p->scx.dsq_vtime += vtime_charge(ran, tctx->weight, p->scx.weight);
-	stat_add(tctx->boosted ? MUS_STAT_RUNTIME_BOOSTED_NS :
-				 MUS_STAT_RUNTIME_NORMAL_NS, ran);
+	p->scx.dsq_vtime += ran * SHARE_ONE / (tctx->share ?: 1);
+	stat_add(tctx->boost ? MUS_STAT_RUNTIME_BOOSTED_NS :
+			       MUS_STAT_RUNTIME_NORMAL_NS, ran);
+	tctx->started_at = 0;
+
+	if (nr_bw_cgroups) {
+		cgrp = scx_bpf_task_cgroup(p);
+		if (cgrp) {
+			charge_quota(tctx, cgrp, now);
+			bpf_cgroup_release(cgrp);
+		}
+	}
+}
+
+/*
+ * Called on every tick for the running task, only to charge cpu.max quotas
+ * as the task runs: a task whose cgroup used up its quota stops now (its
+ * slice was shortened to the quota left when it started, but the cgroup's
+ * other threads use the same quota meanwhile).
+ */
+void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
+{
+	struct task_ctx *tctx;
+	struct cgroup *cgrp;
+	u64 until = 0, now;
+
+	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)))
+		return;
+	cgrp = scx_bpf_task_cgroup(p);
+	if (!cgrp)
+		return;
+	now = scx_bpf_now();
+	charge_quota(tctx, cgrp, now);
+	if (!subtree_quota_left(cgrp, now, &until))
+		p->scx.slice = 0;
+	bpf_cgroup_release(cgrp);
 }
 
 void BPF_STRUCT_OPS(mus_enable, struct task_struct *p)
@@ -622,7 +1276,7 @@ s32 BPF_STRUCT_OPS(mus_init_task, struct task_struct *p,
 {
 	/*
 	 * Zeroed storage has cgid 0, which no cgroup has (the root's is 1), so
-	 * the first switch resolves the weight.
+	 * the first switch resolves the boost.
 	 */
 	if (!bpf_task_storage_get(&task_ctxs, p, 0,
 				  BPF_LOCAL_STORAGE_GET_F_CREATE))
@@ -656,7 +1310,8 @@ static long scan_entry(struct bpf_map *map, u64 *key,
 }
 
 /*
- * Fingerprint high_prio_cgroups and bump map_gen if it changed. A change that
+ * Fingerprint high_prio_cgroups and bump map_gen (and hweight_gen, so cached
+ * shares are recomputed with the new boosts) if it changed. A change that
  * lands between two scans is seen by the next one; writers and the scan race
  * freely, which at worst delays a refresh by one interval.
  */
@@ -670,6 +1325,7 @@ static int map_scan_fn(void *map, u32 *key, struct map_scan *scan)
 		scan->fingerprint = acc.fingerprint;
 		scan->nr_entries = acc.nr_entries;
 		__sync_fetch_and_add(&map_gen, 1);
+		__sync_fetch_and_add(&hweight_gen, 1);
 		stat_add(MUS_STAT_MAP_CHANGES, 1);
 	}
 
@@ -677,14 +1333,21 @@ static int map_scan_fn(void *map, u32 *key, struct map_scan *scan)
 	return 0;
 }
 
-static s32 start_map_scan(void)
+static s32 start_timers(void)
 {
 	u32 zero = 0;
 	struct map_scan *scan = bpf_map_lookup_elem(&map_scan_state, &zero);
+	struct bw_timer *bw = bpf_map_lookup_elem(&bw_timer_state, &zero);
 	s32 ret;
 
-	if (!scan)
+	if (!scan || !bw)
 		return -ENOENT;
+	ret = bpf_timer_init(&bw->timer, &bw_timer_state, CLOCK_MONOTONIC);
+	if (ret)
+		return ret;
+	ret = bpf_timer_set_callback(&bw->timer, bw_timer_fn);
+	if (ret)
+		return ret;
 	ret = bpf_timer_init(&scan->timer, &map_scan_state, CLOCK_MONOTONIC);
 	if (ret)
 		return ret;
@@ -696,28 +1359,117 @@ static s32 start_map_scan(void)
 	return bpf_timer_start(&scan->timer, 0, 0);
 }
 
+/* Sets @cgc's cpu.max; a quota of U64_MAX (the kernel's "max") is no limit. */
+static void set_bandwidth(struct cgrp_ctx *cgc, u64 period_us, u64 quota_us)
+{
+	bool had = cgc->quota_ns;
+	bool has = quota_us && quota_us != (u64)-1 && period_us;
+
+	cgc->period_ns = period_us * NSEC_PER_USEC;
+	cgc->quota_ns = has ? quota_us * NSEC_PER_USEC : 0;
+	if (has && !had)
+		__sync_fetch_and_add(&nr_bw_cgroups, 1);
+	else if (!has && had)
+		__sync_fetch_and_sub(&nr_bw_cgroups, 1);
+}
+
 s32 BPF_STRUCT_OPS(mus_cgroup_init, struct cgroup *cgrp,
 		   struct scx_cgroup_init_args *args)
 {
-	struct cgrp_ctx *cctx;
+	struct cgrp_ctx *cgc;
 
-	cctx = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0,
-				    BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!cctx)
+	cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0,
+				   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!cgc)
 		return -ENOMEM;
+	cgc->weight = args->weight ?: CGROUP_WEIGHT_DFL;
 	if (bpf_core_field_exists(args->sched_idle))
-		cctx->idle = args->sched_idle;
+		cgc->idle = args->sched_idle;
+	if (bpf_core_field_exists(args->bw_quota_us))
+		set_bandwidth(cgc, args->bw_period_us, args->bw_quota_us);
+	cgc->weight_in_parent = cgrp_weight_in_parent(cgc);
+	/* boost_gen 0 is older than any map_gen: resolved on first use */
 	return 0;
+}
+
+/*
+ * A cgroup goes away only once it has no tasks and no children, so it should
+ * contribute nothing; if a race left a contribution, take it back so that
+ * the parent's sum does not keep a ghost.
+ */
+void BPF_STRUCT_OPS(mus_cgroup_exit, struct cgroup *cgrp)
+{
+	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+
+	if (!cgc)
+		return;
+	if (cgc->quota_ns)
+		set_bandwidth(cgc, 0, 0);
+	cgc->nr_tasks = 0;
+	cgc->nr_active_children = 0;
+	if (cgc->contributed)
+		propagate(cgrp);
+}
+
+/* Weight (or idleness, or boost) of @cgrp changed: update its parent's sum. */
+static void reweight(struct cgroup *cgrp, struct cgrp_ctx *cgc)
+{
+	cgc->weight_in_parent = cgrp_weight_in_parent(cgc);
+	propagate(cgrp);
+}
+
+void BPF_STRUCT_OPS(mus_cgroup_set_weight, struct cgroup *cgrp, u32 weight)
+{
+	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+
+	if (!cgc)
+		return;
+	cgc->weight = weight ?: CGROUP_WEIGHT_DFL;
+	reweight(cgrp, cgc);
 }
 
 void BPF_STRUCT_OPS(mus_cgroup_set_idle, struct cgroup *cgrp, bool idle)
 {
-	struct cgrp_ctx *cctx = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
 
-	if (cctx)
-		cctx->idle = idle;
-	/* have every task resolve its weight again, as for a map change */
-	__sync_fetch_and_add(&map_gen, 1);
+	if (!cgc)
+		return;
+	cgc->idle = idle;
+	reweight(cgrp, cgc);
+}
+
+void BPF_STRUCT_OPS(mus_cgroup_set_bandwidth, struct cgroup *cgrp,
+		    u64 period_us, u64 quota_us, u64 burst_us)
+{
+	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+
+	if (cgc)
+		set_bandwidth(cgc, period_us, quota_us);
+}
+
+/*
+ * Exit dump (printed by the kernel when mus is ejected, and by the runner):
+ * queue depths, the queue's progress, and per CPU the current task's cgroup,
+ * boost and share.
+ */
+void BPF_STRUCT_OPS(mus_dump, struct scx_dump_ctx *dctx)
+{
+	scx_bpf_dump("mus: shared=%d throttled=%d rescue=%d vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
+		     scx_bpf_dsq_nr_queued(SHARED_DSQ),
+		     scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
+		     scx_bpf_dsq_nr_queued(RESCUE_DSQ), vtime_now,
+		     hweight_gen, map_gen, nr_bw_cgroups);
+}
+
+void BPF_STRUCT_OPS(mus_dump_cpu, struct scx_dump_ctx *dctx, s32 cpu, bool idle)
+{
+	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
+
+	if (!cctx || idle)
+		return;
+	scx_bpf_dump("mus cpu%d: cgroup=%llu boost=%u share=%llu/%llu vtime=%llu",
+		     cpu, cctx->cgid, cctx->boost, cctx->share, SHARE_ONE,
+		     cctx->vtime);
 }
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
@@ -727,7 +1479,13 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
 	ret = scx_bpf_create_dsq(SHARED_DSQ, -1);
 	if (ret)
 		return ret;
-	return start_map_scan();
+	ret = scx_bpf_create_dsq(THROTTLED_DSQ, -1);
+	if (ret)
+		return ret;
+	ret = scx_bpf_create_dsq(RESCUE_DSQ, -1);
+	if (ret)
+		return ret;
+	return start_timers();
 }
 
 void BPF_STRUCT_OPS(mus_exit, struct scx_exit_info *ei)
@@ -736,18 +1494,26 @@ void BPF_STRUCT_OPS(mus_exit, struct scx_exit_info *ei)
 }
 
 SCX_OPS_DEFINE(mus_ops,
-	       .select_cpu	= (void *)mus_select_cpu,
-	       .enqueue		= (void *)mus_enqueue,
-	       .dequeue		= (void *)mus_dequeue,
-	       .dispatch	= (void *)mus_dispatch,
-	       .running		= (void *)mus_running,
-	       .stopping	= (void *)mus_stopping,
-	       .tick		= (void *)mus_tick,
-	       .enable		= (void *)mus_enable,
-	       .init_task	= (void *)mus_init_task,
-	       .cgroup_init	= (void *)mus_cgroup_init,
-	       .cgroup_set_idle	= (void *)mus_cgroup_set_idle,
-	       .init		= (void *)mus_init,
-	       .exit		= (void *)mus_exit,
-	       .timeout_ms	= WATCHDOG_TIMEOUT_MS,
-	       .name		= "mus");
+	       .select_cpu		= (void *)mus_select_cpu,
+	       .enqueue			= (void *)mus_enqueue,
+	       .dispatch		= (void *)mus_dispatch,
+	       .runnable		= (void *)mus_runnable,
+	       .running			= (void *)mus_running,
+	       .stopping		= (void *)mus_stopping,
+	       .quiescent		= (void *)mus_quiescent,
+	       .tick			= (void *)mus_tick,
+	       .set_weight		= (void *)mus_set_weight,
+	       .enable			= (void *)mus_enable,
+	       .init_task		= (void *)mus_init_task,
+	       .cgroup_init		= (void *)mus_cgroup_init,
+	       .cgroup_exit		= (void *)mus_cgroup_exit,
+	       .cgroup_set_weight	= (void *)mus_cgroup_set_weight,
+	       .cgroup_set_idle		= (void *)mus_cgroup_set_idle,
+	       .cgroup_set_bandwidth	= (void *)mus_cgroup_set_bandwidth,
+	       .dump			= (void *)mus_dump,
+	       .dump_cpu		= (void *)mus_dump_cpu,
+	       .init			= (void *)mus_init,
+	       .exit			= (void *)mus_exit,
+	       .flags			= SCX_OPS_ENQ_LAST,
+	       .timeout_ms		= WATCHDOG_TIMEOUT_MS,
+	       .name			= "mus");

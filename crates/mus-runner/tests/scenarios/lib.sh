@@ -1,5 +1,6 @@
 # Helpers every mus-runner scenario sources (prepended by tests/vm.rs).
-PIN=/sys/fs/bpf/high_prio_cgroups
+PIN=/sys/fs/bpf/mus/high_prio_cgroups
+STATS=/sys/fs/bpf/mus/mus_stats
 CG=/sys/fs/cgroup
 SCX=/sys/kernel/sched_ext
 
@@ -66,4 +67,50 @@ kill_cgroups() {
 			i=$((i + 1))
 		done
 	done
+}
+
+# Creates cgroup $1 (a path under $CG, parents included) with the cpu controller
+# enabled down to it, and cpu.weight $2 if given.
+mkcg() {
+	d=$CG
+	for part in $(echo "$1" | tr / ' '); do
+		echo +cpu >"$d/cgroup.subtree_control"
+		d=$d/$part
+		mkdir -p "$d"
+	done
+	[ -z "$2" ] || echo "$2" >"$d/cpu.weight"
+}
+
+# $2 CPU hogs in cgroup $1.
+hogs() {
+	n=$2
+	while [ "$n" -gt 0 ]; do
+		hog "$1"
+		n=$((n - 1))
+	done
+}
+
+# Reports, as "@@MUS $1 <uptime cs> <usec of each cgroup> | <the same $2 seconds
+# later>", the CPU time of the cgroups named after $2; the host computes shares.
+measure_n() {
+	key=$1
+	secs=$2
+	shift 2
+	before="$(now_cs) $(for c in "$@"; do printf '%s ' "$(usage "$c")"; done)"
+	sleep "$secs"
+	after="$(now_cs) $(for c in "$@"; do printf '%s ' "$(usage "$c")"; done)"
+	echo "@@MUS $key $before| $after"
+}
+
+# The $2 bytes of the number $1, little-endian, as bpftool takes a key or value.
+le_bytes() {
+	v=$1
+	out=""
+	i=0
+	while [ $i -lt "$2" ]; do
+		out="$out $((v & 255))"
+		v=$((v >> 8))
+		i=$((i + 1))
+	done
+	echo $out
 }

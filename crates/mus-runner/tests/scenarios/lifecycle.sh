@@ -4,8 +4,9 @@ start_runner /tmp/runner1.log
 echo "@@MUS attach_state $(cat $SCX/state)"
 echo "@@MUS attach_ops $(cat $SCX/root/ops)"
 echo "@@MUS pin_mode $(stat -c %a $PIN)"
-echo "@@MUS stats_pin_mode $(stat -c %a /sys/fs/bpf/mus_stats)"
-echo "@@MUS stats_pin_ino $(stat -c %i /sys/fs/bpf/mus_stats)"
+echo "@@MUS pin_dir_mode $(stat -c %a $(dirname $PIN))"
+echo "@@MUS stats_pin_mode $(stat -c %a $STATS)"
+echo "@@MUS stats_pin_ino $(stat -c %i $STATS)"
 
 mkdir $CG/boosted
 echo "@@MUS boosted_id $(stat -c %i $CG/boosted)"
@@ -30,13 +31,13 @@ start_runner /tmp/runner3.log
 echo "@@MUS restart_state $(cat $SCX/state)"
 echo "@@MUS restart_dump $(bpftool -j map dump pinned $PIN)"
 # the crashed runner's counters pin, replaced by this runner's
-echo "@@MUS restart_stats_pin_mode $(stat -c %a /sys/fs/bpf/mus_stats)"
-echo "@@MUS restart_stats_pin_ino $(stat -c %i /sys/fs/bpf/mus_stats)"
+echo "@@MUS restart_stats_pin_mode $(stat -c %a $STATS)"
+echo "@@MUS restart_stats_pin_ino $(stat -c %i $STATS)"
 
 kill -TERM $RUNNER
 wait $RUNNER
 echo "@@MUS sigterm_rc $?"
 echo "@@MUS final_state $(cat $SCX/state)"
 [ -e $PIN ] || echo "@@MUS pin_after_term absent"
-[ -e /sys/fs/bpf/mus_stats ] || echo "@@MUS stats_pin_after_term absent"
+[ -e $STATS ] || echo "@@MUS stats_pin_after_term absent"
 for f in /tmp/runner*.log; do echo "--- $f"; cat $f; done
