@@ -9,6 +9,7 @@ start_runner /tmp/runner.log
 echo "@@MUS runner_state $(cat $SCX/state)"
 
 start_containerd
+kubelet_cgroups
 
 # The pod's first container: two hogs, cgroup as kubelet's cgroupfs driver names it.
 run_container run1 "$C1"
@@ -17,10 +18,6 @@ echo "@@MUS c1_cgroup $(cat /proc/$PID1/cgroup 2>&1)"
 echo "@@MUS c1_procs $(wc -l <$CG/$POD_CG/$C1/cgroup.procs)"
 echo "@@MUS t_container_cs $(($(now_cs) - t_boot))"
 
-# The noisy sibling: two hogs outside the pod.
-mkdir $CG/noise
-hog noise
-hog noise
 
 # The API server (lib_k8s.sh), serving the pod with its first container.
 api_serve 1
@@ -28,14 +25,14 @@ start_api
 echo "@@MUS api_pod $(wget -q -O - http://127.0.0.1:8080/cgi-bin/api/api/v1/namespaces/$NS/pods/$POD | head -c 40)"
 
 sleep 1
-measure before $POD_CG noise 4
+measure before $POD_CG $NOISE 4
 
 # 1. boost the pod: its pod-level cgroup goes into the map
 report boost_pod agent boost $NS/$POD
 echo "@@MUS pod_cgroup_id $(stat -c %i $CG/$POD_CG)"
 dump dump_boosted
 sleep 1
-measure boosted $POD_CG noise 4
+measure boosted $POD_CG $NOISE 4
 
 # 3. status names the pod
 report status agent status
@@ -55,13 +52,13 @@ echo "@@MUS c2_cgroup $(cat /proc/$PID2/cgroup 2>&1)"
 api_serve 2
 dump dump_restarted
 sleep 1
-measure restarted $POD_CG noise 4
+measure restarted $POD_CG $NOISE 4
 
 # 5. unboost the pod: the entry goes, and the share falls back
 report unboost_pod agent unboost $NS/$POD
 dump dump_unboosted
 sleep 1
-measure unboosted $POD_CG noise 4
+measure unboosted $POD_CG $NOISE 4
 
 # 6. one container, through containerd: container ID -> task PID -> /proc/PID/cgroup
 report boost_ctr agent boost $NS/$POD/$CTR --weight 8192

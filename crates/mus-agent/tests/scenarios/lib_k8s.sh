@@ -43,6 +43,24 @@ start_containerd() {
 
 # Runs container $2 (an ID) of the pod with two hogs, in the cgroup kubelet's cgroupfs
 # driver would give it; reports $1(_rc); sets PID to its task's PID.
+# As kubelet does, enables the cpu controller from the root down to the pod's cgroup
+# (so that the pod's cpu.weight, and a boost of it, count against its siblings), and
+# starts the noisy neighbour: a sibling pod of the same QoS class, with two hogs, in
+# $NOISE.
+NOISE=kubepods/besteffort/podnoise
+kubelet_cgroups() {
+	d=$CG
+	for part in $(echo "$POD_CG" | tr / ' '); do
+		echo +cpu >"$d/cgroup.subtree_control"
+		d=$d/$part
+		mkdir -p "$d"
+	done
+	echo +cpu >"$d/cgroup.subtree_control"
+	mkdir -p $CG/$NOISE
+	hog $NOISE
+	hog $NOISE
+}
+
 run_container() {
 	report "$1" ctr -n k8s.io run --snapshotter native --cgroup "/$POD_CG/$2" -d "$IMAGE" "$2" sh -c "$HOG2"
 	PID=$(wait_task "$2")

@@ -41,7 +41,7 @@ scrape() {
 # spins has once oopsed the kernel (int3 in __schedule while static branches were
 # being patched), which is the test bed's trouble, not the agent's.
 freeze() {
-	for g in noise $POD_CG; do
+	for g in $NOISE $POD_CG; do
 		echo $1 >$CG/$g/cgroup.freeze
 		i=0
 		while ! grep -q "^frozen $1" $CG/$g/cgroup.events && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -51,14 +51,12 @@ freeze() {
 start_runner /tmp/runner1.log
 echo "@@MUS runner_state $(cat $SCX/state)"
 start_containerd
+kubelet_cgroups
 run_container run1 "$C1"
 echo "@@MUS c1_cgroup $(cat /proc/$PID/cgroup 2>&1)"
 echo "@@MUS c1_procs $(wc -l <$CG/$POD_CG/$C1/cgroup.procs)"
 POD_ID=$(stat -c %i $CG/$POD_CG)
 echo "@@MUS pod_cgroup_id $POD_ID"
-mkdir $CG/noise
-hog noise
-hog noise
 echo "@@MUS t_setup_cs $(($(now_cs) - t_boot))"
 
 # The API server serves the pod without the annotation; the daemon starts.
@@ -102,7 +100,7 @@ api_serve 3
 wait_entry present $POD_ID t_annotate_cs
 dump dump_annotated
 sleep 1
-measure annotated $POD_CG noise 4
+measure annotated $POD_CG $NOISE 4
 
 # 4. mus-runner killed (SIGKILL): the pin and its map stay; the next runner reuses it.
 freeze 1
@@ -128,7 +126,7 @@ freeze 0
 wait_entry present $POD_ID t_reapply_cs
 dump dump_reapplied
 sleep 1
-measure reapplied $POD_CG noise 4
+measure reapplied $POD_CG $NOISE 4
 
 # 6. The metrics and the health check.
 scrape metrics

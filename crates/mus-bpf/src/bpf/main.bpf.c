@@ -1047,9 +1047,16 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	if (scx_bpf_dsq_move_to_local(RESCUE_DSQ, 0))
 		return;
 	head = __COMPAT_scx_bpf_dsq_peek(SHARED_DSQ);
-	/* the head is the smallest vtime waiting: the queue's progress */
+	/*
+	 * The head is the smallest vtime waiting: the queue's progress. Follow
+	 * it by at most two slices per dispatch (about twice the pace of a busy
+	 * queue): when only far-behind tasks wait (a starving BestEffort thread
+	 * charged seconds for one slice), the queue must not leap to them, or
+	 * every task waking next would be placed behind the running ones.
+	 */
 	if (head && time_before(vtime_now, head->scx.dsq_vtime))
-		vtime_now = head->scx.dsq_vtime;
+		vtime_now = time_before(head->scx.dsq_vtime, vtime_now + 2 * slice_ns) ?
+			    head->scx.dsq_vtime : vtime_now + 2 * slice_ns;
 	if (keep_running(prev, head)) {
 		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, prev, 0, 0);
 
