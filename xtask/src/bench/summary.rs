@@ -689,16 +689,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
 mod tests {
     use super::*;
     use crate::bench::checks::checks;
-
-    fn row(bench: &str, cond: &str, rep: u32, metric: &str, value: f64) -> Row {
-        Row {
-            bench: bench.into(),
-            condition: cond.into(),
-            repeat: rep,
-            metric: metric.into(),
-            value,
-        }
-    }
+    use crate::bench::results::row;
 
     fn sample() -> Vec<Row> {
         let mut rows = Vec::new();
