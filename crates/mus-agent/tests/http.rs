@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::child::{AgentFiles, spawn_logged, watch_command};
-use common::{FakeApi, Reply, a_node, list, pod_list, query_param};
+use common::{FakeApi, Reply, a_node, list, pod_list, query_param, status_and_body};
 use hyper::StatusCode;
 use mus_agent::http::{self, Limits};
 use mus_agent::metrics::Metrics;
@@ -41,16 +41,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     {
         return (0, String::new());
     }
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    status_and_body(&response)
 }
 
 /// How long after `since` the server closed `stream` (EOF or reset); `None` if it

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::bpffs::BpfFs;
-use common::{PodSpecOf, State, a_node, pod};
+use common::{PodSpecOf, State, a_node, pod, status_and_body};
 use futures::StreamExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -1487,16 +1487,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .expect("send");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("read");
-        let status = out
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = out
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        status_and_body(&out)
     })
     .await
     .expect("join")
