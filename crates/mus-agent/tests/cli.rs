@@ -2,11 +2,11 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::bpffs::BpfFs;
-use common::child::{Log, kubeconfig};
+use common::child::{AgentFiles, spawn_logged, watch_command};
 use common::{FakeApi, PodSpecOf, Reply, State, pod, pod_list};
 use hyper::StatusCode;
 use mus_common::{CgroupId, PrioMap, Weight};
@@ -80,19 +80,18 @@ async fn list_json_through_a_kubeconfig_file() {
         Reply::Json(StatusCode::OK, pod_list(vec![web]))
     })
     .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = kubeconfig(dir.path(), &api.url());
-    let pin = dir.path().join("no-map");
-    let args: Vec<String> = ["list", "--json", "--node", "node-a", "--kubeconfig"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([
-            kubeconfig.display().to_string(),
-            "--pin-path".into(),
-            pin.display().to_string(),
-        ])
-        .collect();
-    let out = agent_async(args).await;
+    let files = AgentFiles::new(&api.url());
+    let out = agent_async(strings(&[
+        "list",
+        "--json",
+        "--node",
+        "node-a",
+        "--kubeconfig",
+        &files.kubeconfig,
+        "--pin-path",
+        &files.pin,
+    ]))
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(rows[0]["namespace"], "shop");
@@ -116,10 +115,15 @@ async fn an_unreachable_api_server_is_one_sentence() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = kubeconfig(dir.path(), &format!("http://{addr}"));
-    let kc = kc.display().to_string();
-    let out = agent_async(strings(&["list", "--node", "n", "--kubeconfig", &kc])).await;
+    let files = AgentFiles::new(&format!("http://{addr}"));
+    let out = agent_async(strings(&[
+        "list",
+        "--node",
+        "n",
+        "--kubeconfig",
+        &files.kubeconfig,
+    ]))
+    .await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(
@@ -163,20 +167,18 @@ async fn a_404_from_something_that_is_not_kubernetes_says_so() {
     let api =
         FakeApi::start(|_, _| Reply::Json(StatusCode::NOT_FOUND, "404 page not found".to_string()))
             .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = kubeconfig(dir.path(), &api.url()).display().to_string();
-    let pin = dir.path().join("no-map").display().to_string();
+    let files = AgentFiles::new(&api.url());
     for args in [
-        strings(&["list", "--node", "n", "--kubeconfig", &kc]),
+        strings(&["list", "--node", "n", "--kubeconfig", &files.kubeconfig]),
         strings(&[
             "boost",
             "shop/web",
             "--node",
             "n",
             "--kubeconfig",
-            &kc,
+            &files.kubeconfig,
             "--pin-path",
-            &pin,
+            &files.pin,
         ]),
     ] {
         let out = agent_async(args.clone()).await;
@@ -355,33 +357,15 @@ fn the_missing_runner_hint_fits_where_the_agent_runs() {
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_logs_have_no_colours_when_stderr_is_not_a_terminal() {
     let api = FakeApi::start(|_, _| Reply::Json(StatusCode::OK, pod_list(vec![]))).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = kubeconfig(dir.path(), &api.url()).display().to_string();
-    let pin = dir.path().join("no-map").display().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mus-agent"))
-        .args([
-            "watch",
-            "--node",
-            "n",
-            "--kubeconfig",
-            &kc,
-            "--pin-path",
-            &pin,
-        ])
-        .args(["--metrics-addr", "127.0.0.1:0"])
-        .env_remove("KUBECONFIG")
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mus-agent watch");
-    let log = Log::collect(child.stderr.take().expect("stderr"));
-    let seen = tokio::task::spawn_blocking({
-        let log = log.clone();
-        move || log.wait_for("no map is pinned", Duration::from_secs(20))
-    });
-    let seen = seen.await.expect("join");
+    let files = AgentFiles::new(&api.url());
+    let (mut child, log) = spawn_logged(
+        watch_command(&files)
+            .args(["--metrics-addr", "127.0.0.1:0"])
+            .env_remove("NO_COLOR"),
+    );
+    let seen = log
+        .wait_for_async("no map is pinned", Duration::from_secs(20))
+        .await;
     let _ = child.kill();
     let _ = child.wait();
     let log = log.text();

@@ -9,7 +9,7 @@ use common::{FakeApi, PodSpecOf, Reply, State, event, forbidden, pod, pod_list, 
 use hyper::StatusCode;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
 use mus_agent::kube_discovery::{
-    self, ContainerState, Discovery, DiscoveryError, KubeOptions, QosClass,
+    self, ContainerState, Discovery, DiscoveryError, KubeOptions, LiveView, QosClass,
 };
 use tokio::sync::mpsc;
 
@@ -140,13 +140,7 @@ async fn the_live_view_follows_watch_events() {
         }
     })
     .await;
-    let discovery = Discovery::new(api.config(), NODE.into()).expect("discovery");
-    let live = discovery.watch();
-    assert!(
-        tokio::time::timeout(Duration::from_secs(10), live.ready())
-            .await
-            .expect("ready in time")
-    );
+    let live = ready_live_view(&api).await;
     assert_eq!(live.rows().len(), 4);
 
     let mut pods = cluster();
@@ -193,6 +187,18 @@ async fn the_live_view_follows_watch_events() {
             "{w}"
         );
     }
+}
+
+/// The live view of this node's pods on `api`, once its first LIST is in.
+async fn ready_live_view(api: &FakeApi) -> LiveView {
+    let discovery = Discovery::new(api.config(), NODE.into()).expect("discovery");
+    let live = discovery.watch();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), live.ready())
+            .await
+            .expect("ready in time")
+    );
+    live
 }
 
 async fn wait_for(mut done: impl FnMut() -> bool) {
@@ -304,13 +310,7 @@ async fn a_watch_that_ends_at_once_is_restarted_with_backoff_not_in_a_loop() {
         }
     })
     .await;
-    let discovery = Discovery::new(api.config(), NODE.into()).expect("discovery");
-    let live = discovery.watch();
-    assert!(
-        tokio::time::timeout(Duration::from_secs(10), live.ready())
-            .await
-            .expect("ready in time")
-    );
+    let live = ready_live_view(&api).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let watches = api
         .requests()

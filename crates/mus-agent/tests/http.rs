@@ -5,12 +5,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::child::{Log, kubeconfig};
-use common::{FakeApi, Reply, a_node, list, pod_list, query_param};
+use common::child::{AgentFiles, spawn_logged, watch_command};
+use common::{FakeApi, Reply, a_node, list, pod_list, query_param, status_and_body};
 use hyper::StatusCode;
 use mus_agent::http::{self, Limits};
 use mus_agent::metrics::Metrics;
@@ -41,16 +41,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     {
         return (0, String::new());
     }
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    status_and_body(&response)
 }
 
 /// How long after `since` the server closed `stream` (EOF or reset); `None` if it
@@ -182,36 +173,17 @@ async fn accept_errors_back_off_instead_of_spinning() {
         }
     })
     .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kc = kubeconfig(dir.path(), &api.url()).display().to_string();
-    let pin = dir.path().join("no-map").display().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mus-agent"))
-        .args([
-            "watch",
-            "--node",
-            "n",
-            "--kubeconfig",
-            &kc,
-            "--pin-path",
-            &pin,
-        ])
-        .args(["--listen", "127.0.0.1:0", "--http-header-timeout", "4"])
-        .args(["--http-max-connections-per-ip", "1000"])
-        .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn mus-agent watch");
+    let files = AgentFiles::new(&api.url());
+    let (mut child, log) = spawn_logged(
+        watch_command(&files)
+            .args(["--listen", "127.0.0.1:0", "--http-header-timeout", "4"])
+            .args(["--http-max-connections-per-ip", "1000"]),
+    );
     let pid = child.id();
-    let log = Log::collect(child.stderr.take().expect("stderr"));
-    let serving = tokio::task::spawn_blocking({
-        let log = log.clone();
-        move || log.wait_for("serving http://", Duration::from_secs(30))
-    })
-    .await
-    .expect("join")
-    .unwrap_or_else(|| panic!("no serving line:\n{}", log.text()));
+    let serving = log
+        .wait_for_async("serving http://", Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|| panic!("no serving line:\n{}", log.text()));
     let addr: SocketAddr = serving
         .split("http://")
         .nth(1)
@@ -237,12 +209,9 @@ async fn accept_errors_back_off_instead_of_spinning() {
         let _ = stream.write_all(HALF_SENT).await;
         held.push(stream);
     }
-    let failing = tokio::task::spawn_blocking({
-        let log = log.clone();
-        move || log.wait_for("cannot accept HTTP connections", Duration::from_secs(10))
-    })
-    .await
-    .expect("join");
+    let failing = log
+        .wait_for_async("cannot accept HTTP connections", Duration::from_secs(10))
+        .await;
     assert!(failing.is_some(), "accept() never failed:\n{}", log.text());
 
     // While accept() fails (EMFILE), the agent waits rather than retrying at once:

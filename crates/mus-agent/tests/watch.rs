@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::bpffs::BpfFs;
-use common::{PodSpecOf, State, a_node, pod};
+use common::{PodSpecOf, State, a_node, pod, status_and_body};
 use futures::StreamExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
@@ -476,6 +476,11 @@ fn a_pod(n: u8, name: &str, node: &str, annotations: &[(&str, &str)], cid: &str)
     p
 }
 
+/// Pod 1, "redis", on this node, annotated with `weight`: the pod most tests boost.
+fn redis_pod(weight: &str) -> Pod {
+    a_pod(1, "redis", NODE, &[(WEIGHT_ANNOTATION, weight)], "aa01")
+}
+
 fn entries(pin: &Path) -> BTreeMap<CgroupId, u32> {
     match PrioMap::open(pin) {
         Ok(map) => map
@@ -503,6 +508,14 @@ async fn eventually(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("within {secs} s: {what}");
+}
+
+/// Waits until redis's entry, at 4096, is all the map holds.
+async fn redis_alone_boosted(pin: &Path, redis: CgroupId) {
+    eventually("redis is boosted", 10, || {
+        entries(pin) == BTreeMap::from([(redis, 4096)])
+    })
+    .await;
 }
 
 struct Agent {
@@ -567,13 +580,7 @@ async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
         .set(hand, Weight::new(2048).expect("w"))
         .expect("set");
 
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "4096")],
-        "aa01",
-    ));
+    api.apply(redis_pod("4096"));
     api.apply(a_pod(2, "web", NODE, &[], "bb01"));
     api.apply(a_pod(3, "plain", NODE, &[], "cc01"));
     let a = agent(&api, &bpf, &node, |_| {});
@@ -594,13 +601,7 @@ async fn the_map_follows_annotations_deletes_moves_and_ignores_restarts() {
         entries(&pin).get(&web) == Some(&w(4096))
     })
     .await;
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "8192")],
-        "aa01",
-    ));
+    api.apply(redis_pod("8192"));
     eventually("redis is re-weighted", 10, || {
         entries(&pin).get(&redis) == Some(&8192)
     })
@@ -702,13 +703,7 @@ async fn a_restarted_agent_removes_its_entries_that_pods_stopped_asking_for() {
         .expect("open")
         .set(hand, Weight::new(2048).expect("w"))
         .expect("set");
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "4096")],
-        "aa01",
-    ));
+    api.apply(redis_pod("4096"));
     api.apply(a_pod(
         2,
         "web",
@@ -763,20 +758,11 @@ async fn redis_boosted_web_plain() -> RedisBoosted {
     let _map = bpf.create_map(4096);
     let node = Cgroups::new();
     let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "4096")],
-        "aa01",
-    ));
+    api.apply(redis_pod("4096"));
     api.apply(a_pod(2, "web", NODE, &[], "bb01"));
     let agent = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
-    eventually("redis is boosted", 10, || {
-        entries(&pin) == BTreeMap::from([(redis, 4096)])
-    })
-    .await;
+    redis_alone_boosted(&pin, redis).await;
     RedisBoosted {
         agent,
         pin,
@@ -867,19 +853,10 @@ async fn a_runner_restart_gets_every_boost_back_within_seconds() {
     let map = bpf.create_map(4096);
     let node = Cgroups::new();
     let redis = node.pod_cgroup(1);
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "4096")],
-        "aa01",
-    ));
+    api.apply(redis_pod("4096"));
     let a = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
-    eventually("redis is boosted", 10, || {
-        entries(&pin) == BTreeMap::from([(redis, 4096)])
-    })
-    .await;
+    redis_alone_boosted(&pin, redis).await;
     assert!(a.metrics.readiness(Instant::now()).is_ok());
 
     // The runner stops (pin gone), then a new one pins a new, empty map.
@@ -916,13 +893,7 @@ async fn dry_run_writes_nothing_and_own_all_takes_the_whole_map() {
         .expect("open")
         .set(hand, Weight::new(2048).expect("w"))
         .expect("set");
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "4096")],
-        "aa01",
-    ));
+    api.apply(redis_pod("4096"));
     let pin = bpf.pin();
 
     let dry = agent(&api, &bpf, &node, |o| {
@@ -1243,13 +1214,7 @@ async fn without_a_policy_nothing_is_boosted_and_old_boosts_go() {
             PrioFlags::watch_by(OwnerId::of_node(NODE)),
         )
         .expect("set");
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "4096")],
-        "aa01",
-    ));
+    api.apply(redis_pod("4096"));
     api.apply(a_pod(2, "web", NODE, &[(BOOST_ANNOTATION, "true")], "bb01"));
     let a = agent(&api, &bpf, &node, |o| o.policy = Policy::default());
     let pin = bpf.pin();
@@ -1324,13 +1289,7 @@ async fn the_daemon_and_the_cli_never_remove_or_rewrite_each_others_entries() {
     let theirs = PrioFlags::watch_by(OwnerId::of_node("node-b"));
     map.set_with_flags(other, Weight::HIGH_DEFAULT, theirs)
         .expect("set");
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "8192")],
-        "aa01",
-    ));
+    api.apply(redis_pod("8192"));
     api.apply(a_pod(
         2,
         "web",
@@ -1410,19 +1369,10 @@ async fn a_daemon_with_a_wrong_node_name_stops_or_leaves_the_others_entries() {
         .expect("cluster")
         .nodes
         .push(a_node("node-b", "2", "another-boot-id"));
-    api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "4096")],
-        "aa01",
-    ));
+    api.apply(redis_pod("4096"));
     let _first = agent(&api, &bpf, &node, |_| {});
     let pin = bpf.pin();
-    eventually("redis is boosted", 10, || {
-        entries(&pin) == BTreeMap::from([(redis, 4096)])
-    })
-    .await;
+    redis_alone_boosted(&pin, redis).await;
 
     // Told another node's name: that Node's boot ID is not this machine's.
     let wrong = agent(&api, &bpf, &node, |o| o.node = "node-b".into());
@@ -1537,16 +1487,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .expect("send");
         let mut out = String::new();
         s.read_to_string(&mut out).expect("read");
-        let status = out
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = out
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        status_and_body(&out)
     })
     .await
     .expect("join")

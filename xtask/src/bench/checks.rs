@@ -363,17 +363,7 @@ pub fn checks(agg: &Aggregate) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::results::Row;
-
-    fn row(bench: &str, cond: &str, rep: u32, metric: &str, value: f64) -> Row {
-        Row {
-            bench: bench.into(),
-            condition: cond.into(),
-            repeat: rep,
-            metric: metric.into(),
-            value,
-        }
-    }
+    use crate::bench::results::row;
 
     fn find<'a>(checks: &'a [Check], prefix: &str) -> &'a Check {
         checks

@@ -31,6 +31,12 @@ impl Row {
     }
 }
 
+/// [`Row::new`] under a short name, for the fixtures of the other modules' tests.
+#[cfg(test)]
+pub fn row(bench: &str, condition: &str, repeat: u32, metric: &str, value: f64) -> Row {
+    Row::new(bench, condition, repeat, metric, value)
+}
+
 /// The CPU share a weight should give the target against one ordinary (1024) cgroup, in %.
 pub fn share_theory_pct(weight: f64) -> f64 {
     100.0 * weight / (weight + 1024.0)

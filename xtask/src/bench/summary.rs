@@ -388,6 +388,21 @@ fn cond_table(
     md.push('\n');
 }
 
+/// `heading` and then `bench`'s [`cond_table`], if this run measured `bench` at all.
+fn bench_section(
+    md: &mut String,
+    agg: &Aggregate,
+    bench: &str,
+    heading: &str,
+    conds: &[&str],
+    cols: &[(&str, &str, usize)],
+) {
+    if agg.has_bench(bench) {
+        let _ = writeln!(md, "{heading}");
+        cond_table(md, agg, bench, conds, cols);
+    }
+}
+
 fn peers_table(md: &mut String, agg: &Aggregate) {
     let rows: Vec<&PeerRow> = PEER_ROWS
         .iter()
@@ -531,77 +546,66 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
         ("p99.9", "p999_us", 0),
         ("max", "max_us", 0),
     ];
-    if agg.has_bench("latency") {
-        let _ = writeln!(
-            md,
-            "## Wake-up latency (cyclictest, SCHED_OTHER, target cgroup; noise in every condition but idle), µs\n"
-        );
-        cond_table(&mut md, agg, "latency", CONDITIONS, &lat_cols);
-    }
-    if agg.has_bench("bystander") {
-        let _ = writeln!(
-            md,
-            "## Bystander latency (cyclictest in an unboosted cgroup next to the noise and a busy target, one busy loop per CPU), µs\n"
-        );
-        cond_table(&mut md, agg, "bystander", BOOST_CONDITIONS, &lat_cols);
-    }
-    if agg.has_bench("redis") {
-        let _ = writeln!(
-            md,
-            "## Redis GET at a fixed request rate (redis-rate, open loop; server and client in the target cgroup), ms and achieved requests/s\n\nLatency runs from each request's scheduled send time, so a reply that falls behind delays the requests queued after it, and they count. \"stock, idle\" is Redis alone.\n"
-        );
-        cond_table(
-            &mut md,
-            agg,
-            "redis",
-            CONDITIONS,
-            &[
-                ("p50", "p50_ms", 3),
-                ("p99", "p99_ms", 3),
-                ("p99.9", "p999_ms", 3),
-                ("max", "max_ms", 3),
-                ("achieved rate", "rps", 0),
-            ],
-        );
-    }
-    if agg.has_bench("redis_sat") {
-        let _ = writeln!(
-            md,
-            "## Redis saturated (redis-benchmark -c 4 -t get, closed loop, in the target cgroup, under noise), ms and requests/s\n"
-        );
-        cond_table(
-            &mut md,
-            agg,
-            "redis_sat",
-            BOOST_CONDITIONS,
-            &[
-                ("requests/s", "rps", 0),
-                ("avg", "avg_ms", 3),
-                ("p50", "p50_ms", 3),
-                ("p99", "p99_ms", 3),
-                ("max", "max_ms", 3),
-            ],
-        );
-    }
-    if agg.has_bench("threads") {
-        let _ = writeln!(
-            md,
+    bench_section(
+        &mut md,
+        agg,
+        "latency",
+        "## Wake-up latency (cyclictest, SCHED_OTHER, target cgroup; noise in every condition but idle), µs\n",
+        CONDITIONS,
+        &lat_cols,
+    );
+    bench_section(
+        &mut md,
+        agg,
+        "bystander",
+        "## Bystander latency (cyclictest in an unboosted cgroup next to the noise and a busy target, one busy loop per CPU), µs\n",
+        BOOST_CONDITIONS,
+        &lat_cols,
+    );
+    bench_section(
+        &mut md,
+        agg,
+        "redis",
+        "## Redis GET at a fixed request rate (redis-rate, open loop; server and client in the target cgroup), ms and achieved requests/s\n\nLatency runs from each request's scheduled send time, so a reply that falls behind delays the requests queued after it, and they count. \"stock, idle\" is Redis alone.\n",
+        CONDITIONS,
+        &[
+            ("p50", "p50_ms", 3),
+            ("p99", "p99_ms", 3),
+            ("p99.9", "p999_ms", 3),
+            ("max", "max_ms", 3),
+            ("achieved rate", "rps", 0),
+        ],
+    );
+    bench_section(
+        &mut md,
+        agg,
+        "redis_sat",
+        "## Redis saturated (redis-benchmark -c 4 -t get, closed loop, in the target cgroup, under noise), ms and requests/s\n",
+        BOOST_CONDITIONS,
+        &[
+            ("requests/s", "rps", 0),
+            ("avg", "avg_ms", 3),
+            ("p50", "p50_ms", 3),
+            ("p99", "p99_ms", 3),
+            ("max", "max_ms", 3),
+        ],
+    );
+    bench_section(
+        &mut md,
+        agg,
+        "threads",
+        &format!(
             "## Threads: target (1 busy thread) against a neighbour with 8, share of their CPU time, %\n\n\
              Theory for per-cgroup weights (the kernel's fair class): {:.1}% boosted 4x or not (one thread \
              fills one of the 2 CPUs at most); a per-task weight of 4096 would give 4096 / (4096 + 8 x 1024) = 33.3%.\n",
             theory::threads_target_pct(4.0)
-        );
-        cond_table(
-            &mut md,
-            agg,
-            "threads",
-            THREADS_CONDITIONS,
-            &[
-                ("target share", "target_share_pct", 1),
-                ("target CPU (% of one CPU)", "target_cpu_pct", 1),
-            ],
-        );
-    }
+        ),
+        THREADS_CONDITIONS,
+        &[
+            ("target share", "target_share_pct", 1),
+            ("target CPU (% of one CPU)", "target_cpu_pct", 1),
+        ],
+    );
     if agg.has_bench("weights_flat") || agg.has_bench("weights_nested") {
         let nested = theory::weights_nested_pct();
         let _ = writeln!(
@@ -638,19 +642,14 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
             .collect();
         cond_table(&mut md, agg, "weights_nested", PLAIN_CONDITIONS, &cols);
     }
-    if agg.has_bench("limit") {
-        let _ = writeln!(
-            md,
-            "## Limit: cpu.max \"50000 100000\" (half a CPU) on a cgroup with 2 busy threads, CPU used in % of one CPU\n"
-        );
-        cond_table(
-            &mut md,
-            agg,
-            "limit",
-            PLAIN_CONDITIONS,
-            &[("CPU used", "lim_cpu_pct", 1)],
-        );
-    }
+    bench_section(
+        &mut md,
+        agg,
+        "limit",
+        "## Limit: cpu.max \"50000 100000\" (half a CPU) on a cgroup with 2 busy threads, CPU used in % of one CPU\n",
+        PLAIN_CONDITIONS,
+        &[("CPU used", "lim_cpu_pct", 1)],
+    );
     let weights = agg.share_weights();
     if !weights.is_empty() {
         let _ = writeln!(
@@ -672,16 +671,14 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
         }
         md.push('\n');
     }
-    if agg.has_bench("overhead") {
-        let _ = writeln!(md, "## Overhead (hackbench, no noise), seconds per run\n");
-        cond_table(
-            &mut md,
-            agg,
-            "overhead",
-            OVERHEAD_CONDITIONS,
-            &[("time", "seconds", 3)],
-        );
-    }
+    bench_section(
+        &mut md,
+        agg,
+        "overhead",
+        "## Overhead (hackbench, no noise), seconds per run\n",
+        OVERHEAD_CONDITIONS,
+        &[("time", "seconds", 3)],
+    );
     if agg.has_bench("cost") {
         cost_table(&mut md, agg);
     }
@@ -692,16 +689,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
 mod tests {
     use super::*;
     use crate::bench::checks::checks;
-
-    fn row(bench: &str, cond: &str, rep: u32, metric: &str, value: f64) -> Row {
-        Row {
-            bench: bench.into(),
-            condition: cond.into(),
-            repeat: rep,
-            metric: metric.into(),
-            value,
-        }
-    }
+    use crate::bench::results::row;
 
     fn sample() -> Vec<Row> {
         let mut rows = Vec::new();

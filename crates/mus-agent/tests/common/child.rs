@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,46 @@ pub fn kubeconfig(dir: &Path, server: &str) -> PathBuf {
     )
     .expect("write");
     path
+}
+
+/// What a run of the agent against a fake API server needs on disk: a kubeconfig
+/// naming the server, and a `--pin-path` where no map is pinned, both as arguments.
+/// The scratch directory holding them goes when this is dropped.
+pub struct AgentFiles {
+    pub kubeconfig: String,
+    pub pin: String,
+    _dir: tempfile::TempDir,
+}
+
+impl AgentFiles {
+    pub fn new(server: &str) -> AgentFiles {
+        let dir = tempfile::tempdir().expect("tempdir");
+        AgentFiles {
+            kubeconfig: kubeconfig(dir.path(), server).display().to_string(),
+            pin: dir.path().join("no-map").display().to_string(),
+            _dir: dir,
+        }
+    }
+}
+
+/// `mus-agent watch --node n` on `files`, stdin and stdout closed, stderr piped;
+/// the caller adds its own flags and spawns it with [`spawn_logged`].
+pub fn watch_command(files: &AgentFiles) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mus-agent"));
+    cmd.args(["watch", "--node", "n", "--kubeconfig"])
+        .args([&files.kubeconfig, "--pin-path", &files.pin])
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Spawns `cmd` (stderr piped) and collects its stderr.
+pub fn spawn_logged(cmd: &mut Command) -> (Child, Log) {
+    let mut child = cmd.spawn().expect("spawn mus-agent watch");
+    let log = Log::collect(child.stderr.take().expect("stderr"));
+    (child, log)
 }
 
 /// A child's stderr, collected line by line on a thread of its own; clones share it.
@@ -55,5 +96,15 @@ impl Log {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// [`Log::wait_for`] from async code: it waits on a blocking thread, so that the
+    /// runtime (and the fake API server on it) goes on meanwhile.
+    pub async fn wait_for_async(&self, needle: &str, limit: Duration) -> Option<String> {
+        let log = self.clone();
+        let needle = needle.to_string();
+        tokio::task::spawn_blocking(move || log.wait_for(&needle, limit))
+            .await
+            .expect("join")
     }
 }

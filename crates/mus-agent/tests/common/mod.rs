@@ -112,6 +112,21 @@ fn respond(reply: Reply) -> Response<Body> {
     response.expect("response")
 }
 
+/// The status code (0 if there is none) and the body of a raw HTTP/1.1 response,
+/// as the tests of the agent's own HTTP endpoint read it off the socket.
+pub fn status_and_body(response: &str) -> (u16, String) {
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// `key=value` pairs of a query, decoded.
 pub fn query_param(query: &str, key: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
