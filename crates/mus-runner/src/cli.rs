@@ -51,6 +51,13 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16 << 20))]
     pub exit_dump_len: u32,
 
+    /// How long a runnable task may wait before the kernel ejects the scheduler, in
+    /// milliseconds (the kernel allows up to 30000). mus's starvation rescue keeps waits
+    /// near 2 s, so this only bounds how long a broken scheduler could run; raise it
+    /// where the kernel's own check-in runs late (many emulated vCPUs on few host cores).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1000..=30_000))]
+    pub watchdog_timeout_ms: u32,
+
     /// Print the scheduler's counters every SECONDS seconds.
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stats: Option<u64>,

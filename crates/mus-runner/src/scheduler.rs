@@ -85,6 +85,7 @@ impl<'obj> Scheduler<'obj> {
             .context("too many CPUs")?;
         // 0 keeps the kernel's default size of the exit dump.
         open.struct_ops.mus_ops_mut().exit_dump_len = args.exit_dump_len;
+        open.struct_ops.mus_ops_mut().timeout_ms = args.watchdog_timeout_ms;
 
         let existing = migrate::inspect(
             &args.pin_path,

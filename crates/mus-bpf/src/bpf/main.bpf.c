@@ -110,7 +110,7 @@ UEI_DEFINE(uei);
 
 /*
  * A task that stays runnable this long without getting a CPU makes the kernel
- * eject the scheduler.
+ * eject the scheduler. The default; mus-runner --watchdog-timeout-ms sets it.
  */
 #define WATCHDOG_TIMEOUT_MS	5000
 
