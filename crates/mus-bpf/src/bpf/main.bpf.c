@@ -866,6 +866,13 @@ static u64 lead_over(s32 victim, u64 vtime, u64 now)
 
 	if (!cctx || !cctx->vtime || cctx->kicked)
 		return 0;
+	/*
+	 * A task that has run less than slice_min_ns is not preempted: message
+	 * passing (a sender waking its receiver, which wakes the sender...)
+	 * would otherwise turn every wake-up into a context switch.
+	 */
+	if (now - cctx->started_at < slice_min_ns)
+		return 0;
 	cur = cctx->vtime;
 	if (time_before(cctx->started_at, now))
 		cur += (now - cctx->started_at) * SHARE_ONE / (cctx->share ?: 1);
