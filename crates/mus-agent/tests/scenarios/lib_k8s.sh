@@ -49,13 +49,8 @@ start_containerd() {
 # $NOISE.
 NOISE=kubepods/besteffort/podnoise
 kubelet_cgroups() {
-	d=$CG
-	for part in $(echo "$POD_CG" | tr / ' '); do
-		echo +cpu >"$d/cgroup.subtree_control"
-		d=$d/$part
-		mkdir -p "$d"
-	done
-	echo +cpu >"$d/cgroup.subtree_control"
+	mkcg "$POD_CG"
+	echo +cpu >"$CG/$POD_CG/cgroup.subtree_control"
 	mkdir -p $CG/$NOISE
 	hog $NOISE
 	hog $NOISE
