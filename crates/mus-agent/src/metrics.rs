@@ -54,7 +54,7 @@ const SCHED_COUNTERS: [(intf::mus_stat_idx, &str, Unit, &str); NR_STATS] = [
         intf::mus_stat_idx_MUS_STAT_DISPATCH_SHARED,
         "dispatch_shared",
         Unit::Events,
-        "Tasks a CPU pulled from the shared queue.",
+        "Tasks a CPU pulled from its cache's queue or its own.",
     ),
     (
         intf::mus_stat_idx_MUS_STAT_RUNTIME_BOOSTED_NS,
@@ -109,6 +109,24 @@ const SCHED_COUNTERS: [(intf::mus_stat_idx, &str, Unit, &str); NR_STATS] = [
         "cgroup_activations",
         Unit::Events,
         "Cgroups that became runnable (updates of the weight tree).",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_STEALS,
+        "steals",
+        Unit::Events,
+        "Tasks a busy CPU took from another last-level cache's queue, being owed the CPU.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS,
+        "llc_migrations",
+        Unit::Events,
+        "Tasks that started running in another last-level cache than last time.",
+    ),
+    (
+        intf::mus_stat_idx_MUS_STAT_IDLE_STEALS,
+        "idle_steals",
+        Unit::Events,
+        "Tasks a CPU with nothing else to run took from another last-level cache.",
     ),
 ];
 

@@ -11,6 +11,7 @@ mod pin;
 mod preflight;
 mod scheduler;
 mod stats;
+mod topology;
 
 use std::mem::MaybeUninit;
 use std::process::ExitCode;

@@ -18,6 +18,7 @@ use crate::ejection::Class;
 use crate::migrate::{self, Existing};
 use crate::pin;
 use crate::stats::Line;
+use crate::topology::Caches;
 
 /// How often the run loop looks for a signal or an ejection.
 const POLL: Duration = Duration::from_millis(100);
@@ -79,10 +80,18 @@ impl<'obj> Scheduler<'obj> {
         rodata.slice_min_ns = args.slice_min_us.min(args.slice_us) * 1000;
         rodata.preempt_enabled = !args.no_preempt;
         rodata.default_high_weight = args.high_weight.get();
-        rodata.nr_cpus = libbpf_rs::num_possible_cpus()
-            .context("cannot count the possible CPUs")?
-            .try_into()
-            .context("too many CPUs")?;
+        let nr_cpus = libbpf_rs::num_possible_cpus().context("cannot count the possible CPUs")?;
+        rodata.nr_cpus = nr_cpus.try_into().context("too many CPUs")?;
+        let caches = Caches::detect(nr_cpus).or_else(|e| {
+            warn!("{e:#}; all CPUs share one queue");
+            Caches::single(nr_cpus)
+        })?;
+        caches.write(rodata);
+        info!(
+            caches = caches.len(),
+            cpus = %caches.describe(),
+            "one queue per last-level cache"
+        );
         // 0 keeps the kernel's default size of the exit dump.
         open.struct_ops.mus_ops_mut().exit_dump_len = args.exit_dump_len;
         open.struct_ops.mus_ops_mut().timeout_ms = args.watchdog_timeout_ms;
@@ -202,4 +211,3 @@ impl<'obj> Scheduler<'obj> {
         })
     }
 }
-

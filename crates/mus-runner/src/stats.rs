@@ -20,7 +20,7 @@ impl fmt::Display for Line {
             "boosted: runs={} cpu={:.2}s ({:.1}%) | normal: runs={} cpu={:.2}s | \
              dispatch: idle={} shared={} | preemptions={} short slices={} | \
              starvation rescues={} | throttled={} | cgroup activations={} share refreshes={} | \
-             map changes={}",
+             map changes={} | steals: owed={} idle={} | cross-cache migrations={}",
             c.get(intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED),
             boosted_ns as f64 / 1e9,
             100.0 * boosted_ns as f64 / total,
@@ -35,6 +35,9 @@ impl fmt::Display for Line {
             c.get(intf::mus_stat_idx_MUS_STAT_CGROUP_ACTIVATIONS),
             c.get(intf::mus_stat_idx_MUS_STAT_WEIGHT_REFRESH),
             c.get(intf::mus_stat_idx_MUS_STAT_MAP_CHANGES),
+            c.get(intf::mus_stat_idx_MUS_STAT_STEALS),
+            c.get(intf::mus_stat_idx_MUS_STAT_IDLE_STEALS),
+            c.get(intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS),
         )
     }
 }

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use mus_bpf::intf;
 use mus_testbed::{GuestKernel, GuestRun, Scenario, Testbed};
 
 const LIB: &str = include_str!("scenarios/lib.sh");
@@ -36,9 +37,16 @@ fn agent_binary() -> PathBuf {
         .clone()
 }
 
-/// A scenario with the runner, the agent, bpftool and stress-ng in the guest.
+/// A scenario with the runner, the agent, bpftool and stress-ng in the guest. The
+/// scheduler counters' indices the scenarios read come from `intf.h`.
 fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
-    Scenario::new(name, &format!("{LIB}\n{script}"))
+    let indices = format!(
+        "STAT_STEALS={}\nSTAT_IDLE_STEALS={}\nSTAT_LLC_MIGRATIONS={}\n",
+        intf::mus_stat_idx_MUS_STAT_STEALS,
+        intf::mus_stat_idx_MUS_STAT_IDLE_STEALS,
+        intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS
+    );
+    Scenario::new(name, &format!("{LIB}\n{indices}{script}"))
         .binary(env!("CARGO_BIN_EXE_mus-runner"))
         .binary(agent_binary())
         .host_tool("bpftool")
@@ -55,7 +63,9 @@ fn boot(name: &str, script: &str, timeout_s: u64) -> GuestRun {
 fn boot_with(name: &str, script: &str, timeout_s: u64, tools: &[&str]) -> GuestRun {
     let scenario = tools
         .iter()
-        .fold(scenario(name, script, timeout_s), |s, tool| s.host_tool(tool));
+        .fold(scenario(name, script, timeout_s), |s, tool| {
+            s.host_tool(tool)
+        });
     boot_on(GuestKernel::Cloud, scenario)
 }
 
@@ -238,7 +248,12 @@ fn cpu_share_follows_the_weights_parent_boosts_cover_children_and_cpu_idle_is_ho
 
 #[test]
 fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves() {
-    let run = boot_with("stress", include_str!("scenarios/stress.sh"), 420, &["taskset"]);
+    let run = boot_with(
+        "stress",
+        include_str!("scenarios/stress.sh"),
+        420,
+        &["taskset"],
+    );
     let why = run.console_tail();
 
     // 7. no watchdog ejection...
@@ -265,7 +280,9 @@ fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves() {
 fn usages(run: &GuestRun, key: &str) -> (f64, Vec<f64>) {
     let value = get(run, key);
     let parse = |part: &str| -> Vec<f64> {
-        part.split_whitespace().filter_map(|n| n.parse().ok()).collect()
+        part.split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect()
     };
     match value.split_once('|').map(|(a, b)| (parse(a), parse(b))) {
         Some((before, after)) if before.len() == after.len() && before.len() >= 2 => {
@@ -277,7 +294,10 @@ fn usages(run: &GuestRun, key: &str) -> (f64, Vec<f64>) {
                 .collect();
             (secs, used)
         }
-        _ => panic!("{key} is not a measure_n line: {value:?}\n{}", run.console_tail()),
+        _ => panic!(
+            "{key} is not a measure_n line: {value:?}\n{}",
+            run.console_tail()
+        ),
     }
 }
 
@@ -310,7 +330,10 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
     close("flat w300", m[0], s[0], 0.75);
 
     // nested: parents 200:100; under the first, 1 thread against 3 (equal weights)
-    let (m, s) = (shares(&run, "mus_nested", 2), shares(&run, "stock_nested", 2));
+    let (m, s) = (
+        shares(&run, "mus_nested", 2),
+        shares(&run, "stock_nested", 2),
+    );
     close("nested p200", m[0], s[0], 2.0 / 3.0);
     close("nested p200/c1", m[2], s[2], 1.0 / 3.0);
 
@@ -319,39 +342,90 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
     // 100/179 of 2 CPUs but can use only one; inside kubepods.slice's CPU the
     // guaranteed pod (39), the burstable slice (20: two pods at 10) and the
     // besteffort slice (1) split by weight.
-    let names = ["system.slice", "kubepods.slice", "guaranteed", "burstable1", "burstable2", "besteffort"];
+    let names = [
+        "system.slice",
+        "kubepods.slice",
+        "guaranteed",
+        "burstable1",
+        "burstable2",
+        "besteffort",
+    ];
     let kube = |b1: f64, b2: f64| [0.5, 0.5, 0.5 * 39.0 / 60.0, b1, b2, 0.5 / 60.0];
     let theory = kube(0.5 * 20.0 / 60.0 / 2.0, 0.5 * 20.0 / 60.0 / 2.0);
-    let (m, s) = (shares(&run, "mus_kubelet", 2), shares(&run, "stock_kubelet", 2));
+    let (m, s) = (
+        shares(&run, "mus_kubelet", 2),
+        shares(&run, "stock_kubelet", 2),
+    );
     for (i, name) in names.iter().enumerate() {
-        eprintln!("kubelet {name}: mus {:.3} stock {:.3} theory {:.3}", m[i], s[i], theory[i]);
+        eprintln!(
+            "kubelet {name}: mus {:.3} stock {:.3} theory {:.3}",
+            m[i], s[i], theory[i]
+        );
         close(name, m[i], s[i], theory[i]);
     }
     // burstable pod 1 boosted 4x (40 against its sibling's 10): at least its share in
     // theory and above its unboosted share; system.slice keeps its share.
     let boosted = kube(0.5 * 20.0 / 60.0 * 0.8, 0.5 * 20.0 / 60.0 * 0.2);
-    let (mb, sb) = (shares(&run, "mus_kubelet_boost", 2), shares(&run, "stock_kubelet_boost", 2));
+    let (mb, sb) = (
+        shares(&run, "mus_kubelet_boost", 2),
+        shares(&run, "stock_kubelet_boost", 2),
+    );
     for (i, name) in names.iter().enumerate() {
-        eprintln!("kubelet boosted {name}: mus {:.3} stock x4 {:.3} theory {:.3}", mb[i], sb[i], boosted[i]);
+        eprintln!(
+            "kubelet boosted {name}: mus {:.3} stock x4 {:.3} theory {:.3}",
+            mb[i], sb[i], boosted[i]
+        );
     }
-    assert!(mb[3] >= boosted[3] - 0.03, "boosted pod: mus {:.3}, theory {:.3}\n{why}", mb[3], boosted[3]);
-    assert!(mb[3] > m[3], "boosted pod {:.3} not above its unboosted {:.3}\n{why}", mb[3], m[3]);
+    assert!(
+        mb[3] >= boosted[3] - 0.03,
+        "boosted pod: mus {:.3}, theory {:.3}\n{why}",
+        mb[3],
+        boosted[3]
+    );
+    assert!(
+        mb[3] > m[3],
+        "boosted pod {:.3} not above its unboosted {:.3}\n{why}",
+        mb[3],
+        m[3]
+    );
     for (what, slice) in [("unboosted", m[0]), ("boosted", mb[0])] {
-        assert!((slice - 0.5).abs() <= 0.05, "system.slice got {slice:.3} with a pod {what}\n{why}");
+        assert!(
+            (slice - 0.5).abs() <= 0.05,
+            "system.slice got {slice:.3} with a pod {what}\n{why}"
+        );
     }
 
     // one thread against eight: unboosted like stock; boosted at least stock's 400:100
-    let (m, s) = (shares(&run, "mus_threads", 2), shares(&run, "stock_threads", 2));
+    let (m, s) = (
+        shares(&run, "mus_threads", 2),
+        shares(&run, "stock_threads", 2),
+    );
     close("threads one", m[0], s[0], 0.5);
-    let (mb, sb) = (shares(&run, "mus_threads_boost", 2), shares(&run, "stock_threads_boost", 2));
-    assert!(mb[0] >= sb[0] - 0.02, "boosted 1 thread: mus {:.3}, stock 400:100 {:.3}\n{why}", mb[0], sb[0]);
+    let (mb, sb) = (
+        shares(&run, "mus_threads_boost", 2),
+        shares(&run, "stock_threads_boost", 2),
+    );
+    assert!(
+        mb[0] >= sb[0] - 0.02,
+        "boosted 1 thread: mus {:.3}, stock 400:100 {:.3}\n{why}",
+        mb[0],
+        sb[0]
+    );
     // (one thread already has a whole CPU unboosted: the boost cannot add to it)
-    assert!(mb[0] >= m[0] - 0.02, "boosted {:.3} below unboosted {:.3}\n{why}", mb[0], m[0]);
+    assert!(
+        mb[0] >= m[0] - 0.02,
+        "boosted {:.3} below unboosted {:.3}\n{why}",
+        mb[0],
+        m[0]
+    );
 
     // cpu.max 50000/100000 on two busy threads: 45-55% of one CPU
     let (secs, used) = usages(&run, "mus_limit");
     let limit = used[0] / secs;
-    assert!((0.45..=0.55).contains(&limit), "cpu.max half a CPU: mus used {limit:.3} CPUs\n{why}");
+    assert!(
+        (0.45..=0.55).contains(&limit),
+        "cpu.max half a CPU: mus used {limit:.3} CPUs\n{why}"
+    );
 
     assert_eq!(get(&run, "state_after"), "enabled", "{why}");
     assert_eq!(get(&run, "runner_rc"), "0", "{why}");
@@ -362,7 +436,12 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
 /// afterwards, and a waking task never waits behind a task of another scheduling class.
 #[test]
 fn woken_tasks_carry_no_hoard_and_never_queue_behind_another_class() {
-    let run = boot_with("wakeups", include_str!("scenarios/wakeups.sh"), 240, &["cyclictest", "chrt", "taskset"]);
+    let run = boot_with(
+        "wakeups",
+        include_str!("scenarios/wakeups.sh"),
+        240,
+        &["cyclictest", "chrt", "taskset"],
+    );
     let why = run.console_tail();
     let ticks: Vec<f64> = get(&run, "hoard_ticks")
         .split_whitespace()
@@ -370,7 +449,10 @@ fn woken_tasks_carry_no_hoard_and_never_queue_behind_another_class() {
         .collect();
     // ticks of CPU time (USER_HZ 100) against hundredths of a second elapsed
     let cpu = ticks[0] / ticks[1];
-    assert!(cpu <= 0.75, "the task woken onto an idle CPU ran {cpu:.2} of a CPU, fair is 0.5\n{why}");
+    assert!(
+        cpu <= 0.75,
+        "the task woken onto an idle CPU ran {cpu:.2} of a CPU, fair is 0.5\n{why}"
+    );
 
     let probe: Vec<u64> = get(&run, "rt_probe")
         .split_whitespace()
@@ -477,13 +559,16 @@ fn repeated_ejections_are_classified_and_restarted_with_a_growing_delay() {
     assert_eq!(get(&run, "pin_after_term"), "absent", "{why}");
 }
 
-/// The two-socket, two-NUMA-node guest (8 vCPUs): the kernel sees two L3 caches, and
-/// mus runs a stress over all CPUs without ejection.
+/// Issue "Real nodes": the two-socket, two-NUMA-node guest (8 vCPUs). The runner hands
+/// the scheduler two caches; cpu.weight 300:100 shares hold across the two queues as
+/// on the 2-vCPU guest (within 3 points of the theory, which the 2-vCPU fairness test
+/// meets); one hog per CPU stays in its cache; hogs crammed into one cache spread to
+/// the other; and a stress runs without ejection.
 #[test]
-fn a_two_socket_guest_has_two_l3_domains_and_mus_survives_a_stress_on_it() {
+fn on_a_two_socket_guest_shares_hold_across_cache_queues_and_tasks_stay_in_their_cache() {
     let run = boot_on(
         GuestKernel::Cloud,
-        scenario("topology", include_str!("scenarios/topology.sh"), 400).topology(2, 4),
+        scenario("topology", include_str!("scenarios/topology.sh"), 500).topology(2, 4),
     );
     let why = run.console_tail();
     assert_eq!(get(&run, "nproc"), "8", "{why}");
@@ -491,6 +576,63 @@ fn a_two_socket_guest_has_two_l3_domains_and_mus_survives_a_stress_on_it() {
     assert_eq!(get(&run, "numa_nodes"), "2", "{why}");
     assert_eq!(get(&run, "node0_cpus"), "0-3", "{why}");
     assert_eq!(get(&run, "node1_cpus"), "4-7", "{why}");
+    let caches = get(&run, "runner_caches");
+    assert!(
+        caches.contains("caches=2") && caches.contains("0-3 | 4-7"),
+        "the runner should hand the scheduler two caches, 0-3 and 4-7: {caches:?}\n{why}"
+    );
+
+    let stock = shares(&run, "stock_shares", 2)[0];
+    let mus = shares(&run, "mus_shares", 2)[0];
+    eprintln!("cpu.weight 300:100 over two caches: stock {stock:.3}, mus {mus:.3} (theory 0.75)");
+    assert!(
+        (mus - 0.75).abs() <= 0.03,
+        "cpu.weight 300:100 across two caches gave {mus:.3} under mus (stock {stock:.3})\n{why}"
+    );
+
+    let moves = |key: &str| -> [u64; 5] {
+        let nums: Vec<u64> = get(&run, key)
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        nums.try_into()
+            .unwrap_or_else(|n| panic!("{key} should be five counts, got {n:?}\n{why}"))
+    };
+    let [samples, moved, steals, migrations, idle_steals] = moves("balanced");
+    let [_, stock_moved, ..] = moves("stock_balanced");
+    let [_, full_moved, full_steals, _, full_idle_steals] = moves("full");
+    let [_, stock_full_moved, ..] = moves("stock_full");
+    eprintln!(
+        "six hogs on eight CPUs: {moved} cache changes in {samples} samples of their CPUs \
+         (stock {stock_moved}); all tasks: {steals} owed and {idle_steals} idle steals, \
+         {migrations} cross-cache migrations. Eight hogs: {full_moved} changes (stock \
+         {stock_full_moved}), {full_steals} owed and {full_idle_steals} idle steals"
+    );
+    // A hog seen in the other cache now and then is tolerable (one displaced for a
+    // moment, or the caches evening out a 4 + 2 start): up to one sample in 10 more
+    // than the stock scheduler (runs here saw 7, 9 and 14 of 180, stock 0); a hog
+    // changing caches every few slices is not.
+    assert!(
+        samples >= 150 && moved <= stock_moved + samples / 10,
+        "hogs moved between caches while nothing was owed: {moved} in {samples} samples \
+         (stock {stock_moved})\n{why}"
+    );
+
+    let crammed_steals: u64 = run
+        .number("crammed_steals")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (secs, used) = usages(&run, "crammed");
+    let cpus = used[0] / secs;
+    eprintln!("eight hogs released from cache 0: {crammed_steals} steals, then {cpus:.2} CPUs");
+    assert!(
+        crammed_steals >= 4,
+        "cache 1 took fewer than four hogs: {crammed_steals}\n{why}"
+    );
+    assert!(
+        cpus >= 7.0,
+        "eight hogs used {cpus:.2} of eight CPUs\n{why}"
+    );
+
     assert_eq!(get(&run, "state_after"), "enabled", "{why}");
     assert_eq!(get(&run, "runner_alive"), "yes", "{why}");
     assert_eq!(get(&run, "stress_rc"), "0", "{why}");

@@ -37,6 +37,13 @@ enum mus_consts {
 	 * task's own cgroup upwards. Kubernetes pods sit at depth 4-6.
 	 */
 	MUS_MAX_CGROUP_DEPTH	= 32,
+	/*
+	 * Largest CPU count and number of last-level caches the topology tables
+	 * (filled by mus-runner from scx_utils::Topology) hold; the runner refuses
+	 * a machine with more, naming these limits.
+	 */
+	MUS_MAX_CPUS		= 1024,
+	MUS_MAX_LLCS		= 256,
 };
 
 /* Value of high_prio_cgroups; the key is the u64 cgroup ID (the cgroup v2
@@ -81,7 +88,7 @@ enum mus_stat_idx {
 	MUS_STAT_RUN_BOOSTED,		/* times a task of a boosted cgroup got a CPU */
 	MUS_STAT_RUN_NORMAL,		/* times any other task got a CPU */
 	MUS_STAT_DISPATCH_IDLE,		/* wake-ups placed directly on an idle CPU */
-	MUS_STAT_DISPATCH_SHARED,	/* tasks a CPU pulled from a shared queue */
+	MUS_STAT_DISPATCH_SHARED,	/* tasks a CPU pulled from its cache's or its own queue */
 	MUS_STAT_RUNTIME_BOOSTED_NS,	/* CPU time given to boosted cgroups */
 	MUS_STAT_RUNTIME_NORMAL_NS,	/* CPU time given to everything else */
 	MUS_STAT_WEIGHT_REFRESH,	/* hierarchical share recomputations (cache misses) */
@@ -91,6 +98,9 @@ enum mus_stat_idx {
 	MUS_STAT_SHORT_SLICES,		/* slices shortened because tasks were waiting */
 	MUS_STAT_THROTTLED,		/* tasks held back because their cgroup used its cpu.max */
 	MUS_STAT_CGROUP_ACTIVATIONS,	/* cgroups that became runnable (tree updates) */
+	MUS_STAT_STEALS,		/* tasks a busy CPU took from another cache's queue, being owed */
+	MUS_STAT_LLC_MIGRATIONS,	/* tasks that started running in another cache than before */
+	MUS_STAT_IDLE_STEALS,		/* tasks a CPU with nothing else to run took from another cache */
 	MUS_NR_STATS,
 };
 

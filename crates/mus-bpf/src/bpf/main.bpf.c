@@ -25,8 +25,8 @@
  *
  * How: the hierarchy flattened into one share per cgroup
  * ------------------------------------------------------
- * Tasks are scheduled in one vtime-ordered queue (per-task vtime, like
- * scx_simple) but each task is charged for its CPU time by the inverse of its
+ * Tasks are scheduled by vtime (per-task vtime, like scx_simple; queues per
+ * cache, below) but each task is charged for its CPU time by the inverse of its
  * *flattened hierarchical share* of the machine, learnt from scx_flatcg:
  *
  *   share(cgroup) = product over its ancestors a (below the root, itself
@@ -58,9 +58,35 @@
  * Why not scx_flatcg's two-level design (a queue per cgroup, an rbtree of
  * cgroups): it needs a second vtime domain, per-cgroup queues to scan and an
  * rbtree under a lock on every dispatch; charging tasks by their flattened
- * share keeps one task queue (per cache domain, see issue "Real nodes"),
- * keeps wake-up preemption a comparison of two task vtimes, and costs an
- * ancestor walk only when the tree's activity changed.
+ * share keeps plain task queues, keeps wake-up preemption a comparison of two
+ * task vtimes, and costs an ancestor walk only when the tree's activity
+ * changed.
+ *
+ * Queues per last-level cache
+ * ---------------------------
+ * Each last-level cache (from scx_utils::Topology, handed over by mus-runner
+ * in .rodata) has a vtime-ordered queue its CPUs share, and each CPU one for
+ * the tasks that may run nowhere else. A task is queued where it last ran
+ * (or where ops.select_cpu placed it: the kernel's idle search prefers the
+ * previous CPU's cache), so a CPU serves its own cache first and no lock or
+ * queue cache line is shared between caches on an ordinary dispatch. vtime
+ * is one currency across queues, which is what keeps the guarantees above
+ * node-wide: a CPU also peeks at other caches' heads (every other cache up to
+ * three caches, else two at random) and takes one that is owed the CPU by
+ * more than STEAL_SLICES of that task's slices compared with its own choice.
+ * An idle CPU takes from any cache. A preemption victim is sought among the
+ * CPUs of the waking task's cache, which serve its queue.
+ *
+ * Which guarantees hold where. Per queue, exactly as before: vtime order,
+ * slices shrinking with that cache's waiters, wake-up preemption. Node-wide:
+ * shares (one hweight per cgroup, of the whole machine; a cache whose tasks
+ * fall behind by STEAL_SLICES is stolen from, so no cgroup's tasks lag those
+ * of another cache by more than that: a few slices' error in seconds of
+ * contention), cpu.max (quotas are per cgroup, charged from every CPU), the
+ * starvation rescue (one FIFO queue every CPU serves first) and the node's
+ * progress vtime_now. Two tasks in different caches are not compared on
+ * every decision, only through their queues' heads; that is the price of not
+ * bouncing one lock across sockets, and scx_bpfland and scx_lavd pay it too.
  *
  * The map
  * -------
@@ -80,16 +106,21 @@
  * (7.1 for a reliable one; scx's compat helper falls back to an iterator).
  * libbpf drops the callbacks a kernel lacks (scx_utils' load-time fix-ups).
  *
- * Cost of the hot callbacks (D = cgroup depth, 4-5 under kubelet)
+ * Cost of the hot callbacks (D = cgroup depth, 4-5 under kubelet; L = number
+ * of last-level caches; nothing is O(CPUs))
  * ----------------------------------------------------------------
- * select_cpu: the kernel's idle-CPU search; a placement (O(1)).
- * enqueue: O(1) + a victim check of at most three CPUs (prev and two random
- *   candidates), never a scan of every CPU; O(D) when cpu.max limits exist.
+ * select_cpu: the kernel's idle-CPU search (topology-aware); a placement, O(1).
+ * enqueue: O(1): an insert into the cache's queue, an idle-CPU pick in the
+ *   cache's mask then anywhere, and a victim check of at most three CPUs of
+ *   the cache (the task's and two random ones); O(D) when cpu.max limits exist.
  * runnable/quiescent: one task-cgroup kfunc, one storage lookup, two atomics;
  *   O(D) lock sections only when a cgroup's activity changes.
  * running: O(1). stopping: O(1) with a cached share, O(D) after the tree
- *   changed. dispatch: a peek and a move; O(throttled) only when a cpu.max
- *   period ends.
+ *   changed. tick: nothing without cpu.max; O(D) with it.
+ * dispatch: O(1) on a busy CPU (peeks at its two queues and at most three
+ *   other caches' heads, then one move); O(L) peeks on a CPU that would
+ *   otherwise go idle; O(throttled) only when a cpu.max period ends; the
+ *   starvation scan, ten times a second on one CPU, is O(L + CPUs + queued).
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
@@ -98,12 +129,18 @@ char _license[] SEC("license") = "GPL";
 
 UEI_DEFINE(uei);
 
-/* The queue all CPUs share, ordered by vtime. */
-#define SHARED_DSQ		0
+/*
+ * The queues. Each last-level cache has one, ordered by vtime, that its CPUs
+ * share; each CPU has one for the tasks that may run on that CPU alone
+ * (per-CPU kthreads, pinned tasks), so that they never sit in a shared queue
+ * the other CPUs have to skip over.
+ */
+#define LLC_DSQ(llc)		((u64)(llc))
+#define CPU_DSQ(cpu)		((u64)MUS_MAX_LLCS + (cpu))
 /* Tasks whose cgroup used up its cpu.max quota, released at the period end. */
-#define THROTTLED_DSQ		1
-/* Tasks that waited STARVATION_NS, served before SHARED_DSQ, in FIFO order. */
-#define RESCUE_DSQ		2
+#define THROTTLED_DSQ		((u64)MUS_MAX_LLCS + MUS_MAX_CPUS)
+/* Tasks that waited STARVATION_NS, served before every other queue, in FIFO order. */
+#define RESCUE_DSQ		(THROTTLED_DSQ + 1)
 
 #define NSEC_PER_USEC		1000ULL
 #define NSEC_PER_MSEC		1000000ULL
@@ -125,6 +162,24 @@ UEI_DEFINE(uei);
  */
 #define STARVATION_NS		(2000 * NSEC_PER_MSEC)
 #define STARVATION_SCAN_NS	(100 * NSEC_PER_MSEC)
+
+/*
+ * A CPU takes the head of another cache's queue only when that task is owed
+ * the CPU by more than STEAL_SLICES of its own slices' charge compared with
+ * what the CPU would run otherwise: two queues' heads drift apart by about a
+ * slice's charge in ordinary ebb and flow, and a task should not change
+ * caches (and lose its warm cache) for that. The price is that shares across
+ * caches hold to within this many slices per task, not exactly.
+ */
+#define STEAL_SLICES		4
+
+/*
+ * A task that ran this recently is cache-hot: its data is in its cache, and
+ * moving it to an idle CPU of another cache costs more than waiting a little
+ * for a CPU of its own. The kernel's sysctl_sched_migration_cost has the same
+ * default and the same purpose.
+ */
+#define MIGRATION_COST_NS	(500 * NSEC_PER_USEC)
 
 /* A share of the whole machine, in fixed point. */
 #define SHARE_ONE		(1ULL << 24)
@@ -187,6 +242,18 @@ const volatile u64 max_debt_ns = 1000 * NSEC_PER_MSEC;
 const volatile u32 nr_cpus = 1;
 
 /*
+ * The machine's last-level caches, set by mus-runner from scx_utils::Topology:
+ * how many, which one each CPU belongs to, and each one's CPUs (llc_cpus
+ * holds every CPU grouped by cache, llc_first[l] being where cache l's
+ * llc_size[l] CPUs start). CPUs the runner did not see count as cache 0.
+ */
+const volatile u32 nr_llcs = 1;
+const volatile u32 cpu_llc[MUS_MAX_CPUS];
+const volatile u32 llc_cpus[MUS_MAX_CPUS];
+const volatile u32 llc_first[MUS_MAX_LLCS];
+const volatile u32 llc_size[MUS_MAX_LLCS];
+
+/*
  * cgroup ID -> weight. Pinned by mus-runner, written by mus-agent and bpftool.
  */
 struct {
@@ -218,12 +285,16 @@ struct task_ctx {
 	u64 started_at;
 	/* its share when it started, in SHARE_ONE units */
 	u64 share;
-	/* when it was last put in SHARED_DSQ, for the starvation rescue */
+	/* when it was last queued, for the starvation rescue */
 	u64 enqueued_at;
 	/* held in THROTTLED_DSQ until this time (a cpu.max period end) */
 	u64 throttled_until;
 	/* CPU time up to this time is charged to cpu.max quotas */
 	u64 bw_charged_at;
+	/* the cache it last ran in, plus one (0: it has not run yet) */
+	u32 last_llc;
+	/* when it last stopped running, to tell whether it is cache-hot */
+	u64 stopped_at;
 };
 
 struct {
@@ -297,6 +368,18 @@ struct {
 	__type(value, struct cgrp_ctx);
 } cgrp_ctxs SEC(".maps");
 
+/* Each cache's CPUs as a cpumask, built at init for the idle-CPU search. */
+struct llc_mask {
+	struct bpf_cpumask __kptr *cpus;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MUS_MAX_LLCS);
+	__type(key, u32);
+	__type(value, struct llc_mask);
+} llc_masks SEC(".maps");
+
 /* State of the periodic map scan. */
 struct map_scan {
 	struct bpf_timer timer;
@@ -331,9 +414,14 @@ struct {
  */
 
 /*
- * The queue's progress: the vtime of the queue's head when a CPU last took
- * a task from it (the smallest vtime still waiting), or, while nothing
+ * The node's progress: the vtime of the head of the queue a CPU last took a
+ * task from (the smallest vtime still waiting there), or, while nothing
  * waits, of the tasks that start running (at most a slice ahead per switch).
+ * One value for the whole node although the queues are per cache: vtime is
+ * one currency across caches (stealing compares heads of different queues),
+ * and the heads of busy queues stay within STEAL_SLICES of each other, so
+ * this is about the furthest head; a task waking in a lagging cache is placed
+ * at most that much later than its own queue's head would place it.
  * Updated without synchronisation from every CPU; a lost update only makes
  * the next waking task's credit slightly more generous.
  */
@@ -390,6 +478,84 @@ static struct cgrp_ctx *lookup_cgrp_ctx(struct cgroup *cgrp)
 	if (!cgc)
 		scx_bpf_error("cgrp_ctx lookup failed for cgroup %llu", cgrp->kn->id);
 	return cgc;
+}
+
+/*
+ * The topology tables are indexed through these helpers only. MUS_MAX_CPUS
+ * and MUS_MAX_LLCS are powers of two, and masking (rather than comparing) is
+ * what lets the verifier see every index in bounds after the compiler has
+ * spilled and reloaded it; the runner never writes an out-of-range value.
+ */
+_Static_assert(!(MUS_MAX_CPUS & (MUS_MAX_CPUS - 1)), "MUS_MAX_CPUS: a power of two");
+_Static_assert(!(MUS_MAX_LLCS & (MUS_MAX_LLCS - 1)), "MUS_MAX_LLCS: a power of two");
+
+/* The last-level cache @cpu belongs to. */
+static u32 llc_of(s32 cpu)
+{
+	return cpu_llc[(u32)cpu & (MUS_MAX_CPUS - 1)] & (MUS_MAX_LLCS - 1);
+}
+
+/* How many CPUs cache @llc has (never 0). */
+static u32 llc_nr_cpus(u32 llc)
+{
+	u32 n = llc_size[llc & (MUS_MAX_LLCS - 1)];
+
+	return n ?: (nr_cpus ?: 1);
+}
+
+/* A CPU of cache @llc picked at random, or -1 if the runner gave none. */
+static s32 random_cpu_in(u32 llc)
+{
+	u32 n, idx;
+
+	llc &= MUS_MAX_LLCS - 1;
+	n = llc_size[llc];
+	if (!n)
+		return -1;
+	idx = llc_first[llc] + bpf_get_prandom_u32() % n;
+	return llc_cpus[idx & (MUS_MAX_CPUS - 1)];
+}
+
+/*
+ * The queue @p goes to when it is to run on (or near) @cpu: that CPU's own
+ * queue if @p may run nowhere else, else the queue of @cpu's cache.
+ */
+static u64 task_dsq(const struct task_struct *p, s32 cpu)
+{
+	if (p->nr_cpus_allowed == 1)
+		return CPU_DSQ(cpu);
+	return LLC_DSQ(llc_of(cpu));
+}
+
+/* Whether @p ran less than MIGRATION_COST_NS before @now. */
+static bool cache_hot(struct task_struct *p, u64 now)
+{
+	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+
+	return tctx && tctx->stopped_at && now - tctx->stopped_at < MIGRATION_COST_NS;
+}
+
+/*
+ * An idle CPU for @p, near @cpu: first in @cpu's cache (when @p may run on
+ * every CPU, so that the cache's mask needs no intersection with @p's), then,
+ * if @anywhere, anywhere @p may run. Claims it (clears its idle bit); -1 if
+ * none.
+ */
+static s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere)
+{
+	u32 llc = llc_of(cpu);
+	struct llc_mask *m;
+	s32 idle;
+
+	if (nr_llcs <= 1)
+		return scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (p->nr_cpus_allowed >= nr_cpus &&
+	    (m = bpf_map_lookup_elem(&llc_masks, &llc)) && m->cpus) {
+		idle = scx_bpf_pick_idle_cpu(cast_mask(m->cpus), 0);
+		if (idle >= 0)
+			return idle;
+	}
+	return anywhere ? scx_bpf_pick_idle_cpu(p->cpus_ptr, 0) : -1;
 }
 
 /* The context of @cgrp's ancestor at @level (@cgrp itself at its own level). */
@@ -654,15 +820,19 @@ static void place_waking(struct task_struct *p, struct task_ctx *tctx)
 }
 
 /*
- * The slice of a task starting now: slice_ns when nothing waits, shrinking
- * towards slice_min_ns as tasks queue up, so that each waits about one
- * round of short slices rather than a long one per task ahead of it.
+ * The slice of a task starting now on @cpu: slice_ns when nothing waits for
+ * the CPUs of its cache, shrinking towards slice_min_ns as tasks queue up
+ * there, so that each waits about one round of short slices rather than a
+ * long one per task ahead of it.
  */
-static u64 task_slice(const struct task_ctx *tctx)
+static u64 task_slice(s32 cpu)
 {
-	u64 waiting = scx_bpf_dsq_nr_queued(SHARED_DSQ), slice;
+	u32 llc = llc_of(cpu), cpus = llc_nr_cpus(llc);
+	u64 waiting, slice;
 
-	slice = slice_ns * nr_cpus / (nr_cpus + waiting);
+	waiting = scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) +
+		  scx_bpf_dsq_nr_queued(CPU_DSQ(cpu));
+	slice = slice_ns * cpus / (cpus + waiting);
 	return slice < slice_min_ns ? slice_min_ns : slice;
 }
 
@@ -810,7 +980,7 @@ static bool try_throttle(struct task_struct *p, struct task_ctx *tctx,
 }
 
 /*
- * Moves the throttled tasks whose period ended back to the shared queue.
+ * Moves the throttled tasks whose period ended back to their queues.
  * Called from ops.dispatch (a context where tasks may move between queues);
  * O(throttled tasks), and only once a period ended.
  */
@@ -831,9 +1001,11 @@ static void release_throttled(void)
 				next = tctx->throttled_until;
 			continue;
 		}
+		s32 cpu = scx_bpf_task_cpu(p);
+
 		scx_bpf_dsq_move_set_vtime(BPF_FOR_EACH_ITER, p->scx.dsq_vtime);
-		if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, SHARED_DSQ, 0)) {
-			s32 cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+		if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, task_dsq(p, cpu), 0)) {
+			cpu = pick_idle_near(p, cpu, true);
 
 			if (cpu >= 0)
 				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
@@ -857,9 +1029,10 @@ static int bw_timer_fn(void *map, u32 *key, struct bw_timer *t)
 
 /*
  * Whether @victim's current task is further ahead in vtime than @vtime, the
- * placement of a waking task, and by how much (0: not ahead, or not ours).
+ * placement of a waking task of boost @boost, and by how much (0: not ahead,
+ * or not ours).
  */
-static u64 lead_over(s32 victim, u64 vtime, u64 now)
+static u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 now)
 {
 	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
 	u64 cur;
@@ -869,9 +1042,11 @@ static u64 lead_over(s32 victim, u64 vtime, u64 now)
 	/*
 	 * A task that has run less than slice_min_ns is not preempted: message
 	 * passing (a sender waking its receiver, which wakes the sender...)
-	 * would otherwise turn every wake-up into a context switch.
+	 * would otherwise turn every wake-up into a context switch. A boosted
+	 * waker is exempt against a task boosted less: being on a CPU at once
+	 * is what a boost is for.
 	 */
-	if (now - cctx->started_at < slice_min_ns)
+	if (now - cctx->started_at < slice_min_ns && boost <= cctx->boost)
 		return 0;
 	cur = cctx->vtime;
 	if (time_before(cctx->started_at, now))
@@ -881,23 +1056,26 @@ static u64 lead_over(s32 victim, u64 vtime, u64 now)
 
 /*
  * A waking @p that no idle CPU took: preempt the CPU whose task is furthest
- * ahead of @p among @p's previous CPU and two random CPUs it may use (the
- * power of two choices: no scan of every CPU). Tolerated race: CPU states
- * are read without locks, so a CPU that switched tasks meanwhile may be
- * kicked needlessly; its dispatch then keeps the right task.
+ * ahead of @p among @p's CPU and two random CPUs of its cache (the power of
+ * two choices: no scan of every CPU; the cache's, because those CPUs serve
+ * the queue @p went to). A task that may run on one CPU only looks at that
+ * one. Tolerated race: CPU states are read without locks, so a CPU that
+ * switched tasks meanwhile may be kicked needlessly; its dispatch then keeps
+ * the right task.
  */
-static void preempt_for(struct task_struct *p)
+static void preempt_for(struct task_struct *p, u32 boost)
 {
 	s32 best = -1, cpu = scx_bpf_task_cpu(p), i;
 	u64 now = scx_bpf_now(), lead, best_lead = 0;
+	u32 llc = llc_of(cpu);
 	struct cpu_ctx *cctx;
 
-	bpf_for(i, 0, 3) {
+	bpf_for(i, 0, p->nr_cpus_allowed == 1 ? 1 : 3) {
 		if (i)
-			cpu = bpf_get_prandom_u32() % nr_cpus;
-		if (!bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			cpu = random_cpu_in(llc);
+		if (cpu < 0 || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		lead = lead_over(cpu, p->scx.dsq_vtime, now);
+		lead = lead_over(cpu, p->scx.dsq_vtime, boost, now);
 		/* the previous CPU wins ties: its cache is warm */
 		if (lead > best_lead) {
 			best_lead = lead;
@@ -933,17 +1111,34 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	refresh_task_boost(p, tctx);
 	place_waking(p, tctx);
 	stat_add(MUS_STAT_DISPATCH_IDLE, 1);
-	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(tctx), 0);
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(cpu), 0);
 	return cpu;
+}
+
+/*
+ * A cache-hot task was queued behind @dsq's head and found no idle CPU in its
+ * cache. If the head itself is no longer hot (it has waited a while), an idle
+ * CPU of another cache may take it: claim one, so that an overloaded cache
+ * next to an idle one does not stay so (idle CPUs have no tick to notice).
+ */
+static s32 kick_for_head(u64 dsq, struct task_struct *p, u64 now)
+{
+	struct task_struct *head = __COMPAT_scx_bpf_dsq_peek(dsq);
+
+	if (!head || head == p || cache_hot(head, now))
+		return -1;
+	return scx_bpf_pick_idle_cpu(head->cpus_ptr, 0);
 }
 
 void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
-	s32 cpu;
+	s32 cpu = scx_bpf_task_cpu(p), idle;
+	u64 now;
 
 	if (!tctx) {
-		scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, vtime_now, enq_flags);
+		scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns, vtime_now,
+					 enq_flags);
 		return;
 	}
 	if (try_throttle(p, tctx, enq_flags))
@@ -954,36 +1149,50 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * it back); it simply goes on running.
 	 */
 	if (enq_flags & SCX_ENQ_LAST) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(tctx), enq_flags);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(cpu), enq_flags);
 		return;
 	}
 	refresh_task_boost(p, tctx);
 	if (enq_flags & SCX_ENQ_WAKEUP)
 		place_waking(p, tctx);
 	tctx->enqueued_at = scx_bpf_now();
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, p->scx.dsq_vtime,
+	/*
+	 * @p's CPU is the one ops.select_cpu chose (a wake-up) or the one it
+	 * ran on: its cache's queue, where its data is warm.
+	 */
+	scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns, p->scx.dsq_vtime,
 				 enq_flags);
 
-	/* an idle CPU takes it; else, if it just woke, maybe preempt one */
-	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
-	if (cpu >= 0)
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	/*
+	 * An idle CPU takes it: one of its cache, or, unless @p is cache-hot
+	 * (it was just preempted or its slice ended), one of another cache,
+	 * which then takes it from this queue. Else, if it just woke, maybe
+	 * preempt a CPU.
+	 */
+	now = scx_bpf_now();
+	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
+	if (idle < 0 && nr_llcs > 1)
+		idle = kick_for_head(task_dsq(p, cpu), p, now);
+	if (idle >= 0)
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
 	else if (preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
-		preempt_for(p);
+		preempt_for(p, tctx->boost);
 }
 
 /*
- * Whether @prev, whose slice ran out, should keep its CPU for another slice.
+ * Whether @prev, whose slice ran out, should keep its CPU for another slice
+ * rather than give it to a task owed it by @next_vtime (@has_next false:
+ * nothing waits that this CPU would take).
  *
  * The kernel calls ops.dispatch before it puts @prev back in the queue, so the
  * queue's head would always win, even against a @prev with a smaller vtime: a
  * heavy task could never run two slices in a row and, with as many waiting
  * tasks as CPUs, weights would count for little. So compare @prev with the
  * head. @prev's last run is not charged yet (ops.stopping comes after this), so
- * compare with what it will be charged. The head is peeked without the queue's
- * lock: if it is dequeued meanwhile, one decision is made on a stale vtime.
+ * compare with what it will be charged. Heads are peeked without the queues'
+ * locks: if one is dequeued meanwhile, one decision is made on a stale vtime.
  */
-static bool keep_running(struct task_struct *prev, struct task_struct *head)
+static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime)
 {
 	struct task_ctx *tctx;
 	u64 now = scx_bpf_now(), vtime;
@@ -1010,28 +1219,22 @@ static bool keep_running(struct task_struct *prev, struct task_struct *head)
 			return false;
 	}
 
-	if (!head)
+	if (!has_next)
 		return true;
 	vtime = prev->scx.dsq_vtime +
 		(now - tctx->started_at) * SHARE_ONE / (tctx->share ?: 1);
-	return !time_before(head->scx.dsq_vtime, vtime);
+	return !time_before(next_vtime, vtime);
 }
 
-/*
- * Moves every task queued longer than STARVATION_NS to RESCUE_DSQ, if the last
- * scan is older than STARVATION_SCAN_NS. One CPU scans at a time (the
- * compare-and-swap); O(queued tasks) ten times a second, from the tail, where
- * the starving are (the largest vtimes).
- */
-static void rescue_starving(void)
+/* Moves every task queued in @dsq longer than STARVATION_NS to RESCUE_DSQ. */
+static void rescue_from(u64 dsq, u64 now)
 {
-	u64 now = scx_bpf_now(), last = last_starvation_scan;
 	struct task_struct *p;
 
-	if (now - last < STARVATION_SCAN_NS ||
-	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
+	if (!scx_bpf_dsq_nr_queued(dsq))
 		return;
-	bpf_for_each(scx_dsq, p, SHARED_DSQ, SCX_DSQ_ITER_REV) {
+	/* from the tail, where the starving are (the largest vtimes) */
+	bpf_for_each(scx_dsq, p, dsq, SCX_DSQ_ITER_REV) {
 		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
 
 		if (!tctx || now - tctx->enqueued_at < STARVATION_NS)
@@ -1043,9 +1246,103 @@ static void rescue_starving(void)
 	}
 }
 
+/*
+ * Moves every task queued longer than STARVATION_NS to RESCUE_DSQ, if the last
+ * scan is older than STARVATION_SCAN_NS. One CPU scans at a time (the
+ * compare-and-swap); ten times a second, O(queues + queued tasks).
+ */
+static void rescue_starving(void)
+{
+	u64 now = scx_bpf_now(), last = last_starvation_scan;
+	u32 i;
+
+	if (now - last < STARVATION_SCAN_NS ||
+	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
+		return;
+	bpf_for(i, 0, nr_llcs)
+		rescue_from(LLC_DSQ(i), now);
+	bpf_for(i, 0, nr_cpus)
+		rescue_from(CPU_DSQ(i), now);
+}
+
+/*
+ * The queue's head is the smallest vtime waiting: the node's progress.
+ * Follow it by at most two slices per dispatch (about twice the pace of a
+ * busy queue): when only far-behind tasks wait (a starving BestEffort thread
+ * charged seconds for one slice), the node must not leap to them, or every
+ * task waking next would be placed behind the running ones.
+ */
+static void follow_head(u64 head_vtime)
+{
+	u64 now_v = vtime_now;
+
+	if (time_before(now_v, head_vtime))
+		vtime_now = time_before(head_vtime, now_v + 2 * slice_ns) ?
+			    head_vtime : now_v + 2 * slice_ns;
+}
+
+/*
+ * The vtime from which a CPU of another cache may take @p: its own, plus
+ * STEAL_SLICES of its slices' charge at the share it last ran with.
+ */
+static u64 steal_vtime(struct task_struct *p)
+{
+	struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, p, 0, 0);
+	u64 share = tctx && tctx->share ? tctx->share : SHARE_ONE;
+
+	return p->scx.dsq_vtime + STEAL_SLICES * slice_ns * SHARE_ONE / share;
+}
+
+/*
+ * The other cache whose queue's head this CPU (of cache @llc) could take
+ * soonest, by steal_vtime, returned in @vtime; -1 if none has a waiting
+ * task. Looks at every other cache when there are at most three or when @all
+ * (the CPU has nothing else to run: an idle CPU must find work anywhere),
+ * else at two picked at random (the power of two choices), so a busy CPU's
+ * dispatch costs O(1) peeks whatever the number of caches. When @idle (the
+ * CPU's own queues and its previous task have nothing to run), a cache-hot
+ * head is left where it is: its own cache's CPUs are about to take it, and
+ * the CPU is kicked again by kick_for_head() once it has waited.
+ */
+static s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime)
+{
+	bool every = all || nr_llcs <= 3;
+	struct task_struct *head;
+	u64 v, now = scx_bpf_now();
+	s32 best = -1;
+	u32 i, l;
+
+	bpf_for(i, 0, every ? nr_llcs : 2) {
+		l = every ? i : (llc + 1 + bpf_get_prandom_u32() % (nr_llcs - 1)) % nr_llcs;
+		if (l == llc)
+			continue;
+		head = __COMPAT_scx_bpf_dsq_peek(LLC_DSQ(l));
+		if (!head || (idle && cache_hot(head, now)))
+			continue;
+		v = steal_vtime(head);
+		if (best < 0 || time_before(v, *vtime)) {
+			best = l;
+			*vtime = v;
+		}
+	}
+	return best;
+}
+
+/*
+ * A CPU serves, in this order: rescued starving tasks; @prev again if no
+ * waiting task is owed the CPU more; the head of another cache's queue if it
+ * is owed the CPU by more than STEAL_SLICES (see pick_steal); the smaller
+ * vtime of its own queue's head and its cache's queue's head. A CPU with
+ * nothing to run takes another cache's head that is not cache-hot; one whose
+ * queues hold only tasks it may not run takes from any other cache.
+ */
 void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 {
-	struct task_struct *head;
+	u32 llc = llc_of(cpu), i;
+	struct task_struct *shared, *own;
+	u64 head_vtime = 0, steal_v = 0;
+	bool has_head, own_first, idle;
+	s32 steal = -1;
 
 	if (nr_bw_cgroups)
 		release_throttled();
@@ -1053,26 +1350,54 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	/* a CPU takes only rescued tasks it may run (the kernel skips others) */
 	if (scx_bpf_dsq_move_to_local(RESCUE_DSQ, 0))
 		return;
-	head = __COMPAT_scx_bpf_dsq_peek(SHARED_DSQ);
-	/*
-	 * The head is the smallest vtime waiting: the queue's progress. Follow
-	 * it by at most two slices per dispatch (about twice the pace of a busy
-	 * queue): when only far-behind tasks wait (a starving BestEffort thread
-	 * charged seconds for one slice), the queue must not leap to them, or
-	 * every task waking next would be placed behind the running ones.
-	 */
-	if (head && time_before(vtime_now, head->scx.dsq_vtime))
-		vtime_now = time_before(head->scx.dsq_vtime, vtime_now + 2 * slice_ns) ?
-			    head->scx.dsq_vtime : vtime_now + 2 * slice_ns;
-	if (keep_running(prev, head)) {
-		struct task_ctx *tctx = bpf_task_storage_get(&task_ctxs, prev, 0, 0);
 
+	shared = __COMPAT_scx_bpf_dsq_peek(LLC_DSQ(llc));
+	own = __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(cpu));
+	own_first = own && (!shared ||
+			    time_before(own->scx.dsq_vtime, shared->scx.dsq_vtime));
+	has_head = own || shared;
+	/* nothing of its own to run, not even @prev */
+	idle = !has_head && !(prev && (prev->scx.flags & SCX_TASK_QUEUED));
+	if (has_head) {
+		head_vtime = own_first ? own->scx.dsq_vtime : shared->scx.dsq_vtime;
+		follow_head(head_vtime);
+	}
+	if (nr_llcs > 1) {
+		steal = pick_steal(llc, !has_head, idle, &steal_v);
+		if (steal >= 0 && has_head && !time_before(steal_v, head_vtime))
+			steal = -1;
+	}
+
+	if (keep_running(prev, has_head || steal >= 0,
+			 steal >= 0 ? steal_v : head_vtime)) {
 		/* no ops.stopping/running in between: started_at keeps counting */
-		prev->scx.slice = tctx ? task_slice(tctx) : slice_ns;
+		prev->scx.slice = task_slice(cpu);
 		return;
 	}
-	if (scx_bpf_dsq_move_to_local(SHARED_DSQ, 0))
+	if (steal >= 0 && scx_bpf_dsq_move_to_local(LLC_DSQ(steal), 0)) {
+		stat_add(idle ? MUS_STAT_IDLE_STEALS : MUS_STAT_STEALS, 1);
+		return;
+	}
+	if ((own_first && scx_bpf_dsq_move_to_local(CPU_DSQ(cpu), 0)) ||
+	    scx_bpf_dsq_move_to_local(LLC_DSQ(llc), 0) ||
+	    scx_bpf_dsq_move_to_local(CPU_DSQ(cpu), 0)) {
 		stat_add(MUS_STAT_DISPATCH_SHARED, 1);
+		return;
+	}
+	/*
+	 * Its queues still hold tasks, none of which this CPU may run (rather
+	 * than another CPU of the cache having just taken the head): rather
+	 * than idle, take from any cache.
+	 */
+	if (nr_llcs <= 1 || (!scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) &&
+			     !scx_bpf_dsq_nr_queued(CPU_DSQ(cpu))))
+		return;
+	bpf_for(i, 0, nr_llcs) {
+		if (i != llc && scx_bpf_dsq_move_to_local(LLC_DSQ(i), 0)) {
+			stat_add(MUS_STAT_IDLE_STEALS, 1);
+			return;
+		}
+	}
 }
 
 /*
@@ -1166,6 +1491,8 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	struct cgroup *cgrp;
 	struct cgrp_ctx *cgc;
 	u64 now = scx_bpf_now(), slice, until = 0, left;
+	s32 cpu = bpf_get_smp_processor_id();
+	u32 llc = llc_of(cpu);
 
 	/*
 	 * While nothing waits, the queue's progress follows the running tasks,
@@ -1173,7 +1500,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	 * that runs out of order (a wake-up on an idle CPU) must not drag
 	 * everyone's wake-up credit along and so erase its own debt.
 	 */
-	if (!scx_bpf_dsq_nr_queued(SHARED_DSQ) &&
+	if (!scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) &&
 	    time_before(vtime_now, p->scx.dsq_vtime))
 		vtime_now = time_before(p->scx.dsq_vtime, vtime_now + slice_ns) ?
 			    p->scx.dsq_vtime : vtime_now + slice_ns;
@@ -1185,8 +1512,11 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	tctx->started_at = now;
 	tctx->bw_charged_at = now;
 	tctx->share = SHARE_ONE;
+	if (tctx->last_llc && tctx->last_llc != llc + 1)
+		stat_add(MUS_STAT_LLC_MIGRATIONS, 1);
+	tctx->last_llc = llc + 1;
 
-	slice = task_slice(tctx);
+	slice = task_slice(cpu);
 	cgrp = scx_bpf_task_cgroup(p);
 	if (cgrp) {
 		cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
@@ -1210,7 +1540,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	p->scx.slice = slice;
 
 	stat_add(tctx->boost ? MUS_STAT_RUN_BOOSTED : MUS_STAT_RUN_NORMAL, 1);
-	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
+	cctx = lookup_cpu_ctx(cpu);
 	if (cctx) {
 		cctx->vtime = p->scx.dsq_vtime ?: 1;
 		cctx->started_at = now;
@@ -1243,6 +1573,7 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 	 */
 	ran = now - tctx->started_at;
 	p->scx.dsq_vtime += ran * SHARE_ONE / (tctx->share ?: 1);
+	tctx->stopped_at = now;
 	stat_add(tctx->boost ? MUS_STAT_RUNTIME_BOOSTED_NS :
 			       MUS_STAT_RUNTIME_NORMAL_NS, ran);
 	tctx->started_at = 0;
@@ -1463,16 +1794,20 @@ void BPF_STRUCT_OPS(mus_cgroup_set_bandwidth, struct cgroup *cgrp,
 
 /*
  * Exit dump (printed by the kernel when mus is ejected, and by the runner):
- * queue depths, the queue's progress, and per CPU the current task's cgroup,
- * boost and share.
+ * queue depths, the node's progress, and per CPU its own queue's depth and
+ * the current task's cgroup, boost and share.
  */
 void BPF_STRUCT_OPS(mus_dump, struct scx_dump_ctx *dctx)
 {
-	scx_bpf_dump("mus: shared=%d throttled=%d rescue=%d vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
-		     scx_bpf_dsq_nr_queued(SHARED_DSQ),
-		     scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
+	u32 i;
+
+	scx_bpf_dump("mus: caches=%u throttled=%d rescue=%d vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
+		     nr_llcs, scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
 		     scx_bpf_dsq_nr_queued(RESCUE_DSQ), vtime_now,
 		     hweight_gen, map_gen, nr_bw_cgroups);
+	bpf_for(i, 0, nr_llcs)
+		scx_bpf_dump("mus cache%u: queued=%d", i,
+			     scx_bpf_dsq_nr_queued(LLC_DSQ(i)));
 }
 
 void BPF_STRUCT_OPS(mus_dump_cpu, struct scx_dump_ctx *dctx, s32 cpu, bool idle)
@@ -1481,18 +1816,53 @@ void BPF_STRUCT_OPS(mus_dump_cpu, struct scx_dump_ctx *dctx, s32 cpu, bool idle)
 
 	if (!cctx || idle)
 		return;
-	scx_bpf_dump("mus cpu%d: cgroup=%llu boost=%u share=%llu/%llu vtime=%llu",
-		     cpu, cctx->cgid, cctx->boost, cctx->share, SHARE_ONE,
+	scx_bpf_dump("mus cpu%d: cache=%u queued=%d cgroup=%llu boost=%u share=%llu/%llu vtime=%llu",
+		     cpu, llc_of(cpu), scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)),
+		     cctx->cgid, cctx->boost, cctx->share, SHARE_ONE,
 		     cctx->vtime);
+}
+
+/* Builds cache @llc's cpumask for pick_idle_near(). */
+static s32 build_llc_mask(u32 llc)
+{
+	struct bpf_cpumask *mask;
+	struct llc_mask *m;
+	u32 cpu;
+
+	m = bpf_map_lookup_elem(&llc_masks, &llc);
+	if (!m)
+		return -ENOENT;
+	mask = bpf_cpumask_create();
+	if (!mask)
+		return -ENOMEM;
+	bpf_for(cpu, 0, nr_cpus) {
+		if (llc_of(cpu) == llc)
+			bpf_cpumask_set_cpu(cpu, mask);
+	}
+	mask = bpf_kptr_xchg(&m->cpus, mask);
+	if (mask)
+		bpf_cpumask_release(mask);
+	return 0;
 }
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
 {
 	s32 ret;
+	u32 i;
 
-	ret = scx_bpf_create_dsq(SHARED_DSQ, -1);
-	if (ret)
-		return ret;
+	bpf_for(i, 0, nr_llcs) {
+		ret = scx_bpf_create_dsq(LLC_DSQ(i), -1);
+		if (ret)
+			return ret;
+		ret = build_llc_mask(i);
+		if (ret)
+			return ret;
+	}
+	bpf_for(i, 0, nr_cpus) {
+		ret = scx_bpf_create_dsq(CPU_DSQ(i), -1);
+		if (ret)
+			return ret;
+	}
 	ret = scx_bpf_create_dsq(THROTTLED_DSQ, -1);
 	if (ret)
 		return ret;
