@@ -2,8 +2,8 @@
 # hog pinned to CPU 0 in a normal cgroup, a nice-19 hog in a third, and 40 hogs in a
 # cgroup with cpu.idle set: the scheduler must not be ejected (no task may wait 5 s),
 # and every cgroup must keep progressing (the nice-19 and the idle ones only thanks to
-# the cap on how far behind a task is placed).
-start_runner /tmp/runner.log --stats 10
+# the cap on how far behind a task is placed). $RUNNER_ARGS: more flags for the runner.
+start_runner /tmp/runner.log --stats 10 $RUNNER_ARGS
 mkdir $CG/boosted $CG/normal $CG/niced $CG/idle
 echo 1 >$CG/idle/cpu.idle
 mus-agent boost --cgroup $CG/boosted
