@@ -527,6 +527,19 @@ static u64 task_dsq(const struct task_struct *p, s32 cpu)
 	return LLC_DSQ(llc_of(cpu));
 }
 
+/*
+ * Whether @p may be inserted into another CPU's local queue: the kernel
+ * ejects a scheduler that moves a migration-disabled task. Read
+ * conservatively: for the current task the BPF prolog's own
+ * migrate_disable() may be counted, and such a task is then simply kept
+ * where it is (scx's is_migration_disabled() resolves that with a probe
+ * program and the kernel's Kconfig, which a node's /boot may not have).
+ */
+static bool may_move(const struct task_struct *p)
+{
+	return !p->migration_disabled;
+}
+
 /* Whether @p ran less than MIGRATION_COST_NS before @now. */
 static bool cache_hot(struct task_struct *p, u64 now)
 {
@@ -1055,20 +1068,19 @@ static u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 now)
 }
 
 /*
- * A waking @p that no idle CPU took: preempt the CPU whose task is furthest
- * ahead of @p among @p's CPU and two random CPUs of its cache (the power of
- * two choices: no scan of every CPU; the cache's, because those CPUs serve
- * the queue @p went to). A task that may run on one CPU only looks at that
- * one. Tolerated race: CPU states are read without locks, so a CPU that
- * switched tasks meanwhile may be kicked needlessly; its dispatch then keeps
- * the right task.
+ * For a waking @p of boost @boost that no idle CPU took: the CPU whose task
+ * is furthest ahead of @p among @p's CPU and two random CPUs of its cache
+ * (the power of two choices: no scan of every CPU; the cache's, because
+ * those CPUs serve the queue @p goes to), -1 if none is ahead. A task that
+ * may run on one CPU only looks at that one. Tolerated race: CPU states are
+ * read without locks, so a CPU that switched tasks meanwhile may be
+ * preempted needlessly; its dispatch then keeps the right task.
  */
-static void preempt_for(struct task_struct *p, u32 boost)
+static s32 pick_victim(struct task_struct *p, u32 boost, u64 now)
 {
 	s32 best = -1, cpu = scx_bpf_task_cpu(p), i;
-	u64 now = scx_bpf_now(), lead, best_lead = 0;
+	u64 lead, best_lead = 0;
 	u32 llc = llc_of(cpu);
-	struct cpu_ctx *cctx;
 
 	bpf_for(i, 0, p->nr_cpus_allowed == 1 ? 1 : 3) {
 		if (i)
@@ -1082,13 +1094,22 @@ static void preempt_for(struct task_struct *p, u32 boost)
 			best = cpu;
 		}
 	}
-	if (best < 0)
-		return;
-	cctx = lookup_cpu_ctx(best);
-	if (cctx)
-		cctx->kicked = true;
-	scx_bpf_kick_cpu(best, SCX_KICK_PREEMPT);
+	return best;
+}
+
+/*
+ * Marks @victim as preempted (no other waker picks it until its next task
+ * runs) and returns whether its current task is boosted less than @boost.
+ */
+static bool claim_victim(s32 victim, u32 boost)
+{
+	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
+
 	stat_add(MUS_STAT_PREEMPTIONS, 1);
+	if (!cctx)
+		return false;
+	cctx->kicked = true;
+	return boost > cctx->boost;
 }
 
 s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
@@ -1133,7 +1154,8 @@ static s32 kick_for_head(u64 dsq, struct task_struct *p, u64 now)
 void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
-	s32 cpu = scx_bpf_task_cpu(p), idle;
+	s32 cpu = scx_bpf_task_cpu(p), idle, victim = -1;
+	bool movable;
 	u64 now;
 
 	if (!tctx) {
@@ -1155,28 +1177,52 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	refresh_task_boost(p, tctx);
 	if (enq_flags & SCX_ENQ_WAKEUP)
 		place_waking(p, tctx);
-	tctx->enqueued_at = scx_bpf_now();
+	now = scx_bpf_now();
+	tctx->enqueued_at = now;
+	movable = may_move(p);
+
+	/*
+	 * An idle CPU takes it at once, straight into its local queue (no
+	 * dispatch round: nothing waits for an idle CPU): one of its cache, or,
+	 * unless @p is cache-hot (it was just preempted or its slice ended),
+	 * one of another cache.
+	 */
+	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
+	if (idle >= 0 && (idle == cpu || movable)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | idle, task_slice(idle),
+				   enq_flags);
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
+		return;
+	}
+
+	/*
+	 * Else, if it just woke, maybe preempt a CPU. A boosted waker against a
+	 * task boosted less goes straight onto that CPU, ahead of its queue and
+	 * preempting at once (SCX_ENQ_PREEMPT): the victim's dispatch round and
+	 * the queue's lock are off the path a boost is for.
+	 */
+	if (idle < 0 && preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
+		victim = pick_victim(p, tctx->boost, now);
+	if (victim >= 0 && claim_victim(victim, tctx->boost) &&
+	    (victim == cpu || movable)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | victim, task_slice(victim),
+				   enq_flags | SCX_ENQ_PREEMPT);
+		return;
+	}
+
 	/*
 	 * @p's CPU is the one ops.select_cpu chose (a wake-up) or the one it
 	 * ran on: its cache's queue, where its data is warm.
 	 */
 	scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns, p->scx.dsq_vtime,
 				 enq_flags);
-
-	/*
-	 * An idle CPU takes it: one of its cache, or, unless @p is cache-hot
-	 * (it was just preempted or its slice ended), one of another cache,
-	 * which then takes it from this queue. Else, if it just woke, maybe
-	 * preempt a CPU.
-	 */
-	now = scx_bpf_now();
-	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
-	if (idle < 0 && nr_llcs > 1)
+	if (idle < 0 && victim < 0 && nr_llcs > 1)
 		idle = kick_for_head(task_dsq(p, cpu), p, now);
 	if (idle >= 0)
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
-	else if (preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
-		preempt_for(p, tctx->boost);
+	else if (victim >= 0)
+		scx_bpf_kick_cpu(victim, SCX_KICK_PREEMPT);
 }
 
 /*
