@@ -110,9 +110,11 @@
  * of last-level caches; nothing is O(CPUs))
  * ----------------------------------------------------------------
  * select_cpu: the kernel's idle-CPU search (topology-aware); a placement, O(1).
- * enqueue: O(1): an insert into the cache's queue, an idle-CPU pick in the
- *   cache's mask then anywhere, and a victim check of at most three CPUs of
- *   the cache (the task's and two random ones); O(D) when cpu.max limits exist.
+ * enqueue: O(1): an idle-CPU pick in the cache's mask then anywhere (a
+ *   direct insert there), else a victim check of at most three CPUs of the
+ *   cache (the task's and two random ones) and an insert into the cache's
+ *   queue (or, for a boosted waker, into the victim's local queue); O(D) when
+ *   cpu.max limits exist.
  * runnable/quiescent: one task-cgroup kfunc, one storage lookup, two atomics;
  *   O(D) lock sections only when a cgroup's activity changes.
  * running: O(1). stopping: O(1) with a cached share, O(D) after the tree
