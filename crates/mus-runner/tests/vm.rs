@@ -415,16 +415,16 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
     }
     // three pods boosted at once (one per QoS class) and system.slice with a second
     // thread, so that its weight rather than its thread count sets its share: the
-    // boosts take nothing from it (at least 100/179 of the node, or stock's share with
-    // the three pods' cpu.weight raised 4x, less 3 points). Runs here gave it more than
-    // that (0.60-0.62 against 0.559): kubepods.slice then gets less than its weight.
+    // boosts take nothing from it, it keeps 100/179 of the node like stock with the
+    // three pods' cpu.weight raised 4x. (Measured 1 s after the change instead of 3 s,
+    // mus gave it 0.60-0.62: the lag the tasks had before the change takes a moment to
+    // even out.)
     let (m3, s3) = kubelet_phase("kubelet_boost3", None);
-    let floor = (100.0 / 179.0_f64).min(s3[0]) - 0.03;
-    assert!(
-        m3[0] >= floor,
-        "system.slice got {:.3} with three pods boosted (stock {:.3}, theory 0.559)\n{why}",
+    close(
+        "system.slice, three pods boosted",
         m3[0],
-        s3[0]
+        s3[0],
+        100.0 / 179.0,
     );
 
     // one thread against eight: unboosted like stock; boosted at least stock's 400:100
