@@ -74,8 +74,10 @@
  * node-wide: a CPU also peeks at other caches' heads (every other cache up to
  * three caches, else two at random) and takes one that is owed the CPU by
  * more than STEAL_SLICES of that task's slices compared with its own choice.
- * An idle CPU takes from any cache. A preemption victim is sought among the
- * CPUs of the waking task's cache, which serve its queue.
+ * An idle CPU takes from any cache a task that is not cache-hot (ran in the
+ * last MIGRATION_COST_NS). A wake-up that finds an idle CPU goes straight
+ * into that CPU's local queue; a preemption victim is sought among the CPUs
+ * of the waking task's cache, which serve its queue.
  *
  * Which guarantees hold where. Per queue, exactly as before: vtime order,
  * slices shrinking with that cache's waiters, wake-up preemption. Node-wide:
@@ -1314,7 +1316,7 @@ static void rescue_starving(void)
 }
 
 /*
- * The queue's head is the smallest vtime waiting: the node's progress.
+ * A queue's head is the smallest vtime waiting there: the node's progress.
  * Follow it by at most two slices per dispatch (about twice the pace of a
  * busy queue): when only far-behind tasks wait (a starving BestEffort thread
  * charged seconds for one slice), the node must not leap to them, or every
