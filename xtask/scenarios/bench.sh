@@ -44,18 +44,6 @@ in_cg() {
 	sh -c "echo \$\$ > $CG/$cg/cgroup.procs && exec \"\$@\"" in_cg "$@"
 }
 
-# Waits up to $2 s for sched_ext's state to read $1.
-wait_state_for() {
-	i=0
-	while [ $i -lt $(($2 * 10)) ]; do
-		[ "$(cat $SCX/state)" = "$1" ] && return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	echo "wait_state_for: still $(cat $SCX/state), wanted $1"
-	return 1
-}
-
 # Waits up to 60 s (peers verify for a while under TCG) for sched_ext's state "enabled"
 # with root/ops naming $1; fails at once if the scheduler's process has exited.
 wait_attached() {
@@ -82,7 +70,7 @@ sched_stop() {
 	[ $rc -eq 0 ] || { echo "@@MUS bench_error ${SCHED}_rc_$rc"; tail -20 /tmp/sched-$SCHED.log; }
 	SCHED_PID=""
 	SCHED=stock
-	wait_state_for disabled 20
+	wait_state disabled 20
 }
 
 # Makes $1 (stock | mus | bpfland | layered) the running scheduler: start it, wait for

@@ -4,10 +4,10 @@ STATS=/sys/fs/bpf/mus/mus_stats
 CG=/sys/fs/cgroup
 SCX=/sys/kernel/sched_ext
 
-# Waits up to 10 s for sched_ext's state to read $1.
+# Waits up to $2 seconds (default 10) for sched_ext's state to read $1.
 wait_state() {
 	i=0
-	while [ $i -lt 200 ]; do
+	while [ $i -lt $((${2:-10} * 20)) ]; do
 		[ "$(cat $SCX/state)" = "$1" ] && return 0
 		sleep 0.05
 		i=$((i + 1))
