@@ -451,6 +451,14 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
         m[0]
     );
 
+    // a boost taken back from one thread against eight at 100:200: 1/3 at once
+    let (m, s) = (
+        shares(&run, "mus_unboost", 2),
+        shares(&run, "stock_unboost", 2),
+    );
+    eprintln!("unboost one: mus {:.3} stock {:.3} theory 0.333", m[0], s[0]);
+    close("unboosted one", m[0], s[0], 1.0 / 3.0);
+
     // cpu.max 50000/100000 on two busy threads: 45-55% of one CPU
     let (secs, used) = usages(&run, "mus_limit");
     let limit = used[0] / secs;

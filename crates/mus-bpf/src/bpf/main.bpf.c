@@ -19,7 +19,10 @@
  * 3. Every task wakes up promptly. A task that slept comes back with bounded
  *    credit and preempts a running task that is further ahead than it; a
  *    boosted task's credit is multiplied by its boost, so it wins wake-up
- *    races against ordinary tasks. Slices shrink as waiters grow.
+ *    races against ordinary tasks. Slices shrink as waiters grow. A task
+ *    that stays runnable is owed at most MAX_LAG_SLICES of its slices, so
+ *    nothing banks CPU it could not use and a share that drops (a boost
+ *    taken back, a sibling started) takes effect at once.
  * 4. Nothing is starved and the watchdog never fires: a task queued for
  *    STARVATION_NS runs next, out of vtime order, for a short slice.
  *
@@ -176,6 +179,18 @@ UEI_DEFINE(uei);
  * caches hold to within this many slices per task, not exactly.
  */
 #define STEAL_SLICES		4
+
+/*
+ * The most CPU time a task that stays runnable may be owed, in its own slices.
+ * A task can be owed more than it can use: the one thread of a cgroup whose
+ * share is more than a CPU, or a task whose CPU another class or the host
+ * keeps busy. Unbounded, that debt is banked while nobody can pay it and spent
+ * when the task's share drops (a boost taken back, a sibling thread started):
+ * the task then holds a CPU for seconds beyond its new share. EEVDF bounds lag
+ * the same way (two slices); twice STEAL_SLICES here, so that a lagging
+ * cache's head is stolen before it is clamped.
+ */
+#define MAX_LAG_SLICES		(2 * STEAL_SLICES)
 
 /*
  * A task that ran this recently is cache-hot: its data is in its cache, and
@@ -837,6 +852,36 @@ static void place_waking(struct task_struct *p, struct task_ctx *tctx)
 }
 
 /*
+ * Charges @p for what it ran since @tctx->started_at, by the inverse of the
+ * share it ran at (computed when it started: a share that changed meanwhile
+ * applies from its next start), and restarts the count at @now.
+ */
+static void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now)
+{
+	u64 ran = now - tctx->started_at;
+
+	p->scx.dsq_vtime += ran * SHARE_ONE / (tctx->share ?: 1);
+	stat_add(tctx->boost ? MUS_STAT_RUNTIME_BOOSTED_NS :
+			       MUS_STAT_RUNTIME_NORMAL_NS, ran);
+	tctx->started_at = now;
+}
+
+/*
+ * Bounds what a runnable @p that was preempted or used up its slice (queued
+ * again, or weighed against the queue's head to keep its CPU) is owed:
+ * at most MAX_LAG_SLICES of its slices' charge, at the share it last ran
+ * with, behind the node's progress.
+ */
+static void bound_lag(struct task_struct *p, const struct task_ctx *tctx)
+{
+	u64 floor = vtime_now - MAX_LAG_SLICES * slice_ns * SHARE_ONE /
+				(tctx->share ?: SHARE_ONE);
+
+	if (time_before(p->scx.dsq_vtime, floor))
+		p->scx.dsq_vtime = floor;
+}
+
+/*
  * The slice of a task starting now on @cpu: slice_ns when nothing waits for
  * the CPUs of its cache, shrinking towards slice_min_ns as tasks queue up
  * there, so that each waits about one round of short slices rather than a
@@ -1181,6 +1226,8 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	refresh_task_boost(p, tctx);
 	if (enq_flags & SCX_ENQ_WAKEUP)
 		place_waking(p, tctx);
+	else
+		bound_lag(p, tctx);
 	now = scx_bpf_now();
 	tctx->enqueued_at = now;
 	movable = may_move(p);
@@ -1238,14 +1285,15 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
  * queue's head would always win, even against a @prev with a smaller vtime: a
  * heavy task could never run two slices in a row and, with as many waiting
  * tasks as CPUs, weights would count for little. So compare @prev with the
- * head. @prev's last run is not charged yet (ops.stopping comes after this), so
- * compare with what it will be charged. Heads are peeked without the queues'
+ * head, once @prev is charged for what it ran (ops.stopping, which comes after
+ * this, charges only the rest). Heads are peeked without the queues'
  * locks: if one is dequeued meanwhile, one decision is made on a stale vtime.
  */
 static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime)
 {
 	struct task_ctx *tctx;
-	u64 now = scx_bpf_now(), vtime;
+	struct cpu_ctx *cctx;
+	u64 now = scx_bpf_now();
 
 	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
 		return false;
@@ -1271,9 +1319,23 @@ static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime
 
 	if (!has_next)
 		return true;
-	vtime = prev->scx.dsq_vtime +
-		(now - tctx->started_at) * SHARE_ONE / (tctx->share ?: 1);
-	return !time_before(next_vtime, vtime);
+	/*
+	 * Charge what it ran so far before bounding its lag: a bound applied
+	 * to an uncharged vtime would be applied again to the same runtime at
+	 * the next check, and a task kept running for many slices would be
+	 * charged far beyond what it ran.
+	 */
+	charge_run(prev, tctx, now);
+	bound_lag(prev, tctx);
+	if (time_before(next_vtime, prev->scx.dsq_vtime))
+		return false;
+	/* pick_victim() weighs the task from here, like one that just started */
+	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
+	if (cctx) {
+		cctx->vtime = prev->scx.dsq_vtime ?: 1;
+		cctx->started_at = now;
+	}
+	return true;
 }
 
 /* Moves every task queued in @dsq longer than STARVATION_NS to RESCUE_DSQ. */
@@ -1420,7 +1482,7 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 
 	if (keep_running(prev, has_head || steal >= 0,
 			 steal >= 0 ? steal_v : head_vtime)) {
-		/* no ops.stopping/running in between: started_at keeps counting */
+		/* no ops.stopping/running in between: keep_running() charged it */
 		prev->scx.slice = task_slice(cpu);
 		return;
 	}
@@ -1606,7 +1668,7 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	struct cpu_ctx *cctx;
 	struct cgroup *cgrp;
-	u64 now = scx_bpf_now(), ran;
+	u64 now = scx_bpf_now();
 
 	/* nothing of ours runs here until the next ops.running */
 	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
@@ -1616,16 +1678,8 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 	if (!tctx || !tctx->started_at || time_before(now, tctx->started_at))
 		return;
 
-	/*
-	 * Charge the task that ran for what it ran, by the inverse of the share
-	 * it ran at (computed when it started: a share that changed during
-	 * the slice applies from the next one).
-	 */
-	ran = now - tctx->started_at;
-	p->scx.dsq_vtime += ran * SHARE_ONE / (tctx->share ?: 1);
+	charge_run(p, tctx, now);
 	tctx->stopped_at = now;
-	stat_add(tctx->boost ? MUS_STAT_RUNTIME_BOOSTED_NS :
-			       MUS_STAT_RUNTIME_NORMAL_NS, ran);
 	tctx->started_at = 0;
 
 	if (nr_bw_cgroups) {

@@ -68,6 +68,16 @@ phases() {
 	unboost_pod thr/one
 	kill_cgroups thr/one thr/eight
 
+	# a boost taken back: one thread (weight 100) boosted against eight (200) is
+	# owed more than the one CPU it can use; unboosted, it must get its 1/3 at once,
+	# not spend what it was owed and could not use
+	mkcg unb/one 100; mkcg unb/eight 200
+	hogs unb/one 1; hogs unb/eight 8
+	boost_pod unb/one
+	sleep 5; unboost_pod unb/one
+	measure_n ${s}_unboost 3 unb/one unb/eight
+	kill_cgroups unb/one unb/eight
+
 	# cpu.max of half a CPU on two busy threads, alone on the node
 	mkcg lim; echo "50000 100000" >$CG/lim/cpu.max
 	hogs lim 2
