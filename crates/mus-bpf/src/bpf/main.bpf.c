@@ -146,8 +146,13 @@ UEI_DEFINE(uei);
 #define CPU_DSQ(cpu)		((u64)MUS_MAX_LLCS + (cpu))
 /* Tasks whose cgroup used up its cpu.max quota, released at the period end. */
 #define THROTTLED_DSQ		((u64)MUS_MAX_LLCS + MUS_MAX_CPUS)
-/* Tasks that waited STARVATION_NS, served before every other queue, in FIFO order. */
-#define RESCUE_DSQ		(THROTTLED_DSQ + 1)
+/*
+ * Tasks that waited STARVATION_NS, served before every other queue, in FIFO
+ * order: the kernel's global queue, which every CPU consumes before it calls
+ * ops.dispatch (taking only tasks it may run), so serving it costs the
+ * dispatch path nothing. mus inserts nothing else there.
+ */
+#define RESCUE_DSQ		SCX_DSQ_GLOBAL
 
 #define NSEC_PER_USEC		1000ULL
 #define NSEC_PER_MSEC		1000000ULL
@@ -885,20 +890,25 @@ static void bound_lag(struct task_struct *p, const struct task_ctx *tctx)
 }
 
 /*
- * The slice of a task starting now on @cpu: slice_ns when nothing waits for
- * the CPUs of its cache, shrinking towards slice_min_ns as tasks queue up
- * there, so that each waits about one round of short slices rather than a
- * long one per task ahead of it.
+ * The slice of a task starting now on a CPU of cache @llc while @waiting
+ * tasks wait for that CPU (its cache's queue and its own): slice_ns when
+ * nothing waits, shrinking towards slice_min_ns as tasks queue up, so that
+ * each waits about one round of short slices rather than a long one per task
+ * ahead of it.
  */
+static u64 slice_for(u32 llc, u64 waiting)
+{
+	u32 cpus = llc_nr_cpus(llc);
+	u64 slice = slice_ns * cpus / (cpus + waiting);
+
+	return slice < slice_min_ns ? slice_min_ns : slice;
+}
+
+/* The slice of a task starting now on @cpu (two queue-length lookups). */
 static u64 task_slice(s32 cpu)
 {
-	u32 llc = llc_of(cpu), cpus = llc_nr_cpus(llc);
-	u64 waiting, slice;
-
-	waiting = scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) +
-		  scx_bpf_dsq_nr_queued(CPU_DSQ(cpu));
-	slice = slice_ns * cpus / (cpus + waiting);
-	return slice < slice_min_ns ? slice_min_ns : slice;
+	return slice_for(llc_of(cpu), scx_bpf_dsq_nr_queued(LLC_DSQ(llc_of(cpu))) +
+				      scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)));
 }
 
 /*
@@ -1184,7 +1194,8 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	refresh_task_boost(p, tctx);
 	place_waking(p, tctx);
 	stat_add(MUS_STAT_DISPATCH_IDLE, 1);
-	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(cpu), 0);
+	/* ops.running sets the slice it gets (so do the inserts below) */
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
 	return cpu;
 }
 
@@ -1223,7 +1234,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * it back); it simply goes on running.
 	 */
 	if (enq_flags & SCX_ENQ_LAST) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(cpu), enq_flags);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		return;
 	}
 	refresh_task_boost(p, tctx);
@@ -1243,7 +1254,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 */
 	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
 	if (idle >= 0 && (idle == cpu || movable)) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | idle, task_slice(idle),
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | idle, slice_ns,
 				   enq_flags);
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
 		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
@@ -1260,7 +1271,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 		victim = pick_victim(p, tctx->boost, now);
 	if (victim >= 0 && claim_victim(victim, tctx->boost) &&
 	    (victim == cpu || movable)) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | victim, task_slice(victim),
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns,
 				   enq_flags | SCX_ENQ_PREEMPT);
 		return;
 	}
@@ -1444,7 +1455,9 @@ static s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime)
 }
 
 /*
- * A CPU serves, in this order: rescued starving tasks; @prev again if no
+ * A CPU serves, in this order: rescued starving tasks (RESCUE_DSQ, which the
+ * kernel consumes before calling this; a task rescued here is taken at the
+ * next dispatch of any CPU it may run on); @prev again if no
  * waiting task is owed the CPU more; the head of another cache's queue if it
  * is owed the CPU by more than STEAL_SLICES (see pick_steal); the smaller
  * vtime of its own queue's head and its cache's queue's head. A CPU with
@@ -1462,9 +1475,6 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	if (nr_bw_cgroups)
 		release_throttled();
 	rescue_starving();
-	/* a CPU takes only rescued tasks it may run (the kernel skips others) */
-	if (scx_bpf_dsq_move_to_local(RESCUE_DSQ, 0))
-		return;
 
 	shared = __COMPAT_scx_bpf_dsq_peek(LLC_DSQ(llc));
 	own = __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(cpu));
@@ -1605,7 +1615,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	struct cpu_ctx *cctx;
 	struct cgroup *cgrp;
 	struct cgrp_ctx *cgc;
-	u64 now = scx_bpf_now(), slice, until = 0, left;
+	u64 now = scx_bpf_now(), slice, until = 0, left, waiting;
 	s32 cpu = bpf_get_smp_processor_id();
 	u32 llc = llc_of(cpu);
 
@@ -1615,8 +1625,8 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	 * that runs out of order (a wake-up on an idle CPU) must not drag
 	 * everyone's wake-up credit along and so erase its own debt.
 	 */
-	if (!scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) &&
-	    time_before(vtime_now, p->scx.dsq_vtime))
+	waiting = scx_bpf_dsq_nr_queued(LLC_DSQ(llc));
+	if (!waiting && time_before(vtime_now, p->scx.dsq_vtime))
 		vtime_now = time_before(p->scx.dsq_vtime, vtime_now + slice_ns) ?
 			    p->scx.dsq_vtime : vtime_now + slice_ns;
 
@@ -1631,7 +1641,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		stat_add(MUS_STAT_LLC_MIGRATIONS, 1);
 	tctx->last_llc = llc + 1;
 
-	slice = task_slice(cpu);
+	slice = slice_for(llc, waiting + scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)));
 	cgrp = scx_bpf_task_cgroup(p);
 	if (cgrp) {
 		cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
@@ -1971,9 +1981,6 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
 			return ret;
 	}
 	ret = scx_bpf_create_dsq(THROTTLED_DSQ, -1);
-	if (ret)
-		return ret;
-	ret = scx_bpf_create_dsq(RESCUE_DSQ, -1);
 	if (ret)
 		return ret;
 	return start_timers();
