@@ -133,34 +133,46 @@ pub async fn list(g: &Global, json: bool) -> Result<()> {
             }
         })
         .collect();
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, &items)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "{:<20} {:<36} {:<20} {:<10} {:<10} {:<22} BOOST",
-        "NAMESPACE", "POD", "CONTAINER", "PHASE", "QOS", "STATE"
-    )?;
-    for item in &items {
-        let r = item.row;
-        let boost = match item.boost {
-            Some(b) => format!("{} ({:?})", b.weight, b.scope).to_lowercase(),
-            None => "-".into(),
-        };
-        let qos = r.qos.map(|q| q.to_string()).unwrap_or_else(|| "?".into());
+    print_items(&items, json, |out, items| {
         writeln!(
             out,
-            "{:<20} {:<36} {:<20} {:<10} {:<10} {:<22} {boost}",
-            r.namespace,
-            r.pod,
-            r.container,
-            r.phase,
-            qos,
-            r.state.to_string()
+            "{:<20} {:<36} {:<20} {:<10} {:<10} {:<22} BOOST",
+            "NAMESPACE", "POD", "CONTAINER", "PHASE", "QOS", "STATE"
         )?;
+        for item in items {
+            let r = item.row;
+            let boost = match item.boost {
+                Some(b) => format!("{} ({:?})", b.weight, b.scope).to_lowercase(),
+                None => "-".into(),
+            };
+            let qos = r.qos.map(|q| q.to_string()).unwrap_or_else(|| "?".into());
+            writeln!(
+                out,
+                "{:<20} {:<36} {:<20} {:<10} {:<10} {:<22} {boost}",
+                r.namespace,
+                r.pod,
+                r.container,
+                r.phase,
+                qos,
+                r.state.to_string()
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Prints `items` as pretty JSON when `json`, else as the table `table` writes.
+fn print_items<T: Serialize>(
+    items: &[T],
+    json: bool,
+    table: impl FnOnce(&mut dyn Write, &[T]) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, items)?;
+        writeln!(out)?;
+    } else {
+        table(&mut out, items)?;
     }
     Ok(())
 }
@@ -212,31 +224,27 @@ pub async fn status(g: &Global, json: bool) -> Result<()> {
             writer: e.writer(),
         })
         .collect();
-    let mut out = std::io::stdout().lock();
-    if json {
-        serde_json::to_writer_pretty(&mut out, &items)?;
-        writeln!(out)?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "{} of {} entries used in {}",
-        items.len(),
-        map.capacity(),
-        map.path().display()
-    )?;
-    for item in &items {
-        let by = if item.watch { " (watch)" } else { "" };
+    print_items(&items, json, |out, items| {
         writeln!(
             out,
-            "{:>12}  weight {:<6} {}{by}",
-            item.cgroup_id, item.weight, item.owner
+            "{} of {} entries used in {}",
+            items.len(),
+            map.capacity(),
+            map.path().display()
         )?;
-    }
-    if items.iter().any(|i| i.owner == Owner::Stale) {
-        writeln!(out, "remove stale entries with `mus-agent unboost --id ID`")?;
-    }
-    Ok(())
+        for item in items {
+            let by = if item.watch { " (watch)" } else { "" };
+            writeln!(
+                out,
+                "{:>12}  weight {:<6} {}{by}",
+                item.cgroup_id, item.weight, item.owner
+            )?;
+        }
+        if items.iter().any(|i| i.owner == Owner::Stale) {
+            writeln!(out, "remove stale entries with `mus-agent unboost --id ID`")?;
+        }
+        Ok(())
+    })
 }
 
 /// `mus-agent watch`: the node daemon, until SIGTERM or SIGINT.
