@@ -456,7 +456,10 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
         shares(&run, "mus_unboost", 2),
         shares(&run, "stock_unboost", 2),
     );
-    eprintln!("unboost one: mus {:.3} stock {:.3} theory 0.333", m[0], s[0]);
+    eprintln!(
+        "unboost one: mus {:.3} stock {:.3} theory 0.333",
+        m[0], s[0]
+    );
     close("unboosted one", m[0], s[0], 1.0 / 3.0);
 
     // cpu.max 50000/100000 on two busy threads: 45-55% of one CPU
