@@ -12,7 +12,10 @@ mod vm_common;
 use std::time::Instant;
 
 use mus_testbed::Testbed;
-use vm_common::{NS, POD, container_id, entries, get, k8s_scenario, pod_cgroup, share, the_pod};
+use vm_common::{
+    NS, POD, check_container_setup, container_id, entries, get, k8s_scenario, pod_cgroup, share,
+    the_pod,
+};
 
 const SCRIPT: &str = include_str!("scenarios/agent.sh");
 
@@ -36,24 +39,9 @@ fn boost_a_real_containerd_pod_through_the_agent() {
     eprintln!("guest run took {:?}", started.elapsed());
     let why = run.console_tail();
 
-    // The set-up: scheduler attached, containerd up, image imported, the container
-    // runs in the pod's cgroup (cgroupfs driver layout), the API server answers.
-    assert_eq!(get(&run, "runner_state"), "enabled", "{why}");
-    assert_eq!(get(&run, "containerd"), "up", "{why}");
-    assert_eq!(
-        get(&run, "import_rc"),
-        "0",
-        "{}\n{why}",
-        get(&run, "import")
-    );
-    assert_eq!(get(&run, "run1_rc"), "0", "{}\n{why}", get(&run, "run1"));
+    // The set-up, then the API server answers.
+    check_container_setup(&run, &c1);
     let pod_cg = pod_cgroup();
-    assert_eq!(get(&run, "c1_cgroup"), format!("0::{pod_cg}/{c1}"), "{why}");
-    assert_eq!(
-        get(&run, "c1_procs"),
-        "2",
-        "the container should run two hogs\n{why}"
-    );
     assert!(
         get(&run, "api_pod").contains("\"apiVersion\":\"v1\""),
         "{why}"

@@ -19,7 +19,8 @@ use std::time::Instant;
 use mus_agent::annotations::WEIGHT_ANNOTATION;
 use mus_testbed::{GuestRun, Testbed};
 use vm_common::{
-    NODE, NS, NS_LABEL, POD, container_id, entries, get, k8s_scenario, pod_cgroup, share, the_pod,
+    NODE, NS, NS_LABEL, POD, check_container_setup, container_id, entries, get, k8s_scenario,
+    share, the_pod,
 };
 
 const SCRIPT: &str = include_str!("scenarios/watch.sh");
@@ -119,27 +120,8 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     }
     let why = run.console_tail();
 
-    // The set-up: scheduler attached, containerd up, the container's two hogs in the
-    // pod's cgroup, the daemon healthy (map open, a pass over the listed pods done).
-    assert_eq!(get(&run, "runner_state"), "enabled", "{why}");
-    assert_eq!(get(&run, "containerd"), "up", "{why}");
-    assert_eq!(
-        get(&run, "import_rc"),
-        "0",
-        "{}\n{why}",
-        get(&run, "import")
-    );
-    assert_eq!(get(&run, "run1_rc"), "0", "{}\n{why}", get(&run, "run1"));
-    assert_eq!(
-        get(&run, "c1_cgroup"),
-        format!("0::{}/{c1}", pod_cgroup()),
-        "{why}"
-    );
-    assert_eq!(
-        get(&run, "c1_procs"),
-        "2",
-        "the container should run two hogs\n{why}"
-    );
+    // The set-up, then the daemon healthy (map open, a pass over the listed pods done).
+    check_container_setup(&run, &c1);
     let pod_id: u64 = run
         .number("pod_cgroup_id")
         .unwrap_or_else(|e| panic!("{e}"));

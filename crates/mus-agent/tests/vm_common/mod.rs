@@ -191,6 +191,27 @@ pub fn get<'a>(run: &'a GuestRun, key: &str) -> &'a str {
     run.require(key).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The set-up every containerd scenario starts with: scheduler attached, containerd
+/// up, image imported, container `c1` running its two hogs in the pod's cgroup
+/// (cgroupfs driver layout).
+pub fn check_container_setup(run: &GuestRun, c1: &str) {
+    let why = run.console_tail();
+    assert_eq!(get(run, "runner_state"), "enabled", "{why}");
+    assert_eq!(get(run, "containerd"), "up", "{why}");
+    assert_eq!(get(run, "import_rc"), "0", "{}\n{why}", get(run, "import"));
+    assert_eq!(get(run, "run1_rc"), "0", "{}\n{why}", get(run, "run1"));
+    assert_eq!(
+        get(run, "c1_cgroup"),
+        format!("0::{}/{c1}", pod_cgroup()),
+        "{why}"
+    );
+    assert_eq!(
+        get(run, "c1_procs"),
+        "2",
+        "the container should run two hogs\n{why}"
+    );
+}
+
 /// Share of the first cgroup in a `measure` line.
 pub fn share(run: &GuestRun, key: &str) -> f64 {
     let value = get(run, key);
