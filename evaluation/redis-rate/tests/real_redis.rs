@@ -119,18 +119,7 @@ fn fixed_rate_against_a_real_redis_server() {
     assert!(p.windows(2).all(|w| w[0] <= w[1]), "{text}");
 
     // A missing key is a nil bulk reply, not an error.
-    let out = redis_rate(&[
-        "--port",
-        &port.to_string(),
-        "--rate",
-        "50",
-        "--duration",
-        "0.2",
-        "--key",
-        "nope",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    let text = ten_gets(port, "nope");
     assert_eq!(
         (field(&text, "requests"), field(&text, "errors")),
         (10.0, 0.0),
@@ -142,24 +131,30 @@ fn fixed_rate_against_a_real_redis_server() {
         raw(port, b"*3\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$1\r\na\r\n"),
         ":1\r\n"
     );
-    let out = redis_rate(&[
-        "--port",
-        &port.to_string(),
-        "--rate",
-        "50",
-        "--duration",
-        "0.2",
-        "--key",
-        "list",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    let text = ten_gets(port, "list");
     assert_eq!(
         (field(&text, "requests"), field(&text, "errors")),
         (10.0, 10.0),
         "{text}"
     );
     assert!(!text.contains("p50_us"), "{text}");
+}
+
+/// redis-rate's report of ten GETs of `key` (50/s for 0.2 s), which must succeed.
+fn ten_gets(port: u16, key: &str) -> String {
+    let port = port.to_string();
+    let out = redis_rate(&[
+        "--port",
+        &port,
+        "--rate",
+        "50",
+        "--duration",
+        "0.2",
+        "--key",
+        key,
+    ]);
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
