@@ -234,8 +234,9 @@ const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;
  * towards this as tasks wait (slice_ns x CPUs / (CPUs + waiting)); a
  * starving task rescued out of order runs this long; a task that ran less is
  * not preempted by an equally boosted waker. The context-switch rate under
- * load follows it: at 0.5 ms, hackbench switched twice as often as under the
- * fair class (whose base slice is 0.75 ms x (1 + log2 CPUs), 1.5 ms on two).
+ * load follows it: at 0.5 ms, hackbench switched 1.6-1.8x as often as under
+ * the fair class, at 1 ms 1.0-1.3x (evaluation/experiments/slice_min.sh); the
+ * fair class's base slice is 0.75 ms x (1 + log2 CPUs), 1.5 ms on two.
  */
 const volatile u64 slice_min_ns = 1000 * NSEC_PER_USEC;
 

@@ -1,0 +1,28 @@
+# The experiment behind mus-runner's --slice-min-us default: hackbench -g 2 -l 300
+# under the stock scheduler and under mus at several shortest slices, three rounds
+# interleaved in one guest boot, with each run's context switches. Run from the
+# workspace root:
+#   cargo build -p mus-runner
+#   cargo xtask vm-run evaluation/experiments/slice_min.sh --bin target/debug/mus-runner \
+#     --tool hackbench --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh --timeout 600
+# It prints "@@MUS hb <condition> <seconds> ctxt=<switches>" per run.
+. /lib.sh
+
+hb() {
+	x0=$(sed -n 's/^ctxt //p' /proc/stat)
+	t=$(hackbench -g 2 -l 300 2>&1 | sed -n 's/^Time: *//p')
+	x1=$(sed -n 's/^ctxt //p' /proc/stat)
+	echo "@@MUS hb $1 $t ctxt=$((x1 - x0))"
+}
+
+for round in 1 2 3; do
+	hb stock
+	for us in 500 1000 1500 2000; do
+		start_runner /tmp/runner.log --slice-min-us $us
+		sleep 1
+		hb mus_slice_min_$us
+		kill -TERM $RUNNER
+		wait $RUNNER
+		wait_state disabled
+	done
+done
