@@ -908,8 +908,10 @@ static u64 slice_for(u32 llc, u64 waiting)
 /* The slice of a task starting now on @cpu (two queue-length lookups). */
 static u64 task_slice(s32 cpu)
 {
-	return slice_for(llc_of(cpu), scx_bpf_dsq_nr_queued(LLC_DSQ(llc_of(cpu))) +
-				      scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)));
+	u32 llc = llc_of(cpu);
+
+	return slice_for(llc, scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) +
+			      scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)));
 }
 
 /*
