@@ -416,9 +416,9 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
     // three pods boosted at once (one per QoS class) and system.slice with a second
     // thread, so that its weight rather than its thread count sets its share: the
     // boosts take nothing from it, it keeps 100/179 of the node like stock with the
-    // three pods' cpu.weight raised 4x. (Measured 1 s after the change instead of 3 s,
-    // mus gave it 0.60-0.62: the lag the tasks had before the change takes a moment to
-    // even out.)
+    // three pods' cpu.weight raised 4x. (Before runnable tasks' lag was bounded, mus
+    // gave it 0.60-0.61: its first thread had banked the CPU it was owed and could not
+    // use, and spent it once the second thread halved its share.)
     let (m3, s3) = kubelet_phase("kubelet_boost3", None);
     close(
         "system.slice, three pods boosted",
