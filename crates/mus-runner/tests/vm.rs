@@ -474,11 +474,13 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
     assert_eq!(get(&run, "runner_rc"), "0", "{why}");
 }
 
-/// Issue "Fair to the whole node", review findings on wake-ups (see
-/// scenarios/wakeups.sh): a task woken onto an idle CPU gets no more than its share
-/// afterwards, and a waking task never waits behind a task of another scheduling class.
+/// Issue "Fair to the whole node", findings on wake-ups (see scenarios/wakeups.sh): a
+/// task woken onto an idle CPU gets no more than its share afterwards, a waking task
+/// never waits behind a task of another scheduling class, and an unboosted task's
+/// timer wake-ups next to a boosted cgroup's hogs wait a millisecond no more often
+/// than under the stock scheduler.
 #[test]
-fn woken_tasks_carry_no_hoard_and_never_queue_behind_another_class() {
+fn woken_tasks_carry_no_hoard_skip_other_classes_and_preempt_cpu_hogs() {
     let run = boot_with(
         "wakeups",
         include_str!("scenarios/wakeups.sh"),
@@ -507,6 +509,25 @@ fn woken_tasks_carry_no_hoard_and_never_queue_behind_another_class() {
     assert!(
         probe.len() == 2 && probe[0] < 20_000,
         "boosted probe next to a SCHED_FIFO hog: avg/max {probe:?} us\n{why}"
+    );
+
+    // the bystander's wake-ups that waited a millisecond or more, of 1500: a count
+    // rather than the p99, which the host's own stalls of a vCPU (seen under every
+    // scheduler, 2-4 ms) decide; in evaluation/experiments/wake_grace.sh stock had
+    // 123-212 such, mus 29-429 before the fix and 10-63 after
+    let over_1ms = |sched: &str| -> u64 {
+        let key = format!("bystander_{sched}");
+        get(&run, &key)
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("over1ms="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no over1ms in {key}\n{why}"))
+    };
+    let (mus, stock) = (over_1ms("mus"), over_1ms("stock"));
+    assert!(
+        mus <= stock,
+        "the bystander's wake-ups waited 1 ms or more {mus} times under mus, {stock} under \
+         stock with cpu.weight 400\n{why}"
     );
     assert_eq!(get(&run, "state_after"), "enabled", "{why}");
     assert_eq!(get(&run, "runner_rc"), "0", "{why}");

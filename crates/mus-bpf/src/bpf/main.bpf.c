@@ -17,9 +17,11 @@
  *    so a boosted pod takes from the pods next to it inside kubepods.slice,
  *    never from system.slice.
  * 3. Every task wakes up promptly. A task that slept comes back with bounded
- *    credit and preempts a running task that is further ahead than it; a
- *    boosted task's credit is multiplied by its boost, so it wins wake-up
- *    races against ordinary tasks. Slices shrink as waiters grow. A task
+ *    credit and preempts a running task that is further ahead than it (at
+ *    once, unless the wake-up is message passing: then the running task
+ *    keeps the shortest slice first); a boosted task's credit is multiplied
+ *    by its boost, so it wins wake-up races against ordinary tasks. Slices
+ *    shrink as waiters grow. A task
  *    that stays runnable is owed at most MAX_LAG_SLICES of its slices, so
  *    nothing banks CPU it could not use and a share that drops (a boost
  *    taken back, a sibling started) takes effect at once.
@@ -114,7 +116,8 @@
  * Cost of the hot callbacks (D = cgroup depth, 4-5 under kubelet; L = number
  * of last-level caches; nothing is O(CPUs))
  * ----------------------------------------------------------------
- * select_cpu: the kernel's idle-CPU search (topology-aware); a placement, O(1).
+ * select_cpu: the kernel's idle-CPU search (topology-aware), one task storage
+ *   lookup; a placement, O(1).
  * enqueue: O(1): an idle-CPU pick in the cache's mask then anywhere (a
  *   direct insert there), else a victim check of at most three CPUs of the
  *   cache (the task's and two random ones) and an insert into the cache's
@@ -233,7 +236,7 @@ const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;
  * Shortest slice (mus-runner --slice-min-us). Slices shrink from slice_ns
  * towards this as tasks wait (slice_ns x CPUs / (CPUs + waiting)); a
  * starving task rescued out of order runs this long; a task that ran less is
- * not preempted by an equally boosted waker. The context-switch rate under
+ * not preempted by an equally boosted waker of a sync wake-up (lead_over()). The context-switch rate under
  * load follows it: at 0.5 ms, hackbench switched 1.6-1.8x as often as under
  * the fair class, at 1 ms 1.0-1.3x (evaluation/experiments/slice_min.sh); the
  * fair class's base slice is 0.75 ms x (1 + log2 CPUs), 1.5 ms on two.
@@ -323,6 +326,8 @@ struct task_ctx {
 	u32 last_llc;
 	/* when it last stopped running, to tell whether it is cache-hot */
 	u64 stopped_at;
+	/* its wake-up in progress is a sync one (see lead_over()) */
+	bool sync_wake;
 };
 
 struct {
@@ -1107,10 +1112,10 @@ static int bw_timer_fn(void *map, u32 *key, struct bw_timer *t)
 
 /*
  * Whether @victim's current task is further ahead in vtime than @vtime, the
- * placement of a waking task of boost @boost, and by how much (0: not ahead,
- * or not ours).
+ * placement of a waking task of boost @boost (woken by a sync wake-up if
+ * @sync), and by how much (0: not ahead, or not ours).
  */
-static u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 now)
+static u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
 {
 	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
 	u64 cur;
@@ -1118,13 +1123,17 @@ static u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 now)
 	if (!cctx || !cctx->vtime || cctx->kicked)
 		return 0;
 	/*
-	 * A task that has run less than slice_min_ns is not preempted: message
-	 * passing (a sender waking its receiver, which wakes the sender...)
-	 * would otherwise turn every wake-up into a context switch. A boosted
-	 * waker is exempt against a task boosted less: being on a CPU at once
-	 * is what a boost is for.
+	 * Against a sync wake-up (a task waking another through a pipe or a
+	 * socket, and about to wait for its answer: SCX_WAKE_SYNC), a task
+	 * that has run less than slice_min_ns is not preempted: message
+	 * passing would otherwise turn every message into a context switch,
+	 * the waker preempted by its receiver and back. Other wake-ups (a
+	 * timer, a device, a futex) get no such wait: slices end on ticks
+	 * (4 ms at HZ=250), so a waker refused here would wait for the next
+	 * tick. A boosted waker is exempt against a task boosted less: being
+	 * on a CPU at once is what a boost is for.
 	 */
-	if (now - cctx->started_at < slice_min_ns && boost <= cctx->boost)
+	if (sync && now - cctx->started_at < slice_min_ns && boost <= cctx->boost)
 		return 0;
 	cur = cctx->vtime;
 	if (time_before(cctx->started_at, now))
@@ -1141,7 +1150,7 @@ static u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 now)
  * read without locks, so a CPU that switched tasks meanwhile may be
  * preempted needlessly; its dispatch then keeps the right task.
  */
-static s32 pick_victim(struct task_struct *p, u32 boost, u64 now)
+static s32 pick_victim(struct task_struct *p, u32 boost, bool sync, u64 now)
 {
 	s32 best = -1, cpu = scx_bpf_task_cpu(p), i;
 	u64 lead, best_lead = 0;
@@ -1152,7 +1161,7 @@ static s32 pick_victim(struct task_struct *p, u32 boost, u64 now)
 			cpu = random_cpu_in(llc);
 		if (cpu < 0 || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		lead = lead_over(cpu, p->scx.dsq_vtime, boost, now);
+		lead = lead_over(cpu, p->scx.dsq_vtime, boost, sync, now);
 		/* the previous CPU wins ties: its cache is warm */
 		if (lead > best_lead) {
 			best_lead = lead;
@@ -1185,9 +1194,11 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	s32 cpu;
 
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
-	if (!is_idle || !(tctx = lookup_task_ctx(p)))
+	if (!(tctx = lookup_task_ctx(p)))
 		return cpu;
-	if (nr_bw_cgroups)
+	/* ops.enqueue is not told; it reads (and clears) this */
+	tctx->sync_wake = wake_flags & SCX_WAKE_SYNC;
+	if (!is_idle || nr_bw_cgroups)
 		return cpu; /* ops.enqueue checks the quota */
 	/*
 	 * Nobody to be fair against on an idle CPU: run right away, placed
@@ -1221,7 +1232,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	s32 cpu = scx_bpf_task_cpu(p), idle, victim = -1;
-	bool movable;
+	bool movable, sync;
 	u64 now;
 
 	if (!tctx) {
@@ -1229,6 +1240,9 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 					 enq_flags);
 		return;
 	}
+	/* set by ops.select_cpu for this wake-up only (not called for pinned tasks) */
+	sync = tctx->sync_wake;
+	tctx->sync_wake = false;
 	if (try_throttle(p, tctx, enq_flags))
 		return;
 	/*
@@ -1271,7 +1285,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * the queue's lock are off the path a boost is for.
 	 */
 	if (idle < 0 && preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
-		victim = pick_victim(p, tctx->boost, now);
+		victim = pick_victim(p, tctx->boost, sync, now);
 	if (victim >= 0 && claim_victim(victim, tctx->boost) &&
 	    (victim == cpu || movable)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns,
@@ -1294,6 +1308,23 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 }
 
 /*
+ * @prev keeps its CPU for another slice, as if it had just started: wakers
+ * weigh it afresh (a kick that did not take the CPU is forgotten, or the CPU
+ * would be spared every preemption for as long as @prev runs on).
+ */
+static void restart_on_cpu(struct task_struct *prev, struct cpu_ctx *cctx,
+			   bool charged, u64 now)
+{
+	if (!cctx)
+		return;
+	if (charged) {
+		cctx->vtime = prev->scx.dsq_vtime ?: 1;
+		cctx->started_at = now;
+	}
+	cctx->kicked = false;
+}
+
+/*
  * Whether @prev, whose slice ran out, should keep its CPU for another slice
  * rather than give it to a task owed it by @next_vtime (@has_next false:
  * nothing waits that this CPU would take).
@@ -1308,8 +1339,8 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
  */
 static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime)
 {
+	struct cpu_ctx *cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
 	struct task_ctx *tctx;
-	struct cpu_ctx *cctx;
 	u64 now = scx_bpf_now();
 
 	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
@@ -1334,8 +1365,10 @@ static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime
 			return false;
 	}
 
-	if (!has_next)
+	if (!has_next) {
+		restart_on_cpu(prev, cctx, false, now);
 		return true;
+	}
 	/*
 	 * Charge what it ran so far before bounding its lag: a bound applied
 	 * to an uncharged vtime would be applied again to the same runtime at
@@ -1346,12 +1379,8 @@ static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime
 	bound_lag(prev, tctx);
 	if (time_before(next_vtime, prev->scx.dsq_vtime))
 		return false;
-	/* pick_victim() weighs the task from here, like one that just started */
-	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
-	if (cctx) {
-		cctx->vtime = prev->scx.dsq_vtime ?: 1;
-		cctx->started_at = now;
-	}
+	/* pick_victim() weighs the task from its charged vtime */
+	restart_on_cpu(prev, cctx, true, now);
 	return true;
 }
 

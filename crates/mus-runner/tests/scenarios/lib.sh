@@ -114,3 +114,18 @@ le_bytes() {
 	done
 	echo $out
 }
+
+# Wake-up latency of cyclictest (SCHED_OTHER, a wake-up every 2 ms, $2 of them) in
+# cgroup $1, as "p50=<us> p99=<us> over1ms=<wake-ups> over2ms=... over5ms=...".
+latency_probe() {
+	sh -c "echo \$\$ > $CG/$1/cgroup.procs && exec cyclictest -m -p0 --policy=other \
+		-i 2000 -l $2 -q -h 60000 --histfile=/tmp/lat.hist" >/dev/null 2>&1
+	awk '/^[0-9]/ { v[n] = $1 + 0; c[n] = $2 + 0; tot += $2; n++ }
+		END { s = 0; for (i = 0; i < n; i++) { s += c[i];
+			if (!a && s >= tot * 0.5) a = v[i]; if (!b && s >= tot * 0.99) b = v[i] }
+			printf "p50=%d p99=%d", a, b
+			for (t = 1000; t <= 5000; t += 1000) { k = 0
+				for (i = 0; i < n; i++) if (v[i] >= t) k += c[i]
+				printf " over%dms=%d", t / 1000, k }
+			printf "\n" }' /tmp/lat.hist
+}

@@ -1,11 +1,40 @@
-# Two review findings on wake-ups, each reproduced under mus:
+# Three findings on wake-ups, each reproduced under mus:
 # 1. A task woken straight onto an idle CPU used to keep the vtime it had before its
 #    sleep, unclamped, and could then hold its CPU (its prev kept running while its
 #    vtime was the smallest) for as long as that hoard lasted.
 # 2. The victim search trusted per-CPU state that was not cleared when a CPU stopped
 #    running one of our tasks, and could queue a waking task behind a task of another
 #    scheduling class (here a SCHED_FIFO hog) instead of preempting one of ours.
+# 3. A timer wake-up of an unboosted task (the bench's bystander: next to noise and a
+#    boosted cgroup's CPU hogs) waited for the next tick (4 ms at HZ=250) far more often
+#    than under the stock scheduler: the grace meant for message passing (a task that
+#    ran less than the shortest slice is not preempted) spared every task, CPU hogs
+#    too, and a CPU kicked by a waker that another CPU then served was spared every
+#    later waker for as long as its task ran on.
+NCPU=$(nproc)
+mkcg noise; mkcg target; mkcg by
+
+# Part 3's measurement under the running scheduler ($1 names it), the target boosted.
+bystander() {
+	hogs noise $((2 * NCPU))
+	hogs target $NCPU
+	sleep 1
+	echo "@@MUS bystander_$1 $(latency_probe by 1500)"
+	kill_cgroups noise target
+}
+
+# 3, under the stock scheduler with its own 4x (cpu.weight 400 against 100).
+echo 400 >$CG/target/cpu.weight
+bystander stock
+echo 100 >$CG/target/cpu.weight
+
 start_runner /tmp/runner.log --stats 5
+
+# 3, under mus.
+mus-agent boost --cgroup $CG/target >/dev/null
+bystander mus
+mus-agent unboost --cgroup $CG/target >/dev/null
+
 mkcg hoard
 
 # 1. T sleeps 3 s while two hogs of its cgroup advance the queue's vtime; one hog
@@ -28,7 +57,7 @@ kill_cgroups hoard
 
 # 2. A SCHED_FIFO hog on CPU 1 (the fair class's RT throttling leaves 5%), noise on
 # both CPUs, and a boosted cyclictest: its wake-ups must never wait behind the RT hog.
-mkcg noise; mkcg probe
+mkcg probe
 mus-agent boost --cgroup $CG/probe >/dev/null
 hogs noise 2
 # (in the root cgroup: a kernel with RT group scheduling refuses RT tasks elsewhere)
