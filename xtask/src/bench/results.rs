@@ -342,6 +342,9 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
             ));
         }
         rows.push(Row::new(bench, c, *r, "max_us", max as f64));
+        if let Some(pct) = h.pct_at_least(1000) {
+            rows.push(Row::new(bench, c, *r, "over1ms_pct", pct));
+        }
         rows.push(Row::new(bench, c, *r, "samples", h.total() as f64));
     }
     for ((c, r), run) in &cost {
@@ -471,7 +474,10 @@ mod tests {
         assert_eq!(get(&rows, "latency", "stock_idle", 1, "p999_us"), 1000.0);
         assert_eq!(get(&rows, "latency", "stock_idle", 1, "max_us"), 70000.0);
         assert_eq!(get(&rows, "latency", "stock_idle", 1, "samples"), 1000.0);
+        // the 1000 µs sample and the overflow (counted at the max) of 1000
+        assert_eq!(get(&rows, "latency", "stock_idle", 1, "over1ms_pct"), 0.2);
         assert_eq!(get(&rows, "latency", "mus_boost", 2, "p99_us"), 50.0);
+        assert_eq!(get(&rows, "latency", "mus_boost", 2, "over1ms_pct"), 0.0);
         // the same condition in another benchmark is another histogram
         assert_eq!(get(&rows, "bystander", "mus_boost", 2, "p99_us"), 700.0);
     }

@@ -43,6 +43,18 @@ impl Histogram {
         self.max()
     }
 
+    /// The percentage of samples at or above `value`; None without samples. A tail
+    /// count says how often a wait happened where a percentile says only how long the
+    /// n-th worst one was.
+    pub fn pct_at_least(&self, value: u64) -> Option<f64> {
+        let total = self.total();
+        if total == 0 {
+            return None;
+        }
+        let over: u64 = self.buckets.range(value..).map(|(_, c)| c).sum();
+        Some(100.0 * over as f64 / total as f64)
+    }
+
     /// Parses `value:count` pairs (zero-padded decimals, as cyclictest prints them).
     pub fn add_pairs(&mut self, text: &str) -> anyhow::Result<()> {
         for pair in text.split_whitespace() {
@@ -124,6 +136,10 @@ mod tests {
         assert_eq!(h.max(), Some(9000));
         assert_eq!(Histogram::default().percentile(99.0), None);
         assert!(h.add_pairs("12").is_err());
+        // the tail as a share: 10 samples of 1000 at or above 500 us
+        assert_eq!(h.pct_at_least(500), Some(1.0));
+        assert_eq!(h.pct_at_least(501), Some(0.1));
+        assert_eq!(Histogram::default().pct_at_least(1), None);
     }
 
     #[test]

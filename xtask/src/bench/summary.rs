@@ -545,6 +545,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
         ("p99", "p99_us", 0),
         ("p99.9", "p999_us", 0),
         ("max", "max_us", 0),
+        ("wake-ups ≥ 1 ms, %", "over1ms_pct", 1),
     ];
     bench_section(
         &mut md,

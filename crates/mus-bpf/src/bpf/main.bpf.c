@@ -21,10 +21,10 @@
  *    once, unless the wake-up is message passing: then the running task
  *    keeps the shortest slice first); a boosted task's credit is multiplied
  *    by its boost, so it wins wake-up races against ordinary tasks. Slices
- *    shrink as waiters grow. A task
- *    that stays runnable is owed at most MAX_LAG_SLICES of its slices, so
- *    nothing banks CPU it could not use and a share that drops (a boost
- *    taken back, a sibling started) takes effect at once.
+ *    shrink as waiters grow. A task that stays runnable is owed at most
+ *    MAX_LAG_SLICES of its slices, so nothing banks CPU it could not use and
+ *    a share that drops (a boost taken back, a sibling started) takes effect
+ *    at once.
  * 4. Nothing is starved and the watchdog never fires: a task queued for
  *    STARVATION_NS runs next, out of vtime order, for a short slice.
  *
@@ -236,10 +236,11 @@ const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;
  * Shortest slice (mus-runner --slice-min-us). Slices shrink from slice_ns
  * towards this as tasks wait (slice_ns x CPUs / (CPUs + waiting)); a
  * starving task rescued out of order runs this long; a task that ran less is
- * not preempted by an equally boosted waker of a sync wake-up (lead_over()). The context-switch rate under
- * load follows it: at 0.5 ms, hackbench switched 1.6-1.8x as often as under
- * the fair class, at 1 ms 1.0-1.3x (evaluation/experiments/slice_min.sh); the
- * fair class's base slice is 0.75 ms x (1 + log2 CPUs), 1.5 ms on two.
+ * not preempted by an equally boosted waker of a sync wake-up (lead_over()).
+ * The context-switch rate under load follows it: at 0.5 ms, hackbench
+ * switched 1.6-1.8x as often as under the fair class, at 1 ms 1.0-1.3x
+ * (evaluation/experiments/slice_min.sh); the fair class's base slice is
+ * 0.75 ms x (1 + log2 CPUs), 1.5 ms on two.
  */
 const volatile u64 slice_min_ns = 1000 * NSEC_PER_USEC;
 
@@ -1198,8 +1199,11 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 		return cpu;
 	/* ops.enqueue is not told; it reads (and clears) this */
 	tctx->sync_wake = wake_flags & SCX_WAKE_SYNC;
-	if (!is_idle || nr_bw_cgroups)
+	if (!is_idle)
+		return cpu;
+	if (nr_bw_cgroups)
 		return cpu; /* ops.enqueue checks the quota */
+	tctx->sync_wake = false; /* no ops.enqueue after a direct insert */
 	/*
 	 * Nobody to be fair against on an idle CPU: run right away, placed
 	 * like any waking task so that its vtime carries no hoard of credit
