@@ -8,13 +8,6 @@
 # It prints "@@MUS hb <condition> <seconds> ctxt=<switches>" per run.
 . /lib.sh
 
-hb() {
-	x0=$(sed -n 's/^ctxt //p' /proc/stat)
-	t=$(hackbench -g 2 -l 300 2>&1 | sed -n 's/^Time: *//p')
-	x1=$(sed -n 's/^ctxt //p' /proc/stat)
-	echo "@@MUS hb $1 $t ctxt=$((x1 - x0))"
-}
-
 for round in 1 2 3; do
 	hb stock
 	for us in 500 1000 1500 2000; do

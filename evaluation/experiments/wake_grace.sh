@@ -26,13 +26,6 @@ noise_on() {
 	sleep 1
 }
 
-hb() {
-	x0=$(sed -n 's/^ctxt //p' /proc/stat)
-	t=$(hackbench -g 2 -l 300 2>&1 | sed -n 's/^Time: *//p')
-	x1=$(sed -n 's/^ctxt //p' /proc/stat)
-	echo "@@MUS hb $1 $t ctxt=$((x1 - x0))"
-}
-
 # One round under $1: mus-runner-old or mus-runner with the target boosted, or stock
 # with the target at cpu.weight 400 (the kernel's own 4x).
 round() {

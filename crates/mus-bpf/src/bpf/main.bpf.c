@@ -1312,23 +1312,6 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 }
 
 /*
- * @prev keeps its CPU for another slice, as if it had just started: wakers
- * weigh it afresh (a kick that did not take the CPU is forgotten, or the CPU
- * would be spared every preemption for as long as @prev runs on).
- */
-static void restart_on_cpu(struct task_struct *prev, struct cpu_ctx *cctx,
-			   bool charged, u64 now)
-{
-	if (!cctx)
-		return;
-	if (charged) {
-		cctx->vtime = prev->scx.dsq_vtime ?: 1;
-		cctx->started_at = now;
-	}
-	cctx->kicked = false;
-}
-
-/*
  * Whether @prev, whose slice ran out, should keep its CPU for another slice
  * rather than give it to a task owed it by @next_vtime (@has_next false:
  * nothing waits that this CPU would take).
@@ -1343,8 +1326,8 @@ static void restart_on_cpu(struct task_struct *prev, struct cpu_ctx *cctx,
  */
 static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime)
 {
-	struct cpu_ctx *cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
 	struct task_ctx *tctx;
+	struct cpu_ctx *cctx;
 	u64 now = scx_bpf_now();
 
 	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
@@ -1369,8 +1352,15 @@ static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime
 			return false;
 	}
 
+	/*
+	 * From here on @prev runs on: a kick that did not take the CPU is
+	 * forgotten, or the CPU would be spared every later waker for as long
+	 * as @prev runs on.
+	 */
+	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
 	if (!has_next) {
-		restart_on_cpu(prev, cctx, false, now);
+		if (cctx)
+			cctx->kicked = false;
 		return true;
 	}
 	/*
@@ -1383,8 +1373,12 @@ static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime
 	bound_lag(prev, tctx);
 	if (time_before(next_vtime, prev->scx.dsq_vtime))
 		return false;
-	/* pick_victim() weighs the task from its charged vtime */
-	restart_on_cpu(prev, cctx, true, now);
+	/* pick_victim() weighs the task from here, like one that just started */
+	if (cctx) {
+		cctx->vtime = prev->scx.dsq_vtime ?: 1;
+		cctx->started_at = now;
+		cctx->kicked = false;
+	}
 	return true;
 }
 

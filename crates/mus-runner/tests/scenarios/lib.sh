@@ -129,3 +129,12 @@ latency_probe() {
 				printf " over%dms=%d", t / 1000, k }
 			printf "\n" }' /tmp/lat.hist
 }
+
+# hackbench -g 2 -l 300 (message passing), reported as "@@MUS hb $1 <seconds>
+# ctxt=<context switches during the run>" (the experiments in evaluation/experiments).
+hb() {
+	x0=$(sed -n 's/^ctxt //p' /proc/stat)
+	t=$(hackbench -g 2 -l 300 2>&1 | sed -n 's/^Time: *//p')
+	x1=$(sed -n 's/^ctxt //p' /proc/stat)
+	echo "@@MUS hb $1 $t ctxt=$((x1 - x0))"
+}
