@@ -144,24 +144,36 @@ hogs_off() {
 	HOG_PIDS=""
 }
 
-# Reports the CPU time of cgroups $2... over $SHARE_SECS seconds as
-# "@@MUS cgshare $1 name=usec ...".
-measure_cgroups() {
+# Notes the clock and the CPU time of cgroups $@, for cg_report.
+cg_mark() {
+	CG_MARK=$(now_cs)
+	for g in "$@"; do CG_MARK="$CG_MARK $(usage $g)"; done
+}
+
+# Reports the CPU time cgroups $2... (those given to cg_mark, in the same order) used
+# since cg_mark as "@@MUS cgshare $1 elapsed_cs=<centiseconds> name=usec ...".
+cg_report() {
 	tag=$1
 	shift
-	before=""
-	for g in "$@"; do before="$before $(usage $g)"; done
-	t0=$(now_cs)
-	sleep $SHARE_SECS
 	t1=$(now_cs)
+	t0=${CG_MARK%% *}
+	rest=${CG_MARK#* }
 	out=""
 	for g in "$@"; do
-		b=${before# }
-		b0=${b%% *}
-		before=${b#"$b0"}
+		b0=${rest%% *}
+		rest=${rest#* }
 		out="$out $g=$(($(usage $g) - b0))"
 	done
 	echo "@@MUS cgshare $tag elapsed_cs=$((t1 - t0))$out"
+}
+
+# Reports the CPU time of cgroups $2... over $SHARE_SECS seconds (see cg_report).
+measure_cgroups() {
+	tag=$1
+	shift
+	cg_mark "$@"
+	sleep $SHARE_SECS
+	cg_report "$tag" "$@"
 }
 
 # Puts the machine in condition $1 (its scheduler first), adding noise when $2 is 1.
@@ -264,10 +276,14 @@ run_redis() {
 bench_redis() { each_cond 1 "$NOISY_CONDS" run_redis; }
 
 # 3. redis_sat: Redis driven as hard as it goes (redis-benchmark's closed loop) in target,
-# under noise. Its CSV line: "GET",rps,avg,min,p50,p95,p99,max (ms).
+# under noise. Its CSV line: "GET",rps,avg,min,p50,p95,p99,max (ms). The CPU time the
+# target and the noise got meanwhile tells what a tail bought: a boost that keeps the
+# factor it promises leaves the noise its share.
 run_redis_sat() {
+	cg_mark target noise
 	line=$(in_cg target redis-benchmark -p 6379 -c $REDIS_SAT_CONNS -t get -n $REDIS_SAT_N \
 		--csv 2>/dev/null | tail -1 | tr -d '"')
+	cg_report "redis_sat $1 $2" target noise
 	case $line in
 	GET,*) echo "@@MUS redis_sat $1 $2 $line" ;;
 	*) echo "@@MUS bench_error redis_benchmark_$1 $line" ;;

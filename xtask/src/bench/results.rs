@@ -486,6 +486,7 @@ mod tests {
     fn redis_sat_cgshare_and_health_lines() {
         let rows = parse(&kv(
             "redis_sat mus_boost 1 GET,3426.00,1.150,0.100,0.900,3.000,7.700,12.300\n\
+             cgshare redis_sat mus_boost 1 elapsed_cs=200 target=3200000 noise=800000\n\
              cgshare threads mus_boost 2 elapsed_cs=500 target=1650000 noise=3300000\n\
              cgshare weights_nested stock_plain 1 elapsed_cs=400 nA=5000000 nB=3000000 nA/x=2000000 nA/y=3000000 nB/z=3000000\n\
              cgshare limit mus_empty 3 elapsed_cs=500 lim=10000000\n\
@@ -496,6 +497,7 @@ mod tests {
         assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "p99_ms"), 7.7);
         assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "p50_ms"), 0.9);
         assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "max_ms"), 12.3);
+        assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "noise_cpu_pct"), 40.0);
         assert!(
             (get(&rows, "threads", "mus_boost", 2, "target_share_pct") - 100.0 / 3.0).abs() < 1e-9
         );

@@ -256,6 +256,19 @@ const PEER_ROWS: &[PeerRow] = &[
         theory: None,
     },
     PeerRow {
+        what: "Redis saturated: the noise's CPU meanwhile (% of one CPU)",
+        bench: "redis_sat",
+        metric: "noise_cpu_pct",
+        decimals: 0,
+        conds: [
+            Some("stock_w400"),
+            Some("mus_boost"),
+            Some("bpfland_noise"),
+            Some("layered_boost"),
+        ],
+        theory: None,
+    },
+    PeerRow {
         what: "bystander probe p99 (µs)",
         bench: "bystander",
         metric: "p99_us",
@@ -581,7 +594,10 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
         &mut md,
         agg,
         "redis_sat",
-        "## Redis saturated (redis-benchmark -c 4 -t get, closed loop, in the target cgroup, under noise), ms and requests/s\n",
+        "## Redis saturated (redis-benchmark -c 4 -t get, closed loop, in the target cgroup, under noise), ms and requests/s\n\n\
+         The CPU the target and the noise got meanwhile, in % of one CPU, shows what a tail was bought with: a 4x boost \
+         (400 against the noise's 100) leaves the noise at least a fifth of the machine, 40% of one CPU on 2, whatever \
+         the target would take.\n",
         BOOST_CONDITIONS,
         &[
             ("requests/s", "rps", 0),
@@ -589,6 +605,8 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
             ("p50", "p50_ms", 3),
             ("p99", "p99_ms", 3),
             ("max", "max_ms", 3),
+            ("target CPU, % of one", "target_cpu_pct", 0),
+            ("noise CPU, % of one", "noise_cpu_pct", 0),
         ],
     );
     bench_section(

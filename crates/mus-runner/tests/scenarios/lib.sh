@@ -115,10 +115,15 @@ le_bytes() {
 	echo $out
 }
 
-# Wake-up latency of cyclictest (SCHED_OTHER, a wake-up every 2 ms, $2 of them) in
-# cgroup $1, as "p50=<us> p99=<us> over1ms=<wake-ups> over2ms=... over5ms=...".
+# Wake-up latency of cyclictest (a wake-up every 2 ms, $2 of them) in cgroup $1, as
+# "p50=<us> p99=<us> over1ms=<wake-ups> over2ms=... over5ms=...". SCHED_OTHER, or with
+# $3 = fifo SCHED_FIFO priority 90: the real-time class, above every sched_ext
+# scheduler and the fair class, shows what the machine itself adds to a wake-up.
 latency_probe() {
-	sh -c "echo \$\$ > $CG/$1/cgroup.procs && exec cyclictest -m -p0 --policy=other \
+	prio="-p0 --policy=other"
+	[ "${3:-}" = fifo ] && prio="-p90 --policy=fifo"
+	rm -f /tmp/lat.hist
+	sh -c "echo \$\$ > $CG/$1/cgroup.procs && exec cyclictest -m $prio \
 		-i 2000 -l $2 -q -h 60000 --histfile=/tmp/lat.hist" >/dev/null 2>&1
 	awk '/^[0-9]/ { v[n] = $1 + 0; c[n] = $2 + 0; tot += $2; n++ }
 		END { s = 0; for (i = 0; i < n; i++) { s += c[i];
