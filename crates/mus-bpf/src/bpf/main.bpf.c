@@ -120,7 +120,8 @@
  *   lookup; a placement, O(1).
  * enqueue: O(1): an idle-CPU pick in the cache's mask then anywhere (a
  *   direct insert there), else a victim check of at most three CPUs of the
- *   cache (the task's and two random ones) and an insert into the cache's
+ *   cache (the task's, alone when the wake-up is handled on it and its task
+ *   is ahead; else also two random ones) and an insert into the cache's
  *   queue (or, for a boosted waker, into the victim's local queue); O(D) when
  *   cpu.max limits exist.
  * runnable/quiescent: one task-cgroup kfunc, one storage lookup, two atomics;
@@ -1147,9 +1148,13 @@ static u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
  * is furthest ahead of @p among @p's CPU and two random CPUs of its cache
  * (the power of two choices: no scan of every CPU; the cache's, because
  * those CPUs serve the queue @p goes to), -1 if none is ahead. A task that
- * may run on one CPU only looks at that one. Tolerated race: CPU states are
- * read without locks, so a CPU that switched tasks meanwhile may be
- * preempted needlessly; its dispatch then keeps the right task.
+ * may run on one CPU only looks at that one. @p's CPU is taken at once if
+ * the wake-up is handled there (a timer or an interrupt on the CPU @p slept
+ * on) and its task is ahead: preempting the local CPU needs no IPI, which
+ * is most of a wake-up's cost when the alternative is only a little further
+ * ahead. Tolerated race: CPU states are read without locks, so a CPU that
+ * switched tasks meanwhile may be preempted needlessly; its dispatch then
+ * keeps the right task.
  */
 static s32 pick_victim(struct task_struct *p, u32 boost, bool sync, u64 now)
 {
@@ -1163,6 +1168,8 @@ static s32 pick_victim(struct task_struct *p, u32 boost, bool sync, u64 now)
 		if (cpu < 0 || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
 		lead = lead_over(cpu, p->scx.dsq_vtime, boost, sync, now);
+		if (!i && lead && cpu == bpf_get_smp_processor_id())
+			return cpu;
 		/* the previous CPU wins ties: its cache is warm */
 		if (lead > best_lead) {
 			best_lead = lead;
