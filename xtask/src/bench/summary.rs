@@ -189,18 +189,39 @@ struct PeerRow {
     theory: Option<fn() -> f64>,
 }
 
+/// The conditions standing for each scheduler in a row about a boost under noise, with
+/// stock boosted by `cpu.weight` 400:100 (the kernel's own 4x).
+const BOOST_UNDER_W400: [Option<&str>; 4] = [
+    Some("stock_w400"),
+    Some("mus_boost"),
+    Some("bpfland_noise"),
+    Some("layered_boost"),
+];
+
+/// The same, with stock at its strongest knobs (target `cpu.weight` 10000, noise
+/// `cpu.idle`), as the latency and fixed-rate Redis benchmarks run it.
+const BOOST_UNDER_KNOBS: [Option<&str>; 4] = [
+    Some("stock_knobs"),
+    Some("mus_boost"),
+    Some("bpfland_noise"),
+    Some("layered_boost"),
+];
+
+/// Each scheduler with nothing boosted and no noise: the cgroup-knob rows.
+const EMPTY_MAP: [Option<&str>; 4] = [
+    Some("stock_plain"),
+    Some("mus_empty"),
+    Some("bpfland_plain"),
+    Some("layered_plain"),
+];
+
 const PEER_ROWS: &[PeerRow] = &[
     PeerRow {
         what: "probe p99 under noise, target boosted (µs)",
         bench: "latency",
         metric: "p99_us",
         decimals: 0,
-        conds: [
-            Some("stock_knobs"),
-            Some("mus_boost"),
-            Some("bpfland_noise"),
-            Some("layered_boost"),
-        ],
+        conds: BOOST_UNDER_KNOBS,
         theory: None,
     },
     PeerRow {
@@ -208,12 +229,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "latency",
         metric: "p50_us",
         decimals: 0,
-        conds: [
-            Some("stock_knobs"),
-            Some("mus_boost"),
-            Some("bpfland_noise"),
-            Some("layered_boost"),
-        ],
+        conds: BOOST_UNDER_KNOBS,
         theory: None,
     },
     PeerRow {
@@ -221,12 +237,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "redis",
         metric: "p99_ms",
         decimals: 3,
-        conds: [
-            Some("stock_knobs"),
-            Some("mus_boost"),
-            Some("bpfland_noise"),
-            Some("layered_boost"),
-        ],
+        conds: BOOST_UNDER_KNOBS,
         theory: None,
     },
     PeerRow {
@@ -234,12 +245,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "redis_sat",
         metric: "p99_ms",
         decimals: 3,
-        conds: [
-            Some("stock_w400"),
-            Some("mus_boost"),
-            Some("bpfland_noise"),
-            Some("layered_boost"),
-        ],
+        conds: BOOST_UNDER_W400,
         theory: None,
     },
     PeerRow {
@@ -247,12 +253,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "redis_sat",
         metric: "rps",
         decimals: 0,
-        conds: [
-            Some("stock_w400"),
-            Some("mus_boost"),
-            Some("bpfland_noise"),
-            Some("layered_boost"),
-        ],
+        conds: BOOST_UNDER_W400,
         theory: None,
     },
     PeerRow {
@@ -260,12 +261,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "redis_sat",
         metric: "noise_cpu_pct",
         decimals: 0,
-        conds: [
-            Some("stock_w400"),
-            Some("mus_boost"),
-            Some("bpfland_noise"),
-            Some("layered_boost"),
-        ],
+        conds: BOOST_UNDER_W400,
         theory: None,
     },
     PeerRow {
@@ -273,12 +269,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "bystander",
         metric: "p99_us",
         decimals: 0,
-        conds: [
-            Some("stock_w400"),
-            Some("mus_boost"),
-            Some("bpfland_noise"),
-            Some("layered_boost"),
-        ],
+        conds: BOOST_UNDER_W400,
         theory: None,
     },
     PeerRow {
@@ -286,12 +277,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "bystander",
         metric: "p50_us",
         decimals: 0,
-        conds: [
-            Some("stock_w400"),
-            Some("mus_boost"),
-            Some("bpfland_noise"),
-            Some("layered_boost"),
-        ],
+        conds: BOOST_UNDER_W400,
         theory: None,
     },
     PeerRow {
@@ -312,12 +298,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "weights_flat",
         metric: "wa_share_pct",
         decimals: 1,
-        conds: [
-            Some("stock_plain"),
-            Some("mus_empty"),
-            Some("bpfland_plain"),
-            Some("layered_plain"),
-        ],
+        conds: EMPTY_MAP,
         theory: Some(theory::weights_flat_pct),
     },
     PeerRow {
@@ -325,12 +306,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "weights_nested",
         metric: "nA_share_pct",
         decimals: 1,
-        conds: [
-            Some("stock_plain"),
-            Some("mus_empty"),
-            Some("bpfland_plain"),
-            Some("layered_plain"),
-        ],
+        conds: EMPTY_MAP,
         theory: Some(|| theory::weights_nested_pct()[0].1),
     },
     PeerRow {
@@ -338,12 +314,7 @@ const PEER_ROWS: &[PeerRow] = &[
         bench: "limit",
         metric: "lim_cpu_pct",
         decimals: 1,
-        conds: [
-            Some("stock_plain"),
-            Some("mus_empty"),
-            Some("bpfland_plain"),
-            Some("layered_plain"),
-        ],
+        conds: EMPTY_MAP,
         theory: Some(|| theory::LIMIT_CPU_PCT),
     },
     PeerRow {
