@@ -15,16 +15,8 @@
 # per probe of 1500 wake-ups.
 . /lib.sh
 
-NCPU=$(nproc)
 mkcg target
 mkcg noise
-
-noise_on() {
-	for i in $(seq $((2 * NCPU))); do
-		sh -c "echo \$\$ > $CG/noise/cgroup.procs && exec stress-ng --cpu 1 --cpu-method matrixprod --quiet" &
-	done
-	sleep 1
-}
 
 probe() {
 	echo "@@MUS $1 other $(latency_probe target 1500)"

@@ -15,20 +15,12 @@
 # target_us=<CPU time> noise_us=<CPU time> elapsed_cs=<centiseconds>" per run.
 . /lib.sh
 
-NCPU=$(nproc)
 mkcg target
 mkcg noise
 
 sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-server --port 6379 \
 	--bind 127.0.0.1 --save '' --appendonly no --daemonize no" >/tmp/redis.log 2>&1 &
 sleep 2
-
-noise_on() {
-	for i in $(seq $((2 * NCPU))); do
-		sh -c "echo \$\$ > $CG/noise/cgroup.procs && exec stress-ng --cpu 1 --cpu-method matrixprod --quiet" &
-	done
-	sleep 1
-}
 
 ctxt() { sed -n 's/^ctxt //p' /proc/stat; }
 

@@ -19,13 +19,6 @@ mkcg target
 mkcg noise
 mkcg by
 
-noise_on() {
-	for i in $(seq $((2 * NCPU))); do
-		sh -c "echo \$\$ > $CG/noise/cgroup.procs && exec stress-ng --cpu 1 --cpu-method matrixprod --quiet" &
-	done
-	sleep 1
-}
-
 # One round under $1: mus-runner-old or mus-runner with the target boosted, or stock
 # with the target at cpu.weight 400 (the kernel's own 4x).
 round() {

@@ -90,6 +90,15 @@ hogs() {
 	done
 }
 
+# The bench's noise, for the experiments that compare with it: 2 x CPUs of stress-ng
+# matrixprod workers in cgroup "noise" (which the caller made), given a second to start.
+noise_on() {
+	for i in $(seq $((2 * $(nproc)))); do
+		sh -c "echo \$\$ > $CG/noise/cgroup.procs && exec stress-ng --cpu 1 --cpu-method matrixprod --quiet" &
+	done
+	sleep 1
+}
+
 # Reports, as "@@MUS $1 <uptime cs> <usec of each cgroup> | <the same $2 seconds
 # later>", the CPU time of the cgroups named after $2; the host computes shares.
 measure_n() {
