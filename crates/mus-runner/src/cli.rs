@@ -33,9 +33,8 @@ pub struct Args {
     /// Shortest time slice, in microseconds: what slices shrink to when many tasks
     /// wait, what a task of a tiny share runs when it gets its turn, and how long a
     /// task runs before an equally boosted waker of a sync (message-passing) wake-up
-    /// may preempt it. (At 500, hackbench
-    /// switched 1.6-1.8x as often as under the stock scheduler; at 1000, 1.0-1.3x:
-    /// evaluation/experiments/slice_min.sh.)
+    /// may preempt it. (At 500, hackbench switched 1.6-1.8x as often as under the
+    /// stock scheduler; at 1000, 1.0-1.3x: evaluation/experiments/slice_min.sh.)
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub slice_min_us: u64,
 
