@@ -31,12 +31,19 @@ pub struct Args {
     pub slice_us: u64,
 
     /// Shortest time slice, in microseconds: what slices shrink to when many tasks
-    /// wait, what a task of a tiny share runs when it gets its turn, and how long a
-    /// task runs before an equally boosted waker of a sync (message-passing) wake-up
-    /// may preempt it. (At 500, hackbench switched 1.6-1.8x as often as under the
-    /// stock scheduler; at 1000, 1.0-1.3x: evaluation/experiments/slice_min.sh.)
+    /// wait, and what a task of a tiny share runs when it gets its turn. (At 500,
+    /// hackbench switched 1.6-1.8x as often as under the stock scheduler; at 1000,
+    /// 1.0-1.3x: evaluation/experiments/slice_min.sh.)
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(100..=1_000_000))]
     pub slice_min_us: u64,
+
+    /// How long a task runs, in microseconds, before the receiver of its sync
+    /// (message-passing) wake-up may preempt it, unless the receiver is boosted more.
+    /// Other wake-ups (a timer, a device) preempt at once. (At 1000, hackbench
+    /// switched 1.09x as often as under the stock scheduler; at 3000, 0.95x:
+    /// evaluation/experiments/sync_grace.sh.)
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub sync_grace_us: u64,
 
     /// Do not let a waking task preempt a running one (weights only, as the
     /// original project; for comparisons).

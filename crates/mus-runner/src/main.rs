@@ -60,6 +60,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             pin = %args.pin_path.display(),
             slice_us = args.slice_us,
             slice_min_us = args.slice_min_us,
+            sync_grace_us = args.sync_grace_us,
             preempt = !args.no_preempt,
             high_weight = %args.high_weight,
             "mus scheduler attached"

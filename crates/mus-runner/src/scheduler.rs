@@ -78,6 +78,7 @@ impl<'obj> Scheduler<'obj> {
             .context("the BPF object has no .rodata to configure")?;
         rodata.slice_ns = args.slice_us * 1000;
         rodata.slice_min_ns = args.slice_min_us.min(args.slice_us) * 1000;
+        rodata.sync_grace_ns = args.sync_grace_us * 1000;
         rodata.preempt_enabled = !args.no_preempt;
         rodata.default_high_weight = args.high_weight.get();
         let nr_cpus = libbpf_rs::num_possible_cpus().context("cannot count the possible CPUs")?;

@@ -236,14 +236,25 @@ const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;
 /*
  * Shortest slice (mus-runner --slice-min-us). Slices shrink from slice_ns
  * towards this as tasks wait (slice_ns x CPUs / (CPUs + waiting)); a
- * starving task rescued out of order runs this long; a task that ran less is
- * not preempted by an equally boosted waker of a sync wake-up (lead_over()).
- * The context-switch rate under load follows it: at 0.5 ms, hackbench
- * switched 1.6-1.8x as often as under the fair class, at 1 ms 1.0-1.3x
+ * starving task rescued out of order runs this long. The context-switch
+ * rate under load follows it: at 0.5 ms, hackbench switched 1.6-1.8x as
+ * often as under the fair class, at 1 ms 1.0-1.3x
  * (evaluation/experiments/slice_min.sh); the fair class's base slice is
  * 0.75 ms x (1 + log2 CPUs), 1.5 ms on two.
  */
 const volatile u64 slice_min_ns = 1000 * NSEC_PER_USEC;
+
+/*
+ * How long a task runs before the receiver of its sync wake-up (message
+ * passing) may preempt it, unless the receiver is boosted more
+ * (mus-runner --sync-grace-us; lead_over()). A sync waker is about to wait
+ * for the answer, so preempting it early buys nothing and costs two switches
+ * per message when it does not wait at once (a sender filling a socket).
+ * 3 ms, the fair class's base slice from 8 CPUs (0.75 ms x (1 + log2 8)):
+ * hackbench switched 1.09x as often as under the fair class at 1 ms, 0.95x
+ * at 3 ms (evaluation/experiments/sync_grace.sh).
+ */
+const volatile u64 sync_grace_ns = 3000 * NSEC_PER_USEC;
 
 /*
  * Whether a waking task that is owed the CPU preempts a running one that is
@@ -1127,7 +1138,7 @@ static u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
 	/*
 	 * Against a sync wake-up (a task waking another through a pipe or a
 	 * socket, and about to wait for its answer: SCX_WAKE_SYNC), a task
-	 * that has run less than slice_min_ns is not preempted: message
+	 * that has run less than sync_grace_ns is not preempted: message
 	 * passing would otherwise turn every message into a context switch,
 	 * the waker preempted by its receiver and back. Other wake-ups (a
 	 * timer, a device, a futex) get no such wait: slices end on ticks
@@ -1135,7 +1146,7 @@ static u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
 	 * tick. A boosted waker is exempt against a task boosted less: being
 	 * on a CPU at once is what a boost is for.
 	 */
-	if (sync && now - cctx->started_at < slice_min_ns && boost <= cctx->boost)
+	if (sync && now - cctx->started_at < sync_grace_ns && boost <= cctx->boost)
 		return 0;
 	cur = cctx->vtime;
 	if (time_before(cctx->started_at, now))
