@@ -18,6 +18,7 @@
 #   plain   no knob (benchmarks whose own busy threads are the load)
 #   knobs   cpu.weight=10000 on target, cpu.idle=1 on noise (stock)
 #   w400    cpu.weight=400 on target against 100: the kernel's own 4x (stock)
+#   fifo    the latency probe as SCHED_FIFO 90 (stock; the floor of the test bed)
 #   empty   mus with an empty map
 #   boost   target boosted: mus-agent boost (mus; default weight 4096 = 4x), or the
 #           layered config's 400:100 boost layer (layered)
@@ -246,9 +247,12 @@ emit_hist() {
 		xargs -n 16 echo "@@MUS $1"
 }
 
-# cyclictest (SCHED_OTHER) in cgroup $1, reported as latency histogram lines for bench $2.
+# cyclictest in cgroup $1, reported as latency histogram lines for bench $2 under
+# condition $3: SCHED_OTHER, but SCHED_FIFO 90 in condition stock_fifo (the floor).
 probe() {
-	in_cg $1 cyclictest -m -p0 --policy=other -i $LAT_INTERVAL_US -l $LAT_LOOPS \
+	policy="-p0 --policy=other"
+	[ $3 = stock_fifo ] && policy="-p90 --policy=fifo"
+	in_cg $1 cyclictest -m $policy -i $LAT_INTERVAL_US -l $LAT_LOOPS \
 		-q -h 60000 --histfile=/tmp/lat.hist >/tmp/cyclictest.log 2>&1 ||
 		{ echo "@@MUS bench_error cyclictest_$3"; cat /tmp/cyclictest.log; }
 	emit_hist "lat_hist $2 $3 $4" /tmp/lat.hist
@@ -259,9 +263,11 @@ probe() {
 
 NOISY_CONDS="stock_idle stock_noise stock_knobs mus_empty mus_boost bpfland_noise layered_boost"
 
-# 1. latency: wake-up latency of a periodic probe in the target cgroup, under noise.
+# 1. latency: wake-up latency of a periodic probe in the target cgroup, under noise;
+# and the test bed's floor: the same probe as SCHED_FIFO 90 (above every fair and
+# sched_ext task) under stock, which no scheduler of SCHED_OTHER tasks can beat.
 run_latency() { probe target latency $1 $2; }
-bench_latency() { each_cond 1 "$NOISY_CONDS" run_latency; }
+bench_latency() { each_cond 1 "$NOISY_CONDS stock_fifo" run_latency; }
 
 # 2. redis: Redis request latency at a fixed rate. Server and redis-rate (the repo's
 # open-loop client, evaluation/redis-rate) in target, on loopback. redis-rate prints

@@ -497,7 +497,10 @@ mod tests {
         assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "p99_ms"), 7.7);
         assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "p50_ms"), 0.9);
         assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "max_ms"), 12.3);
-        assert_eq!(get(&rows, "redis_sat", "mus_boost", 1, "noise_cpu_pct"), 40.0);
+        assert_eq!(
+            get(&rows, "redis_sat", "mus_boost", 1, "noise_cpu_pct"),
+            40.0
+        );
         assert!(
             (get(&rows, "threads", "mus_boost", 2, "target_share_pct") - 100.0 / 3.0).abs() < 1e-9
         );

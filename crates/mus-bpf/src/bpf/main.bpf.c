@@ -111,6 +111,8 @@
  * runner logs that limits are not enforced). 6.19: cgroup_set_idle and the
  * sched_idle init arg (without them cpu.idle is not seen). scx_bpf_dsq_peek
  * (7.1 for a reliable one; scx's compat helper falls back to an iterator).
+ * 6.15: scx_bpf_cpu_node (each queue allocated on its CPUs' NUMA node;
+ * before, on any node).
  * libbpf drops the callbacks a kernel lacks (scx_utils' load-time fix-ups).
  *
  * Cost of the hot callbacks (D = cgroup depth, 4-5 under kubelet; L = number
@@ -2010,13 +2012,26 @@ static s32 build_llc_mask(u32 llc)
 	return 0;
 }
 
+/*
+ * The NUMA node of @cpu, where the queues its CPUs serve are allocated (each
+ * queue's lock and head are written by its own CPUs on every dispatch); -1
+ * (any node) before 6.15, whose kernels lack scx_bpf_cpu_node().
+ */
+static s32 node_of(s32 cpu)
+{
+	return bpf_ksym_exists(scx_bpf_cpu_node) ? scx_bpf_cpu_node(cpu) : -1;
+}
+
 s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
 {
 	s32 ret;
 	u32 i;
 
 	bpf_for(i, 0, nr_llcs) {
-		ret = scx_bpf_create_dsq(LLC_DSQ(i), -1);
+		/* a cache's CPUs are on one node: the first one's */
+		ret = scx_bpf_create_dsq(LLC_DSQ(i),
+					 node_of(llc_cpus[llc_first[i & (MUS_MAX_LLCS - 1)] &
+							  (MUS_MAX_CPUS - 1)]));
 		if (ret)
 			return ret;
 		ret = build_llc_mask(i);
@@ -2024,7 +2039,7 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
 			return ret;
 	}
 	bpf_for(i, 0, nr_cpus) {
-		ret = scx_bpf_create_dsq(CPU_DSQ(i), -1);
+		ret = scx_bpf_create_dsq(CPU_DSQ(i), node_of(i));
 		if (ret)
 			return ret;
 	}
