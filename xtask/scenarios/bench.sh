@@ -18,7 +18,7 @@
 #   plain   no knob (benchmarks whose own busy threads are the load)
 #   knobs   cpu.weight=10000 on target, cpu.idle=1 on noise (stock)
 #   w400    cpu.weight=400 on target against 100: the kernel's own 4x (stock)
-#   fifo    the latency probe as SCHED_FIFO 90 (stock; the floor of the test bed)
+#   fifo    the latency probe as SCHED_FIFO 90 (stock; what the host adds)
 #   empty   mus with an empty map
 #   boost   target boosted: mus-agent boost (mus; default weight 4096 = 4x), or the
 #           layered config's 400:100 boost layer (layered)
@@ -248,7 +248,7 @@ emit_hist() {
 }
 
 # cyclictest in cgroup $1, reported as latency histogram lines for bench $2 under
-# condition $3: SCHED_OTHER, but SCHED_FIFO 90 in condition stock_fifo (the floor).
+# condition $3: SCHED_OTHER, but SCHED_FIFO 90 in condition stock_fifo.
 probe() {
 	policy="-p0 --policy=other"
 	[ $3 = stock_fifo ] && policy="-p90 --policy=fifo"
@@ -264,8 +264,8 @@ probe() {
 NOISY_CONDS="stock_idle stock_noise stock_knobs mus_empty mus_boost bpfland_noise layered_boost"
 
 # 1. latency: wake-up latency of a periodic probe in the target cgroup, under noise;
-# and the test bed's floor: the same probe as SCHED_FIFO 90 (above every fair and
-# sched_ext task) under stock, which no scheduler of SCHED_OTHER tasks can beat.
+# and what the host adds: the same probe as SCHED_FIFO 90 under stock (above every
+# fair and sched_ext task, so no scheduler delays it: its tail is the host's stalls).
 run_latency() { probe target latency $1 $2; }
 bench_latency() { each_cond 1 "$NOISY_CONDS stock_fifo" run_latency; }
 

@@ -160,14 +160,14 @@ fn issue4(agg: &Aggregate, out: &mut Vec<Check>) {
                 &US,
                 move |a, b| a <= k * b,
             ));
-            // Not a target: whether the test bed allows the one above at all. The
-            // kernel runs a SCHED_FIFO probe above every SCHED_OTHER task, whatever
-            // the scheduler; where it misses the bound, so must every scheduler.
+            // Not a target: what the host adds. The kernel runs a SCHED_FIFO probe
+            // above every SCHED_OTHER task, so no scheduler delays it; its tail is the
+            // host's stalls, which the bound above is judged against too.
             out.push(paired(
                 agg,
                 4,
                 format!(
-                    "(the floor, not a target) the same probe as SCHED_FIFO 90 under the same noise: {name} <= {k}x stock idle {name}"
+                    "(not a target: what the host adds) the same probe as SCHED_FIFO 90 under stock and the same noise: {name} <= {k}x stock idle {name}"
                 ),
                 ("latency", "stock_fifo", m),
                 &[("latency", "stock_idle", m)],
@@ -419,16 +419,16 @@ mod tests {
             find(&checks, "latency: boosted probe under noise p99.9").met,
             Some(false)
         );
-        // the floor is judged like the target: 280 <= 1.5 x 200 in repeats 1-3 (none in 4)
-        let floor = find(
+        // the host's row is judged like the target: 280 <= 1.5 x 200 in repeats 1-3 (none in 4)
+        let host = find(
             &checks,
-            "(the floor, not a target) the same probe as SCHED_FIFO 90 under the same noise: p99 ",
+            "(not a target: what the host adds) the same probe as SCHED_FIFO 90 under stock and the same noise: p99 ",
         );
-        assert_eq!(floor.met, Some(true), "{}", floor.figure);
+        assert_eq!(host.met, Some(true), "{}", host.figure);
         assert!(
-            floor.figure.contains("held in 3/3 repeats"),
+            host.figure.contains("held in 3/3 repeats"),
             "{}",
-            floor.figure
+            host.figure
         );
         // 1.4 < min(4, 3) and <= 1.5 x 1.0 in every repeat
         assert_eq!(

@@ -19,9 +19,9 @@ pub const CONDITIONS: &[&str] = &[
     "bpfland_noise",
     "layered_boost",
 ];
-/// The latency benchmark's conditions: CONDITIONS, and the test bed's floor (the probe
-/// as SCHED_FIFO 90 under stock with the noise: the kernel runs it above every fair
-/// and sched_ext task, so no scheduler of SCHED_OTHER tasks can beat its latency).
+/// The latency benchmark's conditions: CONDITIONS, and what the host adds (the probe as
+/// SCHED_FIFO 90 under stock with the noise: the kernel runs it above every fair and
+/// sched_ext task, so no scheduler delays it, and its tail is the host's stalls).
 pub const LATENCY_CONDITIONS: &[&str] = &[
     "stock_idle",
     "stock_noise",
@@ -69,7 +69,7 @@ pub fn label(condition: &str) -> &str {
         "stock_plain" => "stock",
         "stock_knobs" => "stock, noise, cpu.weight=10000 + cpu.idle=1",
         "stock_w400" => "stock, target cpu.weight 400:100 (the kernel's 4x)",
-        "stock_fifo" => "stock, noise, the probe SCHED_FIFO 90 (the test bed's floor)",
+        "stock_fifo" => "stock, noise, the probe SCHED_FIFO 90 (what the host adds)",
         "mus_empty" => "mus, empty map",
         "mus_boost" => "mus, target boosted (4096)",
         "mus_empty_idle" | "mus_idle" => "mus, empty map",
@@ -88,7 +88,7 @@ pub fn short_label(condition: &str) -> &str {
         "stock_plain" => "stock",
         "stock_knobs" => "stock knobs",
         "stock_w400" => "stock w400",
-        "stock_fifo" => "FIFO floor",
+        "stock_fifo" => "FIFO (host)",
         "mus_empty" => "mus empty",
         "mus_boost" => "mus boost",
         "mus_empty_idle" | "mus_idle" => "mus",
@@ -550,7 +550,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
         &mut md,
         agg,
         "latency",
-        "## Wake-up latency (cyclictest, SCHED_OTHER but for the floor, target cgroup; noise in every condition but idle), µs\n",
+        "## Wake-up latency (cyclictest, SCHED_OTHER but for stock_fifo, target cgroup; noise in every condition but idle), µs\n",
         LATENCY_CONDITIONS,
         &lat_cols,
     );
