@@ -52,6 +52,8 @@ fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
         .host_tool("bpftool")
         .host_tool("stress-ng")
         .timeout(Duration::from_secs(timeout_s))
+        // a guest frozen by the emulator is booted once more (the method says when)
+        .boot_again_on_timeout(true)
 }
 
 /// Boots Debian's cloud kernel (7.3) with the scenario.

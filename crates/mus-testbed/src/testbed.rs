@@ -72,9 +72,24 @@ impl Testbed {
     }
 
     /// Boots the guest, runs the scenario and returns what it reported. Fails if QEMU
-    /// cannot run, the guest never reaches /init, or the boot outlives the timeout; a
-    /// scenario that fails still returns its run (see `scenario_status`).
+    /// cannot run, the guest never reaches /init, or the boot outlives the timeout (twice,
+    /// with [`Scenario::boot_again_on_timeout`]); a scenario that fails still returns its
+    /// run (see `scenario_status`).
     pub fn run(&self, scenario: &Scenario) -> Result<GuestRun, TestbedError> {
+        match self.boot_once(scenario) {
+            Err(TestbedError::Timeout { console_tail, .. }) if scenario.boot_again_on_timeout => {
+                eprintln!(
+                    "scenario `{}` timed out after {:?}; booting it again. The first boot's \
+                     last console lines:\n{console_tail}",
+                    scenario.name, scenario.timeout
+                );
+                self.boot_once(scenario)
+            }
+            result => result,
+        }
+    }
+
+    fn boot_once(&self, scenario: &Scenario) -> Result<GuestRun, TestbedError> {
         let (_initrd, cmd) = self.prepare_boot(scenario)?;
         tracing::debug!(scenario = %scenario.name, ?cmd, "booting");
         // One guest at a time on this host, across processes: TCG guests sharing a
