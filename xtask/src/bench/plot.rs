@@ -11,8 +11,8 @@ use plotters::prelude::*;
 use super::results::{HOT_CALLBACKS, share_theory_pct};
 use super::stats::Spread;
 use super::summary::{
-    Aggregate, BOOST_CONDITIONS, CONDITIONS, COST_CONDITIONS, LATENCY_CONDITIONS,
-    OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, THREADS_CONDITIONS, short_label,
+    Aggregate, BOOST_CONDITIONS, CONDITIONS, COST_CONDITIONS, OVERHEAD_CONDITIONS,
+    PLAIN_CONDITIONS, THREADS_CONDITIONS, latency_conditions, short_label,
 };
 use super::theory;
 
@@ -226,7 +226,7 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
             title: "Wake-up latency of the target's cyclictest probe, noise but for idle (median of repeats, whiskers min-max)",
             y_desc: "latency (µs, log)",
             series: lat_series,
-            groups: groups("latency", LATENCY_CONDITIONS, &lat),
+            groups: groups("latency", &latency_conditions(), &lat),
             log_y: true,
         },
     )?;

@@ -22,16 +22,9 @@ pub const CONDITIONS: &[&str] = &[
 /// The latency benchmark's conditions: CONDITIONS, and what the host adds (the probe as
 /// SCHED_FIFO 90 under stock with the noise: the kernel runs it above every fair and
 /// sched_ext task, so no scheduler delays it, and its tail is the host's stalls).
-pub const LATENCY_CONDITIONS: &[&str] = &[
-    "stock_idle",
-    "stock_noise",
-    "stock_knobs",
-    "mus_empty",
-    "mus_boost",
-    "bpfland_noise",
-    "layered_boost",
-    "stock_fifo",
-];
+pub fn latency_conditions() -> Vec<&'static str> {
+    CONDITIONS.iter().copied().chain(["stock_fifo"]).collect()
+}
 /// The saturated-Redis and bystander benchmarks' conditions (all under noise).
 pub const BOOST_CONDITIONS: &[&str] = &[
     "stock_noise",
@@ -551,7 +544,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
         agg,
         "latency",
         "## Wake-up latency (cyclictest, SCHED_OTHER but for stock_fifo, target cgroup; noise in every condition but idle), µs\n",
-        LATENCY_CONDITIONS,
+        &latency_conditions(),
         &lat_cols,
     );
     bench_section(
