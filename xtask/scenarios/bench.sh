@@ -25,10 +25,8 @@
 # Benchmarks with NOISE=1 add the noise to every variant but idle.
 
 NCPU=$(nproc)
-NOISE_N=$((2 * NCPU))
 SCHED=stock
 SCHED_PID=""
-NOISE_PIDS=""
 HOG_PIDS=""
 REDIS=""
 mkdir -p $CG/target $CG/noise $CG/by $CG/wa $CG/wb $CG/nA $CG/nB $CG/lim
@@ -36,7 +34,7 @@ echo "+cpu" >$CG/nA/cgroup.subtree_control
 echo "+cpu" >$CG/nB/cgroup.subtree_control
 mkdir -p $CG/nA/x $CG/nA/y $CG/nB/z
 echo "@@MUS bench_cpus $NCPU"
-echo "@@MUS bench_noise_workers $NOISE_N"
+echo "@@MUS bench_noise_workers $((2 * NCPU))" # lib.sh's noise_on
 
 # Runs "$@" inside cgroup $CG/$1 (shifted off), in the foreground.
 in_cg() {
@@ -103,41 +101,9 @@ sched_use() {
 	fi
 }
 
-noise_on() {
-	for i in $(seq $NOISE_N); do
-		if command -v stress-ng >/dev/null; then
-			sh -c "echo \$\$ > $CG/noise/cgroup.procs && exec stress-ng --cpu 1 --cpu-method matrixprod --quiet" &
-		else
-			sh -c "echo \$\$ > $CG/noise/cgroup.procs && while :; do :; done" &
-		fi
-		NOISE_PIDS="$NOISE_PIDS $!"
-	done
-	sleep 1
-}
-
-noise_off() {
-	[ -z "$NOISE_PIDS" ] && return 0
-	kill -TERM $NOISE_PIDS 2>/dev/null
-	wait $NOISE_PIDS 2>/dev/null
-	NOISE_PIDS=""
-	i=0
-	while [ -n "$(cat $CG/noise/cgroup.procs)" ] && [ $i -lt 100 ]; do
-		kill -KILL $(cat $CG/noise/cgroup.procs) 2>/dev/null
-		sleep 0.1
-		i=$((i + 1))
-	done
-}
-
-# Starts $2 busy loops in cgroup $1 (killed by hogs_off, by PID: target also holds Redis).
-hogs() {
-	n=$2
-	while [ $n -gt 0 ]; do
-		hog $1
-		HOG_PIDS="$HOG_PIDS $!"
-		n=$((n - 1))
-	done
-}
-
+# The noise is lib.sh's noise_on (2 x CPUs of stress-ng matrixprod in cgroup noise),
+# stopped with kill_cgroups noise; the hogs are lib.sh's, killed here by PID (target
+# also holds Redis).
 hogs_off() {
 	[ -z "$HOG_PIDS" ] && return 0
 	kill -KILL $HOG_PIDS 2>/dev/null
@@ -195,7 +161,7 @@ cond_enter() {
 # Undoes cond_enter $1 (the scheduler stays: the next condition decides).
 cond_leave() {
 	hogs_off
-	noise_off
+	kill_cgroups noise
 	case $1 in
 	stock_knobs)
 		echo 100 >$CG/target/cpu.weight
@@ -436,7 +402,7 @@ while [ $REP -le $REPEATS ]; do
 				echo "@@MUS bench_start $b $s $REP $(cut -d' ' -f1 /proc/uptime)"
 				bench_$b || echo "@@MUS bench_error $b"
 				hogs_off
-				noise_off
+				kill_cgroups noise
 			done
 		fi
 		echo "@@MUS sched_end $s $REP $(cut -d' ' -f1 /proc/uptime)"

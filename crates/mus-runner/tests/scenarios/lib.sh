@@ -81,11 +81,13 @@ mkcg() {
 	[ -z "$2" ] || echo "$2" >"$d/cpu.weight"
 }
 
-# $2 CPU hogs in cgroup $1.
+# $2 CPU hogs in cgroup $1; their PIDs are added to HOG_PIDS, for a caller that must
+# kill them and nothing else in the cgroup (the bench: target also holds Redis).
 hogs() {
 	n=$2
 	while [ "$n" -gt 0 ]; do
 		hog "$1"
+		HOG_PIDS="$HOG_PIDS $!"
 		n=$((n - 1))
 	done
 }
