@@ -132,8 +132,8 @@ const REDIS_RATE: u32 = 100;
 /// error must be small against the bounds: at the first round's sizes the p99.9s were the
 /// worst or second-worst sample (500 requests, 1500 wake-ups), and hackbench's 2 s under
 /// the stock scheduler alone varied by 12 % between repeats of one boot, more than the
-/// 5 % its target allows. Each size below costs about a minute or two of guest time per
-/// full run (see evaluation/README.md, "Repeats and time").
+/// 5 % its target allows. Together the sizes below took a full run from 931–969 s of
+/// guest time to 1490–1554 s (see evaluation/README.md, "Repeats and time").
 ///
 /// Wake-ups per latency probe, 2 ms apart (6 s): the nearest-rank p99 is the 30th-worst
 /// wake-up, the p99.9 the 3rd.
