@@ -18,8 +18,9 @@
 # the server's counts are deltas over the run, the server's from /proc/PID/sched), and
 # "@@MUS ops <scheduler> <sched_ext's root/ops>" once it is attached (empty: it is not).
 # scx_layered does not load in this script's guest ("Failed to load BPF program: Invalid
-# argument", cause not found; it loads in the bench's), so its rounds run under the
-# stock scheduler: read only the mus rows.
+# argument"): libbpf needs /boot/config-<release> for its __kconfig externs, which the
+# bench copies in and `cargo xtask vm-run` does not. Its rounds then run under the stock
+# scheduler: read only the mus rows.
 . /lib.sh
 
 mkcg target
