@@ -10,17 +10,17 @@
 #     --bin ~/.cache/mus/peers/bin/scx_layered \
 #     --tool redis-server --tool redis-benchmark --tool stress-ng \
 #     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh \
-#     --file evaluation/layered.json:/layered.json --timeout 1200
+#     --file evaluation/layered.json:/layered.json \
+#     --file .cache/vm/kernel/config:/boot/config-7.3.4+deb13-cloud-amd64 --timeout 1200
+# (the last --file: the guest kernel's config, which libbpf reads for scx_layered's
+# __kconfig externs; without it scx_layered fails to load with "Invalid argument" and
+# its rounds run under the stock scheduler).
 # It prints "@@MUS sat <scheduler> rps=<requests/s> p99_ms=<ms> ctxt=<switches>
 # target_us=<CPU time> noise_us=<CPU time> elapsed_cs=<centiseconds> res=<rescheduling
 # IPIs> cal=<function-call IPIs> srv_vol=<redis-server's voluntary switches>
 # srv_invol=<its involuntary switches> srv_migr=<its migrations>" per run (the IPIs and
 # the server's counts are deltas over the run, the server's from /proc/PID/sched), and
 # "@@MUS ops <scheduler> <sched_ext's root/ops>" once it is attached (empty: it is not).
-# scx_layered does not load in this script's guest ("Failed to load BPF program: Invalid
-# argument"): libbpf needs /boot/config-<release> for its __kconfig externs, which the
-# bench copies in and `cargo xtask vm-run` does not. Its rounds then run under the stock
-# scheduler: read only the mus rows.
 . /lib.sh
 
 mkcg target
