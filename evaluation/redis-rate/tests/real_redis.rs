@@ -24,38 +24,68 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_redis(port: u16) -> Server {
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run redis-server ({e}): this test needs it installed \
-                 (Debian: apt-get install redis-server, or scripts/setup-debian.sh)"
-            )
-        });
-    let server = Server(child);
+/// Starts redis-server on a free loopback port and returns it with the port once it
+/// answers PING. A port found free can be taken again before redis-server binds it (an
+/// ephemeral port, and the other test's client connects meanwhile): a server that exits
+/// is started again on another port, up to three times.
+fn start_redis() -> (Server, u16) {
+    for _ in 0..3 {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run redis-server ({e}): this test needs it installed \
+                     (Debian: apt-get install redis-server, or scripts/setup-debian.sh)"
+                )
+            });
+        let mut server = Server(child);
+        if answers_ping(&mut server, port) {
+            return (server, port);
+        }
+    }
+    panic!("redis-server exited three times before answering PING on a free port");
+}
+
+/// Waits until the server answers PING (true) or exits (false), for up to 10 s. Ready
+/// means answering, not accepting: a CI run once had the first command after a
+/// successful connect reset, and on loopback a connect to a free ephemeral port can even
+/// reach its own socket (TCP self-connect).
+fn answers_ping(server: &mut Server, port: u16) -> bool {
     let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        let last = match try_raw(port, b"*1\r\n$4\r\nPING\r\n") {
+            Ok(reply) if reply == "+PONG\r\n" => return true,
+            Ok(reply) => format!("replied {reply:?}"),
+            Err(e) => e.to_string(),
+        };
+        if let Ok(Some(status)) = server.0.try_wait() {
+            eprintln!("redis-server on port {port} exited ({status}; last: {last})");
+            return false;
+        }
         assert!(
             t0.elapsed() < Duration::from_secs(10),
-            "redis-server did not listen on port {port} within 10 s"
+            "redis-server on port {port} did not answer PING within 10 s (last: {last})"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    server
 }
 
-/// Sends one raw RESP command and returns the first reply bytes.
-fn raw(port: u16, command: &[u8]) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(command).unwrap();
+/// Sends one raw RESP command on a new connection and returns the first reply bytes.
+fn try_raw(port: u16, command: &[u8]) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.write_all(command)?;
     let mut buf = [0u8; 256];
-    let n = s.read(&mut buf).unwrap();
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    let n = s.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn raw(port: u16, command: &[u8]) -> String {
+    try_raw(port, command).unwrap()
 }
 
 fn redis_rate(args: &[&str]) -> Output {
@@ -75,8 +105,7 @@ fn field(out: &str, name: &str) -> f64 {
 
 #[test]
 fn fixed_rate_against_a_real_redis_server() {
-    let port = free_port();
-    let _server = start_redis(port);
+    let (_server, port) = start_redis();
     let p = port.to_string();
     assert_eq!(
         raw(port, b"*3\r\n$3\r\nSET\r\n$9\r\nbench:key\r\n$3\r\nxxx\r\n"),
