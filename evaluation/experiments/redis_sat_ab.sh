@@ -31,7 +31,6 @@ sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-server --port 6379 \
 SERVER=$!
 sleep 2
 
-ctxt() { sed -n 's/^ctxt //p' /proc/stat; }
 # Both vCPUs' count of interrupt $1 (RES, CAL) in /proc/interrupts.
 ipis() { awk -v k="$1:" '$1 == k { print $2 + $3 }' /proc/interrupts; }
 # redis-server's /proc/PID/sched field $1.

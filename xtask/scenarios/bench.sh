@@ -363,9 +363,9 @@ bench_cost() {
 	c=${SCHED}_idle
 	sleep 1
 	echo "@@MUS cost_before $c $REP $(prog_stats)"
-	x0=$(sed -n 's/^ctxt //p' /proc/stat)
+	x0=$(ctxt)
 	t=$(in_cg target hackbench $HACKBENCH_ARGS 2>&1 | sed -n 's/^Time: *//p')
-	x1=$(sed -n 's/^ctxt //p' /proc/stat)
+	x1=$(ctxt)
 	echo "@@MUS cost_after $c $REP $(prog_stats)"
 	echo "@@MUS cost_run $c $REP ctxt=$((x1 - x0)) seconds=$t"
 }

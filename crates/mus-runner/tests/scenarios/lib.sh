@@ -146,11 +146,16 @@ latency_probe() {
 			printf "\n" }' /tmp/lat.hist
 }
 
+# Context switches since boot, all CPUs (/proc/stat's ctxt).
+ctxt() {
+	sed -n 's/^ctxt //p' /proc/stat
+}
+
 # hackbench -g 2 -l 300 (message passing), reported as "@@MUS hb $1 <seconds>
 # ctxt=<context switches during the run>" (the experiments in evaluation/experiments).
 hb() {
-	x0=$(sed -n 's/^ctxt //p' /proc/stat)
+	x0=$(ctxt)
 	t=$(hackbench -g 2 -l 300 2>&1 | sed -n 's/^Time: *//p')
-	x1=$(sed -n 's/^ctxt //p' /proc/stat)
+	x1=$(ctxt)
 	echo "@@MUS hb $1 $t ctxt=$((x1 - x0))"
 }
