@@ -17,14 +17,17 @@
  *    so a boosted pod takes from the pods next to it inside kubepods.slice,
  *    never from system.slice.
  * 3. Every task wakes up promptly. A task that slept comes back with bounded
- *    credit and preempts a running task that is further ahead than it (at
- *    once, unless the wake-up is message passing: then the running task
- *    keeps the shortest slice first); a boosted task's credit is multiplied
- *    by its boost, so it wins wake-up races against ordinary tasks. Slices
- *    shrink as waiters grow. A task that stays runnable is owed at most
- *    MAX_LAG_SLICES of its slices, so nothing banks CPU it could not use and
- *    a share that drops (a boost taken back, a sibling started) takes effect
- *    at once.
+ *    credit and preempts a running task whose deadline (as in EEVDF: the
+ *    vtime at which its slice ends) is later than its own (at once, unless
+ *    the wake-up is message passing: then the running task keeps
+ *    sync_grace_ns first). A boosted task's credit is multiplied by its
+ *    boost, and it preempts a task boosted less even when up to that credit
+ *    ahead of it, so it wins wake-up races against ordinary tasks; while it
+ *    serves a burst (up to slice_ns after it woke) it keeps its CPU at a
+ *    slice's end against a task boosted less. Slices shrink as waiters grow.
+ *    A task that stays runnable is owed at most MAX_LAG_SLICES of its
+ *    slices, so nothing banks CPU it could not use and a share that drops (a
+ *    boost taken back, a sibling started) takes effect at once.
  * 4. Nothing is starved and the watchdog never fires: a task queued for
  *    STARVATION_NS runs next, out of vtime order, for a short slice.
  *
@@ -131,7 +134,8 @@
  * running: O(1). stopping: O(1) with a cached share, O(D) after the tree
  *   changed. tick: nothing without cpu.max; O(D) with it.
  * dispatch: O(1) on a busy CPU (peeks at its two queues and at most three
- *   other caches' heads, then one move); O(L) peeks on a CPU that would
+ *   other caches' heads, then one move; one more task storage lookup when a
+ *   boosted task's slice ends); O(L) peeks on a CPU that would
  *   otherwise go idle; O(throttled) only when a cpu.max period ends; the
  *   starvation scan, ten times a second on one CPU, is O(L + CPUs + queued).
  */
@@ -333,6 +337,8 @@ struct task_ctx {
 	u64 share;
 	/* when it was last queued, for the starvation rescue */
 	u64 enqueued_at;
+	/* when it last became runnable (woke up), for keep_running() */
+	u64 runnable_at;
 	/* held in THROTTLED_DSQ until this time (a cpu.max period end) */
 	u64 throttled_until;
 	/* CPU time up to this time is charged to cpu.max quotas */
@@ -359,9 +365,10 @@ struct {
 struct cpu_ctx {
 	/* vtime the current task started at; 0: no task of ours runs */
 	u64 vtime;
-	/* when it started, and its share (to estimate its vtime now) */
+	/* when it started, its share and slice (its vtime now, its deadline) */
 	u64 started_at;
 	u64 share;
+	u64 slice;
 	/* the current task's cgroup and boost, for the exit dump */
 	u64 cgid;
 	u32 boost;
@@ -551,17 +558,16 @@ static u32 llc_nr_cpus(u32 llc)
 	return n ?: (nr_cpus ?: 1);
 }
 
-/* A CPU of cache @llc picked at random, or -1 if the runner gave none. */
-static s32 random_cpu_in(u32 llc)
+/* CPU number @idx (modulo its size) of cache @llc; -1: the runner gave none */
+static s32 llc_cpu(u32 llc, u32 idx)
 {
-	u32 n, idx;
+	u32 n;
 
 	llc &= MUS_MAX_LLCS - 1;
 	n = llc_size[llc];
 	if (!n)
 		return -1;
-	idx = llc_first[llc] + bpf_get_prandom_u32() % n;
-	return llc_cpus[idx & (MUS_MAX_CPUS - 1)];
+	return llc_cpus[(llc_first[llc] + idx % n) & (MUS_MAX_CPUS - 1)];
 }
 
 /*
@@ -855,12 +861,12 @@ static void refresh_task_boost(struct task_struct *p, struct task_ctx *tctx)
  * during the last slice_ns (vtime advances about nr_cpus per nanosecond
  * while every CPU is busy), boost / 1024 times that for a boosted task.
  */
-static u64 wake_credit(const struct task_ctx *tctx)
+static u64 wake_credit(u32 boost)
 {
 	u64 credit = slice_ns * nr_cpus;
 
-	if (tctx->boost > MUS_WEIGHT_NORMAL)
-		credit = credit * tctx->boost / MUS_WEIGHT_NORMAL;
+	if (boost > MUS_WEIGHT_NORMAL)
+		credit = credit * boost / MUS_WEIGHT_NORMAL;
 	return credit;
 }
 
@@ -871,7 +877,7 @@ static u64 wake_credit(const struct task_ctx *tctx)
  */
 static void place_waking(struct task_struct *p, struct task_ctx *tctx)
 {
-	u64 now_v = vtime_now, credit = wake_credit(tctx);
+	u64 now_v = vtime_now, credit = wake_credit(tctx->boost);
 	u64 max_debt = max_debt_ns * nr_cpus;
 
 	if (time_before(p->scx.dsq_vtime, now_v - credit))
@@ -1126,14 +1132,23 @@ static int bw_timer_fn(void *map, u32 *key, struct bw_timer *t)
 }
 
 /*
- * Whether @victim's current task is further ahead in vtime than @vtime, the
- * placement of a waking task of boost @boost (woken by a sync wake-up if
- * @sync), and by how much (0: not ahead, or not ours).
+ * Whether @victim's current task should give way to a waking task of boost
+ * @boost whose deadline is @deadline (woken by a sync wake-up if @sync), and
+ * by how much its own deadline is later (0: not later, or not ours).
+ *
+ * Deadlines, as EEVDF compares them: a task's is the vtime at which its slice
+ * ends. The running task's is where its slice, charged at its share, takes it
+ * (or its vtime now, if it ran past that: slices end on ticks); the waking
+ * task's is its vtime plus the shortest slice at its own share. A task of a
+ * small share (one of many noise threads) has a far deadline, since one
+ * slice is charged tens of milliseconds of vtime to it, so a task of a larger
+ * share that wakes a little ahead of it in vtime still preempts it; how far
+ * ahead is bounded by that slice's charge, so shares hold within a slice.
  */
-static u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
+static u64 lead_over(s32 victim, u64 deadline, u32 boost, bool sync, u64 now)
 {
 	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
-	u64 cur;
+	u64 cur, end;
 
 	if (!cctx || !cctx->vtime || cctx->kicked)
 		return 0;
@@ -1153,34 +1168,58 @@ static u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
 	cur = cctx->vtime;
 	if (time_before(cctx->started_at, now))
 		cur += (now - cctx->started_at) * SHARE_ONE / (cctx->share ?: 1);
-	return time_before(vtime, cur) ? cur - vtime : 0;
+	end = cctx->vtime + cctx->slice * SHARE_ONE / (cctx->share ?: 1);
+	if (time_before(cur, end))
+		cur = end;
+	/*
+	 * A waker boosted more than the running task may be a further wake
+	 * credit ahead and still preempt it: being on a CPU at once is what a
+	 * boost is for, and a boosted task that gets its share is often a
+	 * little ahead of a neighbour that just started. Shares still hold: a
+	 * boosted task more than that ahead waits its turn like any other.
+	 * Under saturated Redis next to noise, this and the deadlines turned
+	 * 45-87 refused wake-ups of the boosted pair per 15000 requests into
+	 * about 20 (evaluation/README.md, redis_sat_ab.sh).
+	 */
+	if (boost > cctx->boost)
+		cur += wake_credit(boost);
+	return time_before(deadline, cur) ? cur - deadline : 0;
 }
 
 /*
- * For a waking @p of boost @boost that no idle CPU took: the CPU whose task
- * is furthest ahead of @p among @p's CPU and two random CPUs of its cache
- * (the power of two choices: no scan of every CPU; the cache's, because
- * those CPUs serve the queue @p goes to), -1 if none is ahead. A task that
- * may run on one CPU only looks at that one. @p's CPU is taken at once if
- * the wake-up is handled there (a timer or an interrupt on the CPU @p slept
- * on) and its task is ahead: preempting the local CPU needs no IPI, which
- * is most of a wake-up's cost when the alternative is only a little further
- * ahead. Tolerated race: CPU states are read without locks, so a CPU that
- * switched tasks meanwhile may be preempted needlessly; its dispatch then
- * keeps the right task.
+ * For a waking @p (@tctx its context) that no idle CPU took: the CPU whose
+ * task's deadline is furthest beyond @p's (lead_over()) among @p's CPU and
+ * two distinct random CPUs of its cache (the power of two choices: no scan of
+ * every CPU; the cache's, because those CPUs serve the queue @p goes to;
+ * distinct, because two independent draws were the same CPU a quarter of
+ * the time on a cache of two, and the other CPU went unseen), -1 if none
+ * should give way. A task that may run on one CPU only looks at that one.
+ * @p's CPU is taken at once if the wake-up is handled there (a timer or an
+ * interrupt on the CPU @p slept on) and its task should give way: preempting
+ * the local CPU needs no IPI, which is most of a wake-up's cost when the
+ * alternative is only a little further ahead. Tolerated race: CPU states are
+ * read without locks, so a CPU that switched tasks meanwhile may be preempted
+ * needlessly; its dispatch then keeps the right task.
  */
-static s32 pick_victim(struct task_struct *p, u32 boost, bool sync, u64 now)
+static s32 pick_victim(struct task_struct *p, const struct task_ctx *tctx,
+		       bool sync, u64 now)
 {
+	/* @p's deadline: its vtime after the shortest slice at its last share */
+	u64 deadline = p->scx.dsq_vtime +
+		       slice_min_ns * SHARE_ONE / (tctx->share ?: SHARE_ONE);
 	s32 best = -1, cpu = scx_bpf_task_cpu(p), i;
 	u64 lead, best_lead = 0;
-	u32 llc = llc_of(cpu);
+	u32 llc = llc_of(cpu), n = llc_nr_cpus(llc);
+	/* the second CPU is 1..n-1 places after the first, modulo n */
+	u32 first = bpf_get_prandom_u32() % n;
+	u32 step = n > 1 ? 1 + bpf_get_prandom_u32() % (n - 1) : 0;
 
 	bpf_for(i, 0, p->nr_cpus_allowed == 1 ? 1 : 3) {
 		if (i)
-			cpu = random_cpu_in(llc);
+			cpu = llc_cpu(llc, first + (i - 1) * step);
 		if (cpu < 0 || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		lead = lead_over(cpu, p->scx.dsq_vtime, boost, sync, now);
+		lead = lead_over(cpu, deadline, tctx->boost, sync, now);
 		if (!i && lead && cpu == bpf_get_smp_processor_id())
 			return cpu;
 		/* the previous CPU wins ties: its cache is warm */
@@ -1309,7 +1348,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * the queue's lock are off the path a boost is for.
 	 */
 	if (idle < 0 && preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
-		victim = pick_victim(p, tctx->boost, sync, now);
+		victim = pick_victim(p, tctx, sync, now);
 	if (victim >= 0 && claim_victim(victim, tctx->boost) &&
 	    (victim == cpu || movable)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns,
@@ -1332,9 +1371,32 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 }
 
 /*
+ * Whether @tctx's task, whose slice ran out behind @next (its queue's head;
+ * NULL: another cache's), is boosted more than @next and has been runnable
+ * for less than slice_ns since it woke: a boosted server in the middle of a
+ * burst of requests. It then keeps its CPU for another slice. Slices shrink
+ * to slice_min_ns as the noise queues up, so such a server was preempted
+ * mid-burst by the noise, and every request in flight waited a noise slice
+ * (evaluation/experiments/redis_sat_ab.sh). A boosted task that stays
+ * runnable (a CPU hog) is exempt for its first slice_ns only, so shares hold.
+ * Cost: one task storage lookup, at a slice's end only.
+ */
+static bool in_boosted_burst(const struct task_ctx *tctx,
+			     struct task_struct *next, u64 now)
+{
+	struct task_ctx *ntctx;
+
+	if (!tctx->boost || now - tctx->runnable_at >= slice_ns || !next)
+		return false;
+	ntctx = bpf_task_storage_get(&task_ctxs, next, 0, 0);
+	return !ntctx || tctx->boost > ntctx->boost;
+}
+
+/*
  * Whether @prev, whose slice ran out, should keep its CPU for another slice
- * rather than give it to a task owed it by @next_vtime (@has_next false:
- * nothing waits that this CPU would take).
+ * (which it then gets) rather than give it to @next, owed it by @next_vtime
+ * (@has_next false: nothing waits that this CPU would take; @next NULL: a
+ * task of another cache).
  *
  * The kernel calls ops.dispatch before it puts @prev back in the queue, so the
  * queue's head would always win, even against a @prev with a smaller vtime: a
@@ -1344,11 +1406,13 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
  * this, charges only the rest). Heads are peeked without the queues'
  * locks: if one is dequeued meanwhile, one decision is made on a stale vtime.
  */
-static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime)
+static bool keep_running(struct task_struct *prev, bool has_next,
+			 u64 next_vtime, struct task_struct *next)
 {
 	struct task_ctx *tctx;
 	struct cpu_ctx *cctx;
 	u64 now = scx_bpf_now();
+	s32 cpu;
 
 	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
 		return false;
@@ -1377,10 +1441,12 @@ static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime
 	 * forgotten, or the CPU would be spared every later waker for as long
 	 * as @prev runs on.
 	 */
-	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
+	cpu = bpf_get_smp_processor_id();
+	cctx = lookup_cpu_ctx(cpu);
 	if (!has_next) {
 		if (cctx)
 			cctx->kicked = false;
+		prev->scx.slice = task_slice(cpu);
 		return true;
 	}
 	/*
@@ -1391,12 +1457,19 @@ static bool keep_running(struct task_struct *prev, bool has_next, u64 next_vtime
 	 */
 	charge_run(prev, tctx, now);
 	bound_lag(prev, tctx);
-	if (time_before(next_vtime, prev->scx.dsq_vtime))
+	if (time_before(next_vtime, prev->scx.dsq_vtime) &&
+	    !in_boosted_burst(tctx, next, now))
 		return false;
+	/*
+	 * Only a task that stays gets a slice: one that goes back to the queue
+	 * with a slice left would be put at the head of the local queue.
+	 */
+	prev->scx.slice = task_slice(cpu);
 	/* pick_victim() weighs the task from here, like one that just started */
 	if (cctx) {
 		cctx->vtime = prev->scx.dsq_vtime ?: 1;
 		cctx->started_at = now;
+		cctx->slice = prev->scx.slice;
 		cctx->kicked = false;
 	}
 	return true;
@@ -1543,12 +1616,11 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 			steal = -1;
 	}
 
+	/* no ops.stopping/running in between: keep_running() charged it */
 	if (keep_running(prev, has_head || steal >= 0,
-			 steal >= 0 ? steal_v : head_vtime)) {
-		/* no ops.stopping/running in between: keep_running() charged it */
-		prev->scx.slice = task_slice(cpu);
+			 steal >= 0 ? steal_v : head_vtime,
+			 steal >= 0 ? NULL : own_first ? own : shared))
 		return;
-	}
 	if (steal >= 0 && scx_bpf_dsq_move_to_local(LLC_DSQ(steal), 0)) {
 		stat_add(idle ? MUS_STAT_IDLE_STEALS : MUS_STAT_STEALS, 1);
 		return;
@@ -1626,8 +1698,10 @@ void BPF_STRUCT_OPS(mus_runnable, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 
-	if (tctx)
+	if (tctx) {
+		tctx->runnable_at = scx_bpf_now();
 		count_runnable(p, tctx, 1);
+	}
 }
 
 void BPF_STRUCT_OPS(mus_quiescent, struct task_struct *p, u64 deq_flags)
@@ -1720,6 +1794,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		cctx->vtime = p->scx.dsq_vtime ?: 1;
 		cctx->started_at = now;
 		cctx->share = tctx->share;
+		cctx->slice = slice;
 		cctx->cgid = tctx->cgid;
 		cctx->boost = tctx->boost;
 		cctx->kicked = false;
