@@ -8,7 +8,7 @@
 #   cargo xtask vm-run evaluation/experiments/redis_sat_ab.sh \
 #     --bin /tmp/old/mus-runner-old --bin target/debug/mus-runner --bin target/debug/mus-agent \
 #     --bin ~/.cache/mus/peers/bin/scx_layered \
-#     --tool redis-server --tool redis-benchmark --tool stress-ng \
+#     --tool redis-server --tool redis-benchmark --tool redis-cli --tool stress-ng \
 #     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh \
 #     --file evaluation/layered.json:/layered.json \
 #     --file .cache/vm/kernel/config:/boot/config-7.3.4+deb13-cloud-amd64 --timeout 1200
@@ -21,7 +21,20 @@
 # srv_invol=<its involuntary switches> srv_migr=<its migrations>" per run (the IPIs and
 # the server's counts are deltas over the run, the server's from /proc/PID/sched), and
 # "@@MUS ops <scheduler> <sched_ext's root/ops>" once it is attached (empty: it is not).
+# Optional: a file passed as /exp.conf (--file <host file>:/exp.conf) is sourced and may
+# set SCHEDS (the rounds' schedulers, in order; binaries passed with --bin, or
+# scx_layered), ROUNDS, N (requests per run) and MODE: "csv" (the default: one line per
+# run), "hist" (also redis-benchmark's cumulative distribution of latencies) or "mid"
+# (N should then be 40000 or more: the CPU split of target and noise and the requests/s
+# over two seconds in the middle of the run, sampled from a shell in the target, so that
+# under scx_layered the sampling is not held behind the noise in the default layer).
+# Every mus round also prints "@@MUS counters <scheduler> steals_owed=.. steals_idle=..
+# cross_cache=.. map_changes=.." summed over the round from the runner's --stats lines:
+# in a build with evaluation/experiments/wake_refusals.patch applied these count the
+# boosted pair's refused wake-ups (see that patch).
 . /lib.sh
+SCHEDS="mus-runner-old mus-runner scx_layered" ROUNDS=4 N=15000 MODE=csv
+[ -f /exp.conf ] && . /exp.conf
 
 mkcg target
 mkcg noise
@@ -33,6 +46,16 @@ sleep 2
 
 # Both vCPUs' count of interrupt $1 (RES, CAL) in /proc/interrupts.
 ipis() { awk -v k="$1:" '$1 == k { print $2 + $3 }' /proc/interrupts; }
+# The runner's --stats counters in /tmp/sched.log, summed.
+counters() {
+	sed -n 's/.*map changes=\([0-9]*\) | steals: owed=\([0-9]*\) idle=\([0-9]*\) | cross-cache migrations=\([0-9]*\).*/\2 \3 \4 \1/p' /tmp/sched.log |
+		awk '{a += $1; b += $2; c += $3; d += $4}
+			END {print "steals_owed=" a+0 " steals_idle=" b+0 " cross_cache=" c+0 " map_changes=" d+0}'
+}
+# The target's CPU pressure: time (us) some of its tasks waited for a CPU.
+psi() { sed -n 's/^some .*total=//p' $CG/target/cpu.pressure; }
+# redis-server's total_commands_processed.
+served() { redis-cli -p 6379 info stats | sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p'; }
 # redis-server's /proc/PID/sched field $1.
 srv() { awk -v k="$1" '$1 == k { print $3 }' /proc/$SERVER/sched; }
 
@@ -40,7 +63,7 @@ srv() { awk -v k="$1" '$1 == k { print $3 }' /proc/$SERVER/sched; }
 round() {
 	case $1 in
 	scx_layered) scx_layered f:/layered.json >/tmp/sched.log 2>&1 & ;;
-	*) $1 >/tmp/sched.log 2>&1 & ;;
+	*) $1 --stats 1 >/tmp/sched.log 2>&1 & ;;
 	esac
 	SCHED_PID=$!
 	wait_state enabled 90
@@ -48,26 +71,50 @@ round() {
 	sleep 1
 	[ $1 != scx_layered ] && mus-agent boost --cgroup $CG/target >/dev/null
 	noise_on
-	c0=$(ctxt) t0=$(usage target) n0=$(usage noise) s0=$(now_cs)
+	c0=$(ctxt) t0=$(usage target) n0=$(usage noise) s0=$(now_cs) p0=$(psi)
 	r0=$(ipis RES) k0=$(ipis CAL) v0=$(srv nr_voluntary_switches)
 	i0=$(srv nr_involuntary_switches) m0=$(srv se.nr_migrations)
-	line=$(sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-benchmark -p 6379 \
-		-c 4 -t get -n 15000 --csv" 2>/dev/null | tail -1 | tr -d '"')
-	c1=$(ctxt) t1=$(usage target) n1=$(usage noise) s1=$(now_cs)
+	sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-benchmark -p 6379 \
+		-c 4 -t get -n $N $([ $MODE = hist ] || echo --csv)" >/tmp/rb.out 2>/dev/null &
+	B=$!
+	[ $MODE = mid ] && mid_sample $1
+	wait $B
+	c1=$(ctxt) t1=$(usage target) n1=$(usage noise) s1=$(now_cs) p1=$(psi)
 	r1=$(ipis RES) k1=$(ipis CAL) v1=$(srv nr_voluntary_switches)
 	i1=$(srv nr_involuntary_switches) m1=$(srv se.nr_migrations)
+	if [ $MODE = hist ]; then
+		echo "@@MUS hist $1 $(sed -n '/Cumulative distribution/,/Summary/p' /tmp/rb.out | tr '\n' ';')"
+		line=$(sed -n '/throughput summary/s/.*: \([0-9.]*\) requests.*/x,\1/p' /tmp/rb.out),0,0,0,0,$(sed -n '/avg *min/{n;p}' /tmp/rb.out | awk '{print $5}')
+	else
+		line=$(tail -1 /tmp/rb.out | tr -d '"')
+	fi
 	echo "@@MUS sat $1 rps=$(echo $line | cut -d, -f2) p99_ms=$(echo $line | cut -d, -f7)" \
 		"ctxt=$((c1 - c0)) target_us=$((t1 - t0)) noise_us=$((n1 - n0)) elapsed_cs=$((s1 - s0))" \
 		"res=$((r1 - r0)) cal=$((k1 - k0)) srv_vol=$((v1 - v0)) srv_invol=$((i1 - i0))" \
-		"srv_migr=$((m1 - m0))"
+		"srv_migr=$((m1 - m0)) psi_ms=$(((p1 - p0) / 1000))"
 	kill_cgroups noise
 	kill -TERM $SCHED_PID
 	wait $SCHED_PID
+	[ $1 != scx_layered ] && echo "@@MUS counters $1 $(counters)"
 	wait_state disabled 30
 }
 
-for r in 1 2 3 4; do
-	for sched in mus-runner-old mus-runner scx_layered; do
+# MODE=mid: two seconds in the middle of the run under $1, sampled from the target.
+mid_sample() {
+	echo $$ >$CG/target/cgroup.procs
+	sleep 1.5
+	t0=$(usage target) n0=$(usage noise) s0=$(now_cs) q0=$(served)
+	sleep 2
+	t1=$(usage target) n1=$(usage noise) s1=$(now_cs) q1=$(served)
+	echo $$ >$CG/cgroup.procs
+	echo "@@MUS mid $1 target_pct=$(((t1 - t0) / (s1 - s0) / 100))" \
+		"noise_pct=$(((n1 - n0) / (s1 - s0) / 100)) rps=$(((q1 - q0) * 100 / (s1 - s0)))"
+}
+
+r=1
+while [ $r -le $ROUNDS ]; do
+	for sched in $SCHEDS; do
 		round $sched
 	done
+	r=$((r + 1))
 done
