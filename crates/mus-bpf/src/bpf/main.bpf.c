@@ -1196,8 +1196,8 @@ u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 credit, bool sync)
 
 /*
  * For a waking @p (@tctx its context) that no idle CPU took: the CPU whose
- * task's deadline is furthest beyond @p's vtime (lead_over()) among @p's CPU and
- * two distinct random CPUs of its cache (the power of two choices: no scan of
+ * task's deadline is furthest beyond @p's vtime (lead_over()) among @p's CPU
+ * and two distinct random CPUs of its cache (the power of two choices: no scan of
  * every CPU; the cache's, because those CPUs serve the queue @p goes to;
  * distinct, because two independent draws were the same CPU a quarter of
  * the time on a cache of two, and the other CPU went unseen), -1 if none
