@@ -15,42 +15,51 @@
 # (the last --file: the guest kernel's config, which libbpf reads for scx_layered's
 # __kconfig externs; without it scx_layered fails to load with "Invalid argument" and
 # its rounds run under the stock scheduler).
-# It prints "@@MUS sat <scheduler> rps=<requests/s> p99_ms=<ms> ctxt=<switches>
-# target_us=<CPU time> noise_us=<CPU time> elapsed_cs=<centiseconds> res=<rescheduling
-# IPIs> cal=<function-call IPIs> srv_vol=<redis-server's voluntary switches>
-# srv_invol=<its involuntary switches> srv_migr=<its migrations>" per run (the IPIs and
-# the server's counts are deltas over the run, the server's from /proc/PID/sched), and
+# It prints "@@MUS sat <scheduler> rps=<requests/s> p99_ms=<ms> n=<requests>
+# ctxt=<switches> target_us=<CPU time> noise_us=<CPU time> elapsed_cs=<centiseconds>
+# res=<rescheduling IPIs> cal=<function-call IPIs> srv_vol=<redis-server's voluntary
+# switches> srv_invol=<its involuntary switches> srv_migr=<its migrations>
+# psi_ms=<the target's CPU pressure>" per run (the IPIs and the server's counts are
+# deltas over the run, the server's from /proc/PID/sched), and
 # "@@MUS ops <scheduler> <sched_ext's root/ops>" once it is attached (empty: it is not).
 # Optional: a file passed as /exp.conf (--file <host file>:/exp.conf) is sourced and may
-# set SCHEDS (the rounds' schedulers, in order; binaries passed with --bin, or
-# scx_layered), ROUNDS, N (requests per run) and MODE: "csv" (the default: one line per
-# run), "hist" (also redis-benchmark's cumulative distribution of latencies) or "mid"
+# set SCHEDS (the rounds' schedulers, in order; binaries passed with --bin, scx_layered,
+# or stock_alone: no scheduler and no noise), ROUNDS, N (requests per run) and MODE:
+# "csv" (the default: one line per run), "hist" (also redis-benchmark's cumulative distribution of latencies) or "mid"
 # (N should then be 40000 or more: the CPU split of target and noise and the requests/s
 # over two seconds in the middle of the run, sampled from a shell in the target, so that
 # under scx_layered the sampling is not held behind the noise in the default layer).
 # Every mus round also prints "@@MUS counters <scheduler> steals_owed=.. steals_idle=..
-# cross_cache=.. map_changes=.." summed over the round from the runner's --stats lines:
-# in a build with evaluation/experiments/wake_refusals.patch applied these count the
-# boosted pair's refused wake-ups (see that patch).
+# cross_cache=.. map_changes=.. queue_jumps=.." (0 from a build that predates the last)
+# summed over the round from the runner's --stats lines: in a build with
+# evaluation/experiments/wake_refusals.patch applied, the first four count the boosted
+# pair's refused wake-ups (see that patch).
+# With BPF_STATS=1 in /exp.conf, kernel.bpf_stats_enabled is switched on once, before
+# the first round (under the stock scheduler, nothing busy: see bench.sh's cost phase),
+# and every run under a sched_ext scheduler also prints bpf_us=<the time its struct_ops
+# programs ran, in us> (pass bpftool with --tool bpftool).
 . /lib.sh
-SCHEDS="mus-runner-old mus-runner scx_layered" ROUNDS=4 N=15000 MODE=csv
+SCHEDS="mus-runner-old mus-runner scx_layered" ROUNDS=4 N=15000 MODE=csv BPF_STATS=0
 [ -f /exp.conf ] && . /exp.conf
+[ $BPF_STATS = 1 ] && echo 1 >/proc/sys/kernel/bpf_stats_enabled
 
 mkcg target
 mkcg noise
 
-sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-server --port 6379 \
-	--bind 127.0.0.1 --save '' --appendonly no --daemonize no" >/tmp/redis.log 2>&1 &
-SERVER=$!
-sleep 2
+redis_in_target
 
 # Both vCPUs' count of interrupt $1 (RES, CAL) in /proc/interrupts.
 ipis() { awk -v k="$1:" '$1 == k { print $2 + $3 }' /proc/interrupts; }
 # The runner's --stats counters in /tmp/sched.log, summed.
 counters() {
-	sed -n 's/.*map changes=\([0-9]*\) | steals: owed=\([0-9]*\) idle=\([0-9]*\) | cross-cache migrations=\([0-9]*\).*/\2 \3 \4 \1/p' /tmp/sched.log |
-		awk '{a += $1; b += $2; c += $3; d += $4}
-			END {print "steals_owed=" a+0 " steals_idle=" b+0 " cross_cache=" c+0 " map_changes=" d+0}'
+	sed -n 's/.*map changes=\([0-9]*\) | steals: owed=\([0-9]*\) idle=\([0-9]*\) | cross-cache migrations=\([0-9]*\)\( | queue jumps=\)\{0,1\}\([0-9]*\).*/\2 \3 \4 \1 \6/p' /tmp/sched.log |
+		awk '{a += $1; b += $2; c += $3; d += $4; e += $5}
+			END {print "steals_owed=" a+0 " steals_idle=" b+0 " cross_cache=" c+0 " map_changes=" d+0 " queue_jumps=" e+0}'
+}
+# The time (us) the struct_ops programs loaded now have run (kernel.bpf_stats_enabled).
+bpf_us() {
+	[ $BPF_STATS = 1 ] || { echo 0; return; }
+	prog_stats | tr ' ' '\n' | awk -F'[=:]' '{t += $2} END {print int(t / 1000)}'
 }
 # The target's CPU pressure: time (us) some of its tasks waited for a CPU.
 psi() { sed -n 's/^some .*total=//p' $CG/target/cpu.pressure; }
@@ -59,19 +68,23 @@ served() { redis-cli -p 6379 info stats | sed -n 's/^total_commands_processed:\(
 # redis-server's /proc/PID/sched field $1.
 srv() { awk -v k="$1" '$1 == k { print $3 }' /proc/$SERVER/sched; }
 
-# One run of saturated Redis under $1 (mus-runner-old, mus-runner or scx_layered).
+# One run of saturated Redis under $1 (a mus-runner build, scx_layered, or stock_alone:
+# the stock scheduler without the noise, the floor no scheduler can go below).
 round() {
 	case $1 in
+	stock_alone) ;;
 	scx_layered) scx_layered f:/layered.json >/tmp/sched.log 2>&1 & ;;
 	*) $1 --stats 1 >/tmp/sched.log 2>&1 & ;;
 	esac
-	SCHED_PID=$!
-	wait_state enabled 90
-	echo "@@MUS ops $1 $(cat $SCX/root/ops)"
-	sleep 1
-	[ $1 != scx_layered ] && mus-agent boost --cgroup $CG/target >/dev/null
-	noise_on
-	c0=$(ctxt) t0=$(usage target) n0=$(usage noise) s0=$(now_cs) p0=$(psi)
+	if [ $1 != stock_alone ]; then
+		SCHED_PID=$!
+		wait_state enabled 90
+		echo "@@MUS ops $1 $(cat $SCX/root/ops)"
+		sleep 1
+		[ $1 != scx_layered ] && mus-agent boost --cgroup $CG/target >/dev/null
+		noise_on
+	fi
+	c0=$(ctxt) t0=$(usage target) n0=$(usage noise) s0=$(now_cs) p0=$(psi) b0=$(bpf_us)
 	r0=$(ipis RES) k0=$(ipis CAL) v0=$(srv nr_voluntary_switches)
 	i0=$(srv nr_involuntary_switches) m0=$(srv se.nr_migrations)
 	sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-benchmark -p 6379 \
@@ -79,7 +92,7 @@ round() {
 	B=$!
 	[ $MODE = mid ] && mid_sample $1
 	wait $B
-	c1=$(ctxt) t1=$(usage target) n1=$(usage noise) s1=$(now_cs) p1=$(psi)
+	c1=$(ctxt) t1=$(usage target) n1=$(usage noise) s1=$(now_cs) p1=$(psi) b1=$(bpf_us)
 	r1=$(ipis RES) k1=$(ipis CAL) v1=$(srv nr_voluntary_switches)
 	i1=$(srv nr_involuntary_switches) m1=$(srv se.nr_migrations)
 	if [ $MODE = hist ]; then
@@ -88,11 +101,13 @@ round() {
 	else
 		line=$(tail -1 /tmp/rb.out | tr -d '"')
 	fi
-	echo "@@MUS sat $1 rps=$(echo $line | cut -d, -f2) p99_ms=$(echo $line | cut -d, -f7)" \
+	echo "@@MUS sat $1 rps=$(echo $line | cut -d, -f2) p99_ms=$(echo $line | cut -d, -f7) n=$N" \
 		"ctxt=$((c1 - c0)) target_us=$((t1 - t0)) noise_us=$((n1 - n0)) elapsed_cs=$((s1 - s0))" \
 		"res=$((r1 - r0)) cal=$((k1 - k0)) srv_vol=$((v1 - v0)) srv_invol=$((i1 - i0))" \
-		"srv_migr=$((m1 - m0)) psi_ms=$(((p1 - p0) / 1000))"
+		"srv_migr=$((m1 - m0)) psi_ms=$(((p1 - p0) / 1000))" \
+		"$([ $BPF_STATS = 1 ] && [ $1 != stock_alone ] && echo bpf_us=$((b1 - b0)))"
 	kill_cgroups noise
+	[ $1 = stock_alone ] && return
 	kill -TERM $SCHED_PID
 	wait $SCHED_PID
 	[ $1 != scx_layered ] && echo "@@MUS counters $1 $(counters)"
@@ -111,10 +126,4 @@ mid_sample() {
 		"noise_pct=$(((n1 - n0) / (s1 - s0) / 100)) rps=$(((q1 - q0) * 100 / (s1 - s0)))"
 }
 
-r=1
-while [ $r -le $ROUNDS ]; do
-	for sched in $SCHEDS; do
-		round $sched
-	done
-	r=$((r + 1))
-done
+each_round

@@ -19,9 +19,7 @@ mkcg target
 mkcg noise
 mkcg by
 
-sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-server --port 6379 \
-	--bind 127.0.0.1 --save '' --appendonly no --daemonize no" >/tmp/redis.log 2>&1 &
-sleep 2
+redis_in_target
 
 # One round under $1: stock, or a name for mus-runner run with the rest of the arguments.
 round() {

@@ -348,17 +348,10 @@ bench_overhead() {
 	each_cond 0 "stock_idle mus_empty_idle bpfland_idle layered_idle" run_overhead
 }
 
-# The scheduler's struct_ops programs as "name=run_time_ns:run_cnt" words, from
-# bpftool's JSON (one object per program).
-prog_stats() {
-	bpftool prog show -j | sed 's/},{"id"/}\n{"id"/g' | grep '"type":"struct_ops"' |
-		sed -n 's/.*"name":"\([^"]*\)".*"run_time_ns":\([0-9]*\),"run_cnt":\([0-9]*\).*/\1=\2:\3/p' |
-		tr '\n' ' '
-}
-
 # 10. cost: per-decision cost of each sched_ext scheduler's callbacks during hackbench,
-# from the kernel's BPF run-time statistics, and the context switches in that time. Run as
-# a phase of its own after the other benchmarks (see the end of this script).
+# from the kernel's BPF run-time statistics (lib.sh's prog_stats), and the context
+# switches in that time. Run as a phase of its own after the other benchmarks (see the
+# end of this script).
 bench_cost() {
 	c=${SCHED}_idle
 	sleep 1

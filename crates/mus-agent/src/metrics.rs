@@ -128,6 +128,12 @@ const SCHED_COUNTERS: [(intf::mus_stat_idx, &str, Unit, &str); NR_STATS] = [
         Unit::Events,
         "Tasks a CPU with nothing else to run took from another last-level cache.",
     ),
+    (
+        intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS,
+        "queue_jumps",
+        Unit::Events,
+        "Boosted wake-ups queued ahead of a queue head boosted less.",
+    ),
 ];
 
 /// A cgroup the daemon holds an entry for.

@@ -20,7 +20,8 @@ impl fmt::Display for Line {
             "boosted: runs={} cpu={:.2}s ({:.1}%) | normal: runs={} cpu={:.2}s | \
              dispatch: idle={} shared={} | preemptions={} short slices={} | \
              starvation rescues={} | throttled={} | cgroup activations={} share refreshes={} | \
-             map changes={} | steals: owed={} idle={} | cross-cache migrations={}",
+             map changes={} | steals: owed={} idle={} | cross-cache migrations={} | \
+             queue jumps={}",
             c.get(intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED),
             boosted_ns as f64 / 1e9,
             100.0 * boosted_ns as f64 / total,
@@ -38,6 +39,7 @@ impl fmt::Display for Line {
             c.get(intf::mus_stat_idx_MUS_STAT_STEALS),
             c.get(intf::mus_stat_idx_MUS_STAT_IDLE_STEALS),
             c.get(intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS),
+            c.get(intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS),
         )
     }
 }

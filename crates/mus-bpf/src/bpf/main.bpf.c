@@ -22,9 +22,14 @@
  *    once, unless the wake-up is message passing: then the running task keeps
  *    sync_grace_ns first). A boosted task's credit is multiplied by its
  *    boost, and it preempts a task boosted less even when up to that credit
- *    ahead of it, so it wins wake-up races against ordinary tasks; while it
- *    serves a burst (up to slice_ns after it woke) it keeps its CPU at a
- *    slice's end against a task boosted less. Slices shrink as waiters grow.
+ *    ahead of it, so it wins wake-up races against ordinary tasks. The same
+ *    rule orders it against tasks boosted less where it waits: a boosted
+ *    waker that found no CPU to preempt is queued ahead of such a head up to
+ *    its credit, and at a slice's end a CPU gives way to it likewise; while
+ *    it serves a burst (up to slice_ns after it woke) it keeps its CPU at a
+ *    slice's end against a task boosted less. It is charged from its own
+ *    vtime throughout, so shares hold to within that credit.
+ *    Slices shrink as waiters grow.
  *    A task that stays runnable is owed at most MAX_LAG_SLICES of its
  *    slices, so nothing banks CPU it could not use and a share that drops (a
  *    boost taken back, a sibling started) takes effect at once.
@@ -83,9 +88,12 @@
  * three caches, else two at random) and takes one that is owed the CPU by
  * more than STEAL_SLICES of that task's slices compared with its own choice.
  * An idle CPU takes from any cache a task that is not cache-hot (ran in the
- * last MIGRATION_COST_NS). A wake-up that finds an idle CPU goes straight
- * into that CPU's local queue; a preemption victim is sought among the CPUs
- * of the waking task's cache, which serve its queue.
+ * last MIGRATION_COST_NS). A wake-up that finds an idle CPU is queued and
+ * that CPU kicked to take it (straight into the local queue when it is the
+ * task's own CPU: inserting into another CPU's local queue would move the
+ * task between run queues on the waker's CPU); a preemption victim is
+ * sought among the CPUs of the waking task's cache, which serve its queue,
+ * and kicked likewise.
  *
  * Which guarantees hold where. Per queue, exactly as before: vtime order,
  * slices shrinking with that cache's waiters, wake-up preemption. Node-wide:
@@ -123,19 +131,20 @@
  * ----------------------------------------------------------------
  * select_cpu: the kernel's idle-CPU search (topology-aware), one task storage
  *   lookup; a placement, O(1).
- * enqueue: O(1): an idle-CPU pick in the cache's mask then anywhere (a
- *   direct insert there), else a victim check of at most three CPUs of the
- *   cache (the task's, alone when the wake-up is handled on it and its task
- *   is ahead; else also two random ones) and an insert into the cache's
- *   queue (or, for a boosted waker, into the victim's local queue); O(D) when
+ * enqueue: O(1): an idle-CPU pick in the cache's mask then anywhere, else a
+ *   victim check of at most three CPUs of the cache (the task's, alone when
+ *   the wake-up is handled on it and its task is ahead; else also two random
+ *   ones), an insert into the cache's queue (a boosted waker's also peeks at
+ *   the queue's head and looks up its storage; into the local queue when
+ *   the idle CPU or the victim is the task's own) and a kick; O(D) when
  *   cpu.max limits exist.
  * runnable/quiescent: one task-cgroup kfunc, one storage lookup, two atomics;
  *   O(D) lock sections only when a cgroup's activity changes.
  * running: O(1). stopping: O(1) with a cached share, O(D) after the tree
  *   changed. tick: nothing without cpu.max; O(D) with it.
  * dispatch: O(1) on a busy CPU (peeks at its two queues and at most three
- *   other caches' heads, then one move; one more task storage lookup when a
- *   boosted task's slice ends); O(L) peeks on a CPU that would
+ *   other caches' heads, then one move; one more task storage lookup, the
+ *   head's, when a slice ends behind it); O(L) peeks on a CPU that would
  *   otherwise go idle; O(throttled) only when a cpu.max period ends; the
  *   starvation scan, ten times a second on one CPU, is O(L + CPUs + queued).
  */
@@ -349,6 +358,12 @@ struct task_ctx {
 	u64 stopped_at;
 	/* its wake-up in progress is a sync one (see lead_over()) */
 	bool sync_wake;
+	/*
+	 * It waits ahead of its vtime (queue_key()): dsq_vtime holds its place
+	 * in the queue, own_vtime what it is charged from.
+	 */
+	bool queued_ahead;
+	u64 own_vtime;
 };
 
 struct {
@@ -579,19 +594,6 @@ static u64 task_dsq(const struct task_struct *p, s32 cpu)
 	if (p->nr_cpus_allowed == 1)
 		return CPU_DSQ(cpu);
 	return LLC_DSQ(llc_of(cpu));
-}
-
-/*
- * Whether @p may be inserted into another CPU's local queue: the kernel
- * ejects a scheduler that moves a migration-disabled task. Read
- * conservatively: for the current task the BPF prolog's own
- * migrate_disable() may be counted, and such a task is then simply kept
- * where it is (scx's is_migration_disabled() resolves that with a probe
- * program and the kernel's Kconfig, which a node's /boot may not have).
- */
-static bool may_move(const struct task_struct *p)
-{
-	return !p->migration_disabled;
 }
 
 /* Whether @p ran less than MIGRATION_COST_NS before @now. */
@@ -884,6 +886,20 @@ static void place_waking(struct task_struct *p, struct task_ctx *tctx)
 		p->scx.dsq_vtime = now_v - credit;
 	else if (time_before(now_v + max_debt, p->scx.dsq_vtime))
 		p->scx.dsq_vtime = now_v + max_debt;
+}
+
+/*
+ * The vtime @p is charged from: a task queued ahead of its vtime
+ * (queue_key()) gets its own back once it leaves the queue (it runs, or is
+ * queued again). Called first by every callback that reads a task's vtime
+ * as its account rather than as its place.
+ */
+static void restore_vtime(struct task_struct *p, struct task_ctx *tctx)
+{
+	if (tctx->queued_ahead) {
+		p->scx.dsq_vtime = tctx->own_vtime;
+		tctx->queued_ahead = false;
+	}
 }
 
 /*
@@ -1275,6 +1291,7 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	 * into later comparisons.
 	 */
 	refresh_task_boost(p, tctx);
+	restore_vtime(p, tctx);
 	place_waking(p, tctx);
 	stat_add(MUS_STAT_DISPATCH_IDLE, 1);
 	/* ops.running sets the slice it gets (so do the inserts below) */
@@ -1297,11 +1314,46 @@ static s32 kick_for_head(u64 dsq, struct task_struct *p, u64 now)
 	return scx_bpf_pick_idle_cpu(head->cpus_ptr, 0);
 }
 
+/*
+ * Where a boosted waker @p that found no CPU waits in @dsq: ahead of the
+ * queue's head when the head is boosted less and @p is at most its wake
+ * credit behind it; else at its vtime. This is lead_over()'s rule for a
+ * running task applied to a queued one: under saturated Redis
+ * next to noise, the server's and the client's wake-ups found the other CPU
+ * between two tasks or running the other of the pair, and then waited
+ * behind noise threads a little behind them in vtime, a noise slice per
+ * request in flight. Shares hold: the place is lent, not the vtime: @p is
+ * charged from its own vtime (restore_vtime()), so a boosted task more than
+ * its credit ahead of the others waits its turn like any other.
+ * Cost: a peek at the head and one task storage lookup, for boosted wakers
+ * only. Tolerated race: the head is read without the queue's lock; a stale
+ * head misplaces one wake-up by at most the credit.
+ */
+static u64 queue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
+{
+	struct task_struct *head;
+	struct task_ctx *htctx;
+	u64 v = p->scx.dsq_vtime, h;
+
+	if (!tctx->boost || !(head = __COMPAT_scx_bpf_dsq_peek(dsq)))
+		return v;
+	h = head->scx.dsq_vtime;
+	if (!time_before(h, v) || !time_before(v, h + wake_credit(tctx->boost)))
+		return v;
+	htctx = bpf_task_storage_get(&task_ctxs, head, 0, 0);
+	if (htctx && htctx->boost >= tctx->boost)
+		return v;
+	tctx->own_vtime = v;
+	tctx->queued_ahead = true;
+	stat_add(MUS_STAT_QUEUE_JUMPS, 1);
+	return h - 1;
+}
+
 void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	s32 cpu = scx_bpf_task_cpu(p), idle, victim = -1;
-	bool movable, sync;
+	bool sync;
 	u64 now;
 
 	if (!tctx) {
@@ -1309,6 +1361,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 					 enq_flags);
 		return;
 	}
+	restore_vtime(p, tctx);
 	/* set by ops.select_cpu for this wake-up only (not called for pinned tasks) */
 	sync = tctx->sync_wake;
 	tctx->sync_wake = false;
@@ -1330,18 +1383,24 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 		bound_lag(p, tctx);
 	now = scx_bpf_now();
 	tctx->enqueued_at = now;
-	movable = may_move(p);
 
 	/*
-	 * An idle CPU takes it at once, straight into its local queue (no
-	 * dispatch round: nothing waits for an idle CPU): one of its cache, or,
-	 * unless @p is cache-hot (it was just preempted or its slice ended),
-	 * one of another cache.
+	 * An idle CPU takes it at once: one of its cache, or, unless @p is
+	 * cache-hot (it was just preempted or its slice ended), one of another
+	 * cache. Straight into the local queue when that is @p's own CPU; else
+	 * @p is queued below and the idle CPU kicked, to take it in its
+	 * dispatch. Inserting into another CPU's local queue from here moves
+	 * @p between run queues under both their locks, with interrupts off,
+	 * on the waker's CPU: under saturated Redis next to noise, that work
+	 * on the boosted pair's own CPUs cost them 8-32 % more CPU per request,
+	 * and their p99 was 1.1-1.9x what it is with the kicked CPU doing it in
+	 * its own time (evaluation/README.md, "Remote inserts"). Nor is a task
+	 * whose migration is disabled ever moved from here, which the kernel
+	 * would punish by ejecting the scheduler.
 	 */
 	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
-	if (idle >= 0 && (idle == cpu || movable)) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | idle, slice_ns,
-				   enq_flags);
+	if (idle == cpu) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
 		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
 		return;
@@ -1349,15 +1408,15 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 
 	/*
 	 * Else, if it just woke, maybe preempt a CPU. A boosted waker against a
-	 * task boosted less goes straight onto that CPU, ahead of its queue and
-	 * preempting at once (SCX_ENQ_PREEMPT): the victim's dispatch round and
-	 * the queue's lock are off the path a boost is for.
+	 * task boosted less on @p's own CPU goes straight into its local queue,
+	 * ahead and preempting at once (SCX_ENQ_PREEMPT); a victim elsewhere is
+	 * kicked below and, as the rules of queue_key() and gives_way() put a
+	 * boosted waker first, takes @p from the queue in its dispatch.
 	 */
 	if (idle < 0 && preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
 		victim = pick_victim(p, tctx, sync);
-	if (victim >= 0 && claim_victim(victim, tctx->boost) &&
-	    (victim == cpu || movable)) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | victim, slice_ns,
+	if (victim >= 0 && claim_victim(victim, tctx->boost) && victim == cpu) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns,
 				   enq_flags | SCX_ENQ_PREEMPT);
 		return;
 	}
@@ -1366,7 +1425,10 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * @p's CPU is the one ops.select_cpu chose (a wake-up) or the one it
 	 * ran on: its cache's queue, where its data is warm.
 	 */
-	scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns, p->scx.dsq_vtime,
+	scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns,
+				 (enq_flags & SCX_ENQ_WAKEUP) ?
+				 queue_key(p, tctx, task_dsq(p, cpu)) :
+				 p->scx.dsq_vtime,
 				 enq_flags);
 	if (idle < 0 && victim < 0 && nr_llcs > 1)
 		idle = kick_for_head(task_dsq(p, cpu), p, now);
@@ -1377,25 +1439,41 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 }
 
 /*
- * Whether @tctx's task, whose slice ran out behind @next (its queue's head;
- * NULL: another cache's), is boosted more than @next and has been runnable
- * for less than slice_ns since it woke: a boosted server in the middle of a
- * burst of requests. It then keeps its CPU for another slice. Slices shrink
- * to slice_min_ns as the noise queues up, so such a server was preempted
- * mid-burst by the noise, and every request in flight waited a noise slice
- * (evaluation/experiments/redis_sat_ab.sh). A boosted task that stays
- * runnable (a CPU hog) is exempt for its first slice_ns only, so shares hold.
+ * Whether @prev (@tctx its context), whose slice ran out, gives its CPU to
+ * @next, owed it by @next_vtime (@next NULL: another cache's head, compared
+ * by vtime alone). Boosts bend the vtime order both ways, by lead_over()'s
+ * rule:
+ * - a @next boosted more than @prev goes first while it is at most its wake
+ *   credit behind @prev: a boosted waker that found no CPU to preempt (the
+ *   other CPUs between two tasks, or running the other of a client-server
+ *   pair) must not wait a noise slice because a noise thread's coarse vtime
+ *   is a little behind its own;
+ * - a @prev boosted more than @next, runnable for less than slice_ns since
+ *   it woke (a boosted server in the middle of a burst of requests), keeps
+ *   its CPU: slices shrink to slice_min_ns as the noise queues up, so such a
+ *   server was preempted mid-burst, and every request in flight waited a
+ *   noise slice (evaluation/experiments/redis_sat_ab.sh). A boosted task that
+ *   stays runnable (a CPU hog) is exempt for its first slice_ns only.
+ * Shares hold: neither bends the order by more than a credit or a slice.
  * Cost: one task storage lookup, at a slice's end only.
  */
-static bool in_boosted_burst(const struct task_ctx *tctx,
-			     struct task_struct *next, u64 now)
+static bool gives_way(const struct task_struct *prev,
+		      const struct task_ctx *tctx, u64 next_vtime,
+		      struct task_struct *next, u64 now)
 {
 	struct task_ctx *ntctx;
+	u32 next_boost;
 
-	if (!tctx->boost || now - tctx->runnable_at >= slice_ns || !next)
-		return false;
+	if (!next)
+		return time_before(next_vtime, prev->scx.dsq_vtime);
 	ntctx = bpf_task_storage_get(&task_ctxs, next, 0, 0);
-	return !ntctx || tctx->boost > ntctx->boost;
+	next_boost = ntctx ? ntctx->boost : 0;
+	if (next_boost > tctx->boost)
+		return time_before(next_vtime, prev->scx.dsq_vtime +
+						 wake_credit(next_boost));
+	if (!time_before(next_vtime, prev->scx.dsq_vtime))
+		return false;
+	return !(tctx->boost > next_boost && now - tctx->runnable_at < slice_ns);
 }
 
 /*
@@ -1463,8 +1541,7 @@ static bool keep_running(struct task_struct *prev, bool has_next,
 	 */
 	charge_run(prev, tctx, now);
 	bound_lag(prev, tctx);
-	if (time_before(next_vtime, prev->scx.dsq_vtime) &&
-	    !in_boosted_burst(tctx, next, now))
+	if (gives_way(prev, tctx, next_vtime, next, now))
 		return false;
 	/*
 	 * Only a task that stays gets a slice: one that goes back to the queue
@@ -1763,6 +1840,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	tctx = lookup_task_ctx(p);
 	if (!tctx)
 		return;
+	restore_vtime(p, tctx);
 	refresh_task_boost(p, tctx);
 	tctx->started_at = now;
 	tctx->bw_charged_at = now;

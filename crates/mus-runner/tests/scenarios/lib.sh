@@ -159,3 +159,31 @@ hb() {
 	x1=$(ctxt)
 	echo "@@MUS hb $1 $t ctxt=$((x1 - x0))"
 }
+
+# The scheduler's struct_ops programs as "name=run_time_ns:run_cnt" words, from
+# bpftool's JSON (one object per program).
+prog_stats() {
+	bpftool prog show -j | sed 's/},{"id"/}\n{"id"/g' | grep '"type":"struct_ops"' |
+		sed -n 's/.*"name":"\([^"]*\)".*"run_time_ns":\([0-9]*\),"run_cnt":\([0-9]*\).*/\1=\2:\3/p' |
+		tr '\n' ' '
+}
+
+# The experiments' Redis: redis-server on 127.0.0.1:6379 in cgroup "target" (which the
+# caller made), its PID in SERVER, given two seconds to start.
+redis_in_target() {
+	sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-server --port 6379 \
+		--bind 127.0.0.1 --save '' --appendonly no --daemonize no" >/tmp/redis.log 2>&1 &
+	SERVER=$!
+	sleep 2
+}
+
+# Calls "round <scheduler>" for each of $SCHEDS in turn, $ROUNDS times over.
+each_round() {
+	r=1
+	while [ $r -le $ROUNDS ]; do
+		for sched in $SCHEDS; do
+			round $sched
+		done
+		r=$((r + 1))
+	done
+}
