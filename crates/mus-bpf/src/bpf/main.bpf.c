@@ -1318,13 +1318,14 @@ static s32 kick_for_head(u64 dsq, struct task_struct *p, u64 now)
  * Where a boosted waker @p that found no CPU waits in @dsq: ahead of the
  * queue's head when the head is boosted less and @p is at most its wake
  * credit behind it; else at its vtime. This is lead_over()'s rule for a
- * running task applied to a queued one: under saturated Redis
- * next to noise, the server's and the client's wake-ups found the other CPU
- * between two tasks or running the other of the pair, and then waited
- * behind noise threads a little behind them in vtime, a noise slice per
- * request in flight. Shares hold: the place is lent, not the vtime: @p is
- * charged from its own vtime (restore_vtime()), so a boosted task more than
- * its credit ahead of the others waits its turn like any other.
+ * running task applied to a queued one: under saturated Redis next to
+ * noise, the server's and the client's wake-ups found the other CPU between
+ * two tasks or running the other of the pair, and then waited behind noise
+ * threads a little behind them in vtime, a noise slice per request in
+ * flight; and a victim kicked for a boosted waker takes the queue's head.
+ * Shares hold: the place is lent, not the vtime: @p is charged from its own
+ * vtime (restore_vtime()), so a boosted task more than its credit ahead of
+ * the others waits its turn like any other.
  * Cost: a peek at the head and one task storage lookup, for boosted wakers
  * only. Tolerated race: the head is read without the queue's lock; a stale
  * head misplaces one wake-up by at most the credit.
