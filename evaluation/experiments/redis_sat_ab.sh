@@ -25,10 +25,12 @@
 # Optional: a file passed as /exp.conf (--file <host file>:/exp.conf) is sourced and may
 # set SCHEDS (the rounds' schedulers, in order; binaries passed with --bin, scx_layered,
 # or stock_alone: no scheduler and no noise), ROUNDS, N (requests per run) and MODE:
-# "csv" (the default: one line per run), "hist" (also redis-benchmark's cumulative distribution of latencies) or "mid"
-# (N should then be 40000 or more: the CPU split of target and noise and the requests/s
-# over two seconds in the middle of the run, sampled from a shell in the target, so that
-# under scx_layered the sampling is not held behind the noise in the default layer).
+# "csv" (the default: one line per run), "hist" (also redis-benchmark's cumulative
+# distribution of latencies) or "mid" (N should then be 40000 or more: the CPU split of
+# target and noise and the requests/s over two seconds in the middle of the run, sampled
+# from a shell in the target, so that under scx_layered the sampling is not held behind
+# the noise in the default layer). evaluation/experiments/redis_sat_summary.sh sums up a
+# saved log.
 # Every mus round also prints "@@MUS counters <scheduler> steals_owed=.. steals_idle=..
 # cross_cache=.. map_changes=.. queue_jumps=.." (0 from a build that predates the last)
 # summed over the round from the runner's --stats lines: in a build with

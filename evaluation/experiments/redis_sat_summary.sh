@@ -16,10 +16,15 @@ function bucket(s, le,   i, n, a) {
 		if (a[i] ~ "<= " le " ") { sub(/%.*/, "", a[i]); return a[i] }
 	return "-"
 }
-function median(list,   n, a, i, j, t) {
+# the numbers of the space-separated @list, sorted into @a; returns how many
+function sorted(list, a,   n, i, j, t) {
 	n = split(list, a, " ")
 	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
 		if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+	return n
+}
+function median(list,   n, a) {
+	n = sorted(list, a)
 	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 $2 == "hist" { hist[$3] = $0; next }
@@ -48,10 +53,13 @@ END {
 			if (ratio <= 1) held++
 		}
 		printf "%-18s p99 median %.3f ms", s, median(all[s])
-		if (s != ref && n) printf "; against %s: ratio median %.2f, range %.2f-%.2f, no worse in %d of %d rounds", ref, median(ratios), min(ratios), max(ratios), held, n
+		if (s != ref && n) {
+			sorted(ratios, q)
+			printf "; against %s: ratio median %.2f, range %.2f-%.2f,", ref,
+				median(ratios), q[1], q[n]
+			printf " no worse in %d of %d rounds", held, n
+		}
 		printf "\n"
 	}
 }
-function min(list,   n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 < m + 0) m = a[i]; return m }
-function max(list,   n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 > m + 0) m = a[i]; return m }
 '
