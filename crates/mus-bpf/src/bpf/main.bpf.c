@@ -1355,7 +1355,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	s32 cpu = scx_bpf_task_cpu(p), idle, victim = -1;
 	bool sync;
-	u64 now;
+	u64 now, dsq;
 
 	if (!tctx) {
 		scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns, vtime_now,
@@ -1426,13 +1426,13 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * @p's CPU is the one ops.select_cpu chose (a wake-up) or the one it
 	 * ran on: its cache's queue, where its data is warm.
 	 */
-	scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns,
+	dsq = task_dsq(p, cpu);
+	scx_bpf_dsq_insert_vtime(p, dsq, slice_ns,
 				 (enq_flags & SCX_ENQ_WAKEUP) ?
-				 queue_key(p, tctx, task_dsq(p, cpu)) :
-				 p->scx.dsq_vtime,
+				 queue_key(p, tctx, dsq) : p->scx.dsq_vtime,
 				 enq_flags);
 	if (idle < 0 && victim < 0 && nr_llcs > 1)
-		idle = kick_for_head(task_dsq(p, cpu), p, now);
+		idle = kick_for_head(dsq, p, now);
 	if (idle >= 0)
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
 	else if (victim >= 0)
