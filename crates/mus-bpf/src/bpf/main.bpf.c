@@ -88,9 +88,9 @@
  * three caches, else two at random) and takes one that is owed the CPU by
  * more than STEAL_SLICES of that task's slices compared with its own choice.
  * An idle CPU takes from any cache a task that is not cache-hot (ran in the
- * last MIGRATION_COST_NS). A wake-up that finds an idle CPU is queued and
- * that CPU kicked to take it (straight into the local queue when it is the
- * task's own CPU: inserting into another CPU's local queue would move the
+ * last MIGRATION_COST_NS). A wake-up that finds an idle CPU of its cache is
+ * queued and that CPU kicked to take it (straight into the local queue when
+ * it is the task's own CPU, or in another cache: inserting into another CPU's local queue would move the
  * task between run queues on the waker's CPU); a preemption victim is
  * sought among the CPUs of the waking task's cache, which serve its queue,
  * and kicked likewise.
@@ -594,6 +594,17 @@ static u64 task_dsq(const struct task_struct *p, s32 cpu)
 	if (p->nr_cpus_allowed == 1)
 		return CPU_DSQ(cpu);
 	return LLC_DSQ(llc_of(cpu));
+}
+
+/*
+ * Whether @p may be inserted into another CPU's local queue: the kernel
+ * ejects a scheduler that moves a migration-disabled task. Read
+ * conservatively: for the current task the BPF prolog's own
+ * migrate_disable() may be counted, and such a task is then simply queued.
+ */
+static bool may_move(const struct task_struct *p)
+{
+	return !p->migration_disabled;
 }
 
 /* Whether @p ran less than MIGRATION_COST_NS before @now. */
@@ -1395,13 +1406,24 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * on the waker's CPU: under saturated Redis next to noise, that work
 	 * on the boosted pair's own CPUs cost them 8-32 % more CPU per request,
 	 * and their p99 was 1.1-1.9x what it is with the kicked CPU doing it in
-	 * its own time (evaluation/README.md, "Remote inserts"). Nor is a task
-	 * whose migration is disabled ever moved from here, which the kernel
-	 * would punish by ejecting the scheduler.
+	 * its own time (evaluation/README.md, "Remote inserts"). One exception
+	 * below.
 	 */
 	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
 	if (idle == cpu) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
+		return;
+	}
+	/*
+	 * An idle CPU of another cache still gets @p itself, directly: kicked,
+	 * it would steal its new cache's queue's head instead, whichever task
+	 * that is, and tasks would change caches with nothing owed (the
+	 * two-socket guest test counts such moves).
+	 */
+	if (idle >= 0 && llc_of(idle) != llc_of(cpu) && may_move(p)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | idle, slice_ns, enq_flags);
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
 		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
 		return;
