@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Dispatch: what a CPU runs next (keeping prev, its queues' heads, another
+ * cache's), and ops.running / ops.stopping, which start and charge a run.
+ */
+#include "mus.bpf.h"
+
+/*
+ * Whether @prev (@tctx its context), whose slice ran out, gives its CPU to
+ * @next, owed it by @next_vtime (@next NULL: another cache's head, compared
+ * by vtime alone). Boosts bend the vtime order both ways, by lead_over()'s
+ * rule:
+ * - a @next boosted more than @prev goes first while it is at most its wake
+ *   credit behind @prev: a boosted waker that found no CPU to preempt (the
+ *   other CPUs between two tasks, or running the other of a client-server
+ *   pair) must not wait a noise slice because a noise thread's coarse vtime
+ *   is a little behind its own;
+ * - a @prev boosted more than @next, runnable for less than slice_ns since
+ *   it woke (a boosted server in the middle of a burst of requests), keeps
+ *   its CPU: slices shrink to slice_min_ns as the noise queues up, so such a
+ *   server was preempted mid-burst, and every request in flight waited a
+ *   noise slice (evaluation/experiments/redis_sat_ab.sh). A boosted task that
+ *   stays runnable (a CPU hog) is exempt for its first slice_ns only.
+ * Shares hold: neither bends the order by more than a credit or a slice.
+ * Cost: one task storage lookup, at a slice's end only.
+ */
+static bool gives_way(const struct task_struct *prev,
+		      const struct task_ctx *tctx, u64 next_vtime,
+		      struct task_struct *next, u64 now)
+{
+	struct task_ctx *ntctx;
+	u32 next_boost;
+
+	if (!next)
+		return time_before(next_vtime, prev->scx.dsq_vtime);
+	ntctx = task_ctx_of(next);
+	next_boost = ntctx ? ntctx->boost : 0;
+	if (next_boost > tctx->boost)
+		return time_before(next_vtime, prev->scx.dsq_vtime +
+						 wake_credit(next_boost));
+	if (!time_before(next_vtime, prev->scx.dsq_vtime))
+		return false;
+	return !(tctx->boost > next_boost && now - tctx->runnable_at < slice_ns);
+}
+
+/*
+ * Whether @prev, whose slice ran out, should keep its CPU for another slice
+ * (which it then gets) rather than give it to @next, owed it by @next_vtime
+ * (@has_next false: nothing waits that this CPU would take; @next NULL: a
+ * task of another cache).
+ *
+ * The kernel calls ops.dispatch before it puts @prev back in the queue, so the
+ * queue's head would always win, even against a @prev with a smaller vtime: a
+ * heavy task could never run two slices in a row and, with as many waiting
+ * tasks as CPUs, weights would count for little. So compare @prev with the
+ * head, once @prev is charged for what it ran (ops.stopping, which comes after
+ * this, charges only the rest). Heads are peeked without the queues'
+ * locks: if one is dequeued meanwhile, one decision is made on a stale vtime.
+ */
+static bool keep_running(struct task_struct *prev, bool has_next,
+			 u64 next_vtime, struct task_struct *next)
+{
+	struct task_ctx *tctx;
+	struct cpu_ctx *cctx;
+	u64 now = scx_bpf_now();
+	s32 cpu;
+
+	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
+		return false;
+	tctx = lookup_task_ctx(prev);
+	if (!tctx || time_before(now, tctx->started_at))
+		return false;
+	if (nr_bw_cgroups) {
+		/*
+		 * scx_bpf_task_cgroup() is refused for @prev here (ops.dispatch
+		 * does not operate on it): find its cgroup by the ID counted in.
+		 */
+		struct cgroup *cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+		u64 until = 0;
+		bool over;
+
+		if (!cgrp)
+			return false;
+		over = !subtree_quota_left(cgrp, now, &until);
+		bpf_cgroup_release(cgrp);
+		if (over)
+			return false;
+	}
+
+	/*
+	 * From here on @prev runs on: a kick that did not take the CPU is
+	 * forgotten, or the CPU would be spared every later waker for as long
+	 * as @prev runs on.
+	 */
+	cpu = bpf_get_smp_processor_id();
+	cctx = lookup_cpu_ctx(cpu);
+	if (!has_next) {
+		if (cctx)
+			cctx->kicked = false;
+		prev->scx.slice = task_slice(cpu);
+		return true;
+	}
+	/*
+	 * Charge what it ran so far before bounding its lag: a bound applied
+	 * to an uncharged vtime would be applied again to the same runtime at
+	 * the next check, and a task kept running for many slices would be
+	 * charged far beyond what it ran.
+	 */
+	charge_run(prev, tctx, now);
+	bound_lag(prev, tctx);
+	if (gives_way(prev, tctx, next_vtime, next, now))
+		return false;
+	/*
+	 * Only a task that stays gets a slice: one that goes back to the queue
+	 * with a slice left would be put at the head of the local queue.
+	 */
+	prev->scx.slice = task_slice(cpu);
+	/* pick_victim() weighs the task from here, like one that just started */
+	if (cctx) {
+		cctx->vtime = prev->scx.dsq_vtime ?: 1;
+		cctx->started_at = now;
+		cctx->slice = prev->scx.slice;
+		cctx->kicked = false;
+	}
+	return true;
+}
+
+/*
+ * A CPU serves, in this order: rescued starving tasks (RESCUE_DSQ, which the
+ * kernel consumes before calling this; a task rescued here is taken at the
+ * next dispatch of any CPU it may run on); @prev again if no
+ * waiting task is owed the CPU more; the head of another cache's queue if it
+ * is owed the CPU by more than STEAL_SLICES (see pick_steal); the smaller
+ * vtime of its own queue's head and its cache's queue's head. A CPU with
+ * nothing to run takes another cache's head that is not cache-hot; one whose
+ * queues hold only tasks it may not run takes from any other cache.
+ */
+void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
+{
+	u32 llc = llc_of(cpu), i;
+	struct task_struct *shared, *own;
+	u64 head_vtime = 0, steal_v = 0;
+	bool has_head, own_first, idle;
+	s32 steal = -1;
+
+	if (nr_bw_cgroups)
+		release_throttled();
+	rescue_starving();
+
+	shared = __COMPAT_scx_bpf_dsq_peek(LLC_DSQ(llc));
+	own = __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(cpu));
+	own_first = own && (!shared ||
+			    time_before(own->scx.dsq_vtime, shared->scx.dsq_vtime));
+	has_head = own || shared;
+	/* nothing of its own to run, not even @prev */
+	idle = !has_head && !(prev && (prev->scx.flags & SCX_TASK_QUEUED));
+	if (has_head) {
+		head_vtime = own_first ? own->scx.dsq_vtime : shared->scx.dsq_vtime;
+		follow_head(head_vtime);
+	}
+	if (nr_llcs > 1) {
+		steal = pick_steal(llc, !has_head, idle, &steal_v);
+		if (steal >= 0 && has_head && !time_before(steal_v, head_vtime))
+			steal = -1;
+	}
+
+	/* no ops.stopping/running in between: keep_running() charged it */
+	if (keep_running(prev, has_head || steal >= 0,
+			 steal >= 0 ? steal_v : head_vtime,
+			 steal >= 0 ? NULL : own_first ? own : shared))
+		return;
+	if (steal >= 0 && scx_bpf_dsq_move_to_local(LLC_DSQ(steal), 0)) {
+		stat_add(idle ? MUS_STAT_IDLE_STEALS : MUS_STAT_STEALS, 1);
+		return;
+	}
+	if ((own_first && scx_bpf_dsq_move_to_local(CPU_DSQ(cpu), 0)) ||
+	    scx_bpf_dsq_move_to_local(LLC_DSQ(llc), 0) ||
+	    scx_bpf_dsq_move_to_local(CPU_DSQ(cpu), 0)) {
+		stat_add(MUS_STAT_DISPATCH_SHARED, 1);
+		return;
+	}
+	/*
+	 * Its queues still hold tasks, none of which this CPU may run (rather
+	 * than another CPU of the cache having just taken the head): rather
+	 * than idle, take from any cache.
+	 */
+	if (nr_llcs <= 1 || (!scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) &&
+			     !scx_bpf_dsq_nr_queued(CPU_DSQ(cpu))))
+		return;
+	bpf_for(i, 0, nr_llcs) {
+		if (i != llc && scx_bpf_dsq_move_to_local(LLC_DSQ(i), 0)) {
+			stat_add(MUS_STAT_IDLE_STEALS, 1);
+			return;
+		}
+	}
+}
+
+void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
+{
+	struct task_ctx *tctx;
+	struct cpu_ctx *cctx;
+	struct cgroup *cgrp;
+	struct cgrp_ctx *cgc;
+	u64 now = scx_bpf_now(), slice, until = 0, left, waiting;
+	s32 cpu = bpf_get_smp_processor_id();
+	u32 llc = llc_of(cpu);
+
+	/*
+	 * While nothing waits, the queue's progress follows the running tasks,
+	 * but by at most one slice per switch: a task far ahead of the others
+	 * that runs out of order (a wake-up on an idle CPU) must not drag
+	 * everyone's wake-up credit along and so erase its own debt.
+	 */
+	waiting = scx_bpf_dsq_nr_queued(LLC_DSQ(llc));
+	if (!waiting && time_before(vtime_now, p->scx.dsq_vtime))
+		vtime_now = time_before(p->scx.dsq_vtime, vtime_now + slice_ns) ?
+			    p->scx.dsq_vtime : vtime_now + slice_ns;
+
+	tctx = lookup_task_ctx(p);
+	if (!tctx)
+		return;
+	restore_vtime(p, tctx);
+	refresh_task_boost(p, tctx);
+	tctx->started_at = now;
+	tctx->bw_charged_at = now;
+	tctx->share = SHARE_ONE;
+	if (tctx->last_llc && tctx->last_llc != llc + 1)
+		stat_add(MUS_STAT_LLC_MIGRATIONS, 1);
+	tctx->last_llc = llc + 1;
+
+	slice = slice_for(llc, waiting + scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)));
+	cgrp = scx_bpf_task_cgroup(p);
+	if (cgrp) {
+		cgc = cgrp_ctx_of(cgrp);
+		if (cgc)
+			tctx->share = task_share(p, cgrp, cgc);
+		/*
+		 * Don't run past the cgroup's quota: the cgroup's other threads
+		 * may use it on other CPUs meanwhile, so take a CPU's part of
+		 * what is left (each CPU's overshoot then shrinks geometrically).
+		 */
+		left = subtree_quota_left(cgrp, now, &until);
+		if (left != (u64)-1) {
+			left /= nr_cpus;
+			if (left < slice)
+				slice = left > 100 * NSEC_PER_USEC ? left : 100 * NSEC_PER_USEC;
+		}
+		bpf_cgroup_release(cgrp);
+	}
+	if (slice < slice_ns)
+		stat_add(MUS_STAT_SHORT_SLICES, 1);
+	p->scx.slice = slice;
+
+	stat_add(tctx->boost ? MUS_STAT_RUN_BOOSTED : MUS_STAT_RUN_NORMAL, 1);
+	cctx = lookup_cpu_ctx(cpu);
+	if (cctx) {
+		cctx->vtime = p->scx.dsq_vtime ?: 1;
+		cctx->started_at = now;
+		cctx->share = tctx->share;
+		cctx->slice = slice;
+		cctx->cgid = tctx->cgid;
+		cctx->boost = tctx->boost;
+		cctx->kicked = false;
+	}
+}
+
+void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cpu_ctx *cctx;
+	struct cgroup *cgrp;
+	u64 now = scx_bpf_now();
+
+	/* nothing of ours runs here until the next ops.running */
+	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
+	if (cctx)
+		cctx->vtime = 0;
+
+	if (!tctx || !tctx->started_at || time_before(now, tctx->started_at))
+		return;
+
+	charge_run(p, tctx, now);
+	tctx->stopped_at = now;
+	tctx->started_at = 0;
+
+	if (nr_bw_cgroups) {
+		cgrp = scx_bpf_task_cgroup(p);
+		if (cgrp) {
+			charge_quota(tctx, cgrp, now);
+			bpf_cgroup_release(cgrp);
+		}
+	}
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What mus's BPF files share: the queues' IDs, the constants, the tunables
+ * (defined in main.bpf.c, which documents each), the per-task, per-CPU and
+ * per-cgroup state, and the functions one file offers the others (__hidden:
+ * the linker makes them static, so the verifier checks them in their
+ * callers' context, as if they were in one file).
+ *
+ * The files, by concern:
+ *   main.bpf.c      the design, the tunables, the task and CPU state, the ops
+ *   cgroup.bpf.c    the cgroup tree, shares, boosts and the map scan
+ *   cpumax.bpf.c    cpu.max: quotas, throttling and release
+ *   queues.bpf.c    topology, the queues, idle CPUs, stealing, the rescue
+ *   vtime.bpf.c     vtime accounting: charging, placing, lag
+ *   wakeup.bpf.c    select_cpu, enqueue, wake-up preemption
+ *   dispatch.bpf.c  dispatch, keeping prev, running, stopping
+ */
+#ifndef __MUS_BPF_H
+#define __MUS_BPF_H
+
+#include <scx/common.bpf.h>
+#include "intf.h"
+
+/*
+ * The queues. Each last-level cache has one, ordered by vtime, that its CPUs
+ * share; each CPU has one for the tasks that may run on that CPU alone
+ * (per-CPU kthreads, pinned tasks), so that they never sit in a shared queue
+ * the other CPUs have to skip over.
+ */
+#define LLC_DSQ(llc)		((u64)(llc))
+#define CPU_DSQ(cpu)		((u64)MUS_MAX_LLCS + (cpu))
+/* Tasks whose cgroup used up its cpu.max quota, released at the period end. */
+#define THROTTLED_DSQ		((u64)MUS_MAX_LLCS + MUS_MAX_CPUS)
+/*
+ * Tasks that waited STARVATION_NS, served before every other queue, in FIFO
+ * order: the kernel's global queue, which every CPU consumes before it calls
+ * ops.dispatch (taking only tasks it may run), so serving it costs the
+ * dispatch path nothing. mus inserts nothing else there.
+ */
+#define RESCUE_DSQ		SCX_DSQ_GLOBAL
+
+#define NSEC_PER_USEC		1000ULL
+#define NSEC_PER_MSEC		1000000ULL
+
+/*
+ * A task that stays runnable this long without getting a CPU makes the kernel
+ * eject the scheduler. The default; mus-runner --watchdog-timeout-ms sets it.
+ */
+#define WATCHDOG_TIMEOUT_MS	5000
+
+/*
+ * Weighted fairness alone does not bound how long a task waits: a task of a
+ * tiny share (one of many threads in a cpu.idle or BestEffort cgroup next to
+ * busy ones) is charged so much for one slice that its next turn can be
+ * seconds away. Every STARVATION_SCAN_NS one CPU moves every task queued
+ * longer than STARVATION_NS to RESCUE_DSQ, which CPUs serve first with short
+ * slices: waits stay near STARVATION_NS, far below the watchdog, and the
+ * shares of everyone else are not bent by a floor.
+ */
+#define STARVATION_NS		(2000 * NSEC_PER_MSEC)
+#define STARVATION_SCAN_NS	(100 * NSEC_PER_MSEC)
+
+/*
+ * A CPU takes the head of another cache's queue only when that task is owed
+ * the CPU by more than STEAL_SLICES of its own slices' charge compared with
+ * what the CPU would run otherwise: two queues' heads drift apart by about a
+ * slice's charge in ordinary ebb and flow, and a task should not change
+ * caches (and lose its warm cache) for that. The price is that shares across
+ * caches hold to within this many slices per task, not exactly.
+ */
+#define STEAL_SLICES		4
+
+/*
+ * The most CPU time a task that stays runnable may be owed, in its own slices.
+ * A task can be owed more than it can use: the one thread of a cgroup whose
+ * share is more than a CPU, or a task whose CPU another class or the host
+ * keeps busy. Unbounded, that debt is banked while nobody can pay it and spent
+ * when the task's share drops (a boost taken back, a sibling thread started):
+ * the task then holds a CPU for seconds beyond its new share. EEVDF bounds lag
+ * the same way (two slices); twice STEAL_SLICES here, so that a lagging
+ * cache's head is stolen before it is clamped.
+ */
+#define MAX_LAG_SLICES		(2 * STEAL_SLICES)
+
+/*
+ * A task that ran this recently is cache-hot: its data is in its cache, and
+ * moving it to an idle CPU of another cache costs more than waiting a little
+ * for a CPU of its own. The kernel's sysctl_sched_migration_cost has the same
+ * default and the same purpose.
+ */
+#define MIGRATION_COST_NS	(500 * NSEC_PER_USEC)
+
+/* A share of the whole machine, in fixed point. */
+#define SHARE_ONE		(1ULL << 24)
+
+/* cpu.weight of a cgroup nobody configured, and a nice-0 task's weight. */
+#define CGROUP_WEIGHT_DFL	100
+
+/*
+ * The weight in its parent of a cgroup with cpu.idle set, on cpu.weight's
+ * scale (1..10000): 1/100 of an ordinary sibling, about what SCHED_IDLE
+ * entities get in the fair class.
+ */
+#define CGROUP_WEIGHT_IDLE	1
+
+/* What the scheduler remembers about each task. */
+struct task_ctx {
+	/* cgroup v2 membership and map generation the boost was resolved at */
+	u64 cgid;
+	u64 map_gen;
+	/* weight of the nearest map entry over the cgroup ancestry; 0: none */
+	u32 boost;
+	/* the cgroup (cpu controller) and weight counted in while runnable */
+	u32 counted_weight;
+	u64 counted_cgid;
+	/* when the task last got a CPU, to charge what it used */
+	u64 started_at;
+	/* its share when it started, in SHARE_ONE units */
+	u64 share;
+	/* when it was last queued, for the starvation rescue */
+	u64 enqueued_at;
+	/* when it last became runnable (woke up), for keep_running() */
+	u64 runnable_at;
+	/* held in THROTTLED_DSQ until this time (a cpu.max period end) */
+	u64 throttled_until;
+	/* CPU time up to this time is charged to cpu.max quotas */
+	u64 bw_charged_at;
+	/* the cache it last ran in, plus one (0: it has not run yet) */
+	u32 last_llc;
+	/* when it last stopped running, to tell whether it is cache-hot */
+	u64 stopped_at;
+	/* its wake-up in progress is a sync one (see lead_over()) */
+	bool sync_wake;
+	/*
+	 * It waits ahead of its vtime (queue_key()): dsq_vtime holds its place
+	 * in the queue, own_vtime what it is charged from.
+	 */
+	bool queued_ahead;
+	u64 own_vtime;
+};
+
+/*
+ * What the scheduler remembers about each CPU, read by waking tasks on other
+ * CPUs to decide whether to preempt it. Written only by the CPU itself.
+ */
+struct cpu_ctx {
+	/* vtime the current task started at; 0: no task of ours runs */
+	u64 vtime;
+	/* when it started, its share and slice (its vtime now, its deadline) */
+	u64 started_at;
+	u64 share;
+	u64 slice;
+	/* the current task's cgroup and boost, for the exit dump */
+	u64 cgid;
+	u32 boost;
+	/* a waker already kicked this CPU; cleared when the next task runs */
+	bool kicked;
+};
+
+/*
+ * What the scheduler remembers about each cgroup of the cpu controller.
+ * Fields marked [lock] change only under cgrp_lock; [atomic] ones with
+ * __sync operations from any CPU.
+ */
+struct cgrp_ctx {
+	/* cpu.weight, 1..10000 */
+	u32 weight;
+	/* cpu.idle */
+	bool idle;
+	/* weight of this cgroup's own map entry (0: none), and at which map_gen */
+	u32 boost;
+	u64 boost_gen;
+	/* what it adds to its parent's child_wsum while active */
+	u64 weight_in_parent;
+	/* [lock] what it adds now: weight_in_parent when active, else 0 */
+	u64 contributed;
+	/* [lock] sum of the active children's contributions, and their number */
+	u64 child_wsum;
+	s64 nr_active_children;
+	/* [atomic] runnable tasks directly in this cgroup, and their nice weights */
+	s64 nr_tasks;
+	s64 task_wsum;
+	/* share of the machine (SHARE_ONE = all), valid at hweight_gen */
+	u64 hweight;
+	u64 hweight_gen;
+	/* cpu.max: quota per period (0: unlimited); [atomic] use in period bw_idx */
+	u64 quota_ns;
+	u64 period_ns;
+	u64 bw_idx;
+	u64 bw_used;
+};
+
+
+/* Tunables (main.bpf.c), written by mus-runner into .rodata before load. */
+extern const volatile u64 slice_ns;
+extern const volatile u64 slice_min_ns;
+extern const volatile u64 sync_grace_ns;
+extern const volatile bool preempt_enabled;
+extern const volatile u32 default_high_weight;
+extern const volatile u64 map_scan_interval_ns;
+extern const volatile u64 max_debt_ns;
+extern const volatile u32 nr_cpus;
+extern const volatile u32 nr_llcs;
+extern const volatile u32 cpu_llc[MUS_MAX_CPUS];
+extern const volatile u32 llc_cpus[MUS_MAX_CPUS];
+extern const volatile u32 llc_first[MUS_MAX_LLCS];
+extern const volatile u32 llc_size[MUS_MAX_LLCS];
+
+/* Node-wide state written by hot callbacks, defined where it is explained. */
+extern u64 vtime_now;		/* queues.bpf.c */
+extern u64 hweight_gen;		/* cgroup.bpf.c */
+extern u64 map_gen;		/* cgroup.bpf.c */
+extern u64 nr_bw_cgroups;	/* cpumax.bpf.c */
+extern u64 bw_release_at;	/* cpumax.bpf.c */
+
+/*
+ * The topology tables are indexed through these helpers only. MUS_MAX_CPUS
+ * and MUS_MAX_LLCS are powers of two, and masking (rather than comparing) is
+ * what lets the verifier see every index in bounds after the compiler has
+ * spilled and reloaded it; the runner never writes an out-of-range value.
+ */
+_Static_assert(!(MUS_MAX_CPUS & (MUS_MAX_CPUS - 1)), "MUS_MAX_CPUS: a power of two");
+_Static_assert(!(MUS_MAX_LLCS & (MUS_MAX_LLCS - 1)), "MUS_MAX_LLCS: a power of two");
+
+/* The last-level cache @cpu belongs to. */
+static __always_inline u32 llc_of(s32 cpu)
+{
+	return cpu_llc[(u32)cpu & (MUS_MAX_CPUS - 1)] & (MUS_MAX_LLCS - 1);
+}
+
+/* How many CPUs cache @llc has (never 0). */
+static __always_inline u32 llc_nr_cpus(u32 llc)
+{
+	u32 n = llc_size[llc & (MUS_MAX_LLCS - 1)];
+
+	return n ?: (nr_cpus ?: 1);
+}
+
+/* CPU number @idx (modulo its size) of cache @llc; -1: the runner gave none */
+static __always_inline s32 llc_cpu(u32 llc, u32 idx)
+{
+	u32 n;
+
+	llc &= MUS_MAX_LLCS - 1;
+	n = llc_size[llc];
+	if (!n)
+		return -1;
+	return llc_cpus[(llc_first[llc] + idx % n) & (MUS_MAX_CPUS - 1)];
+}
+
+/*
+ * The queue @p goes to when it is to run on (or near) @cpu: that CPU's own
+ * queue if @p may run nowhere else, else the queue of @cpu's cache.
+ */
+static __always_inline u64 task_dsq(const struct task_struct *p, s32 cpu)
+{
+	if (p->nr_cpus_allowed == 1)
+		return CPU_DSQ(cpu);
+	return LLC_DSQ(llc_of(cpu));
+}
+
+/* main.bpf.c */
+__hidden void stat_add(u32 idx, u64 delta);
+__hidden struct cpu_ctx *lookup_cpu_ctx(s32 cpu);
+__hidden struct task_ctx *task_ctx_of(struct task_struct *p);
+__hidden struct task_ctx *lookup_task_ctx(struct task_struct *p);
+
+/* cgroup.bpf.c */
+__hidden struct cgrp_ctx *cgrp_ctx_of(struct cgroup *cgrp);
+__hidden struct cgrp_ctx *lookup_cgrp_ctx(struct cgroup *cgrp);
+__hidden struct cgrp_ctx *ancestor_ctx(struct cgroup *cgrp, int level);
+__hidden u64 task_share(struct task_struct *p, struct cgroup *cgrp, struct cgrp_ctx *cgc);
+__hidden void refresh_task_boost(struct task_struct *p, struct task_ctx *tctx);
+__hidden s32 start_map_scan(void);
+
+/* cpumax.bpf.c */
+__hidden u64 subtree_quota_left(struct cgroup *cgrp, u64 now, u64 *period_end);
+__hidden void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now);
+__hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags);
+__hidden void release_throttled(void);
+__hidden void set_bandwidth(struct cgrp_ctx *cgc, u64 period_us, u64 quota_us);
+__hidden s32 init_bw_timer(void);
+
+/* queues.bpf.c */
+__hidden bool may_move(const struct task_struct *p);
+__hidden bool cache_hot(struct task_struct *p, u64 now);
+__hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere);
+__hidden u64 slice_for(u32 llc, u64 waiting);
+__hidden u64 task_slice(s32 cpu);
+__hidden void rescue_starving(void);
+__hidden void follow_head(u64 head_vtime);
+__hidden s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime);
+__hidden s32 create_queues(void);
+
+/* vtime.bpf.c */
+__hidden u64 wake_credit(u32 boost);
+__hidden void place_waking(struct task_struct *p, struct task_ctx *tctx);
+__hidden void restore_vtime(struct task_struct *p, struct task_ctx *tctx);
+__hidden void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now);
+__hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx);
+
+#endif /* __MUS_BPF_H */

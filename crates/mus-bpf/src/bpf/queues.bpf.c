@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Topology and queues: a queue per last-level cache and per CPU, idle-CPU
+ * search, slices, the node's progress (vtime_now), stealing between caches
+ * and the starvation rescue.
+ */
+#include "mus.bpf.h"
+
+/* Each cache's CPUs as a cpumask, built at init for the idle-CPU search. */
+struct llc_mask {
+	struct bpf_cpumask __kptr *cpus;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MUS_MAX_LLCS);
+	__type(key, u32);
+	__type(value, struct llc_mask);
+} llc_masks SEC(".maps");
+
+/*
+ * The node's progress: the vtime of the head of the queue a CPU last took a
+ * task from (the smallest vtime still waiting there), or, while nothing
+ * waits, of the tasks that start running (at most a slice ahead per switch).
+ * One value for the whole node although the queues are per cache: vtime is
+ * one currency across caches (stealing compares heads of different queues),
+ * and the heads of busy queues stay within STEAL_SLICES of each other, so
+ * this is about the furthest head; a task waking in a lagging cache is placed
+ * at most that much later than its own queue's head would place it.
+ * Updated without synchronisation from every CPU; a lost update only makes
+ * the next waking task's credit slightly more generous.
+ */
+private(MUS_VTIME) u64 vtime_now;
+
+/* When a CPU last looked for starving tasks; see STARVATION_NS. */
+private(MUS_RESCUE) u64 last_starvation_scan;
+
+/*
+ * Whether @p may be inserted into another CPU's local queue: the kernel
+ * ejects a scheduler that moves a migration-disabled task. Read
+ * conservatively: for the current task the BPF prolog's own
+ * migrate_disable() may be counted, and such a task is then simply queued.
+ */
+__hidden bool may_move(const struct task_struct *p)
+{
+	return !p->migration_disabled;
+}
+
+/* Whether @p ran less than MIGRATION_COST_NS before @now. */
+__hidden bool cache_hot(struct task_struct *p, u64 now)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+
+	return tctx && tctx->stopped_at && now - tctx->stopped_at < MIGRATION_COST_NS;
+}
+
+/*
+ * An idle CPU for @p, near @cpu: first in @cpu's cache (when @p may run on
+ * every CPU, so that the cache's mask needs no intersection with @p's), then,
+ * if @anywhere, anywhere @p may run. Claims it (clears its idle bit); -1 if
+ * none.
+ */
+__hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere)
+{
+	u32 llc = llc_of(cpu);
+	struct llc_mask *m;
+	s32 idle;
+
+	if (nr_llcs <= 1)
+		return scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (p->nr_cpus_allowed >= nr_cpus &&
+	    (m = bpf_map_lookup_elem(&llc_masks, &llc)) && m->cpus) {
+		idle = scx_bpf_pick_idle_cpu(cast_mask(m->cpus), 0);
+		if (idle >= 0)
+			return idle;
+	}
+	return anywhere ? scx_bpf_pick_idle_cpu(p->cpus_ptr, 0) : -1;
+}
+
+/*
+ * The slice of a task starting now on a CPU of cache @llc while @waiting
+ * tasks wait for that CPU (its cache's queue and its own): slice_ns when
+ * nothing waits, shrinking towards slice_min_ns as tasks queue up, so that
+ * each waits about one round of short slices rather than a long one per task
+ * ahead of it.
+ */
+__hidden u64 slice_for(u32 llc, u64 waiting)
+{
+	u32 cpus = llc_nr_cpus(llc);
+	u64 slice = slice_ns * cpus / (cpus + waiting);
+
+	return slice < slice_min_ns ? slice_min_ns : slice;
+}
+
+/* The slice of a task starting now on @cpu (two queue-length lookups). */
+__hidden u64 task_slice(s32 cpu)
+{
+	u32 llc = llc_of(cpu);
+
+	return slice_for(llc, scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) +
+			      scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)));
+}
+
+/* Moves every task queued in @dsq longer than STARVATION_NS to RESCUE_DSQ. */
+static void rescue_from(u64 dsq, u64 now)
+{
+	struct task_struct *p;
+
+	if (!scx_bpf_dsq_nr_queued(dsq))
+		return;
+	/* from the tail, where the starving are (the largest vtimes) */
+	bpf_for_each(scx_dsq, p, dsq, SCX_DSQ_ITER_REV) {
+		struct task_ctx *tctx = task_ctx_of(p);
+
+		if (!tctx || now - tctx->enqueued_at < STARVATION_NS)
+			continue;
+		/* enough to make progress, not enough to distort the shares */
+		scx_bpf_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_min_ns);
+		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, RESCUE_DSQ, 0))
+			stat_add(MUS_STAT_STARVATION_RESCUES, 1);
+	}
+}
+
+/*
+ * Moves every task queued longer than STARVATION_NS to RESCUE_DSQ, if the last
+ * scan is older than STARVATION_SCAN_NS. One CPU scans at a time (the
+ * compare-and-swap); ten times a second, O(queues + queued tasks).
+ */
+__hidden void rescue_starving(void)
+{
+	u64 now = scx_bpf_now(), last = last_starvation_scan;
+	u32 i;
+
+	if (now - last < STARVATION_SCAN_NS ||
+	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
+		return;
+	bpf_for(i, 0, nr_llcs)
+		rescue_from(LLC_DSQ(i), now);
+	bpf_for(i, 0, nr_cpus)
+		rescue_from(CPU_DSQ(i), now);
+}
+
+/*
+ * A queue's head is the smallest vtime waiting there: the node's progress.
+ * Follow it by at most two slices per dispatch (about twice the pace of a
+ * busy queue): when only far-behind tasks wait (a starving BestEffort thread
+ * charged seconds for one slice), the node must not leap to them, or every
+ * task waking next would be placed behind the running ones.
+ */
+__hidden void follow_head(u64 head_vtime)
+{
+	u64 now_v = vtime_now;
+
+	if (time_before(now_v, head_vtime))
+		vtime_now = time_before(head_vtime, now_v + 2 * slice_ns) ?
+			    head_vtime : now_v + 2 * slice_ns;
+}
+
+/*
+ * The vtime from which a CPU of another cache may take @p: its own, plus
+ * STEAL_SLICES of its slices' charge at the share it last ran with.
+ */
+static u64 steal_vtime(struct task_struct *p)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+	u64 share = tctx && tctx->share ? tctx->share : SHARE_ONE;
+
+	return p->scx.dsq_vtime + STEAL_SLICES * slice_ns * SHARE_ONE / share;
+}
+
+/*
+ * The other cache whose queue's head this CPU (of cache @llc) could take
+ * soonest, by steal_vtime, returned in @vtime; -1 if none has a waiting
+ * task. Looks at every other cache when there are at most three or when @all
+ * (the CPU has nothing else to run: an idle CPU must find work anywhere),
+ * else at two picked at random (the power of two choices), so a busy CPU's
+ * dispatch costs O(1) peeks whatever the number of caches. When @idle (the
+ * CPU's own queues and its previous task have nothing to run), a cache-hot
+ * head is left where it is: its own cache's CPUs are about to take it, and
+ * the CPU is kicked again by kick_for_head() once it has waited.
+ */
+__hidden s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime)
+{
+	bool every = all || nr_llcs <= 3;
+	struct task_struct *head;
+	u64 v, now = scx_bpf_now();
+	s32 best = -1;
+	u32 i, l;
+
+	bpf_for(i, 0, every ? nr_llcs : 2) {
+		l = every ? i : (llc + 1 + bpf_get_prandom_u32() % (nr_llcs - 1)) % nr_llcs;
+		if (l == llc)
+			continue;
+		head = __COMPAT_scx_bpf_dsq_peek(LLC_DSQ(l));
+		if (!head || (idle && cache_hot(head, now)))
+			continue;
+		v = steal_vtime(head);
+		if (best < 0 || time_before(v, *vtime)) {
+			best = l;
+			*vtime = v;
+		}
+	}
+	return best;
+}
+
+/* Builds cache @llc's cpumask for pick_idle_near(). */
+static s32 build_llc_mask(u32 llc)
+{
+	struct bpf_cpumask *mask;
+	struct llc_mask *m;
+	u32 cpu;
+
+	m = bpf_map_lookup_elem(&llc_masks, &llc);
+	if (!m)
+		return -ENOENT;
+	mask = bpf_cpumask_create();
+	if (!mask)
+		return -ENOMEM;
+	bpf_for(cpu, 0, nr_cpus) {
+		if (llc_of(cpu) == llc)
+			bpf_cpumask_set_cpu(cpu, mask);
+	}
+	mask = bpf_kptr_xchg(&m->cpus, mask);
+	if (mask)
+		bpf_cpumask_release(mask);
+	return 0;
+}
+
+/*
+ * The NUMA node of @cpu, where the queues its CPUs serve are allocated (each
+ * queue's lock and head are written by its own CPUs on every dispatch); -1
+ * (any node) before 6.15, whose kernels lack scx_bpf_cpu_node().
+ */
+static s32 node_of(s32 cpu)
+{
+	return bpf_ksym_exists(scx_bpf_cpu_node) ? scx_bpf_cpu_node(cpu) : -1;
+}
+
+/*
+ * The queues: one per cache (allocated on its CPUs' node: a cache's CPUs are
+ * on one node, the first one's), one per CPU, and the throttled tasks' one.
+ */
+__hidden s32 create_queues(void)
+{
+	s32 ret;
+	u32 i;
+
+	bpf_for(i, 0, nr_llcs) {
+		ret = scx_bpf_create_dsq(LLC_DSQ(i),
+					 node_of(llc_cpus[llc_first[i & (MUS_MAX_LLCS - 1)] &
+							  (MUS_MAX_CPUS - 1)]));
+		if (ret)
+			return ret;
+		ret = build_llc_mask(i);
+		if (ret)
+			return ret;
+	}
+	bpf_for(i, 0, nr_cpus) {
+		ret = scx_bpf_create_dsq(CPU_DSQ(i), node_of(i));
+		if (ret)
+			return ret;
+	}
+	return scx_bpf_create_dsq(THROTTLED_DSQ, -1);
+}

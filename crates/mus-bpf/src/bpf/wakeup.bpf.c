@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Wake-ups: ops.select_cpu and ops.enqueue, the choice of an idle CPU or a
+ * preemption victim, and where a boosted waker waits.
+ */
+#include "mus.bpf.h"
+
+/*
+ * Whether @victim's current task should give way to a waking task of boost
+ * @boost placed at @vtime (woken by a sync wake-up if @sync), and by how much
+ * its deadline is later than @vtime (0: not later, or not ours). A waker
+ * boosted more may be @credit further ahead (below).
+ *
+ * The running task's deadline, as in EEVDF, is the vtime at which its slice
+ * ends: where its slice, charged at its share, takes it (or its vtime now, if
+ * it ran past that: slices end on ticks). A task of a small share (one of
+ * many noise threads) has a far deadline, since one slice is charged tens of
+ * milliseconds of vtime to it, so a task that wakes a little ahead of it in
+ * vtime still preempts it; how far ahead is bounded by that slice's charge,
+ * so shares hold within a slice. (EEVDF also adds the waker's own slice to
+ * its deadline; here that only made small-share wakers, the bystander of the
+ * wakeups test, wait behind CPU hogs: the waker is compared by its vtime.)
+ *
+ * A global function (not static, not inlined: at most five scalar arguments),
+ * so that the verifier checks it once rather than at each of pick_victim()'s
+ * three candidates: inlined, mus took 7.6-8.5 s to load on 6.12, 3.4-5.1
+ * before these deadlines, and 3.1-3.6 s with this.
+ */
+__attribute__((noinline))
+u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 credit, bool sync)
+{
+	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
+	u64 cur, end, now = scx_bpf_now();
+
+	if (!cctx || !cctx->vtime || cctx->kicked)
+		return 0;
+	/*
+	 * Against a sync wake-up (a task waking another through a pipe or a
+	 * socket, and about to wait for its answer: SCX_WAKE_SYNC), a task
+	 * that has run less than sync_grace_ns is not preempted: message
+	 * passing would otherwise turn every message into a context switch,
+	 * the waker preempted by its receiver and back. Other wake-ups (a
+	 * timer, a device, a futex) get no such wait: slices end on ticks
+	 * (4 ms at HZ=250), so a waker refused here would wait for the next
+	 * tick. A boosted waker is exempt against a task boosted less: being
+	 * on a CPU at once is what a boost is for.
+	 */
+	if (sync && now - cctx->started_at < sync_grace_ns && boost <= cctx->boost)
+		return 0;
+	cur = cctx->vtime;
+	if (time_before(cctx->started_at, now))
+		cur += (now - cctx->started_at) * SHARE_ONE / (cctx->share ?: 1);
+	end = cctx->vtime + cctx->slice * SHARE_ONE / (cctx->share ?: 1);
+	if (time_before(cur, end))
+		cur = end;
+	/*
+	 * A waker boosted more than the running task may be a further wake
+	 * credit ahead and still preempt it: being on a CPU at once is what a
+	 * boost is for, and a boosted task that gets its share is often a
+	 * little ahead of a neighbour that just started. Shares still hold: a
+	 * boosted task more than that ahead waits its turn like any other.
+	 * Under saturated Redis next to noise, this and the deadlines turned
+	 * 45-87 refused wake-ups of the boosted pair per 15000 requests into
+	 * about 20 (evaluation/README.md, redis_sat_ab.sh).
+	 */
+	if (boost > cctx->boost)
+		cur += credit;
+	return time_before(vtime, cur) ? cur - vtime : 0;
+}
+
+/*
+ * For a waking @p (@tctx its context) that no idle CPU took: the CPU whose
+ * task's deadline is furthest beyond @p's vtime (lead_over()) among @p's CPU
+ * and two distinct random CPUs of its cache (the power of two choices: no scan of
+ * every CPU; the cache's, because those CPUs serve the queue @p goes to;
+ * distinct, because two independent draws were the same CPU a quarter of
+ * the time on a cache of two, and the other CPU went unseen), -1 if none
+ * should give way. A task that may run on one CPU only looks at that one.
+ * @p's CPU is taken at once if the wake-up is handled there (a timer or an
+ * interrupt on the CPU @p slept on) and its task should give way: preempting
+ * the local CPU needs no IPI, which is most of a wake-up's cost when the
+ * alternative is only a little further ahead. Tolerated race: CPU states are
+ * read without locks, so a CPU that switched tasks meanwhile may be preempted
+ * needlessly; its dispatch then keeps the right task.
+ */
+static s32 pick_victim(struct task_struct *p, const struct task_ctx *tctx,
+		       bool sync)
+{
+	u64 credit = wake_credit(tctx->boost);
+	s32 best = -1, cpu = scx_bpf_task_cpu(p), i;
+	u64 lead, best_lead = 0;
+	u32 llc = llc_of(cpu), n = llc_nr_cpus(llc);
+	/* the second CPU is 1..n-1 places after the first, modulo n */
+	u32 first = bpf_get_prandom_u32() % n;
+	u32 step = n > 1 ? 1 + bpf_get_prandom_u32() % (n - 1) : 0;
+
+	bpf_for(i, 0, p->nr_cpus_allowed == 1 ? 1 : 3) {
+		if (i)
+			cpu = llc_cpu(llc, first + (i - 1) * step);
+		if (cpu < 0 || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			continue;
+		lead = lead_over(cpu, p->scx.dsq_vtime, tctx->boost, credit, sync);
+		if (!i && lead && cpu == bpf_get_smp_processor_id())
+			return cpu;
+		/* the previous CPU wins ties: its cache is warm */
+		if (lead > best_lead) {
+			best_lead = lead;
+			best = cpu;
+		}
+	}
+	return best;
+}
+
+/*
+ * Marks @victim as preempted (no other waker picks it until its next task
+ * runs) and returns whether its current task is boosted less than @boost.
+ */
+static bool claim_victim(s32 victim, u32 boost)
+{
+	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
+
+	stat_add(MUS_STAT_PREEMPTIONS, 1);
+	if (!cctx)
+		return false;
+	cctx->kicked = true;
+	return boost > cctx->boost;
+}
+
+s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
+		   u64 wake_flags)
+{
+	struct task_ctx *tctx;
+	bool is_idle = false;
+	s32 cpu;
+
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (!(tctx = lookup_task_ctx(p)))
+		return cpu;
+	/* ops.enqueue is not told; it reads (and clears) this */
+	tctx->sync_wake = wake_flags & SCX_WAKE_SYNC;
+	if (!is_idle)
+		return cpu;
+	if (nr_bw_cgroups)
+		return cpu; /* ops.enqueue checks the quota */
+	tctx->sync_wake = false; /* no ops.enqueue after a direct insert */
+	/*
+	 * Nobody to be fair against on an idle CPU: run right away, placed
+	 * like any waking task so that its vtime carries no hoard of credit
+	 * into later comparisons.
+	 */
+	refresh_task_boost(p, tctx);
+	restore_vtime(p, tctx);
+	place_waking(p, tctx);
+	stat_add(MUS_STAT_DISPATCH_IDLE, 1);
+	/* ops.running sets the slice it gets (so do the inserts below) */
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+	return cpu;
+}
+
+/*
+ * A cache-hot task was queued behind @dsq's head and found no idle CPU in its
+ * cache. If the head itself is no longer hot (it has waited a while), an idle
+ * CPU of another cache may take it: claim one, so that an overloaded cache
+ * next to an idle one does not stay so (idle CPUs have no tick to notice).
+ */
+static s32 kick_for_head(u64 dsq, struct task_struct *p, u64 now)
+{
+	struct task_struct *head = __COMPAT_scx_bpf_dsq_peek(dsq);
+
+	if (!head || head == p || cache_hot(head, now))
+		return -1;
+	return scx_bpf_pick_idle_cpu(head->cpus_ptr, 0);
+}
+
+/*
+ * Where a boosted waker @p that found no CPU waits in @dsq: ahead of the
+ * queue's head when the head is boosted less and @p is at most its wake
+ * credit behind it; else at its vtime. This is lead_over()'s rule for a
+ * running task applied to a queued one: under saturated Redis next to
+ * noise, the server's and the client's wake-ups found the other CPU between
+ * two tasks or running the other of the pair, and then waited behind noise
+ * threads a little behind them in vtime, a noise slice per request in
+ * flight; and a victim kicked for a boosted waker takes the queue's head.
+ * Shares hold: the place is lent, not the vtime: @p is charged from its own
+ * vtime (restore_vtime()), so a boosted task more than its credit ahead of
+ * the others waits its turn like any other.
+ * Cost: a peek at the head and one task storage lookup, for boosted wakers
+ * only. Tolerated race: the head is read without the queue's lock; a stale
+ * head misplaces one wake-up by at most the credit.
+ */
+static u64 queue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
+{
+	struct task_struct *head;
+	struct task_ctx *htctx;
+	u64 v = p->scx.dsq_vtime, h;
+
+	if (!tctx->boost || !(head = __COMPAT_scx_bpf_dsq_peek(dsq)))
+		return v;
+	h = head->scx.dsq_vtime;
+	if (!time_before(h, v) || !time_before(v, h + wake_credit(tctx->boost)))
+		return v;
+	htctx = task_ctx_of(head);
+	if (htctx && htctx->boost >= tctx->boost)
+		return v;
+	tctx->own_vtime = v;
+	tctx->queued_ahead = true;
+	stat_add(MUS_STAT_QUEUE_JUMPS, 1);
+	return h - 1;
+}
+
+void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx = lookup_task_ctx(p);
+	s32 cpu = scx_bpf_task_cpu(p), idle, victim = -1;
+	bool sync;
+	u64 now, dsq;
+
+	if (!tctx) {
+		scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns, vtime_now,
+					 enq_flags);
+		return;
+	}
+	restore_vtime(p, tctx);
+	/* set by ops.select_cpu for this wake-up only (not called for pinned tasks) */
+	sync = tctx->sync_wake;
+	tctx->sync_wake = false;
+	if (try_throttle(p, tctx, enq_flags))
+		return;
+	/*
+	 * SCX_OPS_ENQ_LAST: the CPU's last runnable task, whose slice ended with
+	 * nothing else queued, comes through here (only so that cpu.max can hold
+	 * it back); it simply goes on running.
+	 */
+	if (enq_flags & SCX_ENQ_LAST) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		return;
+	}
+	refresh_task_boost(p, tctx);
+	if (enq_flags & SCX_ENQ_WAKEUP)
+		place_waking(p, tctx);
+	else
+		bound_lag(p, tctx);
+	now = scx_bpf_now();
+	tctx->enqueued_at = now;
+
+	/*
+	 * An idle CPU takes it at once: one of its cache, or, unless @p is
+	 * cache-hot (it was just preempted or its slice ended), one of another
+	 * cache. Straight into the local queue when that is @p's own CPU; else
+	 * @p is queued below and the idle CPU kicked, to take it in its
+	 * dispatch. Inserting into another CPU's local queue from here moves
+	 * @p between run queues under both their locks, with interrupts off,
+	 * on the waker's CPU: under saturated Redis next to noise, that work
+	 * on the boosted pair's own CPUs cost them 8-32 % more CPU per request,
+	 * and their p99 was 1.1-1.9x what it is with the kicked CPU doing it in
+	 * its own time (evaluation/README.md, "Remote inserts"). One exception
+	 * below.
+	 */
+	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
+	if (idle == cpu) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
+		return;
+	}
+	/*
+	 * An idle CPU of another cache still gets @p itself, directly: kicked,
+	 * it would steal its new cache's queue's head instead, whichever task
+	 * that is, and tasks would change caches with nothing owed (the
+	 * two-socket guest test counts such moves).
+	 */
+	if (idle >= 0 && llc_of(idle) != llc_of(cpu) && may_move(p)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | idle, slice_ns, enq_flags);
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+		stat_add(MUS_STAT_DISPATCH_IDLE, 1);
+		return;
+	}
+
+	/*
+	 * Else, if it just woke, maybe preempt a CPU. A boosted waker against a
+	 * task boosted less on @p's own CPU goes straight into its local queue,
+	 * ahead and preempting at once (SCX_ENQ_PREEMPT); a victim elsewhere is
+	 * kicked below and, as the rules of queue_key() and gives_way() put a
+	 * boosted waker first, takes @p from the queue in its dispatch.
+	 */
+	if (idle < 0 && preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
+		victim = pick_victim(p, tctx, sync);
+	if (victim >= 0 && claim_victim(victim, tctx->boost) && victim == cpu) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns,
+				   enq_flags | SCX_ENQ_PREEMPT);
+		return;
+	}
+
+	/*
+	 * @p's CPU is the one ops.select_cpu chose (a wake-up) or the one it
+	 * ran on: its cache's queue, where its data is warm.
+	 */
+	dsq = task_dsq(p, cpu);
+	scx_bpf_dsq_insert_vtime(p, dsq, slice_ns,
+				 (enq_flags & SCX_ENQ_WAKEUP) ?
+				 queue_key(p, tctx, dsq) : p->scx.dsq_vtime,
+				 enq_flags);
+	if (idle < 0 && victim < 0 && nr_llcs > 1)
+		idle = kick_for_head(dsq, p, now);
+	if (idle >= 0)
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+	else if (victim >= 0)
+		scx_bpf_kick_cpu(victim, SCX_KICK_PREEMPT);
+}
