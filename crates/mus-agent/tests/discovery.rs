@@ -8,9 +8,8 @@ use std::time::Duration;
 use common::{FakeApi, PodSpecOf, Reply, State, event, forbidden, pod, pod_list, query_param};
 use hyper::StatusCode;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
-use mus_agent::kube_discovery::{
-    self, ContainerState, Discovery, DiscoveryError, KubeOptions, LiveView, QosClass,
-};
+use mus_agent::kube::discovery::{self, Discovery, DiscoveryError, KubeOptions, LiveView};
+use mus_agent::pod::{ContainerState, QosClass};
 use tokio::sync::mpsc;
 
 const NODE: &str = "node-a";
@@ -276,7 +275,7 @@ async fn a_kubeconfig_file_can_point_at_a_plain_http_server() {
         kubeconfig: Some(file),
         context: Some("fake".into()),
     };
-    let config = kube_discovery::config(&opts).await.expect("config");
+    let config = discovery::config(&opts).await.expect("config");
     let rows = Discovery::new(config, NODE.into())
         .expect("discovery")
         .list()
@@ -288,7 +287,7 @@ async fn a_kubeconfig_file_can_point_at_a_plain_http_server() {
         kubeconfig: Some(dir.path().join("missing")),
         context: None,
     };
-    let err = kube_discovery::config(&opts).await.unwrap_err();
+    let err = discovery::config(&opts).await.unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use common::{FakeApi, PodSpecOf, Reply, State, not_found, pod};
 use hyper::StatusCode;
-use mus_agent::kube_discovery::Discovery;
-use mus_agent::resolve::{Resolver, Via};
+use mus_agent::cgroup::resolve::{Resolver, Via};
+use mus_agent::kube::discovery::Discovery;
 use mus_agent::targets::{Resolved, TargetError, parse, resolve_kube};
 
 const UID: &str = "44444444-4444-4444-4444-444444444444";

@@ -25,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use mus_common::{CgroupId, Weight};
 use serde::Deserialize;
 
-use crate::annotations::{self, AnnotationError};
+use crate::daemon::annotations::{self, AnnotationError};
 
 /// The policy file as written (YAML or JSON); see [`Policy::load`].
 #[derive(Debug, Default, Deserialize)]

@@ -1,7 +1,7 @@
 //! `mus-agent watch`: keeps the scheduler's map equal to what the node's boost
-//! policy ([`crate::policy`]) grants this node's pods.
+//! policy ([`crate::daemon::policy`]) grants this node's pods.
 //!
-//! A thin async loop around the pure [`crate::reconcile`]: `kube::runtime` watchers
+//! A thin async loop around the pure [`crate::daemon::reconcile`]: `kube::runtime` watchers
 //! (LIST, then WATCH, re-LIST on 410 Gone, reconnect with backoff) feed reflector
 //! stores of this node's pods, this Node (its allocatable CPU for the node cap, its
 //! boot ID for the node check) and, when the policy selects namespaces by label,
@@ -31,13 +31,13 @@ use kube::{Client, Resource};
 use mus_common::{CgroupId, Entry, OwnerId, PrioFlags, PrioMap, PrioMapError, Swap};
 use tracing::{debug, error, info, warn};
 
-use crate::annotations;
-use crate::cgroup_index::inode;
-use crate::cgroup_paths::resolve_pod;
-use crate::kube_discovery::QosClass;
-use crate::metrics::{Boosted, Metrics};
-use crate::policy::{self, Candidate, Policy, Refusal};
-use crate::reconcile::{self, Desired, Plan, PodRef, Wish};
+use crate::cgroup::index::inode;
+use crate::cgroup::paths::resolve_pod;
+use crate::daemon::annotations;
+use crate::daemon::metrics::{Boosted, Metrics};
+use crate::daemon::policy::{self, Candidate, Policy, Refusal};
+use crate::daemon::reconcile::{self, Desired, Plan, PodRef, Wish};
+use crate::pod::QosClass;
 
 /// Where the kernel says which boot this is; the kubelet reports the same value as
 /// the Node's `status.nodeInfo.bootID`.
@@ -155,15 +155,6 @@ pub struct Context<'a> {
     pub held: &'a BTreeSet<CgroupId>,
 }
 
-fn qos_of(pod: &Pod) -> Option<QosClass> {
-    match pod.status.as_ref()?.qos_class.as_deref()? {
-        "Guaranteed" => Some(QosClass::Guaranteed),
-        "Burstable" => Some(QosClass::Burstable),
-        "BestEffort" => Some(QosClass::BestEffort),
-        _ => None,
-    }
-}
-
 /// The desired entries of `pods` (those of the node that have not finished) under
 /// the policy, with `resolve(uid, qos)` finding a pod's cgroup directory and ID.
 /// No I/O of its own.
@@ -203,7 +194,7 @@ pub fn wishes<'a>(
                 continue;
             }
         };
-        match resolve(&uid, qos_of(pod)) {
+        match resolve(&uid, QosClass::of(pod)) {
             Ok((path, id)) => {
                 // Two pods cannot share a pod cgroup; if a broken tree says they do,
                 // the larger weight wins, deterministically.
