@@ -241,7 +241,7 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     use std::time::Duration;
 
     use crate::daemon::metrics::Metrics;
-    use crate::daemon::watch::{self as daemon, WatchOptions};
+    use crate::daemon::options::WatchOptions;
 
     require_privilege()?;
     let config = discovery::config(&g.kube_options()).await?;
@@ -287,7 +287,7 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
         .context("cannot handle SIGTERM")?;
     // Entries stay in the map on exit: boosts survive an agent restart or upgrade.
     tokio::select! {
-        ended = daemon::run(client, opts, metrics) => ended?,
+        ended = crate::daemon::watch::run(client, opts, metrics) => ended?,
         _ = term.recv() => tracing::info!("SIGTERM: stopping; the map keeps its entries"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping; the map keeps its entries"),
     }

@@ -38,8 +38,9 @@ use mus_agent::boost::{self, BoostError};
 use mus_agent::daemon::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
 use mus_agent::daemon::http::{self, Limits};
 use mus_agent::daemon::metrics::Metrics;
+use mus_agent::daemon::options::{self, WatchOptions};
 use mus_agent::daemon::policy::Policy;
-use mus_agent::daemon::watch::{self, WatchError, WatchOptions};
+use mus_agent::daemon::watch::{self, WatchError};
 use mus_common::stats::NR_STATS;
 use mus_common::{CgroupId, Entry, OwnerId, PrioFlags, PrioMap, Swap, Weight};
 use tokio::net::TcpListener;
@@ -129,7 +130,7 @@ fn list_of<K: serde::Serialize + Clone + k8s_openapi::ListableResource>(
 
 /// This machine's boot ID, which the Node the agent runs on reports.
 fn boot_id() -> String {
-    std::fs::read_to_string(watch::BOOT_ID_PATH)
+    std::fs::read_to_string(options::BOOT_ID_PATH)
         .expect("boot_id")
         .trim()
         .to_string()
