@@ -590,7 +590,7 @@ fn shipped_policy() -> Policy {
 fn granted(
     deployment: &Deployment,
     namespace: &Namespace,
-) -> Result<Option<mus_agent::daemon::policy::Granted>, mus_agent::daemon::policy::Refusal> {
+) -> Result<Option<mus_agent::daemon::policy::Granted>, mus_agent::daemon::refusal::Refusal> {
     let template = deployment.spec.template.clone();
     let mut metadata = template.metadata.unwrap_or_default();
     metadata.namespace = deployment.metadata.namespace.clone();
@@ -621,7 +621,7 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
         spec: template.spec.clone(),
         ..Default::default()
     };
-    assert!(mus_agent::daemon::policy::pod_cpu_request_millis(&redis_pod).is_some());
+    assert!(mus_agent::daemon::node_cap::pod_cpu_request_millis(&redis_pod).is_some());
     let labels = template
         .metadata
         .as_ref()

@@ -16,9 +16,10 @@ use mus_common::{CgroupId, Entry, PrioFlags, PrioMap, PrioMapError, Swap};
 use tracing::{debug, info, warn};
 
 use crate::daemon::metrics::{Boosted, Metrics};
+use crate::daemon::node_cap::cpu_millis;
 use crate::daemon::options::WatchOptions;
-use crate::daemon::policy::{self, Refusal};
 use crate::daemon::reconcile::{self, Desired, Plan};
+use crate::daemon::refusal::Refusal;
 use crate::daemon::wishes::{Context, Refused, Unresolved, resolve_on_disk, wishes};
 
 /// The pin file's identity: a re-pinned map is a new bpffs inode.
@@ -29,7 +30,7 @@ fn pin_identity(path: &Path) -> Option<(u64, u64)> {
 /// A Node's allocatable CPU in millicores.
 fn allocatable_millis(node: &Node) -> Option<u64> {
     let cpu = node.status.as_ref()?.allocatable.as_ref()?.get("cpu")?;
-    policy::cpu_millis(cpu)
+    cpu_millis(cpu)
 }
 
 struct OpenMap {

@@ -6,7 +6,7 @@
 //! allocatable CPU for the node cap, its boot ID for the node check) and, when the
 //! policy selects namespaces by label, the Namespaces. Every event, every
 //! `--resync-interval` and every change of the pin (mus-runner restarted) runs one
-//! pass ([`crate::daemon::pass`]: pods → grants and refusals → desired entries, map
+//! pass (`daemon::pass`: pods → grants and refusals → desired entries, map
 //! → current entries, plan, apply). A pass needs complete lists, so nothing is
 //! written before the first LIST of each is in (an empty store would otherwise
 //! read as "nobody is granted a boost"). Which entries are the daemon's is read

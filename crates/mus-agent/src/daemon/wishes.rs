@@ -12,8 +12,10 @@ use mus_common::CgroupId;
 
 use crate::cgroup::index::inode;
 use crate::cgroup::paths::resolve_pod;
-use crate::daemon::policy::{self, Candidate, Policy, Refusal};
+use crate::daemon::node_cap::{Candidate, pod_cpu_request_millis};
+use crate::daemon::policy::Policy;
 use crate::daemon::reconcile::{Desired, PodRef, Wish};
+use crate::daemon::refusal::Refusal;
 use crate::pod::QosClass;
 
 /// A pod that asks for a boost and does not get it.
@@ -108,7 +110,7 @@ pub fn wishes<'a>(
                     cgroup: id,
                     held: ctx.held.contains(&id),
                     created: meta.creation_timestamp.as_ref().map(|t| t.0.to_string()),
-                    cpu_request_millis: policy::pod_cpu_request_millis(pod),
+                    cpu_request_millis: pod_cpu_request_millis(pod),
                 };
                 let wish = Wish {
                     pod: pod_ref,
@@ -125,7 +127,7 @@ pub fn wishes<'a>(
             }),
         }
     }
-    let (kept, capped) = ctx.policy.cap(
+    let (kept, capped) = ctx.policy.node_cap.apply(
         candidates.values().map(|(c, _)| c.clone()).collect(),
         ctx.allocatable_millis,
     );
