@@ -21,9 +21,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use mus_agent::annotations::{BOOST_ANNOTATION, NAMESPACE_LABEL, NODE_LABEL, WEIGHT_ANNOTATION};
-use mus_agent::metrics::DEFAULT_PORT;
-use mus_agent::policy::Policy;
+use mus_agent::daemon::annotations::{
+    BOOST_ANNOTATION, NAMESPACE_LABEL, NODE_LABEL, WEIGHT_ANNOTATION,
+};
+use mus_agent::daemon::metrics::DEFAULT_PORT;
+use mus_agent::daemon::policy::Policy;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -588,7 +590,7 @@ fn shipped_policy() -> Policy {
 fn granted(
     deployment: &Deployment,
     namespace: &Namespace,
-) -> Result<Option<mus_agent::policy::Granted>, mus_agent::policy::Refusal> {
+) -> Result<Option<mus_agent::daemon::policy::Granted>, mus_agent::daemon::refusal::Refusal> {
     let template = deployment.spec.template.clone();
     let mut metadata = template.metadata.unwrap_or_default();
     metadata.namespace = deployment.metadata.namespace.clone();
@@ -610,7 +612,7 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
     let grant = granted(&redis, &ns).expect("granted").expect("a boost");
     assert_eq!(
         grant.via,
-        mus_agent::policy::Via::PriorityClass("mus-latency-critical".into())
+        mus_agent::daemon::policy::Via::PriorityClass("mus-latency-critical".into())
     );
     assert!(grant.weight > mus_common::Weight::NORMAL);
     // Its CPU request, which the node cap counts.
@@ -619,7 +621,7 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
         spec: template.spec.clone(),
         ..Default::default()
     };
-    assert!(mus_agent::policy::pod_cpu_request_millis(&redis_pod).is_some());
+    assert!(mus_agent::daemon::node_cap::pod_cpu_request_millis(&redis_pod).is_some());
     let labels = template
         .metadata
         .as_ref()

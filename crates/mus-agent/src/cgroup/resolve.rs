@@ -4,9 +4,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::cgroup_paths::{self, CgroupPathError};
-use crate::kube_discovery::{ContainerId, ContainerRow, QosClass};
-use crate::runtime::{ContainerRuntime, Containerd, RuntimeError};
+use crate::cgroup::containerd::{ContainerRuntime, Containerd, RuntimeError};
+use crate::cgroup::paths::{self, CgroupPathError};
+use crate::pod::{ContainerId, ContainerRow, QosClass};
 
 /// Which source found the cgroup.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,8 +109,8 @@ impl Resolver {
         note: Option<String>,
     ) -> Result<Resolution, ResolveError> {
         let found = match cid {
-            Some(cid) => cgroup_paths::resolve_container(&self.cgroup_root, uid, qos, cid),
-            None => cgroup_paths::resolve_pod(&self.cgroup_root, uid, qos),
+            Some(cid) => paths::resolve_container(&self.cgroup_root, uid, qos, cid),
+            None => paths::resolve_pod(&self.cgroup_root, uid, qos),
         };
         match found {
             Ok(path) => Ok(Resolution {
@@ -126,7 +126,7 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube_discovery::ContainerState;
+    use crate::pod::ContainerState;
 
     #[tokio::test]
     async fn falls_back_to_the_filesystem_and_says_why() {

@@ -19,7 +19,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::kube_discovery::{ContainerId, QosClass};
+use crate::pod::{ContainerId, QosClass};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupPathError {

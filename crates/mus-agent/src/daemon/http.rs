@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
-use crate::metrics::Metrics;
+use crate::daemon::metrics::Metrics;
 
 /// What one client may hold of the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

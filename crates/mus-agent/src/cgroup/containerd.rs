@@ -2,7 +2,7 @@
 //! container's main process and reading that process's cgroup.
 //!
 //! This is the authoritative answer (no naming convention involved), so it comes
-//! first; the cgroup filesystem probe in `cgroup_paths` is the fallback.
+//! first; the cgroup filesystem probe in `paths` is the fallback.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use containerd_client::tonic::{Code, Request};
 use mus_common::CgroupError;
 use mus_common::cgroup::cgroup_of_pid;
 
-use crate::kube_discovery::ContainerId;
+use crate::pod::ContainerId;
 
 /// The containerd namespace the CRI plugin (kubelet's containers) lives in.
 pub const K8S_NAMESPACE: &str = "k8s.io";

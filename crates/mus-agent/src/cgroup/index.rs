@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use mus_common::Entry;
 
-use crate::cgroup_paths::{resolve_container, resolve_pod};
-use crate::kube_discovery::ContainerRow;
+use crate::cgroup::paths::{resolve_container, resolve_pod};
+use crate::pod::ContainerRow;
 
 /// The cgroup ID of a directory: its inode (see `mus_common::CgroupId`). Unlike
 /// `CgroupId::of_path` this does not insist on cgroup2, because it only matches
@@ -163,7 +163,7 @@ pub fn explain(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kube_discovery::{ContainerId, ContainerState, QosClass};
+    use crate::pod::{ContainerId, ContainerState, QosClass};
     use mus_common::CgroupId;
 
     #[test]

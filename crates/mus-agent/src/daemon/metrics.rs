@@ -15,8 +15,8 @@ use mus_bpf::intf;
 use mus_common::CgroupId;
 use mus_common::stats::{Counters, NR_STATS};
 
-use crate::cpu::usage_usec;
-use crate::reconcile::PodRef;
+use crate::cgroup::cpu::usage_usec;
+use crate::daemon::reconcile::PodRef;
 
 /// The port of `--listen`'s default, which the manifests use.
 pub const DEFAULT_PORT: u16 = 9477;
