@@ -264,10 +264,11 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
                 if called && LABEL_LISTS.contains(&word.as_str()) {
                     let open = i + chars[i..].iter().position(|&c| c == '(').expect("(");
                     i = past(&chars, open, ')');
-                } else if !called && !LABEL_LISTS.contains(&word.as_str()) {
-                    if !KEYWORDS.contains(&word.as_str()) {
-                        names.insert(word);
-                    }
+                } else if !called
+                    && !LABEL_LISTS.contains(&word.as_str())
+                    && !KEYWORDS.contains(&word.as_str())
+                {
+                    names.insert(word);
                 }
             }
             _ => i += 1,
