@@ -6,29 +6,16 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use common::bpffs::BpfFs;
+use common::manifests::{documents, text};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use mus_agent::metrics::{DEFAULT_PORT, Metrics};
 use serde_json::Value;
 
-fn manifest(file: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../manifests")
-        .join(file);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn yaml_documents(file: &str) -> Vec<Value> {
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(&manifest(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    docs.into_iter().filter(|d| !d.is_null()).collect()
-}
-
 fn daemonset() -> DaemonSet {
-    let doc = yaml_documents("mus-daemonset.yaml")
+    let doc = documents("mus-daemonset.yaml")
         .into_iter()
         .find(|d| d["kind"] == "DaemonSet")
         .expect("a DaemonSet");
@@ -37,7 +24,7 @@ fn daemonset() -> DaemonSet {
 
 #[test]
 fn the_podmonitor_scrapes_the_agents_metrics_port() {
-    let docs = yaml_documents("podmonitor.yaml");
+    let docs = documents("podmonitor.yaml");
     assert_eq!(docs.len(), 1);
     let pm = &docs[0];
     assert_eq!(pm["apiVersion"], "monitoring.coreos.com/v1");
@@ -116,7 +103,7 @@ fn the_dashboard_queries_exactly_what_the_agent_exports() {
     );
 
     let dashboard: Value =
-        serde_json::from_str(&manifest("grafana/mus-dashboard.json")).expect("dashboard JSON");
+        serde_json::from_str(&text("grafana/mus-dashboard.json")).expect("dashboard JSON");
     let queries = dashboard_queries(&dashboard);
     assert!(queries.len() > 10, "{queries:?}");
     let mut queried = BTreeSet::new();

@@ -4,6 +4,7 @@
 
 pub mod bpffs;
 pub mod child;
+pub mod manifests;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
