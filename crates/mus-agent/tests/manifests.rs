@@ -9,8 +9,11 @@
 //! k8s-openapi does not know (a typo such as `mountPropogation`) fails here instead
 //! of being dropped silently by the API server.
 
+mod common;
+
 use std::path::Path;
 
+use common::manifests::{documents, text};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
@@ -39,20 +42,6 @@ const FILES: [&str; 4] = [
 
 /// Where the DaemonSet pins the map (its containers' `--pin-path`).
 const PIN: &str = "/sys/fs/bpf/mus/high_prio_cgroups";
-
-fn text(file: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../manifests")
-        .join(file);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn documents(file: &str) -> Vec<Value> {
-    let text = text(file);
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-    docs.into_iter().filter(|d| !d.is_null()).collect()
-}
 
 /// The one document of `kind`, as a typed object whose every field is known.
 fn one<T: DeserializeOwned + serde::Serialize>(docs: &[Value], kind: &str) -> T {

@@ -159,6 +159,28 @@ fn check_lifecycle(run: &GuestRun) {
     assert_eq!(get(run, "pin_dir_mode"), "700", "{why}");
     assert_eq!(get(run, "stats_pin_mode"), "600", "{why}");
 
+    // ... which `--monitor` reads beside the scheduler: every counter since load (the
+    // guest's own tasks have run), then a line per second, and a clean exit on SIGTERM
+    assert_eq!(get(run, "monitor_rc"), "0", "{why}");
+    let first = get(run, "monitor_first");
+    assert!(first.starts_with("since load: "), "{first}\n{why}");
+    let runs: u64 = first
+        .split(' ')
+        .find_map(|w| w.strip_prefix("runs_normal=")?.parse().ok())
+        .unwrap_or_else(|| panic!("no runs_normal in {first}"));
+    assert!(runs > 0, "{first}");
+    for c in mus_common::stats::COUNTERS {
+        assert!(
+            first.contains(&format!(" {}=", c.name)),
+            "{} in {first}",
+            c.name
+        );
+    }
+    let intervals: u32 = run
+        .number("monitor_intervals")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(intervals >= 1, "{why}");
+
     // 2. an entry written through mus-common, read back by bpftool with field names
     assert_eq!(get(run, "boost_rc"), "0", "{why}");
     let id = get(run, "boosted_id");
@@ -210,6 +232,12 @@ fn check_lifecycle(run: &GuestRun) {
     assert_eq!(get(run, "final_state"), "disabled", "{why}");
     assert_eq!(get(run, "pin_after_term"), "absent", "{why}");
     assert_eq!(get(run, "stats_pin_after_term"), "absent", "{why}");
+    // ... and --monitor, with nothing to read, fails naming the runner
+    assert_eq!(get(run, "monitor_none_rc"), "1", "{why}");
+    assert!(
+        get(run, "monitor_none_msg").contains("is mus-runner running"),
+        "{why}"
+    );
 }
 
 #[test]

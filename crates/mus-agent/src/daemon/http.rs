@@ -119,7 +119,7 @@ fn respond(metrics: &Metrics, path: &str) -> Response<Full<Bytes>> {
     match path {
         "/metrics" => text(
             StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
+            super::metrics::CONTENT_TYPE,
             metrics.render(),
         ),
         "/healthz" => probe(metrics.liveness(Instant::now())),

@@ -1,19 +1,29 @@
 //! Prometheus metrics and the health probes of `mus-agent watch`, served by
-//! [`crate::http`]. The watch loop updates [`Metrics`]; a scrape renders it, reading
-//! each boosted cgroup's `cpu.stat` at that moment, and the scheduler's own counters
-//! (the per-CPU `stats` array mus-runner pins as `mus_stats` next to the map) as
-//! `mus_sched_*_total`, when they are pinned.
+//! [`crate::daemon::http`]. The watch loop updates [`Metrics`]; a scrape takes a snapshot of
+//! it, reads each boosted cgroup's `cpu.stat` and the scheduler's counters (the
+//! per-CPU `stats` array mus-runner pins as `mus_stats` next to the map, declared in
+//! `mus_common::stats::COUNTERS`) at that moment, and prometheus-client encodes them
+//! in Prometheus' text format: the agent's as `mus_agent_*`, the scheduler's as
+//! `mus_sched_*`.
+//!
+//! Every value is read at scrape time, so the metrics are collectors of a snapshot
+//! rather than registered counters: the watch loop keeps plain atomics.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mus_bpf::intf;
 use mus_common::CgroupId;
-use mus_common::stats::{Counters, NR_STATS};
+use mus_common::stats::{self, Counters};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, prometheus_text};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
 
 use crate::cgroup::cpu::usage_usec;
 use crate::daemon::reconcile::PodRef;
@@ -21,120 +31,8 @@ use crate::daemon::reconcile::PodRef;
 /// The port of `--listen`'s default, which the manifests use.
 pub const DEFAULT_PORT: u16 = 9477;
 
-/// How a scheduler counter is exported: `enum mus_stat_idx`, counted in events or
-/// in nanoseconds (exported as seconds, Prometheus' base unit).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Unit {
-    Events,
-    Nanoseconds,
-}
-
-/// Every scheduler counter as `mus_sched_<name>_total`; one per index (the array's
-/// length makes a counter added to `intf.h` without a name here a compile error).
-const SCHED_COUNTERS: [(intf::mus_stat_idx, &str, Unit, &str); NR_STATS] = [
-    (
-        intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED,
-        "runs_boosted",
-        Unit::Events,
-        "Times a task of a boosted cgroup got a CPU.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_RUN_NORMAL,
-        "runs_normal",
-        Unit::Events,
-        "Times any other task got a CPU.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_DISPATCH_IDLE,
-        "dispatch_idle",
-        Unit::Events,
-        "Wake-ups placed directly on an idle CPU.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_DISPATCH_SHARED,
-        "dispatch_shared",
-        Unit::Events,
-        "Tasks a CPU pulled from its cache's queue or its own.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_RUNTIME_BOOSTED_NS,
-        "runtime_boosted_seconds",
-        Unit::Nanoseconds,
-        "CPU time given to boosted cgroups.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_RUNTIME_NORMAL_NS,
-        "runtime_normal_seconds",
-        Unit::Nanoseconds,
-        "CPU time given to everything else.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_WEIGHT_REFRESH,
-        "weight_refreshes",
-        Unit::Events,
-        "Ancestor walks resolving a task's weight (cache misses).",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_MAP_CHANGES,
-        "map_changes",
-        Unit::Events,
-        "Map changes seen by the scheduler's map scan.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_STARVATION_RESCUES,
-        "starvation_rescues",
-        Unit::Events,
-        "Tasks run out of vtime order after waiting too long.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_PREEMPTIONS,
-        "preemptions",
-        Unit::Events,
-        "Waking tasks that preempted a running task further ahead of its share.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_SHORT_SLICES,
-        "short_slices",
-        Unit::Events,
-        "Slices shortened because tasks were waiting.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_THROTTLED,
-        "throttled",
-        Unit::Events,
-        "Tasks held back because their cgroup used its cpu.max quota.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_CGROUP_ACTIVATIONS,
-        "cgroup_activations",
-        Unit::Events,
-        "Cgroups that became runnable (updates of the weight tree).",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_STEALS,
-        "steals",
-        Unit::Events,
-        "Tasks a busy CPU took from another last-level cache's queue, being owed the CPU.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS,
-        "llc_migrations",
-        Unit::Events,
-        "Tasks that started running in another last-level cache than last time.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_IDLE_STEALS,
-        "idle_steals",
-        Unit::Events,
-        "Tasks a CPU with nothing else to run took from another last-level cache.",
-    ),
-    (
-        intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS,
-        "queue_jumps",
-        Unit::Events,
-        "Boosted wake-ups queued ahead of a queue head boosted less.",
-    ),
-];
+/// The `Content-Type` of [`Metrics::render`]'s text (Prometheus' format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// A cgroup the daemon holds an entry for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,7 +59,7 @@ pub struct Metrics {
     /// When the daemon's loop last woke up (an event, the pin check, a resync).
     last_tick: Mutex<Instant>,
     boosted: Mutex<Vec<Boosted>>,
-    /// Pods refused a boost, by reason ([`crate::policy::Refusal::label`]).
+    /// Pods refused a boost, by reason ([`crate::daemon::refusal::Refusal::label`]).
     refused: Mutex<BTreeMap<&'static str, u64>>,
     /// `/healthz` fails when the loop has not woken up for this long.
     stale_after: Duration,
@@ -265,129 +163,86 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
+    /// The Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
-        let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        };
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let boosted = self.boosted();
-        gauge(
-            &mut out,
-            "mus_agent_boosted_cgroups",
-            "Cgroups the watch daemon holds a map entry for.",
-            boosted.len() as u64,
-        );
-        gauge(
-            &mut out,
-            "mus_agent_map_entries",
-            "Entries in the scheduler's map, whoever wrote them.",
-            get(&self.map_entries),
-        );
-        gauge(
-            &mut out,
-            "mus_agent_map_open",
-            "1 when the pinned map is open.",
-            u64::from(self.map_open()),
-        );
-        gauge(
-            &mut out,
-            "mus_agent_invalid_annotations",
-            "Pods on this node whose mus annotations are invalid.",
-            get(&self.invalid_annotations),
-        );
-        counter(
-            &mut out,
-            "mus_agent_reconcile_runs_total",
-            "Reconcile passes.",
-            get(&self.reconcile_runs),
-        );
-        counter(
-            &mut out,
-            "mus_agent_reconcile_errors_total",
-            "Reconcile passes that failed (map missing or unreadable, or a write failed).",
-            get(&self.reconcile_errors),
-        );
-        counter(
-            &mut out,
-            "mus_agent_map_writes_total",
-            "Map entries written.",
-            get(&self.writes),
-        );
-        counter(
-            &mut out,
-            "mus_agent_map_deletes_total",
-            "Map entries deleted.",
-            get(&self.deletes),
-        );
-        counter(
-            &mut out,
-            "mus_agent_map_write_errors_total",
-            "Map writes or deletes that failed (map full, kernel error).",
-            get(&self.write_errors),
-        );
-        counter(
-            &mut out,
-            "mus_agent_map_reopens_total",
-            "Times the pinned map was (re)opened, e.g. after mus-runner restarted.",
-            get(&self.map_reopens),
-        );
-
-        let _ = writeln!(
-            out,
-            "# HELP mus_agent_refused_boosts Pods on this node that ask for a boost the policy refuses, by reason.\n# TYPE mus_agent_refused_boosts gauge"
-        );
-        for (reason, n) in self.refused() {
-            let _ = writeln!(out, "mus_agent_refused_boosts{{reason=\"{reason}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP mus_agent_boosted_weight Weight of each boosted pod's cgroup.\n# TYPE mus_agent_boosted_weight gauge"
-        );
-        for b in &boosted {
-            let _ = writeln!(
-                out,
-                "mus_agent_boosted_weight{{{}}} {}",
-                labels(b),
-                b.weight
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP mus_agent_boosted_cpu_seconds_total CPU time of each boosted pod's cgroup (cpu.stat usage_usec).\n# TYPE mus_agent_boosted_cpu_seconds_total counter"
-        );
-        for b in &boosted {
-            if let Some(usec) = usage_usec(&b.path) {
-                let _ = writeln!(
-                    out,
-                    "mus_agent_boosted_cpu_seconds_total{{{}}} {}",
-                    labels(b),
-                    usec as f64 / 1e6
-                );
-            }
-        }
+        let mut registry = Registry::with_prefix("mus");
+        registry
+            .sub_registry_with_prefix("agent")
+            .register_collector(Box::new(self.snapshot()));
         if let Some(counters) = self.scheduler_counters() {
-            for (idx, name, unit, help) in SCHED_COUNTERS {
-                let name = format!("mus_sched_{name}_total");
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-                let value = counters.get(idx);
-                let _ = match unit {
-                    Unit::Events => writeln!(out, "{name} {value}"),
-                    Unit::Nanoseconds => writeln!(out, "{name} {}", value as f64 / 1e9),
-                };
-            }
+            registry
+                .sub_registry_with_prefix("sched")
+                .register_collector(Box::new(SchedulerCounters(counters)));
+        }
+        let mut out = String::new();
+        // Writing to a String does not fail, and neither do the collectors.
+        if let Err(e) = prometheus_text::encode(&mut out, &registry) {
+            tracing::warn!("cannot encode the metrics: {e}");
         }
         out
+    }
+
+    /// The daemon's state now, with each boosted cgroup's CPU time.
+    fn snapshot(&self) -> Snapshot {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let boosted: Vec<(Boosted, Option<u64>)> = self
+            .boosted()
+            .into_iter()
+            .map(|b| {
+                let usec = usage_usec(&b.path);
+                (b, usec)
+            })
+            .collect();
+        Snapshot {
+            gauges: [
+                (
+                    "boosted_cgroups",
+                    "Cgroups the watch daemon holds a map entry for.",
+                    boosted.len() as u64,
+                ),
+                (
+                    "map_entries",
+                    "Entries in the scheduler's map, whoever wrote them.",
+                    get(&self.map_entries),
+                ),
+                (
+                    "map_open",
+                    "1 when the pinned map is open.",
+                    u64::from(self.map_open()),
+                ),
+                (
+                    "invalid_annotations",
+                    "Pods on this node whose mus annotations are invalid.",
+                    get(&self.invalid_annotations),
+                ),
+            ],
+            counters: [
+                (
+                    "reconcile_runs",
+                    "Reconcile passes.",
+                    get(&self.reconcile_runs),
+                ),
+                (
+                    "reconcile_errors",
+                    "Reconcile passes that failed (map missing or unreadable, or a write failed).",
+                    get(&self.reconcile_errors),
+                ),
+                ("map_writes", "Map entries written.", get(&self.writes)),
+                ("map_deletes", "Map entries deleted.", get(&self.deletes)),
+                (
+                    "map_write_errors",
+                    "Map writes or deletes that failed (map full, kernel error).",
+                    get(&self.write_errors),
+                ),
+                (
+                    "map_reopens",
+                    "Times the pinned map was (re)opened, e.g. after mus-runner restarted.",
+                    get(&self.map_reopens),
+                ),
+            ],
+            refused: self.refused(),
+            boosted,
+        }
     }
 
     /// The scheduler's counters, read now from their pin. None pinned (no runner, or
@@ -402,20 +257,110 @@ impl Metrics {
     }
 }
 
-fn labels(b: &Boosted) -> String {
-    format!(
-        "namespace=\"{}\",pod=\"{}\",cgroup_id=\"{}\"",
-        escape(&b.pod.namespace),
-        escape(&b.pod.name),
-        b.cgroup
-    )
+/// A metric family without labels: its HELP and TYPE lines and its one sample.
+fn single(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    metric: &impl EncodeMetric,
+) -> fmt::Result {
+    metric.encode(encoder.encode_descriptor(name, help, unit, metric.metric_type())?)
 }
 
-/// Label values escape `\`, `"` and newlines.
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// What a scrape reports of the daemon: `mus_agent_*`.
+#[derive(Debug)]
+struct Snapshot {
+    /// (name, help, value) of the gauges without labels.
+    gauges: [(&'static str, &'static str, u64); 4],
+    /// (name without `_total`, help, value) of the counters without labels.
+    counters: [(&'static str, &'static str, u64); 6],
+    /// Pods refused a boost, by reason.
+    refused: BTreeMap<&'static str, u64>,
+    /// Each boosted cgroup with its `cpu.stat` usage_usec, if it could be read.
+    boosted: Vec<(Boosted, Option<u64>)>,
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        for (name, help, value) in self.gauges {
+            single(&mut encoder, name, help, None, &ConstGauge::new(value))?;
+        }
+        for (name, help, value) in self.counters {
+            single(&mut encoder, name, help, None, &ConstCounter::new(value))?;
+        }
+
+        let mut refused = encoder.encode_descriptor(
+            "refused_boosts",
+            "Pods on this node that ask for a boost the policy refuses, by reason.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (reason, n) in &self.refused {
+            ConstGauge::new(*n).encode(refused.encode_family(&[("reason", *reason)])?)?;
+        }
+
+        let mut weight = encoder.encode_descriptor(
+            "boosted_weight",
+            "Weight of each boosted pod's cgroup.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (b, _) in &self.boosted {
+            ConstGauge::new(b.weight).encode(weight.encode_family(&labels(b))?)?;
+        }
+
+        let mut cpu = encoder.encode_descriptor(
+            "boosted_cpu",
+            "CPU time of each boosted pod's cgroup (cpu.stat usage_usec).",
+            Some(&Unit::Seconds),
+            MetricType::Counter,
+        )?;
+        for (b, usec) in &self.boosted {
+            if let Some(usec) = usec {
+                ConstCounter::new(*usec as f64 / 1e6).encode(cpu.encode_family(&labels(b))?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The scheduler's counters, one family each as the table declares them:
+/// `mus_sched_<name>_total`, time as `mus_sched_<name>_seconds_total`.
+#[derive(Debug)]
+struct SchedulerCounters(Counters);
+
+impl Collector for SchedulerCounters {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        for (counter, raw) in self.0.iter() {
+            match counter.unit {
+                stats::Unit::Events => single(
+                    &mut encoder,
+                    counter.name,
+                    counter.help,
+                    None,
+                    &ConstCounter::new(raw),
+                )?,
+                stats::Unit::Nanoseconds => single(
+                    &mut encoder,
+                    counter.name,
+                    counter.help,
+                    Some(&Unit::Seconds),
+                    &ConstCounter::new(counter.unit.in_base_unit(raw)),
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The labels of a boosted pod's series (prometheus-client escapes the values).
+fn labels(b: &Boosted) -> [(&'static str, String); 3] {
+    [
+        ("namespace", b.pod.namespace.clone()),
+        ("pod", b.pod.name.clone()),
+        ("cgroup_id", b.cgroup.to_string()),
+    ]
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod bpffs;
 pub mod child;
 pub mod cluster;
 pub mod endpoint;
+pub mod manifests;
 pub mod objects;
 
 pub use api::{Call, FakeApi, Reply, query_param};
