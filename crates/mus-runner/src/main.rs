@@ -1,7 +1,6 @@
 //! mus-runner: loads the mus sched_ext scheduler, pins its map of boosted cgroups
 //! under bpffs for mus-agent to write, and keeps the scheduler running.
 
-mod cli;
 mod ejection;
 mod kernel_features;
 mod libbpf_log;
@@ -24,8 +23,8 @@ use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tracing::{info, warn};
 
-use cli::Args;
 use ejection::Backoff;
+use mus_runner::cli::{self, Args};
 use scheduler::{Outcome, Scheduler};
 
 fn main() -> ExitCode {

@@ -3,6 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The guest shell library the project's scenarios share (`guest/lib.sh`: the scheduler's
+/// pin, sched_ext's state, cgroups, CPU hogs and CPU time, the bench's noise and probes).
+pub const GUEST_LIB: &str = include_str!("../guest/lib.sh");
+
 /// One guest boot's worth of work. The script runs as `/scenario.sh` under busybox sh
 /// and reports with `@@MUS <key> <value>` lines on stdout.
 #[derive(Debug, Clone)]
@@ -38,6 +42,12 @@ impl Scenario {
             echo: std::env::var_os("MUS_VM_ECHO").is_some_and(|v| !v.is_empty() && v != "0"),
             boot_again_on_timeout: false,
         }
+    }
+
+    /// A scenario whose script is [`GUEST_LIB`] and then `script`, which may use its
+    /// functions and variables.
+    pub fn with_guest_lib(name: &str, script: &str) -> Scenario {
+        Scenario::new(name, &format!("{GUEST_LIB}\n{script}"))
     }
 
     /// Copies a host executable to `/bin/<file name>`, without debug info, together with
@@ -104,7 +114,7 @@ impl Scenario {
     /// passed; the same test then passed alone in 20 s and in a full suite): no lockup
     /// or RCU stall report followed in 180 s, as when every vCPU spins with interrupts
     /// off in the kernel's code patching, which the emulator has also been seen to oops
-    /// in (mus-runner's tests/scenarios/lib.sh, kill_cgroups). A scheduler bug that
+    /// in (guest/lib.sh, kill_cgroups). A scheduler bug that
     /// hangs the guest every time still fails; one that does so now and then would be
     /// hidden, which is why this is opt-in and loud.
     pub fn boot_again_on_timeout(mut self, on: bool) -> Self {
@@ -114,5 +124,26 @@ impl Scenario {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_lib_is_valid_sh() {
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", GUEST_LIB])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let scenario = Scenario::with_guest_lib("lib", "mkcg a");
+        assert!(scenario.script.starts_with(GUEST_LIB));
+        assert!(scenario.script.ends_with("\nmkcg a"));
     }
 }
