@@ -184,6 +184,11 @@ impl Settings {
         )
     }
 
+    /// The guest's script (the shared library, these settings, bench.sh), no files yet.
+    fn scenario(&self) -> Scenario {
+        Scenario::with_guest_lib("bench", &format!("{}\n{SCRIPT}", self.shell()))
+    }
+
     fn tools(&self) -> Vec<&'static str> {
         let mut t = vec!["bpftool", "stress-ng"];
         for b in &self.benches {
@@ -273,13 +278,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let [runner, agent, redis_rate] =
         build_workspace_bins(["mus-runner", "mus-agent", "redis-rate"])?;
     let testbed = Testbed::prepare()?;
-    let mut scenario =
-        Scenario::with_guest_lib("bench", &format!("{}\n{SCRIPT}", settings.shell()))
-            .binary(runner)
-            .binary(agent)
-            .binary(redis_rate)
-            .timeout(settings.timeout())
-            .echo_console(args.verbose);
+    let mut scenario = settings
+        .scenario()
+        .binary(runner)
+        .binary(agent)
+        .binary(redis_rate)
+        .timeout(settings.timeout())
+        .echo_console(args.verbose);
     for tool in settings.tools() {
         scenario = scenario.host_tool(tool);
     }
@@ -446,7 +451,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mus_testbed::GUEST_LIB;
 
     #[test]
     fn stamps_are_utc_calendar_times() {
@@ -524,23 +528,13 @@ mod tests {
 
     #[test]
     fn the_guest_script_parses() {
-        let script = format!(
-            "{GUEST_LIB}\n{}\n{SCRIPT}",
-            Settings {
-                repeats: vec![1; 10],
-                benches: Which::All.benches(),
-                peers: true,
-            }
-            .shell()
-        );
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", &script])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Settings {
+            repeats: vec![1; 10],
+            benches: Which::All.benches(),
+            peers: true,
+        }
+        .scenario()
+        .check_syntax()
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 }
