@@ -166,6 +166,9 @@ mod tests {
             .check_syntax()
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`typo`") && e.contains("expecting \"fi\""), "{e}");
+        assert!(
+            e.contains("`typo`") && e.contains("expecting \"fi\""),
+            "{e}"
+        );
     }
 }
