@@ -2,7 +2,6 @@
 //! under bpffs for mus-agent to write, and keeps the scheduler running; or, with
 //! `--monitor`, prints the counters of the scheduler another runner runs.
 
-mod cli;
 mod ejection;
 mod kernel_features;
 mod libbpf_log;
@@ -26,8 +25,8 @@ use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tracing::{info, warn};
 
-use cli::Args;
 use ejection::Backoff;
+use mus_runner::cli::{self, Args};
 use scheduler::{Outcome, Scheduler};
 
 fn main() -> ExitCode {

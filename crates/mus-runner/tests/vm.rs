@@ -8,31 +8,16 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use mus_bpf::intf;
-use mus_testbed::{GuestKernel, GuestRun, Scenario, Testbed};
-
-const LIB: &str = include_str!("scenarios/lib.sh");
+use mus_testbed::{GuestKernel, GuestRun, Scenario, Testbed, build_workspace_bins};
 
 /// mus-agent, which writes the map through mus-common. Cargo builds only this
 /// package's binaries for its tests, so build the agent here (once).
 fn agent_binary() -> PathBuf {
     static AGENT: OnceLock<PathBuf> = OnceLock::new();
     AGENT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--package",
-                    "mus-agent",
-                    "--bin",
-                    "mus-agent",
-                ])
-                .status()
-                .expect("cannot run cargo to build mus-agent");
-            assert!(status.success(), "building mus-agent failed");
-            let runner = PathBuf::from(env!("CARGO_BIN_EXE_mus-runner"));
-            runner.with_file_name("mus-agent")
+        .get_or_init(|| match build_workspace_bins(["mus-agent"]) {
+            Ok([agent]) => agent,
+            Err(e) => panic!("{e}"),
         })
         .clone()
 }
@@ -46,7 +31,7 @@ fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
         intf::mus_stat_idx_MUS_STAT_IDLE_STEALS,
         intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS
     );
-    Scenario::new(name, &format!("{LIB}\n{indices}{script}"))
+    Scenario::with_guest_lib(name, &format!("{indices}{script}"))
         .binary(env!("CARGO_BIN_EXE_mus-runner"))
         .binary(agent_binary())
         .host_tool("bpftool")

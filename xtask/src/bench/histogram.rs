@@ -1,5 +1,4 @@
-//! Percentiles from latency histograms, and the median and spread of a condition's
-//! repeats.
+//! Latency histograms (cyclictest's, as the guest prints them) and their percentiles.
 
 use std::collections::BTreeMap;
 
@@ -77,37 +76,6 @@ pub fn parse_padded(s: &str) -> anyhow::Result<u64> {
         .map_err(|_| anyhow::anyhow!("not a decimal number: {s:?}"))
 }
 
-/// Median and range of one condition's repeats.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Spread {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-    pub n: usize,
-}
-
-impl Spread {
-    pub fn of(values: &[f64]) -> Option<Spread> {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Some(Spread {
-            median,
-            min: v[0],
-            max: v[n - 1],
-            n,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,15 +108,5 @@ mod tests {
         assert_eq!(h.pct_at_least(500), Some(1.0));
         assert_eq!(h.pct_at_least(501), Some(0.1));
         assert_eq!(Histogram::default().pct_at_least(1), None);
-    }
-
-    #[test]
-    fn spread_is_median_and_range() {
-        let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
-        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
-        let s = Spread::of(&[4.0, 1.0]).unwrap();
-        assert_eq!(s.median, 2.5);
-        assert_eq!(Spread::of(&[]), None);
-        assert_eq!(Spread::of(&[f64::NAN, 5.0]).unwrap().median, 5.0);
     }
 }

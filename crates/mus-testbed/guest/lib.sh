@@ -1,4 +1,9 @@
-# Helpers every mus-runner scenario sources (prepended by tests/vm.rs).
+# The guest shell library: what the project's scenarios share (the scheduler's pin and
+# sched_ext's state, cgroups, CPU hogs and CPU time, the bench's noise and probes).
+# Owned by mus-testbed: its `Scenario::with_guest_lib` puts it before a scenario's own
+# script (mus-runner's and mus-agent's guest tests, `cargo xtask demo` and `bench`), and
+# the experiments in evaluation/experiments source it as /lib.sh, passed with
+# `cargo xtask vm-run ... --file crates/mus-testbed/guest/lib.sh:/lib.sh`.
 PIN=/sys/fs/bpf/mus/high_prio_cgroups
 STATS=/sys/fs/bpf/mus/mus_stats
 CG=/sys/fs/cgroup
@@ -28,6 +33,15 @@ start_runner() {
 # An endless CPU hog in cgroup $1 (a directory under $CG), started in the background.
 hog() {
 	sh -c "echo \$\$ > $CG/$1/cgroup.procs && while :; do :; done" &
+}
+
+# Runs "$@" inside cgroup $CG/$1 (shifted off), in the foreground. (In the background,
+# $! would be the function's subshell, not the command: backgrounded commands that a
+# caller kills by PID move themselves, as hog does.)
+in_cg() {
+	cg=$1
+	shift
+	sh -c "echo \$\$ > $CG/$cg/cgroup.procs && exec \"\$@\"" in_cg "$@"
 }
 
 # CPU time (microseconds) cgroup $1 has used.
@@ -134,8 +148,8 @@ latency_probe() {
 	prio="-p0 --policy=other"
 	[ "${3:-}" = fifo ] && prio="-p90 --policy=fifo"
 	rm -f /tmp/lat.hist
-	sh -c "echo \$\$ > $CG/$1/cgroup.procs && exec cyclictest -m $prio \
-		-i 2000 -l $2 -q -h 60000 --histfile=/tmp/lat.hist" >/dev/null 2>&1
+	in_cg "$1" cyclictest -m $prio -i 2000 -l "$2" -q -h 60000 --histfile=/tmp/lat.hist \
+		>/dev/null 2>&1
 	awk '/^[0-9]/ { v[n] = $1 + 0; c[n] = $2 + 0; tot += $2; n++ }
 		END { s = 0; for (i = 0; i < n; i++) { s += c[i];
 			if (!a && s >= tot * 0.5) a = v[i]; if (!b && s >= tot * 0.99) b = v[i] }
