@@ -1,4 +1,4 @@
-# Helpers every mus-runner scenario sources (prepended by tests/vm.rs).
+# Helpers every mus-runner scenario sources (prepended by tests/common/mod.rs).
 PIN=/sys/fs/bpf/mus/high_prio_cgroups
 STATS=/sys/fs/bpf/mus/mus_stats
 CG=/sys/fs/cgroup
