@@ -2,13 +2,14 @@
 //! mus-testbed. Each test boots the guest once and asserts on what the scenario
 //! reports; none is skipped when the kernel or QEMU is missing: they fail and say why.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use mus_bpf::intf;
-use mus_testbed::{GuestKernel, GuestRun, Scenario, Testbed, build_workspace_bins};
+use common::{boot_on, get};
+use mus_testbed::{GuestKernel, GuestRun, Scenario, build_workspace_bins};
 
 /// mus-agent, which writes the map through mus-common. Cargo builds only this
 /// package's binaries for its tests, so build the agent here (once).
@@ -22,23 +23,11 @@ fn agent_binary() -> PathBuf {
         .clone()
 }
 
-/// A scenario with the runner, the agent, bpftool and stress-ng in the guest. The
-/// scheduler counters' indices the scenarios read come from `intf.h`.
+/// [`common::scenario`] with the agent and stress-ng in the guest too.
 fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
-    let indices = format!(
-        "STAT_STEALS={}\nSTAT_IDLE_STEALS={}\nSTAT_LLC_MIGRATIONS={}\n",
-        intf::mus_stat_idx_MUS_STAT_STEALS,
-        intf::mus_stat_idx_MUS_STAT_IDLE_STEALS,
-        intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS
-    );
-    Scenario::with_guest_lib(name, &format!("{indices}{script}"))
-        .binary(env!("CARGO_BIN_EXE_mus-runner"))
+    common::scenario(name, script, timeout_s)
         .binary(agent_binary())
-        .host_tool("bpftool")
         .host_tool("stress-ng")
-        .timeout(Duration::from_secs(timeout_s))
-        // a guest frozen by the emulator is booted once more (the method says when)
-        .boot_again_on_timeout(true)
 }
 
 /// Boots Debian's cloud kernel (7.3) with the scenario.
@@ -54,34 +43,6 @@ fn boot_with(name: &str, script: &str, timeout_s: u64, tools: &[&str]) -> GuestR
             s.host_tool(tool)
         });
     boot_on(GuestKernel::Cloud, scenario)
-}
-
-/// Boots `kernel` with `scenario` and checks that sched_ext is there, idle.
-fn boot_on(kernel: GuestKernel, scenario: Scenario) -> GuestRun {
-    let testbed =
-        Testbed::prepare_kernel(kernel).unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
-    let run = testbed
-        .run(&scenario)
-        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
-    eprintln!(
-        "{} on {} under QEMU {}: {:.1} s",
-        scenario.name(),
-        testbed.kernel_release(),
-        testbed.qemu_version(),
-        run.elapsed.as_secs_f64()
-    );
-    assert_eq!(
-        run.get("sched_ext_state"),
-        Some("disabled"),
-        "the guest kernel must have sched_ext, idle at boot\n{}",
-        run.console_tail()
-    );
-    run
-}
-
-/// Fetches `key` or fails the test with the guest's console.
-fn get<'a>(run: &'a GuestRun, key: &str) -> &'a str {
-    run.require(key).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The two numbers of a `measure` line: CPU microseconds of the two cgroups.
