@@ -9,7 +9,8 @@
 //! k8s-openapi does not know (a typo such as `mountPropogation`) fails here instead
 //! of being dropped silently by the API server.
 //!
-//! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs).
+//! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs) and
+//! `admission` (the admission policies' CEL evaluated on sample requests).
 
 use std::path::Path;
 
@@ -29,6 +30,8 @@ use mus_agent::policy::Policy;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+#[path = "manifests/admission.rs"]
+mod admission;
 #[path = "manifests/kustomize.rs"]
 mod kustomize;
 
@@ -426,18 +429,7 @@ fn the_shipped_policy_loads_and_admission_enforces_the_same_rules() {
     assert!(policy.node_cap.max_pods.is_some());
     assert!(policy.node_cap.max_cpu_request_fraction.is_some());
 
-    let vap: ValidatingAdmissionPolicy = {
-        let found: Vec<Value> = admission
-            .iter()
-            .filter(|d| {
-                d["kind"] == "ValidatingAdmissionPolicy"
-                    && d["metadata"]["name"] == "mus-boost-policy"
-            })
-            .cloned()
-            .collect();
-        one(&found, "ValidatingAdmissionPolicy")
-    };
-    let spec = vap.spec.expect("spec");
+    let spec = admission::policy("mus-boost-policy");
     assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
     let cel: String = spec
         .variables
