@@ -2,21 +2,14 @@
 #   gcc -static -o /tmp/confine crates/mus-runner/systemd/confinement/confine.c
 #   cargo build -p mus-runner
 #   cargo xtask vm-run crates/mus-runner/systemd/confinement/check.sh --bin target/debug/mus-runner \
-#       --bin /tmp/confine --tool strace --tool unshare [--kernel lts612]
+#       --bin /tmp/confine --tool strace --tool unshare \
+#       --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh [--kernel lts612]
 # Reports: the runner refused with CAP_BPF or CAP_PERFMON alone; attached, pinned where
 # the host sees it and detached with both, no_new_privs and MDWE, /sys read-only but
 # bpffs; and every syscall it made.
-SCX=/sys/kernel/sched_ext
-wait_state() {
-	i=0
-	while [ $i -lt $((${2:-10} * 20)) ]; do
-		[ "$(cat $SCX/state)" = "$1" ] && return 0
-		sleep 0.05
-		i=$((i + 1))
-	done
-	echo "wait_state: still $(cat $SCX/state), wanted $1"
-	return 1
-}
+
+# wait_state, from the runner's guest tests.
+. /lib.sh
 mount | grep -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 CAP_PERFMON=38
 CAP_BPF=39
