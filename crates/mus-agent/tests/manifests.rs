@@ -8,12 +8,15 @@
 //! Every document is also serialized back and compared with the YAML, so a field
 //! k8s-openapi does not know (a typo such as `mountPropogation`) fails here instead
 //! of being dropped silently by the API server.
+//!
+//! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs) and
+//! `admission` (the admission policies' CEL evaluated on sample requests).
 
 mod common;
 
 use std::path::Path;
 
-use common::manifests::{documents, text};
+use common::manifests::{documents, manifests_dir, text};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
@@ -32,13 +35,22 @@ use mus_agent::daemon::policy::Policy;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Every manifest file.
+#[path = "manifests/admission.rs"]
+mod admission;
+#[path = "manifests/kustomize.rs"]
+mod kustomize;
+
+/// Every manifest file: the kustomization's resources and the demos.
 const FILES: [&str; 4] = [
     "redis.yaml",
     "stress-noise.yaml",
     "mus-daemonset.yaml",
     "mus-admission.yaml",
 ];
+
+/// The demo workloads of the original project's measurements: not part of the mus
+/// base (kustomization.yaml), applied with `kubectl apply -f` where wanted.
+const DEMOS: [&str; 2] = ["redis.yaml", "stress-noise.yaml"];
 
 /// Where the DaemonSet pins the map (its containers' `--pin-path`).
 const PIN: &str = "/sys/fs/bpf/mus/high_prio_cgroups";
@@ -313,8 +325,12 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
         args.contains(&format!("--policy={}/policy.yaml", policy_mount.mount_path)),
         "{args:?}"
     );
-    assert!(volumes.iter().any(|v| v.name == "policy"
-        && v.config_map.as_ref().map(|c| c.name.as_str()) == Some("mus-policy")));
+    // From the ConfigMap the kustomization generates (kustomize.rs checks the name).
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v.name == "policy" && v.config_map.is_some())
+    );
 }
 
 /// The lines that grant a privilege (or widen what a container reaches) in a
@@ -374,23 +390,9 @@ fn every_privilege_is_justified_by_the_comment_above_it() {
     assert_eq!(privileged, ["runner"]);
 }
 
-/// The `data` entry `key` of the ConfigMap named `name` in `docs`.
-fn config_map_entry(docs: &[Value], name: &str, key: &str) -> String {
-    let cm: ConfigMap = one(docs, "ConfigMap");
-    assert_eq!(cm.metadata.name.as_deref(), Some(name));
-    cm.data
-        .and_then(|d| d.get(key).cloned())
-        .unwrap_or_else(|| panic!("no {key} in ConfigMap {name}"))
-}
-
 #[test]
 fn the_shipped_policy_loads_and_admission_enforces_the_same_rules() {
-    let docs = documents("mus-daemonset.yaml");
-    let policy = Policy::parse(
-        &config_map_entry(&docs, "mus-policy", "policy.yaml"),
-        Path::new("mus-policy"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let policy = shipped_policy();
     let max = policy.max_weight.get();
 
     let admission = documents("mus-admission.yaml");
@@ -416,18 +418,7 @@ fn the_shipped_policy_loads_and_admission_enforces_the_same_rules() {
     assert!(policy.node_cap.max_pods.is_some());
     assert!(policy.node_cap.max_cpu_request_fraction.is_some());
 
-    let vap: ValidatingAdmissionPolicy = {
-        let found: Vec<Value> = admission
-            .iter()
-            .filter(|d| {
-                d["kind"] == "ValidatingAdmissionPolicy"
-                    && d["metadata"]["name"] == "mus-boost-policy"
-            })
-            .cloned()
-            .collect();
-        one(&found, "ValidatingAdmissionPolicy")
-    };
-    let spec = vap.spec.expect("spec");
+    let spec = admission::policy("mus-boost-policy");
     assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
     let cel: String = spec
         .variables
@@ -562,17 +553,18 @@ fn rbac_grants_exactly_what_the_agent_uses() {
     );
 }
 
-/// The shipped boost policy (the mus-policy ConfigMap).
+/// The shipped boost policy: the policy.yaml of the ConfigMap the kustomization
+/// generates, which the agent reads.
 fn shipped_policy() -> Policy {
-    Policy::parse(
-        &config_map_entry(
-            &documents("mus-daemonset.yaml"),
-            "mus-policy",
-            "policy.yaml",
-        ),
-        Path::new("mus-policy"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    let cm = kustomize::generated_config_maps()
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == Some("mus-policy"))
+        .expect("a generated mus-policy ConfigMap");
+    let text = cm
+        .data
+        .and_then(|d| d.get("policy.yaml").cloned())
+        .expect("policy.yaml in mus-policy");
+    Policy::parse(&text, Path::new("mus-policy")).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What the shipped policy decides for a pod of `deployment` in `namespace`.

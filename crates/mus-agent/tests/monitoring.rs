@@ -24,7 +24,7 @@ fn daemonset() -> DaemonSet {
 
 #[test]
 fn the_podmonitor_scrapes_the_agents_metrics_port() {
-    let docs = documents("podmonitor.yaml");
+    let docs = documents("monitoring/podmonitor.yaml");
     assert_eq!(docs.len(), 1);
     let pm = &docs[0];
     assert_eq!(pm["apiVersion"], "monitoring.coreos.com/v1");
@@ -103,7 +103,7 @@ fn the_dashboard_queries_exactly_what_the_agent_exports() {
     );
 
     let dashboard: Value =
-        serde_json::from_str(&text("grafana/mus-dashboard.json")).expect("dashboard JSON");
+        serde_json::from_str(&text("monitoring/grafana/mus-dashboard.json")).expect("dashboard JSON");
     let queries = dashboard_queries(&dashboard);
     assert!(queries.len() > 10, "{queries:?}");
     let mut queried = BTreeSet::new();
