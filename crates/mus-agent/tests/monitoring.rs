@@ -102,8 +102,8 @@ fn the_dashboard_queries_exactly_what_the_agent_exports() {
         "{exported:?}"
     );
 
-    let dashboard: Value =
-        serde_json::from_str(&text("monitoring/grafana/mus-dashboard.json")).expect("dashboard JSON");
+    let dashboard: Value = serde_json::from_str(&text("monitoring/grafana/mus-dashboard.json"))
+        .expect("dashboard JSON");
     let queries = dashboard_queries(&dashboard);
     assert!(queries.len() > 10, "{queries:?}");
     let mut queried = BTreeSet::new();
