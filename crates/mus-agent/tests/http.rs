@@ -161,7 +161,7 @@ async fn keep_alive_connections_from_the_kubelets_address_do_not_lock_the_probes
             .write_all(b"GET /metrics HTTP/1.1\r\nHost: mus\r\n\r\n")
             .await
             .expect("write");
-        // Those the server has no room for are closed before they are answered.
+        // A server that refuses newcomers at the cap closes these unanswered.
         if tokio::time::timeout(Duration::from_secs(2), read_response(&mut stream))
             .await
             .is_ok()
