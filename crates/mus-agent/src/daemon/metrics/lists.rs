@@ -116,6 +116,9 @@ impl Lists {
     }
 }
 
+/// One of a [`Record`]'s counts.
+type Count = fn(&Record) -> u64;
+
 /// The records at scrape time.
 #[derive(Debug)]
 pub(super) struct ListsSnapshot(BTreeMap<Kind, Record>);
@@ -124,7 +127,7 @@ impl ListsSnapshot {
     /// `mus_agent_api_{list,watch}_failures_total` and
     /// `mus_agent_api_last_list_timestamp_seconds`, by resource.
     pub(super) fn encode(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let failures: [(&str, &str, fn(&Record) -> u64); 2] = [
+        let failures: [(&str, &str, Count); 2] = [
             (
                 "api_list_failures",
                 "LISTs of the API server that failed (refused, unreachable, unreadable), by resource.",
