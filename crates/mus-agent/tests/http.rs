@@ -6,18 +6,17 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::child::{AgentFiles, spawn_logged, watch_command};
 use common::endpoint::get;
-use common::{FakeApi, Reply, a_node, list, pod_list};
+use common::{FakeApi, QuietWatches, Reply, a_node, list, pod_list};
 use hyper::StatusCode;
 use mus_agent::daemon::http::{self, Limits};
 use mus_agent::daemon::metrics::Metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
 
 /// A request head cut before its final empty line: the server waits for the rest.
 const HALF_SENT: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: mus\r\n";
@@ -225,12 +224,10 @@ fn cpu_time(pid: u32) -> Duration {
 async fn accept_errors_back_off_instead_of_spinning() {
     // An API server with no pods, the agent's Node (it stops without one), and
     // watches that stay open while it runs.
-    let watches = Mutex::new(Vec::new());
+    let watches = QuietWatches::default();
     let api = FakeApi::start(move |call| {
         if call.is_watch() {
-            let (tx, rx) = mpsc::unbounded_channel::<String>();
-            watches.lock().expect("watches").push(tx);
-            Reply::Stream(rx)
+            watches.open()
         } else if call.path.starts_with("/api/v1/nodes") {
             Reply::Json(StatusCode::OK, list(vec![a_node("n", "2", "")]))
         } else {

@@ -32,7 +32,8 @@ use crate::daemon::refusal::Refusal;
 
 mod lists;
 
-pub use lists::{Kind, Lists};
+pub use lists::Kind;
+use lists::Lists;
 
 /// The port of `--listen`'s default, which the manifests use.
 pub const DEFAULT_PORT: u16 = 9477;
@@ -62,7 +63,7 @@ pub struct Metrics {
     pub map_entries: AtomicU64,
     map_open: AtomicBool,
     /// How the LISTs and WATCHes of the API server fare.
-    pub lists: Lists,
+    lists: Lists,
     last_success: Mutex<Option<Instant>>,
     /// When the daemon's loop last woke up (an event, the pin check, a resync).
     last_tick: Mutex<Instant>,

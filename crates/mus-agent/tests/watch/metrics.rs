@@ -1,7 +1,6 @@
 //! What the daemon serves on /metrics, /healthz and /readyz: its own figures (with
 //! a full map), and the scheduler's counters while mus-runner has them pinned.
 
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,11 +10,10 @@ use libbpf_rs::{MapCore, MapFlags};
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
 use mus_common::CgroupId;
 use mus_common::stats::NR_STATS;
-use tokio::sync::mpsc;
 
 use crate::common::bpffs::BpfFs;
 use crate::common::endpoint::get;
-use crate::common::{FakeApi, Reply, a_node, list, pod_list};
+use crate::common::{FakeApi, QuietWatches, Reply, a_node, list, pod_list};
 use crate::fixtures::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,12 +161,10 @@ fn labelled(text: &str, name: &str, labels: &str) -> Option<f64> {
 async fn a_refused_namespace_list_is_counted_and_named_by_readyz() {
     // The API server lists this node's pods and its Node, but refuses the
     // namespaces (say RBAC lost the ClusterRole's namespaces rule).
-    let watches = Mutex::new(Vec::new());
+    let watches = QuietWatches::default();
     let api = FakeApi::start(move |call| {
         if call.is_watch() {
-            let (tx, rx) = mpsc::unbounded_channel::<String>();
-            watches.lock().expect("watches").push(tx);
-            Reply::Stream(rx)
+            watches.open()
         } else if call.path.starts_with("/api/v1/namespaces") {
             let status = Status {
                 status: Some("Failure".into()),

@@ -161,3 +161,35 @@ impl ListsSnapshot {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Pod;
+
+    use super::*;
+
+    type PodEvent = Option<Result<Event<Pod>, watcher::Error>>;
+
+    #[test]
+    fn missing_names_each_watched_list_not_in_yet_with_its_last_failure() {
+        let lists = Lists::default();
+        assert_eq!(lists.missing(), "the first lists");
+        let _: PodEvent = lists.observe(Kind::Pods, Some(Ok(Event::Init)));
+        let _: PodEvent = lists.observe(Kind::Namespaces, Some(Ok(Event::Init)));
+        assert_eq!(
+            lists.missing(),
+            "the list of this node's pods, the list of namespaces"
+        );
+        let _: PodEvent = lists.observe(Kind::Pods, Some(Ok(Event::InitDone)));
+        let _: PodEvent = lists.observe(
+            Kind::Namespaces,
+            Some(Err(watcher::Error::NoResourceVersion)),
+        );
+        let missing = lists.missing();
+        assert!(
+            missing.starts_with("the list of namespaces (1 failed: no metadata.resourceVersion"),
+            "{missing}"
+        );
+        assert!(!missing.contains("pods"), "{missing}");
+    }
+}
