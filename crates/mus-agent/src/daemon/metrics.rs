@@ -99,8 +99,8 @@ impl Metrics {
         }
     }
 
-    /// Records one event of `kind`'s watcher stream ([`Lists::observe`]) and passes
-    /// it on.
+    /// Records one event of `kind`'s watcher stream (a failed LIST or WATCH, a
+    /// completed LIST) and passes it on.
     pub fn observe<K>(
         &self,
         kind: Kind,
