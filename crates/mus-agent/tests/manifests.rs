@@ -229,6 +229,10 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
         !mounts_of(agent).contains(&"bpffs".to_string()),
         "the agent does not mount the whole bpffs"
     );
+    // The host's cgroup tree is read-only to the agent, mounts under it included.
+    let cgroup = mount(agent, "cgroup");
+    assert_eq!(cgroup.read_only, Some(true));
+    assert_eq!(cgroup.recursive_read_only.as_deref(), Some("IfPossible"));
     assert_eq!(
         mounts_of(runner),
         ["bpffs"],

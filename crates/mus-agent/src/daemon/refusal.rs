@@ -50,7 +50,20 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The `reason` label of `mus_agent_refused_boosts`.
+    /// Every [`Refusal::label`], so that the metrics show each reason at 0 too.
+    pub const LABELS: [&'static str; 9] = [
+        "invalid_annotation",
+        "annotations_off",
+        "namespace_not_selected",
+        "over_max_weight",
+        "node_max_pods",
+        "node_cpu_fraction",
+        "no_cpu_request",
+        "node_cpu_unknown",
+        "held_by_other",
+    ];
+
+    /// The `reason` label of `mus_agent_boosts_refused`.
     pub fn label(&self) -> &'static str {
         match self {
             Refusal::Invalid(_) => "invalid_annotation",

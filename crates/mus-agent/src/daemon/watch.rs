@@ -26,7 +26,7 @@ use kube::{Client, Resource};
 use tracing::{debug, error, info, warn};
 
 use crate::daemon::annotations;
-use crate::daemon::metrics::Metrics;
+use crate::daemon::metrics::{Kind, Metrics};
 use crate::daemon::options::{BOOT_ID_PATH, WatchOptions};
 use crate::daemon::pass::Daemon;
 
@@ -194,14 +194,15 @@ pub async fn run(
     let mut resync = tokio::time::interval(opts.resync_interval);
     pin_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let lists = Arc::clone(&metrics);
     let mut daemon = Daemon::new(opts, metrics, recorder);
     daemon.check_pin();
     let mut checked_node = false;
     loop {
         let dirty = tokio::select! {
-            event = pod_stream.next() => pods.on(event)?,
-            event = node_stream.next() => node.on(event)?,
-            event = ns_stream.next(), if need_namespaces => namespaces.on(event)?,
+            event = pod_stream.next() => pods.on(lists.observe(Kind::Pods, event))?,
+            event = node_stream.next() => node.on(lists.observe(Kind::Node, event))?,
+            event = ns_stream.next(), if need_namespaces => namespaces.on(lists.observe(Kind::Namespaces, event))?,
             _ = pin_tick.tick() => daemon.check_pin(),
             _ = resync.tick() => true,
         };

@@ -53,6 +53,20 @@ pub enum Reply {
 
 type Handler = dyn Fn(&Call) -> Reply + Send + Sync;
 
+/// Watches that stay open and quiet while this lives, for a handler whose objects
+/// do not change.
+#[derive(Default)]
+pub struct QuietWatches(Mutex<Vec<mpsc::UnboundedSender<String>>>);
+
+impl QuietWatches {
+    /// The reply to one more such watch.
+    pub fn open(&self) -> Reply {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.0.lock().expect("watches").push(tx);
+        Reply::Stream(rx)
+    }
+}
+
 pub struct FakeApi {
     pub addr: SocketAddr,
     requests: Arc<Mutex<Vec<Call>>>,

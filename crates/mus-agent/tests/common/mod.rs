@@ -14,5 +14,5 @@ pub mod endpoint;
 pub mod manifests;
 pub mod objects;
 
-pub use api::{Call, FakeApi, Reply, query_param};
+pub use api::{Call, FakeApi, QuietWatches, Reply, query_param};
 pub use objects::*;

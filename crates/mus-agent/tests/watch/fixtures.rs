@@ -183,6 +183,16 @@ pub fn agent(
     node: &Cgroups,
     tweak: impl FnOnce(&mut WatchOptions),
 ) -> Agent {
+    agent_of(api.client(), bpf, node, tweak)
+}
+
+/// [`agent`] on the API server of `client` (a fake one with its own handler).
+pub fn agent_of(
+    client: kube::Client,
+    bpf: &BpfFs,
+    node: &Cgroups,
+    tweak: impl FnOnce(&mut WatchOptions),
+) -> Agent {
     let mut opts = WatchOptions::new(NODE.into(), bpf.pin(), node.root.path().to_path_buf());
     opts.policy = annotations_in_allowed_namespaces();
     opts.pin_check_interval = Duration::from_millis(200);
@@ -190,7 +200,7 @@ pub fn agent(
     tweak(&mut opts);
     let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
     let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));
-    let task = tokio::spawn(watch::run(api.client(), opts, Arc::clone(&metrics)));
+    let task = tokio::spawn(watch::run(client, opts, Arc::clone(&metrics)));
     Agent { metrics, task }
 }
 

@@ -132,7 +132,7 @@ nodeCap: {{maxPods: 2}}
     let (_, text) = get(addr, "/metrics").await;
     assert!(
         text.lines()
-            .any(|l| l == "mus_agent_refused_boosts{reason=\"namespace_not_selected\"} 2"),
+            .any(|l| l == "mus_agent_boosts_refused{reason=\"namespace_not_selected\"} 2"),
         "{text}"
     );
     server.abort();
