@@ -13,7 +13,9 @@
  * verifier baseline (crates/mus-bpf/verifier-baseline/) shows the cost.
  *
  * The files, by concern:
- *   main.bpf.c      the design, the tunables, the task and CPU state, the ops
+ *   main.bpf.c      the design, the tunables, the task, CPU and cgroup state,
+ *                   the ops table (it calls into no other file)
+ *   init.bpf.c      ops.init, ops.exit and the exit dump
  *   cgroup.bpf.c    the cgroup tree, shares, boosts and the map scan
  *   cpumax.bpf.c    cpu.max: quotas, throttling and release
  *   queues.bpf.c    topology, the queues, idle CPUs, stealing, the rescue
@@ -298,11 +300,12 @@ __hidden void stat_add(u32 idx, u64 delta);
 __hidden struct cpu_ctx *lookup_cpu_ctx(s32 cpu);
 __hidden struct task_ctx *task_ctx_of(struct task_struct *p);
 __hidden struct task_ctx *lookup_task_ctx(struct task_struct *p);
-
-/* cgroup.bpf.c */
 __hidden struct cgrp_ctx *cgrp_ctx_of(struct cgroup *cgrp);
+__hidden struct cgrp_ctx *cgrp_ctx_create(struct cgroup *cgrp);
 __hidden struct cgrp_ctx *lookup_cgrp_ctx(struct cgroup *cgrp);
 __hidden struct cgrp_ctx *ancestor_ctx(struct cgroup *cgrp, int level);
+
+/* cgroup.bpf.c */
 __hidden u64 task_share(struct task_struct *p, struct cgroup *cgrp, struct cgrp_ctx *cgc);
 __hidden void refresh_task_boost(struct task_struct *p, struct task_ctx *tctx);
 __hidden s32 start_map_scan(void);
