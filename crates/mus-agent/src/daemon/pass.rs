@@ -16,7 +16,7 @@ use mus_common::{CgroupId, Entry, PrioFlags, PrioMap, PrioMapError, Swap};
 use tracing::{debug, info, warn};
 
 use crate::daemon::metrics::{Boosted, Metrics};
-use crate::daemon::node_cap::cpu_millis;
+use crate::daemon::pod_cpu::cpu_millis;
 use crate::daemon::options::WatchOptions;
 use crate::daemon::reconcile::{self, Desired, Plan};
 use crate::daemon::refusal::Refusal;
