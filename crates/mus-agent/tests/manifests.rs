@@ -615,7 +615,10 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
         spec: template.spec.clone(),
         ..Default::default()
     };
-    let cap = shipped_policy().node_cap.max_cpu_limit_fraction.expect("a CPU cap");
+    let cap = shipped_policy()
+        .node_cap
+        .max_cpu_limit_fraction
+        .expect("a CPU cap");
     let limit = mus_agent::daemon::pod_cpu::pod_cpu_limit_millis(&redis_pod).expect("a limit");
     assert!(limit as f64 <= 2000.0 * cap, "{limit}m");
     let labels = template

@@ -369,7 +369,10 @@ mod tests {
         // Another API pod's UID (dashes) or a path: not followed.
         for bad in [UID, "../../etc", "6A3F1C9E0B2D4F5A8C7E9D1B3A5F7C2E", ""] {
             assert!(
-                matches!(cgroup_uid(&pod(Some(bad))), Err(CgroupPathError::BadMirror(_))),
+                matches!(
+                    cgroup_uid(&pod(Some(bad))),
+                    Err(CgroupPathError::BadMirror(_))
+                ),
                 "{bad:?}"
             );
         }

@@ -54,7 +54,10 @@ impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Holder::Pid(pid) => write!(f, "pid {pid}"),
-            Holder::Unseen => write!(f, "its pid is not visible from here: another pid namespace, the host's or a pod's"),
+            Holder::Unseen => write!(
+                f,
+                "its pid is not visible from here: another pid namespace, the host's or a pod's"
+            ),
         }
     }
 }
@@ -165,7 +168,8 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.to_string().contains(&format!("(pid {})", std::process::id())),
+            err.to_string()
+                .contains(&format!("(pid {})", std::process::id())),
             "{err}"
         );
         drop(first);

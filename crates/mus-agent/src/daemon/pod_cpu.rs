@@ -81,7 +81,9 @@ pub fn cpu_millis(q: &Quantity) -> Option<u64> {
     // The number as an integer mantissa and a power of ten: 1.25 = 125e-2.
     let mut mantissa: u128 = 0;
     for b in whole.bytes().chain(frac.bytes()) {
-        mantissa = mantissa.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
+        mantissa = mantissa
+            .checked_mul(10)?
+            .checked_add(u128::from(b - b'0'))?;
     }
     let (power2, power10): (u32, i32) = match suffix {
         "n" => (0, -9),
@@ -138,7 +140,16 @@ mod tests {
         assert_eq!(q("0.0001"), Some(1));
         assert_eq!(q("0"), Some(0));
         assert_eq!(q("1n"), Some(1));
-        for bad in ["", "m", "-1", "1.2.3", "1x", "lots", "1e", "99999999999999E"] {
+        for bad in [
+            "",
+            "m",
+            "-1",
+            "1.2.3",
+            "1x",
+            "lots",
+            "1e",
+            "99999999999999E",
+        ] {
             assert_eq!(q(bad), None, "{bad:?}");
         }
     }

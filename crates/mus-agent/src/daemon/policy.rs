@@ -116,9 +116,7 @@ impl Selector {
             METADATA_NAME_LABEL => op == Operator::In,
             _ => false,
         };
-        self.match_labels
-            .keys()
-            .any(|k| protected(k, Operator::In))
+        self.match_labels.keys().any(|k| protected(k, Operator::In))
             || self
                 .match_expressions
                 .iter()

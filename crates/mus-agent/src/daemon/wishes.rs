@@ -337,7 +337,10 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
             "forged",
             "node-a",
             "Running",
-            &[(w, "8192"), (MIRROR_ANNOTATION, "1f2e3d4c-0000-4b5a-9c8d-7e6f5a4b3c2d")],
+            &[
+                (w, "8192"),
+                (MIRROR_ANNOTATION, "1f2e3d4c-0000-4b5a-9c8d-7e6f5a4b3c2d"),
+            ],
         );
         let got = wished(&[mirror, forged], &shop_policy());
         let paths: Vec<(&str, PathBuf)> = got
@@ -345,7 +348,10 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
             .values()
             .map(|w| (w.pod.name.as_str(), w.path.clone()))
             .collect();
-        assert_eq!(paths, [("etcd-node-a", PathBuf::from(format!("/cg/{hash}")))]);
+        assert_eq!(
+            paths,
+            [("etcd-node-a", PathBuf::from(format!("/cg/{hash}")))]
+        );
         assert_eq!(got.unresolved.len(), 1);
         assert_eq!(got.unresolved[0].pod.name, "forged");
         assert!(

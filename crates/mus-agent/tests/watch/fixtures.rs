@@ -74,7 +74,10 @@ impl Cgroups {
     /// The cgroup the kubelet names after `uid` (a static pod's is its manifest's
     /// hash), which has used `usage_usec` of CPU.
     pub fn uid_cgroup(&self, uid: &str, usage_usec: u64) -> CgroupId {
-        let dir = self.root.path().join(format!("kubepods/burstable/pod{uid}"));
+        let dir = self
+            .root
+            .path()
+            .join(format!("kubepods/burstable/pod{uid}"));
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("cpu.stat"), format!("usage_usec {usage_usec}\n"))
             .expect("cpu.stat");
