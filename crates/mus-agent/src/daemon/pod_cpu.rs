@@ -168,6 +168,10 @@ mod tests {
         }
     }
 
+    fn spec(p: &mut Pod) -> &mut PodSpec {
+        p.spec.as_mut().expect("spec")
+    }
+
     fn pod_of(containers: Vec<Container>, init: Vec<Container>) -> Pod {
         Pod {
             spec: Some(PodSpec {
@@ -220,17 +224,17 @@ mod tests {
         );
         assert_eq!(pod_cpu_limit_millis(&p), Ok(2200));
         let mut p = pod_of(vec![container("app", Some("500m"), None)], vec![]);
-        let spec = p.spec.as_mut().expect("spec");
-        spec.overhead = Some(BTreeMap::from([("cpu".into(), Quantity("250m".into()))]));
+        let cpu = |q: &str| Some(BTreeMap::from([("cpu".into(), Quantity(q.into()))]));
+        spec(&mut p).overhead = cpu("250m");
         assert_eq!(pod_cpu_limit_millis(&p), Ok(750));
         // A pod-level limit bounds containers that have none.
-        spec.containers.push(container("free", None, None));
-        spec.resources = Some(ResourceRequirements {
-            limits: Some(BTreeMap::from([("cpu".into(), Quantity("1".into()))])),
+        spec(&mut p).containers.push(container("free", None, None));
+        spec(&mut p).resources = Some(ResourceRequirements {
+            limits: cpu("1"),
             ..Default::default()
         });
         assert_eq!(pod_cpu_limit_millis(&p), Ok(1250));
-        spec.overhead = Some(BTreeMap::from([("cpu".into(), Quantity("much".into()))]));
+        spec(&mut p).overhead = cpu("much");
         assert!(matches!(
             pod_cpu_limit_millis(&p),
             Err(Unbounded::Unreadable { .. })

@@ -364,7 +364,7 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
     #[test]
     fn a_class_outside_its_namespaces_is_refused_for_that_reason() {
         let policy = Policy::parse(
-            "priorityClasses: {critical: 8192}
+            "priorityClasses: {critical: 4096}
 classNamespaceSelector: {matchLabels: {boost: allowed}}
 ",
             Path::new("test"),
