@@ -14,9 +14,11 @@
 //!   only in namespaces whose labels match (labels on a Namespace are the admins').
 //!
 //! Every granted weight is at most `maxWeight`, and `nodeCap` bounds what one node
-//! boosts at once (pods, and their CPU requests as a fraction of the node's
-//! allocatable CPU: [`crate::daemon::node_cap`]). Without a policy nothing is
-//! boosted: secure by default.
+//! boosts at once (pods, pods of one namespace, and the CPU limits of the boosted
+//! pods as a fraction of the node's allocatable CPU: [`crate::daemon::node_cap`]).
+//! Without a policy nothing is boosted: secure by default. A selector that a tenant
+//! who may label namespaces could satisfy is warned about at start
+//! ([`Policy::unprotected_selectors`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
