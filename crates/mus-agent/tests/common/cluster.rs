@@ -223,6 +223,11 @@ impl Cluster {
         self.api.client()
     }
 
+    /// Its address, for a kubeconfig ([`crate::common::child::AgentFiles`]).
+    pub fn url(&self) -> String {
+        self.api.url()
+    }
+
     /// Creates or changes `pod` (by UID); every matching watch hears of it.
     pub fn apply(&self, pod: Pod) {
         self.change(pod, true);

@@ -66,17 +66,21 @@ impl Cgroups {
         Cgroups { root }
     }
 
+    /// The cgroup of pod number `n` ([`uid_of`]), which has used `n` * 1.5 s of CPU.
     pub fn pod_cgroup(&self, n: u8) -> CgroupId {
+        self.uid_cgroup(&uid_of(n), u64::from(n) * 1_500_000)
+    }
+
+    /// The cgroup the kubelet names after `uid` (a static pod's is its manifest's
+    /// hash), which has used `usage_usec` of CPU.
+    pub fn uid_cgroup(&self, uid: &str, usage_usec: u64) -> CgroupId {
         let dir = self
             .root
             .path()
-            .join(format!("kubepods/burstable/pod{}", uid_of(n)));
+            .join(format!("kubepods/burstable/pod{uid}"));
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(
-            dir.join("cpu.stat"),
-            format!("usage_usec {}\n", u64::from(n) * 1_500_000),
-        )
-        .expect("cpu.stat");
+        std::fs::write(dir.join("cpu.stat"), format!("usage_usec {usage_usec}\n"))
+            .expect("cpu.stat");
         CgroupId(std::fs::metadata(&dir).expect("stat").ino())
     }
 
