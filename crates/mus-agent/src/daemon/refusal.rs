@@ -60,14 +60,15 @@ pub enum Refusal {
 
 impl Refusal {
     /// Every [`Refusal::label`], so that the metrics show each reason at 0 too.
-    pub const LABELS: [&'static str; 9] = [
+    pub const LABELS: [&'static str; 10] = [
         "invalid_annotation",
         "annotations_off",
         "namespace_not_selected",
         "over_max_weight",
         "node_max_pods",
+        "namespace_max_pods",
         "node_cpu_fraction",
-        "no_cpu_request",
+        "no_cpu_limit",
         "node_cpu_unknown",
         "held_by_other",
     ];
