@@ -3,16 +3,20 @@
 //! boosts they are granted ([`wishes`]: the boost [`policy`] and its
 //! [`annotations`] grant weights, its [`node_cap`] bounds them, each pod left out
 //! gets its [`refusal`]), plans the map's changes ([`reconcile`], pure too) and
-//! applies them. What the daemon serves: [`metrics`] over [`http`].
+//! applies them. What the daemon serves: [`metrics`] over [`http`]. What it
+//! watches: this node's pods and the [`namespace_watch`]es its policy needs, each
+//! object kept as [`trim`] leaves it.
 
 pub mod annotations;
 pub mod http;
 pub mod metrics;
+pub mod namespace_watch;
 pub mod node_cap;
 pub mod options;
 mod pass;
 pub mod policy;
 pub mod reconcile;
 pub mod refusal;
+pub mod trim;
 pub mod watch;
 pub mod wishes;

@@ -2,15 +2,18 @@
 //! policy ([`crate::daemon::policy`]) grants this node's pods.
 //!
 //! The watch loop: `kube::runtime` watchers (LIST, then WATCH, re-LIST on 410 Gone,
-//! reconnect with backoff) feed reflector stores of this node's pods, this Node (its
-//! allocatable CPU for the node cap, its boot ID for the node check) and, when the
-//! policy selects namespaces by label, the Namespaces. Every event, every
-//! `--resync-interval` and every change of the pin (mus-runner restarted) runs one
-//! pass (`daemon::pass`: pods → grants and refusals → desired entries, map
-//! → current entries, plan, apply). A pass needs complete lists, so nothing is
-//! written before the first LIST of each is in (an empty store would otherwise
-//! read as "nobody is granted a boost"). Which entries are the daemon's is read
-//! from the map on every pass (their flags), so the loop keeps no ownership state.
+//! reconnect after a pause that grows until a LIST succeeds:
+//! [`crate::kube::relist_backoff`]) feed reflector stores of this node's pods, this
+//! Node (its allocatable CPU for the node cap, its boot ID for the node check)
+//! and, when the policy selects namespaces by label, the namespaces its selectors
+//! select ([`crate::daemon::namespace_watch`]). The stores keep only what a pass
+//! reads ([`crate::daemon::trim`]). Every event, every `--resync-interval` and
+//! every change of the pin (mus-runner restarted) runs one pass (`daemon::pass`:
+//! pods → grants and refusals → desired entries, map → current entries, plan,
+//! apply). A pass needs complete lists, so nothing is written before the first
+//! LIST of each is in (an empty store would otherwise read as "nobody is granted a
+//! boost"). Which entries are the daemon's is read from the map on every pass
+//! (their flags), so the loop keeps no ownership state.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,8 +30,11 @@ use tracing::{debug, error, info, warn};
 
 use crate::daemon::annotations;
 use crate::daemon::metrics::Metrics;
+use crate::daemon::namespace_watch::namespace_watches;
 use crate::daemon::options::{BOOT_ID_PATH, WatchOptions};
 use crate::daemon::pass::Daemon;
+use crate::daemon::trim::{trim_namespace, trim_pod};
+use crate::kube::relist_backoff::relist_backoff;
 
 /// Why the daemon stops.
 #[derive(Debug, thiserror::Error)]
@@ -125,10 +131,12 @@ where
     }
 }
 
-/// A reflector of `api` (restricted by `config`) and its state.
+/// A reflector of `api` (restricted by `config`), storing objects as `trim`
+/// leaves them, and its state.
 fn watch_kind<K>(
     api: Api<K>,
     config: watcher::Config,
+    trim: fn(&mut K),
     what: &'static str,
 ) -> (
     Watched<K>,
@@ -139,7 +147,8 @@ where
     K::DynamicType: std::hash::Hash + Eq + Clone + Default,
 {
     let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher::watcher(api, config)).default_backoff();
+    let objects = watcher::watcher(api, config).modify(trim);
+    let stream = relist_backoff(reflector::reflector(writer, objects));
     let watched = Watched {
         store,
         listed: false,
@@ -157,25 +166,48 @@ pub async fn run(
     metrics: Arc<Metrics>,
 ) -> Result<(), WatchError> {
     let by_node = watcher::Config::default().fields(&format!("spec.nodeName={}", opts.node));
-    let (mut pods, pod_stream) =
-        watch_kind(Api::<Pod>::all(client.clone()), by_node, "this node's pods");
+    let (mut pods, pod_stream) = watch_kind(
+        Api::<Pod>::all(client.clone()),
+        by_node,
+        trim_pod,
+        "this node's pods",
+    );
     let by_name = watcher::Config::default().fields(&format!("metadata.name={}", opts.node));
-    let (mut node, node_stream) =
-        watch_kind(Api::<Node>::all(client.clone()), by_name, "this Node");
-    let (mut namespaces, ns_stream) = watch_kind(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-        "namespaces",
+    // The Node is one object, kept whole.
+    let (mut node, node_stream) = watch_kind(
+        Api::<Node>::all(client.clone()),
+        by_name,
+        |_| {},
+        "this Node",
     );
     // Namespaces matter only to a policy that selects them by label: without one,
-    // nothing is listed (and no RBAC for namespaces is needed).
-    let need_namespaces =
-        opts.policy.annotation_namespaces.is_some() || opts.policy.class_namespaces.is_some();
-    namespaces.listed = !need_namespaces;
+    // there is no namespace watch (and no RBAC for namespaces is needed).
+    let (mut namespaces, ns_streams): (Vec<_>, Vec<_>) = namespace_watches(&opts.policy)
+        .into_iter()
+        .map(|config| {
+            let what = if config.label_selector.is_some() {
+                "the selected namespaces"
+            } else {
+                "namespaces"
+            };
+            let (watched, stream) = watch_kind(
+                Api::<Namespace>::all(client.clone()),
+                config,
+                trim_namespace,
+                what,
+            );
+            (watched, stream.boxed())
+        })
+        .unzip();
+    let need_namespaces = !namespaces.is_empty();
+    let mut ns_stream = futures::stream::select_all(
+        ns_streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.map(move |event| (i, event))),
+    );
     let mut pod_stream = std::pin::pin!(pod_stream);
     let mut node_stream = std::pin::pin!(node_stream);
-    // Polled only when needed: an unpolled watcher sends no request.
-    let mut ns_stream = std::pin::pin!(ns_stream);
     let recorder = opts.events.then(|| {
         Recorder::new(
             client,
@@ -201,7 +233,11 @@ pub async fn run(
         let dirty = tokio::select! {
             event = pod_stream.next() => pods.on(event)?,
             event = node_stream.next() => node.on(event)?,
-            event = ns_stream.next(), if need_namespaces => namespaces.on(event)?,
+            // select_all ends only when every watch has: the first's name will do.
+            event = ns_stream.next(), if need_namespaces => match event {
+                Some((i, event)) => namespaces[i].on(Some(event))?,
+                None => namespaces[0].on(None)?,
+            },
             _ = pin_tick.tick() => daemon.check_pin(),
             _ = resync.tick() => true,
         };
@@ -215,13 +251,11 @@ pub async fn run(
         }
         // Liveness: the loop is being polled, whatever the API server or the map do.
         daemon.metrics.ticked(Instant::now());
-        if dirty && pods.listed && node.listed && namespaces.listed {
+        if dirty && pods.listed && node.listed && namespaces.iter().all(|n| n.listed) {
             let this = node.store.state().into_iter().next();
-            daemon.reconcile(
-                &pods.store.state(),
-                &namespaces.store.state(),
-                this.as_deref(),
-            );
+            // A namespace both selectors select is in both stores, the same object.
+            let namespaces: Vec<_> = namespaces.iter().flat_map(|n| n.store.state()).collect();
+            daemon.reconcile(&pods.store.state(), &namespaces, this.as_deref());
         }
     }
 }
