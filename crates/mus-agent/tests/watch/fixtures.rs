@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::common::bpffs::BpfFs;
 use crate::common::cluster::Cluster;
-use crate::common::{PodSpecOf, State, a_namespace, a_node, pod};
+use crate::common::{Call, PodSpecOf, Reply, State, a_namespace, a_node, pod};
 
 pub const NODE: &str = "node-a";
 pub const NS: &str = "shop";
@@ -39,7 +39,14 @@ fn boot_id() -> String {
 /// The cluster: this node (2 CPUs, this machine's boot ID), a namespace the policy
 /// selects and one it does not, and no pods yet.
 pub async fn cluster() -> Cluster {
-    let cluster = Cluster::start().await;
+    cluster_with(|_| None).await
+}
+
+/// [`cluster`], whose answer to a request is `first`'s when it has one.
+pub async fn cluster_with(
+    first: impl Fn(&Call) -> Option<Reply> + Send + Sync + 'static,
+) -> Cluster {
+    let cluster = Cluster::start_with(first).await;
     cluster.add_node(a_node(NODE, "2", &boot_id()));
     cluster.add_namespace(a_namespace(NS, &[ALLOWED]));
     cluster.add_namespace(a_namespace("dev", &[]));
@@ -183,6 +190,16 @@ pub fn agent(
     node: &Cgroups,
     tweak: impl FnOnce(&mut WatchOptions),
 ) -> Agent {
+    agent_on(api.client(), bpf, node, tweak)
+}
+
+/// [`agent`], talking to the API server through `client`.
+pub fn agent_on(
+    client: kube::Client,
+    bpf: &BpfFs,
+    node: &Cgroups,
+    tweak: impl FnOnce(&mut WatchOptions),
+) -> Agent {
     let mut opts = WatchOptions::new(NODE.into(), bpf.pin(), node.root.path().to_path_buf());
     opts.policy = annotations_in_allowed_namespaces();
     opts.pin_check_interval = Duration::from_millis(200);
@@ -190,7 +207,7 @@ pub fn agent(
     tweak(&mut opts);
     let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
     let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));
-    let task = tokio::spawn(watch::run(api.client(), opts, Arc::clone(&metrics)));
+    let task = tokio::spawn(watch::run(client, opts, Arc::clone(&metrics)));
     Agent { metrics, task }
 }
 
