@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use kube::core::{Expression, Selector as LabelSelector};
 use kube::runtime::watcher;
 
-use crate::daemon::policy::{Operator, Policy, Selector};
+use crate::daemon::policy::{Operator, Policy, Selector, is_dns_subdomain};
 
 /// The label selector equal to `selector` ("" for one that selects everything), or
 /// why there is none.
@@ -80,17 +80,7 @@ fn check<'a>(key: &str, values: impl IntoIterator<Item = &'a String>) -> Result<
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
     };
-    let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.split('.').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            })
-    });
-    if !prefix_ok || name.is_empty() || !is_label_value(name) {
+    if !prefix.is_none_or(is_dns_subdomain) || name.is_empty() || !is_label_value(name) {
         return Err(format!("{key:?} is not a label key"));
     }
     match values.into_iter().find(|v| !is_label_value(v)) {

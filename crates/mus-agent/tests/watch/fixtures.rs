@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
+use libbpf_rs::MapHandle;
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
 use mus_agent::daemon::http::{self, Limits};
 use mus_agent::daemon::metrics::Metrics;
@@ -157,6 +158,43 @@ pub async fn redis_alone_boosted(pin: &Path, redis: CgroupId) {
         entries(pin) == BTreeMap::from([(redis, 4096)])
     })
     .await;
+}
+
+/// Two pods on this node, redis annotated at 4096 and web not, with a running agent
+/// that has boosted redis. Fields drop in order: the agent before the map, the bpffs
+/// mount and the API server it uses.
+pub struct RedisBoosted {
+    pub agent: Agent,
+    pub pin: PathBuf,
+    pub redis: CgroupId,
+    pub web: CgroupId,
+    pub _map: MapHandle,
+    pub _node: Cgroups,
+    pub _bpf: BpfFs,
+    pub api: Cluster,
+}
+
+pub async fn redis_boosted_web_plain() -> RedisBoosted {
+    let api = cluster().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
+    api.apply(redis_pod("4096"));
+    api.apply(a_pod(2, "web", NODE, &[], "bb01"));
+    let agent = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    redis_alone_boosted(&pin, redis).await;
+    RedisBoosted {
+        agent,
+        pin,
+        redis,
+        web,
+        _map,
+        _node: node,
+        _bpf: bpf,
+        api,
+    }
 }
 
 pub struct Agent {

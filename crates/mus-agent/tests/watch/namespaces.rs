@@ -24,15 +24,17 @@ fn namespace_selectors(api: &Cluster) -> BTreeSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespaces_outside_the_selector_are_not_listed_and_wake_nothing() {
-    let api = cluster().await;
-    let bpf = BpfFs::mount();
-    let _map = bpf.create_map(4096);
-    let node = Cgroups::new();
-    let redis = node.pod_cgroup(1);
-    api.apply(redis_pod("4096"));
-    let a = agent(&api, &bpf, &node, |_| {});
-    let pin = bpf.pin();
-    redis_alone_boosted(&pin, redis).await;
+    // Bind every field: a `..` would drop the cgroup tree and the bpffs mount here.
+    let RedisBoosted {
+        agent: a,
+        pin,
+        redis: _,
+        web: _,
+        _map,
+        _node,
+        _bpf,
+        api,
+    } = redis_boosted_web_plain().await;
     eventually("the namespaces are watched", 5, || {
         api.requests()
             .iter()
