@@ -99,35 +99,48 @@ where
             Some(Ok(Event::Init)) => debug!("listing {}", self.what),
             Some(Ok(Event::InitApply(_))) => {}
             Some(Ok(Event::InitDone)) => {
-                if self.listed {
-                    info!(
-                        "{} re-listed (watch expired or reconnected); reconciling",
-                        self.what
-                    );
-                } else {
-                    info!("{} listed", self.what);
-                }
-                self.listed = true;
-                self.failing = false;
+                self.listed_now();
                 return Ok(true);
             }
             Some(Ok(Event::Apply(_) | Event::Delete(_))) => {
                 self.failing = false;
                 return Ok(true);
             }
-            Some(Err(e)) => {
-                // The watcher re-lists or reconnects by itself; the map keeps what the
-                // last known objects granted meanwhile.
-                if !self.failing {
-                    warn!("watching {} failed, retrying with backoff: {e}", self.what);
-                } else {
-                    debug!("watching {} failed again: {e}", self.what);
-                }
-                self.failing = true;
-            }
+            Some(Err(e)) => self.failed(&e),
             None => return Err(WatchError::WatchEnded { what: self.what }),
         }
         Ok(false)
+    }
+
+    /// A LIST of the kind completed: the store holds every object. The one place
+    /// that knows when each kind was last listed.
+    fn listed_now(&mut self) {
+        if self.listed {
+            info!(
+                "{} re-listed (watch expired or reconnected); reconciling",
+                self.what
+            );
+        } else {
+            info!("{} listed", self.what);
+        }
+        self.listed = true;
+        self.failing = false;
+    }
+
+    /// A LIST or WATCH of the kind failed: the one place that sees every such
+    /// failure, and which one it was. The watcher re-lists or reconnects by itself,
+    /// after a pause; the map keeps what the last known objects granted meanwhile.
+    fn failed(&mut self, e: &watcher::Error) {
+        let request = match e {
+            watcher::Error::InitialListFailed(_) => "listing",
+            _ => "watching",
+        };
+        if !self.failing {
+            warn!("{request} {} failed, retrying with backoff: {e}", self.what);
+        } else {
+            debug!("{request} {} failed again: {e}", self.what);
+        }
+        self.failing = true;
     }
 }
 
