@@ -5,23 +5,16 @@
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
-use hyper::{Request, Uri};
+use hyper::Request;
 use kube::client::Body;
 use tower::buffer::BufferLayer;
 use tower::filter::AsyncFilterLayer;
 
-use crate::kube::deadline::DeadlineLayer;
+use crate::kube::deadline::{DeadlineLayer, is_watch};
 use crate::kube::watch_backoff::{WatchBackoff, watch_key};
 
 /// Requests waiting for the client's service; kube's own buffer has 1024.
 const BUFFER: usize = 1024;
-
-/// Whether a request is a WATCH (a stream that may stay quiet for minutes) rather
-/// than a LIST, GET or write.
-pub fn is_watch(uri: &Uri) -> bool {
-    uri.query()
-        .is_some_and(|q| q.split('&').any(|p| p == "watch=true"))
-}
 
 /// A kube client for `config` whose WATCH requests pause after a watch that ended
 /// early, and whose other requests fail when not answered within `deadline`

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use hyper::{Request, Response};
+use hyper::{Request, Response, Uri};
 use tokio::time::{Instant, Sleep};
 use tower::{BoxError, Layer, Service};
 
@@ -27,7 +27,14 @@ pub const DEFAULT: Duration = Duration::from_secs(30);
 #[error("the API server did not answer within {0:?}")]
 pub struct DeadlinePassed(pub Duration);
 
-/// Puts a deadline of `limit` on every request that [`is_watch`](super::client::is_watch) says is not a watch.
+/// Whether a request is a WATCH (a stream that may stay quiet for minutes) rather
+/// than a LIST, GET or write.
+pub fn is_watch(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|p| p == "watch=true"))
+}
+
+/// Puts a deadline of `limit` on every request that is not a watch.
 #[derive(Clone, Copy, Debug)]
 pub struct DeadlineLayer {
     pub limit: Duration,
@@ -66,7 +73,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let deadline = (!super::client::is_watch(req.uri())).then(|| Instant::now() + self.limit);
+        let deadline = (!is_watch(req.uri())).then(|| Instant::now() + self.limit);
         let limit = self.limit;
         let answer = self.inner.call(req);
         Box::pin(async move {
