@@ -5,12 +5,14 @@
 //! each pod can take of the node's CPU ([`pod_cpu`]), each pod left out
 //! gets its [`refusal`]), plans the map's changes ([`reconcile`], pure too) and
 //! applies them. What the daemon serves: [`metrics`] over [`http`]; one daemon
-//! per map ([`instance_lock`]).
+//! per map ([`instance_lock`]). What it watches: this node's pods and the
+//! [`namespace_watch`]es its policy needs, each object kept as [`trim`] leaves it.
 
 pub mod annotations;
 pub mod http;
 pub mod instance_lock;
 pub mod metrics;
+pub mod namespace_watch;
 pub mod node_cap;
 pub mod options;
 mod pass;
@@ -18,5 +20,6 @@ pub mod pod_cpu;
 pub mod policy;
 pub mod reconcile;
 pub mod refusal;
+pub mod trim;
 pub mod watch;
 pub mod wishes;

@@ -190,8 +190,9 @@ impl Default for Policy {
     }
 }
 
-/// A Kubernetes object name (DNS subdomain): what a PriorityClass may be called.
-fn is_dns_subdomain(name: &str) -> bool {
+/// A Kubernetes object name (DNS subdomain): what a PriorityClass may be called,
+/// and a label key's prefix.
+pub(crate) fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|part| {

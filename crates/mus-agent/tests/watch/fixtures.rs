@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
+use libbpf_rs::MapHandle;
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
 use mus_agent::daemon::http::{self, Limits};
 use mus_agent::daemon::metrics::Metrics;
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::common::bpffs::BpfFs;
 use crate::common::cluster::Cluster;
-use crate::common::{PodSpecOf, State, a_namespace, a_node, pod};
+use crate::common::{Call, PodSpecOf, Reply, State, a_namespace, a_node, pod};
 
 pub const NODE: &str = "node-a";
 pub const NS: &str = "shop";
@@ -39,7 +40,14 @@ fn boot_id() -> String {
 /// The cluster: this node (2 CPUs, this machine's boot ID), a namespace the policy
 /// selects and one it does not, and no pods yet.
 pub async fn cluster() -> Cluster {
-    let cluster = Cluster::start().await;
+    cluster_with(|_| None).await
+}
+
+/// [`cluster`], whose answer to a request is `first`'s when it has one.
+pub async fn cluster_with(
+    first: impl Fn(&Call) -> Option<Reply> + Send + Sync + 'static,
+) -> Cluster {
+    let cluster = Cluster::start_with(first).await;
     cluster.add_node(a_node(NODE, "2", &boot_id()));
     cluster.add_namespace(a_namespace(NS, &[ALLOWED]));
     cluster.add_namespace(a_namespace("dev", &[]));
@@ -156,6 +164,43 @@ pub async fn redis_alone_boosted(pin: &Path, redis: CgroupId) {
     .await;
 }
 
+/// Two pods on this node, redis annotated at 4096 and web not, with a running agent
+/// that has boosted redis. Fields drop in order: the agent before the map, the bpffs
+/// mount and the API server it uses.
+pub struct RedisBoosted {
+    pub agent: Agent,
+    pub pin: PathBuf,
+    pub redis: CgroupId,
+    pub web: CgroupId,
+    pub _map: MapHandle,
+    pub _node: Cgroups,
+    pub _bpf: BpfFs,
+    pub api: Cluster,
+}
+
+pub async fn redis_boosted_web_plain() -> RedisBoosted {
+    let api = cluster().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
+    api.apply(redis_pod("4096"));
+    api.apply(a_pod(2, "web", NODE, &[], "bb01"));
+    let agent = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    redis_alone_boosted(&pin, redis).await;
+    RedisBoosted {
+        agent,
+        pin,
+        redis,
+        web,
+        _map,
+        _node: node,
+        _bpf: bpf,
+        api,
+    }
+}
+
 pub struct Agent {
     pub metrics: Arc<Metrics>,
     pub task: JoinHandle<Result<(), WatchError>>,
@@ -187,11 +232,12 @@ pub fn agent(
     node: &Cgroups,
     tweak: impl FnOnce(&mut WatchOptions),
 ) -> Agent {
-    agent_of(api.client(), bpf, node, tweak)
+    agent_on(api.client(), bpf, node, tweak)
 }
 
-/// [`agent`] on the API server of `client` (a fake one with its own handler).
-pub fn agent_of(
+/// [`agent`], talking to the API server through `client` (a fake one with its own
+/// handler, or the agent's client with a deadline).
+pub fn agent_on(
     client: kube::Client,
     bpf: &BpfFs,
     node: &Cgroups,

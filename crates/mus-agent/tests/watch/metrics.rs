@@ -191,7 +191,7 @@ async fn a_refused_namespace_list_is_counted_and_named_by_readyz() {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs_f64();
-    let a = agent_of(api.client(), &bpf, &node, |_| {});
+    let a = agent_on(api.client(), &bpf, &node, |_| {});
     let (addr, server) = serve(&a.metrics).await;
     let failures = "mus_agent_api_list_failures_total";
     let mut text = String::new();
