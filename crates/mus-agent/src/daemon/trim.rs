@@ -118,7 +118,7 @@ mod tests {
                 }],
                 "initContainers": [{
                     "name": "proxy", "image": "registry.local/proxy:1", "restartPolicy": "Always",
-                    "resources": {"requests": {"cpu": "100m"}}
+                    "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "200m"}}
                 }],
                 "volumes": [{"name": "data", "emptyDir": {}}]
             },
@@ -183,7 +183,7 @@ mod tests {
             "maxWeight: 8192
 priorityClasses: {critical: 4096}
 annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
-nodeCap: {maxCpuRequestFraction: 0.5}
+nodeCap: {maxCpuLimitFraction: 0.5}
 ",
             Path::new("test"),
         )
@@ -203,7 +203,7 @@ nodeCap: {maxCpuRequestFraction: 0.5}
             node: "node-a",
             policy: &policy,
             namespaces: &namespaces,
-            allocatable_millis: Some(1000),
+            allocatable_millis: Some(8000),
             held: &BTreeSet::new(),
         };
         let resolve = |uid: &str, _| Ok((PathBuf::from(uid), CgroupId(uid.len() as u64)));
