@@ -64,15 +64,22 @@ __hidden bool cache_hot(struct task_struct *p, u64 now)
 __hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere)
 {
 	u32 llc = llc_of(cpu);
+	struct bpf_cpumask *cpus;
 	struct llc_mask *m;
 	s32 idle;
 
 	if (nr_llcs <= 1)
 		return scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
-	if ((m = bpf_map_lookup_elem(&llc_masks, &llc)) && m->cpus &&
-	    (p->nr_cpus_allowed >= nr_cpus ||
-	     bpf_cpumask_subset(cast_mask(m->cpus), p->cpus_ptr))) {
-		idle = scx_bpf_pick_idle_cpu(cast_mask(m->cpus), 0);
+	/*
+	 * The mask is read once: reloaded after bpf_cpumask_subset(), it would
+	 * be a possibly-NULL pointer again to the verifier (this branch is
+	 * verified only where the runner found more than one cache).
+	 */
+	m = bpf_map_lookup_elem(&llc_masks, &llc);
+	cpus = m ? m->cpus : NULL;
+	if (cpus && (p->nr_cpus_allowed >= nr_cpus ||
+		     bpf_cpumask_subset(cast_mask(cpus), p->cpus_ptr))) {
+		idle = scx_bpf_pick_idle_cpu(cast_mask(cpus), 0);
 		if (idle >= 0)
 			return idle;
 	}
