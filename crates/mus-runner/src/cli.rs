@@ -62,10 +62,13 @@ pub struct Args {
     pub exit_dump_len: u32,
 
     /// How long a runnable task may wait before the kernel ejects the scheduler, in
-    /// milliseconds (the kernel allows up to 30000). mus's starvation rescue keeps waits
-    /// near 2 s, so this only bounds how long a broken scheduler could run; raise it
-    /// where the kernel's own check-in runs late (many emulated vCPUs on few host cores).
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1000..=30_000))]
+    /// milliseconds, from 1000 to 30000 (the kernel's maximum). mus's starvation rescue
+    /// follows it: a task queued for a quarter of it runs next in its queue (half of it
+    /// at the latest), so waits stay well below it. Below 1000 ms the rescue's own steps
+    /// (its scan, a slice, the tick) would take a large part of the timeout, so the
+    /// runner refuses it; raise it where the kernel's own check-in runs late (many
+    /// emulated vCPUs on few host cores).
+    #[arg(long, default_value_t = 5000, value_parser = watchdog_timeout)]
     pub watchdog_timeout_ms: u32,
 
     /// Print the scheduler's counters every SECONDS seconds.
@@ -79,4 +82,57 @@ pub struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     pub log_json: bool,
+}
+
+/// The shortest watchdog timeout the starvation rescue honours, and the kernel's longest.
+const WATCHDOG_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 1000..=30_000;
+
+/// Parses `--watchdog-timeout-ms`, saying why a value out of range is refused.
+fn watchdog_timeout(arg: &str) -> Result<u32, String> {
+    let ms: u32 = arg
+        .parse()
+        .map_err(|_| format!("{arg:?} is not a number of milliseconds"))?;
+    if ms < *WATCHDOG_TIMEOUT_MS.start() {
+        return Err(format!(
+            "{ms} ms is below {} ms, the shortest timeout mus's starvation rescue can honour \
+             (it acts at a quarter of the timeout, and its scan, a slice and the tick take \
+             part of it): use at least {}",
+            WATCHDOG_TIMEOUT_MS.start(),
+            WATCHDOG_TIMEOUT_MS.start()
+        ));
+    }
+    if ms > *WATCHDOG_TIMEOUT_MS.end() {
+        return Err(format!(
+            "{ms} ms is above {} ms, the kernel's longest watchdog timeout",
+            WATCHDOG_TIMEOUT_MS.end()
+        ));
+    }
+    Ok(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(ms: &str) -> Result<Args, clap::Error> {
+        Args::try_parse_from(["mus-runner", "--watchdog-timeout-ms", ms])
+    }
+
+    #[test]
+    fn a_watchdog_timeout_the_rescue_cannot_honour_is_refused_with_the_reason() {
+        let err = parse("999").unwrap_err().to_string();
+        assert!(
+            err.contains("shortest timeout mus's starvation rescue can honour"),
+            "{err}"
+        );
+        assert!(
+            parse("30001")
+                .unwrap_err()
+                .to_string()
+                .contains("kernel's longest")
+        );
+        assert!(parse("soon").is_err());
+        assert_eq!(parse("1000").unwrap().watchdog_timeout_ms, 1000);
+        assert_eq!(parse("30000").unwrap().watchdog_timeout_ms, 30_000);
+    }
 }

@@ -80,6 +80,7 @@ impl<'obj> Scheduler<'obj> {
         rodata.slice_min_ns = args.slice_min_us.min(args.slice_us) * 1000;
         rodata.sync_grace_ns = args.sync_grace_us * 1000;
         rodata.preempt_enabled = !args.no_preempt;
+        rodata.watchdog_timeout_ns = u64::from(args.watchdog_timeout_ms) * 1_000_000;
         rodata.default_high_weight = args.high_weight.get();
         let nr_cpus = libbpf_rs::num_possible_cpus().context("cannot count the possible CPUs")?;
         rodata.nr_cpus = nr_cpus.try_into().context("too many CPUs")?;

@@ -728,3 +728,95 @@ fn on_a_kernel_without_sched_ext_the_runner_says_what_is_missing() {
     assert!(stderr.contains("has no sched_ext"), "{stderr}");
     assert!(stderr.contains("CONFIG_SCHED_CLASS_EXT=y"), "{stderr}");
 }
+
+/// Boots Debian's cloud kernel (7.3) with the scenario on `cpus` vCPUs.
+fn boot_cpus(name: &str, script: &str, timeout_s: u64, cpus: u32) -> GuestRun {
+    boot_on(
+        GuestKernel::Cloud,
+        scenario(name, script, timeout_s).cpus(cpus),
+    )
+}
+
+/// Asserts that the runner stayed attached through the scenario and exited cleanly.
+fn assert_attached_throughout(run: &GuestRun) {
+    let why = run.console_tail();
+    assert_eq!(get(run, "state_after"), "enabled", "{why}");
+    assert_eq!(get(run, "runner_alive"), "yes", "{why}");
+    assert_eq!(get(run, "runner_rc"), "0", "{why}");
+}
+
+/// Issue "Scheduler, round three": cpu.max holds with 32 threads under 0.1 CPU (it
+/// used 1.75 CPUs before), at both levels of nested limits, and removing the limits
+/// while tasks wait throttled releases them with mus still attached.
+#[test]
+fn cpu_max_holds_with_many_threads_and_nested_limits_and_can_be_removed_under_load() {
+    let run = boot_cpus("limits", include_str!("scenarios/limits.sh"), 300, 4);
+    let why = run.console_tail();
+    let within = |key: &str, i: usize, cpus: f64| {
+        let (secs, used) = usages(&run, key);
+        let quota = cpus * secs;
+        eprintln!(
+            "{key}[{i}]: {:.3} CPU s against a quota of {quota:.3}",
+            used[i]
+        );
+        assert!(
+            used[i] <= 1.1 * quota && used[i] >= 0.5 * quota,
+            "{key}[{i}] used {:.3} CPU s in {secs:.1} s, quota {quota:.3}\n{why}",
+            used[i]
+        );
+    };
+    within("many", 0, 0.1);
+    within("nested", 0, 0.6);
+    within("nested", 1, 0.2);
+    // unlimited, the 32 threads take far more than their old 0.1 CPU
+    let (secs, used) = usages(&run, "unlimited");
+    assert!(
+        used[0] > 1.0 * secs,
+        "after the limit went, 32 threads used {:.2} CPU s in {secs:.1} s\n{why}",
+        used[0]
+    );
+    assert_attached_throughout(&run);
+}
+
+/// Issue "Scheduler, round three": with the shortest watchdog timeout the runner
+/// accepts, 24 busy tasks in a cpu.idle cgroup next to 4 busy ones are rescued in time
+/// (no ejection) and progress; threads of one cgroup pinned to two disjoint CPU pairs
+/// each get their pair, with processes coming and going.
+#[test]
+fn no_stall_with_a_short_watchdog_an_idle_crowd_and_disjoint_pinned_threads() {
+    let run = boot_cpus("stalls", include_str!("scenarios/stalls.sh"), 300, 4);
+    let why = run.console_tail();
+    assert_eq!(get(&run, "state_idle"), "enabled", "{why}");
+    let (_, used) = usages(&run, "idle_next_to_busy");
+    assert!(used[0] > 0.0, "the cpu.idle crowd never ran\n{why}");
+    let ticks: Vec<f64> = get(&run, "pinned_ticks")
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [high, low, hz] = ticks[..] else {
+        panic!("pinned_ticks: {ticks:?}\n{why}")
+    };
+    // each pair of CPUs is kept busy by its own threads: over 10 s, at least one CPU
+    // (CPUs 0-1 also run the churn and the scenario's shell)
+    eprintln!(
+        "pinned: CPUs 2-3 {:.2} CPU s, CPUs 0-1 {:.2}",
+        high / hz,
+        low / hz
+    );
+    assert!(
+        high / hz > 10.0,
+        "threads on CPUs 2-3 got {:.2} CPU s\n{why}",
+        high / hz
+    );
+    assert!(
+        low / hz > 10.0,
+        "threads on CPUs 0-1 got {:.2} CPU s\n{why}",
+        low / hz
+    );
+    assert_eq!(get(&run, "churn_rc"), "0", "{why}");
+    assert_attached_throughout(&run);
+    assert!(
+        !run.console_tail().contains("stall"),
+        "the watchdog reported a stall\n{why}"
+    );
+}

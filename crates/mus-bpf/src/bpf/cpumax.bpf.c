@@ -2,6 +2,29 @@
 /*
  * cpu.max: quotas charged as tasks run, tasks held back in THROTTLED_DSQ
  * while their cgroup (or an ancestor) has none left, and their release.
+ *
+ * The model is the fair class's: each limited cgroup has a runtime balance,
+ * refilled by its quota once per period up to one quota (cpu.max.burst is
+ * not honoured), charged with what its tasks run on every CPU. The balance
+ * may go negative: slices end on ticks, so a CPU overruns by up to a tick,
+ * and that debt is carried: the cgroup's tasks are held back for as many
+ * periods as it takes to repay it, so the limit holds on average whatever
+ * the number of threads. A throttled task is released only when its cgroup
+ * and every limited ancestor have runtime again. Each cgroup's periods start
+ * when its limit was set, so pods' releases are staggered as the kernel
+ * staggers its period timers, rather than all at one instant.
+ *
+ * Why not scx's lib/cgroup_bw (scx_lavd's): it keeps per-cgroup queues of
+ * throttled tasks in a BPF arena, distributes runtime to per-CPU budgets
+ * and re-enqueues through its own callback protocol; mus has one throttled
+ * queue, releases from ops.dispatch, and needs only a balance per cgroup
+ * and a refill time. The balance is updated lazily (at a charge or a check)
+ * so no per-cgroup timer runs; one timer wakes a CPU when throttled tasks
+ * are due and every CPU is idle.
+ *
+ * Cost: nothing while no cgroup has a limit; while some has, a task whose
+ * cgroup path has none pays one cached flag check per callback (bw_gen),
+ * and a task under a limit O(depth) per charge and check.
  */
 #include "mus.bpf.h"
 
@@ -17,187 +40,348 @@ struct {
 	__type(value, struct bw_timer);
 } bw_timer_state SEC(".maps");
 
-/* cpu.max: cgroups with a quota, and the earliest time throttled tasks are due. */
+/*
+ * cgroups with a quota; the earliest time throttled tasks are due (0: none
+ * waits); bumped on every cpu.max change, so that each cgroup's cached
+ * "some ancestor is limited" flag is recomputed.
+ */
 private(MUS_BW) u64 nr_bw_cgroups;
 private(MUS_BW) u64 bw_release_at;
+private(MUS_BW) u64 bw_gen = 1;
+
+/* How many times a refill retries its update against concurrent charges. */
+#define REFILL_RETRIES		4
 
 /*
- * cpu.max. Periods are aligned to multiples of the period on the monotonic
- * clock, so that one timer serves every cgroup with the default period.
- * Burst (cpu.max.burst) is not honoured.
+ * Adds the quotas of the periods that ended by @now to @cgc's balance, up to
+ * one quota. One CPU wins the refill of a period (the compare-and-swap on
+ * bw_refill_at); its update of the balance retries against concurrent
+ * charges. Tolerated race: if every retry loses, the balance keeps up to one
+ * quota too much for one period (a charge lands between read and write).
  */
-
-/*
- * What @cgc has used of period @idx. Slices end on ticks, so a cgroup can
- * overrun its quota by up to a tick per CPU; the overrun is carried into the
- * next period (as the fair class carries negative runtime), so that the
- * average holds the limit.
- */
-static u64 period_used(const struct cgrp_ctx *cgc, u64 idx)
+static void refill(struct cgrp_ctx *cgc, u64 now)
 {
-	u64 used = cgc->bw_used;
+	u64 at = cgc->bw_refill_at, period = cgc->period_ns, quota = cgc->quota_ns;
+	u64 periods;
+	s64 cur, next;
+	int i;
 
-	if (cgc->bw_idx == idx)
-		return used;
-	if (cgc->bw_idx + 1 == idx && used > cgc->quota_ns)
-		return used - cgc->quota_ns;
-	return 0;
+	if (!period || time_before(now, at))
+		return;
+	periods = (now - at) / period + 1;
+	if (__sync_val_compare_and_swap(&cgc->bw_refill_at, at,
+					at + periods * period) != at)
+		return;
+	bpf_for(i, 0, REFILL_RETRIES) {
+		cur = cgc->bw_runtime;
+		next = cur + (s64)(periods * quota);
+		if (next > (s64)quota)
+			next = quota;
+		if (__sync_val_compare_and_swap(&cgc->bw_runtime, cur, next) == cur)
+			break;
+	}
 }
 
-/* How much of @cgc's quota is left in the current period (U64_MAX: no limit). */
-static u64 quota_left(struct cgrp_ctx *cgc, u64 now)
+/*
+ * When a cgroup owing @cgc->bw_runtime (<= 0) has runtime again: the refill
+ * that brings the balance above zero, periods away if the debt is larger
+ * than a quota.
+ */
+static u64 repaid_at(const struct cgrp_ctx *cgc)
 {
-	u64 used;
+	u64 debt = -cgc->bw_runtime;
 
-	if (!cgc->quota_ns || !cgc->period_ns)
-		return (u64)-1;
-	used = period_used(cgc, now / cgc->period_ns);
-	return used >= cgc->quota_ns ? 0 : cgc->quota_ns - used;
+	return cgc->bw_refill_at + debt / cgc->quota_ns * cgc->period_ns;
 }
 
 /*
- * The least quota left over @cgrp and its ancestors, and the end of the
- * period of the one that has least. O(depth), and skipped entirely while no
- * cgroup has a quota.
+ * Whether @cgrp or an ancestor has a limit, cached in @cgc until a cpu.max
+ * changes anywhere (bw_gen), so that the many cgroups with no limit on their
+ * path skip the walk while some other cgroup has one.
  */
-__hidden u64 subtree_quota_left(struct cgroup *cgrp, u64 now, u64 *period_end)
+static bool path_limited(struct cgroup *cgrp, struct cgrp_ctx *cgc)
 {
-	u64 least = (u64)-1;
+	u64 gen = bw_gen;
+	bool limited = false;
 	int level;
 
-	if (!nr_bw_cgroups)
-		return least;
+	if (cgc->bw_path_gen == gen)
+		return cgc->bw_path_limited;
 	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
-		struct cgrp_ctx *cgc;
-		u64 left;
+		struct cgrp_ctx *acgc;
 
 		if (level > cgrp->level)
 			break;
-		cgc = ancestor_ctx(cgrp, level);
-		if (!cgc)
+		acgc = ancestor_ctx(cgrp, level);
+		if (!acgc)
 			break;
-		left = quota_left(cgc, now);
-		if (left < least) {
-			least = left;
-			*period_end = (now / cgc->period_ns + 1) * cgc->period_ns;
+		if (acgc->quota_ns) {
+			limited = true;
+			break;
 		}
 	}
+	cgc->bw_path_limited = limited;
+	cgc->bw_path_gen = gen;
+	return limited;
+}
+
+/*
+ * The least runtime left over @cgrp and its limited ancestors (S64_MAX: no
+ * limit on the path), each refilled up to @now. When that is none (<= 0),
+ * @due is set to when every one of them has runtime again. O(depth) on a
+ * limited path, O(1) otherwise.
+ */
+__hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
+{
+	struct cgrp_ctx *cgc;
+	s64 least = S64_MAX;
+	u64 latest = 0;
+	int level;
+
+	if (!nr_bw_cgroups || !(cgc = cgrp_ctx_of(cgrp)) ||
+	    !path_limited(cgrp, cgc))
+		return least;
+	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
+		struct cgrp_ctx *acgc;
+		s64 left;
+
+		if (level > cgrp->level)
+			break;
+		acgc = ancestor_ctx(cgrp, level);
+		if (!acgc)
+			break;
+		if (!acgc->quota_ns)
+			continue;
+		refill(acgc, now);
+		left = acgc->bw_runtime;
+		if (left < least)
+			least = left;
+		if (left <= 0 && time_before(latest, repaid_at(acgc)))
+			latest = repaid_at(acgc);
+	}
+	if (least <= 0)
+		*due = latest;
 	return least;
 }
 
 /*
- * Charges what @p ran since it was last charged to the quota of @cgrp and of
- * each ancestor that has one. Called on every tick as well as when @p stops,
- * so that a task that keeps its CPU slice after slice is charged as it goes.
+ * Charges what @p ran since it was last charged to @cgrp and each limited
+ * ancestor. Called on every tick as well as when @p stops, so that a task
+ * that keeps its CPU slice after slice is charged as it goes.
  */
 __hidden void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now)
 {
 	u64 ran = now - tctx->bw_charged_at;
+	struct cgrp_ctx *cgc;
 	int level;
 
 	if (!nr_bw_cgroups || !tctx->bw_charged_at ||
 	    time_before(now, tctx->bw_charged_at))
 		return;
 	tctx->bw_charged_at = now;
+	if (!(cgc = cgrp_ctx_of(cgrp)) || !path_limited(cgrp, cgc))
+		return;
 	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
-		struct cgrp_ctx *cgc;
-		u64 idx;
+		struct cgrp_ctx *acgc;
 
 		if (level > cgrp->level)
 			break;
-		cgc = ancestor_ctx(cgrp, level);
-		if (!cgc)
+		acgc = ancestor_ctx(cgrp, level);
+		if (!acgc)
 			break;
-		if (!cgc->quota_ns || !cgc->period_ns)
+		if (!acgc->quota_ns)
 			continue;
-		idx = now / cgc->period_ns;
-		/*
-		 * Tolerated race: two CPUs starting a new period at once may
-		 * both roll it over, losing one charge of at most a tick.
-		 */
-		if (cgc->bw_idx != idx) {
-			cgc->bw_used = period_used(cgc, idx);
-			cgc->bw_idx = idx;
-		}
-		__sync_fetch_and_add(&cgc->bw_used, ran);
+		refill(acgc, now);
+		__sync_fetch_and_sub(&acgc->bw_runtime, ran);
 	}
 }
 
-/* Holds @p back until @until, the end of its cgroup's period. */
-static void throttle(struct task_struct *p, struct task_ctx *tctx, u64 until,
-		     u64 enq_flags)
+/* Arms the timer that wakes a CPU at @at, unless it is armed for earlier. */
+static void release_due(u64 at)
 {
-	u64 due = bw_release_at;
-	u32 zero = 0;
+	u64 due = bw_release_at, now = scx_bpf_now();
 	struct bw_timer *t;
+	u32 zero = 0;
 
-	tctx->throttled_until = until;
-	scx_bpf_dsq_insert(p, THROTTLED_DSQ, slice_ns, enq_flags);
-	stat_add(MUS_STAT_THROTTLED, 1);
-	if (due && !time_before(until, due))
+	at = at ?: 1; /* 0 means that nothing is due */
+	if (due && !time_before(at, due))
 		return;
 	/* tolerated race: a lost update releases a task one period late at worst */
-	bw_release_at = until;
+	bw_release_at = at;
 	t = bpf_map_lookup_elem(&bw_timer_state, &zero);
 	if (t)
-		bpf_timer_start(&t->timer, until - scx_bpf_now(), 0);
+		bpf_timer_start(&t->timer, time_before(now, at) ? at - now : 0, 0);
 }
 
-/* Whether @p's cgroup (or an ancestor) used its quota: then @p is held back. */
+/*
+ * When a throttled task must run whatever its cgroup's runtime: RESCUE_ALWAYS_NS
+ * after it last ran or woke (the kernel's watchdog counts from then too). A
+ * cgroup with more threads than its quota can serve in that time (32 threads
+ * under 0.1 CPU, each overrunning by up to a tick) could otherwise leave one
+ * of them throttled past the watchdog timeout: such a task runs one short
+ * slice (slice_min_ns, the rescue's), charged to its cgroup as debt, so the
+ * limit still holds on average while the quota exceeds threads x slice_min_ns
+ * per RESCUE_ALWAYS_NS (0.0128 CPU for 32 threads with the defaults).
+ */
+static u64 must_run_by(const struct task_ctx *tctx)
+{
+	u64 since = time_before(tctx->stopped_at, tctx->runnable_at) ?
+		    tctx->runnable_at : tctx->stopped_at;
+
+	return since + RESCUE_ALWAYS_NS;
+}
+
+/* The earlier of @a and @b, as times. */
+static u64 earlier(u64 a, u64 b)
+{
+	return time_before(a, b) ? a : b;
+}
+
+/*
+ * Holds @p back in THROTTLED_DSQ if its cgroup or a limited ancestor has no
+ * runtime left, until it has; returns whether it did.
+ */
 __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx,
-			 u64 enq_flags)
+			   u64 enq_flags)
 {
 	struct cgroup *cgrp;
-	u64 now, until = 0;
-	bool over;
+	u64 now, due = 0;
+	s64 left;
 
-	if (!nr_bw_cgroups)
+	if (!nr_bw_cgroups || dying(p))
 		return false;
 	now = scx_bpf_now();
 	cgrp = scx_bpf_task_cgroup(p);
 	if (!cgrp)
 		return false;
-	over = !subtree_quota_left(cgrp, now, &until);
+	left = quota_left(cgrp, now, &due);
 	bpf_cgroup_release(cgrp);
-	if (over)
-		throttle(p, tctx, until, enq_flags);
-	return over;
+	if (left > 0)
+		return false;
+	tctx->throttled_until = due;
+	scx_bpf_dsq_insert(p, THROTTLED_DSQ, slice_ns, enq_flags);
+	stat_add(MUS_STAT_THROTTLED, 1);
+	release_due(earlier(due, must_run_by(tctx)));
+	return true;
 }
 
 /*
- * Moves the throttled tasks whose period ended back to their queues.
- * Called from ops.dispatch (a context where tasks may move between queues);
- * O(throttled tasks), and only once a period ended.
+ * Whether the throttled @p (its context @tctx) may run again at @now: its
+ * cgroup (the one it is counted in) and every limited ancestor have runtime,
+ * or the limit went, or it must run (must_run_by(): then it runs as a rescued
+ * task). If not, its due time moves to the next repayment.
+ */
+static bool may_release(struct task_ctx *tctx, u64 now)
+{
+	struct cgroup *cgrp;
+	u64 due = 0;
+	s64 left;
+
+	if (!time_before(now, must_run_by(tctx))) {
+		tctx->rescued = true;
+		stat_add(MUS_STAT_STARVATION_RESCUES, 1);
+		return true;
+	}
+	if (time_before(now, tctx->throttled_until))
+		return false;
+	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+	if (!cgrp)
+		return true;
+	left = quota_left(cgrp, now, &due);
+	bpf_cgroup_release(cgrp);
+	if (left > 0)
+		return true;
+	tctx->throttled_until = due;
+	return false;
+}
+
+/*
+ * How many tasks of cgroups out of runtime one dispatch moves from the head
+ * of a queue to THROTTLED_DSQ; a head beyond that still runs, and ops.running
+ * preempts it at once.
+ */
+#define HEAD_THROTTLE_MAX	8
+
+/*
+ * Moves the heads of @dsq whose cgroup (or a limited ancestor) has no cpu.max
+ * runtime left to THROTTLED_DSQ, so that a CPU does not start them. They were
+ * queued while it had some; when it ran out, its other threads on other CPUs
+ * used it up. Started anyway, each ran until its preemption took effect, and
+ * 32 threads under 0.1 CPU used 0.18 CPU. Cost while some cgroup has a limit:
+ * one cgroup lookup by ID per dispatch, for the head that then runs.
+ */
+__hidden void throttle_heads(u64 dsq, u64 now)
+{
+	struct task_struct *p;
+	int n = 0;
+
+	if (!nr_bw_cgroups)
+		return;
+	bpf_for_each(scx_dsq, p, dsq, 0) {
+		struct task_ctx *tctx = task_ctx_of(p);
+		struct cgroup *cgrp;
+		u64 due = 0;
+		s64 left;
+
+		if (!tctx || tctx->rescued || dying(p) || n >= HEAD_THROTTLE_MAX ||
+		    !(cgrp = bpf_cgroup_from_id(tctx->counted_cgid)))
+			break;
+		left = quota_left(cgrp, now, &due);
+		bpf_cgroup_release(cgrp);
+		if (left > 0)
+			break;
+		tctx->throttled_until = due;
+		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, THROTTLED_DSQ, 0)) {
+			stat_add(MUS_STAT_THROTTLED, 1);
+			release_due(earlier(due, must_run_by(tctx)));
+		}
+		n++;
+	}
+}
+
+/*
+ * Moves the throttled tasks that may run again back to their queues (and
+ * kicks an idle CPU for each). Called from every ops.dispatch, so that tasks
+ * held back under a limit that was then removed are released too; costs one
+ * queue-length read unless tasks are due. O(throttled tasks) then.
  */
 __hidden void release_throttled(void)
 {
-	u64 now = scx_bpf_now(), due = bw_release_at, next = 0;
+	u64 now, due = bw_release_at, next = 0;
 	struct task_struct *p;
 
-	if (!due || time_before(now, due))
+	if (!scx_bpf_dsq_nr_queued(THROTTLED_DSQ))
+		return;
+	now = scx_bpf_now();
+	if (due && time_before(now, due))
 		return;
 	if (__sync_val_compare_and_swap(&bw_release_at, due, 0) != due)
 		return;
 	bpf_for_each(scx_dsq, p, THROTTLED_DSQ, 0) {
 		struct task_ctx *tctx = task_ctx_of(p);
+		u64 dsq;
+		s32 cpu;
 
-		if (tctx && time_before(now, tctx->throttled_until)) {
-			if (!next || time_before(tctx->throttled_until, next))
-				next = tctx->throttled_until;
+		if (tctx && !may_release(tctx, now)) {
+			u64 at = earlier(tctx->throttled_until, must_run_by(tctx));
+
+			if (!next || time_before(at, next))
+				next = at;
 			continue;
 		}
-		s32 cpu = scx_bpf_task_cpu(p);
-
-		scx_bpf_dsq_move_set_vtime(BPF_FOR_EACH_ITER, p->scx.dsq_vtime);
-		if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, task_dsq(p, cpu), 0)) {
+		cpu = scx_bpf_task_cpu(p);
+		dsq = task_dsq(p, cpu);
+		scx_bpf_dsq_move_set_vtime(BPF_FOR_EACH_ITER,
+					   tctx && tctx->rescued ?
+					   rescue_key(p, tctx, dsq) : p->scx.dsq_vtime);
+		if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, dsq, 0)) {
 			cpu = pick_idle_near(p, cpu, true);
-
 			if (cpu >= 0)
 				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 		}
 	}
 	if (next)
-		__sync_val_compare_and_swap(&bw_release_at, 0, next);
+		release_due(next);
 }
 
 /* The timer that wakes a CPU to release throttled tasks if all are idle. */
@@ -214,15 +398,15 @@ static int bw_timer_fn(void *map, u32 *key, struct bw_timer *t)
 
 /*
  * Called on every tick for the running task, only to charge cpu.max quotas
- * as the task runs: a task whose cgroup used up its quota stops now (its
- * slice was shortened to the quota left when it started, but the cgroup's
- * other threads use the same quota meanwhile).
+ * as the task runs: a task whose cgroup has no runtime left stops now (its
+ * slice was shortened to the runtime left when it started, but the cgroup's
+ * other threads use the same runtime meanwhile).
  */
 void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
 {
 	struct task_ctx *tctx;
 	struct cgroup *cgrp;
-	u64 until = 0, now;
+	u64 due = 0, now;
 
 	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)))
 		return;
@@ -231,23 +415,42 @@ void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
 		return;
 	now = scx_bpf_now();
 	charge_quota(tctx, cgrp, now);
-	if (!subtree_quota_left(cgrp, now, &until))
-		p->scx.slice = 0;
+	if (quota_left(cgrp, now, &due) <= 0)
+		scx_bpf_task_set_slice(p, 0);
 	bpf_cgroup_release(cgrp);
 }
 
-/* Sets @cgc's cpu.max; a quota of U64_MAX (the kernel's "max") is no limit. */
+/*
+ * Sets @cgc's cpu.max; a quota of U64_MAX (the kernel's "max") is no limit.
+ * A new limit starts with a full quota and its periods from now; a changed
+ * one keeps its balance (up to the new quota) and, if its period is the same,
+ * its periods. A removed limit releases its throttled tasks at once.
+ */
 __hidden void set_bandwidth(struct cgrp_ctx *cgc, u64 period_us, u64 quota_us)
 {
 	bool had = cgc->quota_ns;
 	bool has = quota_us && quota_us != (u64)-1 && period_us;
+	u64 now = scx_bpf_now(), period = period_us * NSEC_PER_USEC;
+	u64 quota = quota_us * NSEC_PER_USEC;
 
-	cgc->period_ns = period_us * NSEC_PER_USEC;
-	cgc->quota_ns = has ? quota_us * NSEC_PER_USEC : 0;
+	if (has) {
+		if (!had || cgc->period_ns != period)
+			cgc->bw_refill_at = now + period;
+		if (!had || cgc->bw_runtime > (s64)quota)
+			cgc->bw_runtime = quota;
+		cgc->period_ns = period;
+		cgc->quota_ns = quota;
+	} else {
+		cgc->quota_ns = 0;
+		cgc->period_ns = 0;
+	}
 	if (has && !had)
 		__sync_fetch_and_add(&nr_bw_cgroups, 1);
 	else if (!has && had)
 		__sync_fetch_and_sub(&nr_bw_cgroups, 1);
+	__sync_fetch_and_add(&bw_gen, 1);
+	if (had)
+		release_due(now);
 }
 
 void BPF_STRUCT_OPS(mus_cgroup_set_bandwidth, struct cgroup *cgrp,

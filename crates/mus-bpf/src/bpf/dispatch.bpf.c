@@ -22,6 +22,9 @@
  *   noise slice (evaluation/experiments/redis_sat_ab.sh). A boosted task that
  *   stays runnable (a CPU hog) is exempt for its first slice_ns only.
  * Shares hold: neither bends the order by more than a credit or a slice.
+ * A head put there by the starvation rescue goes first (its vtime, lent, is
+ * often still behind the running task's, which would otherwise keep its CPU
+ * for as long as it stays ahead: the rescue waited for a CPU that never came).
  * Cost: one task storage lookup, at a slice's end only.
  */
 static bool gives_way(const struct task_struct *prev,
@@ -34,6 +37,9 @@ static bool gives_way(const struct task_struct *prev,
 	if (!next)
 		return time_before(next_vtime, prev->scx.dsq_vtime);
 	ntctx = task_ctx_of(next);
+	/* a rescued head is owed the CPU whatever the vtimes say */
+	if (ntctx && ntctx->rescued)
+		return true;
 	next_boost = ntctx ? ntctx->boost : 0;
 	if (next_boost > tctx->boost)
 		return time_before(next_vtime, prev->scx.dsq_vtime +
@@ -44,10 +50,74 @@ static bool gives_way(const struct task_struct *prev,
 }
 
 /*
- * Whether @prev, whose slice ran out, should keep its CPU for another slice
- * (which it then gets) rather than give it to @next, owed it by @next_vtime
- * (@has_next false: nothing waits that this CPU would take; @next NULL: a
- * task of another cache).
+ * Whether @prev may run on at all: it is ours, still runnable, and its
+ * cgroup (and every limited ancestor) has cpu.max runtime left. Returns its
+ * context then, else NULL. scx_bpf_task_cgroup() is refused for @prev in
+ * ops.dispatch (which does not operate on it): its cgroup is found by the ID
+ * it is counted in.
+ */
+static struct task_ctx *may_continue(struct task_struct *prev, u64 now)
+{
+	struct task_ctx *tctx;
+	struct cgroup *cgrp;
+	u64 due = 0;
+	s64 left;
+
+	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
+		return NULL;
+	tctx = lookup_task_ctx(prev);
+	if (!tctx || time_before(now, tctx->started_at))
+		return NULL;
+	if (!nr_bw_cgroups)
+		return tctx;
+	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+	if (!cgrp)
+		return NULL;
+	left = quota_left(cgrp, now, &due);
+	bpf_cgroup_release(cgrp);
+	return left > 0 ? tctx : NULL;
+}
+
+/*
+ * @prev runs on for another slice: it gets one, its share and boost are
+ * brought up to date (a task that keeps its CPU has no ops.running to do
+ * it: without this, a hog kept its old share after an unboost or after new
+ * siblings appeared until it slept), and pick_victim() weighs it from here,
+ * like a task that just started. A kick that did not take the CPU is
+ * forgotten, or the CPU would be spared every later waker for as long as
+ * @prev runs on. Cost: one cgroup lookup by ID, at a slice's end only.
+ */
+static void run_on(struct task_struct *prev, struct task_ctx *tctx, s32 cpu,
+		   u64 now)
+{
+	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
+	struct cgroup *cgrp;
+	struct cgrp_ctx *cgc;
+
+	charge_run(prev, tctx, now);
+	refresh_task_boost(prev, tctx);
+	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+	if (cgrp) {
+		if ((cgc = cgrp_ctx_of(cgrp)))
+			tctx->share = task_share(prev, cgrp, cgc);
+		bpf_cgroup_release(cgrp);
+	}
+	scx_bpf_task_set_slice(prev, task_slice(cpu));
+	if (cctx) {
+		cctx->vtime = prev->scx.dsq_vtime ?: 1;
+		cctx->started_at = now;
+		cctx->share = tctx->share;
+		cctx->slice = prev->scx.slice;
+		cctx->boost = tctx->boost;
+		cctx->kicked = false;
+	}
+}
+
+/*
+ * Whether @prev (@tctx its context, NULL if it may not run on), whose slice
+ * ran out, should keep its CPU for another slice rather than give it to
+ * @next, owed it by @next_vtime (@has_next false: nothing waits that this
+ * CPU would take; @next NULL: a task of another cache).
  *
  * The kernel calls ops.dispatch before it puts @prev back in the queue, so the
  * queue's head would always win, even against a @prev with a smaller vtime: a
@@ -56,79 +126,38 @@ static bool gives_way(const struct task_struct *prev,
  * head, once @prev is charged for what it ran (ops.stopping, which comes after
  * this, charges only the rest). Heads are peeked without the queues'
  * locks: if one is dequeued meanwhile, one decision is made on a stale vtime.
+ * A head this CPU may not run (affinity, cpuset) is not owed this CPU.
  */
-static bool keep_running(struct task_struct *prev, bool has_next,
-			 u64 next_vtime, struct task_struct *next)
+static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
+			 s32 cpu, bool has_next, u64 next_vtime,
+			 struct task_struct *next, u64 now)
 {
-	struct task_ctx *tctx;
-	struct cpu_ctx *cctx;
-	u64 now = scx_bpf_now();
-	s32 cpu;
-
-	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
+	if (!tctx)
 		return false;
-	tctx = lookup_task_ctx(prev);
-	if (!tctx || time_before(now, tctx->started_at))
-		return false;
-	if (nr_bw_cgroups) {
+	if (next && !bpf_cpumask_test_cpu(cpu, next->cpus_ptr))
+		has_next = false;
+	if (has_next) {
 		/*
-		 * scx_bpf_task_cgroup() is refused for @prev here (ops.dispatch
-		 * does not operate on it): find its cgroup by the ID counted in.
+		 * Charge what it ran so far before bounding its lag: a bound
+		 * applied to an uncharged vtime would be applied again to the
+		 * same runtime at the next check, and a task kept running for
+		 * many slices would be charged far beyond what it ran.
 		 */
-		struct cgroup *cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
-		u64 until = 0;
-		bool over;
-
-		if (!cgrp)
-			return false;
-		over = !subtree_quota_left(cgrp, now, &until);
-		bpf_cgroup_release(cgrp);
-		if (over)
+		charge_run(prev, tctx, now);
+		bound_lag(prev, tctx);
+		if (gives_way(prev, tctx, next_vtime, next, now))
 			return false;
 	}
-
-	/*
-	 * From here on @prev runs on: a kick that did not take the CPU is
-	 * forgotten, or the CPU would be spared every later waker for as long
-	 * as @prev runs on.
-	 */
-	cpu = bpf_get_smp_processor_id();
-	cctx = lookup_cpu_ctx(cpu);
-	if (!has_next) {
-		if (cctx)
-			cctx->kicked = false;
-		prev->scx.slice = task_slice(cpu);
-		return true;
-	}
-	/*
-	 * Charge what it ran so far before bounding its lag: a bound applied
-	 * to an uncharged vtime would be applied again to the same runtime at
-	 * the next check, and a task kept running for many slices would be
-	 * charged far beyond what it ran.
-	 */
-	charge_run(prev, tctx, now);
-	bound_lag(prev, tctx);
-	if (gives_way(prev, tctx, next_vtime, next, now))
-		return false;
 	/*
 	 * Only a task that stays gets a slice: one that goes back to the queue
 	 * with a slice left would be put at the head of the local queue.
 	 */
-	prev->scx.slice = task_slice(cpu);
-	/* pick_victim() weighs the task from here, like one that just started */
-	if (cctx) {
-		cctx->vtime = prev->scx.dsq_vtime ?: 1;
-		cctx->started_at = now;
-		cctx->slice = prev->scx.slice;
-		cctx->kicked = false;
-	}
+	run_on(prev, tctx, cpu, now);
 	return true;
 }
 
 /*
- * A CPU serves, in this order: rescued starving tasks (RESCUE_DSQ, which the
- * kernel consumes before calling this; a task rescued here is taken at the
- * next dispatch of any CPU it may run on); @prev again if no
+ * A CPU serves, in this order: @prev again if no
  * waiting task is owed the CPU more; the head of another cache's queue if it
  * is owed the CPU by more than STEAL_SLICES (see pick_steal); the smaller
  * vtime of its own queue's head and its cache's queue's head. A CPU with
@@ -143,9 +172,14 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	bool has_head, own_first, idle;
 	s32 steal = -1;
 
-	if (nr_bw_cgroups)
-		release_throttled();
+	u64 now = scx_bpf_now();
+	struct task_ctx *ptctx;
+
+	release_throttled();
 	rescue_starving();
+	throttle_heads(LLC_DSQ(llc), now);
+	throttle_heads(CPU_DSQ(cpu), now);
+	ptctx = may_continue(prev, now);
 
 	shared = __COMPAT_scx_bpf_dsq_peek(LLC_DSQ(llc));
 	own = __COMPAT_scx_bpf_dsq_peek(CPU_DSQ(cpu));
@@ -165,9 +199,9 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	}
 
 	/* no ops.stopping/running in between: keep_running() charged it */
-	if (keep_running(prev, has_head || steal >= 0,
+	if (keep_running(prev, ptctx, cpu, has_head || steal >= 0,
 			 steal >= 0 ? steal_v : head_vtime,
-			 steal >= 0 ? NULL : own_first ? own : shared))
+			 steal >= 0 ? NULL : own_first ? own : shared, now))
 		return;
 	if (steal >= 0 && scx_bpf_dsq_move_to_local(LLC_DSQ(steal), 0)) {
 		stat_add(idle ? MUS_STAT_IDLE_STEALS : MUS_STAT_STEALS, 1);
@@ -184,15 +218,25 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	 * than another CPU of the cache having just taken the head): rather
 	 * than idle, take from any cache.
 	 */
-	if (nr_llcs <= 1 || (!scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) &&
-			     !scx_bpf_dsq_nr_queued(CPU_DSQ(cpu))))
-		return;
-	bpf_for(i, 0, nr_llcs) {
-		if (i != llc && scx_bpf_dsq_move_to_local(LLC_DSQ(i), 0)) {
-			stat_add(MUS_STAT_IDLE_STEALS, 1);
-			return;
+	if (nr_llcs > 1 && (scx_bpf_dsq_nr_queued(LLC_DSQ(llc)) ||
+			    scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)))) {
+		bpf_for(i, 0, nr_llcs) {
+			if (i != llc && scx_bpf_dsq_move_to_local(LLC_DSQ(i), 0)) {
+				stat_add(MUS_STAT_IDLE_STEALS, 1);
+				return;
+			}
 		}
 	}
+	/*
+	 * Nothing was dispatched although @prev gave way (its head was taken by
+	 * another CPU meanwhile, or is one this CPU may not run): @prev runs
+	 * on. Without this, under SCX_OPS_ENQ_LAST, @prev would go through
+	 * ops.enqueue into the local queue, and from 6.12 on nothing may
+	 * reschedule this CPU to run it (a stall). A @prev over its cpu.max is
+	 * let go: ops.enqueue holds it back.
+	 */
+	if (ptctx)
+		run_on(prev, ptctx, cpu, now);
 }
 
 void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
@@ -201,8 +245,9 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	struct cpu_ctx *cctx;
 	struct cgroup *cgrp;
 	struct cgrp_ctx *cgc;
-	u64 now = scx_bpf_now(), slice, until = 0, left, waiting;
+	u64 now = scx_bpf_now(), slice, due = 0, waiting;
 	s32 cpu = bpf_get_smp_processor_id();
+	s64 left;
 	u32 llc = llc_of(cpu);
 
 	/*
@@ -235,21 +280,33 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		if (cgc)
 			tctx->share = task_share(p, cgrp, cgc);
 		/*
-		 * Don't run past the cgroup's quota: the cgroup's other threads
-		 * may use it on other CPUs meanwhile, so take a CPU's part of
-		 * what is left (each CPU's overshoot then shrinks geometrically).
+		 * Don't run past the cgroup's cpu.max runtime: the cgroup's
+		 * other threads may use it on other CPUs meanwhile, so take a
+		 * CPU's part of what is left (each CPU's overshoot then shrinks
+		 * geometrically). A task that finds none left (its cgroup's
+		 * other threads used it since it was queued) is preempted at
+		 * once rather than given a slice: ops.enqueue then holds it
+		 * back. Before, it ran at least 100 us and, slices ending on
+		 * ticks, up to a tick: 32 threads under 0.1 CPU used 1.75 CPUs.
 		 */
-		left = subtree_quota_left(cgrp, now, &until);
-		if (left != (u64)-1) {
-			left /= nr_cpus;
-			if (left < slice)
-				slice = left > 100 * NSEC_PER_USEC ? left : 100 * NSEC_PER_USEC;
+		left = quota_left(cgrp, now, &due);
+		if (left <= 0 && !dying(p) && !tctx->rescued) {
+			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+			slice = 0;
+		} else if (left != S64_MAX && (u64)left / nr_cpus < slice) {
+			slice = (u64)left / nr_cpus ?: 1;
 		}
 		bpf_cgroup_release(cgrp);
 	}
+	/* a rescued task makes progress without bending shares further */
+	if (tctx->rescued) {
+		tctx->rescued = false;
+		if (slice > slice_min_ns)
+			slice = slice_min_ns;
+	}
 	if (slice < slice_ns)
 		stat_add(MUS_STAT_SHORT_SLICES, 1);
-	p->scx.slice = slice;
+	scx_bpf_task_set_slice(p, slice);
 
 	stat_add(tctx->boost ? MUS_STAT_RUN_BOOSTED : MUS_STAT_RUN_NORMAL, 1);
 	cctx = lookup_cpu_ctx(cpu);

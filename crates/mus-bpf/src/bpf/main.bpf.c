@@ -33,8 +33,9 @@
  *    A task that stays runnable is owed at most MAX_LAG_SLICES of its
  *    slices, so nothing banks CPU it could not use and a share that drops (a
  *    boost taken back, a sibling started) takes effect at once.
- * 4. Nothing is starved and the watchdog never fires: a task queued for
- *    STARVATION_NS runs next, out of vtime order, for a short slice.
+ * 4. Nothing is starved and the watchdog never fires: a task queued for a
+ *    quarter of the watchdog timeout runs next in its queue, out of vtime
+ *    order, for a short slice, at a bounded rate (RESCUE_AFTER_NS).
  *
  * How: the hierarchy flattened into one share per cgroup
  * ------------------------------------------------------
@@ -100,8 +101,8 @@
  * shares (one hweight per cgroup, of the whole machine; a cache whose tasks
  * fall behind by STEAL_SLICES is stolen from, so no cgroup's tasks lag those
  * of another cache by more than that: a few slices' error in seconds of
- * contention), cpu.max (quotas are per cgroup, charged from every CPU), the
- * starvation rescue (one FIFO queue every CPU serves first) and the node's
+ * contention), cpu.max (a runtime balance per cgroup, charged from every
+ * CPU), the starvation rescue (which scans every queue) and the node's
  * progress vtime_now. Two tasks in different caches are not compared on
  * every decision, only through their queues' heads; that is the price of not
  * bouncing one lock across sockets, and scx_bpfland and scx_lavd pay it too.
@@ -123,7 +124,9 @@
  * sched_idle init arg (without them cpu.idle is not seen). scx_bpf_dsq_peek
  * (7.1 for a reliable one; scx's compat helper falls back to an iterator).
  * 6.15: scx_bpf_cpu_node (each queue allocated on its CPUs' NUMA node;
- * before, on any node).
+ * before, on any node). 6.19: scx_bpf_task_set_slice/dsq_vtime (scx's
+ * compat helpers write the fields directly before). The cgroup callbacks
+ * need CONFIG_EXT_GROUP_SCHED, which the runner checks.
  * libbpf drops the callbacks a kernel lacks (scx_utils' load-time fix-ups).
  *
  * Cost of the hot callbacks (D = cgroup depth, 4-5 under kubelet; L = number
@@ -136,17 +139,20 @@
  *   the wake-up is handled on it and its task is ahead; else also two random
  *   ones), an insert into the cache's queue (a boosted waker's also peeks at
  *   the queue's head and looks up its storage; into the local queue when
- *   the idle CPU or the victim is the task's own) and a kick; O(D) when
- *   cpu.max limits exist.
+ *   the idle CPU or the victim is the task's own) and a kick; O(D) for a
+ *   task under a cpu.max limit, O(1) for one with none on its path.
  * runnable/quiescent: one task-cgroup kfunc, one storage lookup, two atomics;
  *   O(D) lock sections only when a cgroup's activity changes.
- * running: O(1). stopping: O(1) with a cached share, O(D) after the tree
- *   changed. tick: nothing without cpu.max; O(D) with it.
+ * running: O(1) with a cached share, O(D) after the tree changed (and O(D)
+ *   under a cpu.max limit). stopping: O(1); O(D) under a limit. tick:
+ *   nothing without cpu.max; O(D) under a limit.
  * dispatch: O(1) on a busy CPU (peeks at its two queues and at most three
  *   other caches' heads, then one move; one more task storage lookup, the
  *   head's, when a slice ends behind it); O(L) peeks on a CPU that would
- *   otherwise go idle; O(throttled) only when a cpu.max period ends; the
- *   starvation scan, ten times a second on one CPU, is O(L + CPUs + queued).
+ *   otherwise go idle; O(throttled) only when throttled tasks are due; at a
+ *   slice's end where prev stays, one cgroup lookup by ID (its share is
+ *   brought up to date); the starvation scan, at most ten times a second on
+ *   one CPU, is O(L + CPUs + queued).
  */
 #include "mus.bpf.h"
 
@@ -213,6 +219,13 @@ const volatile u64 map_scan_interval_ns = 100 * NSEC_PER_MSEC;
  * the queue when it wakes up (EEVDF bounds lag on both sides too).
  */
 const volatile u64 max_debt_ns = 1000 * NSEC_PER_MSEC;
+
+/*
+ * The watchdog timeout mus-runner asked the kernel for (ops.timeout_ms), in
+ * ns: the starvation rescue acts at fractions of it (RESCUE_AFTER_NS). The
+ * runner refuses a timeout below 1 s.
+ */
+const volatile u64 watchdog_timeout_ns = WATCHDOG_TIMEOUT_MS * NSEC_PER_MSEC;
 
 /* Number of possible CPUs, set by mus-runner (vtime advances this fast). */
 const volatile u32 nr_cpus = 1;
@@ -284,7 +297,7 @@ __hidden struct task_ctx *lookup_task_ctx(struct task_struct *p)
 
 void BPF_STRUCT_OPS(mus_enable, struct task_struct *p)
 {
-	p->scx.dsq_vtime = vtime_now;
+	scx_bpf_task_set_dsq_vtime(p, vtime_now);
 }
 
 s32 BPF_STRUCT_OPS(mus_init_task, struct task_struct *p,
@@ -309,10 +322,9 @@ void BPF_STRUCT_OPS(mus_dump, struct scx_dump_ctx *dctx)
 {
 	u32 i;
 
-	scx_bpf_dump("mus: caches=%u throttled=%d rescue=%d vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
-		     nr_llcs, scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
-		     scx_bpf_dsq_nr_queued(RESCUE_DSQ), vtime_now,
-		     hweight_gen, map_gen, nr_bw_cgroups);
+	scx_bpf_dump("mus: now=%llu caches=%u throttled=%d release_at=%llu vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
+		     scx_bpf_now(), nr_llcs, scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
+		     bw_release_at, vtime_now, hweight_gen, map_gen, nr_bw_cgroups);
 	bpf_for(i, 0, nr_llcs)
 		scx_bpf_dump("mus cache%u: queued=%d", i,
 			     scx_bpf_dsq_nr_queued(LLC_DSQ(i)));

@@ -29,22 +29,20 @@
  */
 #define LLC_DSQ(llc)		((u64)(llc))
 #define CPU_DSQ(cpu)		((u64)MUS_MAX_LLCS + (cpu))
-/* Tasks whose cgroup used up its cpu.max quota, released at the period end. */
+/* Tasks whose cgroup (or an ancestor) has no cpu.max runtime left. */
 #define THROTTLED_DSQ		((u64)MUS_MAX_LLCS + MUS_MAX_CPUS)
-/*
- * Tasks that waited STARVATION_NS, served before every other queue, in FIFO
- * order: the kernel's global queue, which every CPU consumes before it calls
- * ops.dispatch (taking only tasks it may run), so serving it costs the
- * dispatch path nothing. mus inserts nothing else there.
- */
-#define RESCUE_DSQ		SCX_DSQ_GLOBAL
+
+#ifndef S64_MAX
+#define S64_MAX			((s64)(~0ULL >> 1))
+#endif
 
 #define NSEC_PER_USEC		1000ULL
 #define NSEC_PER_MSEC		1000000ULL
 
 /*
  * A task that stays runnable this long without getting a CPU makes the kernel
- * eject the scheduler. The default; mus-runner --watchdog-timeout-ms sets it.
+ * eject the scheduler. The default; mus-runner --watchdog-timeout-ms sets it
+ * (and watchdog_timeout_ns, from which the starvation rescue's times follow).
  */
 #define WATCHDOG_TIMEOUT_MS	5000
 
@@ -52,13 +50,20 @@
  * Weighted fairness alone does not bound how long a task waits: a task of a
  * tiny share (one of many threads in a cpu.idle or BestEffort cgroup next to
  * busy ones) is charged so much for one slice that its next turn can be
- * seconds away. Every STARVATION_SCAN_NS one CPU moves every task queued
- * longer than STARVATION_NS to RESCUE_DSQ, which CPUs serve first with short
- * slices: waits stay near STARVATION_NS, far below the watchdog, and the
- * shares of everyone else are not bent by a floor.
+ * seconds away. The starvation rescue (queues.bpf.c) puts a task queued for
+ * a quarter of the watchdog timeout at the head of its own queue, for a
+ * short slice, at most RESCUES_PER_CPU per CPU of that queue per scan (a
+ * scan every eighth of that, at most every 100 ms), oldest-first; a task
+ * queued for half the timeout is rescued whatever that bound. So no task
+ * waits as long as the timeout, and each starving task gets at most
+ * slice_min_ns per quarter timeout beyond its share (0.08 % of a CPU with
+ * the defaults), charged to its own vtime like any run.
  */
-#define STARVATION_NS		(2000 * NSEC_PER_MSEC)
-#define STARVATION_SCAN_NS	(100 * NSEC_PER_MSEC)
+#define RESCUE_AFTER_NS		(watchdog_timeout_ns / 4)
+#define RESCUE_ALWAYS_NS	(watchdog_timeout_ns / 2)
+#define RESCUE_SCAN_NS		(RESCUE_AFTER_NS / 8 < 100 * NSEC_PER_MSEC ? \
+				 RESCUE_AFTER_NS / 8 : 100 * NSEC_PER_MSEC)
+#define RESCUES_PER_CPU		1
 
 /*
  * A CPU takes the head of another cache's queue only when that task is owed
@@ -119,9 +124,11 @@ struct task_ctx {
 	u64 share;
 	/* when it was last queued, for the starvation rescue */
 	u64 enqueued_at;
+	/* rescued: its next run gets slice_min_ns (see RESCUE_AFTER_NS) */
+	bool rescued;
 	/* when it last became runnable (woke up), for keep_running() */
 	u64 runnable_at;
-	/* held in THROTTLED_DSQ until this time (a cpu.max period end) */
+	/* held in THROTTLED_DSQ at least until this time (cpu.max runtime is due) */
 	u64 throttled_until;
 	/* CPU time up to this time is charged to cpu.max quotas */
 	u64 bw_charged_at;
@@ -183,11 +190,15 @@ struct cgrp_ctx {
 	/* share of the machine (SHARE_ONE = all), valid at hweight_gen */
 	u64 hweight;
 	u64 hweight_gen;
-	/* cpu.max: quota per period (0: unlimited); [atomic] use in period bw_idx */
+	/* cpu.max: quota per period (0: unlimited), see cpumax.bpf.c */
 	u64 quota_ns;
 	u64 period_ns;
-	u64 bw_idx;
-	u64 bw_used;
+	/* [atomic] runtime left (< 0: debt), and when the next period starts */
+	s64 bw_runtime;
+	u64 bw_refill_at;
+	/* whether it or an ancestor has a limit, valid at bw_gen bw_path_gen */
+	u64 bw_path_gen;
+	bool bw_path_limited;
 };
 
 
@@ -199,6 +210,7 @@ extern const volatile bool preempt_enabled;
 extern const volatile u32 default_high_weight;
 extern const volatile u64 map_scan_interval_ns;
 extern const volatile u64 max_debt_ns;
+extern const volatile u64 watchdog_timeout_ns;
 extern const volatile u32 nr_cpus;
 extern const volatile u32 nr_llcs;
 extern const volatile u32 cpu_llc[MUS_MAX_CPUS];
@@ -259,6 +271,22 @@ static __always_inline u64 task_dsq(const struct task_struct *p, s32 cpu)
 	return LLC_DSQ(llc_of(cpu));
 }
 
+#ifndef SIGKILL
+#define SIGKILL			9
+#endif
+
+/*
+ * Whether @p is exiting or has been sent SIGKILL (cgroup.kill, the OOM
+ * killer, a pod's deletion): it must run to die and free what it holds, so it
+ * is never held back (the kernel likewise lets a throttled task run until it
+ * returns to user space, which a dying one never does).
+ */
+static __always_inline bool dying(const struct task_struct *p)
+{
+	return (p->flags & PF_EXITING) ||
+	       (p->pending.signal.sig[0] & (1UL << (SIGKILL - 1)));
+}
+
 /* main.bpf.c */
 __hidden void stat_add(u32 idx, u64 delta);
 __hidden struct cpu_ctx *lookup_cpu_ctx(s32 cpu);
@@ -274,10 +302,11 @@ __hidden void refresh_task_boost(struct task_struct *p, struct task_ctx *tctx);
 __hidden s32 start_map_scan(void);
 
 /* cpumax.bpf.c */
-__hidden u64 subtree_quota_left(struct cgroup *cgrp, u64 now, u64 *period_end);
+__hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due);
 __hidden void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now);
 __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags);
 __hidden void release_throttled(void);
+__hidden void throttle_heads(u64 dsq, u64 now);
 __hidden void set_bandwidth(struct cgrp_ctx *cgc, u64 period_us, u64 quota_us);
 __hidden s32 init_bw_timer(void);
 
@@ -288,6 +317,7 @@ __hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere)
 __hidden u64 slice_for(u32 llc, u64 waiting);
 __hidden u64 task_slice(s32 cpu);
 __hidden void rescue_starving(void);
+__hidden u64 rescue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq);
 __hidden void follow_head(u64 head_vtime);
 __hidden s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime);
 __hidden s32 create_queues(void);

@@ -32,7 +32,7 @@ struct {
  */
 private(MUS_VTIME) u64 vtime_now;
 
-/* When a CPU last looked for starving tasks; see STARVATION_NS. */
+/* When a CPU last looked for starving tasks; see RESCUE_AFTER_NS. */
 private(MUS_RESCUE) u64 last_starvation_scan;
 
 /*
@@ -101,43 +101,77 @@ __hidden u64 task_slice(s32 cpu)
 			      scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)));
 }
 
-/* Moves every task queued in @dsq longer than STARVATION_NS to RESCUE_DSQ. */
-static void rescue_from(u64 dsq, u64 now)
+/*
+ * The key that puts the rescued @p (@tctx its context) at the head of @dsq:
+ * the place is lent, as queue_key() lends it, and @p is charged from its own
+ * vtime (restore_vtime()). Marks @p rescued: its next run is short, and a CPU
+ * gives way to it (gives_way()).
+ */
+__hidden u64 rescue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
+{
+	struct task_struct *head = __COMPAT_scx_bpf_dsq_peek(dsq);
+
+	if (!tctx->queued_ahead) {
+		tctx->own_vtime = p->scx.dsq_vtime;
+		tctx->queued_ahead = true;
+	}
+	tctx->rescued = true;
+	return (head ? head->scx.dsq_vtime : p->scx.dsq_vtime) - 1;
+}
+
+/*
+ * Puts up to @budget tasks of @dsq queued longer than RESCUE_AFTER_NS, and
+ * every one queued longer than RESCUE_ALWAYS_NS, at the head of @dsq, the
+ * oldest first: two passes from the tail (where the starving are: the
+ * largest vtimes), the first taking only tasks past RESCUE_ALWAYS_NS (see
+ * rescue_key()). The iterator skips tasks moved during the pass.
+ */
+static void rescue_from(u64 dsq, u64 now, u32 budget)
 {
 	struct task_struct *p;
+	int pass;
 
 	if (!scx_bpf_dsq_nr_queued(dsq))
 		return;
-	/* from the tail, where the starving are (the largest vtimes) */
-	bpf_for_each(scx_dsq, p, dsq, SCX_DSQ_ITER_REV) {
-		struct task_ctx *tctx = task_ctx_of(p);
+	bpf_for(pass, 0, 2) {
+		bpf_for_each(scx_dsq, p, dsq, SCX_DSQ_ITER_REV) {
+			struct task_ctx *tctx = task_ctx_of(p);
+			u64 waited;
 
-		if (!tctx || now - tctx->enqueued_at < STARVATION_NS)
-			continue;
-		/* enough to make progress, not enough to distort the shares */
-		scx_bpf_dsq_move_set_slice(BPF_FOR_EACH_ITER, slice_min_ns);
-		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, RESCUE_DSQ, 0))
-			stat_add(MUS_STAT_STARVATION_RESCUES, 1);
+			if (!tctx || tctx->rescued)
+				continue;
+			waited = now - tctx->enqueued_at;
+			if (waited < (pass ? RESCUE_AFTER_NS : RESCUE_ALWAYS_NS) ||
+			    (pass && !budget))
+				continue;
+			scx_bpf_dsq_move_set_vtime(BPF_FOR_EACH_ITER,
+						   rescue_key(p, tctx, dsq));
+			if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, dsq, 0)) {
+				stat_add(MUS_STAT_STARVATION_RESCUES, 1);
+				if (budget)
+					budget--;
+			}
+		}
 	}
 }
 
 /*
- * Moves every task queued longer than STARVATION_NS to RESCUE_DSQ, if the last
- * scan is older than STARVATION_SCAN_NS. One CPU scans at a time (the
- * compare-and-swap); ten times a second, O(queues + queued tasks).
+ * Rescues starving tasks (see RESCUE_AFTER_NS), if the last scan is older
+ * than RESCUE_SCAN_NS. One CPU scans at a time (the compare-and-swap); at
+ * most ten times a second, O(queues + queued tasks).
  */
 __hidden void rescue_starving(void)
 {
 	u64 now = scx_bpf_now(), last = last_starvation_scan;
 	u32 i;
 
-	if (now - last < STARVATION_SCAN_NS ||
+	if (now - last < RESCUE_SCAN_NS ||
 	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
 		return;
 	bpf_for(i, 0, nr_llcs)
-		rescue_from(LLC_DSQ(i), now);
+		rescue_from(LLC_DSQ(i), now, RESCUES_PER_CPU * llc_nr_cpus(i));
 	bpf_for(i, 0, nr_cpus)
-		rescue_from(CPU_DSQ(i), now);
+		rescue_from(CPU_DSQ(i), now, RESCUES_PER_CPU);
 }
 
 /*

@@ -30,9 +30,9 @@ __hidden void place_waking(struct task_struct *p, struct task_ctx *tctx)
 	u64 max_debt = max_debt_ns * nr_cpus;
 
 	if (time_before(p->scx.dsq_vtime, now_v - credit))
-		p->scx.dsq_vtime = now_v - credit;
+		scx_bpf_task_set_dsq_vtime(p, now_v - credit);
 	else if (time_before(now_v + max_debt, p->scx.dsq_vtime))
-		p->scx.dsq_vtime = now_v + max_debt;
+		scx_bpf_task_set_dsq_vtime(p, now_v + max_debt);
 }
 
 /*
@@ -44,7 +44,7 @@ __hidden void place_waking(struct task_struct *p, struct task_ctx *tctx)
 __hidden void restore_vtime(struct task_struct *p, struct task_ctx *tctx)
 {
 	if (tctx->queued_ahead) {
-		p->scx.dsq_vtime = tctx->own_vtime;
+		scx_bpf_task_set_dsq_vtime(p, tctx->own_vtime);
 		tctx->queued_ahead = false;
 	}
 }
@@ -58,7 +58,8 @@ __hidden void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now)
 {
 	u64 ran = now - tctx->started_at;
 
-	p->scx.dsq_vtime += ran * SHARE_ONE / (tctx->share ?: 1);
+	scx_bpf_task_set_dsq_vtime(p, p->scx.dsq_vtime +
+				      ran * SHARE_ONE / (tctx->share ?: 1));
 	stat_add(tctx->boost ? MUS_STAT_RUNTIME_BOOSTED_NS :
 			       MUS_STAT_RUNTIME_NORMAL_NS, ran);
 	tctx->started_at = now;
@@ -76,5 +77,5 @@ __hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx)
 				(tctx->share ?: SHARE_ONE);
 
 	if (time_before(p->scx.dsq_vtime, floor))
-		p->scx.dsq_vtime = floor;
+		scx_bpf_task_set_dsq_vtime(p, floor);
 }

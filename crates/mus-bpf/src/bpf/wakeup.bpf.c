@@ -126,6 +126,20 @@ static bool claim_victim(s32 victim, u32 boost)
 	return boost > cctx->boost;
 }
 
+/* Whether @p's cgroup or a limited ancestor has no cpu.max runtime left. */
+static bool over_quota(struct task_struct *p)
+{
+	struct cgroup *cgrp;
+	u64 due = 0;
+	bool over;
+
+	if (!nr_bw_cgroups || !(cgrp = scx_bpf_task_cgroup(p)))
+		return false;
+	over = quota_left(cgrp, scx_bpf_now(), &due) <= 0;
+	bpf_cgroup_release(cgrp);
+	return over;
+}
+
 s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 		   u64 wake_flags)
 {
@@ -140,8 +154,14 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	tctx->sync_wake = wake_flags & SCX_WAKE_SYNC;
 	if (!is_idle)
 		return cpu;
-	if (nr_bw_cgroups)
-		return cpu; /* ops.enqueue checks the quota */
+	if (over_quota(p)) {
+		/*
+		 * ops.enqueue holds it back; the idle CPU the kernel claimed
+		 * for it is kicked, so that it goes idle again and can be found.
+		 */
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return cpu;
+	}
 	tctx->sync_wake = false; /* no ops.enqueue after a direct insert */
 	/*
 	 * Nobody to be fair against on an idle CPU: run right away, placed
@@ -244,11 +264,14 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	/*
 	 * SCX_OPS_ENQ_LAST: the CPU's last runnable task, whose slice ended with
-	 * nothing else queued, comes through here (only so that cpu.max can hold
-	 * it back); it simply goes on running.
+	 * nothing else to run, comes through here only so that cpu.max can hold
+	 * it back. ops.dispatch keeps such a task running itself, so this is
+	 * rare; where it happens, the local insert alone may not reschedule the
+	 * CPU (from 6.12 on, the kernel has already settled on idling): kick it.
 	 */
 	if (enq_flags & SCX_ENQ_LAST) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		scx_bpf_kick_cpu(cpu, 0);
 		return;
 	}
 	refresh_task_boost(p, tctx);
@@ -258,6 +281,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 		bound_lag(p, tctx);
 	now = scx_bpf_now();
 	tctx->enqueued_at = now;
+	tctx->rescued = false;
 
 	/*
 	 * An idle CPU takes it at once: one of its cache, or, unless @p is
