@@ -17,17 +17,18 @@
 # <scheduler> is "stock" or a binary passed with --bin, with its flags after colons
 # ("mus-runner:--no-preempt", "mus-runner:--sync-grace-us=0"); every mus run is boosted
 # with mus-agent's default weight. kernel.bpf_stats_enabled is on for the whole boot,
-# as it must be for bpf_ns: it costs stock nothing and every mus build the same.
+# as it must be for bpf_ns: it costs stock nothing and every mus build the same (two
+# clock reads per program run; STATS=0 leaves it off, to see what that costs).
 # Optional: /exp.conf (--file <host file>:/exp.conf) may set SCHEDS, ROUNDS, N
-# (requests per run) and CPUSET (the confined runs' CPU).
+# (requests per run), CPUSET (the confined runs' CPU) and STATS.
 # The end of the boot prints, per scheduler and mode, "@@MUS paired ..." lines: the
 # median of the per-round ratios to stock's requests/s and p99 and in how many rounds
 # it reached 0.95x stock's requests/s and 1.1x its p99 (the issue's targets).
 . /lib.sh
 SCHEDS="stock mus-runner mus-runner:--no-preempt mus-runner:--sync-grace-us=0"
-ROUNDS=5 N=20000 CPUSET=1
+ROUNDS=5 N=20000 CPUSET=1 STATS=1
 [ -f /exp.conf ] && . /exp.conf
-echo 1 >/proc/sys/kernel/bpf_stats_enabled
+echo $STATS >/proc/sys/kernel/bpf_stats_enabled
 
 echo +cpuset >$CG/cgroup.subtree_control
 mkcg target
