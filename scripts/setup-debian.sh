@@ -6,11 +6,12 @@
 set -eu
 
 # linux-source-6.12 .. libssl-dev: the 6.12 LTS guest kernel (crates/mus-testbed/kernel/6.12.config);
-# dwarves has pahole, which makes the BTF sched_ext needs.
+# dwarves has pahole, which makes the BTF sched_ext needs. systemd: systemd-analyze, which
+# checks the runner's unit offline (crates/mus-runner/tests/systemd_unit.rs).
 packages="clang-19 libelf-dev zlib1g-dev pkg-config make protobuf-compiler
 qemu-system-x86 busybox-static bpftool stress-ng cpio containerd runc ca-certificates
 rt-tests redis-server redis-tools fonts-dejavu-core
-linux-source-6.12 dwarves flex bison bc libssl-dev"
+linux-source-6.12 dwarves flex bison bc libssl-dev systemd"
 
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd=sudo

@@ -6,7 +6,7 @@
 #   cargo build -p mus-runner                              # after it
 #   cargo xtask vm-run evaluation/experiments/load_time.sh --kernel lts612 \
 #     --bin /tmp/old/mus-runner-old --bin target/debug/mus-runner \
-#     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh --timeout 400
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 400
 # It prints "@@MUS load_<runner> <centiseconds>" per start.
 . /lib.sh
 for b in mus-runner-old mus-runner mus-runner-old mus-runner; do

@@ -10,7 +10,7 @@
 #   cargo xtask vm-run evaluation/experiments/probe_floor.sh \
 #     --bin target/debug/mus-runner --bin target/debug/mus-agent \
 #     --tool cyclictest --tool stress-ng \
-#     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh --timeout 900
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 900
 # It prints "@@MUS <condition> <policy> p50=<us> p99=<us> over1ms=<wake-ups> ..."
 # per probe of 1500 wake-ups.
 . /lib.sh

@@ -9,7 +9,7 @@
 #     --bin /tmp/old/mus-runner-old --bin target/debug/mus-runner --bin target/debug/mus-agent \
 #     --bin ~/.cache/mus/peers/bin/scx_layered \
 #     --tool redis-server --tool redis-benchmark --tool redis-cli --tool stress-ng \
-#     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh \
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh \
 #     --file evaluation/layered.json:/layered.json \
 #     --file .cache/vm/kernel/config:/boot/config-7.3.4+deb13-cloud-amd64 --timeout 1200
 # (the last --file: the guest kernel's config, which libbpf reads for scx_layered's

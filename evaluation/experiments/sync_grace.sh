@@ -6,7 +6,7 @@
 #   cargo build -p mus-runner
 #   cargo xtask vm-run evaluation/experiments/sync_grace.sh \
 #     --bin target/debug/mus-runner --tool hackbench \
-#     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh --timeout 600
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 600
 # It prints "@@MUS hb <condition> <seconds> ctxt=<switches>" per run.
 . /lib.sh
 

@@ -9,7 +9,7 @@
 #   cargo xtask vm-run evaluation/experiments/sync_grace_latency.sh \
 #     --bin target/debug/mus-runner --bin target/debug/mus-agent --bin target/debug/redis-rate \
 #     --tool redis-server --tool cyclictest --tool stress-ng \
-#     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh --timeout 1100
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 1100
 # It prints "@@MUS redis <condition> <redis-rate's name value pairs>" and
 # "@@MUS latency|bystander <condition> p50=<us> p99=<us> over1ms=<wake-ups> ...".
 . /lib.sh

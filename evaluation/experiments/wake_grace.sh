@@ -9,7 +9,7 @@
 #   cargo xtask vm-run evaluation/experiments/wake_grace.sh \
 #     --bin /tmp/old/mus-runner-old --bin target/debug/mus-runner --bin target/debug/mus-agent \
 #     --tool cyclictest --tool hackbench --tool stress-ng \
-#     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh --timeout 1200
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 1200
 # It prints "@@MUS <bench> <runner> p50=<us> p99=<us> over1ms=<wake-ups> ..." and
 # "@@MUS hb <runner> <seconds> ctxt=<switches>" per run.
 . /lib.sh

@@ -1,7 +1,8 @@
 # `cargo xtask bench`: every benchmark and every scheduler inside this one boot.
-# Prepended by the host: lib.sh (wait_state, usage, ...) and the settings BENCHES SCHEDS
-# REPEATS REPEATS_<bench> LAT_LOOPS LAT_INTERVAL_US REDIS_RATE REDIS_SECS REDIS_CONNS REDIS_SAT_N
-# REDIS_SAT_CONNS SHARE_SECS SHARE_WEIGHTS HACKBENCH_ARGS LAYERED_CONFIG.
+# Prepended by the host: the guest library (mus-testbed's guest/lib.sh: wait_state,
+# in_cg, usage, ...) and the settings BENCHES SCHEDS REPEATS REPEATS_<bench> LAT_LOOPS
+# LAT_INTERVAL_US REDIS_RATE REDIS_SECS REDIS_CONNS REDIS_SAT_N REDIS_SAT_CONNS SHARE_SECS
+# SHARE_WEIGHTS HACKBENCH_ARGS LAYERED_CONFIG.
 # Everything is reported as @@MUS lines; the host does all arithmetic (busybox awk reads
 # cyclictest's zero-padded numbers as octal).
 #
@@ -35,13 +36,6 @@ echo "+cpu" >$CG/nB/cgroup.subtree_control
 mkdir -p $CG/nA/x $CG/nA/y $CG/nB/z
 echo "@@MUS bench_cpus $NCPU"
 echo "@@MUS bench_noise_workers $((2 * NCPU))" # lib.sh's noise_on
-
-# Runs "$@" inside cgroup $CG/$1 (shifted off), in the foreground.
-in_cg() {
-	cg=$1
-	shift
-	sh -c "echo \$\$ > $CG/$cg/cgroup.procs && exec \"\$@\"" in_cg "$@"
-}
 
 # Waits up to 60 s (peers verify for a while under TCG) for sched_ext's state "enabled"
 # with root/ops naming $1; fails at once if the scheduler's process has exited.

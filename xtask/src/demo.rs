@@ -6,11 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use mus_testbed::{GuestRun, Scenario, Testbed};
+use mus_testbed::{GuestRun, Scenario, Testbed, build_workspace_bins};
 
-use crate::workspace_bins;
-
-const LIB: &str = include_str!("../../crates/mus-runner/tests/scenarios/lib.sh");
 const SCRIPT: &str = include_str!("../scenarios/demo.sh");
 
 #[derive(Debug, clap::Args)]
@@ -21,15 +18,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bin = workspace_bins::build(&["mus-runner", "mus-agent"])?;
+    let [runner, agent] = build_workspace_bins(["mus-runner", "mus-agent"])?;
     let testbed = Testbed::prepare()?;
     println!(
         "booting {} under QEMU (TCG, 2 vCPUs)...",
         testbed.kernel_release()
     );
-    let scenario = Scenario::new("demo", &format!("{LIB}\n{SCRIPT}"))
-        .binary(bin.join("mus-runner"))
-        .binary(bin.join("mus-agent"))
+    let scenario = Scenario::with_guest_lib("demo", SCRIPT)
+        .binary(runner)
+        .binary(agent)
         .host_tool("bpftool")
         .timeout(Duration::from_secs(180))
         .echo_console(!args.quiet);

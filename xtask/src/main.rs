@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod cli_docs;
 mod demo;
 mod guest_opts;
 mod vm_kernel;
 mod vm_run;
 mod vm_shell;
-mod workspace_bins;
 
 /// SCX_MUS project automation.
 #[derive(Debug, Parser)]
@@ -32,6 +32,10 @@ enum Command {
     VmShell(vm_shell::Args),
     /// Boot the guest with a scenario script; print the console and the parsed results.
     VmRun(vm_run::Args),
+    /// Write mus-runner's and mus-agent's man pages (roff), generated from their CLIs.
+    Man(cli_docs::ManArgs),
+    /// Write mus-runner's and mus-agent's shell completions, generated from their CLIs.
+    Completions(cli_docs::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +53,8 @@ fn main() -> ExitCode {
         Command::VmKernel(args) => vm_kernel::run(args),
         Command::VmShell(args) => vm_shell::run(args),
         Command::VmRun(args) => vm_run::run(args),
+        Command::Man(args) => cli_docs::man(args),
+        Command::Completions(args) => cli_docs::completions(args),
     };
     match result {
         Ok(code) => code,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use mus_common::{CgroupError, CgroupId, PrioFlags, PrioMap, PrioMapError, Swap, Weight};
 
-use crate::kube_discovery::in_pod;
+use crate::kube::discovery::in_pod;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoostError {

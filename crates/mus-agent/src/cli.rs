@@ -1,4 +1,5 @@
-//! Command-line interface: flags, subcommands and targets.
+//! Command-line interface: flags, subcommands and targets, and the Kubernetes
+//! discovery and cgroup resolver the flags configure (for the subcommands and the TUI).
 
 use std::path::PathBuf;
 
@@ -6,9 +7,10 @@ use clap::{Args, Parser, Subcommand};
 use mus_common::cgroup::CGROUP2_MOUNT;
 use mus_common::{DEFAULT_PIN_PATH, Weight};
 
-use crate::http::Limits;
-use crate::kube_discovery::KubeOptions;
-use crate::runtime::DEFAULT_SOCKETS;
+use crate::cgroup::containerd::DEFAULT_SOCKETS;
+use crate::cgroup::resolve::Resolver;
+use crate::daemon::http::Limits;
+use crate::kube::discovery::{self, Discovery, DiscoveryError, KubeOptions};
 use crate::targets::{self, Target, TargetError};
 
 /// Boost a Kubernetes pod or container in the mus sched_ext scheduler.
@@ -66,6 +68,18 @@ impl Global {
             Some(socket) => vec![socket.clone()],
             None => DEFAULT_SOCKETS.iter().map(PathBuf::from).collect(),
         }
+    }
+
+    /// A discovery client for this node from the flags.
+    pub async fn discovery(&self) -> Result<Discovery, DiscoveryError> {
+        let config = discovery::config(&self.kube_options()).await?;
+        let node = discovery::node_name(self.node.as_deref())?;
+        Discovery::new(config, node)
+    }
+
+    /// The container-to-cgroup resolver the flags configure.
+    pub fn resolver(&self) -> Resolver {
+        Resolver::new(self.containerd_sockets(), self.cgroup_root.clone())
     }
 }
 
@@ -163,13 +177,13 @@ pub struct WatchArgs {
 impl WatchArgs {
     /// `--listen`, or the default for where the agent runs.
     pub fn listen(&self) -> std::net::SocketAddr {
-        let host = if crate::kube_discovery::in_pod() {
+        let host = if discovery::in_pod() {
             std::net::Ipv4Addr::UNSPECIFIED
         } else {
             std::net::Ipv4Addr::LOCALHOST
         };
         self.listen
-            .unwrap_or_else(|| (host, crate::metrics::DEFAULT_PORT).into())
+            .unwrap_or_else(|| (host, crate::daemon::metrics::DEFAULT_PORT).into())
     }
 
     pub fn http_limits(&self) -> Limits {

@@ -11,30 +11,19 @@ use mus_common::{CgroupId, PrioFlags};
 use serde::Serialize;
 
 use crate::boost::{self, open_map, require_privilege};
-use crate::cgroup_index::{self, Boost, Owner, row_cgroups};
+use crate::cgroup::index::{self, Boost, Owner, row_cgroups};
 use crate::cli::{self, Global};
-use crate::kube_discovery::{self, ContainerRow, Discovery, DiscoveryError};
-use crate::resolve::Resolver;
+use crate::kube::discovery;
+use crate::pod::ContainerRow;
 use crate::targets::{self, Resolved, Target};
-
-/// A discovery client for this node from the global flags.
-pub async fn discovery(g: &Global) -> Result<Discovery, DiscoveryError> {
-    let config = kube_discovery::config(&g.kube_options()).await?;
-    let node = kube_discovery::node_name(g.node.as_deref())?;
-    Discovery::new(config, node)
-}
-
-pub fn resolver(g: &Global) -> Resolver {
-    Resolver::new(g.containerd_sockets(), g.cgroup_root.clone())
-}
 
 /// Resolves any target; Kubernetes is contacted only for pod/container targets.
 pub async fn resolve_target(g: &Global, target: &Target) -> Result<Resolved> {
     if !target.needs_kubernetes() {
         return Ok(targets::resolve_local(target, &g.cgroup_root)?);
     }
-    let discovery = discovery(g).await?;
-    Ok(targets::resolve_kube(target, &discovery, &resolver(g)).await?)
+    let discovery = g.discovery().await?;
+    Ok(targets::resolve_kube(target, &discovery, &g.resolver()).await?)
 }
 
 /// A usage error found after parsing (exit status 2, like clap's own).
@@ -112,8 +101,7 @@ struct ListItem<'a> {
 }
 
 pub async fn list(g: &Global, json: bool) -> Result<()> {
-    let discovery = discovery(g).await?;
-    let rows = discovery.list().await?;
+    let rows = g.discovery().await?.list().await?;
     // Markers are a bonus here: listing works for a non-root user or without a runner.
     let weights = match map_weights(g) {
         Ok(w) => w,
@@ -202,7 +190,7 @@ pub async fn status(g: &Global, json: bool) -> Result<()> {
     let map = open_map(&g.pin_path)?;
     let entries = map.entries()?;
     // Without the API server, entries are still shown by cgroup path.
-    let rows = match discovery(g).await {
+    let rows = match g.discovery().await {
         Ok(d) => d.list().await,
         Err(e) => Err(e),
     }
@@ -210,8 +198,8 @@ pub async fn status(g: &Global, json: bool) -> Result<()> {
         eprintln!("note: pods not listed ({e}); entries shown by cgroup path");
         Vec::new()
     });
-    let owners = cgroup_index::owners(&rows, &g.cgroup_root);
-    let explained = cgroup_index::explain(&entries, &owners, |id| {
+    let owners = index::owners(&rows, &g.cgroup_root);
+    let explained = index::explain(&entries, &owners, |id| {
         find_cgroup(&g.cgroup_root, CgroupId(id))
     });
     let items: Vec<StatusItem> = explained
@@ -252,13 +240,13 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use crate::metrics::Metrics;
-    use crate::watch::{self as daemon, WatchOptions};
+    use crate::daemon::metrics::Metrics;
+    use crate::daemon::options::WatchOptions;
 
     require_privilege()?;
-    let config = kube_discovery::config(&g.kube_options()).await?;
-    let node = kube_discovery::node_name(g.node.as_deref())?;
-    let client = kube_discovery::client(config)?;
+    let config = discovery::config(&g.kube_options()).await?;
+    let node = discovery::node_name(g.node.as_deref())?;
+    let client = discovery::client(config)?;
     let on_cgroup2 = nix::sys::statfs::statfs(&g.cgroup_root)
         .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
     if !on_cgroup2 {
@@ -270,7 +258,7 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     let mut opts = WatchOptions::new(node, g.pin_path.clone(), g.cgroup_root.clone());
     // A bad policy stops the daemon at start, with the file and field named.
     if let Some(path) = &args.policy {
-        opts.policy = crate::policy::Policy::load(path)?;
+        opts.policy = crate::daemon::policy::Policy::load(path)?;
     }
     opts.own_all = args.own_all;
     opts.dry_run = args.dry_run;
@@ -279,11 +267,12 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
     let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));
     let addr = args.listen();
-    let (bound, server) = crate::http::serve(addr, Arc::clone(&metrics), args.http_limits())
-        .await
-        .with_context(|| {
-            format!("cannot listen on {addr}: pass a free address and port with --listen")
-        })?;
+    let (bound, server) =
+        crate::daemon::http::serve(addr, Arc::clone(&metrics), args.http_limits())
+            .await
+            .with_context(|| {
+                format!("cannot listen on {addr}: pass a free address and port with --listen")
+            })?;
     let _server = AbortOnDrop(server);
     tracing::info!("serving http://{bound}/metrics, /healthz (liveness) and /readyz (readiness)");
     tracing::info!(
@@ -298,7 +287,7 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
         .context("cannot handle SIGTERM")?;
     // Entries stay in the map on exit: boosts survive an agent restart or upgrade.
     tokio::select! {
-        ended = daemon::run(client, opts, metrics) => ended?,
+        ended = crate::daemon::watch::run(client, opts, metrics) => ended?,
         _ = term.recv() => tracing::info!("SIGTERM: stopping; the map keeps its entries"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping; the map keeps its entries"),
     }

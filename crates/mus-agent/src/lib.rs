@@ -1,22 +1,18 @@
 //! mus-agent: finds this node's pods and containers, resolves their cgroups and
 //! boosts them by writing the mus scheduler's pinned map. The binary is a thin
 //! shell over these modules so that tests reach all of them.
+//!
+//! By concern, each layer importing only those below it: [`commands`] (the
+//! subcommands) and [`tui`] over [`cli`] (flags, and the Kubernetes and cgroup
+//! clients they configure), over [`daemon`] (`mus-agent watch`) and [`targets`],
+//! over [`cgroup`], [`boost`] and [`kube`], over [`pod`] (a pod as this node sees it).
 
-pub mod annotations;
 pub mod boost;
-pub mod cgroup_index;
-pub mod cgroup_paths;
+pub mod cgroup;
 pub mod cli;
 pub mod commands;
-pub mod cpu;
-pub mod http;
-pub mod kube_discovery;
-pub mod metrics;
-pub mod policy;
-pub mod reconcile;
-pub mod resolve;
-pub mod runtime;
+pub mod daemon;
+pub mod kube;
+pub mod pod;
 pub mod targets;
 pub mod tui;
-pub mod watch;
-pub mod watch_backoff;

@@ -10,8 +10,9 @@ use std::path::{Component, Path, PathBuf};
 use mus_common::CgroupError;
 use mus_common::cgroup::cgroup_of_pid;
 
-use crate::kube_discovery::{ContainerRow, Discovery, DiscoveryError, rows_of_pod};
-use crate::resolve::{ResolveError, Resolver, Via};
+use crate::cgroup::resolve::{ResolveError, Resolver, Via};
+use crate::kube::discovery::{Discovery, DiscoveryError};
+use crate::pod::{ContainerRow, rows_of_pod};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {

@@ -67,7 +67,7 @@ fn failures_exit_1_with_one_sentence() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn list_json_through_a_kubeconfig_file() {
-    let api = FakeApi::start(|_, _| {
+    let api = FakeApi::start(|_| {
         let web = pod(PodSpecOf {
             namespace: "shop",
             name: "web",
@@ -104,7 +104,9 @@ async fn list_json_through_a_kubeconfig_file() {
         stderr(&out)
     );
     assert!(
-        api.requests()[0].contains("fieldSelector=spec.nodeName%3Dnode-a"),
+        api.requests()[0]
+            .query
+            .contains("fieldSelector=spec.nodeName%3Dnode-a"),
         "{:?}",
         api.requests()
     );
@@ -165,7 +167,7 @@ fn node_tree() -> tempfile::TempDir {
 async fn a_404_from_something_that_is_not_kubernetes_says_so() {
     // What `kubectl proxy`'s neighbour, an ingress or a plain web server answers.
     let api =
-        FakeApi::start(|_, _| Reply::Json(StatusCode::NOT_FOUND, "404 page not found".to_string()))
+        FakeApi::start(|_| Reply::Json(StatusCode::NOT_FOUND, "404 page not found".to_string()))
             .await;
     let files = AgentFiles::new(&api.url());
     for args in [
@@ -356,7 +358,7 @@ fn the_missing_runner_hint_fits_where_the_agent_runs() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_logs_have_no_colours_when_stderr_is_not_a_terminal() {
-    let api = FakeApi::start(|_, _| Reply::Json(StatusCode::OK, pod_list(vec![]))).await;
+    let api = FakeApi::start(|_| Reply::Json(StatusCode::OK, pod_list(vec![]))).await;
     let files = AgentFiles::new(&api.url());
     let (mut child, log) = spawn_logged(
         watch_command(&files)

@@ -5,12 +5,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{FakeApi, PodSpecOf, Reply, State, event, forbidden, pod, pod_list, query_param};
+use common::{Call, FakeApi, PodSpecOf, Reply, State, event, forbidden, pod, pod_list};
 use hyper::StatusCode;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::WatchEvent;
-use mus_agent::kube_discovery::{
-    self, ContainerState, Discovery, DiscoveryError, KubeOptions, LiveView, QosClass,
-};
+use mus_agent::kube::discovery::{self, Discovery, DiscoveryError, KubeOptions, LiveView};
+use mus_agent::pod::{ContainerState, QosClass};
 use tokio::sync::mpsc;
 
 const NODE: &str = "node-a";
@@ -53,8 +52,8 @@ fn cluster() -> Vec<k8s_openapi::api::core::v1::Pod> {
 }
 
 /// Serves LIST like the API server does: filtered by the field selector it is given.
-fn filtering_server(query: &str) -> Reply {
-    let selector = query_param(query, "fieldSelector").unwrap_or_default();
+fn filtering_server(call: &Call) -> Reply {
+    let selector = call.param("fieldSelector").unwrap_or_default();
     let items = cluster()
         .into_iter()
         .filter(|p| {
@@ -71,9 +70,9 @@ fn filtering_server(query: &str) -> Reply {
 
 #[tokio::test]
 async fn list_sends_the_node_selector_and_reads_every_namespace() {
-    let api = FakeApi::start(|path, query| {
-        assert_eq!(path, "/api/v1/pods", "all namespaces, not one");
-        filtering_server(query)
+    let api = FakeApi::start(|call| {
+        assert_eq!(call.path, "/api/v1/pods", "all namespaces, not one");
+        filtering_server(call)
     })
     .await;
     let discovery = Discovery::new(api.config(), NODE.into()).expect("discovery");
@@ -82,7 +81,7 @@ async fn list_sends_the_node_selector_and_reads_every_namespace() {
     let requests = api.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(
-        query_param(&requests[0], "fieldSelector").as_deref(),
+        requests[0].param("fieldSelector").as_deref(),
         Some("spec.nodeName=node-a"),
         "{requests:?}"
     );
@@ -124,8 +123,8 @@ async fn list_sends_the_node_selector_and_reads_every_namespace() {
 async fn the_live_view_follows_watch_events() {
     let (tx, rx) = mpsc::unbounded_channel();
     let rx = Arc::new(Mutex::new(Some(rx)));
-    let api = FakeApi::start(move |_, query| {
-        if query_param(query, "watch").as_deref() == Some("true") {
+    let api = FakeApi::start(move |call| {
+        if call.is_watch() {
             // One long-lived watch; a reconnect gets an empty list of events.
             match rx.lock().expect("rx").take() {
                 Some(rx) => Reply::Stream(rx),
@@ -174,17 +173,13 @@ async fn the_live_view_follows_watch_events() {
     .await;
     assert_eq!(live.problem(), None);
 
-    let watches: Vec<String> = api
-        .requests()
-        .into_iter()
-        .filter(|r| query_param(r, "watch").as_deref() == Some("true"))
-        .collect();
+    let watches: Vec<Call> = api.requests().into_iter().filter(Call::is_watch).collect();
     assert!(!watches.is_empty());
     for w in watches {
         assert_eq!(
-            query_param(&w, "fieldSelector").as_deref(),
+            w.param("fieldSelector").as_deref(),
             Some("spec.nodeName=node-a"),
-            "{w}"
+            "{w:?}"
         );
     }
 }
@@ -213,7 +208,7 @@ async fn wait_for(mut done: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn forbidden_says_which_verb_and_resource() {
-    let api = FakeApi::start(|_, _| Reply::Json(StatusCode::FORBIDDEN, forbidden("list"))).await;
+    let api = FakeApi::start(|_| Reply::Json(StatusCode::FORBIDDEN, forbidden("list"))).await;
     let discovery = Discovery::new(api.config(), NODE.into()).expect("discovery");
     let err = discovery.list().await.unwrap_err();
     assert!(
@@ -268,7 +263,7 @@ async fn a_closed_port_is_unreachable() {
 
 #[tokio::test]
 async fn a_kubeconfig_file_can_point_at_a_plain_http_server() {
-    let api = FakeApi::start(|_, query| filtering_server(query)).await;
+    let api = FakeApi::start(filtering_server).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("kubeconfig");
     std::fs::write(&file, kubeconfig(&api.url())).expect("write");
@@ -276,7 +271,7 @@ async fn a_kubeconfig_file_can_point_at_a_plain_http_server() {
         kubeconfig: Some(file),
         context: Some("fake".into()),
     };
-    let config = kube_discovery::config(&opts).await.expect("config");
+    let config = discovery::config(&opts).await.expect("config");
     let rows = Discovery::new(config, NODE.into())
         .expect("discovery")
         .list()
@@ -288,7 +283,7 @@ async fn a_kubeconfig_file_can_point_at_a_plain_http_server() {
         kubeconfig: Some(dir.path().join("missing")),
         context: None,
     };
-    let err = kube_discovery::config(&opts).await.unwrap_err();
+    let err = discovery::config(&opts).await.unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }
 
@@ -302,21 +297,17 @@ pub fn kubeconfig(url: &str) -> String {
 async fn a_watch_that_ends_at_once_is_restarted_with_backoff_not_in_a_loop() {
     // Every WATCH gets a stream that ends before its first event: a proxy with a
     // short idle timeout, or an API server shedding load.
-    let api = FakeApi::start(|_, query| {
-        if query_param(query, "watch").as_deref() == Some("true") {
+    let api = FakeApi::start(|call| {
+        if call.is_watch() {
             Reply::Stream(mpsc::unbounded_channel().1)
         } else {
-            filtering_server(query)
+            filtering_server(call)
         }
     })
     .await;
     let live = ready_live_view(&api).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let watches = api
-        .requests()
-        .iter()
-        .filter(|r| r.contains("watch=true"))
-        .count();
+    let watches = api.requests().iter().filter(|r| r.is_watch()).count();
     // kube's watcher backoff starts at 0.8 s and doubles: a handful in 4 s, where
     // a restart without pause makes hundreds.
     assert!((1..=8).contains(&watches), "{watches} watches in 4 s");

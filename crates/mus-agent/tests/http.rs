@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::child::{AgentFiles, spawn_logged, watch_command};
-use common::{FakeApi, Reply, a_node, list, pod_list, query_param, status_and_body};
+use common::endpoint::get;
+use common::{FakeApi, Reply, a_node, list, pod_list};
 use hyper::StatusCode;
-use mus_agent::http::{self, Limits};
-use mus_agent::metrics::Metrics;
+use mus_agent::daemon::http::{self, Limits};
+use mus_agent::daemon::metrics::Metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -27,21 +28,6 @@ async fn connect_from(from: [u8; 4], addr: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("socket");
     socket.bind((from, 0).into()).expect("bind");
     socket.connect(addr).await.expect("connect")
-}
-
-/// One GET on a new connection: status and body; status 0 if the connection failed.
-async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(addr).await else {
-        return (0, String::new());
-    };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: mus\r\nConnection: close\r\n\r\n");
-    let mut response = String::new();
-    if stream.write_all(request.as_bytes()).await.is_err()
-        || stream.read_to_string(&mut response).await.is_err()
-    {
-        return (0, String::new());
-    }
-    status_and_body(&response)
 }
 
 /// How long after `since` the server closed `stream` (EOF or reset); `None` if it
@@ -161,12 +147,12 @@ async fn accept_errors_back_off_instead_of_spinning() {
     // An API server with no pods, the agent's Node (it stops without one), and
     // watches that stay open while it runs.
     let watches = Mutex::new(Vec::new());
-    let api = FakeApi::start(move |path, query| {
-        if query_param(query, "watch").as_deref() == Some("true") {
+    let api = FakeApi::start(move |call| {
+        if call.is_watch() {
             let (tx, rx) = mpsc::unbounded_channel::<String>();
             watches.lock().expect("watches").push(tx);
             Reply::Stream(rx)
-        } else if path.starts_with("/api/v1/nodes") {
+        } else if call.path.starts_with("/api/v1/nodes") {
             Reply::Json(StatusCode::OK, list(vec![a_node("n", "2", "")]))
         } else {
             Reply::Json(StatusCode::OK, pod_list(vec![]))

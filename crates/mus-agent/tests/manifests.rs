@@ -8,9 +8,15 @@
 //! Every document is also serialized back and compared with the YAML, so a field
 //! k8s-openapi does not know (a typo such as `mountPropogation`) fails here instead
 //! of being dropped silently by the API server.
+//!
+//! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs) and
+//! `admission` (the admission policies' CEL evaluated on sample requests).
+
+mod common;
 
 use std::path::Path;
 
+use common::manifests::{documents, manifests_dir, text};
 use k8s_openapi::api::admissionregistration::v1::{
     ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
 };
@@ -21,13 +27,20 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
-use mus_agent::annotations::{BOOST_ANNOTATION, NAMESPACE_LABEL, NODE_LABEL, WEIGHT_ANNOTATION};
-use mus_agent::metrics::DEFAULT_PORT;
-use mus_agent::policy::Policy;
+use mus_agent::daemon::annotations::{
+    BOOST_ANNOTATION, NAMESPACE_LABEL, NODE_LABEL, WEIGHT_ANNOTATION,
+};
+use mus_agent::daemon::metrics::DEFAULT_PORT;
+use mus_agent::daemon::policy::Policy;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Every manifest file.
+#[path = "manifests/admission.rs"]
+mod admission;
+#[path = "manifests/kustomize.rs"]
+mod kustomize;
+
+/// Every manifest file: the kustomization's resources and the demos.
 const FILES: [&str; 4] = [
     "redis.yaml",
     "stress-noise.yaml",
@@ -35,22 +48,12 @@ const FILES: [&str; 4] = [
     "mus-admission.yaml",
 ];
 
+/// The demo workloads of the original project's measurements: not part of the mus
+/// base (kustomization.yaml), applied with `kubectl apply -f` where wanted.
+const DEMOS: [&str; 2] = ["redis.yaml", "stress-noise.yaml"];
+
 /// Where the DaemonSet pins the map (its containers' `--pin-path`).
 const PIN: &str = "/sys/fs/bpf/mus/high_prio_cgroups";
-
-fn text(file: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../manifests")
-        .join(file);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn documents(file: &str) -> Vec<Value> {
-    let text = text(file);
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-    docs.into_iter().filter(|d| !d.is_null()).collect()
-}
 
 /// The one document of `kind`, as a typed object whose every field is known.
 fn one<T: DeserializeOwned + serde::Serialize>(docs: &[Value], kind: &str) -> T {
@@ -322,8 +325,12 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
         args.contains(&format!("--policy={}/policy.yaml", policy_mount.mount_path)),
         "{args:?}"
     );
-    assert!(volumes.iter().any(|v| v.name == "policy"
-        && v.config_map.as_ref().map(|c| c.name.as_str()) == Some("mus-policy")));
+    // From the ConfigMap the kustomization generates (kustomize.rs checks the name).
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v.name == "policy" && v.config_map.is_some())
+    );
 }
 
 /// The lines that grant a privilege (or widen what a container reaches) in a
@@ -383,23 +390,9 @@ fn every_privilege_is_justified_by_the_comment_above_it() {
     assert_eq!(privileged, ["runner"]);
 }
 
-/// The `data` entry `key` of the ConfigMap named `name` in `docs`.
-fn config_map_entry(docs: &[Value], name: &str, key: &str) -> String {
-    let cm: ConfigMap = one(docs, "ConfigMap");
-    assert_eq!(cm.metadata.name.as_deref(), Some(name));
-    cm.data
-        .and_then(|d| d.get(key).cloned())
-        .unwrap_or_else(|| panic!("no {key} in ConfigMap {name}"))
-}
-
 #[test]
 fn the_shipped_policy_loads_and_admission_enforces_the_same_rules() {
-    let docs = documents("mus-daemonset.yaml");
-    let policy = Policy::parse(
-        &config_map_entry(&docs, "mus-policy", "policy.yaml"),
-        Path::new("mus-policy"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let policy = shipped_policy();
     let max = policy.max_weight.get();
 
     let admission = documents("mus-admission.yaml");
@@ -425,18 +418,7 @@ fn the_shipped_policy_loads_and_admission_enforces_the_same_rules() {
     assert!(policy.node_cap.max_pods.is_some());
     assert!(policy.node_cap.max_cpu_request_fraction.is_some());
 
-    let vap: ValidatingAdmissionPolicy = {
-        let found: Vec<Value> = admission
-            .iter()
-            .filter(|d| {
-                d["kind"] == "ValidatingAdmissionPolicy"
-                    && d["metadata"]["name"] == "mus-boost-policy"
-            })
-            .cloned()
-            .collect();
-        one(&found, "ValidatingAdmissionPolicy")
-    };
-    let spec = vap.spec.expect("spec");
+    let spec = admission::policy("mus-boost-policy");
     assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
     let cel: String = spec
         .variables
@@ -571,24 +553,25 @@ fn rbac_grants_exactly_what_the_agent_uses() {
     );
 }
 
-/// The shipped boost policy (the mus-policy ConfigMap).
+/// The shipped boost policy: the policy.yaml of the ConfigMap the kustomization
+/// generates, which the agent reads.
 fn shipped_policy() -> Policy {
-    Policy::parse(
-        &config_map_entry(
-            &documents("mus-daemonset.yaml"),
-            "mus-policy",
-            "policy.yaml",
-        ),
-        Path::new("mus-policy"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    let cm = kustomize::generated_config_maps()
+        .into_iter()
+        .find(|c| c.metadata.name.as_deref() == Some("mus-policy"))
+        .expect("a generated mus-policy ConfigMap");
+    let text = cm
+        .data
+        .and_then(|d| d.get("policy.yaml").cloned())
+        .expect("policy.yaml in mus-policy");
+    Policy::parse(&text, Path::new("mus-policy")).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What the shipped policy decides for a pod of `deployment` in `namespace`.
 fn granted(
     deployment: &Deployment,
     namespace: &Namespace,
-) -> Result<Option<mus_agent::policy::Granted>, mus_agent::policy::Refusal> {
+) -> Result<Option<mus_agent::daemon::policy::Granted>, mus_agent::daemon::refusal::Refusal> {
     let template = deployment.spec.template.clone();
     let mut metadata = template.metadata.unwrap_or_default();
     metadata.namespace = deployment.metadata.namespace.clone();
@@ -610,7 +593,7 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
     let grant = granted(&redis, &ns).expect("granted").expect("a boost");
     assert_eq!(
         grant.via,
-        mus_agent::policy::Via::PriorityClass("mus-latency-critical".into())
+        mus_agent::daemon::policy::Via::PriorityClass("mus-latency-critical".into())
     );
     assert!(grant.weight > mus_common::Weight::NORMAL);
     // Its CPU request, which the node cap counts.
@@ -619,7 +602,7 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
         spec: template.spec.clone(),
         ..Default::default()
     };
-    assert!(mus_agent::policy::pod_cpu_request_millis(&redis_pod).is_some());
+    assert!(mus_agent::daemon::node_cap::pod_cpu_request_millis(&redis_pod).is_some());
     let labels = template
         .metadata
         .as_ref()

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 
 use common::{FakeApi, PodSpecOf, Reply, State, not_found, pod};
 use hyper::StatusCode;
-use mus_agent::kube_discovery::Discovery;
-use mus_agent::resolve::{Resolver, Via};
+use mus_agent::cgroup::resolve::{Resolver, Via};
+use mus_agent::kube::discovery::Discovery;
 use mus_agent::targets::{Resolved, TargetError, parse, resolve_kube};
 
 const UID: &str = "44444444-4444-4444-4444-444444444444";
 
 async fn server() -> FakeApi {
-    FakeApi::start(|path, _| {
+    FakeApi::start(|call| {
         let web = |node| {
             pod(PodSpecOf {
                 namespace: "shop",
@@ -29,7 +29,7 @@ async fn server() -> FakeApi {
                 ],
             })
         };
-        match path {
+        match call.path.as_str() {
             "/api/v1/namespaces/shop/pods/web" => Reply::Json(
                 StatusCode::OK,
                 serde_json::to_string(&web("node-a")).expect("json"),
@@ -40,7 +40,7 @@ async fn server() -> FakeApi {
             ),
             _ => Reply::Json(
                 StatusCode::NOT_FOUND,
-                not_found(path.rsplit('/').next().unwrap_or("")),
+                not_found(call.path.rsplit('/').next().unwrap_or("")),
             ),
         }
     })

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use mus_agent::cgroup_index::{Owner, Scope};
-use mus_agent::cpu::CpuSampler;
-use mus_agent::kube_discovery::{ContainerId, ContainerRow, ContainerState, QosClass};
+use mus_agent::cgroup::cpu::CpuSampler;
+use mus_agent::cgroup::index::{Owner, Scope};
+use mus_agent::pod::{ContainerId, ContainerRow, ContainerState, QosClass};
 use mus_agent::tui::app::{Action, App, Mode, StaleEntry};
 use mus_agent::tui::{collect_items, draw};
 use mus_common::Weight;

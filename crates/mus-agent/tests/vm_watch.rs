@@ -16,7 +16,7 @@ mod vm_common;
 
 use std::time::Instant;
 
-use mus_agent::annotations::WEIGHT_ANNOTATION;
+use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
 use mus_testbed::{GuestRun, Testbed};
 use vm_common::{
     NODE, NS, NS_LABEL, POD, check_container_setup, container_id, entries, get, k8s_scenario,

@@ -1,12 +1,17 @@
 //! The scheduler's counters: its per-CPU `stats` array, indexed by `enum
-//! mus_stat_idx` of `intf.h`. mus-runner reads them from its own skeleton (and
-//! prints them with `--stats`) and pins the array at [`crate::stats_pin_path`], so
-//! that mus-agent can export them; both sum them here.
+//! mus_stat_idx` of `intf.h` and declared once in [`COUNTERS`]. mus-runner reads them
+//! from its own skeleton (and prints them with `--stats`) and pins the array at
+//! [`crate::stats_pin_path`], where `mus-runner --monitor` and mus-agent's metrics
+//! read them; all of them sum them here.
+
+mod table;
 
 use std::path::{Path, PathBuf};
 
 use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle, MapType};
 use mus_bpf::intf;
+
+pub use table::{COUNTERS, Counter, Unit};
 
 /// How many counters this build knows.
 pub const NR_STATS: usize = intf::mus_stat_idx_MUS_NR_STATS as usize;
@@ -106,6 +111,11 @@ impl Counters {
     pub fn get(&self, idx: intf::mus_stat_idx) -> u64 {
         self.0[idx as usize]
     }
+
+    /// Every counter's declaration with its value, in the table's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static Counter, u64)> + '_ {
+        COUNTERS.iter().map(|c| (c, self.get(c.idx)))
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +132,18 @@ mod tests {
         let delta = after.since(&before);
         assert_eq!(delta.get(intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED), 5);
         assert_eq!(delta.get(intf::mus_stat_idx_MUS_STAT_RUN_NORMAL), 7);
+    }
+
+    #[test]
+    fn iter_pairs_each_declaration_with_its_value() {
+        let mut c = Counters::default();
+        c.0[intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS as usize] = 9;
+        assert_eq!(c.iter().count(), NR_STATS);
+        let (decl, value) = c
+            .iter()
+            .find(|(d, _)| d.idx == intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS)
+            .expect("declared");
+        assert_eq!((decl.name, value), ("queue_jumps", 9));
     }
 
     #[test]

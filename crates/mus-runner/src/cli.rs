@@ -75,6 +75,12 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stats: Option<u64>,
 
+    /// Load nothing: print the counters of the scheduler another mus-runner runs (read
+    /// from their pin next to --pin-path) every SECONDS seconds, until SIGINT/SIGTERM.
+    /// Needs root, as the pins are root-only.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "stats", value_parser = clap::value_parser!(u64).range(1..))]
+    pub monitor: Option<u64>,
+
     /// Log more: -v for debug, -vv for trace.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -1,11 +1,12 @@
 //! mus-runner: loads the mus sched_ext scheduler, pins its map of boosted cgroups
-//! under bpffs for mus-agent to write, and keeps the scheduler running.
+//! under bpffs for mus-agent to write, and keeps the scheduler running; or, with
+//! `--monitor`, prints the counters of the scheduler another runner runs.
 
-mod cli;
 mod ejection;
 mod kernel_features;
 mod libbpf_log;
 mod migrate;
+mod monitor;
 mod notify;
 mod pin;
 mod preflight;
@@ -24,8 +25,8 @@ use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tracing::{info, warn};
 
-use cli::Args;
 use ejection::Backoff;
+use mus_runner::cli::{self, Args};
 use scheduler::{Outcome, Scheduler};
 
 fn main() -> ExitCode {
@@ -42,13 +43,18 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
-    preflight::check(&args.pin_path)?;
-
     let shutdown = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&shutdown))
             .context("cannot install signal handlers")?;
     }
+    if let Some(every) = args.monitor {
+        let stats_pin = mus_common::stats_pin_path(&args.pin_path);
+        monitor::run(&stats_pin, Duration::from_secs(every), &shutdown)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    preflight::check(&args.pin_path)?;
 
     kernel_features::report();
     let mut backoff = Backoff::default();

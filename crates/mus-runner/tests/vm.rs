@@ -2,58 +2,32 @@
 //! mus-testbed. Each test boots the guest once and asserts on what the scenario
 //! reports; none is skipped when the kernel or QEMU is missing: they fail and say why.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use mus_bpf::intf;
-use mus_testbed::{GuestKernel, GuestRun, Scenario, Testbed};
-
-const LIB: &str = include_str!("scenarios/lib.sh");
+use common::{boot_on, get};
+use mus_testbed::{GuestKernel, GuestRun, Scenario, build_workspace_bins};
 
 /// mus-agent, which writes the map through mus-common. Cargo builds only this
 /// package's binaries for its tests, so build the agent here (once).
 fn agent_binary() -> PathBuf {
     static AGENT: OnceLock<PathBuf> = OnceLock::new();
     AGENT
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "--package",
-                    "mus-agent",
-                    "--bin",
-                    "mus-agent",
-                ])
-                .status()
-                .expect("cannot run cargo to build mus-agent");
-            assert!(status.success(), "building mus-agent failed");
-            let runner = PathBuf::from(env!("CARGO_BIN_EXE_mus-runner"));
-            runner.with_file_name("mus-agent")
+        .get_or_init(|| match build_workspace_bins(["mus-agent"]) {
+            Ok([agent]) => agent,
+            Err(e) => panic!("{e}"),
         })
         .clone()
 }
 
-/// A scenario with the runner, the agent, bpftool and stress-ng in the guest. The
-/// scheduler counters' indices the scenarios read come from `intf.h`.
+/// [`common::scenario`] with the agent and stress-ng in the guest too.
 fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
-    let indices = format!(
-        "STAT_STEALS={}\nSTAT_IDLE_STEALS={}\nSTAT_LLC_MIGRATIONS={}\n",
-        intf::mus_stat_idx_MUS_STAT_STEALS,
-        intf::mus_stat_idx_MUS_STAT_IDLE_STEALS,
-        intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS
-    );
-    Scenario::new(name, &format!("{LIB}\n{indices}{script}"))
-        .binary(env!("CARGO_BIN_EXE_mus-runner"))
+    common::scenario(name, script, timeout_s)
         .binary(agent_binary())
-        .host_tool("bpftool")
         .host_tool("stress-ng")
-        .timeout(Duration::from_secs(timeout_s))
-        // a guest frozen by the emulator is booted once more (the method says when)
-        .boot_again_on_timeout(true)
 }
 
 /// Boots Debian's cloud kernel (7.3) with the scenario.
@@ -69,34 +43,6 @@ fn boot_with(name: &str, script: &str, timeout_s: u64, tools: &[&str]) -> GuestR
             s.host_tool(tool)
         });
     boot_on(GuestKernel::Cloud, scenario)
-}
-
-/// Boots `kernel` with `scenario` and checks that sched_ext is there, idle.
-fn boot_on(kernel: GuestKernel, scenario: Scenario) -> GuestRun {
-    let testbed =
-        Testbed::prepare_kernel(kernel).unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
-    let run = testbed
-        .run(&scenario)
-        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
-    eprintln!(
-        "{} on {} under QEMU {}: {:.1} s",
-        scenario.name(),
-        testbed.kernel_release(),
-        testbed.qemu_version(),
-        run.elapsed.as_secs_f64()
-    );
-    assert_eq!(
-        run.get("sched_ext_state"),
-        Some("disabled"),
-        "the guest kernel must have sched_ext, idle at boot\n{}",
-        run.console_tail()
-    );
-    run
-}
-
-/// Fetches `key` or fails the test with the guest's console.
-fn get<'a>(run: &'a GuestRun, key: &str) -> &'a str {
-    run.require(key).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The two numbers of a `measure` line: CPU microseconds of the two cgroups.
@@ -159,6 +105,28 @@ fn check_lifecycle(run: &GuestRun) {
     assert_eq!(get(run, "pin_dir_mode"), "700", "{why}");
     assert_eq!(get(run, "stats_pin_mode"), "600", "{why}");
 
+    // ... which `--monitor` reads beside the scheduler: every counter since load (the
+    // guest's own tasks have run), then a line per second, and a clean exit on SIGTERM
+    assert_eq!(get(run, "monitor_rc"), "0", "{why}");
+    let first = get(run, "monitor_first");
+    assert!(first.starts_with("since load: "), "{first}\n{why}");
+    let runs: u64 = first
+        .split(' ')
+        .find_map(|w| w.strip_prefix("runs_normal=")?.parse().ok())
+        .unwrap_or_else(|| panic!("no runs_normal in {first}"));
+    assert!(runs > 0, "{first}");
+    for c in mus_common::stats::COUNTERS {
+        assert!(
+            first.contains(&format!(" {}=", c.name)),
+            "{} in {first}",
+            c.name
+        );
+    }
+    let intervals: u32 = run
+        .number("monitor_intervals")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(intervals >= 1, "{why}");
+
     // 2. an entry written through mus-common, read back by bpftool with field names
     assert_eq!(get(run, "boost_rc"), "0", "{why}");
     let id = get(run, "boosted_id");
@@ -210,6 +178,12 @@ fn check_lifecycle(run: &GuestRun) {
     assert_eq!(get(run, "final_state"), "disabled", "{why}");
     assert_eq!(get(run, "pin_after_term"), "absent", "{why}");
     assert_eq!(get(run, "stats_pin_after_term"), "absent", "{why}");
+    // ... and --monitor, with nothing to read, fails naming the runner
+    assert_eq!(get(run, "monitor_none_rc"), "1", "{why}");
+    assert!(
+        get(run, "monitor_none_msg").contains("is mus-runner running"),
+        "{why}"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::TestbedError;
-use crate::kernel::check_config;
+use crate::kconfig::check_config;
 use crate::paths::find_on_path;
 
 const META_PACKAGE: &str = "linux-image-cloud-amd64";

@@ -65,6 +65,9 @@ pub enum TestbedError {
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
 
+    #[error("scenario `{scenario}` is not valid sh: fix the script; sh -n said: {detail}")]
+    ScriptSyntax { scenario: String, detail: String },
+
     #[error("guest path `{path}` cannot be used: {why}")]
     BadGuestPath { path: String, why: &'static str },
 

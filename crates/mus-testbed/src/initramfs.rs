@@ -11,7 +11,7 @@ use crate::cpio::CpioWriter;
 use crate::error::TestbedError;
 use crate::hostbin::{self, Kind};
 
-const INIT: &str = include_str!("init.sh");
+const INIT: &str = include_str!("../guest/init.sh");
 
 /// Guest directories that /init mounts over; files put there would be hidden.
 const MOUNTED_OVER: &[&str] = &["/proc", "/sys", "/dev", "/run", "/tmp", "/var"];

@@ -247,7 +247,7 @@ mod tests {
 
     #[test]
     fn the_fragment_turns_on_everything_the_test_bed_requires() {
-        assert_eq!(crate::kernel::missing_option(LTS612_FRAGMENT), None);
+        assert_eq!(crate::kconfig::missing_option(LTS612_FRAGMENT), None);
     }
 
     #[test]

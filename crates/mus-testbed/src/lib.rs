@@ -3,7 +3,9 @@
 //!
 //! A [`Scenario`] is a busybox sh script plus the host files it needs; [`Testbed::run`]
 //! packs them into an initramfs, boots, and parses the `@@MUS <key> <value>` lines the
-//! script prints on the serial console into a [`GuestRun`].
+//! script prints on the serial console into a [`GuestRun`]. The project's scenarios share
+//! a shell library ([`GUEST_LIB`], `guest/lib.sh`; [`Scenario::with_guest_lib`]), and the
+//! project's binaries they run are built by [`build_workspace_bins`].
 //!
 //! ```no_run
 //! use mus_testbed::{Scenario, Testbed};
@@ -30,12 +32,14 @@ mod guest_run;
 mod hostbin;
 mod image;
 mod initramfs;
+mod kconfig;
 mod kernel;
 mod kernel_build;
 mod paths;
 mod qemu;
 mod scenario;
 mod testbed;
+mod workspace_bins;
 
 pub use error::TestbedError;
 pub use guest_run::{GuestRun, RESULT_MARKER};
@@ -43,5 +47,6 @@ pub use image::busybox_image_tar;
 pub use kernel::GuestKernel;
 pub use kernel_build::{LTS612_FRAGMENT, kernels_cache_dir};
 pub use paths::{cache_dir, cached_kernel_dir, workspace_root};
-pub use scenario::Scenario;
+pub use scenario::{GUEST_LIB, Scenario};
 pub use testbed::Testbed;
+pub use workspace_bins::build_workspace_bins;

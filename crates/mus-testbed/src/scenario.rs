@@ -1,7 +1,14 @@
 //! What to run in one boot: a busybox sh script and the host files it needs.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
+
+use crate::error::TestbedError;
+
+/// The guest shell library the project's scenarios share (`guest/lib.sh`: the scheduler's
+/// pin, sched_ext's state, cgroups, CPU hogs and CPU time, the bench's noise and probes).
+pub const GUEST_LIB: &str = include_str!("../guest/lib.sh");
 
 /// One guest boot's worth of work. The script runs as `/scenario.sh` under busybox sh
 /// and reports with `@@MUS <key> <value>` lines on stdout.
@@ -38,6 +45,12 @@ impl Scenario {
             echo: std::env::var_os("MUS_VM_ECHO").is_some_and(|v| !v.is_empty() && v != "0"),
             boot_again_on_timeout: false,
         }
+    }
+
+    /// A scenario whose script is [`GUEST_LIB`] and then `script`, which may use its
+    /// functions and variables.
+    pub fn with_guest_lib(name: &str, script: &str) -> Scenario {
+        Scenario::new(name, &format!("{GUEST_LIB}\n{script}"))
     }
 
     /// Copies a host executable to `/bin/<file name>`, without debug info, together with
@@ -104,7 +117,7 @@ impl Scenario {
     /// passed; the same test then passed alone in 20 s and in a full suite): no lockup
     /// or RCU stall report followed in 180 s, as when every vCPU spins with interrupts
     /// off in the kernel's code patching, which the emulator has also been seen to oops
-    /// in (mus-runner's tests/scenarios/lib.sh, kill_cgroups). A scheduler bug that
+    /// in (guest/lib.sh, kill_cgroups). A scheduler bug that
     /// hangs the guest every time still fails; one that does so now and then would be
     /// hidden, which is why this is opt-in and loud.
     pub fn boot_again_on_timeout(mut self, on: bool) -> Self {
@@ -114,5 +127,48 @@ impl Scenario {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Checks the script's syntax with the host's `sh -n`, without booting: a typo in a
+    /// long guest script fails here in milliseconds instead of minutes into a boot. The
+    /// host's sh (dash on Debian) is stricter than busybox's ash on nothing the project's
+    /// scripts use.
+    pub fn check_syntax(&self) -> Result<(), TestbedError> {
+        let out = Command::new("sh")
+            .args(["-n", "-c", &self.script])
+            .output()
+            .map_err(|e| TestbedError::io("running sh -n on the host", e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(TestbedError::ScriptSyntax {
+            scenario: self.name.clone(),
+            detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_lib_comes_first_and_is_valid_sh() {
+        let scenario = Scenario::with_guest_lib("lib", "mkcg a");
+        assert!(scenario.script.starts_with(GUEST_LIB));
+        assert!(scenario.script.ends_with("\nmkcg a"));
+        scenario.check_syntax().unwrap();
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_scenario_and_what_sh_expected() {
+        let e = Scenario::new("typo", "echo ok\nif true; then echo\n")
+            .check_syntax()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`typo`") && e.contains("expecting \"fi\""),
+            "{e}"
+        );
     }
 }

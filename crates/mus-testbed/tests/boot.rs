@@ -22,10 +22,14 @@ fi
 echo "@@MUS bpffs $(grep -c ' /sys/fs/bpf bpf ' /proc/mounts)"
 echo "@@MUS cpu_controller $(grep -cw cpu /sys/fs/cgroup/cgroup.subtree_control)"
 echo "@@MUS nproc $(nproc)"
+# The shared guest library under busybox: a cgroup with a weight, a command run in it.
+mkcg lib/t 200
+echo "@@MUS lib_weight $(cat $CG/lib/t/cpu.weight)"
+echo "@@MUS lib_in_cg $(in_cg lib/t cat /proc/self/cgroup)"
 "#;
     let started = Instant::now();
     let run = testbed
-        .run(&Scenario::new("boot", script).timeout(Duration::from_secs(120)))
+        .run(&Scenario::with_guest_lib("boot", script).timeout(Duration::from_secs(120)))
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
         "booted {} in {:.1} s",
@@ -43,6 +47,8 @@ echo "@@MUS nproc $(nproc)"
     check("root_ops", "absent");
     check("bpffs", "1");
     check("cpu_controller", "1");
+    check("lib_weight", "200");
+    check("lib_in_cg", "0::/lib/t");
     assert_eq!(
         run.number::<u32>("nproc").unwrap_or_else(|e| panic!("{e}")),
         2

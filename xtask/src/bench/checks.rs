@@ -1,26 +1,40 @@
-//! The open issues' targets, judged repeat by repeat: a target is met only if it holds in
-//! every repeat that measured it (the worst repeat decides, not the median). Issue 4's
-//! boosted targets (which issue 9 asks to keep "in every repeat's spread") and issue 9's
-//! "Done when" list, as far as the bench measures them.
+//! The project's targets, judged repeat by repeat: a target is met only if it holds in
+//! every repeat that measured it (the worst repeat decides, not the median). Two areas:
+//! what a boost gives the boosted cgroup, and fairness to everything else.
 
-use std::collections::BTreeMap;
+use std::fmt;
 
-use super::results::share_theory_pct;
-use super::summary::Aggregate;
-use super::theory;
+use super::aggregate::{Aggregate, Series, Spread};
+use super::theory::{self, share_theory_pct};
+
+/// What a target is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// A boosted cgroup gets its CPU, and gets it promptly; an empty map costs nothing.
+    Boost,
+    /// Everything the boost does not touch keeps its share and its wake-ups, and mus
+    /// does no worse than the peers.
+    Fairness,
+}
+
+impl fmt::Display for Area {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Area::Boost => "boost",
+            Area::Fairness => "fairness",
+        })
+    }
+}
 
 /// One target: what was asked, the figures, and whether it held in every repeat (None:
 /// not measured in this run).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
-    pub issue: u32,
+    pub area: Area,
     pub target: String,
     pub figure: String,
     pub met: Option<bool>,
 }
-
-/// One measured series: (bench, condition, metric).
-type Series<'a> = (&'a str, &'a str, &'a str);
 
 /// How a check prints its figures.
 struct Fmt {
@@ -45,49 +59,24 @@ const SECS: Fmt = Fmt {
     decimals: 3,
 };
 
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// Judges `pass(a, b)` in every repeat that measured `a` and each of `refs` (b is the
 /// smallest of the refs in that repeat, so "below every reference" reads `a < b`).
 fn paired(
     agg: &Aggregate,
-    issue: u32,
+    area: Area,
     target: String,
     a: Series,
     refs: &[Series],
     f: &Fmt,
     pass: impl Fn(f64, f64) -> bool,
 ) -> Check {
-    let av = agg.per_repeat(a.0, a.1, a.2);
-    let rv: Vec<BTreeMap<u32, f64>> = refs.iter().map(|s| agg.per_repeat(s.0, s.1, s.2)).collect();
-    let pairs: Vec<(u32, f64, f64)> = av
-        .iter()
-        .filter_map(|(r, x)| {
-            let b = rv
-                .iter()
-                .map(|m| m.get(r).copied())
-                .collect::<Option<Vec<f64>>>()?
-                .into_iter()
-                .fold(f64::INFINITY, f64::min);
-            b.is_finite().then_some((*r, *x, b))
-        })
-        .collect();
-    verdict(issue, target, &pairs, f, pass)
+    verdict(area, target, &agg.paired(a, refs), f, pass)
 }
 
 /// Judges `pass(a, bound)` in every repeat of `a`, against a fixed `bound` (a theory).
 fn fixed(
     agg: &Aggregate,
-    issue: u32,
+    area: Area,
     target: String,
     a: Series,
     bound: f64,
@@ -99,11 +88,11 @@ fn fixed(
         .into_iter()
         .map(|(r, x)| (r, x, bound))
         .collect();
-    verdict(issue, target, &pairs, f, pass)
+    verdict(area, target, &pairs, f, pass)
 }
 
 fn verdict(
-    issue: u32,
+    area: Area,
     target: String,
     pairs: &[(u32, f64, f64)],
     f: &Fmt,
@@ -111,15 +100,16 @@ fn verdict(
 ) -> Check {
     if pairs.is_empty() {
         return Check {
-            issue,
+            area,
             target,
             figure: "not measured".into(),
             met: None,
         };
     }
     let d = f.decimals;
-    let a = median(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
-    let b = median(&pairs.iter().map(|p| p.2).collect::<Vec<_>>());
+    let median = |v: Vec<f64>| Spread::of(&v).map_or(f64::NAN, |s| s.median);
+    let a = median(pairs.iter().map(|p| p.1).collect());
+    let b = median(pairs.iter().map(|p| p.2).collect());
     let failed: Vec<String> = pairs
         .iter()
         .filter(|(_, x, y)| !pass(*x, *y))
@@ -140,20 +130,22 @@ fn verdict(
         figure.push_str(&format!(" (failed {})", failed.join(", ")));
     }
     Check {
-        issue,
+        area,
         target,
         figure,
         met: Some(failed.is_empty()),
     }
 }
 
-/// Issue 4's targets (the last round's, kept by issue 9 "in every repeat's spread").
-fn issue4(agg: &Aggregate, out: &mut Vec<Check>) {
+/// The boost's targets: the boosted probe's and Redis's tails under noise against the
+/// machine idle and the kernel's own knobs, the share at each weight, and the overhead of
+/// an empty map.
+fn boost_targets(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("latency") {
         for (m, name, k) in [("p99_us", "p99", 1.5), ("p999_us", "p99.9", 2.0)] {
             out.push(paired(
                 agg,
-                4,
+                Area::Boost,
                 format!("latency: boosted probe under noise {name} <= {k}x stock idle {name}"),
                 ("latency", "mus_boost", m),
                 &[("latency", "stock_idle", m)],
@@ -165,7 +157,7 @@ fn issue4(agg: &Aggregate, out: &mut Vec<Check>) {
             // host's stalls, which the bound above is judged against too.
             out.push(paired(
                 agg,
-                4,
+                Area::Boost,
                 format!(
                     "(not a target: what the host adds) the same probe as SCHED_FIFO 90 under stock and the same noise: {name} <= {k}x stock idle {name}"
                 ),
@@ -180,7 +172,7 @@ fn issue4(agg: &Aggregate, out: &mut Vec<Check>) {
         for (m, name) in [("p99_ms", "p99"), ("p999_ms", "p99.9")] {
             out.push(paired(
                 agg,
-                4,
+                Area::Boost,
                 format!("redis: {name} with mus boosted below every stock condition with noise"),
                 ("redis", "mus_boost", m),
                 &[("redis", "stock_noise", m), ("redis", "stock_knobs", m)],
@@ -189,7 +181,7 @@ fn issue4(agg: &Aggregate, out: &mut Vec<Check>) {
             ));
             out.push(paired(
                 agg,
-                4,
+                Area::Boost,
                 format!("redis: {name} with mus boosted <= 1.5x Redis alone"),
                 ("redis", "mus_boost", m),
                 &[("redis", "stock_idle", m)],
@@ -203,7 +195,7 @@ fn issue4(agg: &Aggregate, out: &mut Vec<Check>) {
         let cond = format!("w{w}");
         out.push(fixed(
             agg,
-            4,
+            Area::Boost,
             format!("share: weight {w} within 3 points of {theory:.1}%"),
             ("share", &cond, "share_pct"),
             theory,
@@ -214,7 +206,7 @@ fn issue4(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("overhead") {
         out.push(paired(
             agg,
-            4,
+            Area::Boost,
             "overhead: hackbench with an empty map within 5% of stock".into(),
             ("overhead", "mus_empty_idle", "seconds"),
             &[("overhead", "stock_idle", "seconds")],
@@ -229,14 +221,16 @@ fn like_stock(theory: f64) -> impl Fn(f64, f64) -> bool {
     move |mus, stock| (mus - stock).abs() <= 3.0 || (mus - theory).abs() <= (stock - theory).abs()
 }
 
-/// Issue 9's "Done when" targets that the bench measures (the kubelet tree and the
-/// cpu.idle stress are guest tests, not benchmarks).
-fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
+/// The fairness targets that the bench measures (the kubelet tree and the cpu.idle
+/// stress are guest tests, not benchmarks): an empty map shares like the kernel's fair
+/// class (weights, cpu.max), a boost is at least the kernel's own 4x, the bystander's
+/// wake-ups, mus against the peers, and no ejection.
+fn fairness_targets(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("weights_flat") {
         let t = theory::weights_flat_pct();
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             format!(
                 "weights, empty map: flat 300:100 share within 3 points of stock's (theory {t:.1}%)"
             ),
@@ -251,7 +245,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
             let metric = format!("{cg}_share_pct");
             out.push(paired(
                 agg,
-                9,
+                Area::Fairness,
                 format!("weights, empty map: nested {cg} share within 3 points of stock's (theory {t:.1}%)"),
                 ("weights_nested", "mus_empty", &metric),
                 &[("weights_nested", "stock_plain", &metric)],
@@ -263,7 +257,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("threads") {
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             "threads: boosted 1-thread cgroup's share >= stock's with cpu.weight 400:100".into(),
             ("threads", "mus_boost", "target_share_pct"),
             &[("threads", "stock_w400", "target_share_pct")],
@@ -272,7 +266,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
         ));
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             "threads: boosted share never below the same cgroup unboosted (mus, empty map)".into(),
             ("threads", "mus_boost", "target_share_pct"),
             &[("threads", "mus_empty", "target_share_pct")],
@@ -283,7 +277,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("limit") {
         out.push(fixed(
             agg,
-            9,
+            Area::Fairness,
             "limit: cpu.max of half a CPU, 2 busy threads: 45-55% of one CPU".into(),
             ("limit", "mus_empty", "lim_cpu_pct"),
             theory::LIMIT_CPU_PCT,
@@ -294,7 +288,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("bystander") {
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             "bystander: unboosted probe's p99 no worse than stock's (cpu.weight 400:100 boost)"
                 .into(),
             ("bystander", "mus_boost", "p99_us"),
@@ -304,7 +298,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
         ));
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             "peers: bystander's p99 no worse than scx_bpfland's".into(),
             ("bystander", "mus_boost", "p99_us"),
             &[("bystander", "bpfland_noise", "p99_us")],
@@ -315,7 +309,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("redis_sat") {
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             "redis saturated (redis-benchmark -c 4): p99 with mus boosted below stock's with cpu.weight 400:100".into(),
             ("redis_sat", "mus_boost", "p99_ms"),
             &[("redis_sat", "stock_w400", "p99_ms")],
@@ -324,7 +318,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
         ));
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             "peers: saturated Redis p99 no worse than scx_layered's 4x layer".into(),
             ("redis_sat", "mus_boost", "p99_ms"),
             &[("redis_sat", "layered_boost", "p99_ms")],
@@ -335,7 +329,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("latency") {
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             "peers: boosted probe's p99 under noise no worse than scx_layered's 4x layer".into(),
             ("latency", "mus_boost", "p99_us"),
             &[("latency", "layered_boost", "p99_us")],
@@ -346,7 +340,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("redis") {
         out.push(paired(
             agg,
-            9,
+            Area::Fairness,
             "peers: fixed-rate Redis p99 no worse than scx_layered's 4x layer".into(),
             ("redis", "mus_boost", "p99_ms"),
             &[("redis", "layered_boost", "p99_ms")],
@@ -358,7 +352,7 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
     if !ejections.is_empty() {
         let n = ejections.values().filter(|v| **v > 0.0).count();
         out.push(Check {
-            issue: 9,
+            area: Area::Fairness,
             target: "no watchdog ejection of mus during the bench".into(),
             figure: format!("mus found detached at {n} of {} stops", ejections.len()),
             met: Some(n == 0),
@@ -366,11 +360,11 @@ fn issue9(agg: &Aggregate, out: &mut Vec<Check>) {
     }
 }
 
-/// Every target this run measured, issue 4's first.
+/// Every target this run measured, the boost's first.
 pub fn checks(agg: &Aggregate) -> Vec<Check> {
     let mut out = Vec::new();
-    issue4(agg, &mut out);
-    issue9(agg, &mut out);
+    boost_targets(agg, &mut out);
+    fairness_targets(agg, &mut out);
     out
 }
 
@@ -387,7 +381,7 @@ mod tests {
     }
 
     #[test]
-    fn issue4_targets_are_judged_in_every_repeat() {
+    fn boost_targets_are_judged_in_every_repeat() {
         let mut rows = Vec::new();
         for (rep, k) in [(1, 1.0), (2, 1.2), (3, 0.9)] {
             rows.push(row("latency", "stock_idle", rep, "p99_us", 200.0 * k));
@@ -447,8 +441,8 @@ mod tests {
         // 78, 78, 70.2 against 80: repeat 3 is 9.8 points off
         assert_eq!(find(&checks, "share: weight 4096").met, Some(false));
         assert_eq!(find(&checks, "overhead").met, Some(true));
-        // without the peers' conditions, issue 9's peer targets are not measured
-        let peers: Vec<&Check> = checks.iter().filter(|c| c.issue == 9).collect();
+        // without the peers' conditions, the fairness area's peer targets are not measured
+        let peers: Vec<&Check> = checks.iter().filter(|c| c.area == Area::Fairness).collect();
         assert_eq!(peers.len(), 2, "{peers:?}");
         assert!(
             peers
@@ -458,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn issue9_targets() {
+    fn fairness_targets_are_judged_against_stock_theory_and_peers() {
         let mut rows = Vec::new();
         for rep in 1..=3 {
             rows.push(row(

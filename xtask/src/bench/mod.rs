@@ -2,13 +2,17 @@
 //! every benchmark under each scheduler (stock, mus, and the peers scx_bpfland and
 //! scx_layered), interleaved across repeats; the host turns the guest's `@@MUS` lines into
 //! a CSV (evaluation/datasets/), PNG plots (evaluation/plots/) and evaluation/summary.md
-//! with the issues' targets.
+//! with the project's targets.
 
+pub mod aggregate;
 pub mod checks;
+pub mod conditions;
+pub mod dataset;
+pub mod histogram;
+pub mod peer_table;
 pub mod peers;
 pub mod plot;
 pub mod results;
-pub mod stats;
 pub mod summary;
 pub mod theory;
 
@@ -17,11 +21,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use mus_testbed::{Scenario, Testbed};
+use mus_testbed::{Scenario, Testbed, build_workspace_bins};
 
-use crate::workspace_bins;
-
-const LIB: &str = include_str!("../../../crates/mus-runner/tests/scenarios/lib.sh");
 const SCRIPT: &str = include_str!("../../scenarios/bench.sh");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -183,6 +184,11 @@ impl Settings {
         )
     }
 
+    /// The guest's script (the shared library, these settings, bench.sh), no files yet.
+    fn scenario(&self) -> Scenario {
+        Scenario::with_guest_lib("bench", &format!("{}\n{SCRIPT}", self.shell()))
+    }
+
     fn tools(&self) -> Vec<&'static str> {
         let mut t = vec!["bpftool", "stress-ng"];
         for b in &self.benches {
@@ -230,7 +236,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(csv) = &args.from_csv {
         let text =
             std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
-        let (mut meta, rows) = results::from_csv_with_meta(&text)?;
+        let (mut meta, rows) = dataset::from_csv_with_meta(&text)?;
         meta.dataset = rel(csv);
         report(&meta, &rows)?;
         return Ok(ExitCode::SUCCESS);
@@ -269,12 +275,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command.push_str(&format!(" --repeats {r}"));
     }
 
-    let bin = workspace_bins::build(&["mus-runner", "mus-agent", "redis-rate"])?;
+    let [runner, agent, redis_rate] =
+        build_workspace_bins(["mus-runner", "mus-agent", "redis-rate"])?;
     let testbed = Testbed::prepare()?;
-    let mut scenario = Scenario::new("bench", &format!("{LIB}\n{}\n{SCRIPT}", settings.shell()))
-        .binary(bin.join("mus-runner"))
-        .binary(bin.join("mus-agent"))
-        .binary(bin.join("redis-rate"))
+    let mut scenario = settings
+        .scenario()
+        .binary(runner)
+        .binary(agent)
+        .binary(redis_rate)
         .timeout(settings.timeout())
         .echo_console(args.verbose);
     for tool in settings.tools() {
@@ -328,7 +336,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let rows = results::parse(&run.results)?;
-    let mut meta = summary::Meta {
+    let mut meta = dataset::Meta {
         command,
         date: stamp.clone(),
         kernel: run.get("kernel").unwrap_or("?").to_string(),
@@ -367,7 +375,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&datasets)?;
     let csv = datasets.join(format!("bench-{stamp}.csv"));
     meta.dataset = rel(&csv);
-    let text = results::to_csv_with_meta(&meta, &rows);
+    let text = dataset::to_csv_with_meta(&meta, &rows);
     std::fs::write(&csv, &text)?;
     std::fs::write(datasets.join("latest.csv"), &text)?;
     println!(
@@ -385,8 +393,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes evaluation/summary.md and the plots, and prints the summary.
-fn report(meta: &summary::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
-    let agg = summary::Aggregate::from_rows(rows);
+fn report(meta: &dataset::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
+    let agg = aggregate::Aggregate::from_rows(rows);
     let checks = checks::checks(&agg);
     let md = summary::markdown(meta, &agg, &checks);
     let path = evaluation_dir().join("summary.md");
@@ -520,23 +528,13 @@ mod tests {
 
     #[test]
     fn the_guest_script_parses() {
-        let script = format!(
-            "{LIB}\n{}\n{SCRIPT}",
-            Settings {
-                repeats: vec![1; 10],
-                benches: Which::All.benches(),
-                peers: true,
-            }
-            .shell()
-        );
-        let out = std::process::Command::new("sh")
-            .args(["-n", "-c", &script])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Settings {
+            repeats: vec![1; 10],
+            benches: Which::All.benches(),
+            peers: true,
+        }
+        .scenario()
+        .check_syntax()
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 }

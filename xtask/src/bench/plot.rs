@@ -8,13 +8,13 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
-use super::results::{HOT_CALLBACKS, share_theory_pct};
-use super::stats::Spread;
-use super::summary::{
-    Aggregate, BOOST_CONDITIONS, CONDITIONS, COST_CONDITIONS, OVERHEAD_CONDITIONS,
-    PLAIN_CONDITIONS, THREADS_CONDITIONS, latency_conditions, short_label,
+use super::aggregate::{Aggregate, Spread};
+use super::conditions::{
+    BOOST_CONDITIONS, CONDITIONS, COST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS,
+    THREADS_CONDITIONS, latency_conditions, short_label,
 };
-use super::theory;
+use super::results::HOT_CALLBACKS;
+use super::theory::{self, share_theory_pct};
 
 const FONT_PATHS: &[&str] = &[
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",

@@ -1,13 +1,12 @@
 //! From the guest's `@@MUS` lines (see xtask/scenarios/bench.sh) to one row per
-//! benchmark, condition, repeat and metric: the CSV's rows.
+//! benchmark, condition, repeat and metric: the CSV's rows (dataset.rs writes them).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use anyhow::{Context, bail};
 
-use super::stats::{Histogram, parse_padded};
-use super::summary::Meta;
+use super::histogram::{Histogram, parse_padded};
+use super::theory::share_theory_pct;
 
 /// One measured figure.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +19,7 @@ pub struct Row {
 }
 
 impl Row {
-    fn new(bench: &str, condition: &str, repeat: u32, metric: &str, value: f64) -> Row {
+    pub fn new(bench: &str, condition: &str, repeat: u32, metric: &str, value: f64) -> Row {
         Row {
             bench: bench.into(),
             condition: condition.into(),
@@ -35,11 +34,6 @@ impl Row {
 #[cfg(test)]
 pub fn row(bench: &str, condition: &str, repeat: u32, metric: &str, value: f64) -> Row {
     Row::new(bench, condition, repeat, metric, value)
-}
-
-/// The CPU share a weight should give the target against one ordinary (1024) cgroup, in %.
-pub fn share_theory_pct(weight: f64) -> f64 {
-    100.0 * weight / (weight + 1024.0)
 }
 
 /// Splits "cond rep rest..." into its parts.
@@ -361,81 +355,6 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// The CSV text of `rows`, with a header.
-pub fn to_csv(rows: &[Row]) -> String {
-    let mut out = String::from("bench,condition,repeat,metric,value\n");
-    for r in rows {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{}",
-            r.bench, r.condition, r.repeat, r.metric, r.value
-        );
-    }
-    out
-}
-
-/// The CSV with the run's facts first, as `# key: value` comment lines.
-pub fn to_csv_with_meta(meta: &Meta, rows: &[Row]) -> String {
-    let mut out = String::new();
-    for (k, v) in [
-        ("command", meta.command.clone()),
-        ("date", meta.date.clone()),
-        ("kernel", meta.kernel.clone()),
-        ("scheduler", meta.scheduler.clone()),
-        ("repeats", meta.repeats.to_string()),
-        ("guest_seconds", format!("{:.0}", meta.guest_seconds)),
-    ] {
-        let _ = writeln!(out, "# {k}: {v}");
-    }
-    for n in &meta.notes {
-        let _ = writeln!(out, "# note: {n}");
-    }
-    out + &to_csv(rows)
-}
-
-/// Reads back what [`to_csv_with_meta`] wrote.
-pub fn from_csv_with_meta(text: &str) -> anyhow::Result<(Meta, Vec<Row>)> {
-    let mut meta = Meta::default();
-    for line in text.lines() {
-        let Some((k, v)) = line.strip_prefix("# ").and_then(|l| l.split_once(": ")) else {
-            continue;
-        };
-        match k {
-            "command" => meta.command = v.into(),
-            "date" => meta.date = v.into(),
-            "kernel" => meta.kernel = v.into(),
-            "scheduler" => meta.scheduler = v.into(),
-            "repeats" => meta.repeats = v.parse().unwrap_or(0),
-            "guest_seconds" => meta.guest_seconds = v.parse().unwrap_or(0.0),
-            "note" => meta.notes.push(v.into()),
-            _ => {}
-        }
-    }
-    Ok((meta, from_csv(text)?))
-}
-
-/// Reads back what [`to_csv`] wrote (`#` comment lines are skipped).
-pub fn from_csv(text: &str) -> anyhow::Result<Vec<Row>> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            let [bench, condition, repeat, metric, value] = f[..] else {
-                bail!("bad CSV line {line:?}")
-            };
-            Ok(Row::new(
-                bench,
-                condition,
-                repeat.parse()?,
-                metric,
-                value.parse()?,
-            ))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -589,43 +508,5 @@ mod tests {
         assert!(parse(&kv("share 4096 1 5")).is_err());
         assert!(parse(&kv("redis_rate stock_idle 1 p50_us 79")).is_err());
         assert!(parse(&kv("redis_rate stock_idle 1 p50_us=x")).is_err());
-    }
-
-    #[test]
-    fn csv_round_trips() {
-        let rows = vec![
-            Row::new("latency", "stock_idle", 1, "p99_us", 248.0),
-            Row::new("share", "w2048", 2, "share_pct", 66.25),
-        ];
-        let text = to_csv(&rows);
-        assert!(
-            text.starts_with(
-                "bench,condition,repeat,metric,value\nlatency,stock_idle,1,p99_us,248\n"
-            )
-        );
-        assert_eq!(from_csv(&text).unwrap(), rows);
-        let meta = Meta {
-            command: "cargo xtask bench all".into(),
-            repeats: 5,
-            notes: vec!["lat_config: loops=1500".into()],
-            ..Meta::default()
-        };
-        let text = to_csv_with_meta(&meta, &rows);
-        assert!(text.starts_with("# command: cargo xtask bench all\n"));
-        let (back, back_rows) = from_csv_with_meta(&text).unwrap();
-        assert_eq!(back_rows, rows);
-        assert_eq!(
-            (back.command.as_str(), back.repeats),
-            ("cargo xtask bench all", 5)
-        );
-        assert_eq!(back.notes, ["lat_config: loops=1500"]);
-    }
-
-    #[test]
-    fn theory_of_weights() {
-        assert_eq!(share_theory_pct(4096.0), 80.0);
-        assert!((share_theory_pct(2048.0) - 66.667).abs() < 0.01);
-        assert!((share_theory_pct(8192.0) - 88.889).abs() < 0.01);
-        assert_eq!(share_theory_pct(1024.0), 50.0);
     }
 }

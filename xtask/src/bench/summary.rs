@@ -1,357 +1,18 @@
-//! Medians and spreads per condition, and the Markdown summary: the targets (see
-//! checks.rs), the peers table, and one table per benchmark.
+//! The Markdown summary (evaluation/summary.md): the run's facts, the targets (see
+//! checks.rs), the peers table (peer_table.rs), and one table per benchmark.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::aggregate::{Aggregate, fmt_spread};
 use super::checks::Check;
-use super::results::{HOT_CALLBACKS, Row, share_theory_pct};
-use super::stats::Spread;
-use super::theory;
-
-/// The conditions of the latency and fixed-rate Redis benchmarks, in table order.
-pub const CONDITIONS: &[&str] = &[
-    "stock_idle",
-    "stock_noise",
-    "stock_knobs",
-    "mus_empty",
-    "mus_boost",
-    "bpfland_noise",
-    "layered_boost",
-];
-/// The latency benchmark's conditions: CONDITIONS, and what the host adds (the probe as
-/// SCHED_FIFO 90 under stock with the noise: the kernel runs it above every fair and
-/// sched_ext task, so no scheduler delays it, and its tail is the host's stalls).
-pub fn latency_conditions() -> Vec<&'static str> {
-    CONDITIONS.iter().copied().chain(["stock_fifo"]).collect()
-}
-/// The saturated-Redis and bystander benchmarks' conditions (all under noise).
-pub const BOOST_CONDITIONS: &[&str] = &[
-    "stock_noise",
-    "stock_w400",
-    "mus_boost",
-    "bpfland_noise",
-    "layered_boost",
-];
-/// The threads benchmark's conditions.
-pub const THREADS_CONDITIONS: &[&str] = &[
-    "stock_plain",
-    "stock_w400",
-    "mus_empty",
-    "mus_boost",
-    "bpfland_plain",
-    "layered_boost",
-];
-/// The weights and limit benchmarks' conditions (no boost anywhere).
-pub const PLAIN_CONDITIONS: &[&str] =
-    &["stock_plain", "mus_empty", "bpfland_plain", "layered_plain"];
-/// The overhead benchmark's conditions (no noise).
-pub const OVERHEAD_CONDITIONS: &[&str] = &[
-    "stock_idle",
-    "mus_empty_idle",
-    "bpfland_idle",
-    "layered_idle",
-];
-/// The cost benchmark's schedulers (sched_ext only: the stock class runs no BPF).
-pub const COST_CONDITIONS: &[&str] = &["mus_idle", "bpfland_idle", "layered_idle"];
-
-pub fn label(condition: &str) -> &str {
-    match condition {
-        "stock_idle" => "stock, idle",
-        "stock_noise" => "stock, noise",
-        "stock_plain" => "stock",
-        "stock_knobs" => "stock, noise, cpu.weight=10000 + cpu.idle=1",
-        "stock_w400" => "stock, target cpu.weight 400:100 (the kernel's 4x)",
-        "stock_fifo" => "stock, noise, the probe SCHED_FIFO 90 (what the host adds)",
-        "mus_empty" => "mus, empty map",
-        "mus_boost" => "mus, target boosted (4096)",
-        "mus_empty_idle" | "mus_idle" => "mus, empty map",
-        "bpfland_noise" | "bpfland_plain" | "bpfland_idle" => "scx_bpfland",
-        "layered_boost" => "scx_layered, target in the 4x layer",
-        "layered_plain" | "layered_idle" => "scx_layered",
-        other => other,
-    }
-}
-
-/// Short labels for plot axes.
-pub fn short_label(condition: &str) -> &str {
-    match condition {
-        "stock_idle" => "stock idle",
-        "stock_noise" => "stock",
-        "stock_plain" => "stock",
-        "stock_knobs" => "stock knobs",
-        "stock_w400" => "stock w400",
-        "stock_fifo" => "FIFO (host)",
-        "mus_empty" => "mus empty",
-        "mus_boost" => "mus boost",
-        "mus_empty_idle" | "mus_idle" => "mus",
-        "bpfland_noise" | "bpfland_plain" | "bpfland_idle" => "bpfland",
-        "layered_boost" => "layered 4x",
-        "layered_plain" | "layered_idle" => "layered",
-        other => other,
-    }
-}
-
-type Key = (String, String, String);
-
-/// Every (bench, condition, metric) with the median and range of its repeats, and the
-/// value of each repeat (for targets judged repeat by repeat).
-#[derive(Debug, Default)]
-pub struct Aggregate {
-    map: BTreeMap<Key, Spread>,
-    repeats: BTreeMap<Key, BTreeMap<u32, f64>>,
-}
-
-impl Aggregate {
-    pub fn from_rows(rows: &[Row]) -> Aggregate {
-        let mut repeats: BTreeMap<Key, BTreeMap<u32, f64>> = BTreeMap::new();
-        for r in rows {
-            repeats
-                .entry((r.bench.clone(), r.condition.clone(), r.metric.clone()))
-                .or_default()
-                .insert(r.repeat, r.value);
-        }
-        Aggregate {
-            map: repeats
-                .iter()
-                .filter_map(|(k, v)| {
-                    Some((
-                        k.clone(),
-                        Spread::of(&v.values().copied().collect::<Vec<_>>())?,
-                    ))
-                })
-                .collect(),
-            repeats,
-        }
-    }
-
-    /// The value of each repeat (none if not measured).
-    pub fn per_repeat(&self, bench: &str, condition: &str, metric: &str) -> BTreeMap<u32, f64> {
-        self.repeats
-            .get(&(bench.to_string(), condition.to_string(), metric.to_string()))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    pub fn get(&self, bench: &str, condition: &str, metric: &str) -> Option<Spread> {
-        self.map
-            .get(&(bench.to_string(), condition.to_string(), metric.to_string()))
-            .copied()
-    }
-
-    pub fn median(&self, bench: &str, condition: &str, metric: &str) -> Option<f64> {
-        self.get(bench, condition, metric).map(|s| s.median)
-    }
-
-    pub fn has_bench(&self, bench: &str) -> bool {
-        self.map.keys().any(|(b, _, _)| b == bench)
-    }
-
-    /// The share benchmark's conditions ("w2048", ...), by weight.
-    pub fn share_weights(&self) -> Vec<u32> {
-        let mut w: Vec<u32> = self
-            .map
-            .keys()
-            .filter(|(b, _, m)| b == "share" && m == "share_pct")
-            .filter_map(|(_, c, _)| c.strip_prefix('w')?.parse().ok())
-            .collect();
-        w.sort_unstable();
-        w.dedup();
-        w
-    }
-}
-
-/// "median (min–max)" with `decimals` decimals.
-pub fn fmt_spread(s: Option<Spread>, decimals: usize) -> String {
-    match s {
-        None => "–".into(),
-        Some(s) if s.n == 1 => format!("{:.*}", decimals, s.median),
-        Some(s) => format!(
-            "{:.*} ({:.*}–{:.*})",
-            decimals, s.median, decimals, s.min, decimals, s.max
-        ),
-    }
-}
-
-/// Facts about the run that the summary states.
-#[derive(Debug, Default, Clone)]
-pub struct Meta {
-    pub command: String,
-    pub date: String,
-    pub kernel: String,
-    pub scheduler: String,
-    pub repeats: u32,
-    pub guest_seconds: f64,
-    pub dataset: String,
-    pub notes: Vec<String>,
-}
-
-/// One row of the peers table: a metric, and the condition that stands for each
-/// scheduler (stock, mus, bpfland, layered) in it.
-struct PeerRow {
-    what: &'static str,
-    bench: &'static str,
-    metric: &'static str,
-    decimals: usize,
-    conds: [Option<&'static str>; 4],
-    theory: Option<fn() -> f64>,
-}
-
-/// The conditions standing for each scheduler in a row about a boost under noise, with
-/// stock boosted by `cpu.weight` 400:100 (the kernel's own 4x).
-const BOOST_UNDER_W400: [Option<&str>; 4] = [
-    Some("stock_w400"),
-    Some("mus_boost"),
-    Some("bpfland_noise"),
-    Some("layered_boost"),
-];
-
-/// The same, with stock at its strongest knobs (target `cpu.weight` 10000, noise
-/// `cpu.idle`), as the latency and fixed-rate Redis benchmarks run it.
-const BOOST_UNDER_KNOBS: [Option<&str>; 4] = [
-    Some("stock_knobs"),
-    Some("mus_boost"),
-    Some("bpfland_noise"),
-    Some("layered_boost"),
-];
-
-/// Each scheduler with nothing boosted and no noise: the cgroup-knob rows.
-const EMPTY_MAP: [Option<&str>; 4] = [
-    Some("stock_plain"),
-    Some("mus_empty"),
-    Some("bpfland_plain"),
-    Some("layered_plain"),
-];
-
-const PEER_ROWS: &[PeerRow] = &[
-    PeerRow {
-        what: "probe p99 under noise, target boosted (µs)",
-        bench: "latency",
-        metric: "p99_us",
-        decimals: 0,
-        conds: BOOST_UNDER_KNOBS,
-        theory: None,
-    },
-    PeerRow {
-        what: "probe p50 under noise, target boosted (µs)",
-        bench: "latency",
-        metric: "p50_us",
-        decimals: 0,
-        conds: BOOST_UNDER_KNOBS,
-        theory: None,
-    },
-    PeerRow {
-        what: "Redis 100/s p99 under noise, boosted (ms)",
-        bench: "redis",
-        metric: "p99_ms",
-        decimals: 3,
-        conds: BOOST_UNDER_KNOBS,
-        theory: None,
-    },
-    PeerRow {
-        what: "Redis saturated p99, boosted (ms)",
-        bench: "redis_sat",
-        metric: "p99_ms",
-        decimals: 3,
-        conds: BOOST_UNDER_W400,
-        theory: None,
-    },
-    PeerRow {
-        what: "Redis saturated throughput, boosted (requests/s)",
-        bench: "redis_sat",
-        metric: "rps",
-        decimals: 0,
-        conds: BOOST_UNDER_W400,
-        theory: None,
-    },
-    PeerRow {
-        what: "Redis saturated: the noise's CPU meanwhile (% of one CPU)",
-        bench: "redis_sat",
-        metric: "noise_cpu_pct",
-        decimals: 0,
-        conds: BOOST_UNDER_W400,
-        theory: None,
-    },
-    PeerRow {
-        what: "bystander probe p99 (µs)",
-        bench: "bystander",
-        metric: "p99_us",
-        decimals: 0,
-        conds: BOOST_UNDER_W400,
-        theory: None,
-    },
-    PeerRow {
-        what: "bystander probe p50 (µs)",
-        bench: "bystander",
-        metric: "p50_us",
-        decimals: 0,
-        conds: BOOST_UNDER_W400,
-        theory: None,
-    },
-    PeerRow {
-        what: "threads: boosted 1-thread cgroup's share vs 8 threads (%)",
-        bench: "threads",
-        metric: "target_share_pct",
-        decimals: 1,
-        conds: [
-            Some("stock_w400"),
-            Some("mus_boost"),
-            Some("bpfland_plain"),
-            Some("layered_boost"),
-        ],
-        theory: Some(|| theory::threads_target_pct(4.0)),
-    },
-    PeerRow {
-        what: "weights flat: the 300 cgroup's share against 100 (%)",
-        bench: "weights_flat",
-        metric: "wa_share_pct",
-        decimals: 1,
-        conds: EMPTY_MAP,
-        theory: Some(theory::weights_flat_pct),
-    },
-    PeerRow {
-        what: "weights nested: the 200 parent's share against 100 (%)",
-        bench: "weights_nested",
-        metric: "nA_share_pct",
-        decimals: 1,
-        conds: EMPTY_MAP,
-        theory: Some(|| theory::weights_nested_pct()[0].1),
-    },
-    PeerRow {
-        what: "limit: cpu.max half a CPU, CPU used (% of one CPU)",
-        bench: "limit",
-        metric: "lim_cpu_pct",
-        decimals: 1,
-        conds: EMPTY_MAP,
-        theory: Some(|| theory::LIMIT_CPU_PCT),
-    },
-    PeerRow {
-        what: "hackbench, no noise (s)",
-        bench: "overhead",
-        metric: "seconds",
-        decimals: 3,
-        conds: [
-            Some("stock_idle"),
-            Some("mus_empty_idle"),
-            Some("bpfland_idle"),
-            Some("layered_idle"),
-        ],
-        theory: None,
-    },
-    PeerRow {
-        what: "BPF time per context switch, hot callbacks (ns, TCG)",
-        bench: "cost",
-        metric: "hot_ns_per_ctxt",
-        decimals: 0,
-        conds: [
-            None,
-            Some("mus_idle"),
-            Some("bpfland_idle"),
-            Some("layered_idle"),
-        ],
-        theory: None,
-    },
-];
+use super::conditions::{
+    BOOST_CONDITIONS, CONDITIONS, COST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS,
+    THREADS_CONDITIONS, label, latency_conditions,
+};
+use super::dataset::Meta;
+use super::peer_table::peers_table;
+use super::results::HOT_CALLBACKS;
+use super::theory::{self, share_theory_pct};
 
 /// A table of `conds` (rows, those measured) against `cols` (header, metric, decimals).
 fn cond_table(
@@ -395,45 +56,6 @@ fn bench_section(
     }
 }
 
-fn peers_table(md: &mut String, agg: &Aggregate) {
-    let rows: Vec<&PeerRow> = PEER_ROWS
-        .iter()
-        .filter(|r| {
-            r.conds
-                .iter()
-                .flatten()
-                .any(|c| agg.get(r.bench, c, r.metric).is_some())
-        })
-        .collect();
-    if rows.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        md,
-        "## Peers: mus against scx_bpfland, scx_layered and the stock scheduler\n\n\
-         Each cell: the condition of that scheduler closest to the row's question (the stock \
-         column uses the kernel's own knob where the row is about a boost: cpu.weight 400:100, \
-         or cpu.weight 10000 with the noise at cpu.idle=1 in the latency and fixed-rate Redis \
-         rows; scx_bpfland has no boost; scx_layered boosts through its 4x layer). The tables \
-         below have every condition.\n\n\
-         | metric | stock | mus | scx_bpfland | scx_layered | theory |\n| --- | --- | --- | --- | --- | --- |"
-    );
-    for r in rows {
-        let cells: Vec<String> = r
-            .conds
-            .iter()
-            .map(|c| {
-                c.map_or("n/a".into(), |c| {
-                    fmt_spread(agg.get(r.bench, c, r.metric), r.decimals)
-                })
-            })
-            .collect();
-        let theory = r.theory.map_or("".into(), |t| format!("{:.1}", t()));
-        let _ = writeln!(md, "| {} | {} | {theory} |", r.what, cells.join(" | "));
-    }
-    md.push('\n');
-}
-
 fn cost_table(md: &mut String, agg: &Aggregate) {
     let _ = writeln!(
         md,
@@ -468,13 +90,8 @@ fn cost_table(md: &mut String, agg: &Aggregate) {
         let cells: Vec<String> = cols
             .iter()
             .map(|(_, m)| {
-                match (
-                    agg.median("cost", "mus_idle", m),
-                    agg.median("cost", peer, m),
-                ) {
-                    (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-                    _ => "–".into(),
-                }
+                agg.median_ratio("cost", "mus_idle", peer, m)
+                    .map_or("–".into(), |r| format!("{r:.2}"))
             })
             .collect();
         let _ = writeln!(
@@ -515,7 +132,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
     if !checks.is_empty() {
         let _ = writeln!(
             md,
-            "## Targets of the issues\n\nJudged in every repeat: a target is met only if it held in each repeat that measured it (the worst repeat decides); the figure gives the medians and the repeats that failed.\n\n| issue | target | figure | result |\n| --- | --- | --- | --- |"
+            "## Targets\n\nJudged in every repeat: a target is met only if it held in each repeat that measured it (the worst repeat decides); the figure gives the medians and the repeats that failed. Area: boost (a boosted cgroup gets its CPU, promptly, at no cost to an empty map) or fairness (to everything the boost does not touch, and against the peers).\n\n| area | target | figure | result |\n| --- | --- | --- | --- |"
         );
         for c in checks {
             let result = match c.met {
@@ -526,7 +143,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} |",
-                c.issue, c.target, c.figure, result
+                c.area, c.target, c.figure, result
             );
         }
         md.push('\n');
@@ -687,7 +304,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
 mod tests {
     use super::*;
     use crate::bench::checks::checks;
-    use crate::bench::results::row;
+    use crate::bench::results::{Row, row};
 
     fn sample() -> Vec<Row> {
         let mut rows = Vec::new();
@@ -728,22 +345,6 @@ mod tests {
     }
 
     #[test]
-    fn aggregates_medians_ranges_and_repeats() {
-        let agg = Aggregate::from_rows(&sample());
-        let s = agg.get("latency", "stock_idle", "p99_us").unwrap();
-        assert_eq!((s.median, s.min, s.max, s.n), (200.0, 180.0, 240.0, 3));
-        assert_eq!(agg.share_weights(), [2048, 4096]);
-        assert_eq!(fmt_spread(Some(s), 0), "200 (180–240)");
-        assert_eq!(fmt_spread(None, 0), "–");
-        let r = agg.per_repeat("latency", "mus_boost", "p99_us");
-        assert_eq!(
-            r.into_iter().collect::<Vec<_>>(),
-            [(1, 250.0), (2, 300.0), (3, 225.0)]
-        );
-        assert!(agg.per_repeat("latency", "nothing", "p99_us").is_empty());
-    }
-
-    #[test]
     fn markdown_has_the_tables_the_peers_and_the_verdicts() {
         let agg = Aggregate::from_rows(&sample());
         let md = markdown(
@@ -762,7 +363,7 @@ mod tests {
         );
         // conditions that were not measured get no row
         assert!(!md.contains("| scx_bpfland | – | – | – | – |"), "{md}");
-        assert!(md.contains("| 4 | latency: boosted probe under noise p99.9"));
+        assert!(md.contains("| boost | latency: boosted probe under noise p99.9"));
         assert!(md.contains("**missed**"));
         assert!(md.contains("| 4096 | 78.0 (70.2–78.0) | 80.0 |"), "{md}");
         // the peers table: stock / mus / bpfland / layered, theory last

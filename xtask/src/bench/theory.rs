@@ -1,5 +1,6 @@
 //! What per-cgroup fair sharing (the kernel's fair class with `cpu.weight` at every level)
-//! gives the cgroups of the share benchmarks, to compare each scheduler against. The
+//! gives the cgroups of the share benchmarks, and what a boost's weight gives the target,
+//! to compare each scheduler against. The
 //! layouts mirror xtask/scenarios/bench.sh (threads, weights) and the guest's 2 vCPUs.
 
 /// CPUs of the bench guest (mus-testbed's default).
@@ -69,6 +70,11 @@ pub fn weights_nested_pct() -> Vec<(&'static str, f64)> {
     ]
 }
 
+/// The CPU share a weight should give the target against one ordinary (1024) cgroup, in %.
+pub fn share_theory_pct(weight: f64) -> f64 {
+    100.0 * weight / (weight + 1024.0)
+}
+
 /// cpu.max "50000 100000": half of one CPU, in % of one CPU.
 pub const LIMIT_CPU_PCT: f64 = 50.0;
 
@@ -107,5 +113,13 @@ mod tests {
         // x (1 thread) and y (2 threads) split nA's share equally: threads do not count
         assert!(close(get("nA/x"), get("nA/y")));
         assert!(close(get("nB/z"), get("nB")));
+    }
+
+    #[test]
+    fn theory_of_weights() {
+        assert_eq!(share_theory_pct(4096.0), 80.0);
+        assert!((share_theory_pct(2048.0) - 66.667).abs() < 0.01);
+        assert!((share_theory_pct(8192.0) - 88.889).abs() < 0.01);
+        assert_eq!(share_theory_pct(1024.0), 50.0);
     }
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use mus_common::Weight;
 
-use crate::cgroup_index::{Boost, Owner};
-use crate::kube_discovery::ContainerRow;
+use crate::cgroup::index::{Boost, Owner};
+use crate::pod::ContainerRow;
 
 /// One line of the table: a pod (boosting it boosts all its containers) or one of
 /// its containers.

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use super::app::{App, Item, Mode};
-use crate::cgroup_index::Scope;
+use crate::cgroup::index::Scope;
 
 /// Lines of the screen that are not table rows: title, one status line, help, the
 /// table's borders and header.

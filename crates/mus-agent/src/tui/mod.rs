@@ -15,12 +15,12 @@ use mus_common::{CgroupId, PrioMap};
 use tokio::runtime::Handle;
 
 use crate::boost;
-use crate::cgroup_index::{self, Owner, row_cgroups};
+use crate::cgroup::cpu::CpuSampler;
+use crate::cgroup::index::{self, Owner, row_cgroups};
+use crate::cgroup::resolve::Resolver;
 use crate::cli::Global;
-use crate::commands;
-use crate::cpu::CpuSampler;
-use crate::kube_discovery::{ContainerRow, LiveView};
-use crate::resolve::Resolver;
+use crate::kube::discovery::LiveView;
+use crate::pod::ContainerRow;
 use app::{Action, App, Item, StaleEntry};
 
 /// How often the table, boosts and CPU figures refresh.
@@ -42,7 +42,7 @@ pub fn collect_items(
         // Rows come sorted by pod: the first row of each pod opens its pod line.
         let first_of_pod = n == 0 || rows[n - 1].pod_uid != row.pod_uid;
         if first_of_pod {
-            let pod_only = cgroup_index::RowCgroups {
+            let pod_only = index::RowCgroups {
                 pod: cgroups.pod.clone(),
                 container: None,
             };
@@ -190,8 +190,8 @@ impl Backends {
             .map()
             .and_then(|m| Ok(m.entries()?))
             .map_err(|e| e.to_string())?;
-        let owners = cgroup_index::owners(&self.rows(), &root);
-        let stale = cgroup_index::explain(&entries, &owners, |id| find_cgroup(&root, CgroupId(id)))
+        let owners = index::owners(&self.rows(), &root);
+        let stale = index::explain(&entries, &owners, |id| find_cgroup(&root, CgroupId(id)))
             .into_iter()
             .filter(|(_, owner)| matches!(owner, Owner::Cgroup { .. } | Owner::Stale))
             .map(|(e, owner)| StaleEntry {
@@ -209,7 +209,7 @@ impl Backends {
 pub fn run(g: &Global) -> Result<()> {
     let handle = Handle::current();
     let _runtime = handle.enter();
-    let discovery = handle.block_on(commands::discovery(g));
+    let discovery = handle.block_on(g.discovery());
     let mut app = App::new(
         discovery
             .as_ref()
@@ -232,7 +232,7 @@ pub fn run(g: &Global) -> Result<()> {
     let mut backends = Backends {
         live,
         map: None,
-        resolver: commands::resolver(g),
+        resolver: g.resolver(),
         pin_path: g.pin_path.clone(),
         handle: handle.clone(),
     };

@@ -1,7 +1,7 @@
 # mus-agent end to end: real containerd + runc run a pod's container under a
 # kubepods-style (cgroupfs driver) cgroup; busybox httpd on loopback plays the API
 # server with Pod JSON made on the host; mus-agent boosts the pod in a running
-# mus-runner. Prepended by tests/vm.rs (tests/vm_common): mus-runner's lib.sh, NS,
+# mus-runner. Prepended by tests/vm.rs (tests/vm_common): the guest library (lib.sh), NS,
 # POD, POD_UID, CTR, C1, C2, NODE, IMAGE, then lib_k8s.sh.
 t_boot=$(now_cs)
 

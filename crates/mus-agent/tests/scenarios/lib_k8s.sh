@@ -1,5 +1,5 @@
 # The node side of a Kubernetes node, for mus-agent's VM scenarios (prepended by
-# tests/vm_common after mus-runner's lib.sh and the scenario's variables): containerd
+# tests/vm_common after the testbed's guest library lib.sh and the scenario's variables): containerd
 # and runc running a pod's containers under kubepods-style (cgroupfs driver) cgroups,
 # and busybox httpd on loopback playing the API server through one CGI script.
 KC=/opt/kubeconfig

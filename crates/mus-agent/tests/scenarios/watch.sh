@@ -4,7 +4,7 @@
 # refuses an annotation over the policy's maxWeight, then keeps the map equal to
 # the pod's annotation through annotate, two kinds of mus-runner restart, and
 # un-annotate; its metrics are scraped. Prepended by tests/vm_watch.rs
-# (tests/vm_common): mus-runner's lib.sh, NS, POD, POD_UID, CTR, NODE, IMAGE, C1,
+# (tests/vm_common): the guest library (lib.sh), NS, POD, POD_UID, CTR, NODE, IMAGE, C1,
 # WITHIN (seconds), then lib_k8s.sh.
 METRICS=http://127.0.0.1:9477
 t_boot=$(now_cs)

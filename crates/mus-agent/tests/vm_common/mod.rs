@@ -6,13 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, NodeStatus, NodeSystemInfo, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use mus_testbed::{GuestRun, Scenario, busybox_image_tar};
+use mus_testbed::{GuestRun, Scenario, build_workspace_bins, busybox_image_tar};
 
 use crate::common::{PodSpecOf, State, list, pod, pod_list};
 
@@ -26,8 +25,6 @@ pub const IMAGE: &str = "docker.io/local/busybox:1";
 pub const NS_LABEL: (&str, &str) = ("mus.patos.dev/boost", "allowed");
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
-/// mus-runner's scenario helpers (wait_state, start_runner, hog, usage, measure).
-const LIB: &str = include_str!("../../../mus-runner/tests/scenarios/lib.sh");
 /// containerd, containers, the fake API server (lib_k8s.sh).
 const LIB_K8S: &str = include_str!("../scenarios/lib_k8s.sh");
 
@@ -43,20 +40,8 @@ pub fn container_id(seed: u8) -> String {
 
 /// mus-runner, built here: Cargo builds only this package's binaries for its tests.
 pub fn runner_binary() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            "mus-runner",
-            "--bin",
-            "mus-runner",
-        ])
-        .status()
-        .expect("cannot run cargo to build mus-runner");
-    assert!(status.success(), "building mus-runner failed");
-    Path::new(env!("CARGO_BIN_EXE_mus-agent")).with_file_name("mus-runner")
+    let [runner] = build_workspace_bins(["mus-runner"]).unwrap_or_else(|e| panic!("{e}"));
+    runner
 }
 
 /// The pod, running container `cid`, with `annotations` and `resource_version`.
@@ -122,7 +107,7 @@ pub fn k8s_scenario(name: &str, vars: &str, script: &str, work: &Path, pods: &[P
     let header = format!(
         "NS={NS}\nPOD={POD}\nCTR={CTR}\nPOD_UID={POD_UID}\nNODE={NODE}\nIMAGE={IMAGE}\n{vars}\n"
     );
-    let mut scenario = Scenario::new(name, &format!("{LIB}\n{header}{LIB_K8S}\n{script}"))
+    let mut scenario = Scenario::with_guest_lib(name, &format!("{header}{LIB_K8S}\n{script}"))
         .binary(runner_binary())
         .binary(env!("CARGO_BIN_EXE_mus-agent"))
         .host_tool("bpftool")

@@ -1,5 +1,5 @@
-# Attach, write through mus-common, refuse a second runner, survive SIGKILL with the
-# boosts, stop cleanly on SIGTERM.
+# Attach, monitor the counters from beside, write through mus-common, refuse a second
+# runner, survive SIGKILL with the boosts, stop cleanly on SIGTERM.
 start_runner /tmp/runner1.log
 echo "@@MUS attach_state $(cat $SCX/state)"
 echo "@@MUS attach_ops $(cat $SCX/root/ops)"
@@ -7,6 +7,16 @@ echo "@@MUS pin_mode $(stat -c %a $PIN)"
 echo "@@MUS pin_dir_mode $(stat -c %a $(dirname $PIN))"
 echo "@@MUS stats_pin_mode $(stat -c %a $STATS)"
 echo "@@MUS stats_pin_ino $(stat -c %i $STATS)"
+
+# --monitor beside the running scheduler: its counters since load, then a line a second
+mus-runner --monitor 1 >/tmp/monitor.log 2>&1 &
+MONITOR=$!
+sleep 2.5
+kill -TERM $MONITOR
+wait $MONITOR
+echo "@@MUS monitor_rc $?"
+echo "@@MUS monitor_first $(head -n 1 /tmp/monitor.log)"
+echo "@@MUS monitor_intervals $(grep -c '^last 1s: ' /tmp/monitor.log)"
 
 mkdir $CG/boosted
 echo "@@MUS boosted_id $(stat -c %i $CG/boosted)"
@@ -40,4 +50,8 @@ echo "@@MUS sigterm_rc $?"
 echo "@@MUS final_state $(cat $SCX/state)"
 [ -e $PIN ] || echo "@@MUS pin_after_term absent"
 [ -e $STATS ] || echo "@@MUS stats_pin_after_term absent"
-for f in /tmp/runner*.log; do echo "--- $f"; cat $f; done
+# ... and with no scheduler, nothing to monitor
+mus-runner --monitor 1 >/tmp/monitor_none.log 2>&1
+echo "@@MUS monitor_none_rc $?"
+echo "@@MUS monitor_none_msg $(tail -n 1 /tmp/monitor_none.log)"
+for f in /tmp/runner*.log /tmp/monitor*.log; do echo "--- $f"; cat $f; done

@@ -1,0 +1,67 @@
+//! How the daemon runs: `mus-agent watch`'s flags, as the watch loop and each
+//! pass read them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mus_common::OwnerId;
+
+use crate::daemon::policy::Policy;
+
+/// Where the kernel says which boot this is; the kubelet reports the same value as
+/// the Node's `status.nodeInfo.bootID`.
+pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
+
+/// How the daemon runs; the CLI's flags.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// This node's name (`spec.nodeName` of its pods).
+    pub node: String,
+    pub pin_path: PathBuf,
+    pub cgroup_root: PathBuf,
+    /// Who may boost, and how much (`--policy`; default: nothing is boosted).
+    pub policy: Policy,
+    /// This machine's boot ID, checked against the Node's: a daemon told another
+    /// node's name stops instead of acting on that node's pods. `None`: unchecked.
+    pub boot_id: Option<String>,
+    /// Delete every entry no pod is granted, including other writers' ones.
+    pub own_all: bool,
+    /// Log what would change; write nothing.
+    pub dry_run: bool,
+    /// A full pass at least this often, events or not.
+    pub resync_interval: Duration,
+    /// How often the pin is checked for a new map (mus-runner restarted).
+    pub pin_check_interval: Duration,
+    /// Publish a Kubernetes Event on a pod whose boost is refused.
+    pub events: bool,
+}
+
+impl WatchOptions {
+    pub fn new(node: String, pin_path: PathBuf, cgroup_root: PathBuf) -> WatchOptions {
+        WatchOptions {
+            node,
+            pin_path,
+            cgroup_root,
+            policy: Policy::default(),
+            boot_id: std::fs::read_to_string(BOOT_ID_PATH)
+                .ok()
+                .map(|id| id.trim().to_string()),
+            own_all: false,
+            dry_run: false,
+            resync_interval: Duration::from_secs(60),
+            pin_check_interval: Duration::from_secs(1),
+            events: true,
+        }
+    }
+
+    /// The owner id in the flags of this daemon's entries.
+    pub fn owner(&self) -> OwnerId {
+        OwnerId::of_node(&self.node)
+    }
+
+    /// How long the loop may go without waking up before `/healthz` fails: two
+    /// missed resyncs, with some slack for a slow pass.
+    pub fn stale_after(&self) -> Duration {
+        self.resync_interval * 2 + Duration::from_secs(10)
+    }
+}

@@ -1,0 +1,424 @@
+//! The boost policy: which pods `mus-agent watch` may boost, and how much. It is
+//! the cluster admins' (a file, mounted from a ConfigMap in `mus-system`, passed as
+//! `--policy PATH`), so that a tenant who can edit its own pods cannot grant itself
+//! a boost. `writeups/policy.md` is the design; `manifests/mus-admission.yaml`
+//! enforces the same rules at the API server.
+//!
+//! Two routes to a boost, both decided by the admin:
+//! - `priorityClasses`: a pod whose `priorityClassName` is listed gets that weight
+//!   (in the namespaces `classNamespaceSelector` selects, if set). PriorityClasses
+//!   are cluster-scoped and a pod's class cannot change after creation, so this
+//!   grant cannot be taken by editing a pod; who may create pods of the class is
+//!   the selector's and the admission policy's business.
+//! - `annotations.namespaceSelector`: the `mus.patos.dev/*` annotations are honoured
+//!   only in namespaces whose labels match (labels on a Namespace are the admins').
+//!
+//! Every granted weight is at most `maxWeight`, and `nodeCap` bounds what one node
+//! boosts at once (pods, and their CPU requests as a fraction of the node's
+//! allocatable CPU: [`crate::daemon::node_cap`]). Without a policy nothing is
+//! boosted: secure by default.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Pod;
+use mus_common::Weight;
+use serde::Deserialize;
+
+use crate::daemon::annotations;
+use crate::daemon::node_cap::NodeCap;
+use crate::daemon::refusal::Refusal;
+
+/// The policy file as written (YAML or JSON); see [`Policy::load`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PolicyFile {
+    max_weight: Option<u64>,
+    #[serde(default)]
+    priority_classes: BTreeMap<String, u64>,
+    class_namespace_selector: Option<Selector>,
+    annotations: Option<AnnotationsFile>,
+    node_cap: Option<NodeCapFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AnnotationsFile {
+    namespace_selector: Selector,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NodeCapFile {
+    max_pods: Option<u32>,
+    max_cpu_request_fraction: Option<f64>,
+}
+
+/// A Kubernetes label selector (`matchLabels` and `matchExpressions`, ANDed; an
+/// empty selector matches every namespace, as in Kubernetes).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Selector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_expressions: Vec<Requirement>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Requirement {
+    pub key: String,
+    pub operator: Operator,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum Operator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+}
+
+impl Selector {
+    /// The selector if every expression is well formed, else (field, reason).
+    fn validated(self, field: &str) -> Result<Selector, (String, String)> {
+        for (i, r) in self.match_expressions.iter().enumerate() {
+            let with_values = matches!(r.operator, Operator::In | Operator::NotIn);
+            if with_values == r.values.is_empty() {
+                return Err((
+                    format!("{field}.matchExpressions[{i}]"),
+                    format!(
+                        "operator {:?} {} values",
+                        r.operator,
+                        if with_values { "needs" } else { "takes no" }
+                    ),
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|r| {
+                let value = labels.get(&r.key);
+                match r.operator {
+                    Operator::In => value.is_some_and(|v| r.values.contains(v)),
+                    Operator::NotIn => value.is_none_or(|v| !r.values.contains(v)),
+                    Operator::Exists => value.is_some(),
+                    Operator::DoesNotExist => value.is_none(),
+                }
+            })
+    }
+}
+
+/// A validated policy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub max_weight: Weight,
+    pub priority_classes: BTreeMap<String, Weight>,
+    /// Where class grants apply (`None`: in every namespace).
+    pub class_namespaces: Option<Selector>,
+    /// `None`: annotations are honoured nowhere.
+    pub annotation_namespaces: Option<Selector>,
+    pub node_cap: NodeCap,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error(
+        "cannot read the boost policy {path}: {error} (check --policy and the ConfigMap mount)"
+    )]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "the boost policy {path} is not valid YAML for a policy: {message} (see writeups/policy.md for the format)"
+    )]
+    Parse { path: PathBuf, message: String },
+    #[error("the boost policy {path}: {field}: {reason}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
+}
+
+impl Default for Policy {
+    /// No policy: nothing is boosted (no class granted, no annotation honoured).
+    fn default() -> Policy {
+        Policy {
+            max_weight: Weight::HIGH_DEFAULT,
+            priority_classes: BTreeMap::new(),
+            class_namespaces: None,
+            annotation_namespaces: None,
+            node_cap: NodeCap::default(),
+        }
+    }
+}
+
+/// A Kubernetes object name (DNS subdomain): what a PriorityClass may be called.
+fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
+impl Policy {
+    /// Reads and validates the policy at `path`.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|error| PolicyError::Read {
+            path: path.into(),
+            error,
+        })?;
+        Policy::parse(&text, path)
+    }
+
+    /// Validates the policy `text`; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Policy, PolicyError> {
+        // An empty file (or one of comments only) is the empty policy.
+        let file: PolicyFile = if text.lines().all(|l| {
+            let l = l.trim();
+            l.is_empty() || l.starts_with('#')
+        }) {
+            PolicyFile::default()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| PolicyError::Parse {
+                path: path.into(),
+                // The parser's first line says what and where; the code frame
+                // after it does not fit a one-line error.
+                message: e.to_string().lines().next().unwrap_or_default().to_string(),
+            })?
+        };
+        let invalid = |field: &str, reason: String| PolicyError::Invalid {
+            path: path.into(),
+            field: field.into(),
+            reason,
+        };
+        let max_weight = match file.max_weight {
+            None => Weight::HIGH_DEFAULT,
+            Some(w) => Weight::new(w).map_err(|e| invalid("maxWeight", e.to_string()))?,
+        };
+        let mut priority_classes = BTreeMap::new();
+        for (name, w) in file.priority_classes {
+            let field = format!("priorityClasses.{name}");
+            if !is_dns_subdomain(&name) {
+                return Err(invalid(
+                    &field,
+                    "not a PriorityClass name (lowercase letters, digits, '-' and '.')".into(),
+                ));
+            }
+            let weight = Weight::new(w).map_err(|e| invalid(&field, e.to_string()))?;
+            if weight > max_weight {
+                return Err(invalid(
+                    &field,
+                    format!(
+                        "weight {w} is above maxWeight {max_weight}: raise maxWeight or lower the class's weight",
+                        max_weight = max_weight.get()
+                    ),
+                ));
+            }
+            priority_classes.insert(name, weight);
+        }
+        let class_namespaces = file
+            .class_namespace_selector
+            .map(|sel| {
+                sel.validated("classNamespaceSelector")
+                    .map_err(|(f, r)| invalid(&f, r))
+            })
+            .transpose()?;
+        let annotation_namespaces = file
+            .annotations
+            .map(|a| {
+                a.namespace_selector
+                    .validated("annotations.namespaceSelector")
+                    .map_err(|(f, r)| invalid(&f, r))
+            })
+            .transpose()?;
+        let mut node_cap = NodeCap::default();
+        if let Some(cap) = file.node_cap {
+            if let Some(f) = cap.max_cpu_request_fraction
+                && !(f > 0.0 && f <= 1.0)
+            {
+                return Err(invalid(
+                    "nodeCap.maxCpuRequestFraction",
+                    format!(
+                        "{f} is not a fraction of the node's CPU: use a number above 0, at most 1"
+                    ),
+                ));
+            }
+            node_cap = NodeCap {
+                max_pods: cap.max_pods,
+                max_cpu_request_fraction: cap.max_cpu_request_fraction,
+            };
+        }
+        Ok(Policy {
+            max_weight,
+            priority_classes,
+            class_namespaces,
+            annotation_namespaces,
+            node_cap,
+        })
+    }
+
+    /// Whether this policy can boost anything at all.
+    pub fn grants_nothing(&self) -> bool {
+        self.priority_classes.is_empty() && self.annotation_namespaces.is_none()
+    }
+
+    /// What `pod` gets under this policy, before the node cap: `Ok(None)` when it
+    /// asks for nothing. `namespace_labels` are its namespace's (`None`: unknown).
+    pub fn decide(
+        &self,
+        pod: &Pod,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<Option<Granted>, Refusal> {
+        let class = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.priority_class_name.as_deref());
+        let selected = |selector: &Selector| namespace_labels.is_some_and(|l| selector.matches(l));
+        let not_selected = || Refusal::NamespaceNotSelected {
+            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        };
+        if let Some((class, &weight)) = class.and_then(|c| self.priority_classes.get_key_value(c)) {
+            if self.class_namespaces.as_ref().is_some_and(|s| !selected(s)) {
+                return Err(not_selected());
+            }
+            return Ok(Some(Granted {
+                weight,
+                via: Via::PriorityClass(class.clone()),
+            }));
+        }
+        let Some(weight) = annotations::requested_weight(pod).map_err(Refusal::Invalid)? else {
+            return Ok(None);
+        };
+        let Some(selector) = &self.annotation_namespaces else {
+            return Err(Refusal::AnnotationsOff);
+        };
+        if !selected(selector) {
+            return Err(not_selected());
+        }
+        if weight > self.max_weight {
+            return Err(Refusal::OverMaxWeight {
+                asked: weight.get(),
+                max: self.max_weight.get(),
+            });
+        }
+        Ok(Some(Granted {
+            weight,
+            via: Via::Annotation,
+        }))
+    }
+}
+
+/// How a boost was granted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Via {
+    PriorityClass(String),
+    Annotation,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Granted {
+    pub weight: Weight,
+    pub via: Via,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(text, Path::new("policy.yaml"))
+    }
+
+    #[test]
+    fn empty_means_nothing_is_granted() {
+        for text in ["", "# nothing\n", "{}"] {
+            let p = parse(text).expect("valid");
+            assert!(p.grants_nothing(), "{text:?}");
+            assert_eq!(p, Policy::default());
+        }
+    }
+
+    #[test]
+    fn a_full_policy_parses() {
+        let p = parse(
+            "maxWeight: 16384
+priorityClasses:
+  latency-critical: 8192
+classNamespaceSelector:
+  matchExpressions: [{key: tier, operator: Exists}]
+annotations:
+  namespaceSelector:
+    matchLabels: {mus.patos.dev/boost: allowed}
+    matchExpressions:
+      - {key: tier, operator: NotIn, values: [batch]}
+nodeCap:
+  maxPods: 4
+  maxCpuRequestFraction: 0.5
+",
+        )
+        .expect("valid");
+        assert_eq!(p.max_weight.get(), 16384);
+        assert_eq!(p.priority_classes["latency-critical"].get(), 8192);
+        let sel = p.annotation_namespaces.clone().expect("selector");
+        let labels = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert!(sel.matches(&labels(&[("mus.patos.dev/boost", "allowed")])));
+        assert!(!sel.matches(&labels(&[
+            ("mus.patos.dev/boost", "allowed"),
+            ("tier", "batch")
+        ])));
+        assert!(!sel.matches(&labels(&[])));
+        assert_eq!(p.node_cap.max_pods, Some(4));
+        let classes = p.class_namespaces.expect("class selector");
+        assert!(classes.matches(&labels(&[("tier", "web")])));
+        assert!(!classes.matches(&labels(&[])));
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_field() {
+        let err = |text: &str| parse(text).expect_err(text).to_string();
+        assert!(err("maxWeight: 0").contains("maxWeight: weight 0 is out of range"));
+        assert!(
+            err("maxWieght: 4096").contains("unknown field"),
+            "{}",
+            err("maxWieght: 4096")
+        );
+        assert!(
+            err("priorityClasses: {Latency: 4096}")
+                .contains("priorityClasses.Latency: not a PriorityClass name")
+        );
+        assert!(
+            err("priorityClasses: {critical: 65536}").contains("above maxWeight 4096"),
+            "the default maxWeight is the default boost"
+        );
+        assert!(
+            err("nodeCap: {maxCpuRequestFraction: 1.5}").contains("nodeCap.maxCpuRequestFraction")
+        );
+        assert!(
+            err("annotations: {namespaceSelector: {matchExpressions: [{key: a, operator: In}]}}")
+                .contains("operator In needs values")
+        );
+        assert!(err("annotations: {}").contains("namespaceSelector"));
+    }
+}

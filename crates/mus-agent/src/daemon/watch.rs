@@ -1,0 +1,227 @@
+//! `mus-agent watch`: keeps the scheduler's map equal to what the node's boost
+//! policy ([`crate::daemon::policy`]) grants this node's pods.
+//!
+//! The watch loop: `kube::runtime` watchers (LIST, then WATCH, re-LIST on 410 Gone,
+//! reconnect with backoff) feed reflector stores of this node's pods, this Node (its
+//! allocatable CPU for the node cap, its boot ID for the node check) and, when the
+//! policy selects namespaces by label, the Namespaces. Every event, every
+//! `--resync-interval` and every change of the pin (mus-runner restarted) runs one
+//! pass (`daemon::pass`: pods → grants and refusals → desired entries, map
+//! → current entries, plan, apply). A pass needs complete lists, so nothing is
+//! written before the first LIST of each is in (an empty store would otherwise
+//! read as "nobody is granted a boost"). Which entries are the daemon's is read
+//! from the map on every pass (their flags), so the loop keeps no ownership state.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use kube::api::Api;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource};
+use tracing::{debug, error, info, warn};
+
+use crate::daemon::annotations;
+use crate::daemon::metrics::Metrics;
+use crate::daemon::options::{BOOT_ID_PATH, WatchOptions};
+use crate::daemon::pass::Daemon;
+
+/// Why the daemon stops.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(
+        "no Node named {node} exists: --node (NODE_NAME) must be the name of the node this runs on"
+    )]
+    NoSuchNode { node: String },
+    #[error(
+        "--node {node} is another machine: that Node's boot ID is {theirs}, this machine's ({BOOT_ID_PATH}) is {ours}; set NODE_NAME from the downward API (spec.nodeName)"
+    )]
+    WrongNode {
+        node: String,
+        theirs: String,
+        ours: String,
+    },
+    #[error("the {what} watch ended")]
+    WatchEnded { what: &'static str },
+}
+
+/// Checks that `node` (the listed Node named `--node`) is this machine.
+fn check_node(opts: &WatchOptions, node: Option<&Node>) -> Result<(), WatchError> {
+    let Some(node) = node else {
+        return Err(WatchError::NoSuchNode {
+            node: opts.node.clone(),
+        });
+    };
+    let theirs = node
+        .status
+        .as_ref()
+        .and_then(|s| s.node_info.as_ref())
+        .map(|i| i.boot_id.trim().to_string())
+        .unwrap_or_default();
+    match &opts.boot_id {
+        Some(ours) if !theirs.is_empty() && theirs != *ours => Err(WatchError::WrongNode {
+            node: opts.node.clone(),
+            theirs,
+            ours: ours.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A watched kind: its store, and whether its first LIST is in.
+struct Watched<K: Resource + 'static>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone,
+{
+    store: Store<K>,
+    listed: bool,
+    failing: bool,
+    what: &'static str,
+}
+
+impl<K: Resource + Clone + 'static> Watched<K>
+where
+    K::DynamicType: std::hash::Hash + Eq + Clone + Default,
+{
+    /// Handles one event of the kind's stream: `Ok(true)` when a pass is due.
+    fn on(&mut self, event: Option<Result<Event<K>, watcher::Error>>) -> Result<bool, WatchError> {
+        match event {
+            Some(Ok(Event::Init)) => debug!("listing {}", self.what),
+            Some(Ok(Event::InitApply(_))) => {}
+            Some(Ok(Event::InitDone)) => {
+                if self.listed {
+                    info!(
+                        "{} re-listed (watch expired or reconnected); reconciling",
+                        self.what
+                    );
+                } else {
+                    info!("{} listed", self.what);
+                }
+                self.listed = true;
+                self.failing = false;
+                return Ok(true);
+            }
+            Some(Ok(Event::Apply(_) | Event::Delete(_))) => {
+                self.failing = false;
+                return Ok(true);
+            }
+            Some(Err(e)) => {
+                // The watcher re-lists or reconnects by itself; the map keeps what the
+                // last known objects granted meanwhile.
+                if !self.failing {
+                    warn!("watching {} failed, retrying with backoff: {e}", self.what);
+                } else {
+                    debug!("watching {} failed again: {e}", self.what);
+                }
+                self.failing = true;
+            }
+            None => return Err(WatchError::WatchEnded { what: self.what }),
+        }
+        Ok(false)
+    }
+}
+
+/// A reflector of `api` (restricted by `config`) and its state.
+fn watch_kind<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    what: &'static str,
+) -> (
+    Watched<K>,
+    impl Stream<Item = Result<Event<K>, watcher::Error>>,
+)
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Default,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher::watcher(api, config)).default_backoff();
+    let watched = Watched {
+        store,
+        listed: false,
+        failing: false,
+        what,
+    };
+    (watched, stream)
+}
+
+/// Runs the daemon until a watch stream ends (they do not: the watchers retry with
+/// backoff), the node check fails, or the task is dropped.
+pub async fn run(
+    client: Client,
+    opts: WatchOptions,
+    metrics: Arc<Metrics>,
+) -> Result<(), WatchError> {
+    let by_node = watcher::Config::default().fields(&format!("spec.nodeName={}", opts.node));
+    let (mut pods, pod_stream) =
+        watch_kind(Api::<Pod>::all(client.clone()), by_node, "this node's pods");
+    let by_name = watcher::Config::default().fields(&format!("metadata.name={}", opts.node));
+    let (mut node, node_stream) =
+        watch_kind(Api::<Node>::all(client.clone()), by_name, "this Node");
+    let (mut namespaces, ns_stream) = watch_kind(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+        "namespaces",
+    );
+    // Namespaces matter only to a policy that selects them by label: without one,
+    // nothing is listed (and no RBAC for namespaces is needed).
+    let need_namespaces =
+        opts.policy.annotation_namespaces.is_some() || opts.policy.class_namespaces.is_some();
+    namespaces.listed = !need_namespaces;
+    let mut pod_stream = std::pin::pin!(pod_stream);
+    let mut node_stream = std::pin::pin!(node_stream);
+    // Polled only when needed: an unpolled watcher sends no request.
+    let mut ns_stream = std::pin::pin!(ns_stream);
+    let recorder = opts.events.then(|| {
+        Recorder::new(
+            client,
+            Reporter {
+                controller: annotations::REPORTER.into(),
+                instance: Some(format!("{}-{}", annotations::REPORTER, opts.node)),
+            },
+        )
+    });
+    if opts.policy.grants_nothing() {
+        warn!(
+            "the boost policy grants nothing (no --policy, or one without priorityClasses and annotations): no pod will be boosted; the daemon still removes its own entries"
+        );
+    }
+    let mut pin_tick = tokio::time::interval(opts.pin_check_interval);
+    let mut resync = tokio::time::interval(opts.resync_interval);
+    pin_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut daemon = Daemon::new(opts, metrics, recorder);
+    daemon.check_pin();
+    let mut checked_node = false;
+    loop {
+        let dirty = tokio::select! {
+            event = pod_stream.next() => pods.on(event)?,
+            event = node_stream.next() => node.on(event)?,
+            event = ns_stream.next(), if need_namespaces => namespaces.on(event)?,
+            _ = pin_tick.tick() => daemon.check_pin(),
+            _ = resync.tick() => true,
+        };
+        if node.listed && !checked_node {
+            let this = node.store.state().into_iter().next();
+            if let Err(e) = check_node(&daemon.opts, this.as_deref()) {
+                error!("{e}");
+                return Err(e);
+            }
+            checked_node = true;
+        }
+        // Liveness: the loop is being polled, whatever the API server or the map do.
+        daemon.metrics.ticked(Instant::now());
+        if dirty && pods.listed && node.listed && namespaces.listed {
+            let this = node.store.state().into_iter().next();
+            daemon.reconcile(
+                &pods.store.state(),
+                &namespaces.store.state(),
+                this.as_deref(),
+            );
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! A pod and its containers as this node sees them: the QoS class that places the
+//! pod's cgroup, each container's ID and state, one row per container. Plain data
+//! read from the Pod objects the API server sends; no I/O.
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use serde::Serialize;
+
+/// QoS class as kubelet uses it to place the pod's cgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum QosClass {
+    Guaranteed,
+    Burstable,
+    BestEffort,
+}
+
+impl QosClass {
+    /// The class in the pod's status; `None` until the kubelet has set one.
+    pub fn of(pod: &Pod) -> Option<QosClass> {
+        QosClass::parse(pod.status.as_ref()?.qos_class.as_deref()?)
+    }
+
+    fn parse(s: &str) -> Option<QosClass> {
+        match s {
+            "Guaranteed" => Some(QosClass::Guaranteed),
+            "Burstable" => Some(QosClass::Burstable),
+            "BestEffort" => Some(QosClass::BestEffort),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for QosClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A container ID as the kubelet reports it: `<runtime>://<id>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ContainerId {
+    /// `containerd`, `cri-o`, `docker`, … (whatever the CRI runtime calls itself).
+    pub runtime: String,
+    pub id: String,
+}
+
+impl ContainerId {
+    pub fn parse(s: &str) -> Option<ContainerId> {
+        let (runtime, id) = s.split_once("://")?;
+        let valid = !runtime.is_empty()
+            && !id.is_empty()
+            // The ID becomes a path component: refuse anything that could walk the tree.
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        valid.then(|| ContainerId {
+            runtime: runtime.to_string(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}", self.runtime, self.id)
+    }
+}
+
+/// What the container is doing now, from its status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "reason", rename_all = "lowercase")]
+pub enum ContainerState {
+    Running,
+    Waiting(String),
+    Terminated(String),
+    /// The kubelet has not reported on it yet.
+    Unknown,
+}
+
+impl ContainerState {
+    fn of(status: Option<&ContainerStatus>) -> ContainerState {
+        let Some(state) = status.and_then(|s| s.state.as_ref()) else {
+            return ContainerState::Unknown;
+        };
+        if state.running.is_some() {
+            ContainerState::Running
+        } else if let Some(t) = &state.terminated {
+            ContainerState::Terminated(t.reason.clone().unwrap_or_default())
+        } else if let Some(w) = &state.waiting {
+            ContainerState::Waiting(w.reason.clone().unwrap_or_default())
+        } else {
+            ContainerState::Unknown
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, ContainerState::Running)
+    }
+}
+
+impl fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (word, reason) = match self {
+            ContainerState::Running => return f.write_str("running"),
+            ContainerState::Unknown => return f.write_str("unknown"),
+            ContainerState::Waiting(r) => ("waiting", r),
+            ContainerState::Terminated(r) => ("terminated", r),
+        };
+        if reason.is_empty() {
+            f.write_str(word)
+        } else {
+            write!(f, "{word} ({reason})")
+        }
+    }
+}
+
+/// One container of one pod of this node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ContainerRow {
+    pub namespace: String,
+    pub pod: String,
+    pub pod_uid: String,
+    pub container: String,
+    pub phase: String,
+    /// `None` when the pod's status has no QoS class yet; resolution then tries all.
+    pub qos: Option<QosClass>,
+    pub container_id: Option<ContainerId>,
+    pub state: ContainerState,
+}
+
+impl ContainerRow {
+    /// `namespace/pod/container`, the CLI's TARGET spelling.
+    pub fn target(&self) -> String {
+        format!("{}/{}/{}", self.namespace, self.pod, self.container)
+    }
+}
+
+/// The rows of one pod: one per container of its spec, in spec order, each joined
+/// to its status (a container without status yet is `Unknown`, not dropped).
+pub fn rows_of_pod(pod: &Pod) -> Vec<ContainerRow> {
+    let meta = &pod.metadata;
+    let status = pod.status.as_ref();
+    let statuses = status
+        .and_then(|s| s.container_statuses.as_deref())
+        .unwrap_or_default();
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    spec.containers
+        .iter()
+        .map(|c| {
+            let cs = statuses.iter().find(|s| s.name == c.name);
+            ContainerRow {
+                namespace: meta.namespace.clone().unwrap_or_default(),
+                pod: meta.name.clone().unwrap_or_default(),
+                pod_uid: meta.uid.clone().unwrap_or_default(),
+                container: c.name.clone(),
+                phase: status
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_else(|| "Unknown".into()),
+                qos: QosClass::of(pod),
+                container_id: cs
+                    .and_then(|s| s.container_id.as_deref())
+                    .and_then(ContainerId::parse),
+                state: ContainerState::of(cs),
+            }
+        })
+        .collect()
+}
+
+/// Rows of many pods, sorted by namespace, pod, then spec order.
+pub fn rows_of_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<ContainerRow> {
+    let mut pods: Vec<&Pod> = pods.into_iter().collect();
+    pods.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
+    pods.into_iter().flat_map(rows_of_pod).collect()
+}

@@ -1,0 +1,215 @@
+//! Only what the boost policy grants is boosted: PriorityClasses, annotations in
+//! the namespaces it selects, under its maximum weight and node caps; every refusal
+//! is counted by reason and published as an Event on the pod.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use mus_agent::daemon::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
+use mus_agent::daemon::policy::Policy;
+use mus_common::{CgroupId, OwnerId, PrioFlags, PrioMap, Weight};
+
+use crate::common::bpffs::BpfFs;
+use crate::common::endpoint::get;
+use crate::fixtures::*;
+
+/// `p`, changed by `f` (a namespace, a priority class, requests, an age).
+fn shaped(mut p: Pod, f: impl FnOnce(&mut Pod)) -> Pod {
+    f(&mut p);
+    p
+}
+
+fn created(p: &mut Pod, at: &str) {
+    p.metadata.creation_timestamp =
+        Some(serde_json::from_value(serde_json::json!(at)).expect("time"));
+}
+
+fn requesting_cpu(p: &mut Pod, cpu: &str) {
+    let spec = p.spec.as_mut().expect("spec");
+    spec.containers[0].resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
+        requests: Some(BTreeMap::from([("cpu".to_string(), Quantity(cpu.into()))])),
+        ..Default::default()
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_the_policy_grants_is_boosted_and_refusals_are_reported() {
+    let api = cluster().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let (critical, sneaky, greedy, web, late, classy) = (
+        node.pod_cgroup(1),
+        node.pod_cgroup(2),
+        node.pod_cgroup(3),
+        node.pod_cgroup(4),
+        node.pod_cgroup(5),
+        node.pod_cgroup(6),
+    );
+    let b = (BOOST_ANNOTATION, "true");
+    // A PriorityClass the policy grants 8192, no annotation needed.
+    api.apply(shaped(a_pod(1, "critical", NODE, &[], "aa01"), |p| {
+        created(p, "2026-01-01T00:00:00Z");
+        p.spec.as_mut().expect("spec").priority_class_name = Some("latency-critical".into());
+    }));
+    // An annotation in a namespace the policy does not select.
+    api.apply(shaped(a_pod(2, "sneaky", NODE, &[b], "bb01"), |p| {
+        created(p, "2026-01-02T00:00:00Z");
+        p.metadata.namespace = Some("dev".into());
+    }));
+    // More than maxWeight, in a selected namespace.
+    api.apply(shaped(
+        a_pod(3, "greedy", NODE, &[(WEIGHT_ANNOTATION, "65536")], "cc01"),
+        |p| created(p, "2026-01-03T00:00:00Z"),
+    ));
+    api.apply(shaped(a_pod(4, "web", NODE, &[b], "dd01"), |p| {
+        created(p, "2026-01-04T00:00:00Z")
+    }));
+    // The class, in a namespace the policy does not grant it in.
+    api.apply(shaped(a_pod(6, "classy", NODE, &[], "ff01"), |p| {
+        created(p, "2026-01-06T00:00:00Z");
+        p.metadata.namespace = Some("dev".into());
+        p.spec.as_mut().expect("spec").priority_class_name = Some("latency-critical".into());
+    }));
+    // Granted, but the node already boosts maxPods (2) older pods.
+    api.apply(shaped(a_pod(5, "late", NODE, &[b], "ee01"), |p| {
+        created(p, "2026-01-05T00:00:00Z")
+    }));
+    let a = agent(&api, &bpf, &node, |o| {
+        o.policy = policy(&format!(
+            "maxWeight: 8192
+priorityClasses: {{latency-critical: 8192}}
+classNamespaceSelector: {{matchLabels: {{{k}: {v}}}}}
+annotations: {{namespaceSelector: {{matchLabels: {{{k}: {v}}}}}}}
+nodeCap: {{maxPods: 2}}
+",
+            k = ALLOWED.0,
+            v = ALLOWED.1
+        ))
+    });
+    let pin = bpf.pin();
+    eventually("critical and web are boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(critical, 8192), (web, 4096)])
+    })
+    .await;
+    eventually("four refusals, each with its reason", 10, || {
+        refused(&a)
+            == counts(&[
+                ("namespace_not_selected", 2),
+                ("node_max_pods", 1),
+                ("over_max_weight", 1),
+            ])
+    })
+    .await;
+    eventually("each refused pod has a BoostRefused Event", 10, || {
+        api.event_posted("dev", "sneaky", "BoostRefused")
+            && api.event_posted(NS, "greedy", "BoostRefused")
+            && api.event_posted(NS, "late", "BoostRefused")
+            && api.event_posted("dev", "classy", "BoostRefused")
+    })
+    .await;
+    for id in [sneaky, greedy, late, classy] {
+        assert!(!entries(&pin).contains_key(&id));
+    }
+
+    // The class's pod goes: the cap has room, and the next oldest granted pod gets it.
+    api.delete(&uid_of(1));
+    eventually("late is boosted once critical is gone", 10, || {
+        entries(&pin) == BTreeMap::from([(web, 4096), (late, 4096)])
+    })
+    .await;
+    // An annotation cannot raise a class's grant, nor can a pod in "dev" get one
+    // by annotating differently.
+    api.apply(shaped(
+        a_pod(2, "sneaky", NODE, &[(WEIGHT_ANNOTATION, "2048")], "bb01"),
+        |p| p.metadata.namespace = Some("dev".into()),
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!entries(&pin).contains_key(&sneaky));
+    let (addr, server) = serve(&a.metrics).await;
+    let (_, text) = get(addr, "/metrics").await;
+    assert!(
+        text.lines()
+            .any(|l| l == "mus_agent_refused_boosts{reason=\"namespace_not_selected\"} 2"),
+        "{text}"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_policy_nothing_is_boosted_and_old_boosts_go() {
+    let api = cluster().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
+    // An entry of this daemon from a run under a policy that granted it.
+    PrioMap::open(&bpf.pin())
+        .expect("open")
+        .set_with_flags(
+            web,
+            Weight::HIGH_DEFAULT,
+            PrioFlags::watch_by(OwnerId::of_node(NODE)),
+        )
+        .expect("set");
+    api.apply(redis_pod("4096"));
+    api.apply(a_pod(2, "web", NODE, &[(BOOST_ANNOTATION, "true")], "bb01"));
+    let a = agent(&api, &bpf, &node, |o| o.policy = Policy::default());
+    let pin = bpf.pin();
+    eventually("both annotations are refused", 10, || {
+        refused(&a) == counts(&[("annotations_off", 2)])
+    })
+    .await;
+    eventually("the old boost is removed", 10, || entries(&pin).is_empty()).await;
+    assert!(!entries(&pin).contains_key(&redis));
+    assert!(
+        api.event_posted(NS, "redis", "BoostRefused") || {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            api.event_posted(NS, "redis", "BoostRefused")
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cpu_cap_counts_requests_against_the_nodes_allocatable_cpu() {
+    let api = cluster().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let ids: Vec<CgroupId> = (1..=4).map(|n| node.pod_cgroup(n)).collect();
+    let b = (BOOST_ANNOTATION, "true");
+    // The node has 2 CPUs: half is 1000m. 600m + 300m fit, the next 300m does not;
+    // a pod without a CPU request cannot be counted, so it is refused.
+    for (n, name, cpu) in [
+        (1, "a", Some("600m")),
+        (2, "b", Some("0.3")),
+        (3, "c", Some("300m")),
+        (4, "d", None),
+    ] {
+        api.apply(shaped(a_pod(n, name, NODE, &[b], "aa01"), |p| {
+            created(p, &format!("2026-01-0{n}T00:00:00Z"));
+            if let Some(cpu) = cpu {
+                requesting_cpu(p, cpu);
+            }
+        }));
+    }
+    let a = agent(&api, &bpf, &node, |o| {
+        o.policy = policy(&format!(
+            "annotations: {{namespaceSelector: {{matchLabels: {{{}: {}}}}}}}
+nodeCap: {{maxCpuRequestFraction: 0.5}}
+",
+            ALLOWED.0, ALLOWED.1
+        ))
+    });
+    let pin = bpf.pin();
+    eventually("the first two fit under the cap", 10, || {
+        entries(&pin) == BTreeMap::from([(ids[0], 4096), (ids[1], 4096)])
+    })
+    .await;
+    eventually("the rest are refused, each with its reason", 10, || {
+        refused(&a) == counts(&[("no_cpu_request", 1), ("node_cpu_fraction", 1)])
+    })
+    .await;
+}

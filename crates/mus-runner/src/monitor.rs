@@ -1,0 +1,98 @@
+//! `--monitor`: the counters of a scheduler that another mus-runner runs, read from
+//! their pin and printed every interval as the `--stats` line (the scx convention,
+//! as `scx_bpfland --monitor`). It loads nothing, so it runs beside the scheduler;
+//! the pin is root-only, so it needs root all the same.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use mus_common::stats::Counters;
+
+use crate::stats::Line;
+
+/// One reading of the pinned counters and which pin it came from: a runner that
+/// loads the scheduler again pins a new map (a new bpffs inode) whose counters
+/// start at 0, so a delta across two pins would be meaningless.
+struct Reading {
+    pin: u64,
+    counters: Counters,
+}
+
+/// Prints the counters pinned at `stats_pin`: first since the scheduler was loaded,
+/// then what happened in each `every`, until `shutdown` is set. Fails if nothing is
+/// pinned there at the start; a scheduler that stops later is waited for.
+pub fn run(stats_pin: &Path, every: Duration, shutdown: &AtomicBool) -> Result<()> {
+    let first = read(stats_pin)?.ok_or_else(|| {
+        anyhow!(
+            "no scheduler's counters are pinned at {}: is mus-runner running (with this \
+             --pin-path)?",
+            stats_pin.display()
+        )
+    })?;
+    println!("since load: {}", Line(first.counters));
+    let mut last = Some(first);
+    while !crate::sleep_unless(shutdown, every) {
+        let now = read(stats_pin)?;
+        match (&last, &now) {
+            (Some(before), Some(now)) if before.pin == now.pin => println!(
+                "last {}s: {}",
+                every.as_secs(),
+                Line(now.counters.since(&before.counters))
+            ),
+            (_, Some(now)) => {
+                println!("scheduler loaded again; since load: {}", Line(now.counters))
+            }
+            (Some(_), None) => println!(
+                "{} is gone: the scheduler stopped; waiting for it",
+                stats_pin.display()
+            ),
+            (None, None) => {}
+        }
+        last = now;
+    }
+    Ok(())
+}
+
+/// `None`: nothing is pinned at `path`.
+fn read(path: &Path) -> Result<Option<Reading>> {
+    // The pin's identity first: if it is replaced before the counters are read,
+    // the next reading sees another inode and starts over rather than subtracting
+    // an old map's counters from a new one's.
+    let pin = match fs::metadata(path) {
+        Ok(meta) => meta.ino(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot look at {}: the scheduler's pins are root-only, run --monitor as root",
+                    path.display()
+                )
+            });
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot look at {}", path.display())),
+    };
+    Ok(Counters::read_pinned(path)?.map(|counters| Reading { pin, counters }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_pinned_is_an_error_that_names_the_runner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pin = dir.path().join(mus_common::STATS_PIN_NAME);
+        let err = run(&pin, Duration::from_secs(1), &AtomicBool::new(false))
+            .expect_err("nothing to monitor");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("is mus-runner running") && msg.contains(&pin.display().to_string()),
+            "{msg}"
+        );
+    }
+}
