@@ -8,7 +8,7 @@
 #   cargo xtask vm-run evaluation/experiments/nonoise_rr.sh \
 #     --bin target/debug/mus-runner --bin target/debug/mus-agent \
 #     --tool redis-server --tool redis-benchmark --tool redis-cli --tool bpftool \
-#     --file crates/mus-runner/tests/scenarios/lib.sh:/lib.sh --timeout 1800
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 1800
 # Per run it prints "@@MUS rr <scheduler> <one|all> rps=<requests/s> p99_ms=<ms>
 # n=<requests> ctxt=<context switches, all CPUs> target_us=<CPU time of the cgroup>
 # elapsed_cs=<centiseconds> srv=<redis-server's voluntary/involuntary switches/
