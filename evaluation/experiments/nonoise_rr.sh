@@ -23,7 +23,7 @@
 # (requests per run), CPUSET (the confined runs' CPU) and STATS.
 # The end of the boot prints, per scheduler and mode, "@@MUS paired ..." lines: the
 # median of the per-round ratios to stock's requests/s and p99 and in how many rounds
-# it reached 0.95x stock's requests/s and 1.1x its p99 (the issue's targets).
+# it had at least 0.95x stock's requests/s and at most 1.1x its p99 (the targets).
 . /lib.sh
 SCHEDS="stock mus-runner mus-runner:--no-preempt mus-runner:--sync-grace-us=0"
 ROUNDS=5 N=20000 CPUSET=1 STATS=1
