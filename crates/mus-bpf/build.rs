@@ -32,6 +32,7 @@ fn main() {
         .enable_skel("src/bpf/main.bpf.c", "bpf")
         // The rest of the scheduler, by concern (see src/bpf/mus.bpf.h); the
         // objects are linked into one with libbpf's static linker.
+        .add_source("src/bpf/init.bpf.c")
         .add_source("src/bpf/cgroup.bpf.c")
         .add_source("src/bpf/cpumax.bpf.c")
         .add_source("src/bpf/queues.bpf.c")

@@ -162,11 +162,11 @@ pub struct WatchArgs {
     /// after the previous response; idle connections are closed after it too.
     #[arg(long, default_value_t = Limits::default().header_timeout.as_secs(), value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub http_header_timeout: u64,
-    /// Open HTTP connections, all clients together; more are closed at once.
+    /// Open HTTP connections, all clients together; a new one closes the oldest.
     #[arg(long, default_value_t = Limits::default().max_connections as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub http_max_connections: u64,
-    /// Open HTTP connections from one address (the kubelet's probes and Prometheus
-    /// come from their own).
+    /// Open HTTP connections from one address; a new one closes that address's
+    /// oldest, so nobody can hold the kubelet's probes out.
     #[arg(long, default_value_t = Limits::default().max_connections_per_ip as u64, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub http_max_connections_per_ip: u64,
     /// Do not publish Kubernetes Events for invalid annotations (log only).

@@ -244,22 +244,26 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     use crate::daemon::options::WatchOptions;
 
     require_privilege()?;
+    // Elsewhere the daemon would write directory inode numbers that are not cgroup
+    // IDs (and on a hybrid host may be other cgroups' IDs).
+    crate::cgroup::paths::require_cgroup2(&g.cgroup_root)?;
     let config = discovery::config(&g.kube_options()).await?;
     let node = discovery::node_name(g.node.as_deref())?;
     let client = discovery::client(config)?;
-    let on_cgroup2 = nix::sys::statfs::statfs(&g.cgroup_root)
-        .is_ok_and(|st| st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC);
-    if !on_cgroup2 {
-        tracing::warn!(
-            "{} is not a cgroup2 mount: pass --cgroup-root with the node's cgroup2 mount, or no pod will resolve",
-            g.cgroup_root.display()
-        );
-    }
     let mut opts = WatchOptions::new(node, g.pin_path.clone(), g.cgroup_root.clone());
     // A bad policy stops the daemon at start, with the file and field named.
     if let Some(path) = &args.policy {
         opts.policy = crate::daemon::policy::Policy::load(path)?;
+        for warning in opts.policy.unprotected_selectors() {
+            tracing::warn!("the boost policy {}: {warning}", path.display());
+        }
     }
+    // A dry run writes nothing, so it may run beside the daemon it previews.
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(crate::daemon::instance_lock::lock(&g.pin_path)?)
+    };
     opts.own_all = args.own_all;
     opts.dry_run = args.dry_run;
     opts.resync_interval = Duration::from_secs(args.resync_interval);

@@ -6,8 +6,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::bpffs::BpfFs;
-use common::child::{AgentFiles, spawn_logged, watch_command};
-use common::{FakeApi, PodSpecOf, Reply, State, pod, pod_list};
+use common::child::{AgentFiles, exit_within, spawn_logged, watch_command};
+use common::cluster::Cluster;
+use common::{FakeApi, PodSpecOf, Reply, State, a_node, pod, pod_list};
 use hyper::StatusCode;
 use mus_common::{CgroupId, PrioMap, Weight};
 
@@ -376,6 +377,117 @@ async fn daemon_logs_have_no_colours_when_stderr_is_not_a_terminal() {
         !log.contains('\x1b'),
         "ANSI escapes in a piped log: {log:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_refuses_a_cgroup_root_that_is_not_cgroup2() {
+    // A plain directory, as /sys/fs/cgroup (a tmpfs) is on a hybrid host: its
+    // directories' inode numbers are not cgroup IDs. Everything else is in order.
+    let api = idle_cluster().await;
+    let files = AgentFiles::new(&api.url());
+    let root = node_tree();
+    let root_arg = root.path().display().to_string();
+    let (mut child, log) = spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_mus-agent"))
+            .args(["watch", "--node", "n", "--listen", "127.0.0.1:0"])
+            .args(["--kubeconfig", &files.kubeconfig, "--pin-path", &files.pin])
+            .args(["--cgroup-root", &root_arg])
+            .env_remove("KUBECONFIG")
+            .stderr(std::process::Stdio::piped()),
+    );
+    let ended = tokio::task::block_in_place(|| exit_within(&mut child, Duration::from_secs(20)));
+    let _ = (child.kill(), child.wait());
+    let err = log.text();
+    assert_eq!(ended.and_then(|s| s.code()), Some(1), "it ran on: {err}");
+    assert!(
+        err.contains(&format!("{root_arg} is not a cgroup2 mount")) && !err.contains("serving"),
+        "{err}"
+    );
+}
+
+/// A cluster with the daemons' Node ("n", reporting no boot ID) and no pods.
+async fn idle_cluster() -> Cluster {
+    let api = Cluster::start().await;
+    api.add_node(a_node("n", "2", ""));
+    api
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_daemon_on_one_map_stops_and_names_the_first() {
+    let api = idle_cluster().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(16);
+    let mut files = AgentFiles::new(&api.url());
+    files.pin = bpf.pin().display().to_string();
+    let listen = ["--listen", "127.0.0.1:0"];
+    let (mut first, first_log) = spawn_logged(watch_command(&files).args(listen));
+    let opened = first_log
+        .wait_for_async("opened the scheduler's map", Duration::from_secs(20))
+        .await;
+    assert!(opened.is_some(), "{}", first_log.text());
+
+    let (mut second, second_log) = spawn_logged(watch_command(&files).args(listen));
+    let ended = tokio::task::block_in_place(|| exit_within(&mut second, Duration::from_secs(20)));
+    let still_running = exit_within(&mut first, Duration::ZERO).is_none();
+    let _ = (second.kill(), second.wait(), first.kill(), first.wait());
+    let err = second_log.text();
+    assert_eq!(
+        ended.and_then(|s| s.code()),
+        Some(1),
+        "the second daemon ran on: {err}"
+    );
+    assert!(
+        err.contains(&format!("another mus-agent watch (pid {})", first.id()))
+            && err.contains(&format!("the map pinned at {}", files.pin)),
+        "{err}"
+    );
+    assert!(
+        still_running,
+        "the first daemon goes on: {}",
+        first_log.text()
+    );
+
+    // A dry run writes nothing, so it may look on beside the daemon.
+    let (mut third, _) = spawn_logged(watch_command(&files).args(listen));
+    let (mut dry, dry_log) = spawn_logged(watch_command(&files).args(listen).arg("--dry-run"));
+    let locked = tokio::task::block_in_place(|| exit_within(&mut third, Duration::from_secs(2)));
+    let dry_ran = dry_log
+        .wait_for_async("opened the scheduler's map", Duration::from_secs(20))
+        .await;
+    let _ = (third.kill(), third.wait(), dry.kill(), dry.wait());
+    assert_eq!(
+        locked, None,
+        "the lock is free again once its holder is gone"
+    );
+    assert!(dry_ran.is_some(), "{}", dry_log.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_warns_of_selectors_a_tenant_could_satisfy() {
+    let api = idle_cluster().await;
+    let files = AgentFiles::new(&api.url());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "priorityClasses: {critical: 4096}\nclassNamespaceSelector: {matchLabels: {tier: web}}\n",
+    )
+    .expect("write");
+    let (mut child, log) = spawn_logged(
+        watch_command(&files)
+            .args(["--listen", "127.0.0.1:0", "--policy"])
+            .arg(&policy),
+    );
+    let warned = log
+        .wait_for_async(
+            "classNamespaceSelector: selects namespaces by labels",
+            Duration::from_secs(20),
+        )
+        .await;
+    let _ = (child.kill(), child.wait());
+    let warned = warned.unwrap_or_else(|| panic!("no warning:\n{}", log.text()));
+    assert!(warned.contains(&policy.display().to_string()), "{warned}");
+    assert!(warned.contains("mus.patos.dev/boost"), "{warned}");
 }
 
 /// `mus-agent ARGS` through setpriv (util-linux), `who` being its user and

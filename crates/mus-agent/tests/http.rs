@@ -6,18 +6,17 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::child::{AgentFiles, spawn_logged, watch_command};
 use common::endpoint::get;
-use common::{FakeApi, Reply, a_node, list, pod_list};
+use common::{FakeApi, QuietWatches, Reply, a_node, list, pod_list};
 use hyper::StatusCode;
 use mus_agent::daemon::http::{self, Limits};
 use mus_agent::daemon::metrics::Metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
 
 /// A request head cut before its final empty line: the server waits for the rest.
 const HALF_SENT: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: mus\r\n";
@@ -116,6 +115,85 @@ async fn half_sent_requests_are_closed_and_the_probes_still_answer() {
     server.abort();
 }
 
+/// Reads one response off a kept-alive connection: its head and its body, as long
+/// as its Content-Length says.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")?
+                        .parse()
+                        .ok()
+                })
+                .expect("content-length");
+            if body.len() >= length {
+                return text;
+            }
+        }
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(n > 0, "closed mid-response: {text}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_alive_connections_from_the_kubelets_address_do_not_lock_the_probes_out() {
+    let metrics = Arc::new(Metrics::new(Duration::from_secs(30), None));
+    metrics.ticked(Instant::now());
+    let limits = Limits::default();
+    let (addr, server) = http::serve("127.0.0.1:0".parse().expect("addr"), metrics, limits)
+        .await
+        .expect("serve");
+
+    // A hostNetwork pod shares the kubelet's address (here 127.0.0.1): it scrapes
+    // over more keep-alive connections than one address may hold, and keeps them.
+    let mut held = Vec::new();
+    for _ in 0..limits.max_connections_per_ip + 4 {
+        let mut stream = connect_from([127, 0, 0, 1], addr).await;
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: mus\r\n\r\n")
+            .await
+            .expect("write");
+        // A server that refuses newcomers at the cap closes these unanswered.
+        if tokio::time::timeout(Duration::from_secs(2), read_response(&mut stream))
+            .await
+            .is_ok()
+        {
+            held.push(stream);
+        }
+    }
+    assert!(!held.is_empty());
+
+    // The kubelet's probe from the same address is answered at once, and its
+    // connection is not kept: a probe holds no place after its answer.
+    let start = Instant::now();
+    let mut probe = connect_from([127, 0, 0, 1], addr).await;
+    probe
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: mus\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = String::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(2), probe.read_to_string(&mut response)).await;
+    assert!(
+        read.is_ok_and(|r| r.is_ok()) && response.starts_with("HTTP/1.1 200"),
+        "the probe was not answered and closed: {response:?}"
+    );
+    assert!(response.contains("ok: the daemon's loop ran"), "{response}");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+    server.abort();
+}
+
 /// CPU time (user + system) the process `pid` has used so far.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
@@ -146,12 +224,10 @@ fn cpu_time(pid: u32) -> Duration {
 async fn accept_errors_back_off_instead_of_spinning() {
     // An API server with no pods, the agent's Node (it stops without one), and
     // watches that stay open while it runs.
-    let watches = Mutex::new(Vec::new());
+    let watches = QuietWatches::default();
     let api = FakeApi::start(move |call| {
         if call.is_watch() {
-            let (tx, rx) = mpsc::unbounded_channel::<String>();
-            watches.lock().expect("watches").push(tx);
-            Reply::Stream(rx)
+            watches.open()
         } else if call.path.starts_with("/api/v1/nodes") {
             Reply::Json(StatusCode::OK, list(vec![a_node("n", "2", "")]))
         } else {

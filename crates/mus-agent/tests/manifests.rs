@@ -229,6 +229,10 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
         !mounts_of(agent).contains(&"bpffs".to_string()),
         "the agent does not mount the whole bpffs"
     );
+    // The host's cgroup tree is read-only to the agent, mounts under it included.
+    let cgroup = mount(agent, "cgroup");
+    assert_eq!(cgroup.read_only, Some(true));
+    assert_eq!(cgroup.recursive_read_only.as_deref(), Some("IfPossible"));
     assert_eq!(
         mounts_of(runner),
         ["bpffs"],
@@ -416,7 +420,19 @@ fn the_shipped_policy_loads_and_admission_enforces_the_same_rules() {
         assert!(!selector.matches(&Default::default()));
     }
     assert!(policy.node_cap.max_pods.is_some());
-    assert!(policy.node_cap.max_cpu_request_fraction.is_some());
+    assert!(
+        policy
+            .node_cap
+            .max_pods_per_namespace
+            .is_some_and(|n| Some(n) < policy.node_cap.max_pods),
+        "one namespace cannot fill the node"
+    );
+    assert!(policy.node_cap.max_cpu_limit_fraction.is_some());
+    assert_eq!(
+        policy.unprotected_selectors(),
+        Vec::<String>::new(),
+        "the shipped selectors need the label only admins may set"
+    );
 
     let spec = admission::policy("mus-boost-policy");
     assert_eq!(spec.failure_policy.as_deref(), Some("Fail"));
@@ -596,13 +612,19 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
         mus_agent::daemon::policy::Via::PriorityClass("mus-latency-critical".into())
     );
     assert!(grant.weight > mus_common::Weight::NORMAL);
-    // Its CPU request, which the node cap counts.
+    // Its CPU limit, which the node cap counts: it fits under the shipped cap on a
+    // node of 2 CPUs.
     let template = &redis.spec.template;
     let redis_pod = k8s_openapi::api::core::v1::Pod {
         spec: template.spec.clone(),
         ..Default::default()
     };
-    assert!(mus_agent::daemon::node_cap::pod_cpu_request_millis(&redis_pod).is_some());
+    let cap = shipped_policy()
+        .node_cap
+        .max_cpu_limit_fraction
+        .expect("a CPU cap");
+    let limit = mus_agent::daemon::pod_cpu::pod_cpu_limit_millis(&redis_pod).expect("a limit");
+    assert!(limit as f64 <= 2000.0 * cap, "{limit}m");
     let labels = template
         .metadata
         .as_ref()

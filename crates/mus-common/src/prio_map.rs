@@ -128,6 +128,11 @@ pub enum PrioMapError {
         "the map is full ({capacity} cgroups): unboost a cgroup first (`mus-agent status` lists them)"
     )]
     Full { capacity: u32 },
+    #[error(
+        "the entry of cgroup {} by {} (weight {}) changed just as it was swapped, and could not be put back: the map is full ({capacity} cgroups); its writer must write it again (a mus-agent watch does at its next pass)",
+        .entry.cgroup, .entry.writer(), .entry.weight
+    )]
+    Dropped { entry: Entry, capacity: u32 },
     #[error("cannot {op} {path}: {source}")]
     Kernel {
         op: &'static str,
@@ -235,9 +240,14 @@ impl PrioMap {
     ///
     /// The kernel has no compare-and-swap for hash maps, so this is built from the
     /// two atomic operations it has: a lookup-and-delete (the entry as it was when
-    /// removed) and an insert that fails if the key exists (BPF_NOEXIST). An entry
-    /// found changed is put back unless someone already wrote a newer one. The
+    /// removed) and an insert that fails if the key exists (BPF_NOEXIST). The
     /// cgroup is unboosted for the few microseconds between delete and insert.
+    ///
+    /// An entry that already differs is left alone: only a plain lookup precedes
+    /// the delete, because a taken entry that is not the expected one must be put
+    /// back, and in a full map another writer can take its slot first. Only a
+    /// change in the microseconds between that lookup and the delete can still
+    /// meet that; the entry is then reported lost ([`PrioMapError::Dropped`]).
     pub fn compare_and_swap(
         &self,
         cgroup: CgroupId,
@@ -246,14 +256,23 @@ impl PrioMap {
     ) -> Result<Swap, PrioMapError> {
         let key = cgroup.0.to_ne_bytes();
         if let Some(expected) = expected {
+            let now = self.get(cgroup)?;
+            if now != Some(expected) {
+                return Ok(Swap::Lost(now));
+            }
             let taken = self
                 .map
                 .lookup_and_delete(&key)
                 .map_err(self.kernel_error("delete from"))?
                 .and_then(|v| decode(cgroup, &v));
             if taken != Some(expected) {
-                if let Some(other) = taken {
-                    self.insert_new(cgroup, other.weight, other.flags)?;
+                if let Some(other) = taken
+                    && !self.put_back(other)?
+                {
+                    return Err(PrioMapError::Dropped {
+                        entry: other,
+                        capacity: self.capacity(),
+                    });
                 }
                 return Ok(Swap::Lost(self.get(cgroup)?));
             }
@@ -267,6 +286,16 @@ impl PrioMap {
                     Ok(Swap::Lost(self.get(cgroup)?))
                 }
             }
+        }
+    }
+
+    /// Puts back an entry taken by mistake; `false` if the map had no room left for
+    /// it. If the cgroup has an entry again meanwhile, that newer one stays.
+    fn put_back(&self, entry: Entry) -> Result<bool, PrioMapError> {
+        match self.insert_new(entry.cgroup, entry.weight, entry.flags) {
+            Ok(_) => Ok(true),
+            Err(PrioMapError::Full { .. }) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

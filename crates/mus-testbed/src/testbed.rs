@@ -31,7 +31,7 @@ impl Testbed {
     }
 
     /// [`Testbed::prepare`] with a choice of kernel: [`GuestKernel::Lts612`] is built from
-    /// Debian's `linux-source-6.12` on first use (many minutes; see README) and cached
+    /// Debian's `linux-source-6.12` on first use (many minutes; see DEVELOPING.md) and cached
     /// under [`crate::kernels_cache_dir`]. `MUS_VM_KERNEL` replaces only the cloud kernel.
     pub fn prepare_kernel(which: GuestKernel) -> Result<Testbed, TestbedError> {
         // The cheap checks first, so a missing tool is not reported after a download.

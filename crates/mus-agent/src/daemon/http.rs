@@ -8,8 +8,16 @@
 //! and per peer address, so one noisy pod cannot crowd out the kubelet's probe or
 //! Prometheus; and an `accept()` that fails (EMFILE, ENOBUFS) backs off instead of
 //! spinning on a listener that stays readable.
+//!
+//! A cap does not refuse the newcomer: it closes the oldest connection of the peer
+//! (or, at the total cap, of all), so that nobody can hold the places. The kubelet
+//! probes from the node's address, which hostNetwork pods share: were new
+//! connections refused, such a pod could keep its address's places with idle
+//! keep-alive connections and fail liveness. A probe's connection is new, and gone
+//! at once (its answer says `Connection: close`), so it is never the oldest; what a
+//! cap closes is a held or idle one, which an HTTP client retries on a new one.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -22,6 +30,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use crate::daemon::metrics::Metrics;
@@ -35,7 +44,7 @@ pub struct Limits {
     pub max_connections: usize,
     /// Open connections from one peer address. The kubelet probes from the node's
     /// address and Prometheus scrapes from its own, so another pod at its cap does
-    /// not take their turn.
+    /// not take their turn, and one that shares their address loses its oldest.
     pub max_connections_per_ip: usize,
 }
 
@@ -54,46 +63,61 @@ impl Default for Limits {
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// Open connections, in total and per peer address.
+/// Open connections, in the order they were accepted.
 #[derive(Debug, Default)]
 struct Connections {
-    total: usize,
-    by_ip: HashMap<IpAddr, usize>,
+    next: u64,
+    open: BTreeMap<u64, Open>,
+}
+
+/// One open connection: its peer, and the sender whose drop closes it.
+#[derive(Debug)]
+struct Open {
+    ip: IpAddr,
+    _close: oneshot::Sender<()>,
 }
 
 /// One admitted connection; gives its place back when dropped.
 struct Slot {
     connections: Arc<Mutex<Connections>>,
-    ip: IpAddr,
+    id: u64,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Ok(mut c) = self.connections.lock() {
-            c.total -= 1;
-            if let Some(n) = c.by_ip.get_mut(&self.ip) {
-                *n -= 1;
-                if *n == 0 {
-                    c.by_ip.remove(&self.ip);
-                }
-            }
+            c.open.remove(&self.id);
         }
     }
 }
 
-/// A place for a connection from `ip`, or `None` when a cap is reached.
-fn admit(connections: &Arc<Mutex<Connections>>, ip: IpAddr, limits: &Limits) -> Option<Slot> {
+/// A place for a connection from `ip`, with what closes it when a later one needs
+/// the place, and whether an older one was closed for it.
+fn admit(
+    connections: &Arc<Mutex<Connections>>,
+    ip: IpAddr,
+    limits: &Limits,
+) -> Option<(Slot, oneshot::Receiver<()>, bool)> {
     let mut c = connections.lock().ok()?;
-    let from_ip = c.by_ip.get(&ip).copied().unwrap_or(0);
-    if c.total >= limits.max_connections || from_ip >= limits.max_connections_per_ip {
-        return None;
-    }
-    c.total += 1;
-    c.by_ip.insert(ip, from_ip + 1);
-    Some(Slot {
+    let from_ip = c.open.values().filter(|o| o.ip == ip).count();
+    let oldest = if from_ip >= limits.max_connections_per_ip {
+        c.open.iter().find(|(_, o)| o.ip == ip).map(|(&id, _)| id)
+    } else if c.open.len() >= limits.max_connections {
+        c.open.keys().next().copied()
+    } else {
+        None
+    };
+    // Dropping its sender closes it.
+    let evicted = oldest.and_then(|id| c.open.remove(&id)).is_some();
+    let id = c.next;
+    c.next += 1;
+    let (close, closed) = oneshot::channel();
+    c.open.insert(id, Open { ip, _close: close });
+    let slot = Slot {
         connections: Arc::clone(connections),
-        ip,
-    })
+        id,
+    };
+    Some((slot, closed, evicted))
 }
 
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
@@ -106,13 +130,19 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
     response
 }
 
-/// A probe's answer: 200 with its sentence, or 503 with the reason.
+/// A probe's answer: 200 with its sentence, or 503 with the reason. Its connection
+/// closes after it, so a probe holds no place (the kubelet opens one per probe).
 fn probe(result: Result<String, String>) -> Response<Full<Bytes>> {
     let plain = "text/plain; charset=utf-8";
-    match result {
+    let mut response = match result {
         Ok(msg) => text(StatusCode::OK, plain, msg + "\n"),
         Err(msg) => text(StatusCode::SERVICE_UNAVAILABLE, plain, msg + "\n"),
-    }
+    };
+    response.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 fn respond(metrics: &Metrics, path: &str) -> Response<Full<Bytes>> {
@@ -132,19 +162,31 @@ fn respond(metrics: &Metrics, path: &str) -> Response<Full<Bytes>> {
     }
 }
 
-/// Serves one connection until the client closes it or a timeout does.
-async fn connection(stream: TcpStream, metrics: Arc<Metrics>, limits: Limits, _slot: Slot) {
+/// Serves one connection until the client closes it, a timeout does, or a newer
+/// connection needs its place (`closed`).
+async fn connection(
+    stream: TcpStream,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+    _slot: Slot,
+    closed: oneshot::Receiver<()>,
+) {
     let service = service_fn(move |req: Request<hyper::body::Incoming>| {
         let response = respond(&metrics, req.uri().path());
         async move { Ok::<_, Infallible>(response) }
     });
-    let result = http1::Builder::new()
+    let serving = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-    if let Err(e) = result {
-        debug!("HTTP connection closed: {e}");
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        result = serving => {
+            if let Err(e) = result {
+                debug!("HTTP connection closed: {e}");
+            }
+        }
+        // Dropping the connection closes its socket.
+        _ = closed => debug!("HTTP connection closed to make room for a newer one"),
     }
 }
 
@@ -184,15 +226,19 @@ async fn accept_loop(listener: TcpListener, metrics: Arc<Metrics>, limits: Limit
             }
         };
         backoff = ACCEPT_BACKOFF_MIN;
-        let Some(slot) = admit(&connections, peer.ip(), &limits) else {
-            // Closed at once: a queue behind a full server would delay the probes.
-            if cap_warning.ready(Instant::now()) {
-                warn!(peer = %peer, "HTTP connection limit reached; closing new connections until some end");
-            }
-            drop(stream);
+        let Some((slot, closed, evicted)) = admit(&connections, peer.ip(), &limits) else {
             continue;
         };
-        tokio::spawn(connection(stream, Arc::clone(&metrics), limits, slot));
+        if evicted && cap_warning.ready(Instant::now()) {
+            warn!(peer = %peer, "HTTP connection limit reached; closing the oldest connections to make room");
+        }
+        tokio::spawn(connection(
+            stream,
+            Arc::clone(&metrics),
+            limits,
+            slot,
+            closed,
+        ));
     }
 }
 
@@ -213,7 +259,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn caps_count_per_address_and_in_total_and_free_on_drop() {
+    fn a_cap_closes_the_oldest_connection_of_the_peer_then_of_all() {
         let limits = Limits {
             max_connections: 3,
             max_connections_per_ip: 2,
@@ -222,12 +268,31 @@ mod tests {
         let c = Arc::new(Mutex::new(Connections::default()));
         let a: IpAddr = [10, 0, 0, 1].into();
         let b: IpAddr = [10, 0, 0, 2].into();
-        let a1 = admit(&c, a, &limits).expect("a1");
-        let _a2 = admit(&c, a, &limits).expect("a2");
-        assert!(admit(&c, a, &limits).is_none(), "a is at its cap");
-        let _b1 = admit(&c, b, &limits).expect("b1");
-        assert!(admit(&c, b, &limits).is_none(), "the total is at its cap");
-        drop(a1);
-        assert!(admit(&c, a, &limits).is_some(), "a's place came back");
+        let admit = |ip| admit(&c, ip, &limits).expect("admitted");
+        let (_a1, mut a1_closed, _) = admit(a);
+        let (_a2, mut a2_closed, _) = admit(a);
+        let (_a3, mut a3_closed, evicted) = admit(a);
+        assert!(evicted, "a is at its cap");
+        assert!(a1_closed.try_recv().is_err(), "a's oldest is closed");
+        assert!(matches!(
+            a2_closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        let (_b1, mut b1_closed, evicted) = admit(b);
+        assert!(!evicted, "3 open, under both caps");
+        let (b2, _b2_closed, evicted) = admit(b);
+        assert!(evicted, "the total is at its cap");
+        assert!(a2_closed.try_recv().is_err(), "the oldest of all is closed");
+        assert!(matches!(
+            b1_closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
+        drop(b2);
+        let (_b3, _, evicted) = admit(b);
+        assert!(!evicted, "b2's place came back");
+        assert!(matches!(
+            a3_closed.try_recv(),
+            Err(oneshot::error::TryRecvError::Empty)
+        ));
     }
 }

@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use kube::runtime::watcher::{self, Event};
 use mus_common::CgroupId;
 use mus_common::stats::{self, Counters};
 use prometheus_client::collector::Collector;
@@ -27,6 +28,12 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::cgroup::cpu::usage_usec;
 use crate::daemon::reconcile::PodRef;
+use crate::daemon::refusal::Refusal;
+
+mod lists;
+
+pub use lists::Kind;
+use lists::Lists;
 
 /// The port of `--listen`'s default, which the manifests use.
 pub const DEFAULT_PORT: u16 = 9477;
@@ -55,6 +62,8 @@ pub struct Metrics {
     pub invalid_annotations: AtomicU64,
     pub map_entries: AtomicU64,
     map_open: AtomicBool,
+    /// How the LISTs and WATCHes of the API server fare.
+    lists: Lists,
     last_success: Mutex<Option<Instant>>,
     /// When the daemon's loop last woke up (an event, the pin check, a resync).
     last_tick: Mutex<Instant>,
@@ -79,6 +88,7 @@ impl Metrics {
             invalid_annotations: AtomicU64::new(0),
             map_entries: AtomicU64::new(0),
             map_open: AtomicBool::new(false),
+            lists: Lists::default(),
             last_success: Mutex::new(None),
             // The loop starts right after; until then the process start counts.
             last_tick: Mutex::new(Instant::now()),
@@ -87,6 +97,16 @@ impl Metrics {
             stale_after,
             stats_pin,
         }
+    }
+
+    /// Records one event of `kind`'s watcher stream (a failed LIST or WATCH, a
+    /// completed LIST) and passes it on.
+    pub fn observe<K>(
+        &self,
+        kind: Kind,
+        event: Option<Result<Event<K>, watcher::Error>>,
+    ) -> Option<Result<Event<K>, watcher::Error>> {
+        self.lists.observe(kind, event)
     }
 
     pub fn set_map_open(&self, open: bool) {
@@ -149,13 +169,16 @@ impl Metrics {
     }
 
     /// Readiness (`/readyz`): the map is open and a reconcile has finished, so the
-    /// map holds what the pods ask for.
+    /// map holds what the pods ask for. Until then it names the lists still missing.
     pub fn readiness(&self, now: Instant) -> Result<String, String> {
         if !self.map_open() {
             return Err("the scheduler's map is not open (is mus-runner running?)".into());
         }
         match self.last_success.lock().ok().and_then(|l| *l) {
-            None => Err("no reconcile has finished yet (waiting for the pod list?)".into()),
+            None => Err(format!(
+                "no reconcile has finished yet: waiting for {}",
+                self.lists.missing()
+            )),
             Some(at) => Ok(format!(
                 "ok: the map is open; last reconcile {}s ago",
                 now.saturating_duration_since(at).as_secs()
@@ -198,22 +221,23 @@ impl Metrics {
                 (
                     "boosted_cgroups",
                     "Cgroups the watch daemon holds a map entry for.",
-                    boosted.len() as u64,
+                    Some(boosted.len() as u64),
                 ),
                 (
                     "map_entries",
-                    "Entries in the scheduler's map, whoever wrote them.",
-                    get(&self.map_entries),
+                    "Entries in the scheduler's map, whoever wrote them; absent while the map is not open (see map_open).",
+                    // The count of a map that is gone would be a stale figure.
+                    self.map_open().then(|| get(&self.map_entries)),
                 ),
                 (
                     "map_open",
                     "1 when the pinned map is open.",
-                    u64::from(self.map_open()),
+                    Some(u64::from(self.map_open())),
                 ),
                 (
                     "invalid_annotations",
                     "Pods on this node whose mus annotations are invalid.",
-                    get(&self.invalid_annotations),
+                    Some(get(&self.invalid_annotations)),
                 ),
             ],
             counters: [
@@ -242,6 +266,7 @@ impl Metrics {
             ],
             refused: self.refused(),
             boosted,
+            lists: self.lists.snapshot(),
         }
     }
 
@@ -271,33 +296,44 @@ fn single(
 /// What a scrape reports of the daemon: `mus_agent_*`.
 #[derive(Debug)]
 struct Snapshot {
-    /// (name, help, value) of the gauges without labels.
-    gauges: [(&'static str, &'static str, u64); 4],
+    /// (name, help, value) of the gauges without labels; `None` declares the
+    /// family without a sample.
+    gauges: [(&'static str, &'static str, Option<u64>); 4],
     /// (name without `_total`, help, value) of the counters without labels.
     counters: [(&'static str, &'static str, u64); 6],
     /// Pods refused a boost, by reason.
     refused: BTreeMap<&'static str, u64>,
     /// Each boosted cgroup with its `cpu.stat` usage_usec, if it could be read.
     boosted: Vec<(Boosted, Option<u64>)>,
+    lists: lists::ListsSnapshot,
 }
 
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         for (name, help, value) in self.gauges {
-            single(&mut encoder, name, help, None, &ConstGauge::new(value))?;
+            match value {
+                Some(value) => single(&mut encoder, name, help, None, &ConstGauge::new(value))?,
+                None => {
+                    encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                }
+            }
         }
         for (name, help, value) in self.counters {
             single(&mut encoder, name, help, None, &ConstCounter::new(value))?;
         }
 
         let mut refused = encoder.encode_descriptor(
-            "refused_boosts",
-            "Pods on this node that ask for a boost the policy refuses, by reason.",
+            "boosts_refused",
+            "Pods on this node that ask for a boost the policy refuses, by reason (every reason, 0 included).",
             None,
             MetricType::Gauge,
         )?;
-        for (reason, n) in &self.refused {
-            ConstGauge::new(*n).encode(refused.encode_family(&[("reason", *reason)])?)?;
+        // Every reason has a series, so that a rate or an alert sees a 0 rather
+        // than a series that vanished.
+        let mut reasons: BTreeMap<&str, u64> = Refusal::LABELS.iter().map(|&r| (r, 0)).collect();
+        reasons.extend(self.refused.iter().map(|(&r, &n)| (r, n)));
+        for (reason, n) in reasons {
+            ConstGauge::new(n).encode(refused.encode_family(&[("reason", reason)])?)?;
         }
 
         let mut weight = encoder.encode_descriptor(
@@ -321,7 +357,7 @@ impl Collector for Snapshot {
                 ConstCounter::new(*usec as f64 / 1e6).encode(cpu.encode_family(&labels(b))?)?;
             }
         }
-        Ok(())
+        self.lists.encode(&mut encoder)
     }
 }
 
@@ -354,12 +390,12 @@ impl Collector for SchedulerCounters {
     }
 }
 
-/// The labels of a boosted pod's series (prometheus-client escapes the values).
-fn labels(b: &Boosted) -> [(&'static str, String); 3] {
+/// The labels of a boosted pod's series (prometheus-client escapes the values). A
+/// pod has one cgroup, so its ID would only add series churn when it restarts.
+fn labels(b: &Boosted) -> [(&'static str, String); 2] {
     [
         ("namespace", b.pod.namespace.clone()),
         ("pod", b.pod.name.clone()),
-        ("cgroup_id", b.cgroup.to_string()),
     ]
 }
 
@@ -427,8 +463,8 @@ mod tests {
             "mus_agent_boosted_cgroups 2",
             "# TYPE mus_agent_reconcile_runs_total counter",
             "mus_agent_reconcile_runs_total 3",
-            "mus_agent_boosted_weight{namespace=\"shop\",pod=\"re\\\"dis\",cgroup_id=\"42\"} 4096",
-            "mus_agent_boosted_cpu_seconds_total{namespace=\"shop\",pod=\"re\\\"dis\",cgroup_id=\"42\"} 2.5",
+            "mus_agent_boosted_weight{namespace=\"shop\",pod=\"re\\\"dis\"} 4096",
+            "mus_agent_boosted_cpu_seconds_total{namespace=\"shop\",pod=\"re\\\"dis\"} 2.5",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

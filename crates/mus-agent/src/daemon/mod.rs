@@ -1,18 +1,25 @@
 //! `mus-agent watch`, the node daemon: the watch loop ([`watch`]) runs passes
 //! (`pass`) over this node's pods. A pass takes the pure step from pods to the
 //! boosts they are granted ([`wishes`]: the boost [`policy`] and its
-//! [`annotations`] grant weights, its [`node_cap`] bounds them, each pod left out
+//! [`annotations`] grant weights, its [`node_cap`] bounds them by what
+//! each pod can take of the node's CPU ([`pod_cpu`]), each pod left out
 //! gets its [`refusal`]), plans the map's changes ([`reconcile`], pure too) and
-//! applies them. What the daemon serves: [`metrics`] over [`http`].
+//! applies them. What the daemon serves: [`metrics`] over [`http`]; one daemon
+//! per map ([`instance_lock`]). What it watches: this node's pods and the
+//! [`namespace_watch`]es its policy needs, each object kept as [`trim`] leaves it.
 
 pub mod annotations;
 pub mod http;
+pub mod instance_lock;
 pub mod metrics;
+pub mod namespace_watch;
 pub mod node_cap;
 pub mod options;
 mod pass;
+pub mod pod_cpu;
 pub mod policy;
 pub mod reconcile;
 pub mod refusal;
+pub mod trim;
 pub mod watch;
 pub mod wishes;

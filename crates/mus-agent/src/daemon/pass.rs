@@ -16,8 +16,8 @@ use mus_common::{CgroupId, Entry, PrioFlags, PrioMap, PrioMapError, Swap};
 use tracing::{debug, info, warn};
 
 use crate::daemon::metrics::{Boosted, Metrics};
-use crate::daemon::node_cap::cpu_millis;
 use crate::daemon::options::WatchOptions;
+use crate::daemon::pod_cpu::cpu_millis;
 use crate::daemon::reconcile::{self, Desired, Plan};
 use crate::daemon::refusal::Refusal;
 use crate::daemon::wishes::{Context, Refused, Unresolved, resolve_on_disk, wishes};

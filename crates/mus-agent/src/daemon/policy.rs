@@ -14,9 +14,11 @@
 //!   only in namespaces whose labels match (labels on a Namespace are the admins').
 //!
 //! Every granted weight is at most `maxWeight`, and `nodeCap` bounds what one node
-//! boosts at once (pods, and their CPU requests as a fraction of the node's
-//! allocatable CPU: [`crate::daemon::node_cap`]). Without a policy nothing is
-//! boosted: secure by default.
+//! boosts at once (pods, pods of one namespace, and the CPU limits of the boosted
+//! pods as a fraction of the node's allocatable CPU: [`crate::daemon::node_cap`]).
+//! Without a policy nothing is boosted: secure by default. A selector that a tenant
+//! who may label namespaces could satisfy is warned about at start
+//! ([`Policy::unprotected_selectors`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,7 @@ use k8s_openapi::api::core::v1::Pod;
 use mus_common::Weight;
 use serde::Deserialize;
 
-use crate::daemon::annotations;
+use crate::daemon::annotations::{self, NAMESPACE_LABEL};
 use crate::daemon::node_cap::NodeCap;
 use crate::daemon::refusal::Refusal;
 
@@ -51,7 +53,11 @@ struct AnnotationsFile {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct NodeCapFile {
     max_pods: Option<u32>,
-    max_cpu_request_fraction: Option<f64>,
+    max_pods_per_namespace: Option<u32>,
+    max_cpu_limit_fraction: Option<f64>,
+    /// The field before CPU limits were counted: refused with a sentence, not
+    /// read with a meaning it no longer has.
+    max_cpu_request_fraction: Option<serde::de::IgnoredAny>,
 }
 
 /// A Kubernetes label selector (`matchLabels` and `matchExpressions`, ANDed; an
@@ -101,6 +107,24 @@ impl Selector {
         Ok(self)
     }
 
+    /// Whether only a cluster admin can make a namespace match: one requirement
+    /// demands [`NAMESPACE_LABEL`], which manifests/mus-admission.yaml lets only
+    /// admins set, or names namespaces by `kubernetes.io/metadata.name`, which the
+    /// API server sets to the name. Other labels are anyone's who may label
+    /// namespaces, and `NotIn` or `DoesNotExist` match namespaces that lack a label.
+    fn is_protected(&self) -> bool {
+        let protected = |key: &str, op: Operator| match key {
+            NAMESPACE_LABEL => matches!(op, Operator::In | Operator::Exists),
+            METADATA_NAME_LABEL => op == Operator::In,
+            _ => false,
+        };
+        self.match_labels.keys().any(|k| protected(k, Operator::In))
+            || self
+                .match_expressions
+                .iter()
+                .any(|r| protected(&r.key, r.operator))
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.match_labels
             .iter()
@@ -116,6 +140,9 @@ impl Selector {
             })
     }
 }
+
+/// The label the API server gives every namespace: its name, which cannot change.
+const METADATA_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// A validated policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -163,8 +190,9 @@ impl Default for Policy {
     }
 }
 
-/// A Kubernetes object name (DNS subdomain): what a PriorityClass may be called.
-fn is_dns_subdomain(name: &str) -> bool {
+/// A Kubernetes object name (DNS subdomain): what a PriorityClass may be called,
+/// and a label key's prefix.
+pub(crate) fn is_dns_subdomain(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|part| {
@@ -250,11 +278,17 @@ impl Policy {
             .transpose()?;
         let mut node_cap = NodeCap::default();
         if let Some(cap) = file.node_cap {
-            if let Some(f) = cap.max_cpu_request_fraction
+            if cap.max_cpu_request_fraction.is_some() {
+                return Err(invalid(
+                    "nodeCap.maxCpuRequestFraction",
+                    "replaced by maxCpuLimitFraction, which counts CPU limits: a request does not bound what a boosted pod takes".into(),
+                ));
+            }
+            if let Some(f) = cap.max_cpu_limit_fraction
                 && !(f > 0.0 && f <= 1.0)
             {
                 return Err(invalid(
-                    "nodeCap.maxCpuRequestFraction",
+                    "nodeCap.maxCpuLimitFraction",
                     format!(
                         "{f} is not a fraction of the node's CPU: use a number above 0, at most 1"
                     ),
@@ -262,7 +296,8 @@ impl Policy {
             }
             node_cap = NodeCap {
                 max_pods: cap.max_pods,
-                max_cpu_request_fraction: cap.max_cpu_request_fraction,
+                max_pods_per_namespace: cap.max_pods_per_namespace,
+                max_cpu_limit_fraction: cap.max_cpu_limit_fraction,
             };
         }
         Ok(Policy {
@@ -272,6 +307,39 @@ impl Policy {
             annotation_namespaces,
             node_cap,
         })
+    }
+
+    /// What in this policy a tenant may be able to satisfy by itself: a route that
+    /// grants in namespaces chosen by labels no admission policy reserves to admins
+    /// ([`Selector::is_protected`]). Warned about at start, not refused: Kubernetes'
+    /// default RBAC lets only cluster admins label namespaces, and a cluster may
+    /// guard other labels by its own means, which the agent cannot see; but where
+    /// tenants label their own namespaces (hierarchical namespaces, tenant
+    /// operators), such a selector hands out boosts.
+    pub fn unprotected_selectors(&self) -> Vec<String> {
+        let advice = format!(
+            "require the {NAMESPACE_LABEL} label as well (matchLabels, or In or Exists), which only cluster admins may set, unless only admins can label namespaces in this cluster"
+        );
+        let mut out = Vec::new();
+        if !self.priority_classes.is_empty() {
+            match &self.class_namespaces {
+                None => out.push(format!(
+                    "priorityClasses: granted in every namespace (no classNamespaceSelector): anyone who may create pods can use the classes; add a classNamespaceSelector and {advice}"
+                )),
+                Some(s) if !s.is_protected() => out.push(format!(
+                    "classNamespaceSelector: selects namespaces by labels that no admission policy reserves to admins; {advice}"
+                )),
+                Some(_) => {}
+            }
+        }
+        if let Some(s) = &self.annotation_namespaces
+            && !s.is_protected()
+        {
+            out.push(format!(
+                "annotations.namespaceSelector: selects namespaces by labels that no admission policy reserves to admins; {advice}"
+            ));
+        }
+        out
     }
 
     /// Whether this policy can boost anything at all.
@@ -291,12 +359,13 @@ impl Policy {
             .as_ref()
             .and_then(|s| s.priority_class_name.as_deref());
         let selected = |selector: &Selector| namespace_labels.is_some_and(|l| selector.matches(l));
-        let not_selected = || Refusal::NamespaceNotSelected {
-            namespace: pod.metadata.namespace.clone().unwrap_or_default(),
-        };
+        let namespace = || pod.metadata.namespace.clone().unwrap_or_default();
         if let Some((class, &weight)) = class.and_then(|c| self.priority_classes.get_key_value(c)) {
             if self.class_namespaces.as_ref().is_some_and(|s| !selected(s)) {
-                return Err(not_selected());
+                return Err(Refusal::ClassNamespaceNotSelected {
+                    class: class.clone(),
+                    namespace: namespace(),
+                });
             }
             return Ok(Some(Granted {
                 weight,
@@ -310,7 +379,9 @@ impl Policy {
             return Err(Refusal::AnnotationsOff);
         };
         if !selected(selector) {
-            return Err(not_selected());
+            return Err(Refusal::NamespaceNotSelected {
+                namespace: namespace(),
+            });
         }
         if weight > self.max_weight {
             return Err(Refusal::OverMaxWeight {
@@ -370,7 +441,8 @@ annotations:
       - {key: tier, operator: NotIn, values: [batch]}
 nodeCap:
   maxPods: 4
-  maxCpuRequestFraction: 0.5
+  maxPodsPerNamespace: 2
+  maxCpuLimitFraction: 0.5
 ",
         )
         .expect("valid");
@@ -390,9 +462,53 @@ nodeCap:
         ])));
         assert!(!sel.matches(&labels(&[])));
         assert_eq!(p.node_cap.max_pods, Some(4));
+        assert_eq!(p.node_cap.max_pods_per_namespace, Some(2));
+        assert_eq!(p.node_cap.max_cpu_limit_fraction, Some(0.5));
         let classes = p.class_namespaces.expect("class selector");
         assert!(classes.matches(&labels(&[("tier", "web")])));
         assert!(!classes.matches(&labels(&[])));
+    }
+
+    #[test]
+    fn selectors_a_tenant_could_satisfy_are_named() {
+        let warned = |text: &str| -> Vec<String> {
+            parse(text)
+                .expect(text)
+                .unprotected_selectors()
+                .iter()
+                .map(|w| w.split(':').next().unwrap_or_default().to_string())
+                .collect()
+        };
+        let protected = [
+            "{matchLabels: {mus.patos.dev/boost: allowed}}",
+            "{matchExpressions: [{key: mus.patos.dev/boost, operator: Exists}]}",
+            "{matchLabels: {mus.patos.dev/boost: allowed, tier: web}}",
+            "{matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [shop]}]}",
+        ];
+        for sel in protected {
+            let text = format!(
+                "priorityClasses: {{c: 4096}}\nclassNamespaceSelector: {sel}\nannotations: {{namespaceSelector: {sel}}}"
+            );
+            assert!(warned(&text).is_empty(), "{sel}");
+        }
+        let unprotected = [
+            "{}",
+            "{matchLabels: {tier: web}}",
+            "{matchExpressions: [{key: mus.patos.dev/boost, operator: NotIn, values: [denied]}]}",
+            "{matchExpressions: [{key: kubernetes.io/metadata.name, operator: Exists}]}",
+        ];
+        for sel in unprotected {
+            let text = format!(
+                "priorityClasses: {{c: 4096}}\nclassNamespaceSelector: {sel}\nannotations: {{namespaceSelector: {sel}}}"
+            );
+            assert_eq!(
+                warned(&text),
+                ["classNamespaceSelector", "annotations.namespaceSelector"],
+                "{sel}"
+            );
+        }
+        assert_eq!(warned("priorityClasses: {c: 4096}"), ["priorityClasses"]);
+        assert!(warned("").is_empty(), "no policy grants nothing");
     }
 
     #[test]
@@ -412,8 +528,11 @@ nodeCap:
             err("priorityClasses: {critical: 65536}").contains("above maxWeight 4096"),
             "the default maxWeight is the default boost"
         );
+        assert!(err("nodeCap: {maxCpuLimitFraction: 1.5}").contains("nodeCap.maxCpuLimitFraction"));
         assert!(
-            err("nodeCap: {maxCpuRequestFraction: 1.5}").contains("nodeCap.maxCpuRequestFraction")
+            err("nodeCap: {maxCpuRequestFraction: 0.5}")
+                .contains("nodeCap.maxCpuRequestFraction: replaced by maxCpuLimitFraction"),
+            "the old field's meaning is gone: it is refused, not ignored"
         );
         assert!(
             err("annotations: {namespaceSelector: {matchExpressions: [{key: a, operator: In}]}}")

@@ -5,6 +5,7 @@
 use mus_common::CgroupId;
 
 use crate::daemon::annotations::AnnotationError;
+use crate::daemon::pod_cpu::Unbounded;
 
 /// Why a pod that asks for a boost does not get it.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -19,12 +20,20 @@ pub enum Refusal {
         "boost annotations are honoured only in namespaces the boost policy selects, and namespace {namespace} is not one; ask a cluster admin"
     )]
     NamespaceNotSelected { namespace: String },
+    #[error(
+        "PriorityClass {class} grants a boost only in namespaces the boost policy's classNamespaceSelector selects, and namespace {namespace} is not one; ask a cluster admin"
+    )]
+    ClassNamespaceNotSelected { class: String, namespace: String },
     #[error("weight {asked} is above the boost policy's maxWeight {max}")]
     OverMaxWeight { asked: u32, max: u32 },
     #[error("this node already boosts {max} pods, the boost policy's nodeCap.maxPods")]
     NodeMaxPods { max: u32 },
     #[error(
-        "the pod's CPU request ({asked_millis}m) would take this node's boosted CPU requests past the boost policy's cap ({used_millis}m of {limit_millis}m used)"
+        "this node already boosts {max} pods of namespace {namespace}, the boost policy's nodeCap.maxPodsPerNamespace"
+    )]
+    NamespaceMaxPods { namespace: String, max: u32 },
+    #[error(
+        "the pod's CPU limit ({asked_millis}m) would take this node's boosted CPU limits past the boost policy's cap ({used_millis}m of {limit_millis}m used)"
     )]
     NodeCpuFraction {
         asked_millis: u64,
@@ -32,11 +41,11 @@ pub enum Refusal {
         limit_millis: u64,
     },
     #[error(
-        "the boost policy caps boosted CPU requests and this pod's containers do not all request CPU"
+        "the boost policy caps the CPU boosted pods can take, and this pod's is not bounded: {0} (set a CPU limit on every container, or a pod-level one)"
     )]
-    NoCpuRequest,
+    UnboundedCpu(Unbounded),
     #[error(
-        "the boost policy caps boosted CPU requests and this node's allocatable CPU is not known yet"
+        "the boost policy caps the CPU boosted pods can take, and this node's allocatable CPU is not known yet"
     )]
     NodeCpuUnknown,
     #[error(
@@ -50,16 +59,33 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The `reason` label of `mus_agent_refused_boosts`.
+    /// Every [`Refusal::label`], so that the metrics show each reason at 0 too.
+    pub const LABELS: [&'static str; 10] = [
+        "invalid_annotation",
+        "annotations_off",
+        "namespace_not_selected",
+        "over_max_weight",
+        "node_max_pods",
+        "namespace_max_pods",
+        "node_cpu_fraction",
+        "no_cpu_limit",
+        "node_cpu_unknown",
+        "held_by_other",
+    ];
+
+    /// The `reason` label of `mus_agent_boosts_refused`.
     pub fn label(&self) -> &'static str {
         match self {
             Refusal::Invalid(_) => "invalid_annotation",
             Refusal::AnnotationsOff => "annotations_off",
-            Refusal::NamespaceNotSelected { .. } => "namespace_not_selected",
+            Refusal::NamespaceNotSelected { .. } | Refusal::ClassNamespaceNotSelected { .. } => {
+                "namespace_not_selected"
+            }
             Refusal::OverMaxWeight { .. } => "over_max_weight",
             Refusal::NodeMaxPods { .. } => "node_max_pods",
+            Refusal::NamespaceMaxPods { .. } => "namespace_max_pods",
             Refusal::NodeCpuFraction { .. } => "node_cpu_fraction",
-            Refusal::NoCpuRequest => "no_cpu_request",
+            Refusal::UnboundedCpu(_) => "no_cpu_limit",
             Refusal::NodeCpuUnknown => "node_cpu_unknown",
             Refusal::HeldByOther { .. } => "held_by_other",
         }

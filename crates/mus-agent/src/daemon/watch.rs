@@ -2,15 +2,18 @@
 //! policy ([`crate::daemon::policy`]) grants this node's pods.
 //!
 //! The watch loop: `kube::runtime` watchers (LIST, then WATCH, re-LIST on 410 Gone,
-//! reconnect with backoff) feed reflector stores of this node's pods, this Node (its
-//! allocatable CPU for the node cap, its boot ID for the node check) and, when the
-//! policy selects namespaces by label, the Namespaces. Every event, every
-//! `--resync-interval` and every change of the pin (mus-runner restarted) runs one
-//! pass (`daemon::pass`: pods → grants and refusals → desired entries, map
-//! → current entries, plan, apply). A pass needs complete lists, so nothing is
-//! written before the first LIST of each is in (an empty store would otherwise
-//! read as "nobody is granted a boost"). Which entries are the daemon's is read
-//! from the map on every pass (their flags), so the loop keeps no ownership state.
+//! reconnect after a pause that grows until a LIST succeeds:
+//! [`crate::kube::relist_backoff`]) feed reflector stores of this node's pods, this
+//! Node (its allocatable CPU for the node cap, its boot ID for the node check)
+//! and, when the policy selects namespaces by label, the namespaces its selectors
+//! select ([`crate::daemon::namespace_watch`]). The stores keep only what a pass
+//! reads ([`crate::daemon::trim`]). Every event, every `--resync-interval` and
+//! every change of the pin (mus-runner restarted) runs one pass (`daemon::pass`:
+//! pods → grants and refusals → desired entries, map → current entries, plan,
+//! apply). A pass needs complete lists, so nothing is written before the first
+//! LIST of each is in (an empty store would otherwise read as "nobody is granted a
+//! boost"). Which entries are the daemon's is read from the map on every pass
+//! (their flags), so the loop keeps no ownership state.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,9 +29,12 @@ use kube::{Client, Resource};
 use tracing::{debug, error, info, warn};
 
 use crate::daemon::annotations;
-use crate::daemon::metrics::Metrics;
+use crate::daemon::metrics::{Kind, Metrics};
+use crate::daemon::namespace_watch::namespace_watches;
 use crate::daemon::options::{BOOT_ID_PATH, WatchOptions};
 use crate::daemon::pass::Daemon;
+use crate::daemon::trim::{trim_namespace, trim_pod};
+use crate::kube::relist_backoff::relist_backoff;
 
 /// Why the daemon stops.
 #[derive(Debug, thiserror::Error)]
@@ -93,42 +99,57 @@ where
             Some(Ok(Event::Init)) => debug!("listing {}", self.what),
             Some(Ok(Event::InitApply(_))) => {}
             Some(Ok(Event::InitDone)) => {
-                if self.listed {
-                    info!(
-                        "{} re-listed (watch expired or reconnected); reconciling",
-                        self.what
-                    );
-                } else {
-                    info!("{} listed", self.what);
-                }
-                self.listed = true;
-                self.failing = false;
+                self.listed_now();
                 return Ok(true);
             }
             Some(Ok(Event::Apply(_) | Event::Delete(_))) => {
                 self.failing = false;
                 return Ok(true);
             }
-            Some(Err(e)) => {
-                // The watcher re-lists or reconnects by itself; the map keeps what the
-                // last known objects granted meanwhile.
-                if !self.failing {
-                    warn!("watching {} failed, retrying with backoff: {e}", self.what);
-                } else {
-                    debug!("watching {} failed again: {e}", self.what);
-                }
-                self.failing = true;
-            }
+            Some(Err(e)) => self.failed(&e),
             None => return Err(WatchError::WatchEnded { what: self.what }),
         }
         Ok(false)
     }
+
+    /// A LIST of the kind completed: the store holds every object. The one place
+    /// that knows when each kind was last listed.
+    fn listed_now(&mut self) {
+        if self.listed {
+            info!(
+                "{} re-listed (watch expired or reconnected); reconciling",
+                self.what
+            );
+        } else {
+            info!("{} listed", self.what);
+        }
+        self.listed = true;
+        self.failing = false;
+    }
+
+    /// A LIST or WATCH of the kind failed: the one place that sees every such
+    /// failure, and which one it was. The watcher re-lists or reconnects by itself,
+    /// after a pause; the map keeps what the last known objects granted meanwhile.
+    fn failed(&mut self, e: &watcher::Error) {
+        let request = match e {
+            watcher::Error::InitialListFailed(_) => "listing",
+            _ => "watching",
+        };
+        if !self.failing {
+            warn!("{request} {} failed, retrying with backoff: {e}", self.what);
+        } else {
+            debug!("{request} {} failed again: {e}", self.what);
+        }
+        self.failing = true;
+    }
 }
 
-/// A reflector of `api` (restricted by `config`) and its state.
+/// A reflector of `api` (restricted by `config`), storing objects as `trim`
+/// leaves them, and its state.
 fn watch_kind<K>(
     api: Api<K>,
     config: watcher::Config,
+    trim: fn(&mut K),
     what: &'static str,
 ) -> (
     Watched<K>,
@@ -139,7 +160,8 @@ where
     K::DynamicType: std::hash::Hash + Eq + Clone + Default,
 {
     let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher::watcher(api, config)).default_backoff();
+    let objects = watcher::watcher(api, config).modify(trim);
+    let stream = relist_backoff(reflector::reflector(writer, objects));
     let watched = Watched {
         store,
         listed: false,
@@ -157,25 +179,48 @@ pub async fn run(
     metrics: Arc<Metrics>,
 ) -> Result<(), WatchError> {
     let by_node = watcher::Config::default().fields(&format!("spec.nodeName={}", opts.node));
-    let (mut pods, pod_stream) =
-        watch_kind(Api::<Pod>::all(client.clone()), by_node, "this node's pods");
+    let (mut pods, pod_stream) = watch_kind(
+        Api::<Pod>::all(client.clone()),
+        by_node,
+        trim_pod,
+        "this node's pods",
+    );
     let by_name = watcher::Config::default().fields(&format!("metadata.name={}", opts.node));
-    let (mut node, node_stream) =
-        watch_kind(Api::<Node>::all(client.clone()), by_name, "this Node");
-    let (mut namespaces, ns_stream) = watch_kind(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-        "namespaces",
+    // The Node is one object, kept whole.
+    let (mut node, node_stream) = watch_kind(
+        Api::<Node>::all(client.clone()),
+        by_name,
+        |_| {},
+        "this Node",
     );
     // Namespaces matter only to a policy that selects them by label: without one,
-    // nothing is listed (and no RBAC for namespaces is needed).
-    let need_namespaces =
-        opts.policy.annotation_namespaces.is_some() || opts.policy.class_namespaces.is_some();
-    namespaces.listed = !need_namespaces;
+    // there is no namespace watch (and no RBAC for namespaces is needed).
+    let (mut namespaces, ns_streams): (Vec<_>, Vec<_>) = namespace_watches(&opts.policy)
+        .into_iter()
+        .map(|config| {
+            let what = if config.label_selector.is_some() {
+                "the selected namespaces"
+            } else {
+                "namespaces"
+            };
+            let (watched, stream) = watch_kind(
+                Api::<Namespace>::all(client.clone()),
+                config,
+                trim_namespace,
+                what,
+            );
+            (watched, stream.boxed())
+        })
+        .unzip();
+    let need_namespaces = !namespaces.is_empty();
+    let mut ns_stream = futures::stream::select_all(
+        ns_streams
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.map(move |event| (i, event))),
+    );
     let mut pod_stream = std::pin::pin!(pod_stream);
     let mut node_stream = std::pin::pin!(node_stream);
-    // Polled only when needed: an unpolled watcher sends no request.
-    let mut ns_stream = std::pin::pin!(ns_stream);
     let recorder = opts.events.then(|| {
         Recorder::new(
             client,
@@ -194,14 +239,19 @@ pub async fn run(
     let mut resync = tokio::time::interval(opts.resync_interval);
     pin_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let lists = Arc::clone(&metrics);
     let mut daemon = Daemon::new(opts, metrics, recorder);
     daemon.check_pin();
     let mut checked_node = false;
     loop {
         let dirty = tokio::select! {
-            event = pod_stream.next() => pods.on(event)?,
-            event = node_stream.next() => node.on(event)?,
-            event = ns_stream.next(), if need_namespaces => namespaces.on(event)?,
+            event = pod_stream.next() => pods.on(lists.observe(Kind::Pods, event))?,
+            event = node_stream.next() => node.on(lists.observe(Kind::Node, event))?,
+            // select_all ends only when every watch has: the first's name will do.
+            event = ns_stream.next(), if need_namespaces => match event {
+                Some((i, event)) => namespaces[i].on(lists.observe(Kind::Namespaces, Some(event)))?,
+                None => namespaces[0].on(lists.observe(Kind::Namespaces, None))?,
+            },
             _ = pin_tick.tick() => daemon.check_pin(),
             _ = resync.tick() => true,
         };
@@ -215,13 +265,11 @@ pub async fn run(
         }
         // Liveness: the loop is being polled, whatever the API server or the map do.
         daemon.metrics.ticked(Instant::now());
-        if dirty && pods.listed && node.listed && namespaces.listed {
+        if dirty && pods.listed && node.listed && namespaces.iter().all(|n| n.listed) {
             let this = node.store.state().into_iter().next();
-            daemon.reconcile(
-                &pods.store.state(),
-                &namespaces.store.state(),
-                this.as_deref(),
-            );
+            // A namespace both selectors select is in both stores, the same object.
+            let namespaces: Vec<_> = namespaces.iter().flat_map(|n| n.store.state()).collect();
+            daemon.reconcile(&pods.store.state(), &namespaces, this.as_deref());
         }
     }
 }

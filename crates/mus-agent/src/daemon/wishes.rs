@@ -11,8 +11,9 @@ use kube::Resource;
 use mus_common::CgroupId;
 
 use crate::cgroup::index::inode;
-use crate::cgroup::paths::resolve_pod;
-use crate::daemon::node_cap::{Candidate, pod_cpu_request_millis};
+use crate::cgroup::paths::{cgroup_uid, resolve_pod};
+use crate::daemon::node_cap::Candidate;
+use crate::daemon::pod_cpu::pod_cpu_limit_millis;
 use crate::daemon::policy::Policy;
 use crate::daemon::reconcile::{Desired, PodRef, Wish};
 use crate::daemon::refusal::Refusal;
@@ -58,8 +59,9 @@ pub struct Context<'a> {
 }
 
 /// The desired entries of `pods` (those of the node that have not finished) under
-/// the policy, with `resolve(uid, qos)` finding a pod's cgroup directory and ID.
-/// No I/O of its own.
+/// the policy, with `resolve(uid, qos)` finding the cgroup directory and ID of the
+/// pod whose cgroup is named after `uid` ([`cgroup_uid`]: a static pod's, for its
+/// mirror pod). No I/O of its own.
 pub fn wishes<'a>(
     pods: impl IntoIterator<Item = &'a Pod>,
     ctx: &Context<'_>,
@@ -96,7 +98,10 @@ pub fn wishes<'a>(
                 continue;
             }
         };
-        match resolve(&uid, QosClass::of(pod)) {
+        let resolved = cgroup_uid(pod)
+            .map_err(|e| e.to_string())
+            .and_then(|cgroup_uid| resolve(cgroup_uid, QosClass::of(pod)));
+        match resolved {
             Ok((path, id)) => {
                 // Two pods cannot share a pod cgroup; if a broken tree says they do,
                 // the larger weight wins, deterministically.
@@ -108,9 +113,10 @@ pub fn wishes<'a>(
                 }
                 let candidate = Candidate {
                     cgroup: id,
+                    namespace: pod_ref.namespace.clone(),
                     held: ctx.held.contains(&id),
                     created: meta.creation_timestamp.as_ref().map(|t| t.0.to_string()),
-                    cpu_request_millis: pod_cpu_request_millis(pod),
+                    cpu_limit_millis: pod_cpu_limit_millis(pod),
                 };
                 let wish = Wish {
                     pod: pod_ref,
@@ -165,6 +171,7 @@ pub fn resolve_on_disk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::paths::MIRROR_ANNOTATION;
     use crate::daemon::annotations;
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -312,6 +319,65 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
             Refusal::NamespaceNotSelected {
                 namespace: "dev".into()
             }
+        );
+    }
+
+    #[test]
+    fn a_static_pod_is_found_through_its_mirror_pod() {
+        let w = annotations::WEIGHT_ANNOTATION;
+        let hash = "6a3f1c9e0b2d4f5a8c7e9d1b3a5f7c2e";
+        let mirror = pod(
+            "etcd-node-a",
+            "node-a",
+            "Running",
+            &[(w, "8192"), (MIRROR_ANNOTATION, hash)],
+        );
+        // A pod pointing at another API pod's cgroup by its UID: not followed.
+        let forged = pod(
+            "forged",
+            "node-a",
+            "Running",
+            &[
+                (w, "8192"),
+                (MIRROR_ANNOTATION, "1f2e3d4c-0000-4b5a-9c8d-7e6f5a4b3c2d"),
+            ],
+        );
+        let got = wished(&[mirror, forged], &shop_policy());
+        let paths: Vec<(&str, PathBuf)> = got
+            .desired
+            .values()
+            .map(|w| (w.pod.name.as_str(), w.path.clone()))
+            .collect();
+        assert_eq!(
+            paths,
+            [("etcd-node-a", PathBuf::from(format!("/cg/{hash}")))]
+        );
+        assert_eq!(got.unresolved.len(), 1);
+        assert_eq!(got.unresolved[0].pod.name, "forged");
+        assert!(
+            got.unresolved[0].reason.contains("not a kubelet's hash"),
+            "{}",
+            got.unresolved[0].reason
+        );
+    }
+
+    #[test]
+    fn a_class_outside_its_namespaces_is_refused_for_that_reason() {
+        let policy = Policy::parse(
+            "priorityClasses: {critical: 4096}
+classNamespaceSelector: {matchLabels: {boost: allowed}}
+",
+            Path::new("test"),
+        )
+        .expect("policy");
+        let mut classy = pod("classy", "node-a", "Running", &[]);
+        classy.metadata.namespace = Some("dev".into());
+        classy.spec.as_mut().expect("spec").priority_class_name = Some("critical".into());
+        let got = wished(&[classy], &policy);
+        let message = got.refused[0].refusal.to_string();
+        assert!(
+            message.starts_with("PriorityClass critical grants a boost only in namespaces the boost policy's classNamespaceSelector selects, and namespace dev is not one"),
+            "{message}"
         );
     }
 }

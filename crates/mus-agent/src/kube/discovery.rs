@@ -16,7 +16,8 @@ use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Config};
 
-use crate::kube::watch_backoff;
+use crate::kube::relist_backoff::relist_backoff;
+use crate::kube::{client as kube_client, deadline};
 use crate::pod::{ContainerRow, rows_of_pods};
 
 /// How to reach the API server; every field `None` means kube's usual inference
@@ -148,7 +149,7 @@ pub fn in_pod() -> bool {
 /// none on the system), which no flag fixes.
 pub fn client(config: Config) -> Result<Client, DiscoveryError> {
     let url = config.cluster_url.to_string();
-    watch_backoff::client(config).map_err(|e| DiscoveryError::Client {
+    kube_client::client(config, deadline::DEFAULT).map_err(|e| DiscoveryError::Client {
         url,
         reason: e.to_string(),
     })
@@ -240,9 +241,8 @@ impl Discovery {
         let last_error = Arc::new(Mutex::new(None));
         let errors = Arc::clone(&last_error);
         let this = self.clone();
-        let stream = reflector::reflector(writer, watcher(api, config))
-            .default_backoff()
-            .touched_objects();
+        let stream =
+            relist_backoff(reflector::reflector(writer, watcher(api, config))).touched_objects();
         let task = tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
             while let Some(event) = stream.next().await {

@@ -1,6 +1,6 @@
 //! A pause before a WATCH request when the previous one ended early.
 //!
-//! kube's watcher backs off after an error (`default_backoff()`), but a watch
+//! kube's watcher backs off after an error ([`super::relist_backoff`]), but a watch
 //! stream that simply ends (an API server shedding load, a proxy's idle timeout) is
 //! restarted at once and yields nothing to the stream, so no stream combinator can
 //! see it: against a server that ends every watch at once, the TUI and the daemon
@@ -11,25 +11,18 @@
 //! and one of them starting just after another is not a watch that ended early.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::{Request, Uri};
-use kube::client::Body;
+use hyper::Uri;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::DefaultBackoff;
-use tower::buffer::BufferLayer;
-use tower::filter::AsyncFilterLayer;
 
 /// A watch that lasted at least this long did not end "at once": the next one
 /// starts without a pause. The API server closes a watch after its timeout
 /// (minutes); a proxy or a test server may close them after a few seconds, which
 /// is a request every few seconds, not a loop.
 const NORMAL_WATCH: Duration = Duration::from_secs(1);
-
-/// Requests waiting for the client's service; kube's own buffer has 1024.
-const BUFFER: usize = 1024;
 
 struct State {
     /// When the last WATCH request was let through.
@@ -68,7 +61,7 @@ impl WatchBackoff {
 
 /// Which watch a request renews: the resource's path and the request's selectors
 /// (not its resourceVersion, which moves on with every renewal).
-fn watch_key(uri: &Uri) -> String {
+pub fn watch_key(uri: &Uri) -> String {
     let selectors = uri
         .query()
         .into_iter()
@@ -78,33 +71,6 @@ fn watch_key(uri: &Uri) -> String {
         .chain(selectors)
         .collect::<Vec<_>>()
         .join("&")
-}
-
-/// A kube client for `config` whose WATCH requests pause after a watch that ended
-/// early.
-pub fn client(config: kube::Config) -> Result<kube::Client, kube::Error> {
-    let backoff = WatchBackoff::default();
-    let pause = move |req: Request<Body>| {
-        let watch = req.uri().query().is_some_and(|q| q.contains("watch=true"));
-        let delay = if watch {
-            backoff.delay(&watch_key(req.uri()), Instant::now())
-        } else {
-            Duration::ZERO
-        };
-        async move {
-            if !delay.is_zero() {
-                tracing::debug!("the last watch ended early; waiting {delay:?} before the next");
-                tokio::time::sleep(delay).await;
-            }
-            Ok::<_, Infallible>(req)
-        }
-    };
-    // The filter holds a request while it waits, so it needs a service it can clone:
-    // the buffer gives it one.
-    Ok(kube::client::ClientBuilder::try_from(config)?
-        .with_layer(&BufferLayer::new(BUFFER))
-        .with_layer(&AsyncFilterLayer::new(pause))
-        .build())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -30,6 +31,8 @@ pub struct Call {
     /// The raw query, percent-encoded; [`Call::param`] decodes one parameter.
     pub query: String,
     pub body: String,
+    /// When the server received it.
+    pub at: Instant,
 }
 
 impl Call {
@@ -49,9 +52,25 @@ pub enum Reply {
     Json(StatusCode, String),
     /// A watch: newline-delimited events, as long as the sender lives.
     Stream(mpsc::UnboundedReceiver<String>),
+    /// No answer at all, not even headers: a hung API server or proxy.
+    Hang,
 }
 
 type Handler = dyn Fn(&Call) -> Reply + Send + Sync;
+
+/// Watches that stay open and quiet while this lives, for a handler whose objects
+/// do not change.
+#[derive(Default)]
+pub struct QuietWatches(Mutex<Vec<mpsc::UnboundedSender<String>>>);
+
+impl QuietWatches {
+    /// The reply to one more such watch.
+    pub fn open(&self) -> Reply {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.0.lock().expect("watches").push(tx);
+        Reply::Stream(rx)
+    }
+}
 
 pub struct FakeApi {
     pub addr: SocketAddr,
@@ -90,7 +109,11 @@ impl FakeApi {
                         async move {
                             let call = call_of(req).await;
                             log.lock().expect("log").push(call.clone());
-                            Ok::<_, Infallible>(respond(handler(&call)))
+                            let reply = handler(&call);
+                            if let Reply::Hang = reply {
+                                futures::future::pending::<()>().await;
+                            }
+                            Ok::<_, Infallible>(respond(reply))
                         }
                     });
                     let _ = http1::Builder::new()
@@ -130,9 +153,14 @@ impl FakeApi {
         kube::Config::new(self.url().parse().expect("uri"))
     }
 
-    /// A plain kube client of this server.
+    /// The agent's kube client of this server.
     pub fn client(&self) -> kube::Client {
-        kube::Client::try_from(self.config()).expect("client")
+        self.client_with_deadline(mus_agent::kube::deadline::DEFAULT)
+    }
+
+    /// The agent's kube client, whose requests other than watches fail after `deadline`.
+    pub fn client_with_deadline(&self, deadline: Duration) -> kube::Client {
+        mus_agent::kube::client::client(self.config(), deadline).expect("client")
     }
 }
 
@@ -151,6 +179,7 @@ async fn call_of(req: Request<hyper::body::Incoming>) -> Call {
         path,
         query,
         body,
+        at: Instant::now(),
     }
 }
 
@@ -172,6 +201,7 @@ fn respond(reply: Reply) -> Response<Body> {
                 .status(StatusCode::OK)
                 .body(StreamBody::new(frames.boxed()).boxed_unsync())
         }
+        Reply::Hang => unreachable!("a hung request is never answered"),
     };
     response.expect("response")
 }

@@ -39,12 +39,31 @@ impl AgentFiles {
     }
 }
 
-/// `mus-agent watch --node n` on `files`, stdin and stdout closed, stderr piped;
-/// the caller adds its own flags and spawns it with [`spawn_logged`].
+/// Where this machine mounts cgroup2 (`/sys/fs/cgroup`, or on a hybrid host
+/// `/sys/fs/cgroup/unified`), from /proc/self/mounts: the daemon refuses any other
+/// cgroup root.
+pub fn cgroup2_mount() -> PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("/proc/self/mounts");
+    mounts
+        .lines()
+        .find_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [_, at, "cgroup2", ..] => Some(PathBuf::from(at)),
+            _ => None,
+        })
+        .expect(
+            "this test runs mus-agent watch, which needs a cgroup2 mount: this machine has none",
+        )
+}
+
+/// `mus-agent watch --node n` on `files` and this machine's cgroup2 mount, stdin
+/// and stdout closed, stderr piped; the caller adds its own flags and spawns it
+/// with [`spawn_logged`].
 pub fn watch_command(files: &AgentFiles) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mus-agent"));
     cmd.args(["watch", "--node", "n", "--kubeconfig"])
         .args([&files.kubeconfig, "--pin-path", &files.pin])
+        .arg("--cgroup-root")
+        .arg(cgroup2_mount())
         .env_remove("KUBECONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -57,6 +76,19 @@ pub fn spawn_logged(cmd: &mut Command) -> (Child, Log) {
     let mut child = cmd.spawn().expect("spawn mus-agent watch");
     let log = Log::collect(child.stderr.take().expect("stderr"));
     (child, log)
+}
+
+/// Waits up to `limit` for `child` to exit: its status, or `None` if it still
+/// runs (and then it is left running).
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait().expect("wait") {
+            Some(status) => return Some(status),
+            None if Instant::now() > deadline => return None,
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
 
 /// A child's stderr, collected line by line on a thread of its own; clones share it.

@@ -1,64 +1,43 @@
-//! A scripted cluster behind the fake API server, for the watch daemon: pods with
-//! resource versions and a history that a WATCH from an older version replays,
-//! 410 Gone once that history is compacted, Nodes and Namespaces listed as they are
-//! (their watches stay open and quiet), and Events created as posted.
+//! A scripted cluster behind the fake API server, for the watch daemon: pods, Nodes
+//! and Namespaces with resource versions and a history that a WATCH from an older
+//! version replays, selected by field and label selectors as the API server does
+//! (an object leaving a watch's selection is a DELETED to it), 410 Gone once the
+//! pods' history is compacted, and Events created as posted. A test can put its
+//! own answers in front ([`Cluster::start_with`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use hyper::StatusCode;
-use k8s_openapi::List;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, Status, WatchEvent};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Status, WatchEvent};
+use k8s_openapi::{List, ListableResource, Metadata};
 use tokio::sync::mpsc;
 
 use super::api::{Call, FakeApi, Reply};
-use super::objects::{list, not_found};
+use super::labels::Selection;
+use super::objects::not_found;
 
-/// One change of one pod: `before`/`after` `None` mean absent (created/deleted).
+/// One change of one object: `before`/`after` `None` mean absent (created/deleted).
 #[derive(Clone)]
-struct Change {
+struct Change<K> {
     rv: u64,
-    before: Option<Pod>,
-    after: Option<Pod>,
+    before: Option<K>,
+    after: Option<K>,
 }
 
 struct Watcher {
-    node: Option<String>,
+    selection: Selection,
     tx: mpsc::UnboundedSender<String>,
 }
 
-/// What the API server holds.
-#[derive(Default)]
-struct Stored {
-    pods: BTreeMap<String, Pod>,
-    rv: u64,
-    /// Changes a watch from an older resource version replays; cleared by
-    /// `expire`, after which such a watch gets 410 Gone.
-    history: Vec<Change>,
-    oldest_rv: u64,
-    watchers: Vec<Watcher>,
-    nodes: Vec<Node>,
-    namespaces: Vec<Namespace>,
-    quiet_watches: Vec<mpsc::UnboundedSender<String>>,
-}
-
-fn node_of(pod: &Pod) -> Option<&str> {
-    pod.spec.as_ref()?.node_name.as_deref()
-}
-
-fn selector_node(call: &Call) -> Option<String> {
-    call.param("fieldSelector")
-        .and_then(|s| s.strip_prefix("spec.nodeName=").map(str::to_string))
-}
-
-/// The event a watcher with `node` filter sees for `change`, like the API server's
-/// watch cache: an object leaving the selector is a DELETED.
-fn render(change: &Change, node: Option<&str>) -> Option<String> {
-    let matches = |p: &Option<Pod>| {
-        p.as_ref()
-            .is_some_and(|p| node.is_none() || node_of(p) == node)
-    };
+/// The event a watcher with `selection` sees for `change`, like the API server's
+/// watch cache: an object leaving the selection is a DELETED.
+fn render<K: serde::Serialize + Clone>(
+    change: &Change<K>,
+    selection: &Selection,
+) -> Option<String> {
+    let matches = |k: &Option<K>| k.as_ref().is_some_and(|k| selection.matches(k));
     let event = match (matches(&change.before), matches(&change.after)) {
         (true, true) => WatchEvent::Modified(change.after.clone()?),
         (false, true) => WatchEvent::Added(change.after.clone()?),
@@ -66,25 +45,6 @@ fn render(change: &Change, node: Option<&str>) -> Option<String> {
         (false, false) => return None,
     };
     Some(serde_json::to_string(&event).expect("json"))
-}
-
-/// A list of `items` (a Node or Namespace list), keeping those whose name a
-/// `metadata.name=` field selector of `call` names.
-fn list_of<K: serde::Serialize + Clone + k8s_openapi::ListableResource>(
-    items: &[K],
-    name: impl Fn(&K) -> Option<&str>,
-    call: &Call,
-) -> String {
-    let wanted = call
-        .param("fieldSelector")
-        .and_then(|s| s.strip_prefix("metadata.name=").map(str::to_string));
-    list(
-        items
-            .iter()
-            .filter(|k| wanted.is_none() || name(k) == wanted.as_deref())
-            .cloned()
-            .collect(),
-    )
 }
 
 fn gone() -> String {
@@ -98,84 +58,121 @@ fn gone() -> String {
     serde_json::to_string(&WatchEvent::<Pod>::ErrorStatus(status)).expect("json")
 }
 
-impl Stored {
-    fn list(&self, node: Option<&str>) -> String {
-        let items = self
-            .pods
-            .values()
-            .filter(|p| node.is_none() || node_of(p) == node)
-            .cloned()
-            .collect();
-        serde_json::to_string(&List::<Pod> {
-            items,
-            metadata: ListMeta {
-                resource_version: Some(self.rv.to_string()),
-                ..Default::default()
-            },
-        })
-        .expect("json")
-    }
+/// The objects of one kind, by key, and their history.
+struct Kind<K> {
+    objects: BTreeMap<String, K>,
+    /// Changes a watch from an older resource version replays; cleared by
+    /// `expire`, after which such a watch gets 410 Gone.
+    history: Vec<Change<K>>,
+    oldest_rv: u64,
+    watchers: Vec<Watcher>,
+}
 
-    fn watch(&mut self, call: &Call) -> mpsc::UnboundedReceiver<String> {
+impl<K> Default for Kind<K> {
+    fn default() -> Kind<K> {
+        Kind {
+            objects: BTreeMap::new(),
+            history: Vec::new(),
+            oldest_rv: 0,
+            watchers: Vec::new(),
+        }
+    }
+}
+
+impl<K> Kind<K>
+where
+    K: serde::Serialize + Clone + ListableResource + Metadata<Ty = ObjectMeta>,
+{
+    /// A LIST at resource version `rv`, or a WATCH from the call's version.
+    fn get(&mut self, call: &Call, rv: u64) -> Reply {
+        let selection = Selection::of(call);
+        if !call.is_watch() {
+            let list = List::<K> {
+                items: self
+                    .objects
+                    .values()
+                    .filter(|k| selection.matches(*k))
+                    .cloned()
+                    .collect(),
+                metadata: ListMeta {
+                    resource_version: Some(rv.to_string()),
+                    ..Default::default()
+                },
+            };
+            return Reply::Json(StatusCode::OK, serde_json::to_string(&list).expect("json"));
+        }
         let (tx, rx) = mpsc::unbounded_channel();
-        let node = selector_node(call);
         let from: u64 = call
             .param("resourceVersion")
             .and_then(|v| v.parse().ok())
-            .unwrap_or(self.rv);
+            .unwrap_or(rv);
         if from < self.oldest_rv {
             let _ = tx.send(gone());
-            return rx; // tx dropped: the stream ends after the error
+            return Reply::Stream(rx); // tx dropped: the stream ends after the error
         }
         for change in self.history.iter().filter(|c| c.rv > from) {
-            if let Some(line) = render(change, node.as_deref()) {
+            if let Some(line) = render(change, &selection) {
                 let _ = tx.send(line);
             }
         }
-        self.watchers.push(Watcher { node, tx });
-        rx
+        self.watchers.push(Watcher { selection, tx });
+        Reply::Stream(rx)
     }
 
-    fn record(&mut self, before: Option<Pod>, after: Option<Pod>, notify: bool) {
-        let change = Change {
-            rv: self.rv,
-            before,
-            after,
+    /// Sets `key` to `after` (`None`: deletes it) at resource version `rv`; every
+    /// watch it concerns hears of it if `notify`.
+    fn change(&mut self, key: String, after: Option<K>, rv: u64, notify: bool) {
+        let after = after.map(|mut k| {
+            k.metadata_mut().resource_version = Some(rv.to_string());
+            k
+        });
+        let mut before = match &after {
+            Some(k) => self.objects.insert(key, k.clone()),
+            None => self.objects.remove(&key),
         };
+        if after.is_none()
+            && let Some(k) = before.as_mut()
+        {
+            k.metadata_mut().resource_version = Some(rv.to_string());
+        }
+        let change = Change { rv, before, after };
         if notify {
             self.watchers
-                .retain(|w| match render(&change, w.node.as_deref()) {
+                .retain(|w| match render(&change, &w.selection) {
                     Some(line) => w.tx.send(line).is_ok(),
                     None => !w.tx.is_closed(),
                 });
         }
         self.history.push(change);
     }
+}
 
+/// What the API server holds.
+#[derive(Default)]
+struct Stored {
+    rv: u64,
+    pods: Kind<Pod>,
+    nodes: Kind<Node>,
+    namespaces: Kind<Namespace>,
+}
+
+impl Stored {
     fn handle(&mut self, call: &Call) -> Reply {
-        let ok = |text| Reply::Json(StatusCode::OK, text);
         match (call.method.as_str(), call.path.as_str()) {
-            ("GET", "/api/v1/pods") if call.is_watch() => Reply::Stream(self.watch(call)),
-            ("GET", "/api/v1/pods") => ok(self.list(selector_node(call).as_deref())),
-            ("GET", "/api/v1/nodes" | "/api/v1/namespaces") if call.is_watch() => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                self.quiet_watches.push(tx);
-                Reply::Stream(rx)
-            }
-            ("GET", "/api/v1/nodes") => {
-                ok(list_of(&self.nodes, |n| n.metadata.name.as_deref(), call))
-            }
-            ("GET", "/api/v1/namespaces") => ok(list_of(
-                &self.namespaces,
-                |n| n.metadata.name.as_deref(),
-                call,
-            )),
+            ("GET", "/api/v1/pods") => self.pods.get(call, self.rv),
+            ("GET", "/api/v1/nodes") => self.nodes.get(call, self.rv),
+            ("GET", "/api/v1/namespaces") => self.namespaces.get(call, self.rv),
             // kube's event recorder: the created Event is echoed back.
             ("POST", p) if p.starts_with("/apis/events.k8s.io/v1/namespaces/") => {
                 Reply::Json(StatusCode::CREATED, call.body.clone())
             }
             _ => Reply::Json(StatusCode::NOT_FOUND, not_found(&call.path)),
         }
+    }
+
+    fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
     }
 }
 
@@ -188,9 +185,19 @@ pub struct Cluster {
 impl Cluster {
     /// An empty cluster: no pods, Nodes or Namespaces yet.
     pub async fn start() -> Cluster {
+        Cluster::start_with(|_| None).await
+    }
+
+    /// An empty cluster whose answer to a request is `first`'s when it has one.
+    pub async fn start_with(
+        first: impl Fn(&Call) -> Option<Reply> + Send + Sync + 'static,
+    ) -> Cluster {
         let stored = Arc::new(Mutex::new(Stored::default()));
         let state = Arc::clone(&stored);
-        let api = FakeApi::start(move |call| state.lock().expect("cluster").handle(call)).await;
+        let api = FakeApi::start(move |call| {
+            first(call).unwrap_or_else(|| state.lock().expect("cluster").handle(call))
+        })
+        .await;
         Cluster { api, stored }
     }
 
@@ -199,19 +206,27 @@ impl Cluster {
     }
 
     pub fn add_node(&self, node: Node) {
-        self.stored().nodes.push(node);
+        let mut c = self.stored();
+        let rv = c.next_rv();
+        let name = node.metadata.name.clone().expect("name");
+        c.nodes.change(name, Some(node), rv, true);
     }
 
+    /// Creates or changes `namespace` (by name); every watch it concerns hears of it.
     pub fn add_namespace(&self, namespace: Namespace) {
-        self.stored().namespaces.push(namespace);
+        let mut c = self.stored();
+        let rv = c.next_rv();
+        let name = namespace.metadata.name.clone().expect("name");
+        c.namespaces.change(name, Some(namespace), rv, true);
     }
 
     /// The API server goes away: listener and every connection, watches included.
     pub fn stop(&self) {
         self.api.stop();
         let mut c = self.stored();
-        c.watchers.clear();
-        c.quiet_watches.clear();
+        c.pods.watchers.clear();
+        c.nodes.watchers.clear();
+        c.namespaces.watchers.clear();
     }
 
     /// And comes back on the same address, with the same objects.
@@ -221,6 +236,16 @@ impl Cluster {
 
     pub fn client(&self) -> kube::Client {
         self.api.client()
+    }
+
+    /// Its address, for a kubeconfig ([`crate::common::child::AgentFiles`]).
+    pub fn url(&self) -> String {
+        self.api.url()
+    }
+
+    /// The agent's client, whose requests other than watches fail after `deadline`.
+    pub fn client_with_deadline(&self, deadline: std::time::Duration) -> kube::Client {
+        self.api.client_with_deadline(deadline)
     }
 
     /// Creates or changes `pod` (by UID); every matching watch hears of it.
@@ -233,42 +258,43 @@ impl Cluster {
         self.change(pod, false);
     }
 
-    fn change(&self, mut pod: Pod, notify: bool) {
+    fn change(&self, pod: Pod, notify: bool) {
         let mut c = self.stored();
-        c.rv += 1;
-        pod.metadata.resource_version = Some(c.rv.to_string());
+        let rv = c.next_rv();
         let uid = pod.metadata.uid.clone().expect("uid");
-        let before = c.pods.insert(uid, pod.clone());
-        c.record(before, Some(pod), notify);
+        c.pods.change(uid, Some(pod), rv, notify);
     }
 
     pub fn delete(&self, uid: &str) {
         let mut c = self.stored();
-        c.rv += 1;
-        let mut before = c.pods.remove(uid);
-        if let Some(p) = before.as_mut() {
-            p.metadata.resource_version = Some(c.rv.to_string());
-        }
-        c.record(before, None, true);
+        let rv = c.next_rv();
+        c.pods.change(uid.to_string(), None, rv, true);
     }
 
     /// The watch expires: every open watch gets 410 Gone and ends, and the history
     /// is compacted, so resuming from an old resource version is refused too.
     pub fn expire(&self) {
         let mut c = self.stored();
-        for w in c.watchers.drain(..) {
+        let oldest = c.rv + 1;
+        let pods = &mut c.pods;
+        for w in pods.watchers.drain(..) {
             let _ = w.tx.send(gone());
         }
-        c.history.clear();
-        c.oldest_rv = c.rv + 1;
+        pods.history.clear();
+        pods.oldest_rv = oldest;
     }
 
     /// How many LISTs of pods were made.
     pub fn lists(&self) -> usize {
+        self.lists_of("/api/v1/pods").len()
+    }
+
+    /// The LISTs of the resource at `path` made so far.
+    pub fn lists_of(&self, path: &str) -> Vec<Call> {
         self.requests()
-            .iter()
-            .filter(|c| c.method == "GET" && c.path.starts_with("/api/v1/pods") && !c.is_watch())
-            .count()
+            .into_iter()
+            .filter(|c| c.method == "GET" && c.path == path && !c.is_watch())
+            .collect()
     }
 
     pub fn requests(&self) -> Vec<Call> {

@@ -247,18 +247,26 @@ fn a_created_pod_is_checked_only_if_it_asks_for_a_boost() {
     );
 
     // Malformed values, even where boosts are granted.
+    // An empty weight too: the agent cannot read it either.
     for (key, value) in [
         (WEIGHT, "9000"),
         (WEIGHT, "0"),
         (WEIGHT, "2k"),
+        (WEIGHT, ""),
+        (WEIGHT, "  "),
         (BOOST, "yes"),
     ] {
         assert_eq!(
             create_pod(pod(&[(key, value)], None, &[]), &[GRANT]),
             denied("Invalid"),
-            "{key}={value}"
+            "{key}={value:?}"
         );
     }
+    assert_eq!(
+        create_pod(pod(&[(WEIGHT, "")], None, &[]), &[]),
+        denied("Invalid"),
+        "nor outside the granted namespaces"
+    );
 }
 
 #[test]

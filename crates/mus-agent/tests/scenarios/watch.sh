@@ -84,7 +84,7 @@ dump dump_plain
 # 2 s; 6 s is three passes).
 api_serve 2
 i=0
-while ! { wget -q -O /tmp/metrics $METRICS/metrics && grep -q '^mus_agent_refused_boosts{reason="over_max_weight"} 1' /tmp/metrics; } && [ $i -lt $((WITHIN * 5)) ]; do
+while ! { wget -q -O /tmp/metrics $METRICS/metrics && grep -q '^mus_agent_boosts_refused{reason="over_max_weight"} 1' /tmp/metrics; } && [ $i -lt $((WITHIN * 5)) ]; do
 	sleep 0.2
 	i=$((i + 1))
 done

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
+use libbpf_rs::MapHandle;
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
 use mus_agent::daemon::http::{self, Limits};
 use mus_agent::daemon::metrics::Metrics;
@@ -20,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::common::bpffs::BpfFs;
 use crate::common::cluster::Cluster;
-use crate::common::{PodSpecOf, State, a_namespace, a_node, pod};
+use crate::common::{Call, PodSpecOf, Reply, State, a_namespace, a_node, pod};
 
 pub const NODE: &str = "node-a";
 pub const NS: &str = "shop";
@@ -39,7 +40,14 @@ fn boot_id() -> String {
 /// The cluster: this node (2 CPUs, this machine's boot ID), a namespace the policy
 /// selects and one it does not, and no pods yet.
 pub async fn cluster() -> Cluster {
-    let cluster = Cluster::start().await;
+    cluster_with(|_| None).await
+}
+
+/// [`cluster`], whose answer to a request is `first`'s when it has one.
+pub async fn cluster_with(
+    first: impl Fn(&Call) -> Option<Reply> + Send + Sync + 'static,
+) -> Cluster {
+    let cluster = Cluster::start_with(first).await;
     cluster.add_node(a_node(NODE, "2", &boot_id()));
     cluster.add_namespace(a_namespace(NS, &[ALLOWED]));
     cluster.add_namespace(a_namespace("dev", &[]));
@@ -66,17 +74,21 @@ impl Cgroups {
         Cgroups { root }
     }
 
+    /// The cgroup of pod number `n` ([`uid_of`]), which has used `n` * 1.5 s of CPU.
     pub fn pod_cgroup(&self, n: u8) -> CgroupId {
+        self.uid_cgroup(&uid_of(n), u64::from(n) * 1_500_000)
+    }
+
+    /// The cgroup the kubelet names after `uid` (a static pod's is its manifest's
+    /// hash), which has used `usage_usec` of CPU.
+    pub fn uid_cgroup(&self, uid: &str, usage_usec: u64) -> CgroupId {
         let dir = self
             .root
             .path()
-            .join(format!("kubepods/burstable/pod{}", uid_of(n)));
+            .join(format!("kubepods/burstable/pod{uid}"));
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(
-            dir.join("cpu.stat"),
-            format!("usage_usec {}\n", u64::from(n) * 1_500_000),
-        )
-        .expect("cpu.stat");
+        std::fs::write(dir.join("cpu.stat"), format!("usage_usec {usage_usec}\n"))
+            .expect("cpu.stat");
         CgroupId(std::fs::metadata(&dir).expect("stat").ino())
     }
 
@@ -152,6 +164,43 @@ pub async fn redis_alone_boosted(pin: &Path, redis: CgroupId) {
     .await;
 }
 
+/// Two pods on this node, redis annotated at 4096 and web not, with a running agent
+/// that has boosted redis. Fields drop in order: the agent before the map, the bpffs
+/// mount and the API server it uses.
+pub struct RedisBoosted {
+    pub agent: Agent,
+    pub pin: PathBuf,
+    pub redis: CgroupId,
+    pub web: CgroupId,
+    pub _map: MapHandle,
+    pub _node: Cgroups,
+    pub _bpf: BpfFs,
+    pub api: Cluster,
+}
+
+pub async fn redis_boosted_web_plain() -> RedisBoosted {
+    let api = cluster().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
+    api.apply(redis_pod("4096"));
+    api.apply(a_pod(2, "web", NODE, &[], "bb01"));
+    let agent = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    redis_alone_boosted(&pin, redis).await;
+    RedisBoosted {
+        agent,
+        pin,
+        redis,
+        web,
+        _map,
+        _node: node,
+        _bpf: bpf,
+        api,
+    }
+}
+
 pub struct Agent {
     pub metrics: Arc<Metrics>,
     pub task: JoinHandle<Result<(), WatchError>>,
@@ -183,6 +232,17 @@ pub fn agent(
     node: &Cgroups,
     tweak: impl FnOnce(&mut WatchOptions),
 ) -> Agent {
+    agent_on(api.client(), bpf, node, tweak)
+}
+
+/// [`agent`], talking to the API server through `client` (a fake one with its own
+/// handler, or the agent's client with a deadline).
+pub fn agent_on(
+    client: kube::Client,
+    bpf: &BpfFs,
+    node: &Cgroups,
+    tweak: impl FnOnce(&mut WatchOptions),
+) -> Agent {
     let mut opts = WatchOptions::new(NODE.into(), bpf.pin(), node.root.path().to_path_buf());
     opts.policy = annotations_in_allowed_namespaces();
     opts.pin_check_interval = Duration::from_millis(200);
@@ -190,7 +250,7 @@ pub fn agent(
     tweak(&mut opts);
     let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
     let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));
-    let task = tokio::spawn(watch::run(api.client(), opts, Arc::clone(&metrics)));
+    let task = tokio::spawn(watch::run(client, opts, Arc::clone(&metrics)));
     Agent { metrics, task }
 }
 

@@ -3,16 +3,13 @@
 //! the agent, the API server (an expired watch, an outage) or the runner restart.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use libbpf_rs::MapHandle;
 use mus_agent::daemon::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
-use mus_common::{CgroupId, PrioMap, Weight};
+use mus_common::{PrioMap, Weight};
 
 use crate::common::bpffs::BpfFs;
-use crate::common::cluster::Cluster;
 use crate::fixtures::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,43 +186,6 @@ async fn a_restarted_agent_removes_its_entries_that_pods_stopped_asking_for() {
     assert!(watched(&pin, web) && !watched(&pin, hand));
 }
 
-/// Two pods on this node, redis annotated at 4096 and web not, with a running agent
-/// that has boosted redis. Fields drop in order: the agent before the map, the bpffs
-/// mount and the API server it uses.
-struct RedisBoosted {
-    agent: Agent,
-    pin: PathBuf,
-    redis: CgroupId,
-    web: CgroupId,
-    _map: MapHandle,
-    _node: Cgroups,
-    _bpf: BpfFs,
-    api: Cluster,
-}
-
-async fn redis_boosted_web_plain() -> RedisBoosted {
-    let api = cluster().await;
-    let bpf = BpfFs::mount();
-    let _map = bpf.create_map(4096);
-    let node = Cgroups::new();
-    let (redis, web) = (node.pod_cgroup(1), node.pod_cgroup(2));
-    api.apply(redis_pod("4096"));
-    api.apply(a_pod(2, "web", NODE, &[], "bb01"));
-    let agent = agent(&api, &bpf, &node, |_| {});
-    let pin = bpf.pin();
-    redis_alone_boosted(&pin, redis).await;
-    RedisBoosted {
-        agent,
-        pin,
-        redis,
-        web,
-        _map,
-        _node: node,
-        _bpf: bpf,
-        api,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_watch_is_relisted_and_the_map_converges() {
     // Bind every field: a `..` would drop the cgroup tree and the bpffs mount here.
@@ -299,15 +259,17 @@ async fn an_api_server_restart_is_survived_and_missed_changes_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_restart_gets_every_boost_back_within_seconds() {
-    let api = cluster().await;
-    let bpf = BpfFs::mount();
-    let map = bpf.create_map(4096);
-    let node = Cgroups::new();
-    let redis = node.pod_cgroup(1);
-    api.apply(redis_pod("4096"));
-    let a = agent(&api, &bpf, &node, |_| {});
-    let pin = bpf.pin();
-    redis_alone_boosted(&pin, redis).await;
+    // Bind every field: a `..` would drop the cgroup tree and the bpffs mount here.
+    let RedisBoosted {
+        agent: a,
+        pin,
+        redis,
+        web: _,
+        _map: map,
+        _node,
+        _bpf: bpf,
+        api: _api,
+    } = redis_boosted_web_plain().await;
     assert!(a.metrics.readiness(Instant::now()).is_ok());
 
     // The runner stops (pin gone), then a new one pins a new, empty map.

@@ -11,7 +11,9 @@
 mod common;
 mod fixtures;
 
+mod backoff;
 mod follow;
 mod metrics;
+mod namespaces;
 mod ownership;
 mod policy;

@@ -2,8 +2,10 @@
 //! a full map), and the scheduler's counters while mus-runner has them pinned.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use hyper::StatusCode;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use libbpf_rs::{MapCore, MapFlags};
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
 use mus_common::CgroupId;
@@ -11,6 +13,7 @@ use mus_common::stats::NR_STATS;
 
 use crate::common::bpffs::BpfFs;
 use crate::common::endpoint::get;
+use crate::common::{FakeApi, QuietWatches, Reply, a_node, list, pod_list};
 use crate::fixtures::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,5 +149,140 @@ async fn the_schedulers_counters_are_exported_while_pinned() {
     drop(stats);
     let (_, text) = get(addr, "/metrics").await;
     assert!(!text.contains("mus_sched_"), "{text}");
+    server.abort();
+}
+
+/// The value of the series `name{labels}` in a /metrics text.
+fn labelled(text: &str, name: &str, labels: &str) -> Option<f64> {
+    metric(text, &format!("{name}{{{labels}}}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_namespace_list_is_counted_and_named_by_readyz() {
+    // The API server lists this node's pods and its Node, but refuses the
+    // namespaces (say RBAC lost the ClusterRole's namespaces rule).
+    let watches = QuietWatches::default();
+    let api = FakeApi::start(move |call| {
+        if call.is_watch() {
+            watches.open()
+        } else if call.path.starts_with("/api/v1/namespaces") {
+            let status = Status {
+                status: Some("Failure".into()),
+                code: Some(403),
+                reason: Some("Forbidden".into()),
+                message: Some("namespaces is forbidden: cannot list namespaces".into()),
+                ..Default::default()
+            };
+            Reply::Json(
+                StatusCode::FORBIDDEN,
+                serde_json::to_string(&status).expect("json"),
+            )
+        } else if call.path.starts_with("/api/v1/nodes") {
+            Reply::Json(StatusCode::OK, list(vec![a_node(NODE, "2", "")]))
+        } else {
+            Reply::Json(StatusCode::OK, pod_list(vec![]))
+        }
+    })
+    .await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(16);
+    let node = Cgroups::new();
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let a = agent_on(api.client(), &bpf, &node, |_| {});
+    let (addr, server) = serve(&a.metrics).await;
+    let failures = "mus_agent_api_list_failures_total";
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = get(addr, "/metrics").await.1;
+        if labelled(&text, failures, "resource=\"namespaces\"").is_some_and(|n| n >= 2.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        labelled(&text, failures, "resource=\"namespaces\"").is_some_and(|n| n >= 2.0),
+        "the refused lists are counted:\n{text}"
+    );
+    assert_eq!(
+        labelled(&text, failures, "resource=\"pods\""),
+        Some(0.0),
+        "{text}"
+    );
+    // The pods and the Node were listed, and when; the namespaces never were.
+    let listed = "mus_agent_api_last_list_timestamp_seconds";
+    for resource in ["pods", "node"] {
+        let at = labelled(&text, listed, &format!("resource=\"{resource}\""))
+            .unwrap_or_else(|| panic!("no list time of {resource}:\n{text}"));
+        assert!(
+            at >= before.floor() && at < before + 60.0,
+            "{resource}: {at}"
+        );
+    }
+    assert_eq!(
+        labelled(&text, listed, "resource=\"namespaces\""),
+        None,
+        "{text}"
+    );
+
+    // /readyz names the list that is missing, and why, rather than the pods.
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("no reconcile has finished yet: waiting for the list of namespaces (")
+            && body.contains("namespaces is forbidden")
+            && !body.contains("pods"),
+        "{body}"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_keep_their_names_and_the_map_count_goes_with_the_map() {
+    let api = cluster().await;
+    let bpf = BpfFs::mount();
+    let map = bpf.create_map(16);
+    let node = Cgroups::new();
+    let redis = node.pod_cgroup(1);
+    api.apply(redis_pod("4096"));
+    let a = agent(&api, &bpf, &node, |_| {});
+    redis_alone_boosted(&bpf.pin(), redis).await;
+    let (addr, server) = serve(&a.metrics).await;
+    let (_, text) = get(addr, "/metrics").await;
+    // One series per pod, labelled by the pod alone.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mus_agent_boosted_weight{namespace=\"shop\",pod=\"redis\"} ")),
+        "{text}"
+    );
+    assert!(!text.contains("cgroup_id"), "{text}");
+    // Every refusal reason is a series, at 0 while no pod is refused: a gauge,
+    // named as one.
+    assert!(
+        text.lines()
+            .any(|l| l == "# TYPE mus_agent_boosts_refused gauge"),
+        "{text}"
+    );
+    for reason in ["namespace_not_selected", "over_max_weight", "held_by_other"] {
+        assert_eq!(
+            labelled(
+                &text,
+                "mus_agent_boosts_refused",
+                &format!("reason=\"{reason}\"")
+            ),
+            Some(0.0),
+            "{reason} in\n{text}"
+        );
+    }
+    assert_eq!(metric(&text, "mus_agent_map_entries"), Some(1.0), "{text}");
+
+    // The runner stops: the map's count is no longer known, rather than kept.
+    bpf.unpin(map);
+    eventually("the map is closed", 5, || !a.metrics.map_open()).await;
+    let (_, text) = get(addr, "/metrics").await;
+    assert_eq!(metric(&text, "mus_agent_map_open"), Some(0.0), "{text}");
+    assert_eq!(metric(&text, "mus_agent_map_entries"), None, "{text}");
     server.abort();
 }

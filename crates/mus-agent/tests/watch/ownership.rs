@@ -195,3 +195,52 @@ async fn compare_and_swap_never_overwrites_another_writer() {
     );
     assert_eq!(map.get(id).expect("get"), None);
 }
+
+#[test]
+fn in_a_full_map_a_failed_compare_and_swap_keeps_the_other_writers_entry() {
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(8);
+    let map = PrioMap::open(&bpf.pin()).expect("open");
+    let w = |v| Weight::new(v).expect("w");
+    // A full map; the CLI re-wrote cgroup 1 since the daemon read its own entry.
+    for id in 1..=8 {
+        map.set(CgroupId(id), w(2048)).expect("set");
+    }
+    let ours = PrioFlags::watch_by(OwnerId::of_node(NODE));
+    let stale = Entry {
+        cgroup: CgroupId(1),
+        weight: 4096,
+        flags: ours.bits(),
+    };
+    // Another writer keeps trying to add cgroups: any slot that frees up is its.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let grabber = {
+        let (pin, stop) = (bpf.pin(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let map = PrioMap::open(&pin).expect("open");
+            let mut id = 1000;
+            while !stop.load(Ordering::Relaxed) {
+                id += 1;
+                if map.set(CgroupId(id), Weight::NORMAL).is_ok() {
+                    // Gone again at once, so that the map is full for the next try.
+                    let _ = map.remove(CgroupId(id));
+                }
+            }
+        })
+    };
+    let mut outcomes = Vec::new();
+    for _ in 0..20_000 {
+        let outcome = map.compare_and_swap(CgroupId(1), Some(stale), None);
+        let kept = map.get(CgroupId(1)).expect("get");
+        if kept.is_none_or(|e| e.weight != 2048) {
+            outcomes.push(format!("{outcome:?}"));
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    grabber.join().expect("join");
+    assert!(
+        outcomes.is_empty(),
+        "the CLI's entry on cgroup 1 was dropped: {outcomes:?}"
+    );
+}

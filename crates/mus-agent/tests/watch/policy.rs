@@ -5,12 +5,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use mus_agent::cgroup::paths::MIRROR_ANNOTATION;
 use mus_agent::daemon::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
 use mus_agent::daemon::policy::Policy;
 use mus_common::{CgroupId, OwnerId, PrioFlags, PrioMap, Weight};
 
+use crate::common::a_namespace;
 use crate::common::bpffs::BpfFs;
 use crate::common::endpoint::get;
 use crate::fixtures::*;
@@ -26,12 +28,25 @@ fn created(p: &mut Pod, at: &str) {
         Some(serde_json::from_value(serde_json::json!(at)).expect("time"));
 }
 
-fn requesting_cpu(p: &mut Pod, cpu: &str) {
-    let spec = p.spec.as_mut().expect("spec");
-    spec.containers[0].resources = Some(k8s_openapi::api::core::v1::ResourceRequirements {
-        requests: Some(BTreeMap::from([("cpu".to_string(), Quantity(cpu.into()))])),
+/// CPU `resources` of a container: a request of 1m (which bounds nothing) and the
+/// limit `limit`, if any.
+fn cpu(limit: Option<&str>) -> Option<ResourceRequirements> {
+    let cpu = |q: &str| Some(BTreeMap::from([("cpu".to_string(), Quantity(q.into()))]));
+    Some(ResourceRequirements {
+        requests: cpu("1m"),
+        limits: limit.and_then(cpu),
         ..Default::default()
-    });
+    })
+}
+
+/// A sidecar (a restartable init container, in the pod's cgroup) with CPU `limit`.
+fn with_sidecar(p: &mut Pod, limit: &str) {
+    p.spec.as_mut().expect("spec").init_containers = Some(vec![Container {
+        name: "proxy".into(),
+        restart_policy: Some("Always".into()),
+        resources: cpu(Some(limit)),
+        ..Default::default()
+    }]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,6 +125,17 @@ nodeCap: {{maxPods: 2}}
             && api.event_posted("dev", "classy", "BoostRefused")
     })
     .await;
+    // Each told why: the class's pod about the class, not about annotations.
+    assert!(api.event_posted(
+        "dev",
+        "classy",
+        "PriorityClass latency-critical grants a boost only in namespaces"
+    ));
+    assert!(api.event_posted(
+        "dev",
+        "sneaky",
+        "boost annotations are honoured only in namespaces"
+    ));
     for id in [sneaky, greedy, late, classy] {
         assert!(!entries(&pin).contains_key(&id));
     }
@@ -132,7 +158,7 @@ nodeCap: {{maxPods: 2}}
     let (_, text) = get(addr, "/metrics").await;
     assert!(
         text.lines()
-            .any(|l| l == "mus_agent_refused_boosts{reason=\"namespace_not_selected\"} 2"),
+            .any(|l| l == "mus_agent_boosts_refused{reason=\"namespace_not_selected\"} 2"),
         "{text}"
     );
     server.abort();
@@ -173,43 +199,90 @@ async fn without_a_policy_nothing_is_boosted_and_old_boosts_go() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cpu_cap_counts_requests_against_the_nodes_allocatable_cpu() {
+async fn the_cpu_cap_counts_what_pods_can_take_and_one_namespace_gets_its_share() {
     let api = cluster().await;
+    api.add_namespace(a_namespace("other", &[ALLOWED]));
     let bpf = BpfFs::mount();
     let _map = bpf.create_map(4096);
     let node = Cgroups::new();
-    let ids: Vec<CgroupId> = (1..=4).map(|n| node.pod_cgroup(n)).collect();
+    let ids: Vec<CgroupId> = (1..=7).map(|n| node.pod_cgroup(n)).collect();
     let b = (BOOST_ANNOTATION, "true");
-    // The node has 2 CPUs: half is 1000m. 600m + 300m fit, the next 300m does not;
-    // a pod without a CPU request cannot be counted, so it is refused.
-    for (n, name, cpu) in [
-        (1, "a", Some("600m")),
-        (2, "b", Some("0.3")),
-        (3, "c", Some("300m")),
-        (4, "d", None),
+    // The node has 2 CPUs: half is 1000m. a (600m) and b (200m and its 100m
+    // sidecar) fit; c requests 1m with no limit, so it could take every CPU; d's
+    // 300m would pass the cap; e fits, the third pod of its namespace; f is
+    // another namespace's, and fits; g would be the fourth of the first namespace.
+    for (n, name, limit, sidecar, namespace) in [
+        (1, "a", Some("600m"), None, NS),
+        (2, "b", Some("0.2"), Some("100m"), NS),
+        (3, "c", None, None, NS),
+        (4, "d", Some("300m"), None, NS),
+        (5, "e", Some("10m"), None, NS),
+        (6, "f", Some("50m"), None, "other"),
+        (7, "g", Some("10m"), None, NS),
     ] {
         api.apply(shaped(a_pod(n, name, NODE, &[b], "aa01"), |p| {
             created(p, &format!("2026-01-0{n}T00:00:00Z"));
-            if let Some(cpu) = cpu {
-                requesting_cpu(p, cpu);
+            p.metadata.namespace = Some(namespace.into());
+            p.spec.as_mut().expect("spec").containers[0].resources = cpu(limit);
+            if let Some(l) = sidecar {
+                with_sidecar(p, l);
             }
         }));
     }
     let a = agent(&api, &bpf, &node, |o| {
         o.policy = policy(&format!(
             "annotations: {{namespaceSelector: {{matchLabels: {{{}: {}}}}}}}
-nodeCap: {{maxCpuRequestFraction: 0.5}}
+nodeCap: {{maxCpuLimitFraction: 0.5, maxPodsPerNamespace: 3}}
 ",
             ALLOWED.0, ALLOWED.1
         ))
     });
     let pin = bpf.pin();
-    eventually("the first two fit under the cap", 10, || {
-        entries(&pin) == BTreeMap::from([(ids[0], 4096), (ids[1], 4096)])
+    eventually("a, b, e and f fit under the caps", 10, || {
+        entries(&pin)
+            == [0, 1, 4, 5]
+                .into_iter()
+                .map(|i| (ids[i], 4096))
+                .collect::<BTreeMap<_, _>>()
     })
     .await;
     eventually("the rest are refused, each with its reason", 10, || {
-        refused(&a) == counts(&[("no_cpu_request", 1), ("node_cpu_fraction", 1)])
+        refused(&a)
+            == counts(&[
+                ("namespace_max_pods", 1),
+                ("no_cpu_limit", 1),
+                ("node_cpu_fraction", 1),
+            ])
+    })
+    .await;
+    eventually("c is told it needs a CPU limit", 10, || {
+        api.event_posted(NS, "c", "container app has no CPU limit")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_pod_is_boosted_through_its_mirror_pod() {
+    let api = cluster().await;
+    let bpf = BpfFs::mount();
+    let _map = bpf.create_map(4096);
+    let node = Cgroups::new();
+    // The kubelet names a static pod's cgroup after its hash of the manifest; the
+    // API server's mirror pod has a UID of its own and the hash in an annotation.
+    let hash = "6a3f1c9e0b2d4f5a8c7e9d1b3a5f7c2e";
+    let etcd = node.uid_cgroup(hash, 1_000_000);
+    node.pod_cgroup(1);
+    api.apply(a_pod(
+        1,
+        "etcd-node-a",
+        NODE,
+        &[(BOOST_ANNOTATION, "true"), (MIRROR_ANNOTATION, hash)],
+        "aa01",
+    ));
+    let _a = agent(&api, &bpf, &node, |_| {});
+    let pin = bpf.pin();
+    eventually("the static pod's cgroup is boosted", 10, || {
+        entries(&pin) == BTreeMap::from([(etcd, 4096)])
     })
     .await;
 }

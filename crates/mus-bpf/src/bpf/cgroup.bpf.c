@@ -17,12 +17,6 @@ struct {
 	__type(value, struct mus_cgroup_prio);
 } high_prio_cgroups SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct cgrp_ctx);
-} cgrp_ctxs SEC(".maps");
 
 /* State of the periodic map scan. */
 struct map_scan {
@@ -50,37 +44,6 @@ private(MUS_TREE) struct bpf_spin_lock cgrp_lock;
  */
 private(MUS_MAPGEN) u64 map_gen = 1;
 
-/* @cgrp's context, or NULL (no error: callers on racy paths tolerate it). */
-__hidden struct cgrp_ctx *cgrp_ctx_of(struct cgroup *cgrp)
-{
-	return bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
-}
-
-__hidden struct cgrp_ctx *lookup_cgrp_ctx(struct cgroup *cgrp)
-{
-	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
-
-	if (!cgc)
-		scx_bpf_error("cgrp_ctx lookup failed for cgroup %llu", cgrp->kn->id);
-	return cgc;
-}
-
-/* The context of @cgrp's ancestor at @level (@cgrp itself at its own level). */
-__hidden struct cgrp_ctx *ancestor_ctx(struct cgroup *cgrp, int level)
-{
-	struct cgrp_ctx *cgc;
-	struct cgroup *anc;
-
-	anc = bpf_cgroup_ancestor(cgrp, level);
-	if (!anc) {
-		scx_bpf_error("no ancestor at level %d of cgroup %llu", level,
-			      cgrp->kn->id);
-		return NULL;
-	}
-	cgc = lookup_cgrp_ctx(anc);
-	bpf_cgroup_release(anc);
-	return cgc;
-}
 
 /* An entry's weight as the scheduler honours it; see struct mus_cgroup_prio. */
 static u32 entry_weight(const struct mus_cgroup_prio *prio)
@@ -211,7 +174,7 @@ static u64 cgrp_hweight(struct cgroup *cgrp, struct cgrp_ctx *cgc)
 		anc = bpf_cgroup_ancestor(cgrp, level);
 		if (!anc)
 			break;
-		acgc = bpf_cgrp_storage_get(&cgrp_ctxs, anc, 0, 0);
+		acgc = cgrp_ctx_of(anc);
 		if (acgc && refresh_boost(anc, acgc)) {
 			propagate(anc);
 			reweighted = true;
@@ -329,7 +292,7 @@ static void count_runnable(struct task_struct *p, struct task_ctx *tctx, int del
 			return;
 		weight = -(s64)tctx->counted_weight;
 	}
-	cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+	cgc = cgrp_ctx_of(cgrp);
 	if (cgc) {
 		__sync_fetch_and_add(&cgc->task_wsum, weight);
 		was = __sync_fetch_and_add(&cgc->nr_tasks, delta);
@@ -373,7 +336,7 @@ void BPF_STRUCT_OPS(mus_set_weight, struct task_struct *p, u32 weight)
 	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
 	if (!cgrp)
 		return;
-	cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+	cgc = cgrp_ctx_of(cgrp);
 	if (cgc) {
 		__sync_fetch_and_add(&cgc->task_wsum,
 				     (s64)weight - (s64)tctx->counted_weight);
@@ -455,8 +418,7 @@ s32 BPF_STRUCT_OPS(mus_cgroup_init, struct cgroup *cgrp,
 {
 	struct cgrp_ctx *cgc;
 
-	cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0,
-				   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	cgc = cgrp_ctx_create(cgrp);
 	if (!cgc)
 		return -ENOMEM;
 	cgc->weight = args->weight ?: CGROUP_WEIGHT_DFL;
@@ -476,7 +438,7 @@ s32 BPF_STRUCT_OPS(mus_cgroup_init, struct cgroup *cgrp,
  */
 void BPF_STRUCT_OPS(mus_cgroup_exit, struct cgroup *cgrp)
 {
-	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+	struct cgrp_ctx *cgc = cgrp_ctx_of(cgrp);
 
 	if (!cgc)
 		return;
@@ -497,7 +459,7 @@ static void reweight(struct cgroup *cgrp, struct cgrp_ctx *cgc)
 
 void BPF_STRUCT_OPS(mus_cgroup_set_weight, struct cgroup *cgrp, u32 weight)
 {
-	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+	struct cgrp_ctx *cgc = cgrp_ctx_of(cgrp);
 
 	if (!cgc)
 		return;
@@ -507,7 +469,7 @@ void BPF_STRUCT_OPS(mus_cgroup_set_weight, struct cgroup *cgrp, u32 weight)
 
 void BPF_STRUCT_OPS(mus_cgroup_set_idle, struct cgroup *cgrp, bool idle)
 {
-	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+	struct cgrp_ctx *cgc = cgrp_ctx_of(cgrp);
 
 	if (!cgc)
 		return;

@@ -158,8 +158,6 @@
 
 char _license[] SEC("license") = "GPL";
 
-UEI_DEFINE(uei);
-
 /*
  * Tunables, written by mus-runner into .rodata before the program is loaded.
  */
@@ -295,9 +293,50 @@ __hidden struct task_ctx *lookup_task_ctx(struct task_struct *p)
 	return tctx;
 }
 
-void BPF_STRUCT_OPS(mus_enable, struct task_struct *p)
+struct {
+	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct cgrp_ctx);
+} cgrp_ctxs SEC(".maps");
+
+/* @cgrp's context, or NULL (no error: callers on racy paths tolerate it). */
+__hidden struct cgrp_ctx *cgrp_ctx_of(struct cgroup *cgrp)
 {
-	scx_bpf_task_set_dsq_vtime(p, vtime_now);
+	return bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+}
+
+__hidden struct cgrp_ctx *lookup_cgrp_ctx(struct cgroup *cgrp)
+{
+	struct cgrp_ctx *cgc = bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0, 0);
+
+	if (!cgc)
+		scx_bpf_error("cgrp_ctx lookup failed for cgroup %llu", cgrp->kn->id);
+	return cgc;
+}
+
+/* The context of @cgrp's ancestor at @level (@cgrp itself at its own level). */
+__hidden struct cgrp_ctx *ancestor_ctx(struct cgroup *cgrp, int level)
+{
+	struct cgrp_ctx *cgc;
+	struct cgroup *anc;
+
+	anc = bpf_cgroup_ancestor(cgrp, level);
+	if (!anc) {
+		scx_bpf_error("no ancestor at level %d of cgroup %llu", level,
+			      cgrp->kn->id);
+		return NULL;
+	}
+	cgc = lookup_cgrp_ctx(anc);
+	bpf_cgroup_release(anc);
+	return cgc;
+}
+
+/* @cgrp's context, made if it has none yet (ops.cgroup_init). */
+__hidden struct cgrp_ctx *cgrp_ctx_create(struct cgroup *cgrp)
+{
+	return bpf_cgrp_storage_get(&cgrp_ctxs, cgrp, 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
 s32 BPF_STRUCT_OPS(mus_init_task, struct task_struct *p,
@@ -313,58 +352,17 @@ s32 BPF_STRUCT_OPS(mus_init_task, struct task_struct *p,
 	return 0;
 }
 
-/*
- * Exit dump (printed by the kernel when mus is ejected, and by the runner):
- * queue depths, the node's progress, and per CPU its own queue's depth and
- * the current task's cgroup, boost and share.
- */
-void BPF_STRUCT_OPS(mus_dump, struct scx_dump_ctx *dctx)
-{
-	u32 i;
-
-	scx_bpf_dump("mus: now=%llu caches=%u throttled=%d release_at=%llu vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
-		     scx_bpf_now(), nr_llcs, scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
-		     bw_release_at, vtime_now, hweight_gen, map_gen, nr_bw_cgroups);
-	bpf_for(i, 0, nr_llcs)
-		scx_bpf_dump("mus cache%u: queued=%d", i,
-			     scx_bpf_dsq_nr_queued(LLC_DSQ(i)));
-}
-
-void BPF_STRUCT_OPS(mus_dump_cpu, struct scx_dump_ctx *dctx, s32 cpu, bool idle)
-{
-	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
-
-	if (!cctx || idle)
-		return;
-	scx_bpf_dump("mus cpu%d: cache=%u queued=%d cgroup=%llu boost=%u share=%llu/%llu vtime=%llu",
-		     cpu, llc_of(cpu), scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)),
-		     cctx->cgid, cctx->boost, cctx->share, SHARE_ONE,
-		     cctx->vtime);
-}
-
-s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
-{
-	s32 ret;
-
-	ret = create_queues();
-	if (ret)
-		return ret;
-	ret = init_bw_timer();
-	if (ret)
-		return ret;
-	return start_map_scan();
-}
-
-void BPF_STRUCT_OPS(mus_exit, struct scx_exit_info *ei)
-{
-	UEI_RECORD(uei, ei);
-}
 
 /*
  * The callbacks defined in the other files, for the ops table: BPF_STRUCT_OPS
  * defines each as a program taking the raw context.
  */
 s32 mus_select_cpu(u64 *ctx);
+void mus_enable(u64 *ctx);
+void mus_dump(u64 *ctx);
+void mus_dump_cpu(u64 *ctx);
+s32 mus_init(u64 *ctx);
+void mus_exit(u64 *ctx);
 void mus_enqueue(u64 *ctx);
 void mus_dispatch(u64 *ctx);
 void mus_runnable(u64 *ctx);

@@ -56,7 +56,8 @@ __hidden bool cache_hot(struct task_struct *p, u64 now)
 
 /*
  * An idle CPU for @p, near @cpu: first in @cpu's cache (when @p may run on
- * every CPU, so that the cache's mask needs no intersection with @p's), then,
+ * all of that cache's CPUs, so that the cache's mask needs no intersection
+ * with @p's: a task whose cpuset covers the cache keeps its locality), then,
  * if @anywhere, anywhere @p may run. Claims it (clears its idle bit); -1 if
  * none.
  */
@@ -68,8 +69,9 @@ __hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere)
 
 	if (nr_llcs <= 1)
 		return scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
-	if (p->nr_cpus_allowed >= nr_cpus &&
-	    (m = bpf_map_lookup_elem(&llc_masks, &llc)) && m->cpus) {
+	if ((m = bpf_map_lookup_elem(&llc_masks, &llc)) && m->cpus &&
+	    (p->nr_cpus_allowed >= nr_cpus ||
+	     bpf_cpumask_subset(cast_mask(m->cpus), p->cpus_ptr))) {
 		idle = scx_bpf_pick_idle_cpu(cast_mask(m->cpus), 0);
 		if (idle >= 0)
 			return idle;
@@ -124,15 +126,18 @@ __hidden u64 rescue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
  * every one queued longer than RESCUE_ALWAYS_NS, at the head of @dsq, the
  * oldest first: two passes from the tail (where the starving are: the
  * largest vtimes), the first taking only tasks past RESCUE_ALWAYS_NS (see
- * rescue_key()). The iterator skips tasks moved during the pass.
+ * rescue_key()). The iterator skips tasks moved during the pass. Global
+ * (scalar arguments only), so that the verifier checks it once, not per
+ * queue loop.
  */
-static void rescue_from(u64 dsq, u64 now, u32 budget)
+__attribute__((noinline))
+int rescue_from(u64 dsq, u64 now, u32 budget)
 {
 	struct task_struct *p;
 	int pass;
 
 	if (!scx_bpf_dsq_nr_queued(dsq))
-		return;
+		return 0;
 	bpf_for(pass, 0, 2) {
 		bpf_for_each(scx_dsq, p, dsq, SCX_DSQ_ITER_REV) {
 			struct task_ctx *tctx = task_ctx_of(p);
@@ -153,6 +158,7 @@ static void rescue_from(u64 dsq, u64 now, u32 budget)
 			}
 		}
 	}
+	return 0;
 }
 
 /*

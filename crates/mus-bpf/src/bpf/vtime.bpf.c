@@ -79,3 +79,9 @@ __hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx)
 	if (time_before(p->scx.dsq_vtime, floor))
 		scx_bpf_task_set_dsq_vtime(p, floor);
 }
+
+/* A task joining mus starts at the node's progress. */
+void BPF_STRUCT_OPS(mus_enable, struct task_struct *p)
+{
+	scx_bpf_task_set_dsq_vtime(p, vtime_now);
+}

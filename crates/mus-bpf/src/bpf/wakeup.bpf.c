@@ -43,9 +43,12 @@ u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 credit, bool sync)
 	 * timer, a device, a futex) get no such wait: slices end on ticks
 	 * (4 ms at HZ=250), so a waker refused here would wait for the next
 	 * tick. A boosted waker is exempt against a task boosted less: being
-	 * on a CPU at once is what a boost is for.
+	 * on a CPU at once is what a boost is for. The grace protects the
+	 * waker, so it applies on the waker's CPU only (the one handling the
+	 * wake-up): a task elsewhere has nothing to do with the message.
 	 */
-	if (sync && now - cctx->started_at < sync_grace_ns && boost <= cctx->boost)
+	if (sync && victim == bpf_get_smp_processor_id() &&
+	    now - cctx->started_at < sync_grace_ns && boost <= cctx->boost)
 		return 0;
 	cur = cctx->vtime;
 	if (time_before(cctx->started_at, now))
@@ -61,7 +64,7 @@ u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 credit, bool sync)
 	 * boosted task more than that ahead waits its turn like any other.
 	 * Under saturated Redis next to noise, this and the deadlines turned
 	 * 45-87 refused wake-ups of the boosted pair per 15000 requests into
-	 * about 20 (evaluation/README.md, redis_sat_ab.sh).
+	 * about 20 (evaluation/journal/experiments.md, redis_sat_ab.sh).
 	 */
 	if (boost > cctx->boost)
 		cur += credit;
@@ -293,7 +296,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * on the waker's CPU: under saturated Redis next to noise, that work
 	 * on the boosted pair's own CPUs cost them 8-32 % more CPU per request,
 	 * and their p99 was 1.1-1.9x what it is with the kicked CPU doing it in
-	 * its own time (evaluation/README.md, "Remote inserts"). One exception
+	 * its own time (evaluation/journal/experiments.md, "Remote inserts"). One exception
 	 * below.
 	 */
 	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
