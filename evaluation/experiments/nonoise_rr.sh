@@ -1,0 +1,121 @@
+# Request/response with nothing else running (issue 20, "What to build" 5): redis-server
+# and redis-benchmark -c 4 -t get (closed loop) in one boosted cgroup, no noise, under
+# the stock scheduler and builds or flags of mus-runner, interleaved round by round in
+# one boot; each scheduler serves two runs, the cgroup confined to one CPU by
+# cpuset.cpus (as kubelet's static CPU manager confines a Guaranteed pod: "one") and
+# unconfined ("all"). Run from the workspace root:
+#   cargo build -p mus-runner -p mus-agent
+#   cargo xtask vm-run evaluation/experiments/nonoise_rr.sh \
+#     --bin target/debug/mus-runner --bin target/debug/mus-agent \
+#     --tool redis-server --tool redis-benchmark --tool redis-cli --tool bpftool \
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 1800
+# Per run it prints "@@MUS rr <scheduler> <one|all> rps=<requests/s> p99_ms=<ms>
+# n=<requests> ctxt=<context switches, all CPUs> target_us=<CPU time of the cgroup>
+# elapsed_cs=<centiseconds> srv=<redis-server's voluntary/involuntary switches/
+# migrations> cli=<the same for redis-benchmark> bpf_ns=<time the struct_ops programs
+# ran> bpf=<per program: name=ns/calls,...>" (the last two 0 and empty under stock).
+# <scheduler> is "stock" or a binary passed with --bin, with its flags after colons
+# ("mus-runner:--no-preempt", "mus-runner:--sync-grace-us=0"); every mus run is boosted
+# with mus-agent's default weight. kernel.bpf_stats_enabled is on for the whole boot,
+# as it must be for bpf_ns: it costs stock nothing and every mus build the same (two
+# clock reads per program run; STATS=0 leaves it off, to see what that costs).
+# Optional: /exp.conf (--file <host file>:/exp.conf) may set SCHEDS, ROUNDS, N
+# (requests per run), CPUSET (the confined runs' CPU) and STATS.
+# The end of the boot prints, per scheduler and mode, "@@MUS paired ..." lines: the
+# median of the per-round ratios to stock's requests/s and p99 and in how many rounds
+# it had at least 0.95x stock's requests/s and at most 1.1x its p99 (the targets).
+. /lib.sh
+SCHEDS="stock mus-runner mus-runner:--no-preempt mus-runner:--sync-grace-us=0"
+ROUNDS=5 N=20000 CPUSET=1 STATS=1
+[ -f /exp.conf ] && . /exp.conf
+echo $STATS >/proc/sys/kernel/bpf_stats_enabled
+
+echo +cpuset >$CG/cgroup.subtree_control
+mkcg target
+ALL=$(cat $CG/cpuset.cpus.effective)
+redis_in_target
+
+# Process $1's voluntary/involuntary switches/migrations, from /proc/$1/sched.
+switches() {
+	awk '$1 == "nr_voluntary_switches" { v = $3 } $1 == "nr_involuntary_switches" { i = $3 }
+		$1 == "se.nr_migrations" { m = $3 } END { print v "/" i "/" m }' /proc/$1/sched
+}
+# $2 minus $1, two switches() values, field by field.
+minus() {
+	echo "$1 $2" | tr '/' ' ' | awk '{ print $4 - $1 "/" $5 - $2 "/" $6 - $3 }'
+}
+# The struct_ops programs' run time and calls since snapshot $1 (prog_stats, saved by
+# snap), as "name=ns/calls" words joined by commas, then their total time in ns.
+snap() { prog_stats | tr ' ' '\n' >/tmp/ps.$1; }
+bpf_since() {
+	snap now
+	awk -F'[=:]' 'NR == FNR { t[$1] = $2; c[$1] = $3; next }
+		$1 != "" { d = $2 - t[$1]; s = s sep $1 "=" d "/" $3 - c[$1]; sep = ","; tot += d }
+		END { print tot + 0, s }' /tmp/ps.$1 /tmp/ps.now
+}
+
+# One run of redis-benchmark in the target under $1, confined to $CPUSET ($2 = one)
+# or not ($2 = all). redis-benchmark's parent is a sleep that never reaps it, so that
+# its /proc/PID/sched is still there, as a zombie's, once it has finished.
+bench() {
+	[ $2 = one ] && echo $CPUSET >$CG/target/cpuset.cpus || echo $ALL >$CG/target/cpuset.cpus
+	rm -f /tmp/rb.pid
+	snap run
+	c0=$(ctxt) t0=$(usage target) s0=$(now_cs) v0=$(switches $SERVER)
+	sh -c "echo \$\$ > $CG/target/cgroup.procs && { redis-benchmark -p 6379 -c 4 -t get \
+		-n $N --csv >/tmp/rb.out 2>/dev/null & echo \$! >/tmp/rb.pid; exec sleep 100000; }" &
+	H=$!
+	while [ ! -s /tmp/rb.pid ]; do sleep 0.1; done
+	B=$(cat /tmp/rb.pid)
+	w0=$(switches $B)
+	while [ "$(cut -d' ' -f3 /proc/$B/stat)" != Z ]; do sleep 0.2; done
+	c1=$(ctxt) t1=$(usage target) s1=$(now_cs) v1=$(switches $SERVER) w1=$(switches $B)
+	bpf=$(bpf_since run)
+	kill $H
+	wait $H 2>/dev/null
+	line=$(tail -1 /tmp/rb.out | tr -d '"')
+	echo "@@MUS rr $1 $2 rps=$(echo $line | cut -d, -f2) p99_ms=$(echo $line | cut -d, -f7)" \
+		"n=$N ctxt=$((c1 - c0)) target_us=$((t1 - t0)) elapsed_cs=$((s1 - s0))" \
+		"srv=$(minus $v0 $v1) cli=$(minus $w0 $w1) bpf_ns=${bpf%% *} bpf=${bpf#* }" |
+		tee -a /tmp/rr.log
+}
+
+# Both runs under $1 (see the header).
+round() {
+	if [ $1 != stock ]; then
+		${1%%:*} $(echo $1 | cut -s -d: -f2- | tr ':' ' ') >/tmp/sched.log 2>&1 &
+		SCHED_PID=$!
+		wait_state enabled 90 || { cat /tmp/sched.log; exit 1; }
+		mus-agent boost --cgroup $CG/target >/dev/null
+		sleep 1
+	fi
+	bench $1 one
+	bench $1 all
+	[ $1 = stock ] && return
+	kill -TERM $SCHED_PID
+	wait $SCHED_PID
+	wait_state disabled 30
+}
+
+each_round
+
+# The paired judgement: round r is the r-th run of (scheduler, mode).
+awk '{ s = $3 " " $4; k[s]++; split($5, a, "="); split($6, b, "=")
+	rps[s, k[s]] = a[2]; p99[s, k[s]] = b[2]; if (!(s in seen)) { seen[s] = 1; o[++n] = s } }
+function median(x, m,   i, j, t) {
+	for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
+		if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+	return m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2
+}
+END { for (i = 1; i <= n; i++) {
+	s = o[i]; split(s, sm, " "); ref = "stock " sm[2]
+	if (sm[1] == "stock") continue
+	m = 0; win = 0; delete rr; delete pr
+	for (r = 1; r <= k[s]; r++) {
+		if (!((ref, r) in rps) || rps[ref, r] == 0 || p99[ref, r] == 0) continue
+		rr[++m] = rps[s, r] / rps[ref, r]; pr[m] = p99[s, r] / p99[ref, r]
+		if (rr[m] >= 0.95 && pr[m] <= 1.1) win++
+	}
+	if (m) printf "@@MUS paired %s rps_ratio_median=%.2f p99_ratio_median=%.2f targets_met=%d/%d\n",
+		s, median(rr, m), median(pr, m), win, m
+} }' /tmp/rr.log
