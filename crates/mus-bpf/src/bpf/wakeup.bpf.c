@@ -244,23 +244,8 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 	restore_vtime(p, tctx);
-	/*
-	 * Set by ops.select_cpu for this wake-up only. The kernel does not call
-	 * it for a task that may run on one CPU only (a cpuset of one CPU, a
-	 * one-CPU machine), so such a task's wake-ups count as sync, and
-	 * lead_over() grants the grace when the waker runs on that very CPU:
-	 * a confined pair that passes messages (a server and its client in a
-	 * pod pinned to a CPU) otherwise preempted each other on every
-	 * message. With Redis and redis-benchmark in one boosted cgroup
-	 * confined to one CPU, that was 0.45 involuntary switches per request
-	 * against stock's 0.03, and 0.53x stock's requests/s
-	 * (evaluation/journal/nonoise.md). A waker boosted more than the
-	 * running task is still exempt from the grace, and per-CPU kthreads,
-	 * whose wake-ups come from interrupts and timers rather than from a
-	 * waker about to wait, still preempt at once.
-	 */
-	sync = tctx->sync_wake ||
-	       (p->nr_cpus_allowed == 1 && !(p->flags & PF_KTHREAD));
+	/* set by ops.select_cpu for this wake-up only (not called for pinned tasks) */
+	sync = tctx->sync_wake;
 	tctx->sync_wake = false;
 	if (try_throttle(p, tctx, enq_flags))
 		return;
