@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use mus_agent::auto::law::{Change, Controller, Decision, Reason, Sample, Signal};
-use mus_agent::auto::spec::{AutoSpec, TargetSpec};
+use mus_agent::auto::law::{Change, Controller, Decision, Reason, Sample};
+use mus_agent::auto::spec::{AutoSpec, Signal, TargetSpec};
 use mus_common::Weight;
 
 const NOISE_ARRIVES_LEAVES: &str = include_str!("fixtures/auto/noise_arrives_leaves.trace");
@@ -220,7 +220,7 @@ fn a_psi_target_raises_on_unattributed_pressure() {
     assert_eq!((d.to.get(), d.reason), (2048, Reason::NeighbourMiss));
     assert!(
         d.to_string()
-            .ends_with("(PSI some avg10 12.0%, target 5%, the wait not attributed)"),
+            .ends_with("(PSI some avg10 12.0%, target 5.0%, the wait not attributed)"),
         "{d}"
     );
     // A wait reading for a PSI target is the daemon's mistake: held, and said.

@@ -26,19 +26,11 @@ use std::time::Duration;
 
 use mus_common::Weight;
 
-use crate::auto::spec::{AutoSettings, Target};
+use crate::auto::spec::{AutoSettings, Signal};
 
 /// A miss is blamed on other pods when at least this fraction of the wait was
 /// spent behind their tasks: most of the wait is theirs, so a boost can cure most of it.
 pub const NEIGHBOUR_MAJORITY: f64 = 0.5;
-
-/// One signal reading over an interval, in the unit of its [`Target`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Signal {
-    WaitP99(Duration),
-    /// Percent.
-    PsiSomeAvg10(f64),
-}
 
 /// What the daemon measured for one pod over one interval.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -104,7 +96,7 @@ impl Reason {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Decision {
     pub sample: Sample,
-    pub target: Target,
+    pub target: Signal,
     /// The weight held before this step and the one to hold now.
     pub from: Weight,
     pub to: Weight,
@@ -179,8 +171,8 @@ impl fmt::Display for Decision {
             self.change().label(),
             self.from,
             self.to,
-            SignalText(self.sample.signal),
-            TargetText(self.target),
+            self.sample.signal,
+            self.target.amount(),
         )?;
         match self.sample.neighbour_fraction {
             Some(share) => write!(f, ", {:.0}% of the wait behind other pods", share * 100.0)?,
@@ -190,28 +182,6 @@ impl fmt::Display for Decision {
             write!(f, ", idle")?;
         }
         write!(f, ")")
-    }
-}
-
-struct SignalText(Signal);
-
-impl fmt::Display for SignalText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Signal::WaitP99(wait) => write!(f, "wait p99 {wait:?}"),
-            Signal::PsiSomeAvg10(percent) => write!(f, "PSI some avg10 {percent:.1}%"),
-        }
-    }
-}
-
-struct TargetText(Target);
-
-impl fmt::Display for TargetText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Target::WaitP99(wait) => write!(f, "{wait:?}"),
-            Target::PsiSomeAvg10(percent) => write!(f, "{percent:.0}%"),
-        }
     }
 }
 
@@ -335,23 +305,11 @@ fn weight_or(value: u32, fallback: Weight) -> Weight {
     Weight::new(value.into()).unwrap_or(fallback)
 }
 
-/// The signal over the target (above 1 is a miss), or `None` where the sample's
-/// signal is not the target's.
-pub(super) fn ratio(target: Target, signal: Signal) -> Option<f64> {
-    match (signal, target) {
-        (Signal::WaitP99(wait), Target::WaitP99(target)) => {
-            Some(wait.as_secs_f64() / target.as_secs_f64())
-        }
-        (Signal::PsiSomeAvg10(psi), Target::PsiSomeAvg10(target)) => Some(psi / target),
-        _ => None,
-    }
-}
-
 pub(super) fn verdict(settings: &AutoSettings, sample: &Sample) -> Verdict {
     if sample.idle {
         return Verdict::Idle;
     }
-    let Some(ratio) = ratio(settings.target, sample.signal) else {
+    let Some(ratio) = sample.signal.ratio_to(settings.target) else {
         return Verdict::WrongSignal;
     };
     let behind_others = sample.neighbour_fraction.unwrap_or(1.0) >= NEIGHBOUR_MAJORITY;

@@ -16,6 +16,7 @@
 //!
 //! `writeups/auto.md` explains the law and the experiment that chose these defaults.
 
+use std::fmt;
 use std::time::Duration;
 
 use mus_common::Weight;
@@ -98,18 +99,53 @@ mod defaults {
     }
 }
 
-/// The bound a pod should stay under, in the unit of its signal.
+/// A latency signal: a reading over an interval, or the bound (the target) a
+/// pod's readings should stay under.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Target {
+pub enum Signal {
+    /// The 99th percentile of the run-queue wait.
     WaitP99(Duration),
-    /// Percent, 1 to 99.
+    /// `cpu.pressure` "some avg10", in percent.
     PsiSomeAvg10(f64),
+}
+
+impl Signal {
+    /// The value alone, in its unit: "2.2ms", "5.0%".
+    pub fn amount(self) -> String {
+        match self {
+            Signal::WaitP99(wait) => format!("{wait:?}"),
+            Signal::PsiSomeAvg10(percent) => format!("{percent:.1}%"),
+        }
+    }
+
+    /// This reading over `target` (above 1 is a miss), or `None` where they are
+    /// not the same signal.
+    pub fn ratio_to(self, target: Signal) -> Option<f64> {
+        match (self, target) {
+            (Signal::WaitP99(wait), Signal::WaitP99(target)) => {
+                Some(wait.as_secs_f64() / target.as_secs_f64())
+            }
+            (Signal::PsiSomeAvg10(psi), Signal::PsiSomeAvg10(target)) => Some(psi / target),
+            _ => None,
+        }
+    }
+}
+
+/// "wait p99 2.2ms", "PSI some avg10 5.0%".
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Signal::WaitP99(_) => "wait p99",
+            Signal::PsiSomeAvg10(_) => "PSI some avg10",
+        };
+        write!(f, "{name} {}", self.amount())
+    }
 }
 
 /// [`AutoSpec`] checked and typed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AutoSettings {
-    pub target: Target,
+    pub target: Signal,
     pub min_weight: Weight,
     pub max_weight: Weight,
     pub raise_percent: u32,
@@ -155,10 +191,10 @@ impl AutoSpec {
     pub fn validate(&self) -> Result<AutoSettings, AutoSpecError> {
         let target = match (&self.target.wait_p99, self.target.psi_some_avg10) {
             (Some(wait), None) => {
-                Target::WaitP99(duration("target.waitP99", wait, WAIT_TARGET_RANGE)?)
+                Signal::WaitP99(duration("target.waitP99", wait, WAIT_TARGET_RANGE)?)
             }
             (None, Some(percent)) => {
-                Target::PsiSomeAvg10(f64::from(within("target.psiSomeAvg10", percent, 1, 99)?))
+                Signal::PsiSomeAvg10(f64::from(within("target.psiSomeAvg10", percent, 1, 99)?))
             }
             _ => return Err(AutoSpecError::TargetNotOne),
         };
@@ -280,7 +316,7 @@ mod tests {
     #[test]
     fn defaults_fill_everything_but_the_target() {
         let settings = spec("target: { waitP99: 1ms }").validate().unwrap();
-        assert_eq!(settings.target, Target::WaitP99(Duration::from_millis(1)));
+        assert_eq!(settings.target, Signal::WaitP99(Duration::from_millis(1)));
         assert_eq!(settings.min_weight, Weight::NORMAL);
         assert_eq!(settings.max_weight, Weight::HIGH_DEFAULT);
         assert_eq!(settings.cool_down, Duration::from_secs(30));
@@ -295,7 +331,7 @@ mod tests {
         )
         .validate()
         .unwrap();
-        assert_eq!(settings.target, Target::PsiSomeAvg10(5.0));
+        assert_eq!(settings.target, Signal::PsiSomeAvg10(5.0));
         assert_eq!(settings.min_weight.get(), 512);
         assert_eq!(settings.max_weight.get(), 8192);
         assert_eq!(settings.raise_percent, 50);

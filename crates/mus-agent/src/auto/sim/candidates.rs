@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use crate::auto::law::{self, Controller, Sample, Signal, Verdict};
-use crate::auto::spec::{AutoSettings, AutoSpec, Target};
+use crate::auto::law::{self, Controller, Sample, Verdict};
+use crate::auto::spec::{AutoSettings, AutoSpec};
 use mus_common::Weight;
 
 /// A law as the experiment drives it: a sample in, the weight for the next interval out.
@@ -130,7 +130,10 @@ impl Pi {
 
 impl Law for Pi {
     fn next(&mut self, sample: Sample) -> u32 {
-        let ratio = law::ratio(self.settings.target, sample.signal).unwrap_or(self.setpoint);
+        let ratio = sample
+            .signal
+            .ratio_to(self.settings.target)
+            .unwrap_or(self.setpoint);
         let error = match law::verdict(&self.settings, &sample) {
             Verdict::OwnMiss | Verdict::WrongSignal => 0.0,
             _ => (ratio / self.setpoint).ln(),
@@ -174,10 +177,7 @@ impl Law for Confirmed {
         if law::verdict(&self.settings, &sample) == Verdict::NeighbourMiss {
             self.misses += 1;
             if self.misses < self.confirm {
-                sample.signal = match self.settings.target {
-                    Target::WaitP99(t) => Signal::WaitP99(t),
-                    Target::PsiSomeAvg10(t) => Signal::PsiSomeAvg10(t),
-                };
+                sample.signal = self.settings.target;
             }
         } else {
             self.misses = 0;

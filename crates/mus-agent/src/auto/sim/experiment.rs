@@ -4,7 +4,7 @@
 
 use crate::auto::sim::candidates::{Confirmed, Fixed, Law, Pi, Shipped, Step, settings};
 use crate::auto::sim::plant::{self, Plant};
-use crate::auto::spec::Target;
+use crate::auto::spec::Signal;
 
 /// A trace: (seconds, noise weight) segments, one sample a second, and the
 /// `maxWeight` the laws run with.
@@ -94,8 +94,8 @@ fn run(law: &mut dyn Law, trace: &Trace, seed: u64) -> Run {
         let sample = plant.measure(t as u64 + 1, w, n);
         weight.push(w);
         p99_ms.push(match sample.signal {
-            crate::auto::law::Signal::WaitP99(d) => d.as_secs_f64() * 1e3,
-            crate::auto::law::Signal::PsiSomeAvg10(_) => unreachable!("the plant measures waits"),
+            Signal::WaitP99(d) => d.as_secs_f64() * 1e3,
+            Signal::PsiSomeAvg10(_) => unreachable!("the plant measures waits"),
         });
         w = law.next(sample);
     }
@@ -232,7 +232,7 @@ fn seconds(s: Option<usize>) -> String {
 }
 
 fn target_ms() -> f64 {
-    let Target::WaitP99(target) = settings(4096).target else {
+    let Signal::WaitP99(target) = settings(4096).target else {
         unreachable!("the defaults' target is a wait")
     };
     target.as_secs_f64() * 1e3

@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use crate::auto::law::{Sample, Signal};
+use crate::auto::law::Sample;
+use crate::auto::spec::Signal;
 
 /// The plant's constants, in milliseconds.
 pub const OWN_MS: f64 = 0.2;
