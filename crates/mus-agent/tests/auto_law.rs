@@ -227,3 +227,25 @@ fn a_psi_target_raises_on_unattributed_pressure() {
     let wrong = c.step(samples("1 5000 90")[0], Weight::MAX);
     assert_eq!((wrong.to.get(), wrong.reason), (2048, Reason::WrongSignal));
 }
+
+#[test]
+fn a_resumed_boost_keeps_its_weight_and_new_bounds_apply_at_once() {
+    // A restarted daemon resumes the weight in force: no drop to 1024 and back
+    // while the noise is still there.
+    let settings = AutoSpec::default().validate().unwrap();
+    let mut c = Controller::holding(Weight::new(4096).unwrap(), settings);
+    let decisions = run(&mut c, &samples("5 700 70"), 65536);
+    assert!(weights(&decisions).iter().all(|&w| w == 4096));
+    // The operator lowers maxWeight to 2048: the next step holds 2048, and says why.
+    let lower = AutoSpec {
+        max_weight: 2048,
+        ..AutoSpec::default()
+    };
+    let mut c = Controller::holding(c.weight(), lower.validate().unwrap());
+    let d = c.step(samples("1 700 70")[0], Weight::MAX);
+    assert_eq!(
+        (d.from.get(), d.to.get(), d.reason),
+        (4096, 2048, Reason::Clamped)
+    );
+    assert!(d.to_string().contains("kept within 1024 to 2048"), "{d}");
+}

@@ -11,10 +11,11 @@
 //!   boost would take CPU from others without curing that wait;
 //! - between the lower bound (`lowerBelowPercent` of the target) and the target it
 //!   holds: the band keeps a noisy signal near the target from moving it;
-//! - once the signal has stayed below the lower bound (or the pod idle) for
-//!   `coolDown`, each further calm interval lowers it by `lowerStep`, and an idle
-//!   pod drops straight to `minWeight`; any other sample restarts the cool-down,
-//!   so the weight changes direction at most once per cool-down.
+//! - once the pod has been calm for `coolDown` (the signal below the lower bound,
+//!   or met with the wait mostly its own, so that the boost is not what keeps it
+//!   met) or idle, each further calm interval lowers it by `lowerStep`, and an
+//!   idle pod drops straight to `minWeight`; any other sample restarts the
+//!   cool-down, so the weight changes direction at most once per cool-down.
 //!
 //! Pure: no clock, no I/O. The daemon samples, calls [`Controller::step`], and
 //! applies, logs, counts and reports the [`Decision`] (or, with `--dry-run`, only
@@ -209,8 +210,15 @@ pub struct Controller {
 impl Controller {
     /// Starts at `minWeight`: no boost until a sample asks for one.
     pub fn new(settings: AutoSettings) -> Controller {
+        Controller::holding(settings.min_weight, settings)
+    }
+
+    /// Resumes an auto boost that holds `weight`: a restarted daemon that finds
+    /// it in force, or new settings for a running boost. The cool-down starts
+    /// afresh; a weight outside the new bounds is moved inside at the next step.
+    pub fn holding(weight: Weight, settings: AutoSettings) -> Controller {
         Controller {
-            weight: settings.min_weight,
+            weight,
             settings,
             calm_since: None,
             idle_since: None,

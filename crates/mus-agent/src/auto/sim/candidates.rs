@@ -1,7 +1,8 @@
-//! The laws the experiment compares: the shipped [`Controller`] under its defaults
-//! and as bang-bang (a jump to the ceiling, a drop to the floor), a fixed additive
-//! step, a PI controller on the log of the weight, and the two fixed weights an
-//! operator has without auto (no boost, a permanent 4x).
+//! The laws the experiment compares: the shipped [`Controller`] under its defaults,
+//! as bang-bang (a jump to the ceiling, a drop to the floor) and raising only on a
+//! confirmed miss; a fixed additive step; a PI controller on the log of the
+//! weight; and the two fixed weights an operator has without auto (no boost, a
+//! permanent boost at `maxWeight`).
 
 use std::time::Duration;
 

@@ -14,6 +14,16 @@ struct Trace {
     max_weight: u32,
 }
 
+impl Trace {
+    /// The noise weight of each interval.
+    fn noise(&self) -> Vec<u32> {
+        self.segments
+            .iter()
+            .flat_map(|&(secs, n)| std::iter::repeat_n(n, secs as usize))
+            .collect()
+    }
+}
+
 fn traces() -> Vec<Trace> {
     let once = |n| vec![(60, 0), (120, n), (120, 0)];
     let mut bursts = vec![(30, 0)];
@@ -69,16 +79,6 @@ struct Run {
     weight: Vec<u32>,
     noise: Vec<u32>,
     p99_ms: Vec<f64>,
-}
-
-impl Trace {
-    /// The noise weight of each interval.
-    fn noise(&self) -> Vec<u32> {
-        self.segments
-            .iter()
-            .flat_map(|&(secs, n)| std::iter::repeat_n(n, secs as usize))
-            .collect()
-    }
 }
 
 /// Each trace runs with each of these seeds; the table reports the mean, or the
