@@ -416,13 +416,23 @@ mod tests {
         assert!(err.to_string().contains("maxFactor"), "{err}");
     }
 
+    /// The schema as kube's CustomResource derive generates it (OpenAPI 3, every
+    /// subschema inlined: a CRD has no `$ref`) bounds what `validate` bounds.
     #[test]
     fn schema_bounds_what_validate_bounds() {
-        let schema = serde_json::to_value(schemars::schema_for!(AutoSpec)).unwrap();
+        let schema = schemars::generate::SchemaSettings::openapi3()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator()
+            .into_root_schema_for::<AutoSpec>();
+        let schema = serde_json::to_value(schema).unwrap();
         let props = &schema["properties"];
         assert_eq!(props["maxWeight"]["maximum"], 65536);
         assert_eq!(props["minWeight"]["minimum"], 1);
         assert_eq!(props["coolDown"]["pattern"], DURATION_PATTERN);
+        let target = &props["target"]["properties"];
+        assert_eq!(target["waitP99"]["pattern"], DURATION_PATTERN);
+        assert_eq!(target["psiSomeAvg10"]["maximum"], 99);
         assert_eq!(schema["required"], serde_json::json!(["target"]));
+        assert!(!schema.to_string().contains("$ref"), "{schema}");
     }
 }
