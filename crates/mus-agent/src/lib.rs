@@ -7,6 +7,7 @@
 //! clients they configure), over [`daemon`] (`mus-agent watch`) and [`targets`],
 //! over [`cgroup`], [`boost`] and [`kube`], over [`pod`] (a pod as this node sees it).
 
+pub mod auto;
 pub mod boost;
 pub mod cgroup;
 pub mod cli;
