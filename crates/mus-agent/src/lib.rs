@@ -11,6 +11,7 @@ pub mod boost;
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
+pub mod cpuboost;
 pub mod daemon;
 pub mod kube;
 pub mod pod;
