@@ -732,11 +732,12 @@ fn the_committed_crd_is_the_one_the_agent_reads() {
         mus_agent::cpuboost::resource::crd_yaml(),
         "manifests/cpuboost-crd.yaml differs from the Rust type: run `cargo run -p mus-agent -- crd > manifests/cpuboost-crd.yaml`"
     );
-    let crd: CustomResourceDefinition = one(
-        &documents("cpuboost-crd.yaml"),
-        "CustomResourceDefinition",
+    let crd: CustomResourceDefinition =
+        one(&documents("cpuboost-crd.yaml"), "CustomResourceDefinition");
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("cpuboosts.mus.patos.dev")
     );
-    assert_eq!(crd.metadata.name.as_deref(), Some("cpuboosts.mus.patos.dev"));
     assert_eq!(crd.spec.scope, "Namespaced");
     assert_eq!(crd.spec.names.short_names, Some(vec!["cpub".to_string()]));
     let version = &crd.spec.versions[0];
@@ -776,5 +777,8 @@ fn the_committed_crd_is_the_one_the_agent_reads() {
     // Each node's agent owns its item of status.nodes: a list-map keyed by node.
     let nodes = &root["status"]["properties"]["nodes"];
     assert_eq!(nodes["x-kubernetes-list-type"], "map");
-    assert_eq!(nodes["x-kubernetes-list-map-keys"], serde_json::json!(["node"]));
+    assert_eq!(
+        nodes["x-kubernetes-list-map-keys"],
+        serde_json::json!(["node"])
+    );
 }

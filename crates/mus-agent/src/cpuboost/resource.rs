@@ -33,11 +33,30 @@ pub const DURATION_PATTERN: &str = "^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$
     status = "CPUBoostStatus",
     derive = "PartialEq",
     doc = "A time-bound CPU boost of pods in this namespace, granted by the mus node agents under the cluster's boost policy.",
-    printcolumn(name = "Weight", type_ = "integer", json_path = ".spec.weight", description = "The map weight asked for (1024 = none, 4096 = 4x)"),
-    printcolumn(name = "Expires", type_ = "string", json_path = ".status.expiresAt", description = "When the boost ends"),
-    printcolumn(name = "Active", type_ = "integer", json_path = ".status.activePods", description = "Pods boosted now, on every node"),
+    printcolumn(
+        name = "Weight",
+        type_ = "integer",
+        json_path = ".spec.weight",
+        description = "The map weight asked for (1024 = none, 4096 = 4x)"
+    ),
+    printcolumn(
+        name = "Expires",
+        type_ = "string",
+        json_path = ".status.expiresAt",
+        description = "When the boost ends"
+    ),
+    printcolumn(
+        name = "Active",
+        type_ = "integer",
+        json_path = ".status.activePods",
+        description = "Pods boosted now, on every node"
+    ),
     printcolumn(name = "Reason", type_ = "string", json_path = ".spec.reason"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(validation = Rule::new("has(self.selector) != has(self.podName)").message("set exactly one of selector and podName"))]
 #[x_kube(validation = Rule::new("has(self.duration) != has(self.until)").message("set exactly one of duration and until"))]
