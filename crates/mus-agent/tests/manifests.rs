@@ -653,7 +653,8 @@ fn granted(
         spec: template.spec,
         status: None,
     };
-    shipped_policy().decide(&pod, namespace.metadata.labels.as_ref())
+    let request = mus_agent::daemon::policy::request(&pod, None);
+    shipped_policy().decide(&pod, request, namespace.metadata.labels.as_ref())
 }
 
 #[test]

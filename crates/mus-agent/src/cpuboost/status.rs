@@ -181,6 +181,19 @@ pub fn applied(full: &CPUBoostStatus, node: &str) -> serde_json::Value {
     })
 }
 
+/// Whether `a` and `b` differ at most in their conditions' transition times: the
+/// same status computed at two instants.
+pub fn same_but_times(a: &CPUBoostStatus, b: &CPUBoostStatus) -> bool {
+    let timeless = |s: &CPUBoostStatus| {
+        let mut s = s.clone();
+        for c in &mut s.conditions {
+            c.last_transition_time = Time(Timestamp::UNIX_EPOCH);
+        }
+        s
+    };
+    timeless(a) == timeless(b)
+}
+
 /// A refusal label (`over_max_weight`) as a condition reason (`OverMaxWeight`).
 pub fn camel_case(label: &str) -> String {
     label

@@ -9,6 +9,9 @@
 //! [`namespace_watch`]es its policy needs, each object kept as [`trim`] leaves it.
 
 pub mod annotations;
+pub mod boost_report;
+pub mod boosts;
+pub mod events;
 pub mod http;
 pub mod instance_lock;
 pub mod metrics;

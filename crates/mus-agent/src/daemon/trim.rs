@@ -4,8 +4,8 @@
 //! `managedFields` on every pod, would otherwise sit in the agent's memory (which
 //! its container limits) for good.
 //!
-//! A pass reads of a pod: its name, namespace, UID, creation time and the
-//! project's annotations; the node it runs on, its PriorityClass and what its
+//! A pass reads of a pod: its name, namespace, UID, creation time, labels (which
+//! CPUBoost objects select it) and the project's annotations; the node it runs on, its PriorityClass and what its
 //! containers, sidecars, overhead and pod-level resources ask for (the node cap);
 //! its phase and QoS class (which place its cgroup). Of a namespace, its labels.
 
@@ -43,6 +43,7 @@ fn trim_container(c: &mut Container) {
 pub fn trim_pod(pod: &mut Pod) {
     let mut meta = identity(&mut pod.metadata);
     meta.creation_timestamp = pod.metadata.creation_timestamp.take();
+    meta.labels = pod.metadata.labels.take();
     meta.annotations = pod.metadata.annotations.take().map(|all| {
         all.into_iter()
             .filter(|(k, _)| KEPT_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
@@ -88,6 +89,7 @@ mod tests {
 
     use mus_common::CgroupId;
 
+    use crate::cpuboost::select::Selection;
     use crate::daemon::policy::Policy;
     use crate::daemon::wishes::{Context, wishes};
 
@@ -163,6 +165,8 @@ mod tests {
         );
         assert!(small.metadata.managed_fields.is_none());
         assert_eq!(small.metadata.resource_version.as_deref(), Some("42"));
+        // CPUBoost objects select pods by label.
+        assert_eq!(small.metadata.labels, pod.metadata.labels);
         let spec = small.spec.as_ref().expect("spec");
         assert_eq!(
             spec.containers[0].resources,
@@ -205,6 +209,7 @@ nodeCap: {maxCpuLimitFraction: 0.5}
             namespaces: &namespaces,
             allocatable_millis: Some(8000),
             held: &BTreeSet::new(),
+            boosts: &Selection::default(),
         };
         let resolve = |uid: &str, _| Ok((PathBuf::from(uid), CgroupId(uid.len() as u64)));
         let whole = wishes(&pods, &ctx, resolve);

@@ -1,6 +1,6 @@
-//! The pure step of a pass: this node's pods, the policy and the map's current
-//! owner marks in; the entries the pods are granted, and the pods refused or not
-//! resolved yet, out. The cgroup lookup is passed in ([`resolve_on_disk`] in the
+//! The pure step of a pass: this node's pods, the CPUBoost objects in force, the
+//! policy and the map's current owner marks in; the entries the pods are granted
+//! (and which object granted each), and the pods refused or not resolved yet, out. The cgroup lookup is passed in ([`resolve_on_disk`] in the
 //! daemon), so that tests run it on made-up pods.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,9 +12,11 @@ use mus_common::CgroupId;
 
 use crate::cgroup::index::inode;
 use crate::cgroup::paths::{cgroup_uid, resolve_pod};
+use crate::cpuboost::BoostRef;
+use crate::cpuboost::select::Selection;
 use crate::daemon::node_cap::Candidate;
 use crate::daemon::pod_cpu::pod_cpu_limit_millis;
-use crate::daemon::policy::Policy;
+use crate::daemon::policy::{self, Policy, Via};
 use crate::daemon::reconcile::{Desired, PodRef, Wish};
 use crate::daemon::refusal::Refusal;
 use crate::pod::QosClass;
@@ -26,6 +28,8 @@ pub struct Refused {
     pub uid: String,
     pub refusal: Refusal,
     pub reference: ObjectReference,
+    /// The CPUBoost object it asked through, if any.
+    pub boost: Option<BoostRef>,
 }
 
 /// A granted pod whose cgroup is not on disk (yet: a pending pod has none).
@@ -44,6 +48,8 @@ pub struct Wishes {
     pub unresolved: Vec<Unresolved>,
     /// The desired cgroups' pods, for refusals found later (a conflict).
     pub owners: BTreeMap<CgroupId, (String, ObjectReference)>,
+    /// The desired cgroups a CPUBoost object granted, and which.
+    pub granted_by: BTreeMap<CgroupId, BoostRef>,
 }
 
 /// What a pass knows besides the pods.
@@ -56,6 +62,8 @@ pub struct Context<'a> {
     pub allocatable_millis: Option<u64>,
     /// Cgroups whose entry is this daemon's already (first under the node cap).
     pub held: &'a BTreeSet<CgroupId>,
+    /// The CPUBoost objects in force (the policy accepted them, none expired).
+    pub boosts: &'a Selection,
 }
 
 /// The desired entries of `pods` (those of the node that have not finished) under
@@ -82,9 +90,12 @@ pub fn wishes<'a>(
             name: meta.name.clone().unwrap_or_default(),
         };
         let uid = meta.uid.clone().unwrap_or_default();
+        let object = ctx.boosts.winner(pod).map(|b| (b.boost.clone(), b.weight));
+        let boost = object.as_ref().map(|(b, _)| b.clone());
+        let request = policy::request(pod, object);
         let granted = match ctx
             .policy
-            .decide(pod, ctx.namespaces.get(&pod_ref.namespace))
+            .decide(pod, request, ctx.namespaces.get(&pod_ref.namespace))
         {
             Ok(Some(g)) => g,
             Ok(None) => continue,
@@ -94,6 +105,7 @@ pub fn wishes<'a>(
                     uid,
                     refusal,
                     reference: pod.object_ref(&()),
+                    boost,
                 });
                 continue;
             }
@@ -124,6 +136,10 @@ pub fn wishes<'a>(
                     weight: granted.weight,
                 };
                 out.owners.insert(id, (uid, pod.object_ref(&())));
+                match granted.via {
+                    Via::Object(boost) => out.granted_by.insert(id, boost),
+                    _ => out.granted_by.remove(&id),
+                };
                 candidates.insert(id, (candidate, wish));
             }
             Err(reason) => out.unresolved.push(Unresolved {
@@ -151,6 +167,7 @@ pub fn wishes<'a>(
                 uid,
                 refusal,
                 reference,
+                boost: out.granted_by.remove(&c.cgroup),
             });
         }
     }
@@ -173,6 +190,7 @@ mod tests {
     use super::*;
     use crate::cgroup::paths::MIRROR_ANNOTATION;
     use crate::daemon::annotations;
+    use crate::daemon::refusal::Route;
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeMap;
@@ -239,6 +257,7 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
             namespaces: &namespaces,
             allocatable_millis: None,
             held: &BTreeSet::new(),
+            boosts: &Selection::default(),
         };
         wishes(pods, &ctx, fake_resolve)
     }
@@ -288,9 +307,10 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
         let got = wished(&pods, &Policy::default());
         assert!(got.desired.is_empty());
         assert!(
-            got.refused
-                .iter()
-                .all(|r| matches!(r.refusal, Refusal::AnnotationsOff | Refusal::Invalid(_))),
+            got.refused.iter().all(|r| matches!(
+                r.refusal,
+                Refusal::AnnotationsOff { .. } | Refusal::Invalid(_)
+            )),
             "{:?}",
             got.refused
         );
@@ -317,6 +337,7 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
         assert_eq!(
             got.refused[0].refusal,
             Refusal::NamespaceNotSelected {
+                route: Route::Annotation,
                 namespace: "dev".into()
             }
         );
