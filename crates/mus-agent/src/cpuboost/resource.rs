@@ -22,6 +22,8 @@ pub const MAX_REASON: usize = 512;
 pub const DURATION_PATTERN: &str = "^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$";
 
 /// Boost the CPU weight of pods in this namespace for a while, with a reason.
+// Each printcolumn(...) names its type_: clippy reads them as one attribute repeated.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "mus.patos.dev",

@@ -189,10 +189,12 @@ pub fn resolve_on_disk(
 mod tests {
     use super::*;
     use crate::cgroup::paths::MIRROR_ANNOTATION;
+    use crate::cpuboost::select::{InForce, Target};
     use crate::daemon::annotations;
     use crate::daemon::refusal::Route;
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use mus_common::Weight;
     use std::collections::BTreeMap;
 
     fn pod(name: &str, node: &str, phase: &str, annotations: &[(&str, &str)]) -> Pod {
@@ -247,6 +249,10 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
     }
 
     fn wished(pods: &[Pod], policy: &Policy) -> Wishes {
+        wished_with(pods, policy, &Selection::default())
+    }
+
+    fn wished_with(pods: &[Pod], policy: &Policy, boosts: &Selection) -> Wishes {
         let namespaces = BTreeMap::from([(
             "shop".to_string(),
             BTreeMap::from([("boost".to_string(), "allowed".to_string())]),
@@ -257,9 +263,58 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
             namespaces: &namespaces,
             allocatable_millis: None,
             held: &BTreeSet::new(),
-            boosts: &Selection::default(),
+            boosts,
         };
         wishes(pods, &ctx, fake_resolve)
+    }
+
+    #[test]
+    fn an_object_in_force_wins_over_class_and_annotation_and_is_capped_alike() {
+        let mut classy = pod("classy", "node-a", "Running", &[]);
+        classy.spec.as_mut().expect("spec").priority_class_name = Some("critical".into());
+        let annotated = pod(
+            "annotated",
+            "node-a",
+            "Running",
+            &[(annotations::WEIGHT_ANNOTATION, "8192")],
+        );
+        let by_name = |name: &str, weight: u64| InForce {
+            boost: BoostRef {
+                namespace: "shop".into(),
+                name: format!("boost-{name}"),
+            },
+            target: Target::Pod(name.into()),
+            weight: Weight::new(weight).expect("weight"),
+            created: "2026-12-04T10:00:00Z".parse().expect("time"),
+            expires: "2026-12-04T11:00:00Z".parse().expect("time"),
+        };
+        let boosts = Selection::new([by_name("classy", 2048), by_name("annotated", 16384)]);
+        let got = wished_with(
+            &[classy.clone(), annotated.clone()],
+            &shop_policy(),
+            &boosts,
+        );
+        let weights: Vec<(&str, u32)> = got
+            .desired
+            .values()
+            .map(|w| (w.pod.name.as_str(), w.weight.get()))
+            .collect();
+        assert_eq!(weights, [("classy", 2048), ("annotated", 16384)]);
+        assert_eq!(
+            got.granted_by
+                .values()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>(),
+            ["boost-classy", "boost-annotated"]
+        );
+        // Under a node cap of one pod, the object's pod refused names its object.
+        let mut capped = shop_policy();
+        capped.node_cap.max_pods = Some(1);
+        let got = wished_with(&[classy, annotated], &capped, &boosts);
+        assert_eq!(got.desired.len(), 1);
+        assert_eq!(got.refused.len(), 1);
+        assert_eq!(got.refused[0].refusal.label(), "node_max_pods");
+        assert!(got.refused[0].boost.is_some());
     }
 
     #[test]
