@@ -783,3 +783,55 @@ fn the_committed_crd_is_the_one_the_agent_reads() {
         serde_json::json!(["node"])
     );
 }
+
+#[test]
+fn mus_agent_crd_prints_the_committed_crd() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mus-agent"))
+        .arg("crd")
+        .output()
+        .expect("run mus-agent crd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        text("cpuboost-crd.yaml")
+    );
+}
+
+#[test]
+fn the_sample_boost_is_valid_and_the_shipped_policy_grants_the_redis_demo_it() {
+    let sample = text("examples/cpuboost-redis.yaml");
+    let mut boost: mus_agent::cpuboost::CPUBoost =
+        serde_saphyr::from_str(&sample).unwrap_or_else(|e| panic!("the sample: {e}"));
+    // The API server stamps the creation time.
+    boost.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2026-12-04T10:00:00Z".parse().expect("time"),
+    ));
+    let asked = mus_agent::cpuboost::check::check(&boost).expect("a valid boost");
+    let docs = documents("redis.yaml");
+    let redis: Deployment = one(&docs, "Deployment");
+    let ns: Namespace = one(&docs, "Namespace");
+    assert_eq!(boost.metadata.namespace, ns.metadata.name);
+    let request = mus_agent::daemon::policy::Request {
+        weight: asked.weight,
+        via: mus_agent::daemon::policy::Via::Object(asked.boost.clone()),
+    };
+    shipped_policy()
+        .admit(
+            &request,
+            &asked.boost.namespace,
+            ns.metadata.labels.as_ref(),
+        )
+        .expect("the shipped policy admits the sample");
+    let pod = k8s_openapi::api::core::v1::Pod {
+        metadata: redis.spec.template.metadata.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    assert!(
+        asked.target.selects(&pod),
+        "the sample selects the Redis pods"
+    );
+}
