@@ -74,18 +74,22 @@ pub fn desired(
         }
     };
     let spread = format!("{active_pods} pod(s) on {active_nodes} node(s)");
+    let allowed = |weight: u32| {
+        condition(
+            "Accepted",
+            true,
+            "PolicyAllows",
+            format!("the boost policy allows weight {weight} in this namespace"),
+        )
+    };
+    let not_refused = || condition("Refused", false, "PolicyAllows", String::new());
     let (weight, expires_at, conditions) = match standing {
         Standing::InForce { weight, expires } => (
             Some(*weight),
             Some(*expires),
             vec![
-                condition(
-                    "Accepted",
-                    true,
-                    "PolicyAllows",
-                    format!("the boost policy allows weight {weight} in this namespace"),
-                ),
-                condition("Refused", false, "PolicyAllows", String::new()),
+                allowed(*weight),
+                not_refused(),
                 if active_pods > 0 {
                     condition(
                         "Active",
@@ -113,18 +117,17 @@ pub fn desired(
             Some(*weight),
             Some(*at),
             vec![
-                condition(
-                    "Accepted",
-                    true,
-                    "PolicyAllows",
-                    format!("the boost policy allows weight {weight} in this namespace"),
-                ),
-                condition("Refused", false, "PolicyAllows", String::new()),
+                allowed(*weight),
+                not_refused(),
                 condition(
                     "Active",
                     false,
                     "Expired",
-                    format!("expired at {at}; {spread} still boosted"),
+                    if active_pods > 0 {
+                        format!("expired at {at}; {spread} not unboosted yet")
+                    } else {
+                        format!("expired at {at}")
+                    },
                 ),
                 condition(
                     "Expired",

@@ -144,25 +144,39 @@ impl BoostReport {
         let reason = judged
             .map(|j| j.object.spec.reason.clone())
             .unwrap_or_default();
-        publish(
-            self.recorder.as_ref(),
-            EventType::Normal,
+        self.tell(
             "BoostGranted",
+            g,
+            judged,
             format!(
                 "{} boosts this pod at weight {}{until} on node {}: {reason}",
                 g.boost, g.weight, self.node
             ),
-            &g.pod_ref,
+            format!(
+                "boosting pod {} at weight {}{until} on node {}",
+                g.pod, g.weight, self.node
+            ),
         );
+    }
+
+    /// Publishes Event `reason` on `g`'s pod with `on_pod`, and on its object (if it
+    /// still exists) with `on_object`.
+    fn tell(
+        &self,
+        reason: &str,
+        g: &Grant,
+        judged: Option<&Judged>,
+        on_pod: String,
+        on_object: String,
+    ) {
+        let recorder = self.recorder.as_ref();
+        publish(recorder, EventType::Normal, reason, on_pod, &g.pod_ref);
         if let Some(j) = judged {
             publish(
-                self.recorder.as_ref(),
+                recorder,
                 EventType::Normal,
-                "BoostGranted",
-                format!(
-                    "boosting pod {} at weight {}{until} on node {}",
-                    g.pod, g.weight, self.node
-                ),
+                reason,
+                on_object,
                 &j.object.object_ref(&()),
             );
         }
@@ -181,28 +195,19 @@ impl BoostReport {
         };
         info!(cpuboost = %g.boost, pod = %g.pod, cgroup_id = %id, weight = g.weight,
             "{}: {why}; pod {} (cgroup {}, ID {id}) no longer boosted at weight {}", g.boost, g.pod, g.path.display(), g.weight);
-        publish(
-            self.recorder.as_ref(),
-            EventType::Normal,
+        self.tell(
             reason,
+            g,
+            judged,
             format!(
                 "{} {why}: this pod is no longer boosted at weight {} on node {}",
                 g.boost, g.weight, self.node
             ),
-            &g.pod_ref,
+            format!(
+                "{why}: pod {} on node {} no longer boosted",
+                g.pod, self.node
+            ),
         );
-        if let Some(j) = judged {
-            publish(
-                self.recorder.as_ref(),
-                EventType::Normal,
-                reason,
-                format!(
-                    "{why}: pod {} on node {} no longer boosted",
-                    g.pod, self.node
-                ),
-                &j.object.object_ref(&()),
-            );
-        }
     }
 
     /// Counts an object refused or expired, once per daemon.

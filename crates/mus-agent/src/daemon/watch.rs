@@ -198,12 +198,15 @@ where
 }
 
 /// Returns when `at` has passed (a little after, so that the pass sees the
-/// object as ended), never when there is no such instant.
+/// object as ended), never when there is no such instant. At most an hour, so an
+/// `until` years away is no timer the runtime cannot hold (the pass after an hour's
+/// sleep finds nothing ended and sleeps again).
 async fn sleep_until_expiry(at: Option<Timestamp>) {
+    const LONGEST: Duration = Duration::from_secs(3600);
     match at {
         Some(at) => {
             let wait = expiry::until(Timestamp::now(), at) + Duration::from_millis(100);
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(wait.min(LONGEST)).await;
         }
         None => std::future::pending().await,
     }
