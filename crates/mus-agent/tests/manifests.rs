@@ -9,8 +9,9 @@
 //! k8s-openapi does not know (a typo such as `mountPropogation`) fails here instead
 //! of being dropped silently by the API server.
 //!
-//! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs) and
-//! `admission` (the admission policies' CEL evaluated on sample requests).
+//! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs),
+//! `admission` (the admission policies' CEL evaluated on sample requests) and
+//! `crd_cel` (the CPUBoost CRD's CEL rules on sample specs).
 
 mod common;
 
@@ -38,6 +39,8 @@ use serde_json::Value;
 
 #[path = "manifests/admission.rs"]
 mod admission;
+#[path = "manifests/crd_cel.rs"]
+mod crd_cel;
 #[path = "manifests/kustomize.rs"]
 mod kustomize;
 
