@@ -35,10 +35,6 @@ pub enum Invalid {
     Weight(String),
     #[error("spec.selector is not a label selector: {0}")]
     Selector(String),
-    #[error(
-        "spec.container {0:?}: boosting one container's cgroup is not supported yet; remove spec.container to boost the whole pod"
-    )]
-    Container(String),
     #[error("the object has no creationTimestamp")]
     NotCreated,
 }
@@ -59,9 +55,6 @@ pub fn check(boost: &CPUBoost) -> Result<InForce, Invalid> {
         (None, Some(name)) => Target::Pod(name.clone()),
         _ => return Err(Invalid::Target),
     };
-    if let Some(container) = &spec.container {
-        return Err(Invalid::Container(container.clone()));
-    }
     let weight = Weight::new(spec.weight.into()).map_err(|e| Invalid::Weight(e.to_string()))?;
     let expires = match (&spec.duration, &spec.until) {
         (Some(text), None) => {
@@ -86,6 +79,7 @@ pub fn check(boost: &CPUBoost) -> Result<InForce, Invalid> {
         weight,
         created,
         expires,
+        container: spec.container.clone(),
     })
 }
 
@@ -167,7 +161,6 @@ mod tests {
             err(spec(serde_json::json!({"duration": "0s"}))),
             "spec.duration \"0s\" ends the boost when it begins"
         );
-        assert!(err(spec(serde_json::json!({"container": "app"}))).contains("not supported yet"));
         assert!(err(spec(serde_json::json!({"podName": null, "selector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}))).starts_with("spec.selector is not a label selector"));
     }
 }

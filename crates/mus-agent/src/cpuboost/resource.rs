@@ -71,7 +71,7 @@ pub struct CPUBoostSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253))]
     pub pod_name: Option<String>,
-    /// Boost this container's cgroup instead of the pod's (not supported yet: such an object is refused).
+    /// Boost this container's cgroup instead of the pod's (every container of the pod otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
     pub container: Option<String>,

@@ -39,6 +39,8 @@ pub struct InForce {
     pub weight: Weight,
     pub created: Timestamp,
     pub expires: Timestamp,
+    /// Boost this container's cgroup rather than the pod's.
+    pub container: Option<String>,
 }
 
 /// The objects in force, by namespace, each namespace's in precedence order.
@@ -121,6 +123,7 @@ mod tests {
             weight: Weight::new(weight).expect("weight"),
             created: created.parse().expect("time"),
             expires: "2030-01-01T00:00:00Z".parse().expect("time"),
+            container: None,
         }
     }
 

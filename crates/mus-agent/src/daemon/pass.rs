@@ -228,9 +228,11 @@ impl Daemon {
             held: &held,
             boosts: &selection,
         };
-        let mut wishes = wishes(pods.iter().map(|p| p.as_ref()), &ctx, |uid, qos| {
-            resolve_on_disk(&root, uid, qos)
-        });
+        let mut wishes = wishes(
+            pods.iter().map(|p| p.as_ref()),
+            &ctx,
+            |uid, qos, container| resolve_on_disk(&root, uid, qos, container),
+        );
         self.report_unresolved(&wishes.unresolved);
         let Some(current) = current else {
             self.report_refused(&wishes.refused);

@@ -1,7 +1,8 @@
 //! The pure step of a pass: this node's pods, the CPUBoost objects in force, the
 //! policy and the map's current owner marks in; the entries the pods are granted
-//! (and which object granted each), and the pods refused or not resolved yet, out. The cgroup lookup is passed in ([`resolve_on_disk`] in the
-//! daemon), so that tests run it on made-up pods.
+//! (and which object granted each), and the pods refused or not resolved yet, out.
+//! The cgroup lookup is passed in ([`resolve_on_disk`] in the daemon), so that
+//! tests run it on made-up pods.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use kube::Resource;
 use mus_common::CgroupId;
 
 use crate::cgroup::index::inode;
-use crate::cgroup::paths::{cgroup_uid, resolve_pod};
+use crate::cgroup::paths::{cgroup_uid, resolve_container, resolve_pod};
 use crate::cpuboost::BoostRef;
 use crate::cpuboost::select::Selection;
 use crate::daemon::node_cap::Candidate;
@@ -19,7 +20,7 @@ use crate::daemon::pod_cpu::pod_cpu_limit_millis;
 use crate::daemon::policy::{self, Policy, Via};
 use crate::daemon::reconcile::{Desired, PodRef, Wish};
 use crate::daemon::refusal::Refusal;
-use crate::pod::QosClass;
+use crate::pod::{ContainerId, QosClass, rows_of_pod};
 
 /// A pod that asks for a boost and does not get it.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,13 +68,18 @@ pub struct Context<'a> {
 }
 
 /// The desired entries of `pods` (those of the node that have not finished) under
-/// the policy, with `resolve(uid, qos)` finding the cgroup directory and ID of the
-/// pod whose cgroup is named after `uid` ([`cgroup_uid`]: a static pod's, for its
-/// mirror pod). No I/O of its own.
+/// the policy, with `resolve(uid, qos, container)` finding the cgroup directory and
+/// ID of the pod whose cgroup is named after `uid` ([`cgroup_uid`]: a static
+/// pod's, for its mirror pod), or of its container `container` when a CPUBoost
+/// object names one. No I/O of its own.
 pub fn wishes<'a>(
     pods: impl IntoIterator<Item = &'a Pod>,
     ctx: &Context<'_>,
-    resolve: impl Fn(&str, Option<QosClass>) -> Result<(PathBuf, CgroupId), String>,
+    resolve: impl Fn(
+        &str,
+        Option<QosClass>,
+        Option<&ContainerId>,
+    ) -> Result<(PathBuf, CgroupId), String>,
 ) -> Wishes {
     let mut out = Wishes::default();
     let mut candidates: BTreeMap<CgroupId, (Candidate, Wish)> = BTreeMap::new();
@@ -90,7 +96,8 @@ pub fn wishes<'a>(
             name: meta.name.clone().unwrap_or_default(),
         };
         let uid = meta.uid.clone().unwrap_or_default();
-        let object = ctx.boosts.winner(pod).map(|b| (b.boost.clone(), b.weight));
+        let winner = ctx.boosts.winner(pod);
+        let object = winner.map(|b| (b.boost.clone(), b.weight));
         let boost = object.as_ref().map(|(b, _)| b.clone());
         let request = policy::request(pod, object);
         let granted = match ctx
@@ -110,9 +117,16 @@ pub fn wishes<'a>(
                 continue;
             }
         };
-        let resolved = cgroup_uid(pod)
-            .map_err(|e| e.to_string())
-            .and_then(|cgroup_uid| resolve(cgroup_uid, QosClass::of(pod)));
+        // The object that won names a container: its cgroup, not the pod's.
+        let container = match (&granted.via, winner.and_then(|b| b.container.as_deref())) {
+            (Via::Object(boost), Some(name)) => Some(container_id(pod, boost, name)),
+            _ => None,
+        }
+        .transpose();
+        let resolved = container.and_then(|cid| {
+            let cgroup_uid = cgroup_uid(pod).map_err(|e| e.to_string())?;
+            resolve(cgroup_uid, QosClass::of(pod), cid.as_ref())
+        });
         match resolved {
             Ok((path, id)) => {
                 // Two pods cannot share a pod cgroup; if a broken tree says they do,
@@ -174,13 +188,30 @@ pub fn wishes<'a>(
     out
 }
 
-/// A pod's cgroup under the cgroup mount `root`: its directory and its ID (inode).
+/// The ID of container `name` of `pod`, which `boost` names: not yet known while
+/// the container has not started (the pass after it starts finds it).
+fn container_id(pod: &Pod, boost: &BoostRef, name: &str) -> Result<ContainerId, String> {
+    let row = rows_of_pod(pod)
+        .into_iter()
+        .find(|r| r.container == name)
+        .ok_or_else(|| format!("{boost} names container {name}, which the pod does not have"))?;
+    row.container_id
+        .ok_or_else(|| format!("{boost} names container {name}, which has not started yet"))
+}
+
+/// A pod's cgroup under the cgroup mount `root`, or its container `container`'s:
+/// the directory and its ID (inode).
 pub fn resolve_on_disk(
     root: &Path,
     uid: &str,
     qos: Option<QosClass>,
+    container: Option<&ContainerId>,
 ) -> Result<(PathBuf, CgroupId), String> {
-    let path = resolve_pod(root, uid, qos).map_err(|e| e.to_string())?;
+    let path = match container {
+        Some(cid) => resolve_container(root, uid, qos, cid),
+        None => resolve_pod(root, uid, qos),
+    }
+    .map_err(|e| e.to_string())?;
     let id = inode(&path).ok_or_else(|| format!("cannot stat {}", path.display()))?;
     Ok((path, CgroupId(id)))
 }
@@ -225,7 +256,11 @@ mod tests {
 
     /// uid-<name> → cgroup ID = name's length (unique enough here); "uid-pending"
     /// has no cgroup yet.
-    fn fake_resolve(uid: &str, qos: Option<QosClass>) -> Result<(PathBuf, CgroupId), String> {
+    fn fake_resolve(
+        uid: &str,
+        qos: Option<QosClass>,
+        _: Option<&ContainerId>,
+    ) -> Result<(PathBuf, CgroupId), String> {
         assert_eq!(qos, Some(QosClass::Burstable));
         if uid == "uid-pending" {
             return Err("no cgroup".into());
@@ -287,6 +322,7 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
             weight: Weight::new(weight).expect("weight"),
             created: "2026-12-04T10:00:00Z".parse().expect("time"),
             expires: "2026-12-04T11:00:00Z".parse().expect("time"),
+            container: None,
         };
         let boosts = Selection::new([by_name("classy", 2048), by_name("annotated", 16384)]);
         let got = wished_with(

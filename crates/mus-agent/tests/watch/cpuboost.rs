@@ -212,6 +212,39 @@ async fn an_object_wins_over_the_annotation_until_it_is_deleted() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_naming_a_container_boosts_that_containers_cgroup() {
+    let n = node().await;
+    let pin = n.bpf.pin();
+    let app = n.cgroups.container_cgroup(1, "aa01");
+    n.api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "2048")],
+        "aa01",
+    ));
+    let _a = agent(&n.api, &n.bpf, &n.cgroups, |_| {});
+    redis_at(&pin, n.redis, 2048).await;
+    n.api.apply_boost(a_boost(
+        NS,
+        "app-only",
+        &at(0),
+        json!({"podName": "redis", "container": "app", "weight": 8192, "duration": "1h", "reason": "r"}),
+    ));
+    // The container's cgroup instead of the pod's: the object wins over the annotation.
+    eventually("the container is boosted, the pod no longer", 5, || {
+        entries(&pin) == BTreeMap::from([(app, 8192)])
+    })
+    .await;
+    // A container the pod does not have: nothing, and the annotation is not back
+    // either (the object still wins; it is told in the log).
+    let mut wrong = n.api.boost(NS, "app-only").expect("object");
+    wrong.spec.container = Some("sidecar".into());
+    n.api.apply_boost(wrong);
+    eventually("nothing is boosted", 5, || entries(&pin).is_empty()).await;
+}
+
 async fn redis_at(pin: &std::path::Path, redis: mus_common::CgroupId, weight: u32) {
     eventually(&format!("redis at {weight}"), 5, || {
         entries(pin).get(&redis) == Some(&weight)
