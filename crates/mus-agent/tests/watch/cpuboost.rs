@@ -167,15 +167,7 @@ async fn an_object_boosts_its_pods_until_it_ends_and_says_so() {
 async fn an_object_wins_over_the_annotation_until_it_is_deleted() {
     let n = node().await;
     let pin = n.bpf.pin();
-    n.api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "2048")],
-        "aa01",
-    ));
-    let _a = agent(&n.api, &n.bpf, &n.cgroups, |_| {});
-    redis_at(&pin, n.redis, 2048).await;
+    let _a = redis_annotated_at_2048(&n).await;
     // Two objects select redis: the larger weight wins; web is boosted by name.
     n.api.apply_boost(a_boost(
         NS,
@@ -217,15 +209,7 @@ async fn an_object_naming_a_container_boosts_that_containers_cgroup() {
     let n = node().await;
     let pin = n.bpf.pin();
     let app = n.cgroups.container_cgroup(1, "aa01");
-    n.api.apply(a_pod(
-        1,
-        "redis",
-        NODE,
-        &[(WEIGHT_ANNOTATION, "2048")],
-        "aa01",
-    ));
-    let _a = agent(&n.api, &n.bpf, &n.cgroups, |_| {});
-    redis_at(&pin, n.redis, 2048).await;
+    let _a = redis_annotated_at_2048(&n).await;
     n.api.apply_boost(a_boost(
         NS,
         "app-only",
@@ -243,6 +227,20 @@ async fn an_object_naming_a_container_boosts_that_containers_cgroup() {
     wrong.spec.container = Some("sidecar".into());
     n.api.apply_boost(wrong);
     eventually("nothing is boosted", 5, || entries(&pin).is_empty()).await;
+}
+
+/// Redis annotated at 2048, and a daemon that has boosted it so.
+async fn redis_annotated_at_2048(n: &Node) -> Agent {
+    n.api.apply(a_pod(
+        1,
+        "redis",
+        NODE,
+        &[(WEIGHT_ANNOTATION, "2048")],
+        "aa01",
+    ));
+    let a = agent(&n.api, &n.bpf, &n.cgroups, |_| {});
+    redis_at(&n.bpf.pin(), n.redis, 2048).await;
+    a
 }
 
 async fn redis_at(pin: &std::path::Path, redis: mus_common::CgroupId, weight: u32) {
