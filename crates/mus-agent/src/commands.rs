@@ -337,5 +337,23 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             unboost(g, target.target()?.as_ref(), target.id, *force).await
         }
         Some(cli::Command::Watch(args)) => watch(g, args).await,
+        Some(cli::Command::Plan {
+            pod,
+            cgroup,
+            file,
+            weight,
+            sample,
+            json,
+        }) => {
+            let request = crate::plan::Request {
+                pod: pod.clone(),
+                cgroup: cgroup.clone(),
+                file: file.clone(),
+                weight: weight.clone(),
+                sample_seconds: *sample,
+                json: *json,
+            };
+            crate::plan::run(g, &request).await
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! shell over these modules so that tests reach all of them.
 //!
 //! By concern, each layer importing only those below it: [`commands`] (the
-//! subcommands) and [`tui`] over [`cli`] (flags, and the Kubernetes and cgroup
+//! subcommands), [`plan`] (the preview of a boost) and [`tui`] over [`cli`] (flags, and the Kubernetes and cgroup
 //! clients they configure), over [`daemon`] (`mus-agent watch`) and [`targets`],
 //! over [`cgroup`], [`boost`] and [`kube`], over [`pod`] (a pod as this node sees it).
 
@@ -13,6 +13,7 @@ pub mod cli;
 pub mod commands;
 pub mod daemon;
 pub mod kube;
+pub mod plan;
 pub mod pod;
 pub mod targets;
 pub mod tui;
