@@ -56,7 +56,7 @@ pub enum Kind {
 /// The pod UID a kubelet pod cgroup is named after (systemd or cgroupfs driver), for
 /// `rel` (relative to the mount) under `kubepods[.slice]`.
 pub fn pod_uid(rel: &Path) -> Option<String> {
-    if !rel.starts_with("kubepods.slice") && !rel.starts_with("kubepods") {
+    if !under_kubepods(rel) {
         return None;
     }
     let name = rel.file_name()?.to_str()?;
@@ -70,6 +70,12 @@ pub fn pod_uid(rel: &Path) -> Option<String> {
     .map(|uid| uid.replace('_', "-"));
     let uid = systemd.or_else(|| name.strip_prefix("pod").map(str::to_string))?;
     (!uid.is_empty()).then_some(uid)
+}
+
+/// Whether `rel` (relative to the mount) is the kubelet's pods' slice or under it,
+/// for either driver.
+fn under_kubepods(rel: &Path) -> bool {
+    rel.starts_with("kubepods.slice") || rel.starts_with("kubepods")
 }
 
 /// The rows: targets first, then by share before, largest first. `names` maps pod
@@ -91,7 +97,7 @@ pub fn rows(
             let uid = pod_uid(rel);
             let kind = match &uid {
                 Some(_) => Kind::Pod,
-                None if top_level.contains(&i) && !rel.starts_with("kubepods") => Kind::TopLevel,
+                None if top_level.contains(&i) && !under_kubepods(rel) => Kind::TopLevel,
                 None => Kind::Cgroup,
             };
             let target = targets.contains(&i);
@@ -191,5 +197,8 @@ mod tests {
         assert_eq!(uid("kubepods.slice/kubepods-burstable.slice"), None);
         assert_eq!(uid("system.slice/pod1.service"), None);
         assert_eq!(uid("kubepods/pod"), None);
+        assert!(under_kubepods(Path::new("kubepods.slice")));
+        assert!(under_kubepods(Path::new("kubepods/burstable")));
+        assert!(!under_kubepods(Path::new("kubepods.slice.d")));
     }
 }
