@@ -576,6 +576,15 @@ fn plan_tree() -> tempfile::TempDir {
     root
 }
 
+/// A boost object's YAML in a file: the directory (removed on drop) and the path.
+fn boost_yaml(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("boost.yaml");
+    std::fs::write(&file, text).expect("write");
+    let file = file.to_str().expect("utf-8").to_string();
+    (dir, file)
+}
+
 fn plan(root: &tempfile::TempDir, args: &[&str]) -> Output {
     let root = root.path().to_str().expect("utf-8");
     let mut all = vec!["plan", "--cgroup-root", root];
@@ -620,10 +629,8 @@ fn plan_refuses_bad_input_with_one_sentence() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("boost.yaml");
-    std::fs::write(&file, "spec:\n  podName: cart\n  weight: 100000\n").expect("write");
-    let out = plan(&root, &["-f", file.to_str().expect("utf-8")]);
+    let (_dir, file) = boost_yaml("spec:\n  podName: cart\n  weight: 100000\n");
+    let out = plan(&root, &["-f", &file]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -673,20 +680,16 @@ async fn plan_refuses_a_pod_elsewhere_and_a_selector_that_matches_nothing() {
     .await;
     let files = AgentFiles::new(&api.url());
     let root = plan_tree();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("boost.yaml");
-    std::fs::write(
-        &file,
+    let (_dir, file) = boost_yaml(
         "kind: CPUBoost\nmetadata: {name: b, namespace: shop}\nspec:\n  selector:\n    matchLabels: {app: web}\n",
-    )
-    .expect("write");
+    );
     let cases = [
         (
             vec!["--pod", "shop/cart"],
             "pod shop/cart runs on node node-b, not on this node (node-a)",
         ),
         (
-            vec!["-f", file.to_str().expect("utf-8")],
+            vec!["-f", file.as_str()],
             "the selector app=web matches no running pod of namespace shop on this node (node-a)",
         ),
     ];

@@ -210,10 +210,9 @@ async fn selected_pods(
 
 /// The map's weights by cgroup ID.
 fn current_boosts(g: &Global) -> Result<HashMap<u64, u32>> {
-    let map = open_map(&g.pin_path)?;
-    Ok(map
-        .entries()?
-        .into_iter()
-        .map(|e| (e.cgroup.0, e.weight))
-        .collect())
+    let mut boosts = HashMap::new();
+    for entry in open_map(&g.pin_path)?.entries()? {
+        boosts.insert(entry.cgroup.0, entry.weight);
+    }
+    Ok(boosts)
 }
