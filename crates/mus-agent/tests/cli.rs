@@ -726,3 +726,62 @@ async fn plan_refuses_a_pod_elsewhere_and_a_selector_that_matches_nothing() {
         selector.query
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_names_a_pod_by_its_namespace_and_name() {
+    const UID: &str = "11111111-2222-3333-4444-555555555555";
+    let api = FakeApi::start(|call| {
+        let cart = pod(PodSpecOf {
+            namespace: "shop",
+            name: "cart",
+            uid: UID,
+            node: "node-a",
+            qos: "Burstable",
+            phase: "Running",
+            containers: vec![("app", "containerd://abc", State::Running)],
+        });
+        let body = if call.path.ends_with("/pods/cart") {
+            serde_json::to_string(&cart).expect("json")
+        } else {
+            pod_list(vec![cart])
+        };
+        Reply::Json(StatusCode::OK, body)
+    })
+    .await;
+    let files = AgentFiles::new(&api.url());
+    let root = plan_tree();
+    let mut dir = root.path().to_path_buf();
+    for part in [
+        "kubepods.slice",
+        "kubepods-burstable.slice",
+        &format!("kubepods-burstable-pod{}.slice", UID.replace('-', "_")),
+    ] {
+        dir.push(part);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("cpu.weight"), "10\n").expect("weight");
+    }
+    let out = agent_async(strings(&[
+        "plan",
+        "--pod",
+        "shop/cart",
+        "--json",
+        "--sample",
+        "0.1",
+        "--cgroup-root",
+        root.path().to_str().expect("utf-8"),
+        "--node",
+        "node-a",
+        "--kubeconfig",
+        &files.kubeconfig,
+        "--pin-path",
+        &files.pin,
+    ]))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row = &plan["rows"][0];
+    assert_eq!(row["name"], "shop/cart", "{plan}");
+    assert_eq!(row["kind"], "pod", "{plan}");
+    assert_eq!(row["target"], true, "{plan}");
+    assert_eq!(plan["weight"], 4096, "the default weight: {plan}");
+}
