@@ -4,8 +4,9 @@
 //! Demand: a leaf cgroup is busy when it used at least [`BUSY_CPUS`] over the sample
 //! or had a runnable thread in at least half the counts; a busy cgroup is assumed to
 //! take all it can under contention: as many CPUs as it has runnable threads, and at
-//! least its current use rounded up to whole CPUs (all the demand there is when its
-//! threads are not visible from this PID namespace). `cpu.max` caps it and every
+//! least its current use rounded up to whole CPUs, less a measuring error of
+//! [`MEASURED_OVER`] (all the demand there is when its threads are not visible from
+//! this PID namespace). `cpu.max` caps it and every
 //! ancestor in the model itself. Weights are what mus honours: `cpu.weight`, times
 //! W / 1024 for a map entry of weight W (at least 1), or 1 under `cpu.idle`.
 
@@ -21,12 +22,18 @@ use super::tree::Tree;
 /// sample is idle: it asks for nothing under contention.
 pub const BUSY_CPUS: f64 = 0.01;
 
+/// How far above a whole number of CPUs a use may be measured and still count as
+/// that many: a thread that has a CPU to itself is measured a little over it (the
+/// reads of `cpu.stat` and of the clock are not one instant).
+const MEASURED_OVER: f64 = 0.05;
+
 /// The CPUs a leaf that used `usage` with `runnable` threads would take.
 pub fn demand(usage: f64, runnable: u32) -> f64 {
     if usage < BUSY_CPUS && runnable == 0 {
         return 0.0;
     }
-    f64::from(runnable).max(usage.ceil())
+    let used = (usage - MEASURED_OVER).ceil().max(1.0);
+    f64::from(runnable).max(used)
 }
 
 /// A cgroup's weight among its siblings as mus computes it: `cpu.weight` times its
@@ -116,6 +123,12 @@ mod tests {
             "four runnable threads can use four CPUs"
         );
         assert_eq!(demand(1.6, 1), 2.0);
+        assert_eq!(
+            demand(1.03, 1),
+            1.0,
+            "one thread on one CPU, measured over it"
+        );
+        assert_eq!(demand(0.03, 0), 1.0);
         assert_eq!(demand(0.001, 1), 1.0, "starved but runnable: busy");
     }
 

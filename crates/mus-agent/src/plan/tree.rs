@@ -73,8 +73,13 @@ impl Tree {
             nodes: Vec::new(),
         };
         tree.add(root);
-        let start: Vec<Option<u64>> = tree.nodes.iter().map(|n| usage_usec(&n.path)).collect();
-        let began = Instant::now();
+        // Each end's reads are timed at their middle: on a large tree they take a while.
+        let read_usage = |tree: &Tree| {
+            let before = Instant::now();
+            let usage: Vec<Option<u64>> = tree.nodes.iter().map(|n| usage_usec(&n.path)).collect();
+            (usage, before + before.elapsed() / 2)
+        };
+        let (start, began) = read_usage(&tree);
         let leaves: Vec<usize> = (1..tree.nodes.len())
             .filter(|&i| tree.nodes[i].is_leaf())
             .collect();
@@ -85,9 +90,10 @@ impl Tree {
                 counts[i].push(runnable_threads(&tree.nodes[i].path));
             }
         }
-        let elapsed = began.elapsed().as_micros().max(1) as f64;
+        let (end, ended) = read_usage(&tree);
+        let elapsed = ended.duration_since(began).as_micros().max(1) as f64;
         for (i, node) in tree.nodes.iter_mut().enumerate() {
-            if let (Some(before), Some(after)) = (start[i], usage_usec(&node.path)) {
+            if let (Some(before), Some(after)) = (start[i], end[i]) {
                 node.usage = after.saturating_sub(before) as f64 / elapsed;
             }
             node.runnable = median(&mut counts[i]);

@@ -57,7 +57,7 @@ plan_json replan --cgroup $BP1 --weight 1024
 # the Guaranteed pod limited to a quarter of a CPU, less than its weight gives it
 echo "25000 100000" >$CG/$GP/cpu.max
 sleep 2
-plan_json limited --cgroup $BP1 --weight 1024
+plan_json limited_plan --cgroup $BP1 --weight 1024
 measure_n limited 5 $BUSY
 
 echo "@@MUS final_state $(cat $SCX/state)"
