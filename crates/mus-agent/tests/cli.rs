@@ -585,6 +585,26 @@ fn boost_yaml(text: &str) -> (tempfile::TempDir, String) {
     (dir, file)
 }
 
+/// `plan ARGS` on the tree `root`, as node `node-a` of the fake cluster of `files`,
+/// sampling for a tenth of a second.
+async fn plan_on_node_a(root: &tempfile::TempDir, files: &AgentFiles, args: &[&str]) -> Output {
+    let mut all = strings(&[
+        "plan",
+        "--sample",
+        "0.1",
+        "--cgroup-root",
+        root.path().to_str().expect("utf-8"),
+        "--node",
+        "node-a",
+        "--kubeconfig",
+        &files.kubeconfig,
+        "--pin-path",
+        &files.pin,
+    ]);
+    all.extend(strings(args));
+    agent_async(all).await
+}
+
 fn plan(root: &tempfile::TempDir, args: &[&str]) -> Output {
     let root = root.path().to_str().expect("utf-8");
     let mut all = vec!["plan", "--cgroup-root", root];
@@ -694,19 +714,7 @@ async fn plan_refuses_a_pod_elsewhere_and_a_selector_that_matches_nothing() {
         ),
     ];
     for (args, want) in cases {
-        let mut all = strings(&[
-            "plan",
-            "--cgroup-root",
-            root.path().to_str().expect("utf-8"),
-            "--node",
-            "node-a",
-            "--kubeconfig",
-            &files.kubeconfig,
-            "--pin-path",
-            &files.pin,
-        ]);
-        all.extend(strings(&args));
-        let out = agent_async(all).await;
+        let out = plan_on_node_a(&root, &files, &args).await;
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
@@ -760,23 +768,7 @@ async fn plan_names_a_pod_by_its_namespace_and_name() {
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("cpu.weight"), "10\n").expect("weight");
     }
-    let out = agent_async(strings(&[
-        "plan",
-        "--pod",
-        "shop/cart",
-        "--json",
-        "--sample",
-        "0.1",
-        "--cgroup-root",
-        root.path().to_str().expect("utf-8"),
-        "--node",
-        "node-a",
-        "--kubeconfig",
-        &files.kubeconfig,
-        "--pin-path",
-        &files.pin,
-    ]))
-    .await;
+    let out = plan_on_node_a(&root, &files, &["--pod", "shop/cart", "--json"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let row = &plan["rows"][0];
