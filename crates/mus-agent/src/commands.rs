@@ -341,5 +341,23 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             print!("{}", crate::cpuboost::resource::crd_yaml());
             Ok(())
         }
+        Some(cli::Command::Plan {
+            pod,
+            cgroup,
+            file,
+            weight,
+            sample,
+            json,
+        }) => {
+            let request = crate::plan::Request {
+                pod: pod.clone(),
+                cgroup: cgroup.clone(),
+                file: file.clone(),
+                weight: weight.clone(),
+                sample_seconds: *sample,
+                json: *json,
+            };
+            crate::plan::run(g, &request).await
+        }
     }
 }
