@@ -649,12 +649,12 @@ fn plan_refuses_bad_input_with_one_sentence() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
-    let (_dir, file) = boost_yaml("spec:\n  podName: cart\n  weight: 100000\n");
+    let (_dir, file) = boost_yaml("metadata: {name: b}\nspec:\n  podName: cart\n  weight: 100000\n  duration: 1h\n  reason: r\n");
     let out = plan(&root, &["-f", &file]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("spec.weight weight 100000 is out of range"),
+        err.contains("spec.weight: weight 100000 is out of range"),
         "{err}"
     );
     // nothing named, or two things: usage errors
@@ -701,7 +701,7 @@ async fn plan_refuses_a_pod_elsewhere_and_a_selector_that_matches_nothing() {
     let files = AgentFiles::new(&api.url());
     let root = plan_tree();
     let (_dir, file) = boost_yaml(
-        "kind: CPUBoost\nmetadata: {name: b, namespace: shop}\nspec:\n  selector:\n    matchLabels: {app: web}\n",
+        "kind: CPUBoost\nmetadata: {name: b, namespace: shop}\nspec:\n  selector:\n    matchLabels: {app: web}\n  duration: 1h\n  reason: r\n",
     );
     let cases = [
         (

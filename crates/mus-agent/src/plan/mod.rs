@@ -24,7 +24,7 @@ use crate::cli::{self, Global};
 use crate::kube::discovery;
 use crate::pod::QosClass;
 use crate::targets::{self, Target};
-use proposal::{BoostObject, Selects, label_selector};
+use proposal::{BoostObject, Selects};
 use report::Plan;
 use tree::Tree;
 
@@ -114,13 +114,13 @@ enum Named {
     Target(Target),
     Selector {
         namespace: String,
-        labels: std::collections::BTreeMap<String, String>,
+        selector: kube::core::Selector,
     },
 }
 
 async fn resolve(g: &Global, req: &Request) -> Result<Resolved> {
     let object = req.file.as_deref().map(BoostObject::load).transpose()?;
-    let weight = match (&req.weight, object.as_ref().and_then(|o| o.weight)) {
+    let weight = match (&req.weight, object.as_ref().map(|o| o.weight)) {
         (Some(given), _) => cli::weight(Some(given))?,
         (None, Some(w)) => w,
         (None, None) => Weight::default(),
@@ -128,15 +128,23 @@ async fn resolve(g: &Global, req: &Request) -> Result<Resolved> {
     let named = match (&req.pod, &req.cgroup, object) {
         (Some(pod), _, _) => Named::Target(targets::parse(pod)?),
         (_, Some(path), _) => Named::Target(Target::Cgroup(path.clone())),
-        (_, _, Some(o)) => match o.selects {
-            Selects::Pod(pod) => Named::Target(Target::Pod {
+        (_, _, Some(o)) => match (o.selects, o.container) {
+            (Selects::Pod(pod), None) => Named::Target(Target::Pod {
                 namespace: o.namespace,
                 pod,
             }),
-            Selects::Labels(labels) => Named::Selector {
+            (Selects::Pod(pod), Some(container)) => Named::Target(Target::Container {
                 namespace: o.namespace,
-                labels,
+                pod,
+                container,
+            }),
+            (Selects::Labels(selector), None) => Named::Selector {
+                namespace: o.namespace,
+                selector,
             },
+            (Selects::Labels(_), Some(_)) => bail!(
+                "plan previews a selector's whole pods only: for spec.container, plan one pod with --pod NAMESPACE/POD/CONTAINER"
+            ),
         },
         // clap's group makes one of them required
         _ => bail!("name what to boost: --pod, --cgroup or -f"),
@@ -157,15 +165,16 @@ async fn resolve(g: &Global, req: &Request) -> Result<Resolved> {
                 .await?
                 .path,
         ],
-        Named::Selector { namespace, labels } => {
-            selected_pods(g, discovery.node(), &namespace, &label_selector(&labels)).await?
-        }
+        Named::Selector {
+            namespace,
+            selector,
+        } => selected_pods(g, discovery.node(), &namespace, &selector.to_string()).await?,
     };
     // Names are a bonus: without the list, rows show cgroup paths.
     let names = match discovery.list().await {
         Ok(rows) => rows
             .into_iter()
-            .map(|r| (r.pod_uid, format!("{}/{}", r.namespace, r.pod)))
+            .map(|r| (r.cgroup_uid, format!("{}/{}", r.namespace, r.pod)))
             .collect(),
         Err(_) => HashMap::new(),
     };
