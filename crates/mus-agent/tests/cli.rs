@@ -649,7 +649,9 @@ fn plan_refuses_bad_input_with_one_sentence() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
-    let (_dir, file) = boost_yaml("metadata: {name: b}\nspec:\n  podName: cart\n  weight: 100000\n  duration: 1h\n  reason: r\n");
+    let (_dir, file) = boost_yaml(
+        "metadata: {name: b}\nspec:\n  podName: cart\n  weight: 100000\n  duration: 1h\n  reason: r\n",
+    );
     let out = plan(&root, &["-f", &file]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -18,7 +18,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use mus_common::Weight;
 
-use crate::boost::open_map;
 use crate::cgroup::paths::{cgroup_uid, resolve_pod};
 use crate::cli::{self, Global};
 use crate::kube::discovery;
@@ -81,7 +80,7 @@ pub async fn run(g: &Global, req: &Request) -> Result<()> {
         }
     }
     let mut notes = Vec::new();
-    let boosts = match current_boosts(g) {
+    let boosts = match crate::boost::map_weights(&g.pin_path) {
         Ok(b) => b,
         Err(e) => {
             notes.push(format!("the map's boosts are not counted ({e:#})"));
@@ -215,13 +214,4 @@ async fn selected_pods(
         );
     }
     Ok(found)
-}
-
-/// The map's weights by cgroup ID.
-fn current_boosts(g: &Global) -> Result<HashMap<u64, u32>> {
-    let mut boosts = HashMap::new();
-    for entry in open_map(&g.pin_path)?.entries()? {
-        boosts.insert(entry.cgroup.0, entry.weight);
-    }
-    Ok(boosts)
 }
