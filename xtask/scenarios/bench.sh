@@ -36,6 +36,7 @@ NCPU=$(nproc)
 SCHED=stock
 SCHED_PID=""
 HOG_PIDS=""
+HOST_HOG=0
 REDIS=""
 mkdir -p $CG/target $CG/noise $CG/by $CG/wa $CG/wb $CG/nA $CG/nB $CG/lim
 echo "+cpu" >$CG/nA/cgroup.subtree_control
@@ -159,16 +160,25 @@ cond_enter() {
 	[ "$2" = 1 ] && [ "${base#*_}" != idle ] && noise_on
 	if [ "$base" != "$1" ]; then
 		echo "@@MUS host_hog on $1 $REP"
+		HOST_HOG=1
 		sleep 1
 	fi
 	return 0
 }
 
-# Undoes cond_enter $1 (the scheduler stays: the next condition decides).
-cond_leave() {
-	[ "${1%_host}" != "$1" ] && echo "@@MUS host_hog off $1 $REP"
+# Stops condition $1's load: the host's busy thread (if it runs), the hogs, the noise.
+load_off() {
+	if [ "$HOST_HOG" = 1 ]; then
+		echo "@@MUS host_hog off $1 $REP"
+		HOST_HOG=0
+	fi
 	hogs_off
 	kill_cgroups noise
+}
+
+# Undoes cond_enter $1 (the scheduler stays: the next condition decides).
+cond_leave() {
+	load_off $1
 	case ${1%_host} in
 	stock_knobs)
 		echo 100 >$CG/target/cpu.weight
@@ -229,6 +239,9 @@ probe() {
 	in_cg $1 cyclictest -m $policy -i $LAT_INTERVAL_US -l $LAT_LOOPS \
 		-q -h 60000 --histfile=/tmp/lat.hist >/tmp/cyclictest.log 2>&1 ||
 		{ echo "@@MUS bench_error cyclictest_$3"; cat /tmp/cyclictest.log; }
+	# the measurement is over: printing the 60000-bucket histogram through busybox is
+	# slow under TCG, slower still with the load running
+	load_off $3
 	emit_hist "lat_hist $2 $3 $4" /tmp/lat.hist
 	ovf=$(sed -n 's/^# Histogram Overflows: *//p' /tmp/lat.hist)
 	max=$(sed -n 's/^# Max Latencies: *//p' /tmp/lat.hist)

@@ -208,11 +208,26 @@ impl Settings {
     }
 
     /// Seconds the guest may take: boot, scheduler switches and every measurement, with
-    /// room for a slow host.
+    /// room for a slow host. The latency probes' benchmarks run the most conditions
+    /// (bench.sh: with the floor and the host-contended ones, 10 and 7 without the
+    /// peers, 2 more with them); on a loaded host one such condition took 27-55 s
+    /// (probe, settling, printing the histogram), so they get 60 s each.
     fn timeout(&self) -> Duration {
-        let per_bench = if self.peers { 300 } else { 150 };
-        let runs: u64 = self.repeats.iter().map(|n| u64::from(*n)).sum();
-        Duration::from_secs(600 + per_bench * runs)
+        let peers = u64::from(self.peers);
+        let secs: u64 = self
+            .benches
+            .iter()
+            .zip(&self.repeats)
+            .map(|(b, n)| {
+                let per_run = match *b {
+                    "latency" => 60 * (10 + 2 * peers),
+                    "bystander" => 60 * (7 + 2 * peers),
+                    _ => 150 + 150 * peers,
+                };
+                u64::from(*n) * per_run
+            })
+            .sum();
+        Duration::from_secs(600 + secs)
     }
 
     fn max_repeats(&self) -> u32 {
