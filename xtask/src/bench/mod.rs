@@ -10,6 +10,7 @@ pub mod conditions;
 pub mod dataset;
 pub mod histogram;
 pub mod host_hog;
+pub mod judge;
 pub mod peer_table;
 pub mod peers;
 pub mod plot;

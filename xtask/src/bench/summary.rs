@@ -4,13 +4,13 @@
 use std::fmt::Write as _;
 
 use super::aggregate::{Aggregate, fmt_spread};
-use super::checks::{Check, MIN_ROUNDS, Verdict};
 use super::conditions::{
     BOOST_CONDITIONS, BYSTANDER_HOST_CONDITIONS, CONDITIONS, COST_CONDITIONS,
     LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, THREADS_CONDITIONS,
     bystander_conditions, label, latency_conditions,
 };
 use super::dataset::Meta;
+use super::judge::{Check, MIN_ROUNDS, Verdict};
 use super::peer_table::peers_table;
 use super::results::HOT_CALLBACKS;
 use super::theory::{self, share_theory_pct};
