@@ -225,6 +225,20 @@ mod tests {
     }
 
     #[test]
+    fn the_line_hook_sees_each_console_line_as_it_arrives() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let hook = LineHook(std::sync::Arc::new(move |l: &str| {
+            log.lock().unwrap().push(l.to_string());
+        }));
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo '@@MUS host_hog on x 1'; echo done"]);
+        let captured = run_captured(cmd, Duration::from_secs(30), false, Some(&hook)).unwrap();
+        assert_eq!(*seen.lock().unwrap(), ["@@MUS host_hog on x 1\n", "done\n"]);
+        assert_eq!(captured.console, "@@MUS host_hog on x 1\ndone\n");
+    }
+
+    #[test]
     fn one_socket_is_a_plain_smp_guest() {
         let shape = Shape {
             cpus: 2,
