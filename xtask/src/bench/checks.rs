@@ -8,16 +8,17 @@
 //!   reference's figure *in the same round* (against several references, the smallest
 //!   of them). Round i is a win for mus when r_i meets the target's bound (r_i <= k for
 //!   "at most k times", r_i < k for "below"; k = 1 for "no worse than"). The target
-//!   holds when at least 5 rounds (judge.rs's `MIN_ROUNDS`) paired, the median of the r_i meets the
-//!   bound, **and** mus wins more than half of the rounds. With fewer rounds the figures
-//!   are shown but the target is not judged. This replaced "the worst repeat decides",
+//!   holds when at least 5 rounds paired (judge.rs's `MIN_ROUNDS`), the median of the
+//!   r_i meets the bound, **and** mus wins more than half of the rounds. With fewer
+//!   rounds the figures are shown but the target is not judged. This replaced "the worst repeat decides",
 //!   under which one host stall in one of three repeats failed a target that held in
 //!   the other two: here one bad round of five moves neither the median nor the
 //!   majority, while a loss in most rounds (even a consistent 10 %) fails.
 //! - **Every repeat** (the CPU-share targets: shares against a theory, the `cpu.max`
 //!   band, shares against stock's share). These hold within a point or two from repeat
 //!   to repeat and do not ride on the host's stalls, so a target holds only if it held
-//!   in every repeat that measured it (the worst repeat decides).
+//!   in every repeat that measured it (the worst repeat decides). No ejection of mus is
+//!   judged at every stop of it.
 //!
 //! The SCHED_FIFO floor (the probe as SCHED_FIFO 90 under stock with the same noise) is
 //! not a target: the summary prints it as a row of each latency table.
