@@ -19,16 +19,24 @@
 #   plain   no knob (benchmarks whose own busy threads are the load)
 #   knobs   cpu.weight=10000 on target, cpu.idle=1 on noise (stock)
 #   w400    cpu.weight=400 on target against 100: the kernel's own 4x (stock)
-#   fifo    the latency probe as SCHED_FIFO 90 (stock; what the host adds)
+#   fifo    the latency probe as SCHED_FIFO 90 (stock, with the noise): the floor, the
+#           best a priority can do; no scheduler delays it, so its tail is the host's
 #   empty   mus with an empty map
 #   boost   target boosted: mus-agent boost (mus; default weight 4096 = 4x), or the
 #           layered config's 400:100 boost layer (layered)
 # Benchmarks with NOISE=1 add the noise to every variant but idle.
+# A condition ending in "_host" is the same condition with the HOST's CPU contended: the
+# guest prints "@@MUS host_hog on" before it and "@@MUS host_hog off" after it, and
+# cargo xtask (which reads the console line by line) runs a busy thread on the host in
+# between, so the vCPU threads compete with it. The line reaches the host in
+# milliseconds; the second of settling below covers it. So host-contended and quiet
+# conditions interleave in one boot, round by round.
 
 NCPU=$(nproc)
 SCHED=stock
 SCHED_PID=""
 HOG_PIDS=""
+HOST_HOG=0
 REDIS=""
 mkdir -p $CG/target $CG/noise $CG/by $CG/wa $CG/wb $CG/nA $CG/nB $CG/lim
 echo "+cpu" >$CG/nA/cgroup.subtree_control
@@ -140,7 +148,8 @@ measure_cgroups() {
 # Puts the machine in condition $1 (its scheduler first), adding noise when $2 is 1.
 cond_enter() {
 	sched_use ${1%%_*} || return 1
-	case $1 in
+	base=${1%_host}
+	case $base in
 	stock_knobs)
 		echo 10000 >$CG/target/cpu.weight
 		echo 1 >$CG/noise/cpu.idle
@@ -148,15 +157,29 @@ cond_enter() {
 	stock_w400) echo 400 >$CG/target/cpu.weight ;;
 	mus_boost) mus-agent boost --cgroup $CG/target >/dev/null || echo "@@MUS bench_error boost" ;;
 	esac
-	[ "$2" = 1 ] && [ "${1#*_}" != idle ] && noise_on
+	[ "$2" = 1 ] && [ "${base#*_}" != idle ] && noise_on
+	if [ "$base" != "$1" ]; then
+		echo "@@MUS host_hog on $1 $REP"
+		HOST_HOG=1
+		sleep 1
+	fi
 	return 0
+}
+
+# Stops condition $1's load: the host's busy thread (if it runs), the hogs, the noise.
+load_off() {
+	if [ "$HOST_HOG" = 1 ]; then
+		echo "@@MUS host_hog off $1 $REP"
+		HOST_HOG=0
+	fi
+	hogs_off
+	kill_cgroups noise
 }
 
 # Undoes cond_enter $1 (the scheduler stays: the next condition decides).
 cond_leave() {
-	hogs_off
-	kill_cgroups noise
-	case $1 in
+	load_off $1
+	case ${1%_host} in
 	stock_knobs)
 		echo 100 >$CG/target/cpu.weight
 		echo 0 >$CG/noise/cpu.idle
@@ -208,13 +231,17 @@ emit_hist() {
 }
 
 # cyclictest in cgroup $1, reported as latency histogram lines for bench $2 under
-# condition $3: SCHED_OTHER, but SCHED_FIFO 90 in condition stock_fifo.
+# condition $3: SCHED_OTHER, but SCHED_FIFO 90 (as chrt -f 90) in condition stock_fifo
+# and stock_fifo_host.
 probe() {
 	policy="-p0 --policy=other"
-	[ $3 = stock_fifo ] && policy="-p90 --policy=fifo"
+	[ ${3%_host} = stock_fifo ] && policy="-p90 --policy=fifo"
 	in_cg $1 cyclictest -m $policy -i $LAT_INTERVAL_US -l $LAT_LOOPS \
 		-q -h 60000 --histfile=/tmp/lat.hist >/tmp/cyclictest.log 2>&1 ||
 		{ echo "@@MUS bench_error cyclictest_$3"; cat /tmp/cyclictest.log; }
+	# the measurement is over: printing the 60000-bucket histogram through busybox is
+	# slow under TCG, slower still with the load running
+	load_off $3
 	emit_hist "lat_hist $2 $3 $4" /tmp/lat.hist
 	ovf=$(sed -n 's/^# Histogram Overflows: *//p' /tmp/lat.hist)
 	max=$(sed -n 's/^# Max Latencies: *//p' /tmp/lat.hist)
@@ -224,10 +251,13 @@ probe() {
 NOISY_CONDS="stock_idle stock_noise stock_knobs mus_empty mus_boost bpfland_noise layered_boost"
 
 # 1. latency: wake-up latency of a periodic probe in the target cgroup, under noise;
-# and what the host adds: the same probe as SCHED_FIFO 90 under stock (above every
-# fair and sched_ext task, so no scheduler delays it: its tail is the host's stalls).
+# the floor: the same probe as SCHED_FIFO 90 under stock (above every fair and
+# sched_ext task, so no scheduler delays it: its tail is the host's stalls); and the
+# boosted probe, its references and its floor again with the host contended.
 run_latency() { probe target latency $1 $2; }
-bench_latency() { each_cond 1 "$NOISY_CONDS stock_fifo" run_latency; }
+bench_latency() {
+	each_cond 1 "$NOISY_CONDS stock_fifo stock_idle_host stock_knobs_host mus_boost_host stock_fifo_host" run_latency
+}
 
 # 2. redis: Redis request latency at a fixed rate. Server and redis-rate (the repo's
 # open-loop client, evaluation/redis-rate) in target, on loopback. redis-rate prints
@@ -260,14 +290,15 @@ bench_redis_sat() {
 }
 
 # 4. bystander: the probe in an unboosted cgroup ("by") next to the noise and a busy
-# boosted target (one busy loop per CPU): what everybody else on the node feels.
+# boosted target (one busy loop per CPU): what everybody else on the node feels; its
+# floor (the probe SCHED_FIFO 90, stock), and the same with the host contended.
 run_bystander() {
 	hogs target $NCPU
 	sleep 1
 	probe by bystander $1 $2
 }
 bench_bystander() {
-	each_cond 1 "stock_noise stock_w400 mus_boost bpfland_noise layered_boost" run_bystander
+	each_cond 1 "stock_noise stock_w400 mus_boost bpfland_noise layered_boost stock_fifo stock_w400_host mus_boost_host stock_fifo_host" run_bystander
 }
 
 # 5. threads: target with 1 busy thread against noise with 8; target's share of the two.

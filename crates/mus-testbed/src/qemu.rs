@@ -9,6 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::TestbedError;
+use crate::scenario::LineHook;
 
 /// Kernel command line. `panic=-1` turns a guest panic into a reboot, which `-no-reboot`
 /// turns into QEMU exiting, so a crashed guest never waits out the timeout. `quiet` keeps
@@ -121,11 +122,12 @@ pub(crate) struct Captured {
 }
 
 /// Runs `cmd` with the console on a pipe, killing it after `timeout`. With `echo`, each
-/// console line is also written to stderr as it arrives.
+/// console line is also written to stderr as it arrives; `on_line` sees each line then.
 pub(crate) fn run_captured(
     mut cmd: Command,
     timeout: Duration,
     echo: bool,
+    on_line: Option<&LineHook>,
 ) -> Result<Captured, TestbedError> {
     let started = Instant::now();
     let mut child = cmd
@@ -167,6 +169,9 @@ pub(crate) fn run_captured(
             Ok(line) => {
                 if echo {
                     let _ = std::io::stderr().write_all(line.as_bytes());
+                }
+                if let Some(hook) = on_line {
+                    (hook.0)(&line);
                 }
                 console.push_str(&line);
             }
@@ -217,6 +222,20 @@ mod tests {
                       Copyright (c) 2003-2025 Fabrice Bellard and the QEMU Project developers\n";
         assert_eq!(parse_version(banner).as_deref(), Some("10.0.2"));
         assert_eq!(parse_version(""), None);
+    }
+
+    #[test]
+    fn the_line_hook_sees_each_console_line_as_it_arrives() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let hook = LineHook(std::sync::Arc::new(move |l: &str| {
+            log.lock().unwrap().push(l.to_string());
+        }));
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo '@@MUS host_hog on x 1'; echo done"]);
+        let captured = run_captured(cmd, Duration::from_secs(30), false, Some(&hook)).unwrap();
+        assert_eq!(*seen.lock().unwrap(), ["@@MUS host_hog on x 1\n", "done\n"]);
+        assert_eq!(captured.console, "@@MUS host_hog on x 1\ndone\n");
     }
 
     #[test]

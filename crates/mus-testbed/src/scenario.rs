@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::TestbedError;
@@ -26,6 +27,18 @@ pub struct Scenario {
     pub(crate) memory_mib: u32,
     pub(crate) echo: bool,
     pub(crate) boot_again_on_timeout: bool,
+    pub(crate) on_line: Option<LineHook>,
+}
+
+/// A function the host calls with each console line as it arrives (see
+/// [`Scenario::on_console_line`]).
+#[derive(Clone)]
+pub(crate) struct LineHook(pub(crate) Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for LineHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineHook")
+    }
 }
 
 impl Scenario {
@@ -44,6 +57,7 @@ impl Scenario {
             // MUS_VM_ECHO=1 streams every console to stderr, to watch a test boot.
             echo: std::env::var_os("MUS_VM_ECHO").is_some_and(|v| !v.is_empty() && v != "0"),
             boot_again_on_timeout: false,
+            on_line: None,
         }
     }
 
@@ -122,6 +136,15 @@ impl Scenario {
     /// hidden, which is why this is opt-in and loud.
     pub fn boot_again_on_timeout(mut self, on: bool) -> Self {
         self.boot_again_on_timeout = on;
+        self
+    }
+
+    /// Calls `hook` with each console line (cleaned, with its newline) while the guest
+    /// runs, on the thread that waits for the guest: the host can act on the guest's
+    /// progress mid-boot (the bench starts and stops a busy host thread between rounds).
+    /// The hook must return quickly; the lines are also kept for the run as usual.
+    pub fn on_console_line(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_line = Some(LineHook(Arc::new(hook)));
         self
     }
 

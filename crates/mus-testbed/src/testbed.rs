@@ -95,7 +95,12 @@ impl Testbed {
         // One guest at a time on this host, across processes: TCG guests sharing a
         // small host would skew each other's timing, and the scheduler's watchdog.
         let _one_guest = crate::paths::host_guest_lock()?;
-        let captured = qemu::run_captured(cmd, scenario.timeout, scenario.echo)?;
+        let captured = qemu::run_captured(
+            cmd,
+            scenario.timeout,
+            scenario.echo,
+            scenario.on_line.as_ref(),
+        )?;
         let Some(status) = captured.status else {
             return Err(TestbedError::Timeout {
                 scenario: scenario.name.clone(),

@@ -95,6 +95,12 @@ impl Aggregate {
         self.map.keys().any(|(b, _, _)| b == bench)
     }
 
+    pub fn has_condition(&self, bench: &str, condition: &str) -> bool {
+        self.map
+            .keys()
+            .any(|(b, c, _)| b == bench && c == condition)
+    }
+
     /// The repeats that measured `a` and every one of `refs`, as (repeat, a's value, the
     /// smallest of the refs' values in that repeat): "below every reference" reads
     /// `a < b`.

@@ -11,12 +11,38 @@ pub const CONDITIONS: &[&str] = &[
     "bpfland_noise",
     "layered_boost",
 ];
-/// The latency benchmark's conditions: CONDITIONS, and what the host adds (the probe as
-/// SCHED_FIFO 90 under stock with the noise: the kernel runs it above every fair and
-/// sched_ext task, so no scheduler delays it, and its tail is the host's stalls).
+/// The floor of a latency table: the probe as SCHED_FIFO 90 under stock with the same
+/// noise. The kernel runs it above every fair and sched_ext task, so no scheduler delays
+/// it: the best a priority can do, and its tail is the host's own stalls.
+pub const FIFO_FLOOR: &str = "stock_fifo";
+/// The suffix of a condition run with the host's CPU contended (bench.sh: one busy
+/// thread on the host, started and stopped by the guest between conditions).
+pub const HOST: &str = "_host";
+
+/// The latency benchmark's conditions on a quiet host: CONDITIONS and the floor.
 pub fn latency_conditions() -> Vec<&'static str> {
-    CONDITIONS.iter().copied().chain(["stock_fifo"]).collect()
+    CONDITIONS.iter().copied().chain([FIFO_FLOOR]).collect()
 }
+/// The latency benchmark's conditions with the host contended: the boosted probe, its
+/// references (stock idle for the bound, stock's knobs) and the floor.
+pub const LATENCY_HOST_CONDITIONS: &[&str] = &[
+    "stock_idle_host",
+    "stock_knobs_host",
+    "mus_boost_host",
+    "stock_fifo_host",
+];
+/// The bystander benchmark's conditions on a quiet host: BOOST_CONDITIONS and the floor.
+pub fn bystander_conditions() -> Vec<&'static str> {
+    BOOST_CONDITIONS
+        .iter()
+        .copied()
+        .chain([FIFO_FLOOR])
+        .collect()
+}
+/// The bystander benchmark's conditions with the host contended: mus boosted, stock with
+/// its own 4x, and the floor.
+pub const BYSTANDER_HOST_CONDITIONS: &[&str] =
+    &["stock_w400_host", "mus_boost_host", "stock_fifo_host"];
 /// The saturated-Redis and bystander benchmarks' conditions (all under noise).
 pub const BOOST_CONDITIONS: &[&str] = &[
     "stock_noise",
@@ -47,14 +73,18 @@ pub const OVERHEAD_CONDITIONS: &[&str] = &[
 /// The cost benchmark's schedulers (sched_ext only: the stock class runs no BPF).
 pub const COST_CONDITIONS: &[&str] = &["mus_idle", "bpfland_idle", "layered_idle"];
 
-pub fn label(condition: &str) -> &str {
+/// The summary's name of a condition; a host-contended one says so.
+pub fn label(condition: &str) -> String {
+    if let Some(base) = condition.strip_suffix(HOST) {
+        return format!("{}, host contended", label(base));
+    }
     match condition {
         "stock_idle" => "stock, idle",
         "stock_noise" => "stock, noise",
         "stock_plain" => "stock",
         "stock_knobs" => "stock, noise, cpu.weight=10000 + cpu.idle=1",
         "stock_w400" => "stock, target cpu.weight 400:100 (the kernel's 4x)",
-        "stock_fifo" => "stock, noise, the probe SCHED_FIFO 90 (what the host adds)",
+        "stock_fifo" => "floor: stock, noise, the probe SCHED_FIFO 90 (chrt -f 90)",
         "mus_empty" => "mus, empty map",
         "mus_boost" => "mus, target boosted (4096)",
         "mus_empty_idle" | "mus_idle" => "mus, empty map",
@@ -63,17 +93,21 @@ pub fn label(condition: &str) -> &str {
         "layered_plain" | "layered_idle" => "scx_layered",
         other => other,
     }
+    .to_string()
 }
 
 /// Short labels for plot axes.
-pub fn short_label(condition: &str) -> &str {
+pub fn short_label(condition: &str) -> String {
+    if let Some(base) = condition.strip_suffix(HOST) {
+        return format!("{} +host", short_label(base));
+    }
     match condition {
         "stock_idle" => "stock idle",
         "stock_noise" => "stock",
         "stock_plain" => "stock",
         "stock_knobs" => "stock knobs",
         "stock_w400" => "stock w400",
-        "stock_fifo" => "FIFO (host)",
+        "stock_fifo" => "FIFO floor",
         "mus_empty" => "mus empty",
         "mus_boost" => "mus boost",
         "mus_empty_idle" | "mus_idle" => "mus",
@@ -82,4 +116,5 @@ pub fn short_label(condition: &str) -> &str {
         "layered_plain" | "layered_idle" => "layered",
         other => other,
     }
+    .to_string()
 }

@@ -10,8 +10,9 @@ use plotters::prelude::*;
 
 use super::aggregate::{Aggregate, Spread};
 use super::conditions::{
-    BOOST_CONDITIONS, CONDITIONS, COST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS,
-    THREADS_CONDITIONS, latency_conditions, short_label,
+    BOOST_CONDITIONS, BYSTANDER_HOST_CONDITIONS, CONDITIONS, COST_CONDITIONS,
+    LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, THREADS_CONDITIONS,
+    bystander_conditions, latency_conditions, short_label,
 };
 use super::results::HOT_CALLBACKS;
 use super::theory::{self, share_theory_pct};
@@ -202,7 +203,7 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
         conds
             .iter()
             .map(|c| Group {
-                label: short_label(c).to_string(),
+                label: short_label(c),
                 values: metrics.iter().map(|m| agg.get(bench, c, m)).collect(),
             })
             .filter(|g| g.values.iter().any(Option::is_some))
@@ -226,7 +227,11 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
             title: "Wake-up latency of the target's cyclictest probe, noise but for idle (median of repeats, whiskers min-max)",
             y_desc: "latency (µs, log)",
             series: lat_series,
-            groups: groups("latency", &latency_conditions(), &lat),
+            groups: groups(
+                "latency",
+                &[&latency_conditions()[..], LATENCY_HOST_CONDITIONS].concat(),
+                &lat,
+            ),
             log_y: true,
         },
     )?;
@@ -236,7 +241,11 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
             title: "Bystander: an unboosted probe next to noise and a busy boosted target (median, min-max)",
             y_desc: "latency (µs, log)",
             series: lat_series,
-            groups: groups("bystander", BOOST_CONDITIONS, &lat),
+            groups: groups(
+                "bystander",
+                &[&bystander_conditions()[..], BYSTANDER_HOST_CONDITIONS].concat(),
+                &lat,
+            ),
             log_y: true,
         },
     )?;
@@ -289,7 +298,7 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
     let mut g: Vec<Group> = PLAIN_CONDITIONS
         .iter()
         .map(|c| Group {
-            label: short_label(c).to_string(),
+            label: short_label(c),
             values: metrics
                 .iter()
                 .enumerate()

@@ -4,12 +4,13 @@
 use std::fmt::Write as _;
 
 use super::aggregate::{Aggregate, fmt_spread};
-use super::checks::Check;
 use super::conditions::{
-    BOOST_CONDITIONS, CONDITIONS, COST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS,
-    THREADS_CONDITIONS, label, latency_conditions,
+    BOOST_CONDITIONS, BYSTANDER_HOST_CONDITIONS, CONDITIONS, COST_CONDITIONS,
+    LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, THREADS_CONDITIONS,
+    bystander_conditions, label, latency_conditions,
 };
 use super::dataset::Meta;
+use super::judge::{Check, MIN_ROUNDS, Verdict};
 use super::peer_table::peers_table;
 use super::results::HOT_CALLBACKS;
 use super::theory::{self, share_theory_pct};
@@ -53,6 +54,34 @@ fn bench_section(
     if agg.has_bench(bench) {
         let _ = writeln!(md, "{heading}");
         cond_table(md, agg, bench, conds, cols);
+    }
+}
+
+/// A latency benchmark's section: its table on a quiet host, then with the host's CPU
+/// contended, each with the SCHED_FIFO floor as its last row.
+fn latency_section(
+    md: &mut String,
+    agg: &Aggregate,
+    bench: &str,
+    heading: &str,
+    quiet: &[&str],
+    host: &[&str],
+    cols: &[(&str, &str, usize)],
+) {
+    if !agg.has_bench(bench) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "{heading}\nThe floor row is the same probe as SCHED_FIFO 90 (chrt -f 90) under the stock scheduler with the same noise: the kernel runs it above every fair and sched_ext task, so it is the best a priority can do and its tail is the host's own stalls. Not a target: read the other rows against it.\n"
+    );
+    cond_table(md, agg, bench, quiet, cols);
+    if host.iter().any(|c| agg.has_condition(bench, c)) {
+        let _ = writeln!(
+            md,
+            "With the host's CPU contended (one busy thread on the host during each of these conditions, interleaved with the quiet ones in the same rounds):\n"
+        );
+        cond_table(md, agg, bench, host, cols);
     }
 }
 
@@ -132,18 +161,23 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
     if !checks.is_empty() {
         let _ = writeln!(
             md,
-            "## Targets\n\nJudged in every repeat: a target is met only if it held in each repeat that measured it (the worst repeat decides); the figure gives the medians and the repeats that failed. Area: boost (a boosted cgroup gets its CPU, promptly, at no cost to an empty map) or fairness (to everything the boost does not touch, and against the peers).\n\n| area | target | figure | result |\n| --- | --- | --- | --- |"
+            "## Targets\n\n\
+             Two rules (xtask/src/bench/checks.rs). **Paired rounds**, every latency and time target: each repeat is a round in which mus's condition and its reference ran interleaved; per round the ratio mus / reference in that round; a round is a win for mus when its ratio meets the bound; the target holds when at least {MIN_ROUNDS} rounds paired, the median ratio meets the bound and mus wins more than half of the rounds. \
+             **Every repeat**, the CPU-share targets: the target holds only if it held in each repeat (the worst repeat decides). \
+             Area: boost (a boosted cgroup gets its CPU, promptly, at no cost to an empty map) or fairness (to everything the boost does not touch, and against the peers).\n\n\
+             | area | target | rule | figure | result |\n| --- | --- | --- | --- | --- |"
         );
         for c in checks {
-            let result = match c.met {
-                Some(true) => "met",
-                Some(false) => "**missed**",
-                None => "not measured",
+            let result = match c.verdict {
+                Verdict::Met => "met",
+                Verdict::Missed => "**missed**",
+                Verdict::TooFewRounds => "too few rounds",
+                Verdict::NotMeasured => "not measured",
             };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} |",
-                c.area, c.target, c.figure, result
+                "| {} | {} | {} | {} | {} |",
+                c.area, c.target, c.rule, c.figure, result
             );
         }
         md.push('\n');
@@ -156,20 +190,22 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
         ("max", "max_us", 0),
         ("wake-ups ≥ 1 ms, %", "over1ms_pct", 1),
     ];
-    bench_section(
+    latency_section(
         &mut md,
         agg,
         "latency",
-        "## Wake-up latency (cyclictest, SCHED_OTHER but for stock_fifo, target cgroup; noise in every condition but idle), µs\n",
+        "## Wake-up latency (cyclictest, SCHED_OTHER but for the floor, target cgroup; noise in every condition but idle), µs\n",
         &latency_conditions(),
+        LATENCY_HOST_CONDITIONS,
         &lat_cols,
     );
-    bench_section(
+    latency_section(
         &mut md,
         agg,
         "bystander",
         "## Bystander latency (cyclictest in an unboosted cgroup next to the noise and a busy target, one busy loop per CPU), µs\n",
-        BOOST_CONDITIONS,
+        &bystander_conditions(),
+        BYSTANDER_HOST_CONDITIONS,
         &lat_cols,
     );
     bench_section(
@@ -316,6 +352,14 @@ mod tests {
             rows.push(row("latency", "stock_knobs", rep, "p99_us", 400.0 * k));
             rows.push(row("share", "w4096", rep, "share_pct", 78.0 * k.min(1.0)));
             rows.push(row("share", "w2048", rep, "share_pct", 66.0));
+            for (c, v) in [
+                ("mus_boost", 3000.0),
+                ("stock_fifo", 2000.0),
+                ("mus_boost_host", 9000.0),
+                ("stock_fifo_host", 7000.0),
+            ] {
+                rows.push(row("bystander", c, rep, "p99_us", v));
+            }
             rows.push(row("threads", "stock_w400", rep, "target_share_pct", 49.0));
             rows.push(row(
                 "threads",
@@ -391,6 +435,30 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("## Threads"));
-        assert!(md.contains("| threads: boosted 1-thread cgroup's share >= stock's with cpu.weight 400:100 | 33.0 vs 49.0%"), "{md}");
+        assert!(md.contains("| threads: boosted 1-thread cgroup's share >= stock's with cpu.weight 400:100 | every repeat | 33.0 vs 49.0%"), "{md}");
+        // three rounds: the paired targets show their figures, unjudged
+        assert!(md.contains("| boost | latency: boosted probe under noise p99 <= 1.5x stock idle p99 | paired rounds | median 1.25x (<= 1.50x to hold), mus wins 3/3; medians 250 vs 200 µs (only 3 round(s), 5 needed) | too few rounds |"), "{md}");
+        // the bystander's tables: quiet host with the floor last, then host contended
+        let by = &md[md.find("## Bystander").unwrap()..];
+        assert!(
+            by.contains("| mus, target boosted (4096) | – | 3000 (3000–3000) |"),
+            "{by}"
+        );
+        assert!(
+            by.contains("| floor: stock, noise, the probe SCHED_FIFO 90 (chrt -f 90) | – | 2000 (2000–2000) |"),
+            "{by}"
+        );
+        let host = &by[by.find("With the host's CPU contended").unwrap()..];
+        assert!(
+            host.contains("| mus, target boosted (4096), host contended | – | 9000 (9000–9000) |"),
+            "{host}"
+        );
+        assert!(
+            host.contains("| floor: stock, noise, the probe SCHED_FIFO 90 (chrt -f 90), host contended | – | 7000 (7000–7000) |"),
+            "{host}"
+        );
+        // the latency benchmark ran no host-contended conditions: no such table
+        let lat = &md[md.find("## Wake-up latency").unwrap()..md.find("## Bystander").unwrap()];
+        assert!(!lat.contains("host contended"), "{lat}");
     }
 }

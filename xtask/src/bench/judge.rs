@@ -1,0 +1,261 @@
+//! How a target is judged: the two rules that checks.rs's header states (paired rounds
+//! for the latency and time targets, every repeat for the CPU-share targets), the
+//! verdicts, and how the figures read.
+
+use std::fmt;
+
+use super::aggregate::{Aggregate, Series, Spread};
+
+/// What a target is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// A boosted cgroup gets its CPU, and gets it promptly; an empty map costs nothing.
+    Boost,
+    /// Everything the boost does not touch keeps its share and its wake-ups, and mus
+    /// does no worse than the peers.
+    Fairness,
+}
+
+impl fmt::Display for Area {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Area::Boost => "boost",
+            Area::Fairness => "fairness",
+        })
+    }
+}
+
+/// How a target is judged (see the module's header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The median of the per-round ratios meets the bound and mus wins most rounds.
+    Paired,
+    /// The target holds in every repeat.
+    EveryRepeat,
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            Rule::Paired => "paired rounds",
+            Rule::EveryRepeat => "every repeat",
+        })
+    }
+}
+
+/// The outcome of one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Met,
+    Missed,
+    /// Paired, but fewer than [`MIN_ROUNDS`] rounds: figures only.
+    TooFewRounds,
+    NotMeasured,
+}
+
+/// The fewest paired rounds a paired target is judged on.
+pub const MIN_ROUNDS: usize = 5;
+
+/// One target: what was asked, the rule, the figures, and the verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub area: Area,
+    pub rule: Rule,
+    pub target: String,
+    pub figure: String,
+    pub verdict: Verdict,
+}
+
+/// How a check prints its figures.
+pub struct Fmt {
+    unit: &'static str,
+    decimals: usize,
+}
+
+pub const US: Fmt = Fmt {
+    unit: " µs",
+    decimals: 0,
+};
+pub const MS: Fmt = Fmt {
+    unit: " ms",
+    decimals: 3,
+};
+const PCT: Fmt = Fmt {
+    unit: "%",
+    decimals: 1,
+};
+pub const SECS: Fmt = Fmt {
+    unit: " s",
+    decimals: 3,
+};
+
+/// A paired target's bound on the ratio mus / reference.
+#[derive(Debug, Clone, Copy)]
+pub enum Bound {
+    /// ratio <= k
+    AtMost(f64),
+    /// ratio < k
+    Below(f64),
+}
+
+impl Bound {
+    fn holds(self, ratio: f64) -> bool {
+        match self {
+            Bound::AtMost(k) => ratio <= k,
+            Bound::Below(k) => ratio < k,
+        }
+    }
+}
+
+impl fmt::Display for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Bound::AtMost(k) => write!(f, "<= {k:.2}x"),
+            Bound::Below(k) => write!(f, "< {k:.2}x"),
+        }
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    Spread::of(v).map_or(f64::NAN, |s| s.median)
+}
+
+fn not_measured(area: Area, rule: Rule, target: String) -> Check {
+    Check {
+        area,
+        rule,
+        target,
+        figure: "not measured".into(),
+        verdict: Verdict::NotMeasured,
+    }
+}
+
+/// Judges `a` against `refs` round by round under the paired rule (the module's header).
+pub fn paired(
+    agg: &Aggregate,
+    area: Area,
+    target: String,
+    a: Series,
+    refs: &[Series],
+    f: &Fmt,
+    bound: Bound,
+) -> Check {
+    let rounds = agg.paired(a, refs);
+    if rounds.is_empty() {
+        return not_measured(area, Rule::Paired, target);
+    }
+    let ratio = |x: f64, y: f64| {
+        if y > 0.0 {
+            x / y
+        } else if x > 0.0 {
+            f64::INFINITY
+        } else {
+            1.0
+        }
+    };
+    let ratios: Vec<f64> = rounds.iter().map(|(_, x, y)| ratio(*x, *y)).collect();
+    let med = median(&ratios);
+    let d = f.decimals;
+    let lost: Vec<String> = rounds
+        .iter()
+        .zip(&ratios)
+        .filter(|(_, r)| !bound.holds(**r))
+        .map(|((i, x, y), r)| format!("r{i}: {x:.d$} vs {y:.d$} = {r:.2}x"))
+        .collect();
+    let (n, wins) = (rounds.len(), rounds.len() - lost.len());
+    let mut figure = format!(
+        "median {med:.2}x ({bound} to hold), mus wins {wins}/{n}; medians {:.d$} vs {:.d$}{}",
+        median(&rounds.iter().map(|p| p.1).collect::<Vec<_>>()),
+        median(&rounds.iter().map(|p| p.2).collect::<Vec<_>>()),
+        f.unit
+    );
+    if !lost.is_empty() {
+        figure.push_str(&format!(" (lost {})", lost.join(", ")));
+    }
+    let verdict = if n < MIN_ROUNDS {
+        figure.push_str(&format!(" (only {n} round(s), {MIN_ROUNDS} needed)"));
+        Verdict::TooFewRounds
+    } else if bound.holds(med) && 2 * wins > n {
+        Verdict::Met
+    } else {
+        Verdict::Missed
+    };
+    Check {
+        area,
+        rule: Rule::Paired,
+        target,
+        figure,
+        verdict,
+    }
+}
+
+/// Judges `pass(a, b)` in every repeat that measured `a` and `b` (a fixed bound or
+/// another condition's value in the same repeat).
+fn every_repeat(
+    area: Area,
+    target: String,
+    pairs: &[(u32, f64, f64)],
+    f: &Fmt,
+    pass: impl Fn(f64, f64) -> bool,
+) -> Check {
+    if pairs.is_empty() {
+        return not_measured(area, Rule::EveryRepeat, target);
+    }
+    let d = f.decimals;
+    let a = median(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+    let b = median(&pairs.iter().map(|p| p.2).collect::<Vec<_>>());
+    let failed: Vec<String> = pairs
+        .iter()
+        .filter(|(_, x, y)| !pass(*x, *y))
+        .map(|(r, x, y)| format!("r{r}: {x:.d$} vs {y:.d$}"))
+        .collect();
+    let mut figure = format!(
+        "{a:.d$} vs {b:.d$}{} (medians); held in {}/{} repeats",
+        f.unit,
+        pairs.len() - failed.len(),
+        pairs.len()
+    );
+    if !failed.is_empty() {
+        figure.push_str(&format!(" (failed {})", failed.join(", ")));
+    }
+    Check {
+        area,
+        rule: Rule::EveryRepeat,
+        target,
+        figure,
+        verdict: if failed.is_empty() {
+            Verdict::Met
+        } else {
+            Verdict::Missed
+        },
+    }
+}
+
+/// [`every_repeat`] of `a` against `b`'s value in the same repeat.
+pub fn share_vs(
+    agg: &Aggregate,
+    area: Area,
+    target: String,
+    a: Series,
+    b: Series,
+    pass: impl Fn(f64, f64) -> bool,
+) -> Check {
+    every_repeat(area, target, &agg.paired(a, &[b]), &PCT, pass)
+}
+
+/// [`every_repeat`] of `a` against a fixed `bound` (a theory).
+pub fn share_fixed(
+    agg: &Aggregate,
+    area: Area,
+    target: String,
+    a: Series,
+    bound: f64,
+    pass: impl Fn(f64, f64) -> bool,
+) -> Check {
+    let pairs: Vec<(u32, f64, f64)> = agg
+        .per_repeat(a.0, a.1, a.2)
+        .into_iter()
+        .map(|(r, x)| (r, x, bound))
+        .collect();
+    every_repeat(area, target, &pairs, &PCT, pass)
+}
