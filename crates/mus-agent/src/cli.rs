@@ -128,6 +128,9 @@ pub enum Command {
     /// losing its grant, deleted or moved away loses its entry. Entries others
     /// wrote (`mus-agent boost`, another daemon) are left alone unless --own-all.
     Watch(WatchArgs),
+    /// Print the CPUBoost CustomResourceDefinition this binary reads (YAML), e.g.
+    /// `mus-agent crd | kubectl apply -f -`; manifests/cpuboost-crd.yaml is the same.
+    Crd,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -337,5 +337,9 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             unboost(g, target.target()?.as_ref(), target.id, *force).await
         }
         Some(cli::Command::Watch(args)) => watch(g, args).await,
+        Some(cli::Command::Crd) => {
+            print!("{}", crate::cpuboost::resource::crd_yaml());
+            Ok(())
+        }
     }
 }

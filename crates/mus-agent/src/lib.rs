@@ -5,13 +5,15 @@
 //! By concern, each layer importing only those below it: [`commands`] (the
 //! subcommands) and [`tui`] over [`cli`] (flags, and the Kubernetes and cgroup
 //! clients they configure), over [`daemon`] (`mus-agent watch`) and [`targets`],
-//! over [`cgroup`], [`boost`] and [`kube`], over [`pod`] (a pod as this node sees it).
+//! over [`cgroup`], [`boost`], [`cpuboost`] (the CPUBoost object) and [`kube`], over
+//! [`pod`] (a pod as this node sees it).
 
 pub mod auto;
 pub mod boost;
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
+pub mod cpuboost;
 pub mod daemon;
 pub mod kube;
 pub mod pod;

@@ -7,7 +7,8 @@
 //! the pod within the policy → its cgroup is boosted; restart
 //! mus-runner (SIGKILL: the map carries over; SIGTERM: the map is gone and a new,
 //! empty one is pinned) → the boost is back within seconds; scrape /metrics and
-//! /healthz; remove the annotation → the entry goes.
+//! /healthz; remove the annotation → the entry goes; a CPUBoost object naming the
+//! pod for a few seconds → its cgroup at the object's weight, and gone at its end.
 //!
 //! Not skipped when QEMU, the kernel or containerd is missing: it fails and says why.
 
@@ -44,6 +45,24 @@ const WEIGHT: u64 = 8192;
 /// How long the daemon may take to converge after a change (it resyncs every 2 s,
 /// checks the pin every second, and the fake API server ends a watch after 2 s).
 const WITHIN_S: u32 = 15;
+
+/// How long the CPUBoost object of step 8 lasts, and the weight it asks.
+const BOOST_S: u32 = 10;
+const BOOST_WEIGHT: u64 = 2048;
+
+/// The CPUBoost object of step 8, on one line, its creation time `@NOW@` (the
+/// guest's clock stamps it, as an API server would).
+fn boost_json() -> String {
+    serde_json::json!({
+        "apiVersion": "mus.patos.dev/v1alpha1",
+        "kind": "CPUBoost",
+        "metadata": {"name": "incident", "namespace": NS, "uid": "b0057000-0000-4000-8000-000000000001",
+                     "resourceVersion": "30", "generation": 1, "creationTimestamp": "@NOW@"},
+        "spec": {"podName": POD, "weight": BOOST_WEIGHT, "duration": format!("{BOOST_S}s"),
+                 "reason": "the guest test"},
+    })
+    .to_string()
+}
 
 /// Hundredths of a second the guest reported for `key`; "timeout" fails.
 fn took_cs(run: &GuestRun, key: &str, what: &str) -> u32 {
@@ -96,14 +115,17 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     ];
     let policy = work.path().join("policy.yaml");
     std::fs::write(&policy, policy_yaml()).unwrap();
+    let boost = work.path().join("boost.json");
+    std::fs::write(&boost, boost_json()).unwrap();
     let scenario = k8s_scenario(
         "watch",
-        &format!("C1={c1}\nWITHIN={WITHIN_S}"),
+        &format!("C1={c1}\nWITHIN={WITHIN_S}\nBOOST_S={BOOST_S}"),
         SCRIPT,
         work.path(),
         &pods,
     )
-    .file(&policy, "/opt/policy.yaml");
+    .file(&policy, "/opt/policy.yaml")
+    .file(&boost, "/opt/api/boost.json");
     let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
     let started = Instant::now();
     let run = testbed
@@ -262,6 +284,41 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     assert_eq!(
         pod_series(&after, "mus_agent_boosted_cpu_seconds_total"),
         None
+    );
+
+    // 8. The CPUBoost object: the pod at its weight, then unboosted at its end
+    // (BOOST_S after its creation; a pass every 2 s and the 2 s watch rounds are
+    // no part of it: the daemon wakes at the end by itself), unprompted.
+    took_cs(&run, "t_boost_cs", "the CPUBoost object was not applied");
+    assert_eq!(
+        entries(&run, "dump_boosted"),
+        vec![(pod_id, BOOST_WEIGHT)],
+        "{why}"
+    );
+    took_cs(
+        &run,
+        "t_boost_gone_cs",
+        "the entry stayed after the CPUBoost ended",
+    );
+    let ended_cs = run
+        .number::<u32>("t_boost_end_cs")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The creation time has one-second resolution; the map is polled every 0.2 s.
+    assert!(
+        ended_cs + 100 >= BOOST_S * 100 && ended_cs <= (BOOST_S + 3) * 100,
+        "the boost ended {ended_cs} cs after its creation, not about {BOOST_S} s\n{why}"
+    );
+    assert_eq!(entries(&run, "dump_boost_ended"), vec![], "{why}");
+    let m = samples(&run, "metrics_boost");
+    assert_eq!(
+        sample(&m, "mus_agent_cpuboost_pods_granted_total"),
+        1.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        sample(&m, "mus_agent_cpuboosts_expired_total"),
+        1.0,
+        "{m:?}"
     );
 
     // What the daemon asked: lists and watches of this node's pods only, and of this
