@@ -5,7 +5,8 @@
 //! By concern, each layer importing only those below it: [`commands`] (the
 //! subcommands) and [`tui`] over [`cli`] (flags, and the Kubernetes and cgroup
 //! clients they configure), over [`daemon`] (`mus-agent watch`) and [`targets`],
-//! over [`cgroup`], [`boost`] and [`kube`], over [`pod`] (a pod as this node sees it).
+//! over [`cgroup`], [`boost`] and [`kube`], over [`pod`] (a pod as this node sees it);
+//! [`waits`] reads the scheduler's run-queue waits per cgroup.
 
 pub mod boost;
 pub mod cgroup;
@@ -16,3 +17,4 @@ pub mod kube;
 pub mod pod;
 pub mod targets;
 pub mod tui;
+pub mod waits;

@@ -22,6 +22,14 @@ pub enum PinnedMapError {
     },
 }
 
+impl PinnedMapError {
+    /// Whether the kernel refused to open the pin for lack of privilege (the pins are
+    /// root-only).
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, PinnedMapError::Kernel { source, .. } if source.kind() == ErrorKind::PermissionDenied)
+    }
+}
+
 /// What a pinned map must be: its kind and key and value sizes, and what it is called
 /// in messages.
 #[derive(Clone, Copy, Debug)]

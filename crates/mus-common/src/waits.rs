@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::mem::{offset_of, size_of};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
@@ -255,18 +255,16 @@ impl Waits {
 
     /// Opens the histograms pinned at `path`, checking that they look like ours.
     /// `Ok(None)`: nothing is pinned there (no runner running).
-    pub fn open_pinned(path: &Path) -> Result<Option<MapHandle>, WaitsError> {
-        pinned::open(path, EXPECTED)
+    pub fn open_pinned(path: &Path) -> Result<Option<PinnedWaits>, WaitsError> {
+        Ok(pinned::open(path, EXPECTED)?.map(|map| PinnedWaits {
+            map,
+            path: path.into(),
+        }))
     }
 
-    /// [`Waits::open_pinned`], then [`Waits::read`].
+    /// [`Waits::open_pinned`], then [`PinnedWaits::read`].
     pub fn read_pinned(path: &Path) -> Result<Option<Waits>, WaitsError> {
-        let Some(map) = Waits::open_pinned(path)? else {
-            return Ok(None);
-        };
-        Waits::read(&map)
-            .map(Some)
-            .map_err(pinned::read_error(path))
+        Waits::open_pinned(path)?.map(|w| w.read()).transpose()
     }
 
     /// What happened between `earlier` and `self`: a cgroup in both, the difference; a
@@ -296,6 +294,25 @@ impl Waits {
                 sum.add(w);
                 sum
             })
+    }
+}
+
+/// The histograms pinned by a runner, opened once to be read again and again.
+#[derive(Debug)]
+pub struct PinnedWaits {
+    map: MapHandle,
+    path: PathBuf,
+}
+
+impl PinnedWaits {
+    /// Every cgroup's waits now ([`Waits::read`]).
+    pub fn read(&self) -> Result<Waits, WaitsError> {
+        Waits::read(&self.map).map_err(pinned::read_error(&self.path))
+    }
+
+    /// Where they are pinned.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -420,6 +437,44 @@ mod tests {
         assert_eq!(delta.get(c), None, "gone: nothing");
         assert_eq!(delta.sum_of([a, b, c]).others.count(), 8);
         assert!(delta.get(a).unwrap().own.count() == 0);
+    }
+
+    #[test]
+    fn a_reading_sums_each_cgroups_values_over_the_cpus_of_a_kernel_map() {
+        let opts = libbpf_rs::libbpf_sys::bpf_map_create_opts {
+            sz: size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+            ..Default::default()
+        };
+        let map = MapHandle::create(
+            MapType::PercpuHash,
+            Some("cgroup_waits"),
+            KEY_SIZE,
+            VALUE_SIZE,
+            4,
+            &opts,
+        )
+        .expect("create a per-CPU hash (this test needs root and a kernel with BPF)");
+        let cpus = libbpf_rs::num_possible_cpus().expect("possible CPUs");
+        let per_cpu = |cpu: usize| CgroupWaits {
+            others: Histogram {
+                total_ns: 1000,
+                ..hist(&[(5, cpu as u64 + 1)])
+            },
+            own: hist(&[(9, 2)]),
+            throttled_ns: 10,
+            throttled_waits: 1,
+        };
+        let values: Vec<Vec<u8>> = (0..cpus).map(|cpu| encode(&per_cpu(cpu))).collect();
+        map.update_percpu(&7u64.to_ne_bytes(), &values, MapFlags::ANY)
+            .expect("update");
+        let waits = Waits::read(&map).expect("read");
+        let w = waits.get(CgroupId(7)).expect("cgroup 7 read");
+        let n = cpus as u64;
+        assert_eq!(w.others.buckets[5], n * (n + 1) / 2);
+        assert_eq!(w.others.total_ns, 1000 * n);
+        assert_eq!(w.own.count(), 2 * n);
+        assert_eq!((w.throttled_ns, w.throttled_waits), (10 * n, n));
+        assert_eq!(waits.0.len(), 1);
     }
 
     #[test]

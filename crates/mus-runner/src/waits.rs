@@ -14,13 +14,18 @@ const MOST: usize = 10;
 /// The waits of an interval (usually a delta, [`Waits::since`]).
 pub struct Lines<'a>(pub &'a Waits);
 
-/// One class's waits as `class=<count> p50<.. p99<..`.
+/// One class's waits as `class=<count> class_ms=<their time> class_p50<.. class_p99<..`.
 struct Class<'a>(&'static str, &'a Histogram);
 
 impl fmt::Display for Class<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Class(name, h) = self;
-        write!(f, "{name}={}", h.count())?;
+        write!(
+            f,
+            "{name}={} {name}_ms={:.1}",
+            h.count(),
+            h.total_ns as f64 / 1e6
+        )?;
         if let (Some(p50), Some(p99)) = (h.percentile(0.5), h.percentile(0.99)) {
             write!(f, " {name}_p50{p50} {name}_p99{p99}")?;
         }
@@ -66,6 +71,7 @@ mod tests {
         quiet.own.buckets[3] = 4;
         let mut victim = CgroupWaits::default();
         victim.others.buckets[11] = 100;
+        victim.others.total_ns = 150_000_000;
         victim.throttled_ns = 2_500_000;
         let waits = Waits(
             [
@@ -80,8 +86,10 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "waits cgroup=8 others=100 others_p50<2.0ms others_p99<2.0ms own=0 throttled=2.5ms",
-                "waits cgroup=7 others=0 own=4 own_p50<8us own_p99<8us throttled=0.0ms",
+                "waits cgroup=8 others=100 others_ms=150.0 others_p50<2.0ms others_p99<2.0ms \
+                 own=0 own_ms=0.0 throttled=2.5ms",
+                "waits cgroup=7 others=0 others_ms=0.0 own=4 own_ms=0.0 own_p50<8us own_p99<8us \
+                 throttled=0.0ms",
             ]
         );
     }
