@@ -1,6 +1,6 @@
 # What the run-queue wait histograms cost per context switch (issue 22, item 1): a
 # context-switch-heavy load under mus with the histograms on and off
-# (--no-wait-histograms), eight rounds in one guest boot, the order alternating per
+# (--no-wait-histograms), six rounds in one guest boot, the order alternating per
 # round. The load: stress-ng --switch 2 (two pairs of processes passing a byte through
 # a pipe, 5 s) in a cgroup of its own, then hackbench -g 2 -l 300. Each run reports
 # the switch rate (/proc/stat's ctxt per second), stress-ng's own figure (ns per
@@ -38,7 +38,7 @@ run() {
 	wait_state disabled
 }
 
-for r in 1 2 3 4 5 6 7 8; do
+for r in 1 2 3 4 5 6; do
 	if [ $((r % 2)) = 1 ]; then
 		run on
 		run off --no-wait-histograms

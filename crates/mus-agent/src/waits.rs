@@ -3,11 +3,10 @@
 //! happened since the one before. A pod's waits are those of its cgroup and of every
 //! cgroup below it (its containers), added up ([`pod_waits`]).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use mus_common::waits::{CgroupWaits, PinnedWaits, Waits, WaitsError};
-use mus_common::{CgroupId, waits_pin_path};
+use mus_common::waits_pin_path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WaitSamplerError {
@@ -16,7 +15,9 @@ pub enum WaitSamplerError {
          --no-wait-histograms records none)"
     )]
     NotPinned { path: PathBuf },
-    #[error("permission denied opening {path}: the scheduler's pins are root-only, run this as root")]
+    #[error(
+        "permission denied opening {path}: the scheduler's pins are root-only, run this as root"
+    )]
     PermissionDenied { path: PathBuf },
     #[error(transparent)]
     Map(#[from] WaitsError),
@@ -62,30 +63,13 @@ impl WaitSampler {
 /// The waits of the pod (or any cgroup) at `dir`: its own cgroup's and those of every
 /// cgroup below it. A cgroup that goes while this walks is left out.
 pub fn pod_waits(waits: &Waits, dir: &Path) -> CgroupWaits {
-    waits.sum_of(cgroup_ids_under(dir))
-}
-
-/// The IDs of the cgroup at `dir` and of every cgroup below it.
-fn cgroup_ids_under(dir: &Path) -> Vec<CgroupId> {
-    let mut ids = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(dir) = todo.pop() {
-        let Ok(id) = CgroupId::of_path(&dir) else {
-            continue;
-        };
-        ids.push(id);
-        let entries = fs::read_dir(&dir).into_iter().flatten().flatten();
-        todo.extend(
-            entries
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path()),
-        );
-    }
-    ids
+    waits.sum_of(mus_common::cgroup::walk(dir).map(|(_, id)| id))
 }
 
 #[cfg(test)]
 mod tests {
+    use mus_common::CgroupId;
+
     use super::*;
 
     #[test]
@@ -102,12 +86,34 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_that_is_no_cgroup_has_no_waits() {
+    fn a_pods_waits_are_its_own_cgroups_and_its_containers_added_up() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("container")).expect("mkdir");
-        let mut waits = Waits::default();
-        waits.0.insert(CgroupId(1), CgroupWaits::default());
-        assert_eq!(pod_waits(&waits, dir.path()), CgroupWaits::default());
-        assert!(cgroup_ids_under(dir.path()).is_empty());
+        let pod = dir.path().join("pod");
+        std::fs::create_dir_all(pod.join("container")).expect("mkdir");
+        std::fs::create_dir(dir.path().join("neighbour")).expect("mkdir");
+        let others = |n: u64| {
+            let mut w = CgroupWaits::default();
+            w.others.buckets[4] = n;
+            w
+        };
+        let waits = Waits(
+            [
+                (ino(&pod), others(1)),
+                (ino(&pod.join("container")), others(10)),
+                (ino(&dir.path().join("neighbour")), others(100)),
+            ]
+            .into(),
+        );
+        assert_eq!(pod_waits(&waits, &pod).others.count(), 11);
+        assert_eq!(
+            pod_waits(&waits, &dir.path().join("gone")),
+            CgroupWaits::default()
+        );
+    }
+
+    /// A directory's inode number: its cgroup ID, were it on cgroup2.
+    fn ino(path: &Path) -> CgroupId {
+        use std::os::unix::fs::MetadataExt;
+        CgroupId(std::fs::metadata(path).expect("stat").ino())
     }
 }

@@ -53,3 +53,34 @@ pub const WAITS_PIN_NAME: &str = "mus_cgroup_waits";
 pub fn waits_pin_path(pin_path: &Path) -> PathBuf {
     pin_path.with_file_name(WAITS_PIN_NAME)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Counters;
+    use crate::waits::Waits;
+
+    #[test]
+    fn the_load_pins_sit_next_to_the_map() {
+        let map = Path::new(DEFAULT_PIN_PATH);
+        assert_eq!(stats_pin_path(map), Path::new("/sys/fs/bpf/mus/mus_stats"));
+        assert_eq!(
+            waits_pin_path(map),
+            Path::new("/sys/fs/bpf/mus/mus_cgroup_waits")
+        );
+    }
+
+    #[test]
+    fn nothing_pinned_reads_as_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let map = dir.path().join(MAP_NAME);
+        assert_eq!(
+            Counters::read_pinned(&stats_pin_path(&map)).expect("read"),
+            None
+        );
+        assert_eq!(
+            Waits::read_pinned(&waits_pin_path(&map)).expect("read"),
+            None
+        );
+    }
+}

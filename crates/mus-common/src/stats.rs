@@ -116,19 +116,4 @@ mod tests {
             .expect("declared");
         assert_eq!((decl.name, value), ("queue_jumps", 9));
     }
-
-    #[test]
-    fn no_pin_is_no_counters() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let got = Counters::read_pinned(&dir.path().join(crate::STATS_PIN_NAME)).expect("read");
-        assert_eq!(got, None);
-    }
-
-    #[test]
-    fn the_stats_pin_sits_next_to_the_map() {
-        assert_eq!(
-            crate::stats_pin_path(Path::new(crate::DEFAULT_PIN_PATH)),
-            Path::new("/sys/fs/bpf/mus/mus_stats")
-        );
-    }
 }

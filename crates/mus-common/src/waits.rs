@@ -476,19 +476,4 @@ mod tests {
         assert_eq!((w.throttled_ns, w.throttled_waits), (10 * n, n));
         assert_eq!(waits.0.len(), 1);
     }
-
-    #[test]
-    fn no_pin_is_no_waits() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let got = Waits::read_pinned(&dir.path().join(crate::WAITS_PIN_NAME)).expect("read");
-        assert_eq!(got, None);
-    }
-
-    #[test]
-    fn the_waits_pin_sits_next_to_the_map() {
-        assert_eq!(
-            crate::waits_pin_path(Path::new(crate::DEFAULT_PIN_PATH)),
-            Path::new("/sys/fs/bpf/mus/mus_cgroup_waits")
-        );
-    }
 }

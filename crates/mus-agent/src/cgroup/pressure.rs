@@ -169,10 +169,7 @@ mod tests {
     fn a_cgroup_is_read_from_its_directory_and_a_missing_file_says_psi() {
         let dir = tempfile::tempdir().expect("tempdir");
         fs::write(dir.path().join("cpu.pressure"), SAMPLE).expect("write");
-        assert_eq!(
-            Pressure::read(dir.path()).expect("reads").some.avg10,
-            1.53
-        );
+        assert_eq!(Pressure::read(dir.path()).expect("reads").some.avg10, 1.53);
         let gone = dir.path().join("gone");
         let err = Pressure::read(&gone).expect_err("no file");
         assert!(err.to_string().contains("no PSI"), "{err}");

@@ -140,36 +140,19 @@ __hidden void wait_released(struct task_ctx *tctx, u64 now)
 	tctx->throttled_at = 0;
 }
 
-/* The bucket of a wait of @ns: 0 under 1 us, else 1 + log2(us), capped. */
+/*
+ * The bucket of a wait of @ns: 0 under 1 us, else 1 + log2(us), capped. (BPF
+ * has no count-leading-zeros instruction: clang expands the builtin into a
+ * few shifts and masks, without branches.)
+ */
 static __always_inline u32 wait_bucket(u64 ns)
 {
 	u64 us = ns / NSEC_PER_USEC;
-	u32 b = 1;
+	u32 b;
 
 	if (!us)
 		return 0;
-	if (us >> 32) {
-		us >>= 32;
-		b += 32;
-	}
-	if (us >> 16) {
-		us >>= 16;
-		b += 16;
-	}
-	if (us >> 8) {
-		us >>= 8;
-		b += 8;
-	}
-	if (us >> 4) {
-		us >>= 4;
-		b += 4;
-	}
-	if (us >> 2) {
-		us >>= 2;
-		b += 2;
-	}
-	if (us >> 1)
-		b += 1;
+	b = 64 - __builtin_clzll(us);
 	if (b >= MUS_WAIT_BUCKETS)
 		b = MUS_WAIT_BUCKETS - 1;
 	return b;
