@@ -6,7 +6,8 @@
 //! subcommands) and [`tui`] over [`cli`] (flags, and the Kubernetes and cgroup
 //! clients they configure), over [`daemon`] (`mus-agent watch`) and [`targets`],
 //! over [`cgroup`], [`boost`], [`cpuboost`] (the CPUBoost object) and [`kube`], over
-//! [`pod`] (a pod as this node sees it).
+//! [`pod`] (a pod as this node sees it); [`waits`] reads the scheduler's run-queue
+//! waits per cgroup, and [`auto`] is the automatic boost's control law.
 
 pub mod auto;
 pub mod boost;
@@ -19,3 +20,4 @@ pub mod kube;
 pub mod pod;
 pub mod targets;
 pub mod tui;
+pub mod waits;
