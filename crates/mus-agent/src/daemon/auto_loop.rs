@@ -38,7 +38,7 @@ use crate::cpuboost::BoostRef;
 use crate::cpuboost::check::auto_settings;
 use crate::cpuboost::status::Standing;
 use crate::daemon::boosts::Judged;
-use crate::daemon::events::publish;
+use crate::daemon::events::{publish, publish_action};
 use crate::daemon::metrics::AutoMetrics;
 use crate::daemon::reconcile::{self, PodRef};
 use crate::daemon::wishes::Wishes;
@@ -181,7 +181,8 @@ impl AutoLoop {
     }
 
     /// Samples every auto boost's pod and steps its controller; `true` when a
-    /// weight changed, so that a pass writes it.
+    /// weight changed or a signal became unmeasurable or measurable again, so
+    /// that a pass writes the map and the status.
     pub fn tick(&mut self, report: &Reporting<'_>) -> bool {
         if self.tracked.is_empty() {
             // The next auto boost starts with a fresh interval.
@@ -208,9 +209,16 @@ impl AutoLoop {
             };
             match sample {
                 Ok(sample) => {
-                    t.problem = None;
+                    // A problem gone is news for the status too.
+                    changed |= t.problem.take().is_some();
                     let decision = t.controller.step(sample, t.cap);
-                    changed |= tell(boost, t, &decision.to_string(), decision.change(), report);
+                    changed |= tell(
+                        boost,
+                        t,
+                        (decision.from, &decision.to_string()),
+                        decision.change(),
+                        report,
+                    );
                 }
                 Err(problem) => changed |= t.cannot_measure(boost, problem, report),
             }
@@ -237,7 +245,8 @@ impl AutoLoop {
 }
 
 impl Tracked {
-    /// The signal cannot be read: hold at `minWeight` and say so once.
+    /// The signal cannot be read: hold at `minWeight` and say so once; `true` when
+    /// that is news or moved the weight (a pass then writes the status).
     fn cannot_measure(
         &mut self,
         boost: &BoostRef,
@@ -250,7 +259,8 @@ impl Tracked {
             "{} cannot be measured for pod {}: {problem}; holding minWeight {floor}",
             self.settings.target, self.pod
         );
-        if self.problem.as_ref() != Some(&said) {
+        let news = self.problem.as_ref() != Some(&said);
+        if news {
             warn!(cpuboost = %boost, pod = %self.pod, "{boost}: {said}");
             if !report.dry_run {
                 publish(
@@ -264,7 +274,7 @@ impl Tracked {
             self.problem = Some(said);
         }
         if from == floor {
-            return false;
+            return news;
         }
         self.controller = Controller::holding(floor, self.settings.clone());
         let change = if floor > from {
@@ -276,13 +286,19 @@ impl Tracked {
             "{} weight {from} -> {floor}: the signal cannot be measured",
             change.label()
         );
-        tell(boost, self, &text, change, report)
+        tell(boost, self, (from, &text), change, report)
     }
 }
 
 /// Logs, publishes and counts one step of `t` that moved the weight (`text`
 /// says how and why); `true` if it did.
-fn tell(boost: &BoostRef, t: &Tracked, text: &str, change: Change, report: &Reporting<'_>) -> bool {
+fn tell(
+    boost: &BoostRef,
+    t: &Tracked,
+    (from, text): (Weight, &str),
+    change: Change,
+    report: &Reporting<'_>,
+) -> bool {
     let reason = match change {
         Change::Held => return false,
         Change::Raised => "AutoRaised",
@@ -295,10 +311,12 @@ fn tell(boost: &BoostRef, t: &Tracked, text: &str, change: Change, report: &Repo
     info!(cpuboost = %boost, pod = %t.pod, weight = t.controller.weight().get(),
         "{boost}: pod {} (cgroup {}): {text}", t.pod, t.path.display());
     report.metrics.changed(change == Change::Raised);
-    publish(
+    // One action per move, so that each move's Event keeps its own note.
+    publish_action(
         report.recorder,
         EventType::Normal,
         reason,
+        &format!("Weight {from} to {}", t.controller.weight()),
         format!("pod {}: {text}", t.pod),
         &t.object,
     );
