@@ -9,6 +9,8 @@
 //! empty one is pinned) → the boost is back within seconds; scrape /metrics and
 //! /healthz; remove the annotation → the entry goes; a CPUBoost object naming the
 //! pod for a few seconds → its cgroup at the object's weight, and gone at its end.
+//! A second boot: an auto CPUBoost's weight rises in the map when CPU noise starts
+//! in a sibling pod and falls back to no entry after it stops.
 //!
 //! Not skipped when QEMU, the kernel or containerd is missing: it fails and says why.
 
@@ -25,6 +27,7 @@ use vm_common::{
 };
 
 const SCRIPT: &str = include_str!("scenarios/watch.sh");
+const AUTO_SCRIPT: &str = include_str!("scenarios/auto.sh");
 
 /// The boost policy the daemon runs under: annotations honoured in the pod's
 /// namespace (labelled [`NS_LABEL`]) up to 16384.
@@ -341,5 +344,107 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     // Everything still up at the end.
     assert_eq!(get(&run, "watch_alive"), "yes", "{why}");
     assert_eq!(get(&run, "runner_alive"), "yes", "{why}");
+    assert_eq!(get(&run, "final_state"), "enabled", "{why}");
+}
+
+/// The auto boost's ceiling: 4x, reached from 1024 in two doublings.
+const AUTO_MAX: u64 = 4096;
+
+/// An auto CPUBoost of the pod, created `@NOW@`: a wait p99 target of 3 ms (the
+/// histogram's buckets are powers of two, so in effect: a p99 from 2.048 ms up
+/// is a miss), calm below 90 % of it, a 3 s cool-down.
+fn auto_boost_json() -> String {
+    serde_json::json!({
+        "apiVersion": "mus.patos.dev/v1alpha1",
+        "kind": "CPUBoost",
+        "metadata": {"name": "auto", "namespace": NS, "uid": "b0057000-0000-4000-8000-000000000002",
+                     "resourceVersion": "30", "generation": 1, "creationTimestamp": "@NOW@"},
+        "spec": {"podName": POD, "weight": AUTO_MAX, "duration": "1h",
+                 "reason": "the guest test of auto",
+                 "auto": {"target": {"waitP99": "3ms"}, "maxWeight": AUTO_MAX,
+                          "lowerBelowPercent": 90, "coolDown": "3s"}},
+    })
+    .to_string()
+}
+
+#[test]
+fn an_auto_cpuboost_rises_under_noise_and_falls_after_it() {
+    let work = tempfile::tempdir().unwrap();
+    let c1 = container_id(0xc2);
+    let pods = [the_pod(&c1, &[], "10")];
+    let policy = work.path().join("policy.yaml");
+    std::fs::write(&policy, policy_yaml()).unwrap();
+    let boost = work.path().join("boost.json");
+    std::fs::write(&boost, auto_boost_json()).unwrap();
+    let scenario = k8s_scenario(
+        "auto",
+        &format!("C1={c1}\nWITHIN=30\nMAX={AUTO_MAX}"),
+        AUTO_SCRIPT,
+        work.path(),
+        &pods,
+    )
+    .file(&policy, "/opt/policy.yaml")
+    .file(&boost, "/opt/api/boost.json");
+    let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
+    let run = testbed
+        .run(&scenario)
+        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
+    for (key, value) in &run.results {
+        if key.starts_with("t_") || key.starts_with("dump") || key.starts_with("metrics") {
+            eprintln!("@@MUS {key} {value}");
+        }
+    }
+    let why = run.console_tail();
+    check_container_setup(&run, &c1);
+    assert_eq!(get(&run, "waits_pin"), "present", "{why}");
+    assert_eq!(get(&run, "healthy_first_rc"), "0", "{why}");
+    let pod_id: u64 = run
+        .number("pod_cgroup_id")
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // Alone, the pod meets its target: no boost held.
+    assert_eq!(entries(&run, "dump_quiet"), vec![], "{why}");
+    // Noise: raised to maxWeight, and the pod gets the larger share it buys.
+    took_cs(
+        &run,
+        "t_raise_cs",
+        "the auto boost did not rise under noise",
+    );
+    assert_eq!(
+        entries(&run, "dump_noise"),
+        vec![(pod_id, AUTO_MAX)],
+        "{why}"
+    );
+    let noisy = share(&run, "noisy");
+    assert!(noisy >= 0.65, "the auto-boosted pod got {noisy:.3}\n{why}");
+    // The noise gone: back to no entry after the cool-down.
+    took_cs(
+        &run,
+        "t_fall_cs",
+        "the auto boost did not fall after the noise",
+    );
+    assert_eq!(entries(&run, "dump_after"), vec![], "{why}");
+    let m = samples(&run, "metrics_auto");
+    assert!(
+        sample(
+            &m,
+            "mus_agent_cpuboost_auto_changes_total{direction=\"raised\"}"
+        ) >= 2.0,
+        "{m:?}"
+    );
+    assert!(
+        sample(
+            &m,
+            "mus_agent_cpuboost_auto_changes_total{direction=\"lowered\"}"
+        ) >= 3.0,
+        "{m:?}"
+    );
+    assert!(
+        run.number::<u32>("auto_events")
+            .unwrap_or_else(|e| panic!("{e}"))
+            >= 5,
+        "an Event per change\n{why}"
+    );
+    assert_eq!(get(&run, "watch_alive"), "yes", "{why}");
     assert_eq!(get(&run, "final_state"), "enabled", "{why}");
 }

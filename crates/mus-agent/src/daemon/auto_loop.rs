@@ -28,7 +28,7 @@ use kube::Resource;
 use kube::runtime::events::{EventType, Recorder};
 use mus_common::waits::{CgroupWaits, Histogram, Waits};
 use mus_common::{CgroupId, Entry, OwnerId, Weight};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::auto::law::{Change, Controller, Sample};
 use crate::auto::spec::{AutoSettings, Signal};
@@ -300,7 +300,11 @@ fn tell(
     report: &Reporting<'_>,
 ) -> bool {
     let reason = match change {
-        Change::Held => return false,
+        Change::Held => {
+            // Every interval: for an operator who asks (MUS_LOG=...auto_loop=debug).
+            debug!(cpuboost = %boost, pod = %t.pod, "{boost}: pod {}: {text}", t.pod);
+            return false;
+        }
         Change::Raised => "AutoRaised",
         Change::Lowered => "AutoLowered",
     };
