@@ -350,9 +350,8 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
 /// The auto boost's ceiling: 4x, reached from 1024 in two doublings.
 const AUTO_MAX: u64 = 4096;
 
-/// An auto CPUBoost of the pod, created `@NOW@`: a wait p99 target of 3 ms (the
-/// histogram's buckets are powers of two, so in effect: a p99 from 2.048 ms up
-/// is a miss), calm below 90 % of it, a 3 s cool-down.
+/// An auto CPUBoost of the pod, created `@NOW@`: a wait p99 target of 3 ms, calm
+/// below 90 % of it, a 3 s cool-down.
 fn auto_boost_json() -> String {
     serde_json::json!({
         "apiVersion": "mus.patos.dev/v1alpha1",

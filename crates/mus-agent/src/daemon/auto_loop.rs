@@ -3,7 +3,7 @@
 //! grants; every `--auto-interval` ([`AutoLoop::tick`]) each is fed one sample
 //! of its pod's signal, read where it happens:
 //! - `waitP99`: the scheduler's run-queue wait histograms of the pod's cgroups
-//!   over the interval (`crate::waits`), their p99 (the upper edge of its log2
+//!   over the interval (`crate::waits`), their p99 (interpolated within its log2
 //!   bucket) and the share of the wait spent behind other cgroups rather than its
 //!   own threads or its own `cpu.max`;
 //! - `psiSomeAvg10`: the pod cgroup's `cpu.pressure` (works without mus);
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::runtime::events::{EventType, Recorder};
-use mus_common::waits::{CgroupWaits, Histogram, Waits};
+use mus_common::waits::{CgroupWaits, Histogram, Waits, bucket_edges};
 use mus_common::{CgroupId, Entry, OwnerId, Weight};
 use tracing::{debug, info, warn};
 
@@ -335,9 +335,7 @@ fn wait_sample(waits: &CgroupWaits, at: Duration, idle: bool) -> Sample {
     for (a, b) in all.buckets.iter_mut().zip(&waits.own.buckets) {
         *a = a.wrapping_add(*b);
     }
-    let p99 = all
-        .percentile(0.99)
-        .map_or(Duration::ZERO, |bound| bound.duration());
+    let p99 = quantile(&all, 0.99).unwrap_or(Duration::ZERO);
     let others = waits.others.total_ns as f64;
     let total = others + waits.own.total_ns as f64 + waits.throttled_ns as f64;
     Sample {
@@ -346,6 +344,28 @@ fn wait_sample(waits: &CgroupWaits, at: Duration, idle: bool) -> Sample {
         neighbour_fraction: (total > 0.0).then(|| others / total),
         idle,
     }
+}
+
+/// The `q`-quantile of `h`'s waits, interpolated linearly within its log2 bucket
+/// as Prometheus' `histogram_quantile` does (the bucket's upper edge alone would read
+/// a p99 as up to twice what it is, and a target between two edges as the lower
+/// one); in the last bucket, which has no upper edge, its lower edge. `None`
+/// without waits.
+fn quantile(h: &Histogram, q: f64) -> Option<Duration> {
+    let rank = q.clamp(0.0, 1.0) * h.count() as f64;
+    let mut seen = 0u64;
+    for (b, &n) in h.buckets.iter().enumerate() {
+        if n > 0 && (seen + n) as f64 >= rank {
+            let (lower, upper) = bucket_edges(b);
+            let Some(upper) = upper else {
+                return Some(lower);
+            };
+            let within = ((rank - seen as f64) / n as f64).clamp(0.0, 1.0);
+            return Some(lower + (upper - lower).mul_f64(within));
+        }
+        seen += n;
+    }
+    None
 }
 
 /// A pod's PSI signal: its cgroup's `cpu.pressure` some avg10 (not attributed).
@@ -377,10 +397,11 @@ mod tests {
 
     #[test]
     fn the_wait_sample_is_the_p99_of_all_waits_and_the_share_behind_others() {
-        // 98 waits under 1us (bucket 0), two in [1ms, 2ms) (bucket 11): p99 < 2ms.
+        // 98 waits under 1us (bucket 0), two in [1024us, 2048us) (bucket 11): the
+        // 99th is the first of those two, half-way into the bucket.
         let w = waits(&[(11, 2)], &[(0, 98)], (3_000_000, 1_000_000, 0));
         let s = wait_sample(&w, Duration::from_secs(5), false);
-        assert_eq!(s.signal, Signal::WaitP99(Duration::from_micros(2048)));
+        assert_eq!(s.signal, Signal::WaitP99(Duration::from_micros(1536)));
         assert_eq!(s.neighbour_fraction, Some(0.75));
         assert_eq!(s.at, Duration::from_secs(5));
         // Throttling by its own cpu.max is the pod's own wait.
@@ -393,6 +414,20 @@ mod tests {
         let s = wait_sample(&CgroupWaits::default(), Duration::ZERO, true);
         assert_eq!(s.signal, Signal::WaitP99(Duration::ZERO));
         assert_eq!(s.neighbour_fraction, None);
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_a_bucket() {
+        let mut h = Histogram::default();
+        assert_eq!(quantile(&h, 0.99), None);
+        // 100 waits in [512us, 1024us): the p99 is 99% of the way through it.
+        h.buckets[10] = 100;
+        let p99 = quantile(&h, 0.99).expect("p99");
+        assert_eq!(p99, Duration::from_nanos(512_000 + 506_880));
+        // The last bucket has no upper edge: its lower one.
+        let last = h.buckets.len() - 1;
+        h.buckets[last] = 10_000;
+        assert_eq!(quantile(&h, 0.99), Some(bucket_edges(last).0));
     }
 
     #[test]
