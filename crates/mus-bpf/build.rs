@@ -39,6 +39,7 @@ fn main() {
         .add_source("src/bpf/vtime.bpf.c")
         .add_source("src/bpf/wakeup.bpf.c")
         .add_source("src/bpf/dispatch.bpf.c")
+        .add_source("src/bpf/waits.bpf.c")
         .compile_link_gen()
         .expect("mus-bpf: building the BPF scheduler failed (see clang's output above)");
 }

@@ -183,6 +183,9 @@ pub struct WatchArgs {
     /// Seconds between full passes (pods and map are re-read even without events).
     #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub resync_interval: u64,
+    /// Seconds between samples of an auto CPUBoost's signal, each a step of its weight.
+    #[arg(long, default_value_t = 1, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub auto_interval: u64,
     /// Serve /metrics, /healthz (liveness) and /readyz (readiness) here
     /// [default: 0.0.0.0:9477 in a pod, 127.0.0.1:9477 elsewhere].
     ///
@@ -357,6 +360,7 @@ mod tests {
             panic!("not watch")
         };
         assert_eq!(args.resync_interval, 60);
+        assert_eq!(args.auto_interval, 1);
         assert!(!args.own_all && !args.dry_run && !args.no_events);
         assert_eq!(args.listen().port(), 9477);
         assert_eq!(args.http_limits(), Limits::default());

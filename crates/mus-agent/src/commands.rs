@@ -258,6 +258,7 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     opts.own_all = args.own_all;
     opts.dry_run = args.dry_run;
     opts.resync_interval = Duration::from_secs(args.resync_interval);
+    opts.auto_interval = Duration::from_secs(args.auto_interval);
     opts.events = !args.no_events;
     let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
     let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));

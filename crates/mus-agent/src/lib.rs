@@ -6,8 +6,9 @@
 //! subcommands), [`plan`] (the preview of a boost) and [`tui`] over [`cli`] (flags,
 //! and the Kubernetes and cgroup clients they configure), over [`daemon`]
 //! (`mus-agent watch`) and [`targets`], over [`cgroup`], [`boost`], [`cpuboost`]
-//! (the CPUBoost object), [`auto`] (the automatic boost's control law) and [`kube`],
-//! over [`pod`] (a pod as this node sees it).
+//! (the CPUBoost object), [`auto`] (the automatic boost's control law), [`waits`]
+//! (the scheduler's run-queue waits per cgroup) and [`kube`], over [`pod`] (a pod as
+//! this node sees it).
 
 pub mod auto;
 pub mod boost;
@@ -21,3 +22,4 @@ pub mod plan;
 pub mod pod;
 pub mod targets;
 pub mod tui;
+pub mod waits;

@@ -775,7 +775,8 @@ fn the_committed_crd_is_the_one_the_agent_reads() {
         rules,
         [
             "has(self.selector) != has(self.podName)",
-            "has(self.duration) != has(self.until)"
+            "has(self.duration) != has(self.until)",
+            "!has(self.auto) || has(self.auto.target.waitP99) != has(self.auto.target.psiSomeAvg10)"
         ]
     );
     // Each node's agent owns its item of status.nodes: a list-map keyed by node.
@@ -802,6 +803,21 @@ fn mus_agent_crd_prints_the_committed_crd() {
         String::from_utf8_lossy(&out.stdout),
         text("cpuboost-crd.yaml")
     );
+}
+
+#[test]
+fn the_auto_sample_is_valid() {
+    let mut boost: mus_agent::cpuboost::CPUBoost =
+        serde_saphyr::from_str(&text("examples/cpuboost-redis-auto.yaml"))
+            .unwrap_or_else(|e| panic!("the sample: {e}"));
+    boost.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2026-12-04T10:00:00Z".parse().expect("time"),
+    ));
+    mus_agent::cpuboost::check::check(&boost).expect("a valid boost");
+    let settings = mus_agent::cpuboost::check::auto_settings(&boost.spec)
+        .expect("valid auto settings")
+        .expect("an auto boost");
+    assert_eq!(settings.max_weight.get(), boost.spec.weight);
 }
 
 #[test]

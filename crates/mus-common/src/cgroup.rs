@@ -89,25 +89,31 @@ fn unified_cgroup_path(proc_cgroup: &str) -> Option<&str> {
 /// name. Walks the tree, so it is for listing, not for hot paths; `None` when no
 /// cgroup has that ID any more (a stale entry).
 pub fn find_cgroup(mount: &Path, id: CgroupId) -> Option<PathBuf> {
-    let mut pending = vec![mount.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(meta) = fs::metadata(&dir) else {
-            continue;
-        };
-        if meta.ino() == id.0 {
-            return Some(dir);
+    walk(mount).find(|(_, i)| *i == id).map(|(dir, _)| dir)
+}
+
+/// The cgroup at `root` and every cgroup below it, depth first, each with its ID (a
+/// pod's own cgroup and its containers'). A directory that goes during the walk is
+/// left out.
+pub fn walk(root: &Path) -> impl Iterator<Item = (PathBuf, CgroupId)> {
+    let mut pending = vec![root.to_path_buf()];
+    std::iter::from_fn(move || {
+        while let Some(dir) = pending.pop() {
+            let Ok(meta) = fs::metadata(&dir) else {
+                continue;
+            };
+            if let Ok(children) = fs::read_dir(&dir) {
+                pending.extend(
+                    children
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+            return Some((dir, CgroupId(meta.ino())));
         }
-        let Ok(children) = fs::read_dir(&dir) else {
-            continue;
-        };
-        pending.extend(
-            children
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path()),
-        );
-    }
-    None
+        None
+    })
 }
 
 #[cfg(test)]

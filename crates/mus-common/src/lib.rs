@@ -5,14 +5,17 @@
 //! and weights into it. This crate is the one place that knows how: where the pin
 //! lives, what a valid weight is, how a cgroup becomes an ID, and a typed handle to
 //! the map whose value layout comes from the scheduler's own `intf.h`. The runner
-//! also pins the scheduler's counters next to the map ([`stats`]), read-only for
-//! the agent's metrics. [`shares`] is the model of what share of the CPUs each cgroup
-//! gets under contention, which `mus-agent plan` and the bench's theories share.
+//! also pins the scheduler's counters ([`stats`]) and its run-queue wait histograms
+//! per cgroup ([`waits`]) next to the map, read-only for the agent. [`shares`] is the
+//! model of what share of the CPUs each cgroup gets under contention, which
+//! `mus-agent plan` and the bench's theories share.
 
 pub mod cgroup;
+pub mod pinned;
 pub mod prio_map;
 pub mod shares;
 pub mod stats;
+pub mod waits;
 pub mod weight;
 
 use std::path::{Path, PathBuf};
@@ -43,4 +46,44 @@ pub const STATS_PIN_NAME: &str = "mus_stats";
 /// that `--pin-path` moves both.
 pub fn stats_pin_path(pin_path: &Path) -> PathBuf {
     pin_path.with_file_name(STATS_PIN_NAME)
+}
+
+/// File name of the scheduler's run-queue wait histograms per cgroup (the per-CPU hash
+/// `cgroup_waits`), pinned by `mus-runner` next to the counters.
+pub const WAITS_PIN_NAME: &str = "mus_cgroup_waits";
+
+/// Where the wait histograms are pinned for the map pinned at `pin_path`.
+pub fn waits_pin_path(pin_path: &Path) -> PathBuf {
+    pin_path.with_file_name(WAITS_PIN_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Counters;
+    use crate::waits::Waits;
+
+    #[test]
+    fn the_load_pins_sit_next_to_the_map() {
+        let map = Path::new(DEFAULT_PIN_PATH);
+        assert_eq!(stats_pin_path(map), Path::new("/sys/fs/bpf/mus/mus_stats"));
+        assert_eq!(
+            waits_pin_path(map),
+            Path::new("/sys/fs/bpf/mus/mus_cgroup_waits")
+        );
+    }
+
+    #[test]
+    fn nothing_pinned_reads_as_none() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let map = dir.path().join(MAP_NAME);
+        assert_eq!(
+            Counters::read_pinned(&stats_pin_path(&map)).expect("read"),
+            None
+        );
+        assert_eq!(
+            Waits::read_pinned(&waits_pin_path(&map)).expect("read"),
+            None
+        );
+    }
 }

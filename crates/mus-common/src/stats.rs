@@ -6,12 +6,14 @@
 
 mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle, MapType};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 use mus_bpf::intf;
 
 pub use table::{COUNTERS, Counter, Unit};
+
+use crate::pinned::{self, Expected, PinnedMapError};
 
 /// How many counters this build knows.
 pub const NR_STATS: usize = intf::mus_stat_idx_MUS_NR_STATS as usize;
@@ -23,17 +25,16 @@ const VALUE_SIZE: u32 = size_of::<u64>() as u32;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters(pub [u64; NR_STATS]);
 
-#[derive(Debug, thiserror::Error)]
-pub enum StatsError {
-    #[error("{path} is not the mus scheduler's counters: {reason}")]
-    NotOurMap { path: PathBuf, reason: String },
-    #[error("cannot {op} {path}: {source}")]
-    Kernel {
-        op: &'static str,
-        path: PathBuf,
-        source: libbpf_rs::Error,
-    },
-}
+/// Why the pinned counters could not be opened or read.
+pub type StatsError = PinnedMapError;
+
+/// What the counters' pin must be (its length may differ between versions).
+const EXPECTED: Expected = Expected {
+    what: "counters",
+    map_type: MapType::PercpuArray,
+    key_size: KEY_SIZE,
+    value_size: VALUE_SIZE,
+};
 
 impl Counters {
     /// Sums every counter over the CPUs. A counter the map lacks (pinned by a runner
@@ -55,33 +56,7 @@ impl Counters {
     /// per-CPU array of u64 indexed by u32; its length may differ between versions).
     /// `Ok(None)`: nothing is pinned there (no runner running).
     pub fn open_pinned(path: &Path) -> Result<Option<MapHandle>, StatsError> {
-        let map = match MapHandle::from_pinned_path(path) {
-            Ok(map) => map,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StatsError::Kernel {
-                    op: "open",
-                    path: path.into(),
-                    source,
-                });
-            }
-        };
-        if map.map_type() != MapType::PercpuArray
-            || map.key_size() != KEY_SIZE
-            || map.value_size() != VALUE_SIZE
-        {
-            let reason = format!(
-                "it is a {:?} with {}/{}-byte keys/values, not a per-CPU array of {KEY_SIZE}/{VALUE_SIZE}",
-                map.map_type(),
-                map.key_size(),
-                map.value_size()
-            );
-            return Err(StatsError::NotOurMap {
-                path: path.into(),
-                reason,
-            });
-        }
-        Ok(Some(map))
+        pinned::open(path, EXPECTED)
     }
 
     /// [`Counters::open_pinned`], then [`Counters::read`].
@@ -91,11 +66,7 @@ impl Counters {
         };
         Counters::read(&map)
             .map(Some)
-            .map_err(|source| StatsError::Kernel {
-                op: "read",
-                path: path.into(),
-                source,
-            })
+            .map_err(pinned::read_error(path))
     }
 
     /// What happened between `earlier` and `self`.
@@ -144,20 +115,5 @@ mod tests {
             .find(|(d, _)| d.idx == intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS)
             .expect("declared");
         assert_eq!((decl.name, value), ("queue_jumps", 9));
-    }
-
-    #[test]
-    fn no_pin_is_no_counters() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let got = Counters::read_pinned(&dir.path().join(crate::STATS_PIN_NAME)).expect("read");
-        assert_eq!(got, None);
-    }
-
-    #[test]
-    fn the_stats_pin_sits_next_to_the_map() {
-        assert_eq!(
-            crate::stats_pin_path(Path::new(crate::DEFAULT_PIN_PATH)),
-            Path::new("/sys/fs/bpf/mus/mus_stats")
-        );
     }
 }

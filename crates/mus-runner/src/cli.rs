@@ -50,6 +50,11 @@ pub struct Args {
     #[arg(long)]
     pub no_preempt: bool,
 
+    /// Do not measure each cgroup's run-queue waits (the histograms pinned as
+    /// mus_cgroup_waits stay empty): to measure what they cost.
+    #[arg(long)]
+    pub no_wait_histograms: bool,
+
     /// Weight given to a map entry whose weight is 0 (so `bpftool map update` with
     /// an all-zero value boosts at this weight). 1024 is an ordinary cgroup.
     #[arg(long, default_value_t = Weight::HIGH_DEFAULT)]

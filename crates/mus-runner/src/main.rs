@@ -13,6 +13,7 @@ mod preflight;
 mod scheduler;
 mod stats;
 mod topology;
+mod waits;
 
 use std::mem::MaybeUninit;
 use std::process::ExitCode;
@@ -49,8 +50,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             .context("cannot install signal handlers")?;
     }
     if let Some(every) = args.monitor {
-        let stats_pin = mus_common::stats_pin_path(&args.pin_path);
-        monitor::run(&stats_pin, Duration::from_secs(every), &shutdown)?;
+        monitor::run(&args.pin_path, Duration::from_secs(every), &shutdown)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -68,6 +68,7 @@ fn run(args: &Args) -> Result<ExitCode> {
             slice_min_us = args.slice_min_us,
             sync_grace_us = args.sync_grace_us,
             preempt = !args.no_preempt,
+            wait_histograms = !args.no_wait_histograms,
             high_weight = %args.high_weight,
             "mus scheduler attached"
         );

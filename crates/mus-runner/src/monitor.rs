@@ -1,7 +1,8 @@
 //! `--monitor`: the counters of a scheduler that another mus-runner runs, read from
 //! their pin and printed every interval as the `--stats` line (the scx convention,
-//! as `scx_bpfland --monitor`). It loads nothing, so it runs beside the scheduler;
-//! the pin is root-only, so it needs root all the same.
+//! as `scx_bpfland --monitor`), followed by each interval's run-queue waits per cgroup
+//! (from their pin next to the counters). It loads nothing, so it runs beside the
+//! scheduler; the pins are root-only, so it needs root all the same.
 
 use std::fs;
 use std::io;
@@ -12,8 +13,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use mus_common::stats::Counters;
+use mus_common::waits::Waits;
 
 use crate::stats::Line;
+use crate::waits::Lines;
 
 /// One reading of the pinned counters and which pin it came from: a runner that
 /// loads the scheduler again pins a new map (a new bpffs inode) whose counters
@@ -21,13 +24,18 @@ use crate::stats::Line;
 struct Reading {
     pin: u64,
     counters: Counters,
+    /// `None` from a runner that pins no histograms (an older version).
+    waits: Option<Waits>,
 }
 
-/// Prints the counters pinned at `stats_pin`: first since the scheduler was loaded,
-/// then what happened in each `every`, until `shutdown` is set. Fails if nothing is
-/// pinned there at the start; a scheduler that stops later is waited for.
-pub fn run(stats_pin: &Path, every: Duration, shutdown: &AtomicBool) -> Result<()> {
-    let first = read(stats_pin)?.ok_or_else(|| {
+/// Prints the counters pinned next to `pin_path`: first since the scheduler was
+/// loaded, then what happened in each `every`, with the waits of that interval, until
+/// `shutdown` is set. Fails if nothing is pinned there at the start; a scheduler that
+/// stops later is waited for.
+pub fn run(pin_path: &Path, every: Duration, shutdown: &AtomicBool) -> Result<()> {
+    let stats_pin = &mus_common::stats_pin_path(pin_path);
+    let waits_pin = &mus_common::waits_pin_path(pin_path);
+    let first = read(stats_pin, waits_pin)?.ok_or_else(|| {
         anyhow!(
             "no scheduler's counters are pinned at {}: is mus-runner running (with this \
              --pin-path)?",
@@ -37,13 +45,18 @@ pub fn run(stats_pin: &Path, every: Duration, shutdown: &AtomicBool) -> Result<(
     println!("since load: {}", Line(first.counters));
     let mut last = Some(first);
     while !crate::sleep_unless(shutdown, every) {
-        let now = read(stats_pin)?;
+        let now = read(stats_pin, waits_pin)?;
         match (&last, &now) {
-            (Some(before), Some(now)) if before.pin == now.pin => println!(
-                "last {}s: {}",
-                every.as_secs(),
-                Line(now.counters.since(&before.counters))
-            ),
+            (Some(before), Some(now)) if before.pin == now.pin => {
+                println!(
+                    "last {}s: {}",
+                    every.as_secs(),
+                    Line(now.counters.since(&before.counters))
+                );
+                if let (Some(was), Some(is)) = (&before.waits, &now.waits) {
+                    print!("{}", Lines(&is.since(was)));
+                }
+            }
             (_, Some(now)) => {
                 println!("scheduler loaded again; since load: {}", Line(now.counters))
             }
@@ -58,8 +71,8 @@ pub fn run(stats_pin: &Path, every: Duration, shutdown: &AtomicBool) -> Result<(
     Ok(())
 }
 
-/// `None`: nothing is pinned at `path`.
-fn read(path: &Path) -> Result<Option<Reading>> {
+/// `None`: no counters are pinned at `path`.
+fn read(path: &Path, waits_path: &Path) -> Result<Option<Reading>> {
     // The pin's identity first: if it is replaced before the counters are read,
     // the next reading sees another inode and starts over rather than subtracting
     // an old map's counters from a new one's.
@@ -76,7 +89,12 @@ fn read(path: &Path) -> Result<Option<Reading>> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot look at {}", path.display())),
     };
-    Ok(Counters::read_pinned(path)?.map(|counters| Reading { pin, counters }))
+    let waits = Waits::read_pinned(waits_path)?;
+    Ok(Counters::read_pinned(path)?.map(|counters| Reading {
+        pin,
+        counters,
+        waits,
+    }))
 }
 
 #[cfg(test)]
@@ -87,7 +105,8 @@ mod tests {
     fn nothing_pinned_is_an_error_that_names_the_runner() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pin = dir.path().join(mus_common::STATS_PIN_NAME);
-        let err = run(&pin, Duration::from_secs(1), &AtomicBool::new(false))
+        let map = dir.path().join("high_prio_cgroups");
+        let err = run(&map, Duration::from_secs(1), &AtomicBool::new(false))
             .expect_err("nothing to monitor");
         let msg = format!("{err:#}");
         assert!(

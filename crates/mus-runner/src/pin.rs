@@ -1,15 +1,17 @@
 //! The bpffs pins: the directory they live in, the move from the old path, making a
-//! pin root-only and removing it; `high_prio_cgroups` and, next to it, the
-//! scheduler's counters. (What a pinned map holds is `migrate`'s business.)
+//! pin root-only and removing it; `high_prio_cgroups` and, next to it, the maps of
+//! one load ([`LoadPin`]: the scheduler's counters and its wait histograms). (What a
+//! pinned map holds is `migrate`'s business.)
 
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use libbpf_rs::MapMut;
 use mus_common::stats::Counters;
+use mus_common::waits::Waits;
 use mus_common::{DEFAULT_PIN_PATH, LEGACY_PIN_PATH};
 use tracing::{info, warn};
 
@@ -73,28 +75,56 @@ pub fn adopt_legacy(pin_path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Looks at the counters' pin path before loading. A counters map found there was
-/// left by a runner that died without unpinning, and is replaced once we have
-/// loaded ([`pin_stats`]); anything else is refused rather than removed.
-pub fn inspect_stats(path: &Path) -> Result<()> {
-    Counters::open_pinned(path).map(drop).with_context(|| {
-        format!(
-            "{0} exists but is not a pin of the scheduler's counters; remove it (`rm {0}`)",
-            path.display()
-        )
-    })
+/// A map of one load that the runner pins next to the boosts' map, root-only. Unlike
+/// the boosts, a dead scheduler's are not worth carrying over: each load pins its own
+/// (a stale pin is replaced) and a stop the operator asked for removes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadPin {
+    /// The per-CPU counters (`mus_stats`).
+    Counters,
+    /// The run-queue wait histograms per cgroup (`mus_cgroup_waits`).
+    Waits,
 }
 
-/// Pins this scheduler's counters at `path`, root-only. A stale pin there (checked
-/// by [`inspect_stats`]) is removed first: unlike the map's boosts, a dead
-/// scheduler's counters are not worth carrying over, so they restart at 0 (a
-/// Prometheus scrape sees a counter reset, which it handles).
-pub fn pin_stats(stats: &mut MapMut, path: &Path) -> Result<()> {
-    remove(path)?;
-    stats
-        .pin(path)
-        .with_context(|| format!("cannot pin the scheduler's counters at {}", path.display()))?;
-    restrict(path)
+impl LoadPin {
+    pub const ALL: [LoadPin; 2] = [LoadPin::Counters, LoadPin::Waits];
+
+    /// Where it is pinned for the map pinned at `pin_path`.
+    pub fn path(self, pin_path: &Path) -> PathBuf {
+        match self {
+            LoadPin::Counters => mus_common::stats_pin_path(pin_path),
+            LoadPin::Waits => mus_common::waits_pin_path(pin_path),
+        }
+    }
+
+    /// Looks at its pin path before loading. A map of ours found there was left by a
+    /// runner that died without unpinning, and is replaced once we have loaded
+    /// ([`LoadPin::pin`]); anything else is refused rather than removed.
+    pub fn inspect(self, pin_path: &Path) -> Result<()> {
+        let path = self.path(pin_path);
+        let checked = match self {
+            LoadPin::Counters => Counters::open_pinned(&path).map(drop),
+            LoadPin::Waits => Waits::open_pinned(&path).map(drop),
+        };
+        checked.with_context(|| {
+            format!(
+                "{0} exists but is not a pin of the scheduler's {self:?}; remove it (`rm {0}`)",
+                path.display()
+            )
+        })
+    }
+
+    /// Pins this load's `map` at its path next to `pin_path`, root-only, replacing a
+    /// stale pin (checked by [`LoadPin::inspect`]): counters restart at 0 (a Prometheus
+    /// scrape sees a counter reset, which it handles), and so do the histograms.
+    pub fn pin(self, map: &mut MapMut, pin_path: &Path) -> Result<()> {
+        let path = self.path(pin_path);
+        remove(&path)?;
+        map.pin(&path).with_context(|| {
+            format!("cannot pin the scheduler's {self:?} at {}", path.display())
+        })?;
+        restrict(&path)
+    }
 }
 
 /// Makes the pin root-only and checks that it took.
@@ -111,11 +141,18 @@ pub fn restrict(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes the map's pin and the counters' pin next to it, for a stop the operator
-/// asked for.
+/// Removes the map's pin and the pins of the load's maps next to it, for a stop the
+/// operator asked for.
 pub fn remove_all(pin_path: &Path) -> Result<()> {
-    remove(&mus_common::stats_pin_path(pin_path))?;
+    remove_load_pins(pin_path)?;
     remove(pin_path)
+}
+
+/// Removes the pins of the load's maps next to `pin_path`.
+pub fn remove_load_pins(pin_path: &Path) -> Result<()> {
+    LoadPin::ALL
+        .iter()
+        .try_for_each(|pin| remove(&pin.path(pin_path)))
 }
 
 /// Unpins: on bpffs that is removing the file. The map itself lives on while

@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use crate::cli::Args;
 use crate::ejection::Class;
 use crate::migrate::{self, Existing};
-use crate::pin;
+use crate::pin::{self, LoadPin};
 use crate::stats::Line;
 use crate::topology::Caches;
 
@@ -66,8 +66,9 @@ impl<'obj> Scheduler<'obj> {
     pub fn init(args: &Args, open_object: &'obj mut MaybeUninit<OpenObject>) -> Result<Self> {
         pin::prepare_dir(&args.pin_path)?;
         pin::adopt_legacy(&args.pin_path)?;
-        let stats_pin_path = mus_common::stats_pin_path(&args.pin_path);
-        pin::inspect_stats(&stats_pin_path)?;
+        for load_pin in LoadPin::ALL {
+            load_pin.inspect(&args.pin_path)?;
+        }
 
         let builder = BpfSkelBuilder::default();
         let mut open = scx_ops_open!(builder, open_object, mus_ops, None)?;
@@ -80,6 +81,7 @@ impl<'obj> Scheduler<'obj> {
         rodata.slice_min_ns = args.slice_min_us.min(args.slice_us) * 1000;
         rodata.sync_grace_ns = args.sync_grace_us * 1000;
         rodata.preempt_enabled = !args.no_preempt;
+        rodata.wait_histograms = !args.no_wait_histograms;
         rodata.watchdog_timeout_ns = u64::from(args.watchdog_timeout_ms) * 1_000_000;
         rodata.default_high_weight = args.high_weight.get();
         let nr_cpus = libbpf_rs::num_possible_cpus().context("cannot count the possible CPUs")?;
@@ -135,7 +137,8 @@ impl<'obj> Scheduler<'obj> {
         }
 
         let attached = pin::restrict(&args.pin_path)
-            .and_then(|()| pin::pin_stats(&mut skel.maps.stats, &stats_pin_path))
+            .and_then(|()| LoadPin::Counters.pin(&mut skel.maps.stats, &args.pin_path))
+            .and_then(|()| LoadPin::Waits.pin(&mut skel.maps.cgroup_waits, &args.pin_path))
             .and_then(|()| scx_ops_attach!(skel, mus_ops));
         let link = match attached {
             Ok(link) => link,
@@ -145,7 +148,7 @@ impl<'obj> Scheduler<'obj> {
                 if matches!(existing, Existing::Nothing) {
                     pin::remove(&args.pin_path)?;
                 }
-                pin::remove(&stats_pin_path)?;
+                pin::remove_load_pins(&args.pin_path)?;
                 return Err(e);
             }
         };

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::{boot_on, get};
+use mus_common::waits::CgroupWaits;
 use mus_testbed::{GuestKernel, GuestRun, Scenario, build_workspace_bins};
 
 /// mus-agent, which writes the map through mus-common. Cargo builds only this
@@ -793,4 +794,105 @@ fn no_stall_with_a_short_watchdog_an_idle_crowd_and_disjoint_pinned_threads() {
         !run.console_tail().contains("stall"),
         "the watchdog reported a stall\n{why}"
     );
+}
+
+/// One cgroup's entry of the wait histograms as bpftool prints it (`{}`: none), summed
+/// over the CPUs.
+fn waits_entry(run: &GuestRun, key: &str) -> CgroupWaits {
+    let text = get(run, key);
+    let json: serde_json::Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{key} is not JSON ({e}): {text}\n{}", run.console_tail()));
+    let json = json.get("formatted").unwrap_or(&json);
+    let mut sum = CgroupWaits::default();
+    let Some(cpus) = json.get("values").and_then(|v| v.as_array()) else {
+        return sum;
+    };
+    let word = |v: &serde_json::Value| {
+        v.as_u64()
+            .unwrap_or_else(|| panic!("{key}: {v} is not a number"))
+    };
+    for cpu in cpus {
+        let value = &cpu["value"];
+        for (c, hist) in [&mut sum.others, &mut sum.own].into_iter().enumerate() {
+            for (b, n) in hist.buckets.iter_mut().enumerate() {
+                *n += word(&value["hist"][c][b]);
+            }
+            hist.total_ns += word(&value["wait_ns"][c]);
+        }
+        sum.throttled_ns += word(&value["throttled_ns"]);
+        sum.throttled_waits += word(&value["throttled_waits"]);
+    }
+    sum
+}
+
+/// Issue 22, item 1: each cgroup's run-queue waits, by whose doing they are. One busy
+/// thread next to eight waits behind the others; eight alone on two CPUs wait on their
+/// own account; a cgroup under its own cpu.max is throttled, not delayed by others; and
+/// `--no-wait-histograms` records nothing.
+#[test]
+fn run_queue_waits_are_told_apart_by_whose_doing_they_are() {
+    let run = boot("waits", include_str!("scenarios/waits.sh"), 300);
+    let why = run.console_tail();
+    let phase = |name: &str| -> CgroupWaits {
+        let w = waits_entry(&run, &format!("{name}_after"))
+            .since(&waits_entry(&run, &format!("{name}_before")));
+        let ms = |ns: u64| ns as f64 / 1e6;
+        eprintln!(
+            "{name}: others {} waits {:.1} ms p50 {:?} p99 {:?}; own {} waits {:.1} ms p50 \
+             {:?} p99 {:?}; throttled {:.1} ms in {} waits",
+            w.others.count(),
+            ms(w.others.total_ns),
+            w.others.percentile(0.5),
+            w.others.percentile(0.99),
+            w.own.count(),
+            ms(w.own.total_ns),
+            w.own.percentile(0.5),
+            w.own.percentile(0.99),
+            ms(w.throttled_ns),
+            w.throttled_waits
+        );
+        w
+    };
+    assert_eq!(get(&run, "waits_pin_mode"), "600", "{why}");
+
+    // (a) one thread next to eight: at least 90 % of its waiting behind the others,
+    // a CPU's worth of it (8 noise threads take their turns before it)
+    let solo = phase("solo");
+    assert!(
+        solo.others.count() >= 100 && solo.others.total_ns >= 9 * solo.own.total_ns,
+        "one thread next to eight: {solo:?}\n{why}"
+    );
+    // ... which --monitor shows too
+    assert_eq!(get(&run, "monitor_rc"), "0", "{why}");
+    let line = get(&run, "monitor_solo");
+    assert!(
+        line.starts_with(&format!("waits cgroup={} others=", get(&run, "solo_id")))
+            && line.contains("others_p99<"),
+        "{line:?}\n{why}"
+    );
+
+    // (b) eight alone on two CPUs: at least 90 % their own
+    let crowd = phase("crowd");
+    assert!(
+        crowd.own.count() >= 100 && crowd.own.total_ns >= 9 * crowd.others.total_ns,
+        "eight threads alone: {crowd:?}\n{why}"
+    );
+
+    // (c) two threads under 0.2 CPU: held back most of the 10 s (each thread runs 1 s
+    // of them), and next to no wait behind others
+    let capped = phase("capped");
+    assert!(
+        capped.throttled_ns >= 10_000_000_000 && capped.throttled_waits >= 10,
+        "two threads under cpu.max 0.2: {capped:?}\n{why}"
+    );
+    assert!(
+        capped.others.total_ns * 20 <= capped.throttled_ns,
+        "a cgroup throttled by its own cpu.max waited behind others: {capped:?}\n{why}"
+    );
+
+    assert_attached_throughout(&run);
+    assert_eq!(get(&run, "waits_pin_after_term"), "absent", "{why}");
+    // off: no entry at all
+    assert_eq!(get(&run, "off"), "{}", "{why}");
+    assert_eq!(get(&run, "off_runner_rc"), "0", "{why}");
 }

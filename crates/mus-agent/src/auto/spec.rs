@@ -155,7 +155,7 @@ pub struct AutoSettings {
 }
 
 /// Why an [`AutoSpec`] is refused: one sentence naming the field.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AutoSpecError {
     #[error("target: set exactly one of waitP99 and psiSomeAvg10")]
     TargetNotOne,

@@ -9,9 +9,10 @@ use kube::core::Selector;
 use mus_common::Weight;
 
 use super::BoostRef;
-use super::CPUBoost;
 use super::expiry::{after, parse_duration};
 use super::select::{InForce, Target};
+use super::{CPUBoost, CPUBoostSpec};
+use crate::auto::spec::{AutoSettings, AutoSpecError};
 
 /// Why an object cannot be run, whatever the policy.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +34,12 @@ pub enum Invalid {
     },
     #[error("spec.weight: {0}")]
     Weight(String),
+    #[error("spec.auto.{0}")]
+    Auto(AutoSpecError),
+    #[error(
+        "spec.auto.maxWeight {max} is above spec.weight {weight}: spec.weight is the most an auto boost may reach, so raise it or lower maxWeight"
+    )]
+    AutoAboveWeight { max: u32, weight: u32 },
     #[error("spec.selector is not a label selector: {0}")]
     Selector(String),
     #[error("the object has no creationTimestamp")]
@@ -56,6 +63,7 @@ pub fn check(boost: &CPUBoost) -> Result<InForce, Invalid> {
         _ => return Err(Invalid::Target),
     };
     let weight = Weight::new(spec.weight.into()).map_err(|e| Invalid::Weight(e.to_string()))?;
+    auto_settings(spec)?;
     let expires = match (&spec.duration, &spec.until) {
         (Some(text), None) => {
             let d = parse_duration(text).ok_or_else(|| Invalid::Duration(text.clone()))?;
@@ -81,6 +89,23 @@ pub fn check(boost: &CPUBoost) -> Result<InForce, Invalid> {
         expires,
         container: spec.container.clone(),
     })
+}
+
+/// The auto mode's settings, checked, if the object has one. `spec.weight` is
+/// what the policy admits, so an auto boost may not reach above it: its
+/// `maxWeight` is at most `spec.weight` (both default to 4096).
+pub fn auto_settings(spec: &CPUBoostSpec) -> Result<Option<AutoSettings>, Invalid> {
+    let Some(auto) = &spec.auto else {
+        return Ok(None);
+    };
+    let settings = auto.validate().map_err(Invalid::Auto)?;
+    if settings.max_weight.get() > spec.weight {
+        return Err(Invalid::AutoAboveWeight {
+            max: settings.max_weight.get(),
+            weight: spec.weight,
+        });
+    }
+    Ok(Some(settings))
 }
 
 #[cfg(test)]
@@ -160,6 +185,16 @@ mod tests {
         assert_eq!(
             err(spec(serde_json::json!({"duration": "0s"}))),
             "spec.duration \"0s\" ends the boost when it begins"
+        );
+        assert_eq!(
+            err(spec(
+                serde_json::json!({"auto": {"target": {"waitP99": "1ms"}, "maxWeight": 8192}})
+            )),
+            "spec.auto.maxWeight 8192 is above spec.weight 4096: spec.weight is the most an auto boost may reach, so raise it or lower maxWeight"
+        );
+        assert_eq!(
+            err(spec(serde_json::json!({"auto": {"target": {}}}))),
+            "spec.auto.target: set exactly one of waitP99 and psiSomeAvg10"
         );
         assert!(err(spec(serde_json::json!({"podName": null, "selector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}))).starts_with("spec.selector is not a label selector"));
     }

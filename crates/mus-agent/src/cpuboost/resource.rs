@@ -5,11 +5,13 @@
 //! the rest (an `until` in the past, the boost policy: [`super::verdict`]).
 //!
 //! Every field but the target, `reason` and one expiry is optional, so that a later
-//! field (a `mode: auto`, say) is not a breaking change.
+//! field is not a breaking change; `auto` was the first such.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
+
+use crate::auto::spec::AutoSpec;
 
 /// The default weight: 4x an ordinary cgroup's (1024), the CLI's and the
 /// `mus.patos.dev/boost: "true"` annotation's.
@@ -62,6 +64,7 @@ pub const DURATION_PATTERN: &str = "^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$
 )]
 #[x_kube(validation = Rule::new("has(self.selector) != has(self.podName)").message("set exactly one of selector and podName"))]
 #[x_kube(validation = Rule::new("has(self.duration) != has(self.until)").message("set exactly one of duration and until"))]
+#[x_kube(validation = Rule::new("!has(self.auto) || has(self.auto.target.waitP99) != has(self.auto.target.psiSomeAvg10)").message("auto.target: set exactly one of waitP99 and psiSomeAvg10"))]
 #[serde(rename_all = "camelCase")]
 pub struct CPUBoostSpec {
     /// The pods to boost, by label, in this object's namespace.
@@ -86,6 +89,10 @@ pub struct CPUBoostSpec {
     /// Until when (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<Time>,
+    /// Let the weight follow the pod's latency between auto.minWeight and
+    /// auto.maxWeight (at most weight, which the policy admits) instead of holding weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<AutoSpec>,
     /// Why: who asked and what for (kept with the object, shown by kubectl get).
     #[schemars(length(min = 1, max = 512))]
     pub reason: String,
@@ -130,8 +137,11 @@ pub struct NodeBoost {
     pub node: String,
     /// Pods of the object boosted on this node.
     pub pods: u32,
-    /// The weight they are boosted at.
+    /// The weight they are boosted at (an auto boost: the highest its pods hold now).
     pub weight: u32,
+    /// An auto boost whose signal this node cannot measure: why, and what it holds instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_problem: Option<String>,
 }
 
 /// The CRD as `kubectl apply -f` takes it (`manifests/cpuboost-crd.yaml`).

@@ -233,6 +233,7 @@ mod tests {
             node: node.into(),
             pods,
             weight: 4096,
+            auto_problem: None,
         }
     }
 

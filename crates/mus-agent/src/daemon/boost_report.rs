@@ -53,6 +53,9 @@ pub struct BoostReport {
     counted: HashMap<BoostRef, &'static str>,
     /// The last status sent for each object, and when.
     sent: HashMap<BoostRef, (CPUBoostStatus, Instant)>,
+    /// Auto boosts whose signal this node cannot measure, and why (this node's
+    /// status item says so).
+    pub auto_problems: BTreeMap<BoostRef, String>,
 }
 
 impl BoostReport {
@@ -96,7 +99,19 @@ impl BoostReport {
             })
             .collect();
         for (id, g) in &granted {
-            if self.granted.get(id) != Some(g) {
+            // An auto boost's weight moves all the time: its own Events say so.
+            let auto = by_boost
+                .get(&g.boost)
+                .is_some_and(|j| j.object.spec.auto.is_some());
+            let same = |old: &Grant| {
+                old == g
+                    || (auto
+                        && Grant {
+                            weight: g.weight,
+                            ..old.clone()
+                        } == *g)
+            };
+            if !self.granted.get(id).is_some_and(same) {
                 self.granted_now(*id, g, by_boost.get(&g.boost).copied(), metrics);
             }
         }
@@ -127,6 +142,7 @@ impl BoostReport {
                 node: self.node.clone(),
                 pods: pods.len() as u32,
                 weight: pods.iter().map(|g| g.weight).max().unwrap_or_default(),
+                auto_problem: self.auto_problems.get(&j.boost).cloned(),
             });
             let full = desired(&j.object, &j.standing, &self.node, mine, now);
             self.write_status(j, full);

@@ -15,6 +15,20 @@ pub fn publish(
     note: String,
     regarding: &ObjectReference,
 ) {
+    publish_action(recorder, type_, reason, "Boost", note, regarding);
+}
+
+/// [`publish`] with the Event's `action`. kube's recorder folds an Event into the
+/// series of an earlier one with the same type, reason, action and object, keeping
+/// the earlier note: Events whose notes must all be seen need distinct actions.
+pub fn publish_action(
+    recorder: Option<&Recorder>,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+    regarding: &ObjectReference,
+) {
     let Some(recorder) = recorder.cloned() else {
         return;
     };
@@ -22,7 +36,7 @@ pub fn publish(
         type_,
         reason: reason.into(),
         note: Some(note),
-        action: "Boost".into(),
+        action: action.into(),
         secondary: None,
     };
     let regarding = regarding.clone();

@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kube::runtime::watcher::{self, Event};
@@ -30,8 +30,10 @@ use crate::cgroup::cpu::usage_usec;
 use crate::daemon::reconcile::PodRef;
 use crate::daemon::refusal::Refusal;
 
+mod auto;
 mod lists;
 
+pub use auto::AutoMetrics;
 pub use lists::Kind;
 use lists::Lists;
 
@@ -68,6 +70,8 @@ pub struct Metrics {
     /// CPUBoost objects this daemon found refused (each once), and expired.
     pub cpuboosts_refused: AtomicU64,
     pub cpuboosts_expired: AtomicU64,
+    /// Auto CPUBoosts' weights and changes.
+    pub auto: Arc<AutoMetrics>,
     map_open: AtomicBool,
     /// How the LISTs and WATCHes of the API server fare.
     lists: Lists,
@@ -98,6 +102,7 @@ impl Metrics {
             cpuboost_grants: AtomicU64::new(0),
             cpuboosts_refused: AtomicU64::new(0),
             cpuboosts_expired: AtomicU64::new(0),
+            auto: Arc::default(),
             map_open: AtomicBool::new(false),
             lists: Lists::default(),
             last_success: Mutex::new(None),
@@ -298,6 +303,7 @@ impl Metrics {
             refused: self.refused(),
             boosted,
             lists: self.lists.snapshot(),
+            auto: Arc::clone(&self.auto),
         }
     }
 
@@ -337,6 +343,7 @@ struct Snapshot {
     /// Each boosted cgroup with its `cpu.stat` usage_usec, if it could be read.
     boosted: Vec<(Boosted, Option<u64>)>,
     lists: lists::ListsSnapshot,
+    auto: Arc<AutoMetrics>,
 }
 
 impl Collector for Snapshot {
@@ -388,6 +395,7 @@ impl Collector for Snapshot {
                 ConstCounter::new(*usec as f64 / 1e6).encode(cpu.encode_family(&labels(b))?)?;
             }
         }
+        self.auto.encode(&mut encoder)?;
         self.lists.encode(&mut encoder)
     }
 }

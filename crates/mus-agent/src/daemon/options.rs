@@ -34,6 +34,8 @@ pub struct WatchOptions {
     pub pin_check_interval: Duration,
     /// Publish a Kubernetes Event on a pod whose boost is refused.
     pub events: bool,
+    /// How often auto boosts sample their pods' signal and step.
+    pub auto_interval: Duration,
 }
 
 impl WatchOptions {
@@ -51,6 +53,7 @@ impl WatchOptions {
             resync_interval: Duration::from_secs(60),
             pin_check_interval: Duration::from_secs(1),
             events: true,
+            auto_interval: Duration::from_secs(1),
         }
     }
 

@@ -17,6 +17,7 @@ use mus_common::{CgroupId, Entry, PrioFlags, PrioMap, PrioMapError, Swap};
 use tracing::{info, warn};
 
 use crate::cpuboost::CPUBoost;
+use crate::daemon::auto_loop::{AutoLoop, Reporting};
 use crate::daemon::boost_report::BoostReport;
 use crate::daemon::boosts::judge;
 use crate::daemon::events::publish;
@@ -60,6 +61,8 @@ pub(super) struct Daemon {
     pub(super) boost_report: BoostReport,
     /// When the first CPUBoost in force ends: the loop runs a pass then.
     pub(super) next_expiry: Option<Timestamp>,
+    /// The auto boosts' controllers.
+    auto: AutoLoop,
 }
 
 impl Daemon {
@@ -70,7 +73,6 @@ impl Daemon {
         recorder: Option<Recorder>,
     ) -> Daemon {
         Daemon {
-            opts,
             metrics,
             recorder,
             map: None,
@@ -80,6 +82,8 @@ impl Daemon {
             last_dry_plan: None,
             boost_report: BoostReport::default(),
             next_expiry: None,
+            auto: AutoLoop::new(opts.pin_path.clone()),
+            opts,
         }
     }
 
@@ -241,9 +245,21 @@ impl Daemon {
                 .fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let plan = reconcile::plan(&wishes.desired, &current, owner, self.opts.own_all);
+        // Auto boosts wish their controllers' weights; at 1024 no entry is held.
+        let unheld = self
+            .auto
+            .shape(&mut wishes, &judged, &current, owner, &self.metrics.auto);
+        self.boost_report.auto_problems = self.auto.problems();
+        let mut applied: Desired = wishes
+            .desired
+            .iter()
+            .filter(|(id, _)| !unheld.contains(id))
+            .map(|(id, wish)| (*id, wish.clone()))
+            .collect();
+        let plan = reconcile::plan(&applied, &current, owner, self.opts.own_all);
         // A granted cgroup whose entry someone else wrote: theirs stays, the pod is told.
         for c in &plan.conflicts {
+            applied.remove(&c.entry.cgroup);
             if let (Some(wish), Some((uid, reference))) = (
                 wishes.desired.remove(&c.entry.cgroup),
                 wishes.owners.get(&c.entry.cgroup),
@@ -263,16 +279,16 @@ impl Daemon {
         }
         self.report_refused(&wishes.refused);
         if self.opts.dry_run {
-            self.dry_run(&plan, &wishes.desired);
+            self.dry_run(&plan, &applied);
             return;
         }
         let Some(open) = &self.map else { return };
-        let held = self.apply(&open.map, &plan, &wishes.desired, &current);
-        self.publish_boosted(&wishes.desired, |id| held.contains(&id));
+        let held = self.apply(&open.map, &plan, &applied, &current);
+        self.publish_boosted(&applied, |id| held.contains(&id));
         self.boost_report.report(
             &judged,
             &wishes,
-            |id| held.contains(&id),
+            |id| held.contains(&id) || unheld.contains(&id),
             &self.metrics,
             now,
         );
@@ -365,6 +381,15 @@ impl Daemon {
         }
         self.metrics.map_entries.store(entries, Ordering::Relaxed);
         held
+    }
+
+    /// One step of the auto boosts; `true` when a weight changed (a pass is due).
+    pub(super) fn auto_tick(&mut self) -> bool {
+        self.auto.tick(&Reporting {
+            recorder: self.recorder.as_ref(),
+            metrics: &self.metrics.auto,
+            dry_run: self.opts.dry_run,
+        })
     }
 
     fn dry_run(&mut self, plan: &Plan, desired: &Desired) {

@@ -9,7 +9,8 @@
 //! select ([`crate::daemon::namespace_watch`]), and the CPUBoost objects of every
 //! namespace (none while their CRD is not installed). The stores keep only what a
 //! pass reads ([`crate::daemon::trim`]). Every event, every `--resync-interval`,
-//! the instant the first CPUBoost in force ends, and every change of the pin
+//! the instant the first CPUBoost in force ends, every `--auto-interval` in which
+//! an auto boost's weight moved (`daemon::auto_loop`), and every change of the pin
 //! (mus-runner restarted) runs one pass (`daemon::pass`:
 //! pods → grants and refusals → desired entries, map → current entries, plan,
 //! apply). A pass needs complete lists, so nothing is written before the first
@@ -290,6 +291,8 @@ pub async fn run(
     }
     let mut pin_tick = tokio::time::interval(opts.pin_check_interval);
     let mut resync = tokio::time::interval(opts.resync_interval);
+    let mut auto_tick = tokio::time::interval(opts.auto_interval);
+    auto_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     pin_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let lists = Arc::clone(&metrics);
@@ -311,6 +314,7 @@ pub async fn run(
             },
             _ = pin_tick.tick() => daemon.check_pin(),
             _ = resync.tick() => true,
+            _ = auto_tick.tick() => daemon.auto_tick(),
         };
         if node.listed && !checked_node {
             let this = node.store.state().into_iter().next();

@@ -78,3 +78,16 @@ fn a_boost_names_one_target_and_one_expiry() {
         ["set exactly one of duration and until"]
     );
 }
+
+#[test]
+fn an_auto_boost_names_one_target_signal() {
+    let spec = |target: Json| json!({"podName": "p", "duration": "30m", "reason": "r", "auto": {"target": target}});
+    assert!(broken(spec(json!({"waitP99": "1ms"}))).is_empty());
+    assert!(broken(spec(json!({"psiSomeAvg10": 5}))).is_empty());
+    let one = ["auto.target: set exactly one of waitP99 and psiSomeAvg10"];
+    assert_eq!(broken(spec(json!({}))), one);
+    assert_eq!(
+        broken(spec(json!({"waitP99": "1ms", "psiSomeAvg10": 5}))),
+        one
+    );
+}

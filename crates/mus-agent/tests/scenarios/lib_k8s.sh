@@ -124,6 +124,21 @@ CGI
 	done
 }
 
+# Waits up to 60 s for the daemon serving $METRICS to be ready (/readyz: the map is
+# open and a pass over the listed pods succeeded): set-up, not convergence, and a
+# debug build starting next to four hogs on two TCG vCPUs has taken 10 s. Reports
+# "@@MUS healthy_first_rc <wget's status>" and "@@MUS t_healthy_cs <hundredths>".
+wait_ready() {
+	t0=$(now_cs)
+	i=0
+	while ! wget -q -O /tmp/health $METRICS/readyz 2>/dev/null && [ $i -lt 300 ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	echo "@@MUS healthy_first_rc $(wget -q -O /tmp/health $METRICS/readyz 2>/dev/null; echo $?)"
+	echo "@@MUS t_healthy_cs $(($(now_cs) - t0))"
+}
+
 # Serves /opt/api/boost.json, created now (this guest's clock), from now on: its
 # watch sends it, and a LIST finds it.
 api_boost() {

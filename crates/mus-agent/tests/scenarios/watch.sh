@@ -65,17 +65,7 @@ api_serve 1
 start_api
 mus-agent --kubeconfig $KC --node $NODE watch --policy /opt/policy.yaml --metrics-addr 127.0.0.1:9477 --resync-interval 2 >/tmp/watch.log 2>&1 &
 WATCH=$!
-# Ready (/readyz) = the map is open and a pass over the listed pods succeeded.
-# Set-up, not convergence: a debug build starting next to four hogs on two TCG
-# vCPUs has taken 10 s, so up to 60 s.
-t0=$(now_cs)
-i=0
-while ! wget -q -O /tmp/health $METRICS/readyz 2>/dev/null && [ $i -lt 300 ]; do
-	sleep 0.2
-	i=$((i + 1))
-done
-echo "@@MUS healthy_first_rc $(wget -q -O /tmp/health $METRICS/readyz 2>/dev/null; echo $?)"
-echo "@@MUS t_healthy_cs $(($(now_cs) - t0))"
+wait_ready
 # 1. No annotation: a few resyncs and watch rounds later the map is still empty.
 sleep 5
 dump dump_plain

@@ -108,6 +108,7 @@ async fn an_object_boosts_its_pods_until_it_ends_and_says_so() {
                             node: NODE.into(),
                             pods: 1,
                             weight: 8192,
+                            auto_problem: None,
                         }]
             })
             && is(&n.api, "incident", "Active", "True")
@@ -395,6 +396,7 @@ async fn each_node_applies_its_own_item_and_writes_nothing_already_there() {
         node: "node-b".into(),
         pods: 3,
         weight: 4096,
+        auto_problem: None,
     }];
     n.api
         .apply_boost_status("mus-agent/node-b", NS, "both", &theirs);

@@ -11,6 +11,7 @@
 mod common;
 mod fixtures;
 
+mod auto;
 mod backoff;
 mod cpuboost;
 mod follow;

@@ -281,12 +281,7 @@ static void count_runnable(struct task_struct *p, struct task_ctx *tctx, int del
 	} else {
 		if (!tctx->counted_cgid)
 			return;
-		/* the cgroup the task is in now is almost always the one counted */
-		cgrp = scx_bpf_task_cgroup(p);
-		if (cgrp && cgrp->kn->id != tctx->counted_cgid) {
-			bpf_cgroup_release(cgrp);
-			cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
-		}
+		cgrp = cgroup_counted_in(p, tctx->counted_cgid);
 		tctx->counted_cgid = 0;
 		if (!cgrp)
 			return;
@@ -303,6 +298,9 @@ static void count_runnable(struct task_struct *p, struct task_ctx *tctx, int del
 			propagate(cgrp);
 		}
 	}
+	/* counted in first, so that the wait's class sees @p among the runnable */
+	if (delta > 0)
+		wait_begin(p, tctx, cgc, false);
 	bpf_cgroup_release(cgrp);
 }
 
@@ -440,6 +438,7 @@ void BPF_STRUCT_OPS(mus_cgroup_exit, struct cgroup *cgrp)
 {
 	struct cgrp_ctx *cgc = cgrp_ctx_of(cgrp);
 
+	forget_waits(cgrp);
 	if (!cgc)
 		return;
 	if (cgc->quota_ns)

@@ -260,6 +260,7 @@ __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx,
 		return false;
 	tctx->throttled_until = due;
 	scx_bpf_dsq_insert(p, THROTTLED_DSQ, slice_ns, enq_flags);
+	wait_throttled(tctx, now);
 	stat_add(MUS_STAT_THROTTLED, 1);
 	release_due(earlier(due, must_run_by(tctx)));
 	return true;
@@ -336,6 +337,7 @@ int throttle_heads(u64 dsq, u64 now)
 			break;
 		tctx->throttled_until = due;
 		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, THROTTLED_DSQ, 0)) {
+			wait_throttled(tctx, now);
 			stat_add(MUS_STAT_THROTTLED, 1);
 			release_due(earlier(due, must_run_by(tctx)));
 		}
@@ -382,6 +384,8 @@ int release_throttled(void)
 					   tctx && tctx->rescued ?
 					   rescue_key(p, tctx, dsq) : p->scx.dsq_vtime);
 		if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, dsq, 0)) {
+			if (tctx)
+				wait_released(tctx, now);
 			cpu = pick_idle_near(p, cpu, true);
 			if (cpu >= 0)
 				scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);

@@ -289,6 +289,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		 * back. Before, it ran at least 100 us and, slices ending on
 		 * ticks, up to a tick: 32 threads under 0.1 CPU used 1.75 CPUs.
 		 */
+		wait_end(tctx, cgrp, cgc, now);
 		left = quota_left(cgrp, now, &due);
 		if (left <= 0 && !dying(p) && !tctx->rescued) {
 			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
@@ -324,8 +325,8 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
+	struct cgroup *cgrp = NULL;
 	struct cpu_ctx *cctx;
-	struct cgroup *cgrp;
 	u64 now = scx_bpf_now();
 
 	/* nothing of ours runs here until the next ops.running */
@@ -333,18 +334,20 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 	if (cctx)
 		cctx->vtime = 0;
 
-	if (!tctx || !tctx->started_at || time_before(now, tctx->started_at))
+	if (!tctx)
 		return;
-
-	charge_run(p, tctx, now);
-	tctx->stopped_at = now;
-	tctx->started_at = 0;
-
-	if (nr_bw_cgroups) {
-		cgrp = scx_bpf_task_cgroup(p);
-		if (cgrp) {
+	/* the cgroup it ran in, for cpu.max and the wait histograms */
+	if (nr_bw_cgroups || wait_histograms)
+		cgrp = cgroup_counted_in(p, tctx->running_cgid);
+	if (tctx->started_at && !time_before(now, tctx->started_at)) {
+		charge_run(p, tctx, now);
+		tctx->stopped_at = now;
+		tctx->started_at = 0;
+		if (cgrp)
 			charge_quota(tctx, cgrp, now);
-			bpf_cgroup_release(cgrp);
-		}
+	}
+	if (cgrp) {
+		wait_stop(p, tctx, cgrp, runnable);
+		bpf_cgroup_release(cgrp);
 	}
 }

@@ -44,6 +44,14 @@ enum mus_consts {
 	 */
 	MUS_MAX_CPUS		= 1024,
 	MUS_MAX_LLCS		= 256,
+	/*
+	 * Buckets of a run-queue wait histogram (struct mus_cgroup_waits):
+	 * bucket 0 holds waits under 1 us, bucket b (1..20) waits of 2^(b-1) us
+	 * up to 2^b us, the last one (21) waits of 2^20 us (1.05 s) and more.
+	 */
+	MUS_WAIT_BUCKETS	= 22,
+	/* Cgroups the wait histograms (cgroup_waits) hold at once. */
+	MUS_WAIT_MAX_CGROUPS	= 8192,
 };
 
 /* Value of high_prio_cgroups; the key is the u64 cgroup ID (the cgroup v2
@@ -80,6 +88,39 @@ enum mus_prio_flags {
 };
 
 /*
+ * Whose doing a run-queue wait is (waits.bpf.c has the rule and what it
+ * cannot tell apart): a histogram of each, per cgroup.
+ */
+enum mus_wait_class {
+	/* Behind other cgroups' tasks (or other scheduling classes). */
+	MUS_WAIT_OTHERS,
+	/*
+	 * The cgroup's own: it had more runnable threads than the CPUs it may
+	 * use (its tasks' allowed CPUs, its cpu.max quota / period rounded up)
+	 * and held that many CPUs when the wait began.
+	 */
+	MUS_WAIT_OWN,
+	MUS_WAIT_CLASSES,
+};
+
+/*
+ * Value of the per-CPU hash cgroup_waits, which mus-runner pins as
+ * `mus_cgroup_waits` next to the map; the key is the u64 cgroup ID of the
+ * tasks' cgroup of the cpu controller. User space sums the CPUs' values; an
+ * interval's waits are the difference of two readings.
+ */
+struct mus_cgroup_waits {
+	/* waits from runnable to running, by class and log2 bucket of us */
+	u64 hist[MUS_WAIT_CLASSES][MUS_WAIT_BUCKETS];
+	/* their total time, ns, by class (the time throttled left out) */
+	u64 wait_ns[MUS_WAIT_CLASSES];
+	/* time tasks spent held back by the cgroup's cpu.max (or an ancestor's), ns */
+	u64 throttled_ns;
+	/* waits that were held back so at least once */
+	u64 throttled_waits;
+};
+
+/*
  * Indices of the per-CPU `stats` array, which mus-runner pins as `mus_stats` next
  * to the map; mus-runner prints their sums, mus-agent exports them as metrics.
  * New counters go at the end: readers of an older build read what they know.
@@ -102,6 +143,7 @@ enum mus_stat_idx {
 	MUS_STAT_LLC_MIGRATIONS,	/* tasks that started running in another cache than before */
 	MUS_STAT_IDLE_STEALS,		/* tasks a CPU with nothing else to run took from another cache */
 	MUS_STAT_QUEUE_JUMPS,		/* boosted wake-ups queued ahead of a head boosted less */
+	MUS_STAT_WAITS_LOST,		/* waits not recorded: cgroup_waits was full */
 	MUS_NR_STATS,
 };
 

@@ -153,6 +153,10 @@
  *   slice's end where prev stays, one cgroup lookup by ID (its share is
  *   brought up to date); the starvation scan, at most ten times a second on
  *   one CPU, is O(L + CPUs + queued).
+ * Run-queue wait histograms (waits.bpf.c, on unless --no-wait-histograms):
+ *   running adds a per-CPU hash lookup and an atomic on the cgroup's
+ *   context, stopping a task-cgroup kfunc, a storage lookup and an atomic;
+ *   all O(1).
  */
 #include "mus.bpf.h"
 
@@ -197,6 +201,12 @@ const volatile u64 sync_grace_ns = 3000 * NSEC_PER_USEC;
  * not (mus-runner --no-preempt turns it off, to measure weights alone).
  */
 const volatile bool preempt_enabled = true;
+
+/*
+ * Whether each cgroup's run-queue waits are measured (waits.bpf.c;
+ * mus-runner --no-wait-histograms turns it off, to measure what it costs).
+ */
+const volatile bool wait_histograms = true;
 
 /*
  * Weight used for a map entry whose weight is 0 (mus-runner --high-weight), so

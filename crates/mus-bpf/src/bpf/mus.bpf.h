@@ -22,6 +22,7 @@
  *   vtime.bpf.c     vtime accounting: charging, placing, lag
  *   wakeup.bpf.c    select_cpu, enqueue, wake-up preemption
  *   dispatch.bpf.c  dispatch, keeping prev, running, stopping
+ *   waits.bpf.c     run-queue waits per cgroup, by whose doing they are
  */
 #ifndef __MUS_BPF_H
 #define __MUS_BPF_H
@@ -152,6 +153,17 @@ struct task_ctx {
 	 */
 	bool queued_ahead;
 	u64 own_vtime;
+	/*
+	 * The run-queue wait in progress (waits.bpf.c): since when (0: none),
+	 * whose doing (enum mus_wait_class), how long it was throttled so far
+	 * and since when it is throttled now (0: it is not).
+	 */
+	u64 wait_from;
+	u64 wait_throttled_ns;
+	u64 throttled_at;
+	u32 wait_class;
+	/* the cgroup it is counted running in (cgrp_ctx.nr_running); 0: none */
+	u64 running_cgid;
 };
 
 /*
@@ -207,6 +219,8 @@ struct cgrp_ctx {
 	/* whether it or an ancestor has a limit, valid at bw_gen bw_path_gen */
 	u64 bw_path_gen;
 	bool bw_path_limited;
+	/* [atomic] its tasks running on a CPU now, for the wait classes (waits.bpf.c) */
+	s64 nr_running;
 };
 
 
@@ -215,6 +229,7 @@ extern const volatile u64 slice_ns;
 extern const volatile u64 slice_min_ns;
 extern const volatile u64 sync_grace_ns;
 extern const volatile bool preempt_enabled;
+extern const volatile bool wait_histograms;
 extern const volatile u32 default_high_weight;
 extern const volatile u64 map_scan_interval_ns;
 extern const volatile u64 max_debt_ns;
@@ -279,6 +294,24 @@ static __always_inline u64 task_dsq(const struct task_struct *p, s32 cpu)
 	return LLC_DSQ(llc_of(cpu));
 }
 
+/*
+ * @p's cgroup of the cpu controller, acquired (the caller releases it), or
+ * NULL: the one with ID @cgid, which @p was counted in, when @p has moved
+ * since (rarely: the kernel brackets a move with ops.quiescent/runnable and
+ * ops.stopping/running); @p's own when @cgid is 0.
+ */
+static __always_inline struct cgroup *cgroup_counted_in(struct task_struct *p,
+							u64 cgid)
+{
+	struct cgroup *cgrp = scx_bpf_task_cgroup(p);
+
+	if (!cgid || (cgrp && cgrp->kn->id == cgid))
+		return cgrp;
+	if (cgrp)
+		bpf_cgroup_release(cgrp);
+	return bpf_cgroup_from_id(cgid);
+}
+
 #ifndef SIGKILL
 #define SIGKILL			9
 #endif
@@ -330,6 +363,17 @@ __hidden u64 rescue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq);
 __hidden void follow_head(u64 head_vtime);
 __hidden s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime);
 __hidden s32 create_queues(void);
+
+/* waits.bpf.c */
+__hidden void wait_begin(struct task_struct *p, struct task_ctx *tctx,
+			 struct cgrp_ctx *cgc, bool was_running);
+__hidden void wait_end(struct task_ctx *tctx, struct cgroup *cgrp,
+		       struct cgrp_ctx *cgc, u64 now);
+__hidden void wait_stop(struct task_struct *p, struct task_ctx *tctx,
+			struct cgroup *cgrp, bool runnable);
+__hidden void wait_throttled(struct task_ctx *tctx, u64 now);
+__hidden void wait_released(struct task_ctx *tctx, u64 now);
+__hidden void forget_waits(struct cgroup *cgrp);
 
 /* vtime.bpf.c */
 __hidden u64 wake_credit(u32 boost);

@@ -143,6 +143,12 @@ pub const COUNTERS: &[Counter] = &[
         help: "Boosted wake-ups queued ahead of a queue head boosted less.",
         unit: Unit::Events,
     },
+    Counter {
+        idx: intf::mus_stat_idx_MUS_STAT_WAITS_LOST,
+        name: "waits_lost",
+        help: "Run-queue waits not recorded because the wait histograms held their most cgroups.",
+        unit: Unit::Events,
+    },
 ];
 
 #[cfg(test)]
