@@ -39,3 +39,15 @@ for c in ('on','off'):
         row.append(st.median([r['progs'][p][0]/r['progs'][p][1] for r in rs]))
     tot=st.median([sum(t for t,_ in r['progs'].values())/r['progs']['mus_running'][1] for r in rs])
     print(c,' '.join('%s=%.0f'%(p[4:],v) for p,v in zip(progs,row)),'all_per_switch=%.0f'%tot)
+# paired per round: BPF time per switch of all callbacks, and of ops.running alone
+def per_switch(r, names=None):
+    progs = r['progs']
+    t = sum(v[0] for n, v in progs.items() if names is None or n in names)
+    return t / progs['mus_running'][1]
+for label, names in (("all callbacks", None), ("running", {'mus_running'}), ("stopping", {'mus_stopping'})):
+    ratios = []
+    for a, b in pairs:
+        on, off = (a, b) if a['c'] == 'on' else (b, a)
+        ratios.append(per_switch(on, names) / per_switch(off, names))
+    print("BPF time per switch on/off, %s:" % label, ' '.join('%.3f' % x for x in ratios),
+          "median %.3f" % st.median(ratios))

@@ -41,8 +41,9 @@ pub type WaitsError = PinnedMapError;
 pub enum WaitClass {
     /// Behind other cgroups' tasks (or other scheduling classes'): what a boost helps.
     Others,
-    /// The cgroup's own: it had more runnable threads than the CPUs it may use and
-    /// held them all; a boost takes from the neighbours without helping it.
+    /// The cgroup's own: it had more runnable threads than the CPUs it may use (it
+    /// would wait with no neighbour); a boost takes from the neighbours without
+    /// helping it, unless they also keep it below those CPUs (which this cannot see).
     Own,
 }
 

@@ -281,7 +281,12 @@ static void count_runnable(struct task_struct *p, struct task_ctx *tctx, int del
 	} else {
 		if (!tctx->counted_cgid)
 			return;
-		cgrp = cgroup_counted_in(p, tctx->counted_cgid);
+		/* the cgroup the task is in now is almost always the one counted */
+		cgrp = scx_bpf_task_cgroup(p);
+		if (cgrp && cgrp->kn->id != tctx->counted_cgid) {
+			bpf_cgroup_release(cgrp);
+			cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+		}
 		tctx->counted_cgid = 0;
 		if (!cgrp)
 			return;
@@ -300,7 +305,7 @@ static void count_runnable(struct task_struct *p, struct task_ctx *tctx, int del
 	}
 	/* counted in first, so that the wait's class sees @p among the runnable */
 	if (delta > 0)
-		wait_begin(p, tctx, cgc, false);
+		wait_begin(p, tctx, cgc);
 	bpf_cgroup_release(cgrp);
 }
 

@@ -289,7 +289,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		 * back. Before, it ran at least 100 us and, slices ending on
 		 * ticks, up to a tick: 32 threads under 0.1 CPU used 1.75 CPUs.
 		 */
-		wait_end(tctx, cgrp, cgc, now);
+		wait_end(tctx, cgrp, now);
 		left = quota_left(cgrp, now, &due);
 		if (left <= 0 && !dying(p) && !tctx->rescued) {
 			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
@@ -336,9 +336,9 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 
 	if (!tctx)
 		return;
-	/* the cgroup it ran in, for cpu.max and the wait histograms */
-	if (nr_bw_cgroups || wait_histograms)
-		cgrp = cgroup_counted_in(p, tctx->running_cgid);
+	/* its cgroup, for cpu.max and for the class of the wait that begins */
+	if (nr_bw_cgroups || (runnable && wait_histograms))
+		cgrp = scx_bpf_task_cgroup(p);
 	if (tctx->started_at && !time_before(now, tctx->started_at)) {
 		charge_run(p, tctx, now);
 		tctx->stopped_at = now;
@@ -346,8 +346,9 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 		if (cgrp)
 			charge_quota(tctx, cgrp, now);
 	}
-	if (cgrp) {
-		wait_stop(p, tctx, cgrp, runnable);
+	/* preempted, or its slice ended: it waits again */
+	if (runnable)
+		wait_begin(p, tctx, cgrp ? cgrp_ctx_of(cgrp) : NULL);
+	if (cgrp)
 		bpf_cgroup_release(cgrp);
-	}
 }

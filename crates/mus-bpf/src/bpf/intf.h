@@ -97,7 +97,7 @@ enum mus_wait_class {
 	/*
 	 * The cgroup's own: it had more runnable threads than the CPUs it may
 	 * use (its tasks' allowed CPUs, its cpu.max quota / period rounded up)
-	 * and held that many CPUs when the wait began.
+	 * when the wait began, so it would wait with no neighbour.
 	 */
 	MUS_WAIT_OWN,
 	MUS_WAIT_CLASSES,

@@ -154,9 +154,8 @@
  *   brought up to date); the starvation scan, at most ten times a second on
  *   one CPU, is O(L + CPUs + queued).
  * Run-queue wait histograms (waits.bpf.c, on unless --no-wait-histograms):
- *   running adds a per-CPU hash lookup and an atomic on the cgroup's
- *   context, stopping a task-cgroup kfunc, a storage lookup and an atomic;
- *   all O(1).
+ *   running adds a per-CPU hash lookup; stopping of a task that stays
+ *   runnable a task-cgroup kfunc and a storage lookup; all O(1), no atomics.
  */
 #include "mus.bpf.h"
 

@@ -162,8 +162,6 @@ struct task_ctx {
 	u64 wait_throttled_ns;
 	u64 throttled_at;
 	u32 wait_class;
-	/* the cgroup it is counted running in (cgrp_ctx.nr_running); 0: none */
-	u64 running_cgid;
 };
 
 /*
@@ -219,8 +217,6 @@ struct cgrp_ctx {
 	/* whether it or an ancestor has a limit, valid at bw_gen bw_path_gen */
 	u64 bw_path_gen;
 	bool bw_path_limited;
-	/* [atomic] its tasks running on a CPU now, for the wait classes (waits.bpf.c) */
-	s64 nr_running;
 };
 
 
@@ -294,24 +290,6 @@ static __always_inline u64 task_dsq(const struct task_struct *p, s32 cpu)
 	return LLC_DSQ(llc_of(cpu));
 }
 
-/*
- * @p's cgroup of the cpu controller, acquired (the caller releases it), or
- * NULL: the one with ID @cgid, which @p was counted in, when @p has moved
- * since (rarely: the kernel brackets a move with ops.quiescent/runnable and
- * ops.stopping/running); @p's own when @cgid is 0.
- */
-static __always_inline struct cgroup *cgroup_counted_in(struct task_struct *p,
-							u64 cgid)
-{
-	struct cgroup *cgrp = scx_bpf_task_cgroup(p);
-
-	if (!cgid || (cgrp && cgrp->kn->id == cgid))
-		return cgrp;
-	if (cgrp)
-		bpf_cgroup_release(cgrp);
-	return bpf_cgroup_from_id(cgid);
-}
-
 #ifndef SIGKILL
 #define SIGKILL			9
 #endif
@@ -366,11 +344,8 @@ __hidden s32 create_queues(void);
 
 /* waits.bpf.c */
 __hidden void wait_begin(struct task_struct *p, struct task_ctx *tctx,
-			 struct cgrp_ctx *cgc, bool was_running);
-__hidden void wait_end(struct task_ctx *tctx, struct cgroup *cgrp,
-		       struct cgrp_ctx *cgc, u64 now);
-__hidden void wait_stop(struct task_struct *p, struct task_ctx *tctx,
-			struct cgroup *cgrp, bool runnable);
+			 struct cgrp_ctx *cgc);
+__hidden void wait_end(struct task_ctx *tctx, struct cgroup *cgrp, u64 now);
 __hidden void wait_throttled(struct task_ctx *tctx, u64 now);
 __hidden void wait_released(struct task_ctx *tctx, u64 now);
 __hidden void forget_waits(struct cgroup *cgrp);

@@ -8,31 +8,35 @@
  * for mus-runner --monitor and mus-agent.
  *
  * Whose doing (enum mus_wait_class), decided when the wait begins, O(1):
- * the wait is the cgroup's OWN when the cgroup has more runnable tasks than
- * the CPUs it may use and already holds that many CPUs; otherwise it is
- * spent behind OTHERS (other cgroups, or other scheduling classes). The
- * CPUs a cgroup may use are the waiting task's allowed CPUs
- * (p->nr_cpus_allowed: affinity and cpuset), and no more than its cpu.max
- * quota / period rounded up. "Holds": its tasks running on a CPU now
- * (cgrp_ctx.nr_running), plus, for a task that was just preempted or whose
- * slice ended, the CPU it is leaving. So a cgroup alone with 8 busy threads
- * on 2 CPUs waits on its own account, one thread next to many noise
- * threads on others', and a cgroup that holds one CPU of the two its 4
- * threads could use waits on others' account (the neighbours hold the
- * other CPU). Time a task spends held back by cpu.max (THROTTLED_DSQ) is
- * neither: it is counted apart (throttled_ns); the rest of that wait keeps
- * the class it began with.
+ * the wait is the cgroup's OWN when the cgroup has more runnable tasks
+ * (cgrp_ctx.nr_tasks, which the tree already counts) than the CPUs it may
+ * use: it would wait even with no neighbour. Otherwise it is spent behind
+ * OTHERS (other cgroups, or other scheduling classes). The CPUs a cgroup may
+ * use are the waiting task's allowed CPUs (p->nr_cpus_allowed: affinity and
+ * cpuset), and no more than its cpu.max quota / period rounded up. So a
+ * cgroup alone with 8 busy threads on 2 CPUs waits on its own account, one
+ * thread next to many noise threads on others'. Time a task spends held
+ * back by cpu.max (THROTTLED_DSQ) is neither: it is counted apart
+ * (throttled_ns); the rest of that wait keeps the class it began with.
+ *
+ * (A first rule also asked that the cgroup hold all those CPUs when the wait
+ * began, from a count of its running tasks kept in ops.running and
+ * ops.stopping, so that a cgroup over its CPU count but squeezed by
+ * neighbours would wait on their account. It cost an atomic in each and a
+ * cgroup lookup in every ops.stopping, and misjudged the commonest case:
+ * slices end on ticks, often on both CPUs at once, and a task preempted
+ * while the other CPU was between two of its siblings saw its cgroup hold
+ * one CPU of two; 8 threads alone on 2 CPUs then had 42 % of their waiting
+ * put on others' account in one guest run.)
  *
  * What the rule cannot tell apart:
- * - The class is a snapshot at the wait's start. A wait that began while
- *   the cgroup held all its CPUs is own even if a neighbour takes one of
- *   them meanwhile, and the other way round; a preempted task counts the
- *   CPU it leaves as its cgroup's, although that CPU may go to a neighbour
- *   (the task that preempted it, when the neighbour's wake-up did).
- * - A cgroup at its CPU count whose waits stem from its own threads AND
- *   from neighbours' (4 threads on 2 CPUs that hold both when a wait
- *   begins, while noise keeps them from holding both most of the time)
- *   counts only the first kind: the split is per wait, not within one.
+ * - A cgroup with more runnable threads than its CPUs that is also
+ *   squeezed by neighbours (4 threads under a quota of 2 CPUs that get one
+ *   because noise holds the other) waits on its own account only, although
+ *   a boost would give it the second CPU. Its CPU time against its quota
+ *   (cpu.stat) tells the two apart; the wait alone cannot.
+ * - The class is a snapshot at the wait's start: threads that wake or sleep
+ *   during the wait do not change it, and one wait is never split.
  * - Limits are read from the task's own cgroup only: an ancestor's
  *   cpu.max (a pod's, over containers without one of their own) does not
  *   lower the CPU count, so a container under its pod's quota waits on
@@ -43,14 +47,14 @@
  *   where it has one, as under kubelet): a pod's are the sum of its
  *   containers', which the reader adds up.
  *
- * Tolerated races: nr_running and nr_tasks are read without a lock while
- * other CPUs change them, so a wait that begins as another task of the
- * cgroup starts or stops may take the other class. A task that is
- * dequeued without running (it exits, or its affinity changes: ops.runnable
- * then starts a new wait) records nothing for that wait. The per-CPU values
- * are read by user space while they change: a reading may have a wait's
- * bucket and not yet its time. The clock is each CPU's (scx_bpf_now()); a
- * wait that would come out negative across CPUs is 0.
+ * Tolerated races: nr_tasks is read without a lock while other CPUs change
+ * it, so a wait that begins as a sibling wakes or sleeps may take the other
+ * class. A task that is dequeued without running (it exits, or its affinity
+ * changes: ops.runnable then starts a new wait) records nothing for that
+ * wait. The per-CPU values are read by user space while they change: a
+ * reading may have a wait's bucket and not yet its time. The clock is each
+ * CPU's (scx_bpf_now()); a wait that would come out negative across CPUs is
+ * 0.
  *
  * Memory: an entry is made on a cgroup's first wait and deleted when the
  * cgroup goes (ops.cgroup_exit), sizeof(struct mus_cgroup_waits) (384
@@ -60,13 +64,13 @@
  *
  * Cost, with wait_histograms on (mus-runner --no-wait-histograms turns it
  * all off, and the cost was measured with it,
- * evaluation/journal/waits.md): ops.running adds one per-CPU hash lookup,
- * a log2 and three additions (an insert on a cgroup's first wait), and one
- * atomic add on the cgroup's context (whose storage it already looked up);
- * ops.stopping adds the task-cgroup kfunc and one storage lookup (shared
- * with cpu.max's charge when a limit exists) and one atomic subtraction;
- * ops.runnable, a few loads; enqueue and dispatch, a timestamp when they
- * throttle or release a task. Nothing is O(CPUs) or O(depth).
+ * evaluation/journal/waits.md): ops.running adds one per-CPU hash lookup, a
+ * log2 and three additions (an insert on a cgroup's first wait); ops.stopping
+ * of a task that stays runnable (preempted, or its slice ended) the
+ * task-cgroup kfunc and one storage lookup (shared with cpu.max's charge when
+ * a limit exists), of a task that sleeps nothing; ops.runnable, a few loads;
+ * enqueue and dispatch, a timestamp when they throttle or release a task. No
+ * atomics, nothing O(CPUs) or O(depth).
  */
 #include "mus.bpf.h"
 
@@ -100,25 +104,19 @@ static u64 cpus_usable(const struct task_struct *p, const struct cgrp_ctx *cgc)
 
 /*
  * A wait of @p (@tctx its context, @cgc its cgroup's or NULL) begins now:
- * it became runnable, or stopped running but stays runnable (@was_running,
- * so the CPU it leaves counts as its cgroup's). Classed by the header's rule.
+ * it became runnable, or stopped running but stays runnable. Classed by the
+ * header's rule.
  */
 __hidden void wait_begin(struct task_struct *p, struct task_ctx *tctx,
-			 struct cgrp_ctx *cgc, bool was_running)
+			 struct cgrp_ctx *cgc)
 {
 	if (!wait_histograms)
 		return;
 	tctx->wait_from = scx_bpf_now() ?: 1;
 	tctx->wait_throttled_ns = 0;
 	tctx->throttled_at = 0;
-	tctx->wait_class = MUS_WAIT_OTHERS;
-	if (cgc) {
-		u64 cpus = cpus_usable(p, cgc);
-
-		if (cgc->nr_tasks > (s64)cpus &&
-		    cgc->nr_running + was_running >= (s64)cpus)
-			tctx->wait_class = MUS_WAIT_OWN;
-	}
+	tctx->wait_class = cgc && cgc->nr_tasks > (s64)cpus_usable(p, cgc) ?
+			   MUS_WAIT_OWN : MUS_WAIT_OTHERS;
 }
 
 /* @tctx's task is held back by cpu.max from @now on. */
@@ -173,25 +171,14 @@ static struct mus_cgroup_waits *cgroup_waits_of(u64 cgid)
 	return w;
 }
 
-/*
- * @tctx's task starts running at @now in @cgrp (@cgc its context, or NULL):
- * it is counted running there, and the wait that ends is recorded.
- */
-__hidden void wait_end(struct task_ctx *tctx, struct cgroup *cgrp,
-		       struct cgrp_ctx *cgc, u64 now)
+/* @tctx's task starts running at @now in @cgrp: the wait that ends is recorded. */
+__hidden void wait_end(struct task_ctx *tctx, struct cgroup *cgrp, u64 now)
 {
 	struct mus_cgroup_waits *w;
-	u64 cgid, wait = 0, throttled;
+	u64 wait = 0, throttled;
 	u32 class, b;
 
-	if (!wait_histograms)
-		return;
-	cgid = cgrp->kn->id;
-	if (cgc && !tctx->running_cgid) {
-		__sync_fetch_and_add(&cgc->nr_running, 1);
-		tctx->running_cgid = cgid;
-	}
-	if (!tctx->wait_from)
+	if (!wait_histograms || !tctx->wait_from)
 		return;
 	wait_released(tctx, now);
 	if (time_before(tctx->wait_from, now))
@@ -202,7 +189,7 @@ __hidden void wait_end(struct task_ctx *tctx, struct cgroup *cgrp,
 		throttled = wait;
 	wait -= throttled;
 
-	w = cgroup_waits_of(cgid);
+	w = cgroup_waits_of(cgrp->kn->id);
 	if (!w)
 		return;
 	class = tctx->wait_class & 1;
@@ -213,25 +200,6 @@ __hidden void wait_end(struct task_ctx *tctx, struct cgroup *cgrp,
 		w->throttled_ns += throttled;
 		w->throttled_waits++;
 	}
-}
-
-/*
- * @p (@tctx) stops running in @cgrp (acquired by the caller with
- * cgroup_counted_in(), or NULL): counted out of its running tasks, and, if
- * it stays @runnable (preempted, or its slice ended), a wait begins.
- */
-__hidden void wait_stop(struct task_struct *p, struct task_ctx *tctx,
-			struct cgroup *cgrp, bool runnable)
-{
-	struct cgrp_ctx *cgc = cgrp ? cgrp_ctx_of(cgrp) : NULL;
-
-	if (tctx->running_cgid) {
-		if (cgc)
-			__sync_fetch_and_sub(&cgc->nr_running, 1);
-		tctx->running_cgid = 0;
-	}
-	if (runnable)
-		wait_begin(p, tctx, cgc, true);
 }
 
 /* @cgrp goes away: so do its waits (IDs are never reused). */
