@@ -61,6 +61,8 @@ pub struct Metrics {
     pub map_reopens: AtomicU64,
     pub invalid_annotations: AtomicU64,
     pub map_entries: AtomicU64,
+    /// Cgroups whose `cpu.weight` the fallback holds raised.
+    pub fallback_cgroups: AtomicU64,
     map_open: AtomicBool,
     /// How the LISTs and WATCHes of the API server fare.
     lists: Lists,
@@ -87,6 +89,7 @@ impl Metrics {
             map_reopens: AtomicU64::new(0),
             invalid_annotations: AtomicU64::new(0),
             map_entries: AtomicU64::new(0),
+            fallback_cgroups: AtomicU64::new(0),
             map_open: AtomicBool::new(false),
             lists: Lists::default(),
             last_success: Mutex::new(None),
@@ -239,6 +242,11 @@ impl Metrics {
                     "Pods on this node whose mus annotations are invalid.",
                     Some(get(&self.invalid_annotations)),
                 ),
+                (
+                    "fallback_cgroups",
+                    "Cgroups boosted through their cpu.weight because mus is not attached.",
+                    Some(get(&self.fallback_cgroups)),
+                ),
             ],
             counters: [
                 (
@@ -298,7 +306,7 @@ fn single(
 struct Snapshot {
     /// (name, help, value) of the gauges without labels; `None` declares the
     /// family without a sample.
-    gauges: [(&'static str, &'static str, Option<u64>); 4],
+    gauges: [(&'static str, &'static str, Option<u64>); 5],
     /// (name without `_total`, help, value) of the counters without labels.
     counters: [(&'static str, &'static str, u64); 6],
     /// Pods refused a boost, by reason.

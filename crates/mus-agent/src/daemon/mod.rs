@@ -4,11 +4,13 @@
 //! [`annotations`] grant weights, its [`node_cap`] bounds them by what
 //! each pod can take of the node's CPU ([`pod_cpu`]), each pod left out
 //! gets its [`refusal`]), plans the map's changes ([`reconcile`], pure too) and
-//! applies them. What the daemon serves: [`metrics`] over [`http`]; one daemon
+//! applies them; where mus is not attached, the boosts go through `cpu.weight`
+//! instead ([`fallback`]). What the daemon serves: [`metrics`] over [`http`]; one daemon
 //! per map ([`instance_lock`]). What it watches: this node's pods and the
 //! [`namespace_watch`]es its policy needs, each object kept as [`trim`] leaves it.
 
 pub mod annotations;
+pub mod fallback;
 pub mod http;
 pub mod instance_lock;
 pub mod metrics;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mus_common::OwnerId;
 
+use crate::daemon::fallback::attach::SCHED_EXT_SYSFS;
 use crate::daemon::policy::Policy;
 
 /// Where the kernel says which boot this is; the kubelet reports the same value as
@@ -34,6 +35,13 @@ pub struct WatchOptions {
     pub pin_check_interval: Duration,
     /// Publish a Kubernetes Event on a pod whose boost is refused.
     pub events: bool,
+    /// Where mus is not attached, boost through the pod cgroup's `cpu.weight`
+    /// ([`crate::daemon::fallback`]). `mus-agent watch` turns it on unless
+    /// `--no-fallback`; off here, so that an embedder that stands in for mus (the
+    /// tests' map on a machine without sched_ext) keeps the map path.
+    pub fallback: bool,
+    /// Where sched_ext shows which scheduler runs.
+    pub sched_ext: PathBuf,
 }
 
 impl WatchOptions {
@@ -51,6 +59,8 @@ impl WatchOptions {
             resync_interval: Duration::from_secs(60),
             pin_check_interval: Duration::from_secs(1),
             events: true,
+            fallback: false,
+            sched_ext: PathBuf::from(SCHED_EXT_SYSFS),
         }
     }
 

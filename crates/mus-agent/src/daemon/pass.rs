@@ -15,6 +15,7 @@ use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use mus_common::{CgroupId, Entry, PrioFlags, PrioMap, PrioMapError, Swap};
 use tracing::{debug, info, warn};
 
+use crate::daemon::fallback::Fallback;
 use crate::daemon::metrics::{Boosted, Metrics};
 use crate::daemon::options::WatchOptions;
 use crate::daemon::pod_cpu::cpu_millis;
@@ -51,6 +52,9 @@ pub(super) struct Daemon {
     reported_refused: HashMap<String, String>,
     reported_unresolved: HashSet<String>,
     last_dry_plan: Option<Plan>,
+    /// Boosts through `cpu.weight` while mus is not attached (`None`: off, or a
+    /// dry run, which writes nothing).
+    fallback: Option<Fallback>,
 }
 
 impl Daemon {
@@ -60,9 +64,17 @@ impl Daemon {
         metrics: Arc<Metrics>,
         recorder: Option<Recorder>,
     ) -> Daemon {
+        let fallback = (opts.fallback && !opts.dry_run).then(|| {
+            Fallback::new(
+                opts.cgroup_root.clone(),
+                opts.sched_ext.clone(),
+                Arc::clone(&metrics),
+            )
+        });
         Daemon {
             opts,
             metrics,
+            fallback,
             recorder,
             map: None,
             map_problem: None,
@@ -72,9 +84,18 @@ impl Daemon {
         }
     }
 
+    /// Checks the pin and whether mus is attached; `true` when a pass is due: a
+    /// (new) map was opened, or boosts move between the map and `cpu.weight`.
+    pub(super) fn check_pin(&mut self) -> bool {
+        let reopened = self.open_pin();
+        let map_open = self.map.is_some();
+        let switched = self.fallback.as_mut().is_some_and(|f| f.poll(map_open));
+        reopened || switched
+    }
+
     /// Opens the map if it is not open or the pin now names another map; `true` when
     /// a (new) map was opened, so that everything is re-applied.
-    pub(super) fn check_pin(&mut self) -> bool {
+    fn open_pin(&mut self) -> bool {
         let identity = pin_identity(&self.opts.pin_path);
         if let (Some(open), Some(id)) = (&self.map, identity)
             && open.identity == id
@@ -224,6 +245,10 @@ impl Daemon {
             resolve_on_disk(&root, uid, qos)
         });
         self.report_unresolved(&wishes.unresolved);
+        if self.through_knobs(&wishes.desired, current.as_deref()) {
+            self.report_refused(&wishes.refused);
+            return;
+        }
         let Some(current) = current else {
             self.report_refused(&wishes.refused);
             self.metrics
@@ -256,11 +281,54 @@ impl Daemon {
             return;
         }
         let Some(open) = &self.map else { return };
+        // Knobs down before the map is written: never both at once.
+        if let Some(fallback) = self.fallback.as_mut() {
+            fallback.restore_all("mus is attached");
+        }
         let held = self.apply(&open.map, &plan, &wishes.desired, &current);
         self.publish_boosted(&wishes.desired, |id| held.contains(&id));
         // Per-entry failures (a full map) are counted by apply; the pass itself ran,
         // and restarting the agent would not make room, so health stays good.
         self.metrics.succeeded(Instant::now());
+    }
+
+    /// Where mus is not attached, boosts `desired` through `cpu.weight`, after
+    /// taking the daemon's entries out of the map (see [`crate::daemon::fallback`]
+    /// for the order); `false` when the map is the way (mus attached, or no fallback).
+    fn through_knobs(&mut self, desired: &Desired, current: Option<&[Entry]>) -> bool {
+        if self.fallback.as_ref().is_none_or(Fallback::attached) {
+            return false;
+        }
+        if let (Some(open), Some(current)) = (&self.map, current) {
+            self.withdraw(&open.map, current);
+        }
+        if let Some(fallback) = self.fallback.as_mut() {
+            fallback.apply(desired);
+        }
+        // The map holds none of them now.
+        self.publish_boosted(desired, |_| false);
+        self.metrics.succeeded(Instant::now());
+        true
+    }
+
+    /// Deletes the daemon's entries from a map mus is not running with, each only if
+    /// it is still as read: a scheduler that comes back must not find them on top of
+    /// a raised `cpu.weight`.
+    fn withdraw(&self, map: &PrioMap, current: &[Entry]) {
+        let owner = self.opts.owner();
+        for e in current.iter().filter(|e| reconcile::is_ours(e, owner)) {
+            match map.compare_and_swap(e.cgroup, Some(*e), None) {
+                Ok(Swap::Done) => {
+                    self.metrics.deletes.fetch_add(1, Ordering::Relaxed);
+                    info!(cgroup_id = %e.cgroup, "took cgroup {}'s entry (weight {}) out of the map while mus is not attached; its boost goes through cpu.weight", e.cgroup, e.weight);
+                }
+                Ok(Swap::Lost(_)) => {}
+                Err(err) => {
+                    self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
+                    warn!(cgroup_id = %e.cgroup, "cannot take cgroup {}'s entry out of the map: {err}", e.cgroup);
+                }
+            }
+        }
     }
 
     /// Carries out `plan`, each change only if the entry is still as read; returns
