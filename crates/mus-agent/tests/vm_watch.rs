@@ -19,20 +19,11 @@ use std::time::Instant;
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
 use mus_testbed::{GuestRun, Testbed};
 use vm_common::{
-    NODE, NS, NS_LABEL, POD, check_container_setup, container_id, entries, get, k8s_scenario,
-    share, the_pod,
+    NODE, NS, POD, annotation_policy, check_container_setup, container_id, entries, get,
+    k8s_scenario, share, the_pod,
 };
 
 const SCRIPT: &str = include_str!("scenarios/watch.sh");
-
-/// The boost policy the daemon runs under: annotations honoured in the pod's
-/// namespace (labelled [`NS_LABEL`]) up to 16384.
-fn policy_yaml() -> String {
-    format!(
-        "maxWeight: 16384\nannotations:\n  namespaceSelector:\n    matchLabels: {{{}: {}}}\n",
-        NS_LABEL.0, NS_LABEL.1
-    )
-}
 
 /// What the refused pod asks for: more than the policy's maxWeight.
 const OVER_MAX: &str = "65536";
@@ -95,7 +86,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         the_pod(&c1, &[], "13"),
     ];
     let policy = work.path().join("policy.yaml");
-    std::fs::write(&policy, policy_yaml()).unwrap();
+    std::fs::write(&policy, annotation_policy()).unwrap();
     let scenario = k8s_scenario(
         "watch",
         &format!("C1={c1}\nWITHIN={WITHIN_S}"),

@@ -6,7 +6,6 @@
 # un-annotate; its metrics are scraped. Prepended by tests/vm_watch.rs
 # (tests/vm_common): the guest library (lib.sh), NS, POD, POD_UID, CTR, NODE, IMAGE, C1,
 # WITHIN (seconds), then lib_k8s.sh.
-METRICS=http://127.0.0.1:9477
 t_boot=$(now_cs)
 
 # Polls every 0.2 s, for up to $WITHIN s, until the map holds ($1 = present) or does
@@ -27,25 +26,6 @@ wait_entry() {
 	done
 	echo "@@MUS $3 timeout"
 	return 1
-}
-
-# "@@MUS $1 <the metrics' sample lines, joined by |>" and "@@MUS $1_rc <wget's status>".
-scrape() {
-	wget -q -O /tmp/metrics $METRICS/metrics 2>/tmp/metrics.err
-	echo "@@MUS $1_rc $?"
-	echo "@@MUS $1 $(grep -v '^#' /tmp/metrics | tr '\n' '|')"
-}
-
-# Freezes ($1 = 1) or thaws ($1 = 0) the hogs. The runner is restarted with them
-# frozen: on this TCG guest, (de)attaching a sched_ext scheduler while every vCPU
-# spins has once oopsed the kernel (int3 in __schedule while static branches were
-# being patched), which is the test bed's trouble, not the agent's.
-freeze() {
-	for g in $NOISE $POD_CG; do
-		echo $1 >$CG/$g/cgroup.freeze
-		i=0
-		while ! grep -q "^frozen $1" $CG/$g/cgroup.events && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	done
 }
 
 start_runner /tmp/runner1.log

@@ -1,4 +1,4 @@
-//! What mus-agent's VM tests (`tests/vm.rs`, `tests/vm_watch.rs`) share: one pod's
+//! What mus-agent's VM tests (`tests/vm.rs`, `tests/vm_watch.rs`, `tests/vm_fallback.rs`) share: one pod's
 //! names, the guest's containerd, kube and API-server set-up (with the shell side in
 //! `scenarios/lib_k8s.sh`), and readers for what the guest reports. Each test binary
 //! that uses it also declares `mod common;` (Pod JSON from k8s-openapi types).
@@ -27,6 +27,15 @@ const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// containerd, containers, the fake API server (lib_k8s.sh).
 const LIB_K8S: &str = include_str!("../scenarios/lib_k8s.sh");
+
+/// The boost policy the guest's daemons run under: annotations honoured in the pod's
+/// namespace (labelled [`NS_LABEL`]) up to 16384.
+pub fn annotation_policy() -> String {
+    format!(
+        "maxWeight: 16384\nannotations:\n  namespaceSelector:\n    matchLabels: {{{}: {}}}\n",
+        NS_LABEL.0, NS_LABEL.1
+    )
+}
 
 /// The pod's cgroup as the guest makes it (kubelet's cgroupfs driver, BestEffort).
 pub fn pod_cgroup() -> String {
