@@ -14,7 +14,7 @@
 mod common;
 mod vm_common;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
 use mus_testbed::{GuestRun, Testbed};
@@ -91,7 +91,10 @@ fn a_boost_holds_through_cpu_weight_while_mus_is_not_attached() {
         work.path(),
         &pods,
     )
-    .file(&policy, "/opt/policy.yaml");
+    .file(&policy, "/opt/policy.yaml")
+    // Five measurements, five ejections with their back-off, four daemon starts on
+    // TCG: longer than the fixture's default.
+    .timeout(Duration::from_secs(900));
     let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
     let started = Instant::now();
     let run = testbed

@@ -294,16 +294,24 @@ impl Daemon {
 
     /// Where mus is not attached, boosts `desired` through `cpu.weight`, after
     /// taking the daemon's entries out of the map (see [`crate::daemon::fallback`]
-    /// for the order); `false` when the map is the way (mus attached, or no fallback).
+    /// for the order); a cgroup whose entry stays (another writer's, or a failed
+    /// delete) is left to the map. `false` when the map is the way (mus attached, or
+    /// no fallback).
     fn through_knobs(&mut self, desired: &Desired, current: Option<&[Entry]>) -> bool {
         if self.fallback.as_ref().is_none_or(Fallback::attached) {
             return false;
         }
-        if let (Some(open), Some(current)) = (&self.map, current) {
-            self.withdraw(&open.map, current);
-        }
+        let in_map = match (&self.map, current) {
+            (Some(open), Some(current)) => self.withdraw(&open.map, current),
+            _ => BTreeSet::new(),
+        };
+        let knobs: Desired = desired
+            .iter()
+            .filter(|(id, _)| !in_map.contains(id))
+            .map(|(&id, wish)| (id, wish.clone()))
+            .collect();
         if let Some(fallback) = self.fallback.as_mut() {
-            fallback.apply(desired);
+            fallback.apply(&knobs);
         }
         // The map holds none of them now.
         self.publish_boosted(desired, |_| false);
@@ -313,22 +321,31 @@ impl Daemon {
 
     /// Deletes the daemon's entries from a map mus is not running with, each only if
     /// it is still as read: a scheduler that comes back must not find them on top of
-    /// a raised `cpu.weight`.
-    fn withdraw(&self, map: &PrioMap, current: &[Entry]) {
+    /// a raised `cpu.weight`. Returns the cgroups that still have an entry.
+    fn withdraw(&self, map: &PrioMap, current: &[Entry]) -> BTreeSet<CgroupId> {
         let owner = self.opts.owner();
-        for e in current.iter().filter(|e| reconcile::is_ours(e, owner)) {
+        let mut left = BTreeSet::new();
+        for e in current {
+            if !reconcile::is_ours(e, owner) {
+                left.insert(e.cgroup);
+                continue;
+            }
             match map.compare_and_swap(e.cgroup, Some(*e), None) {
                 Ok(Swap::Done) => {
                     self.metrics.deletes.fetch_add(1, Ordering::Relaxed);
                     info!(cgroup_id = %e.cgroup, "took cgroup {}'s entry (weight {}) out of the map while mus is not attached; its boost goes through cpu.weight", e.cgroup, e.weight);
                 }
-                Ok(Swap::Lost(_)) => {}
+                Ok(Swap::Lost(_)) => {
+                    left.insert(e.cgroup);
+                }
                 Err(err) => {
+                    left.insert(e.cgroup);
                     self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
                     warn!(cgroup_id = %e.cgroup, "cannot take cgroup {}'s entry out of the map: {err}", e.cgroup);
                 }
             }
         }
+        left
     }
 
     /// Carries out `plan`, each change only if the entry is still as read; returns

@@ -66,6 +66,7 @@ sampler() {
 
 start_runner /tmp/runner1.log
 echo "@@MUS runner_state $(cat $SCX/state)"
+echo "@@MUS root_ops $(cat $SCX/root/ops)"
 kubelet_cgroups
 mkdir -p $CG/$POD_CG/$CTR
 hog $POD_CG/$CTR

@@ -1,12 +1,13 @@
 //! Whether mus is the scheduler the kernel runs now: what decides between a boost
 //! in the map and a boost through `cpu.weight`.
 //!
-//! sched_ext says so in sysfs: `state` is `enabled` while a BPF scheduler runs
-//! (`disabled` after sysrq-S or when mus-runner stopped, `enabling`/`disabling`
-//! mid-way), and `root/ops` names it (`mus`, the `.name` of mus's `sched_ext_ops`).
-//! Both files are there on 6.12 and on the 7.x kernels the test bed boots; a kernel
-//! without sched_ext has neither. While no scheduler runs, 7.x kernels drop `root/`,
-//! 6.12 keeps the last name there: hence the state is read too.
+//! sched_ext says so in sysfs (6.12 and later): `state` is `enabled` while a BPF
+//! scheduler runs (`disabled` after sysrq-S or when mus-runner stopped,
+//! `enabling`/`disabling` mid-way), and `root/ops`, there while a scheduler is
+//! loaded, names it: `mus`, the `.name` of mus's `sched_ext_ops`, to which
+//! scx_utils' loader appends `_<version>_<build>` (`mus_1.1.4_g…_x86_64…`). A kernel without
+//! sched_ext has neither file. Both are read: `root/` outlives the scheduler while
+//! it is being disabled.
 
 use std::path::Path;
 
@@ -24,7 +25,11 @@ pub fn mus_enabled(sysfs: &Path) -> bool {
 
 /// The decision on the two files' text (`None`: missing or unreadable).
 fn is_mus(state: Option<&str>, ops: Option<&str>) -> bool {
-    state.map(str::trim) == Some("enabled") && ops.map(str::trim) == Some(MUS_OPS)
+    let named_mus = ops.map(str::trim).is_some_and(|ops| {
+        ops.strip_prefix(MUS_OPS)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+    });
+    state.map(str::trim) == Some("enabled") && named_mus
 }
 
 #[cfg(test)]
@@ -34,11 +39,17 @@ mod tests {
     #[test]
     fn only_an_enabled_mus_counts() {
         assert!(is_mus(Some("enabled\n"), Some("mus\n")));
+        // As scx_utils' loader names it.
+        assert!(is_mus(
+            Some("enabled\n"),
+            Some("mus_0.1.0_x86_64_unknown_linux_gnu\n")
+        ));
+        assert!(!is_mus(Some("enabled\n"), Some("mustard\n")));
         // Ejected (sysrq-S, runner backing off), or another scheduler loaded.
         assert!(!is_mus(Some("disabled\n"), Some("mus\n")));
         assert!(!is_mus(Some("enabling\n"), Some("mus\n")));
         assert!(!is_mus(Some("enabled\n"), Some("scx_bpfland\n")));
-        // No sched_ext in the kernel, or 7.x with no scheduler (no root/).
+        // No sched_ext in the kernel, or no scheduler loaded (no root/).
         assert!(!is_mus(None, None));
         assert!(!is_mus(Some("disabled\n"), None));
     }
