@@ -1,7 +1,7 @@
 //! `mus-agent watch`'s fallback end to end in the QEMU test bed: where mus is not
 //! attached, a granted boost goes through the pod cgroup's `cpu.weight`, and never
 //! on top of the map's. One boot (scenarios/fallback.sh): a pod granted 4096 next to
-//! a sibling pod, two hogs each on two vCPUs, both at `cpu.weight` 100, so that the
+//! a sibling pod, two hogs each on one vCPU, both at `cpu.weight` 100, so that the
 //! pod's share of the pair should be 4096 / (4096 + 1024) = 80 % whichever way the
 //! boost goes. Measured with mus attached, after mus-runner's SIGTERM, after mus is
 //! back, during a sysrq-S ejection's back-off (runner alive), and after mus is back
@@ -14,11 +14,14 @@
 mod common;
 mod vm_common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
-use mus_testbed::{GuestRun, Testbed};
-use vm_common::{annotation_policy, container_id, entries, get, k8s_scenario, the_pod};
+use mus_testbed::GuestRun;
+use vm_common::{
+    annotation_policy, container_id, entries, get, k8s_scenario, numbers, run_guest, the_pod,
+    took_cs, with_policy,
+};
 
 const SCRIPT: &str = include_str!("scenarios/fallback.sh");
 
@@ -45,33 +48,23 @@ struct Measured {
 }
 
 fn measured(run: &GuestRun, key: &str) -> Measured {
-    let value = get(run, key);
-    let nums: Vec<f64> = value
-        .split_whitespace()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    match nums[..] {
+    match numbers(run, key)[..] {
         [pod, noise, w0, w1] if pod + noise > 0.0 => Measured {
             share: pod / (pod + noise),
             weight_before: w0 as u32,
             weight_after: w1 as u32,
         },
         _ => panic!(
-            "{key}: expected pod and sibling CPU time and two weights, got {value:?}\n{}",
+            "{key}: expected pod and sibling CPU time and two weights, got {:?}\n{}",
+            get(run, key),
             run.console_tail()
         ),
     }
 }
 
-/// Hundredths of a second the guest reported for `key`; "timeout" fails.
+/// [`took_cs`] within this test's bound.
 fn took(run: &GuestRun, key: &str, what: &str) -> u32 {
-    let value = get(run, key);
-    value.parse().unwrap_or_else(|_| {
-        panic!(
-            "{what}: not within {WITHIN_S} s ({key} = {value})\n{}",
-            run.console_tail()
-        )
-    })
+    took_cs(run, key, what, WITHIN_S)
 }
 
 #[test]
@@ -82,8 +75,6 @@ fn a_boost_holds_through_cpu_weight_while_mus_is_not_attached() {
         the_pod(&c1, &[(WEIGHT_ANNOTATION, "4096")], "10"),
         the_pod(&c1, &[], "11"),
     ];
-    let policy = work.path().join("policy.yaml");
-    std::fs::write(&policy, annotation_policy()).unwrap();
     let scenario = k8s_scenario(
         "fallback",
         &format!("WITHIN={WITHIN_S}\nSECS={SECS}"),
@@ -91,16 +82,14 @@ fn a_boost_holds_through_cpu_weight_while_mus_is_not_attached() {
         work.path(),
         &pods,
     )
-    .file(&policy, "/opt/policy.yaml")
+    // One vCPU: the four hogs contend on it, where the fair class's shares are
+    // exact; on two, its balancing of two groups' tasks across CPUs gave the pod
+    // 70-75 % at 400:100 (mus 80 %), which would measure the balancer, not the knob.
+    .cpus(1)
     // Five measurements, five ejections with their back-off, four daemon starts on
     // TCG: longer than the fixture's default.
     .timeout(Duration::from_secs(900));
-    let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
-    let started = Instant::now();
-    let run = testbed
-        .run(&scenario)
-        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
-    eprintln!("guest run took {:?}", started.elapsed());
+    let run = run_guest(&with_policy(scenario, work.path(), &annotation_policy()));
     for (key, value) in &run.results {
         eprintln!("@@MUS {key} {value}");
     }

@@ -14,13 +14,11 @@
 mod common;
 mod vm_common;
 
-use std::time::Instant;
-
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
-use mus_testbed::{GuestRun, Testbed};
+use mus_testbed::GuestRun;
 use vm_common::{
     NODE, NS, POD, annotation_policy, check_container_setup, container_id, entries, get,
-    k8s_scenario, share, the_pod,
+    k8s_scenario, run_guest, share, the_pod, took_cs, with_policy,
 };
 
 const SCRIPT: &str = include_str!("scenarios/watch.sh");
@@ -35,17 +33,6 @@ const WEIGHT: u64 = 8192;
 /// How long the daemon may take to converge after a change (it resyncs every 2 s,
 /// checks the pin every second, and the fake API server ends a watch after 2 s).
 const WITHIN_S: u32 = 15;
-
-/// Hundredths of a second the guest reported for `key`; "timeout" fails.
-fn took_cs(run: &GuestRun, key: &str, what: &str) -> u32 {
-    let value = get(run, key);
-    value.parse().unwrap_or_else(|_| {
-        panic!(
-            "{what}: not within {WITHIN_S} s ({key} = {value})\n{}",
-            run.console_tail()
-        )
-    })
-}
 
 /// The sample lines of a scrape: (series with labels, value).
 fn samples(run: &GuestRun, key: &str) -> Vec<(String, f64)> {
@@ -85,22 +72,14 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         the_pod(&c1, &[(WEIGHT_ANNOTATION, weight.as_str())], "12"),
         the_pod(&c1, &[], "13"),
     ];
-    let policy = work.path().join("policy.yaml");
-    std::fs::write(&policy, annotation_policy()).unwrap();
     let scenario = k8s_scenario(
         "watch",
         &format!("C1={c1}\nWITHIN={WITHIN_S}"),
         SCRIPT,
         work.path(),
         &pods,
-    )
-    .file(&policy, "/opt/policy.yaml");
-    let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
-    let started = Instant::now();
-    let run = testbed
-        .run(&scenario)
-        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
-    eprintln!("guest run took {:?}", started.elapsed());
+    );
+    let run = run_guest(&with_policy(scenario, work.path(), &annotation_policy()));
     for (key, value) in &run.results {
         if key.starts_with("t_")
             || key.starts_with("metrics")
@@ -157,7 +136,12 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
 
     // 3. Annotated within the policy: the pod's cgroup at the annotation's weight, within N s, and the
     // pod's share against the noise rises (theory: 8192:1024 = 89%).
-    took_cs(&run, "t_annotate_cs", "the annotation was not applied");
+    took_cs(
+        &run,
+        "t_annotate_cs",
+        "the annotation was not applied",
+        WITHIN_S,
+    );
     assert_eq!(
         entries(&run, "dump_annotated"),
         vec![(pod_id, WEIGHT)],
@@ -186,6 +170,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         &run,
         "t_reapply_cs",
         "the boost was not re-applied after the runner restarted",
+        WITHIN_S,
     );
     assert_eq!(
         entries(&run, "dump_reapplied"),
@@ -238,6 +223,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         &run,
         "t_unannotate_cs",
         "the entry stayed after the annotation went",
+        WITHIN_S,
     );
     assert_eq!(entries(&run, "dump_unannotated"), vec![], "{why}");
     let after = samples(&run, "metrics_after");

@@ -1,5 +1,5 @@
 # mus-agent watch's fallback end to end: a pod granted a boost of 4096 next to a
-# sibling pod (two hogs each on two vCPUs, both at cpu.weight 100). Its share of the
+# sibling pod (two hogs each on one vCPU, both at cpu.weight 100). Its share of the
 # pair is measured with mus attached (the boost in the map), after mus-runner's
 # SIGTERM and after a sysrq-S ejection (the runner alive, backing off) (the boost
 # through cpu.weight), and after mus is back each time; a sampler watches throughout
