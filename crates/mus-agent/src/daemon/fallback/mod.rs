@@ -9,9 +9,9 @@
 //!
 //! Never both at once: a boost in the map and in the knob would count twice (4096 on
 //! top of a 4× knob is 16×). The pass ([`crate::daemon::pass`]) orders it so:
-//! falling back, the daemon first takes its entries out of the map (one a pinned map
-//! kept while the runner backs off would count again as soon as mus is back), then
-//! raises the knobs; on attach it lowers every knob, then writes the map. The one
+//! falling back, the daemon first takes its entries out of the map (the runner keeps
+//! its pin while it backs off, and mus would apply them again the moment it is
+//! back), then raises the knobs; on attach it lowers every knob, then writes the map. The one
 //! window left errs low: between lowering a knob and writing its entry (two
 //! syscalls), the pod runs unboosted. Until the daemon notices a change (its pin
 //! check, every second), the boost holds as it was: mus back with the knob still
@@ -54,8 +54,8 @@ pub struct Fallback {
     cgroup_root: PathBuf,
     sched_ext: PathBuf,
     metrics: Arc<Metrics>,
-    /// Whether mus was attached at the last check.
-    attached: bool,
+    /// Whether mus was attached at the last check (`None`: not checked yet).
+    attached: Option<bool>,
     raised: BTreeMap<PathBuf, Raised>,
     /// Whether the knobs earlier daemons left raised were looked for.
     scanned: bool,
@@ -71,7 +71,7 @@ impl Fallback {
             cgroup_root,
             sched_ext,
             metrics,
-            attached: false,
+            attached: None,
             raised: BTreeMap::new(),
             scanned: false,
             failing: BTreeSet::new(),
@@ -82,7 +82,7 @@ impl Fallback {
     /// `true` when that changed since the last check, so that a pass is due.
     pub fn poll(&mut self, map_open: bool) -> bool {
         let attached = map_open && attach::mus_enabled(&self.sched_ext);
-        let changed = attached != self.attached;
+        let changed = self.attached.replace(attached) != Some(attached);
         if changed {
             if attached {
                 info!("mus is attached: boosts go through the scheduler's map");
@@ -90,13 +90,12 @@ impl Fallback {
                 warn!("mus is not attached: boosts go through cpu.weight until it is");
             }
         }
-        self.attached = attached;
         changed
     }
 
     /// Whether mus was attached at the last [`Fallback::poll`].
     pub fn attached(&self) -> bool {
-        self.attached
+        self.attached == Some(true)
     }
 
     /// Raises the knob of every `desired` cgroup and lowers those no longer desired.
