@@ -42,7 +42,10 @@ echo "@@MUS t_setup_cs $(($(now_cs) - t_boot))"
 # The API server serves the pod without the annotation; the daemon starts.
 api_serve 1
 start_api
-mus-agent --kubeconfig $KC --node $NODE watch --policy /opt/policy.yaml --metrics-addr 127.0.0.1:9477 --resync-interval 2 >/tmp/watch.log 2>&1 &
+# --no-fallback: this scenario follows the map through runner restarts (a SIGKILLed
+# runner's map carries the boost over); with the fallback, the daemon would take its
+# entry out while mus is away (tests/vm_fallback.rs covers that path).
+mus-agent --kubeconfig $KC --node $NODE watch --policy /opt/policy.yaml --metrics-addr 127.0.0.1:9477 --resync-interval 2 --no-fallback >/tmp/watch.log 2>&1 &
 WATCH=$!
 # Ready (/readyz) = the map is open and a pass over the listed pods succeeded.
 # Set-up, not convergence: a debug build starting next to four hogs on two TCG
