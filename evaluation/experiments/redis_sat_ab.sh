@@ -52,11 +52,27 @@ redis_in_target
 
 # Both vCPUs' count of interrupt $1 (RES, CAL) in /proc/interrupts.
 ipis() { awk -v k="$1:" '$1 == k { print $2 + $3 }' /proc/interrupts; }
-# The runner's --stats counters in /tmp/sched.log, summed.
+# The runner's --stats counters in /tmp/sched.log, summed. A build from before the
+# counter table logs "map changes=N | steals: owed=N idle=N | cross-cache
+# migrations=N | queue jumps=N"; a newer one logs name=value pairs (mus-common's table:
+# steals, idle_steals, llc_migrations, map_changes, queue_jumps).
 counters() {
-	sed -n 's/.*map changes=\([0-9]*\) | steals: owed=\([0-9]*\) idle=\([0-9]*\) | cross-cache migrations=\([0-9]*\)\( | queue jumps=\)\{0,1\}\([0-9]*\).*/\2 \3 \4 \1 \6/p' /tmp/sched.log |
-		awk '{a += $1; b += $2; c += $3; d += $4; e += $5}
-			END {print "steals_owed=" a+0 " steals_idle=" b+0 " cross_cache=" c+0 " map_changes=" d+0 " queue_jumps=" e+0}'
+	awk '
+		function grab(label) {
+			return match($0, label "=[0-9]+") ? substr($0, RSTART + length(label) + 1, RLENGTH - length(label) - 1) : 0
+		}
+		/steals: owed=/ {
+			v["steals"] += grab("owed"); v["idle_steals"] += grab("idle")
+			v["llc_migrations"] += grab("migrations"); v["map_changes"] += grab("map changes")
+			v["queue_jumps"] += grab("queue jumps")
+			next
+		}
+		{ for (i = 1; i <= NF; i++) if (split($i, kv, "=") == 2) v[kv[1]] += kv[2] }
+		END {
+			print "steals_owed=" v["steals"] + 0 " steals_idle=" v["idle_steals"] + 0 \
+				" cross_cache=" v["llc_migrations"] + 0 " map_changes=" v["map_changes"] + 0 \
+				" queue_jumps=" v["queue_jumps"] + 0
+		}' /tmp/sched.log
 }
 # The time (us) the struct_ops programs loaded now have run (kernel.bpf_stats_enabled).
 bpf_us() {

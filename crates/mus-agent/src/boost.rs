@@ -77,6 +77,16 @@ pub fn open_map(path: &Path) -> Result<PrioMap, BoostError> {
     })
 }
 
+/// The map's weights by cgroup ID (inode): what `status`, the TUI and `plan` match
+/// cgroup directories against.
+pub fn map_weights(path: &Path) -> Result<std::collections::HashMap<u64, u32>, BoostError> {
+    Ok(open_map(path)?
+        .entries()?
+        .into_iter()
+        .map(|e| (e.cgroup.0, e.weight))
+        .collect())
+}
+
 /// Boosts the cgroup at `dir`; returns its ID. An entry `mus-agent watch` owns is
 /// refused unless `force` (the daemon would otherwise fight the operator).
 pub fn boost(

@@ -128,6 +128,44 @@ pub enum Command {
     /// losing its grant, deleted or moved away loses its entry. Entries others
     /// wrote (`mus-agent boost`, another daemon) are left alone unless --own-all.
     Watch(WatchArgs),
+    /// Print the CPUBoost CustomResourceDefinition this binary reads (YAML), e.g.
+    /// `mus-agent crd | kubectl apply -f -`; manifests/cpuboost-crd.yaml is the same.
+    Crd,
+    /// Preview a boost: each busy pod's share of the node before and after, from
+    /// this node's live cgroup tree (needs no runner; root to count the map's boosts).
+    ///
+    /// Reads every cgroup's cpu.weight, cpu.idle and cpu.max, and samples for
+    /// --sample seconds the CPU each one uses (cpu.stat) and its runnable threads
+    /// (cgroup.threads, state R). A cgroup that used at least 1% of a CPU or had a
+    /// thread runnable in half the counts is busy, and is assumed to take all it
+    /// can under contention: as many CPUs as runnable threads, at least its use
+    /// rounded up to whole CPUs (where its threads are not visible, as in a pod
+    /// without the host's PIDs, that is all). Shares then follow weights at every
+    /// level (a boost of W makes cpu.weight × W / 1024), capped by cpu.max, what a
+    /// cgroup cannot use going to its siblings. writeups/plan.md has the model.
+    #[command(group(clap::ArgGroup::new("proposal").required(true).args(["pod", "cgroup", "file"])))]
+    Plan {
+        /// The pod to boost: namespace/pod (or namespace/pod/container).
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        pod: Option<String>,
+        /// A cgroup directory, absolute or relative to the cgroup mount (no Kubernetes needed).
+        #[arg(long, value_name = "PATH")]
+        cgroup: Option<PathBuf>,
+        /// A boost object's YAML (CPUBoost): its namespace, pod name or label
+        /// selector, and weight.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Proposed weight, 1 to 65536 (1024 is an ordinary cgroup) [default: the
+        /// object's, else 4096].
+        #[arg(long, short, value_name = "W", allow_negative_numbers = true)]
+        weight: Option<String>,
+        /// Seconds to sample the tree for (0.1 to 60).
+        #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+        sample: f64,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

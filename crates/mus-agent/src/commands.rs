@@ -103,7 +103,7 @@ struct ListItem<'a> {
 pub async fn list(g: &Global, json: bool) -> Result<()> {
     let rows = g.discovery().await?.list().await?;
     // Markers are a bonus here: listing works for a non-root user or without a runner.
-    let weights = match map_weights(g) {
+    let weights = match boost::map_weights(&g.pin_path) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("note: boosts not shown: {e:#}");
@@ -163,15 +163,6 @@ fn print_items<T: Serialize>(
         table(&mut out, items)?;
     }
     Ok(())
-}
-
-fn map_weights(g: &Global) -> Result<HashMap<u64, u32>> {
-    let map = open_map(&g.pin_path)?;
-    Ok(map
-        .entries()?
-        .into_iter()
-        .map(|e| (e.cgroup.0, e.weight))
-        .collect())
 }
 
 #[derive(Serialize)]
@@ -338,5 +329,27 @@ pub async fn run(cli: cli::Cli) -> Result<()> {
             unboost(g, target.target()?.as_ref(), target.id, *force).await
         }
         Some(cli::Command::Watch(args)) => watch(g, args).await,
+        Some(cli::Command::Crd) => {
+            print!("{}", crate::cpuboost::resource::crd_yaml());
+            Ok(())
+        }
+        Some(cli::Command::Plan {
+            pod,
+            cgroup,
+            file,
+            weight,
+            sample,
+            json,
+        }) => {
+            let request = crate::plan::Request {
+                pod: pod.clone(),
+                cgroup: cgroup.clone(),
+                file: file.clone(),
+                weight: weight.clone(),
+                sample_seconds: *sample,
+                json: *json,
+            };
+            crate::plan::run(g, &request).await
+        }
     }
 }

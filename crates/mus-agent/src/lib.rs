@@ -3,16 +3,21 @@
 //! shell over these modules so that tests reach all of them.
 //!
 //! By concern, each layer importing only those below it: [`commands`] (the
-//! subcommands) and [`tui`] over [`cli`] (flags, and the Kubernetes and cgroup
-//! clients they configure), over [`daemon`] (`mus-agent watch`) and [`targets`],
-//! over [`cgroup`], [`boost`] and [`kube`], over [`pod`] (a pod as this node sees it).
+//! subcommands), [`plan`] (the preview of a boost) and [`tui`] over [`cli`] (flags,
+//! and the Kubernetes and cgroup clients they configure), over [`daemon`]
+//! (`mus-agent watch`) and [`targets`], over [`cgroup`], [`boost`], [`cpuboost`]
+//! (the CPUBoost object), [`auto`] (the automatic boost's control law) and [`kube`],
+//! over [`pod`] (a pod as this node sees it).
 
+pub mod auto;
 pub mod boost;
 pub mod cgroup;
 pub mod cli;
 pub mod commands;
+pub mod cpuboost;
 pub mod daemon;
 pub mod kube;
+pub mod plan;
 pub mod pod;
 pub mod targets;
 pub mod tui;

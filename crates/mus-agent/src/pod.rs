@@ -7,6 +7,8 @@ use std::fmt;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use serde::Serialize;
 
+use crate::cgroup::paths::cgroup_uid;
+
 /// QoS class as kubelet uses it to place the pod's cgroup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum QosClass {
@@ -119,6 +121,12 @@ pub struct ContainerRow {
     pub namespace: String,
     pub pod: String,
     pub pod_uid: String,
+    /// The UID the pod's cgroup directory is named after: `pod_uid`, or for a
+    /// static pod's mirror the kubelet's hash ([`cgroup_uid`]). A mirror annotation
+    /// that is not a kubelet hash leaves `pod_uid`, which names no cgroup, so the
+    /// pod shows as not found rather than as another pod's cgroup.
+    #[serde(skip)]
+    pub cgroup_uid: String,
     pub container: String,
     pub phase: String,
     /// `None` when the pod's status has no QoS class yet; resolution then tries all.
@@ -153,6 +161,9 @@ pub fn rows_of_pod(pod: &Pod) -> Vec<ContainerRow> {
                 namespace: meta.namespace.clone().unwrap_or_default(),
                 pod: meta.name.clone().unwrap_or_default(),
                 pod_uid: meta.uid.clone().unwrap_or_default(),
+                cgroup_uid: cgroup_uid(pod)
+                    .unwrap_or_else(|_| meta.uid.as_deref().unwrap_or_default())
+                    .to_string(),
                 container: c.name.clone(),
                 phase: status
                     .and_then(|s| s.phase.clone())

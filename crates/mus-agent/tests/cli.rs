@@ -562,3 +562,220 @@ fn the_pins_mode_decides_not_cap_bpf() {
     );
     assert_eq!(map.get(id).expect("get"), None);
 }
+
+/// A cgroup-like tree for `plan`: the kubelet's slices with `cpu.weight` files and
+/// an idle `cpu.stat` everywhere, `plain` without the cpu controller.
+fn plan_tree() -> tempfile::TempDir {
+    let root = node_tree();
+    let pod = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice";
+    let with_weights = ["web", "system.slice", "kubepods.slice", pod];
+    for dir in with_weights {
+        std::fs::write(root.path().join(dir).join("cpu.weight"), "100\n").expect("weight");
+    }
+    std::fs::create_dir_all(root.path().join("web/plain")).expect("mkdir");
+    root
+}
+
+/// A boost object's YAML in a file: the directory (removed on drop) and the path.
+fn boost_yaml(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("boost.yaml");
+    std::fs::write(&file, text).expect("write");
+    let file = file.to_str().expect("utf-8").to_string();
+    (dir, file)
+}
+
+/// `plan ARGS` on the tree `root`, as node `node-a` of the fake cluster of `files`,
+/// sampling for a tenth of a second.
+async fn plan_on_node_a(root: &tempfile::TempDir, files: &AgentFiles, args: &[&str]) -> Output {
+    let mut all = strings(&[
+        "plan",
+        "--sample",
+        "0.1",
+        "--cgroup-root",
+        root.path().to_str().expect("utf-8"),
+        "--node",
+        "node-a",
+        "--kubeconfig",
+        &files.kubeconfig,
+        "--pin-path",
+        &files.pin,
+    ]);
+    all.extend(strings(args));
+    agent_async(all).await
+}
+
+fn plan(root: &tempfile::TempDir, args: &[&str]) -> Output {
+    let root = root.path().to_str().expect("utf-8");
+    let mut all = vec!["plan", "--cgroup-root", root];
+    all.extend_from_slice(args);
+    if !args.contains(&"--sample") {
+        all.extend(["--sample", "0.1"]);
+    }
+    agent(&all)
+}
+
+#[test]
+fn plan_refuses_bad_input_with_one_sentence() {
+    let root = plan_tree();
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--cgroup", "/web", "--weight", "0"],
+            "weight 0 is out of range: use 1 to 65536",
+        ),
+        (
+            &["--cgroup", "/web", "--weight", "70000"],
+            "weight 70000 is out of range",
+        ),
+        (&["--cgroup", "/nope"], "/nope does not exist"),
+        (
+            &["--cgroup", "/web/plain"],
+            "has no cpu controller (no cpu.weight)",
+        ),
+        (
+            &["--cgroup", "/web", "--sample", "0"],
+            "--sample 0 is out of range",
+        ),
+        (
+            &["-f", "/no/such/boost.yaml"],
+            "cannot read /no/such/boost.yaml",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = plan(&root, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let (_dir, file) = boost_yaml(
+        "metadata: {name: b}\nspec:\n  podName: cart\n  weight: 100000\n  duration: 1h\n  reason: r\n",
+    );
+    let out = plan(&root, &["-f", &file]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("spec.weight: weight 100000 is out of range"),
+        "{err}"
+    );
+    // nothing named, or two things: usage errors
+    for args in [&[][..], &["--cgroup", "/web", "--pod", "a/b"]] {
+        assert_eq!(plan(&root, args).status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn plan_of_an_idle_tree_says_nothing_is_busy() {
+    let root = plan_tree();
+    let out = plan(&root, &["--cgroup", "web", "--json", "--weight", "8192"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(plan["weight"], 8192);
+    assert_eq!(plan["targets"], serde_json::json!(["/web"]));
+    let rows = plan["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "only the target: nothing is busy: {rows:?}");
+    assert_eq!(rows[0]["target"], true);
+    assert_eq!(rows[0]["before_pct"], 0.0);
+    let notes = plan["notes"].to_string();
+    assert!(notes.contains("no target is busy now"), "{notes}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_refuses_a_pod_elsewhere_and_a_selector_that_matches_nothing() {
+    let api = FakeApi::start(|call| {
+        if call.path.ends_with("/pods/cart") {
+            let cart = pod(PodSpecOf {
+                namespace: "shop",
+                name: "cart",
+                uid: "55555555-5555-5555-5555-555555555555",
+                node: "node-b",
+                qos: "Burstable",
+                phase: "Running",
+                containers: vec![("app", "containerd://abc", State::Running)],
+            });
+            Reply::Json(StatusCode::OK, serde_json::to_string(&cart).expect("json"))
+        } else {
+            Reply::Json(StatusCode::OK, pod_list(vec![]))
+        }
+    })
+    .await;
+    let files = AgentFiles::new(&api.url());
+    let root = plan_tree();
+    let (_dir, file) = boost_yaml(
+        "kind: CPUBoost\nmetadata: {name: b, namespace: shop}\nspec:\n  selector:\n    matchLabels: {app: web}\n  duration: 1h\n  reason: r\n",
+    );
+    let cases = [
+        (
+            vec!["--pod", "shop/cart"],
+            "pod shop/cart runs on node node-b, not on this node (node-a)",
+        ),
+        (
+            vec!["-f", file.as_str()],
+            "the selector app=web matches no running pod of namespace shop on this node (node-a)",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = plan_on_node_a(&root, &files, &args).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let selector = api
+        .requests()
+        .into_iter()
+        .find(|c| c.path.ends_with("/namespaces/shop/pods"))
+        .expect("the selector's list");
+    assert!(
+        selector.query.contains("labelSelector=app%3Dweb")
+            && selector
+                .query
+                .contains("fieldSelector=spec.nodeName%3Dnode-a"),
+        "{}",
+        selector.query
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_names_a_pod_by_its_namespace_and_name() {
+    const UID: &str = "11111111-2222-3333-4444-555555555555";
+    let api = FakeApi::start(|call| {
+        let cart = pod(PodSpecOf {
+            namespace: "shop",
+            name: "cart",
+            uid: UID,
+            node: "node-a",
+            qos: "Burstable",
+            phase: "Running",
+            containers: vec![("app", "containerd://abc", State::Running)],
+        });
+        let body = if call.path.ends_with("/pods/cart") {
+            serde_json::to_string(&cart).expect("json")
+        } else {
+            pod_list(vec![cart])
+        };
+        Reply::Json(StatusCode::OK, body)
+    })
+    .await;
+    let files = AgentFiles::new(&api.url());
+    let root = plan_tree();
+    let mut dir = root.path().to_path_buf();
+    for part in [
+        "kubepods.slice",
+        "kubepods-burstable.slice",
+        &format!("kubepods-burstable-pod{}.slice", UID.replace('-', "_")),
+    ] {
+        dir.push(part);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("cpu.weight"), "10\n").expect("weight");
+    }
+    let out = plan_on_node_a(&root, &files, &["--pod", "shop/cart", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row = &plan["rows"][0];
+    assert_eq!(row["name"], "shop/cart", "{plan}");
+    assert_eq!(row["kind"], "pod", "{plan}");
+    assert_eq!(row["target"], true, "{plan}");
+    assert_eq!(plan["weight"], 4096, "the default weight: {plan}");
+}

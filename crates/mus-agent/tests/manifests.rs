@@ -9,8 +9,9 @@
 //! k8s-openapi does not know (a typo such as `mountPropogation`) fails here instead
 //! of being dropped silently by the API server.
 //!
-//! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs) and
-//! `admission` (the admission policies' CEL evaluated on sample requests).
+//! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs),
+//! `admission` (the admission policies' CEL evaluated on sample requests) and
+//! `crd_cel` (the CPUBoost CRD's CEL rules on sample specs).
 
 mod common;
 
@@ -27,6 +28,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use mus_agent::daemon::annotations::{
     BOOST_ANNOTATION, NAMESPACE_LABEL, NODE_LABEL, WEIGHT_ANNOTATION,
 };
@@ -37,11 +39,14 @@ use serde_json::Value;
 
 #[path = "manifests/admission.rs"]
 mod admission;
+#[path = "manifests/crd_cel.rs"]
+mod crd_cel;
 #[path = "manifests/kustomize.rs"]
 mod kustomize;
 
 /// Every manifest file: the kustomization's resources and the demos.
-const FILES: [&str; 4] = [
+const FILES: [&str; 5] = [
+    "cpuboost-crd.yaml",
     "redis.yaml",
     "stress-noise.yaml",
     "mus-daemonset.yaml",
@@ -69,6 +74,32 @@ fn one<T: DeserializeOwned + serde::Serialize>(docs: &[Value], kind: &str) -> T 
     typed
 }
 
+/// The one document of `kind` named `name`, as [`one`] reads it.
+fn named<T: DeserializeOwned + serde::Serialize>(docs: &[Value], kind: &str, name: &str) -> T {
+    let found: Vec<Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .cloned()
+        .collect();
+    one(&found, kind)
+}
+
+/// Every (apiGroup, resource, verb) a role grants, sorted.
+fn grants_of(role: ClusterRole) -> Vec<(String, String, String)> {
+    let mut grants = Vec::new();
+    for rule in role.rules.unwrap_or_default() {
+        for group in rule.api_groups.unwrap_or_default() {
+            for resource in rule.resources.clone().unwrap_or_default() {
+                for verb in &rule.verbs {
+                    grants.push((group.clone(), resource.clone(), verb.clone()));
+                }
+            }
+        }
+    }
+    grants.sort();
+    grants
+}
+
 fn container<'a>(spec: &'a PodSpec, name: &str) -> &'a Container {
     spec.containers
         .iter()
@@ -94,6 +125,10 @@ fn every_document_parses_into_a_known_kind() {
                 "ConfigMap" => drop(one::<ConfigMap>(&[doc], "ConfigMap")),
                 "NetworkPolicy" => drop(one::<NetworkPolicy>(&[doc], "NetworkPolicy")),
                 "PriorityClass" => drop(one::<PriorityClass>(&[doc], "PriorityClass")),
+                "CustomResourceDefinition" => drop(one::<CustomResourceDefinition>(
+                    &[doc],
+                    "CustomResourceDefinition",
+                )),
                 "ValidatingAdmissionPolicy" => drop(one::<ValidatingAdmissionPolicy>(
                     &[doc],
                     "ValidatingAdmissionPolicy",
@@ -528,7 +563,7 @@ fn the_metrics_port_is_open_to_monitoring_only() {
 #[test]
 fn rbac_grants_exactly_what_the_agent_uses() {
     let docs = documents("mus-daemonset.yaml");
-    let role: ClusterRole = one(&docs, "ClusterRole");
+    let role: ClusterRole = named(&docs, "ClusterRole", "mus-agent");
     let binding: ClusterRoleBinding = one(&docs, "ClusterRoleBinding");
     let sa: ServiceAccount = one(&docs, "ServiceAccount");
     assert_eq!(binding.role_ref.kind, "ClusterRole");
@@ -538,21 +573,12 @@ fn rbac_grants_exactly_what_the_agent_uses() {
         && Some(&s.name) == sa.metadata.name.as_ref()
         && s.namespace == sa.metadata.namespace));
 
-    let mut grants: Vec<(String, String, String)> = Vec::new();
-    for rule in role.rules.unwrap_or_default() {
-        for group in rule.api_groups.unwrap_or_default() {
-            for resource in rule.resources.clone().unwrap_or_default() {
-                for verb in &rule.verbs {
-                    grants.push((group.clone(), resource.clone(), verb.clone()));
-                }
-            }
-        }
-    }
-    grants.sort();
+    let grants = grants_of(role);
     let g = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
     // pods list/watch: the watcher; get: `mus-agent boost ns/pod` run in the pod;
     // nodes and namespaces list/watch: the node and namespace watchers;
-    // create/patch: kube's event recorder (a repeated Event is patched).
+    // create/patch: kube's event recorder (a repeated Event is patched);
+    // cpuboosts: read, and the status subresource patched (server-side apply).
     assert_eq!(
         grants,
         [
@@ -565,8 +591,42 @@ fn rbac_grants_exactly_what_the_agent_uses() {
             g("", "pods", "watch"),
             g("events.k8s.io", "events", "create"),
             g("events.k8s.io", "events", "patch"),
+            g("mus.patos.dev", "cpuboosts", "get"),
+            g("mus.patos.dev", "cpuboosts", "list"),
+            g("mus.patos.dev", "cpuboosts", "watch"),
+            g("mus.patos.dev", "cpuboosts/status", "patch"),
         ]
     );
+}
+
+#[test]
+fn only_a_namespace_an_admin_binds_the_editor_role_in_can_run_boosts() {
+    let role: ClusterRole = named(
+        &documents("mus-daemonset.yaml"),
+        "ClusterRole",
+        "mus-boost-editor",
+    );
+    // Not aggregated into edit/admin: binding it is a decision of its own.
+    assert!(role.aggregation_rule.is_none());
+    let labels = role.metadata.labels.clone().unwrap_or_default();
+    assert!(
+        !labels.keys().any(|k| k.contains("aggregate-to")),
+        "{labels:?}"
+    );
+    // The objects, never their status (the agents') or anything else.
+    let grants = grants_of(role);
+    assert!(!grants.is_empty());
+    for (group, resource, verb) in &grants {
+        assert_eq!(
+            (group.as_str(), resource.as_str()),
+            ("mus.patos.dev", "cpuboosts"),
+            "{verb}"
+        );
+    }
+    let verbs: Vec<&str> = grants.iter().map(|(_, _, v)| v.as_str()).collect();
+    for verb in ["create", "update", "delete"] {
+        assert!(verbs.contains(&verb), "{verb}");
+    }
 }
 
 /// The shipped boost policy: the policy.yaml of the ConfigMap the kustomization
@@ -596,7 +656,8 @@ fn granted(
         spec: template.spec,
         status: None,
     };
-    shipped_policy().decide(&pod, namespace.metadata.labels.as_ref())
+    let request = mus_agent::daemon::policy::request(&pod, None);
+    shipped_policy().decide(&pod, request, namespace.metadata.labels.as_ref())
 }
 
 #[test]
@@ -665,5 +726,115 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
             .as_deref()
             .unwrap_or_default()
             .contains(&"--cpu".to_string())
+    );
+}
+
+#[test]
+fn the_committed_crd_is_the_one_the_agent_reads() {
+    assert_eq!(
+        text("cpuboost-crd.yaml"),
+        mus_agent::cpuboost::resource::crd_yaml(),
+        "manifests/cpuboost-crd.yaml differs from the Rust type: run `cargo run -p mus-agent -- crd > manifests/cpuboost-crd.yaml`"
+    );
+    let crd: CustomResourceDefinition =
+        one(&documents("cpuboost-crd.yaml"), "CustomResourceDefinition");
+    assert_eq!(
+        crd.metadata.name.as_deref(),
+        Some("cpuboosts.mus.patos.dev")
+    );
+    assert_eq!(crd.spec.scope, "Namespaced");
+    assert_eq!(crd.spec.names.short_names, Some(vec!["cpub".to_string()]));
+    let version = &crd.spec.versions[0];
+    assert_eq!(version.name, "v1alpha1");
+    let columns: Vec<&str> = version
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(columns, ["Weight", "Expires", "Active", "Reason", "Age"]);
+    assert!(
+        version
+            .subresources
+            .as_ref()
+            .is_some_and(|s| s.status.is_some())
+    );
+    let schema = serde_json::to_value(version.schema.as_ref().expect("schema")).expect("json");
+    let root = &schema["openAPIV3Schema"]["properties"];
+    let spec = &root["spec"];
+    assert_eq!(spec["properties"]["weight"]["minimum"], 1.0);
+    assert_eq!(spec["properties"]["weight"]["maximum"], 65536.0);
+    assert_eq!(spec["properties"]["weight"]["default"], 4096);
+    let rules: Vec<&str> = spec["x-kubernetes-validations"]
+        .as_array()
+        .expect("CEL rules")
+        .iter()
+        .map(|r| r["rule"].as_str().expect("rule"))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "has(self.selector) != has(self.podName)",
+            "has(self.duration) != has(self.until)"
+        ]
+    );
+    // Each node's agent owns its item of status.nodes: a list-map keyed by node.
+    let nodes = &root["status"]["properties"]["nodes"];
+    assert_eq!(nodes["x-kubernetes-list-type"], "map");
+    assert_eq!(
+        nodes["x-kubernetes-list-map-keys"],
+        serde_json::json!(["node"])
+    );
+}
+
+#[test]
+fn mus_agent_crd_prints_the_committed_crd() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mus-agent"))
+        .arg("crd")
+        .output()
+        .expect("run mus-agent crd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        text("cpuboost-crd.yaml")
+    );
+}
+
+#[test]
+fn the_sample_boost_is_valid_and_the_shipped_policy_grants_the_redis_demo_it() {
+    let sample = text("examples/cpuboost-redis.yaml");
+    let mut boost: mus_agent::cpuboost::CPUBoost =
+        serde_saphyr::from_str(&sample).unwrap_or_else(|e| panic!("the sample: {e}"));
+    // The API server stamps the creation time.
+    boost.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        "2026-12-04T10:00:00Z".parse().expect("time"),
+    ));
+    let asked = mus_agent::cpuboost::check::check(&boost).expect("a valid boost");
+    let docs = documents("redis.yaml");
+    let redis: Deployment = one(&docs, "Deployment");
+    let ns: Namespace = one(&docs, "Namespace");
+    assert_eq!(boost.metadata.namespace, ns.metadata.name);
+    let request = mus_agent::daemon::policy::Request {
+        weight: asked.weight,
+        via: mus_agent::daemon::policy::Via::Object(asked.boost.clone()),
+    };
+    shipped_policy()
+        .admit(
+            &request,
+            &asked.boost.namespace,
+            ns.metadata.labels.as_ref(),
+        )
+        .expect("the shipped policy admits the sample");
+    let pod = k8s_openapi::api::core::v1::Pod {
+        metadata: redis.spec.template.metadata.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    assert!(
+        asked.target.selects(&pod),
+        "the sample selects the Redis pods"
     );
 }

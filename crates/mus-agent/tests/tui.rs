@@ -20,6 +20,7 @@ fn row(ns: &str, pod: &str, uid: &str, container: &str, id: &str) -> ContainerRo
         namespace: ns.into(),
         pod: pod.into(),
         pod_uid: uid.into(),
+        cgroup_uid: uid.into(),
         container: container.into(),
         phase: "Running".into(),
         qos: Some(QosClass::BestEffort),

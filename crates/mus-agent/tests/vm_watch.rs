@@ -7,7 +7,8 @@
 //! the pod within the policy → its cgroup is boosted; restart
 //! mus-runner (SIGKILL: the map carries over; SIGTERM: the map is gone and a new,
 //! empty one is pinned) → the boost is back within seconds; scrape /metrics and
-//! /healthz; remove the annotation → the entry goes.
+//! /healthz; remove the annotation → the entry goes; a CPUBoost object naming the
+//! pod for a few seconds → its cgroup at the object's weight, and gone at its end.
 //!
 //! Not skipped when QEMU, the kernel or containerd is missing: it fails and says why.
 
@@ -33,6 +34,24 @@ const WEIGHT: u64 = 8192;
 /// How long the daemon may take to converge after a change (it resyncs every 2 s,
 /// checks the pin every second, and the fake API server ends a watch after 2 s).
 const WITHIN_S: u32 = 15;
+
+/// How long the CPUBoost object of step 8 lasts, and the weight it asks.
+const BOOST_S: u32 = 10;
+const BOOST_WEIGHT: u64 = 2048;
+
+/// The CPUBoost object of step 8, on one line, its creation time `@NOW@` (the
+/// guest's clock stamps it, as an API server would).
+fn boost_json() -> String {
+    serde_json::json!({
+        "apiVersion": "mus.patos.dev/v1alpha1",
+        "kind": "CPUBoost",
+        "metadata": {"name": "incident", "namespace": NS, "uid": "b0057000-0000-4000-8000-000000000001",
+                     "resourceVersion": "30", "generation": 1, "creationTimestamp": "@NOW@"},
+        "spec": {"podName": POD, "weight": BOOST_WEIGHT, "duration": format!("{BOOST_S}s"),
+                 "reason": "the guest test"},
+    })
+    .to_string()
+}
 
 /// The sample lines of a scrape: (series with labels, value).
 fn samples(run: &GuestRun, key: &str) -> Vec<(String, f64)> {
@@ -72,13 +91,16 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         the_pod(&c1, &[(WEIGHT_ANNOTATION, weight.as_str())], "12"),
         the_pod(&c1, &[], "13"),
     ];
+    let boost = work.path().join("boost.json");
+    std::fs::write(&boost, boost_json()).unwrap();
     let scenario = k8s_scenario(
         "watch",
-        &format!("C1={c1}\nWITHIN={WITHIN_S}"),
+        &format!("C1={c1}\nWITHIN={WITHIN_S}\nBOOST_S={BOOST_S}"),
         SCRIPT,
         work.path(),
         &pods,
-    );
+    )
+    .file(&boost, "/opt/api/boost.json");
     let run = run_guest(&with_policy(scenario, work.path(), &annotation_policy()));
     for (key, value) in &run.results {
         if key.starts_with("t_")
@@ -239,6 +261,47 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     assert_eq!(
         pod_series(&after, "mus_agent_boosted_cpu_seconds_total"),
         None
+    );
+
+    // 8. The CPUBoost object: the pod at its weight, then unboosted at its end
+    // (BOOST_S after its creation; a pass every 2 s and the 2 s watch rounds are
+    // no part of it: the daemon wakes at the end by itself), unprompted.
+    took_cs(
+        &run,
+        "t_boost_cs",
+        "the CPUBoost object was not applied",
+        WITHIN_S,
+    );
+    assert_eq!(
+        entries(&run, "dump_boosted"),
+        vec![(pod_id, BOOST_WEIGHT)],
+        "{why}"
+    );
+    took_cs(
+        &run,
+        "t_boost_gone_cs",
+        "the entry stayed after the CPUBoost ended",
+        WITHIN_S,
+    );
+    let ended_cs = run
+        .number::<u32>("t_boost_end_cs")
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The creation time has one-second resolution; the map is polled every 0.2 s.
+    assert!(
+        ended_cs + 100 >= BOOST_S * 100 && ended_cs <= (BOOST_S + 3) * 100,
+        "the boost ended {ended_cs} cs after its creation, not about {BOOST_S} s\n{why}"
+    );
+    assert_eq!(entries(&run, "dump_boost_ended"), vec![], "{why}");
+    let m = samples(&run, "metrics_boost");
+    assert_eq!(
+        sample(&m, "mus_agent_cpuboost_pods_granted_total"),
+        1.0,
+        "{m:?}"
+    );
+    assert_eq!(
+        sample(&m, "mus_agent_cpuboosts_expired_total"),
+        1.0,
+        "{m:?}"
     );
 
     // What the daemon asked: lists and watches of this node's pods only, and of this

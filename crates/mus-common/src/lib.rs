@@ -6,10 +6,12 @@
 //! lives, what a valid weight is, how a cgroup becomes an ID, and a typed handle to
 //! the map whose value layout comes from the scheduler's own `intf.h`. The runner
 //! also pins the scheduler's counters next to the map ([`stats`]), read-only for
-//! the agent's metrics.
+//! the agent's metrics. [`shares`] is the model of what share of the CPUs each cgroup
+//! gets under contention, which `mus-agent plan` and the bench's theories share.
 
 pub mod cgroup;
 pub mod prio_map;
+pub mod shares;
 pub mod stats;
 pub mod weight;
 

@@ -28,11 +28,11 @@ pub struct RowCgroups {
 }
 
 pub fn row_cgroups(row: &ContainerRow, root: &Path) -> RowCgroups {
-    let pod = resolve_pod(root, &row.pod_uid, row.qos).ok();
+    let pod = resolve_pod(root, &row.cgroup_uid, row.qos).ok();
     let container = row
         .container_id
         .as_ref()
-        .and_then(|cid| resolve_container(root, &row.pod_uid, row.qos, cid).ok());
+        .and_then(|cid| resolve_container(root, &row.cgroup_uid, row.qos, cid).ok());
     RowCgroups { pod, container }
 }
 
@@ -180,6 +180,7 @@ mod tests {
             namespace: "shop".into(),
             pod: "cart".into(),
             pod_uid: uid.into(),
+            cgroup_uid: uid.into(),
             container: "app".into(),
             phase: "Running".into(),
             qos: Some(QosClass::Burstable),
@@ -219,5 +220,42 @@ mod tests {
                 Owner::Stale,
             ]
         );
+    }
+
+    #[test]
+    fn a_static_pod_is_found_through_its_mirror_pods_annotation() {
+        use crate::cgroup::paths::MIRROR_ANNOTATION;
+        use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
+        let root = tempfile::tempdir().expect("tempdir");
+        let hash = "6a3f1c9e0b2d4f5a8c7e9d1b3a5f7c2e";
+        let static_dir = root.path().join(format!("kubepods/burstable/pod{hash}"));
+        std::fs::create_dir_all(&static_dir).expect("mkdir");
+        let mirror = |annotation: &str| Pod {
+            metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("etcd-node-a".into()),
+                namespace: Some("kube-system".into()),
+                uid: Some("1f2e3d4c-0000-4b5a-9c8d-7e6f5a4b3c2d".into()),
+                annotations: Some([(MIRROR_ANNOTATION.to_string(), annotation.to_string())].into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "etcd".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                qos_class: Some("Burstable".into()),
+                ..Default::default()
+            }),
+        };
+        let rows = crate::pod::rows_of_pod(&mirror(hash));
+        // The API UID stays what `list --json` shows; the cgroup is the kubelet's.
+        assert_eq!(rows[0].pod_uid, "1f2e3d4c-0000-4b5a-9c8d-7e6f5a4b3c2d");
+        assert_eq!(row_cgroups(&rows[0], root.path()).pod, Some(static_dir));
+        // A value that is not a kubelet hash is not followed.
+        let rows = crate::pod::rows_of_pod(&mirror("../../system.slice"));
+        assert_eq!(row_cgroups(&rows[0], root.path()).pod, None);
     }
 }

@@ -81,7 +81,7 @@ impl Resolver {
         } else {
             None
         };
-        self.via_fs(row.pod_uid.as_str(), row.qos, Some(cid), note)
+        self.via_fs(row.cgroup_uid.as_str(), row.qos, Some(cid), note)
     }
 
     /// The pod-level cgroup (covers all containers of the pod, and their restarts).
@@ -144,6 +144,7 @@ mod tests {
             namespace: "ns".into(),
             pod: "p".into(),
             pod_uid: uid.into(),
+            cgroup_uid: uid.into(),
             container: "c".into(),
             phase: "Running".into(),
             qos: Some(QosClass::BestEffort),

@@ -63,6 +63,13 @@ pub struct Metrics {
     pub map_entries: AtomicU64,
     /// Cgroups whose `cpu.weight` the fallback holds raised.
     pub fallback_cgroups: AtomicU64,
+    /// CPUBoost objects boosting a pod on this node.
+    pub cpuboosts_active: AtomicU64,
+    /// Pods this node started boosting for a CPUBoost object.
+    pub cpuboost_grants: AtomicU64,
+    /// CPUBoost objects this daemon found refused (each once), and expired.
+    pub cpuboosts_refused: AtomicU64,
+    pub cpuboosts_expired: AtomicU64,
     map_open: AtomicBool,
     /// How the LISTs and WATCHes of the API server fare.
     lists: Lists,
@@ -90,6 +97,10 @@ impl Metrics {
             invalid_annotations: AtomicU64::new(0),
             map_entries: AtomicU64::new(0),
             fallback_cgroups: AtomicU64::new(0),
+            cpuboosts_active: AtomicU64::new(0),
+            cpuboost_grants: AtomicU64::new(0),
+            cpuboosts_refused: AtomicU64::new(0),
+            cpuboosts_expired: AtomicU64::new(0),
             map_open: AtomicBool::new(false),
             lists: Lists::default(),
             last_success: Mutex::new(None),
@@ -247,6 +258,11 @@ impl Metrics {
                     "Cgroups boosted through their cpu.weight because mus is not attached.",
                     Some(get(&self.fallback_cgroups)),
                 ),
+                (
+                    "cpuboosts_active",
+                    "CPUBoost objects boosting a pod on this node.",
+                    Some(get(&self.cpuboosts_active)),
+                ),
             ],
             counters: [
                 (
@@ -270,6 +286,21 @@ impl Metrics {
                     "map_reopens",
                     "Times the pinned map was (re)opened, e.g. after mus-runner restarted.",
                     get(&self.map_reopens),
+                ),
+                (
+                    "cpuboost_pods_granted",
+                    "Pods of this node a CPUBoost object started boosting.",
+                    get(&self.cpuboost_grants),
+                ),
+                (
+                    "cpuboosts_refused",
+                    "CPUBoost objects this daemon found refused (by the policy or as invalid).",
+                    get(&self.cpuboosts_refused),
+                ),
+                (
+                    "cpuboosts_expired",
+                    "CPUBoost objects this daemon saw expire.",
+                    get(&self.cpuboosts_expired),
                 ),
             ],
             refused: self.refused(),
@@ -306,9 +337,9 @@ fn single(
 struct Snapshot {
     /// (name, help, value) of the gauges without labels; `None` declares the
     /// family without a sample.
-    gauges: [(&'static str, &'static str, Option<u64>); 5],
+    gauges: [(&'static str, &'static str, Option<u64>); 6],
     /// (name without `_total`, help, value) of the counters without labels.
-    counters: [(&'static str, &'static str, u64); 6],
+    counters: [(&'static str, &'static str, u64); 9],
     /// Pods refused a boost, by reason.
     refused: BTreeMap<&'static str, u64>,
     /// Each boosted cgroup with its `cpu.stat` usage_usec, if it could be read.

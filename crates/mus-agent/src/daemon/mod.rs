@@ -1,15 +1,20 @@
 //! `mus-agent watch`, the node daemon: the watch loop ([`watch`]) runs passes
-//! (`pass`) over this node's pods. A pass takes the pure step from pods to the
-//! boosts they are granted ([`wishes`]: the boost [`policy`] and its
+//! (`pass`) over this node's pods. A pass judges the CPUBoost objects under the
+//! policy ([`boosts`]), takes the pure step from pods to the boosts they are
+//! granted ([`wishes`]: the objects in force, the boost [`policy`] and its
 //! [`annotations`] grant weights, its [`node_cap`] bounds them by what
 //! each pod can take of the node's CPU ([`pod_cpu`]), each pod left out
-//! gets its [`refusal`]), plans the map's changes ([`reconcile`], pure too) and
-//! applies them; where mus is not attached, the boosts go through `cpu.weight`
-//! instead ([`fallback`]). What the daemon serves: [`metrics`] over [`http`]; one daemon
+//! gets its [`refusal`]), plans the map's changes ([`reconcile`], pure too),
+//! applies them (where mus is not attached, through `cpu.weight` instead:
+//! [`fallback`]), and reports on the objects ([`boost_report`], with [`events`]).
+//! What the daemon serves: [`metrics`] over [`http`]; one daemon
 //! per map ([`instance_lock`]). What it watches: this node's pods and the
 //! [`namespace_watch`]es its policy needs, each object kept as [`trim`] leaves it.
 
 pub mod annotations;
+pub mod boost_report;
+pub mod boosts;
+pub mod events;
 pub mod fallback;
 pub mod http;
 pub mod instance_lock;

@@ -11,10 +11,15 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::events::{EventType, Recorder};
 use mus_common::{CgroupId, Entry, PrioFlags, PrioMap, PrioMapError, Swap};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
+use crate::cpuboost::CPUBoost;
+use crate::daemon::boost_report::BoostReport;
+use crate::daemon::boosts::judge;
+use crate::daemon::events::publish;
 use crate::daemon::fallback::Fallback;
 use crate::daemon::metrics::{Boosted, Metrics};
 use crate::daemon::options::WatchOptions;
@@ -55,6 +60,10 @@ pub(super) struct Daemon {
     /// Boosts through `cpu.weight` while mus is not attached (`None`: off, or a
     /// dry run, which writes nothing).
     fallback: Option<Fallback>,
+    /// Statuses, Events and metrics of CPUBoost objects.
+    pub(super) boost_report: BoostReport,
+    /// When the first CPUBoost in force ends: the loop runs a pass then.
+    pub(super) next_expiry: Option<Timestamp>,
 }
 
 impl Daemon {
@@ -81,6 +90,8 @@ impl Daemon {
             reported_refused: HashMap::new(),
             reported_unresolved: HashSet::new(),
             last_dry_plan: None,
+            boost_report: BoostReport::default(),
+            next_expiry: None,
         }
     }
 
@@ -158,30 +169,22 @@ impl Daemon {
         self.reported_refused
             .retain(|uid, _| live.contains(uid.as_str()));
         for r in refused {
-            let message = r.refusal.to_string();
+            let message = match &r.boost {
+                Some(boost) => format!("{boost}: {}", r.refusal),
+                None => r.refusal.to_string(),
+            };
             if self.reported_refused.get(&r.uid) == Some(&message) {
                 continue;
             }
             warn!(pod = %r.pod, reason = r.refusal.label(), "pod {}: {message}; not boosting it", r.pod);
             self.reported_refused.insert(r.uid.clone(), message.clone());
-            if let Some(recorder) = self.recorder.clone() {
-                let reference = r.reference.clone();
-                let pod = r.pod.clone();
-                let reason = r.refusal.event_reason();
-                tokio::spawn(async move {
-                    let event = KubeEvent {
-                        type_: EventType::Warning,
-                        reason: reason.into(),
-                        note: Some(format!("{message}; mus-agent does not boost this pod")),
-                        action: "Boost".into(),
-                        secondary: None,
-                    };
-                    if let Err(e) = recorder.publish(&event, &reference).await {
-                        // Events are a courtesy: without RBAC for them the log has it.
-                        debug!(pod = %pod, "cannot publish a Kubernetes Event: {e}");
-                    }
-                });
-            }
+            publish(
+                self.recorder.as_ref(),
+                EventType::Warning,
+                r.refusal.event_reason(),
+                format!("{message}; mus-agent does not boost this pod"),
+                &r.reference,
+            );
         }
     }
 
@@ -196,11 +199,12 @@ impl Daemon {
         }
     }
 
-    /// One pass over the listed pods, namespaces and this node.
+    /// One pass over the listed pods, namespaces, CPUBoost objects and this node.
     pub(super) fn reconcile(
         &mut self,
         pods: &[Arc<Pod>],
         namespaces: &[Arc<Namespace>],
+        boosts: &[Arc<CPUBoost>],
         node: Option<&Node>,
     ) {
         self.metrics.reconcile_runs.fetch_add(1, Ordering::Relaxed);
@@ -234,19 +238,32 @@ impl Daemon {
             })
             .collect();
         let root = self.opts.cgroup_root.clone();
+        let now = Timestamp::now();
+        let (judged, selection) = judge(boosts, &self.opts.policy, &namespaces, now);
+        self.next_expiry = selection.next_expiry();
         let ctx = Context {
             node: &self.opts.node,
             policy: &self.opts.policy,
             namespaces: &namespaces,
             allocatable_millis: node.and_then(allocatable_millis),
             held: &held,
+            boosts: &selection,
         };
-        let mut wishes = wishes(pods.iter().map(|p| p.as_ref()), &ctx, |uid, qos| {
-            resolve_on_disk(&root, uid, qos)
-        });
+        let mut wishes = wishes(
+            pods.iter().map(|p| p.as_ref()),
+            &ctx,
+            |uid, qos, container| resolve_on_disk(&root, uid, qos, container),
+        );
         self.report_unresolved(&wishes.unresolved);
-        if self.through_knobs(&wishes.desired, current.as_deref()) {
+        if let Some(raised) = self.through_knobs(&wishes.desired, current.as_deref()) {
             self.report_refused(&wishes.refused);
+            self.boost_report.report(
+                &judged,
+                &wishes,
+                |id| raised.contains(&id),
+                &self.metrics,
+                now,
+            );
             return;
         }
         let Some(current) = current else {
@@ -272,6 +289,7 @@ impl Daemon {
                         weight: c.entry.weight,
                     },
                     reference: reference.clone(),
+                    boost: wishes.granted_by.remove(&c.entry.cgroup),
                 });
             }
         }
@@ -287,6 +305,13 @@ impl Daemon {
         }
         let held = self.apply(&open.map, &plan, &wishes.desired, &current);
         self.publish_boosted(&wishes.desired, |id| held.contains(&id));
+        self.boost_report.report(
+            &judged,
+            &wishes,
+            |id| held.contains(&id),
+            &self.metrics,
+            now,
+        );
         // Per-entry failures (a full map) are counted by apply; the pass itself ran,
         // and restarting the agent would not make room, so health stays good.
         self.metrics.succeeded(Instant::now());
@@ -295,11 +320,15 @@ impl Daemon {
     /// Where mus is not attached, boosts `desired` through `cpu.weight`, after
     /// taking the daemon's entries out of the map (see [`crate::daemon::fallback`]
     /// for the order); a cgroup whose entry stays (another writer's, or a failed
-    /// delete) is left to the map. `false` when the map is the way (mus attached, or
-    /// no fallback).
-    fn through_knobs(&mut self, desired: &Desired, current: Option<&[Entry]>) -> bool {
+    /// delete) is left to the map. Returns the cgroups boosted through their knob,
+    /// or `None` when the map is the way (mus attached, or no fallback).
+    fn through_knobs(
+        &mut self,
+        desired: &Desired,
+        current: Option<&[Entry]>,
+    ) -> Option<BTreeSet<CgroupId>> {
         if self.fallback.as_ref().is_none_or(Fallback::attached) {
-            return false;
+            return None;
         }
         let in_map = match (&self.map, current) {
             (Some(open), Some(current)) => self.withdraw(&open.map, current),
@@ -310,13 +339,21 @@ impl Daemon {
             .filter(|(id, _)| !in_map.contains(id))
             .map(|(&id, wish)| (id, wish.clone()))
             .collect();
-        if let Some(fallback) = self.fallback.as_mut() {
-            fallback.apply(&knobs);
-        }
+        let raised = match self.fallback.as_mut() {
+            Some(fallback) => {
+                fallback.apply(&knobs);
+                knobs
+                    .iter()
+                    .filter(|(_, wish)| fallback.holds(&wish.path))
+                    .map(|(&id, _)| id)
+                    .collect()
+            }
+            None => BTreeSet::new(),
+        };
         // The map holds none of them now.
         self.publish_boosted(desired, |_| false);
         self.metrics.succeeded(Instant::now());
-        true
+        Some(raised)
     }
 
     /// Deletes the daemon's entries from a map mus is not running with, each only if

@@ -27,9 +27,10 @@ use k8s_openapi::api::core::v1::Pod;
 use mus_common::Weight;
 use serde::Deserialize;
 
+use crate::cpuboost::BoostRef;
 use crate::daemon::annotations::{self, NAMESPACE_LABEL};
 use crate::daemon::node_cap::NodeCap;
-use crate::daemon::refusal::Refusal;
+use crate::daemon::refusal::{Refusal, Route};
 
 /// The policy file as written (YAML or JSON); see [`Policy::load`].
 #[derive(Debug, Default, Deserialize)]
@@ -348,23 +349,33 @@ impl Policy {
     }
 
     /// What `pod` gets under this policy, before the node cap: `Ok(None)` when it
-    /// asks for nothing. `namespace_labels` are its namespace's (`None`: unknown).
+    /// asks for nothing. `request` is what it asks for besides its class
+    /// ([`request`]); `namespace_labels` are its namespace's (`None`: unknown).
+    ///
+    /// Precedence: a CPUBoost object selecting the pod wins over its class and its
+    /// annotations (the object is an admin-granted, time-bound, recorded decision);
+    /// otherwise the class wins over the annotations, which cannot raise it.
     pub fn decide(
         &self,
         pod: &Pod,
+        request: Result<Option<Request>, Refusal>,
         namespace_labels: Option<&BTreeMap<String, String>>,
     ) -> Result<Option<Granted>, Refusal> {
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+        let by_object = matches!(&request, Ok(Some(r)) if matches!(r.via, Via::Object(_)));
         let class = pod
             .spec
             .as_ref()
             .and_then(|s| s.priority_class_name.as_deref());
-        let selected = |selector: &Selector| namespace_labels.is_some_and(|l| selector.matches(l));
-        let namespace = || pod.metadata.namespace.clone().unwrap_or_default();
-        if let Some((class, &weight)) = class.and_then(|c| self.priority_classes.get_key_value(c)) {
+        if !by_object
+            && let Some((class, &weight)) =
+                class.and_then(|c| self.priority_classes.get_key_value(c))
+        {
+            let selected = |s: &Selector| namespace_labels.is_some_and(|l| s.matches(l));
             if self.class_namespaces.as_ref().is_some_and(|s| !selected(s)) {
                 return Err(Refusal::ClassNamespaceNotSelected {
                     class: class.clone(),
-                    namespace: namespace(),
+                    namespace: namespace.into(),
                 });
             }
             return Ok(Some(Granted {
@@ -372,35 +383,88 @@ impl Policy {
                 via: Via::PriorityClass(class.clone()),
             }));
         }
-        let Some(weight) = annotations::requested_weight(pod).map_err(Refusal::Invalid)? else {
+        let Some(request) = request? else {
             return Ok(None);
         };
+        self.admit(&request, namespace, namespace_labels)?;
+        Ok(Some(Granted {
+            weight: request.weight,
+            via: request.via,
+        }))
+    }
+
+    /// Whether `request`, from namespace `namespace` (whose labels are
+    /// `namespace_labels`, `None`: unknown), may be granted: the rules annotations
+    /// and CPUBoost objects share (the namespaces `annotations.namespaceSelector`
+    /// selects, and `maxWeight`). The node cap comes after, per node.
+    pub fn admit(
+        &self,
+        request: &Request,
+        namespace: &str,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<(), Refusal> {
+        let route = request.via.route();
         let Some(selector) = &self.annotation_namespaces else {
-            return Err(Refusal::AnnotationsOff);
+            return Err(Refusal::AnnotationsOff { route });
         };
-        if !selected(selector) {
+        if !namespace_labels.is_some_and(|l| selector.matches(l)) {
             return Err(Refusal::NamespaceNotSelected {
-                namespace: namespace(),
+                route,
+                namespace: namespace.into(),
             });
         }
-        if weight > self.max_weight {
+        if request.weight > self.max_weight {
             return Err(Refusal::OverMaxWeight {
-                asked: weight.get(),
+                asked: request.weight.get(),
                 max: self.max_weight.get(),
             });
         }
-        Ok(Some(Granted {
-            weight,
-            via: Via::Annotation,
-        }))
+        Ok(())
     }
 }
 
-/// How a boost was granted.
+/// What `pod` asks for besides its class: `object`, the CPUBoost object that
+/// selects it with its weight ([`crate::cpuboost::select`]), else its annotations
+/// (a malformed one is refused, unless its class grants it anyway).
+pub fn request(pod: &Pod, object: Option<(BoostRef, Weight)>) -> Result<Option<Request>, Refusal> {
+    if let Some((boost, weight)) = object {
+        return Ok(Some(Request {
+            weight,
+            via: Via::Object(boost),
+        }));
+    }
+    Ok(annotations::requested_weight(pod)
+        .map_err(Refusal::Invalid)?
+        .map(|weight| Request {
+            weight,
+            via: Via::Annotation,
+        }))
+}
+
+/// How a boost was asked for or granted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Via {
     PriorityClass(String),
     Annotation,
+    /// A CPUBoost object that selects the pod.
+    Object(BoostRef),
+}
+
+impl Via {
+    /// The route a refusal names: classes are refused before any request is made.
+    fn route(&self) -> Route {
+        match self {
+            Via::Object(_) => Route::Object,
+            Via::PriorityClass(_) | Via::Annotation => Route::Annotation,
+        }
+    }
+}
+
+/// A request for a boost: how much, and who asks (an annotation or an object).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub weight: Weight,
+    pub via: Via,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

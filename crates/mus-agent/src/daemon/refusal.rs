@@ -4,8 +4,25 @@
 
 use mus_common::CgroupId;
 
+use crate::cpuboost::check::Invalid;
 use crate::daemon::annotations::AnnotationError;
 use crate::daemon::pod_cpu::Unbounded;
+
+/// How a request reached the policy, as a refusal names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Annotation,
+    Object,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Route::Annotation => "boost annotations",
+            Route::Object => "CPUBoost objects",
+        })
+    }
+}
 
 /// Why a pod that asks for a boost does not get it.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -13,13 +30,13 @@ pub enum Refusal {
     #[error(transparent)]
     Invalid(AnnotationError),
     #[error(
-        "this node's boost policy honours no boost annotations; ask a cluster admin for a PriorityClass that grants a boost"
+        "this node's boost policy honours no {route}; ask a cluster admin for a PriorityClass that grants a boost"
     )]
-    AnnotationsOff,
+    AnnotationsOff { route: Route },
     #[error(
-        "boost annotations are honoured only in namespaces the boost policy selects, and namespace {namespace} is not one; ask a cluster admin"
+        "{route} are honoured only in namespaces the boost policy selects, and namespace {namespace} is not one; ask a cluster admin"
     )]
-    NamespaceNotSelected { namespace: String },
+    NamespaceNotSelected { route: Route, namespace: String },
     #[error(
         "PriorityClass {class} grants a boost only in namespaces the boost policy's classNamespaceSelector selects, and namespace {namespace} is not one; ask a cluster admin"
     )]
@@ -56,11 +73,14 @@ pub enum Refusal {
         writer: String,
         weight: u32,
     },
+    /// A CPUBoost object that cannot be run, whatever the policy.
+    #[error(transparent)]
+    InvalidBoost(Invalid),
 }
 
 impl Refusal {
     /// Every [`Refusal::label`], so that the metrics show each reason at 0 too.
-    pub const LABELS: [&'static str; 10] = [
+    pub const LABELS: [&'static str; 11] = [
         "invalid_annotation",
         "annotations_off",
         "namespace_not_selected",
@@ -71,13 +91,14 @@ impl Refusal {
         "no_cpu_limit",
         "node_cpu_unknown",
         "held_by_other",
+        "invalid_boost",
     ];
 
     /// The `reason` label of `mus_agent_boosts_refused`.
     pub fn label(&self) -> &'static str {
         match self {
             Refusal::Invalid(_) => "invalid_annotation",
-            Refusal::AnnotationsOff => "annotations_off",
+            Refusal::AnnotationsOff { .. } => "annotations_off",
             Refusal::NamespaceNotSelected { .. } | Refusal::ClassNamespaceNotSelected { .. } => {
                 "namespace_not_selected"
             }
@@ -88,6 +109,7 @@ impl Refusal {
             Refusal::UnboundedCpu(_) => "no_cpu_limit",
             Refusal::NodeCpuUnknown => "node_cpu_unknown",
             Refusal::HeldByOther { .. } => "held_by_other",
+            Refusal::InvalidBoost(_) => "invalid_boost",
         }
     }
 

@@ -4,12 +4,13 @@
 //! `managedFields` on every pod, would otherwise sit in the agent's memory (which
 //! its container limits) for good.
 //!
-//! A pass reads of a pod: its name, namespace, UID, creation time and the
-//! project's annotations; the node it runs on, its PriorityClass and what its
+//! A pass reads of a pod: its name, namespace, UID, creation time, labels (which
+//! CPUBoost objects select it) and the project's annotations; the node it runs on, its PriorityClass and what its
 //! containers, sidecars, overhead and pod-level resources ask for (the node cap);
-//! its phase and QoS class (which place its cgroup). Of a namespace, its labels.
+//! its phase and QoS class (which place its cgroup), and its containers' IDs (a
+//! container's cgroup, when a CPUBoost names the container). Of a namespace, its labels.
 
-use k8s_openapi::api::core::v1::{Container, Namespace, Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Namespace, Pod, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// Annotations kept on pods: the project's own, and the kubelet's `config.*` ones,
@@ -43,6 +44,7 @@ fn trim_container(c: &mut Container) {
 pub fn trim_pod(pod: &mut Pod) {
     let mut meta = identity(&mut pod.metadata);
     meta.creation_timestamp = pod.metadata.creation_timestamp.take();
+    meta.labels = pod.metadata.labels.take();
     meta.annotations = pod.metadata.annotations.take().map(|all| {
         all.into_iter()
             .filter(|(k, _)| KEPT_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
@@ -66,6 +68,16 @@ pub fn trim_pod(pod: &mut Pod) {
     pod.status = pod.status.take().map(|s| PodStatus {
         phase: s.phase,
         qos_class: s.qos_class,
+        // Each container's name and ID: a CPUBoost naming a container boosts its cgroup.
+        container_statuses: s.container_statuses.map(|all| {
+            all.into_iter()
+                .map(|c| ContainerStatus {
+                    name: c.name,
+                    container_id: c.container_id,
+                    ..ContainerStatus::default()
+                })
+                .collect()
+        }),
         ..PodStatus::default()
     });
 }
@@ -88,6 +100,7 @@ mod tests {
 
     use mus_common::CgroupId;
 
+    use crate::cpuboost::select::Selection;
     use crate::daemon::policy::Policy;
     use crate::daemon::wishes::{Context, wishes};
 
@@ -163,6 +176,8 @@ mod tests {
         );
         assert!(small.metadata.managed_fields.is_none());
         assert_eq!(small.metadata.resource_version.as_deref(), Some("42"));
+        // CPUBoost objects select pods by label.
+        assert_eq!(small.metadata.labels, pod.metadata.labels);
         let spec = small.spec.as_ref().expect("spec");
         assert_eq!(
             spec.containers[0].resources,
@@ -174,7 +189,13 @@ mod tests {
         assert!(spec.overhead.is_some());
         let status = small.status.as_ref().expect("status");
         assert_eq!(status.qos_class.as_deref(), Some("Burstable"));
-        assert!(status.container_statuses.is_none() && status.pod_ip.is_none());
+        assert!(status.pod_ip.is_none());
+        let kept = &status.container_statuses.as_ref().expect("statuses")[0];
+        assert_eq!(
+            (kept.name.as_str(), kept.container_id.as_deref()),
+            ("app", Some("containerd://aa01"))
+        );
+        assert!(kept.state.is_none());
     }
 
     #[test]
@@ -205,8 +226,10 @@ nodeCap: {maxCpuLimitFraction: 0.5}
             namespaces: &namespaces,
             allocatable_millis: Some(8000),
             held: &BTreeSet::new(),
+            boosts: &Selection::default(),
         };
-        let resolve = |uid: &str, _| Ok((PathBuf::from(uid), CgroupId(uid.len() as u64)));
+        let resolve =
+            |uid: &str, _, _: Option<&_>| Ok((PathBuf::from(uid), CgroupId(uid.len() as u64)));
         let whole = wishes(&pods, &ctx, resolve);
         let small: Vec<Pod> = pods.iter().cloned().map(trimmed).collect();
         assert_eq!(wishes(&small, &ctx, resolve), whole);

@@ -6,9 +6,11 @@
 //! [`crate::kube::relist_backoff`]) feed reflector stores of this node's pods, this
 //! Node (its allocatable CPU for the node cap, its boot ID for the node check)
 //! and, when the policy selects namespaces by label, the namespaces its selectors
-//! select ([`crate::daemon::namespace_watch`]). The stores keep only what a pass
-//! reads ([`crate::daemon::trim`]). Every event, every `--resync-interval` and
-//! every change of the pin (mus-runner restarted) runs one pass (`daemon::pass`:
+//! select ([`crate::daemon::namespace_watch`]), and the CPUBoost objects of every
+//! namespace (none while their CRD is not installed). The stores keep only what a
+//! pass reads ([`crate::daemon::trim`]). Every event, every `--resync-interval`,
+//! the instant the first CPUBoost in force ends, and every change of the pin
+//! (mus-runner restarted) runs one pass (`daemon::pass`:
 //! pods → grants and refusals → desired entries, map → current entries, plan,
 //! apply). A pass needs complete lists, so nothing is written before the first
 //! LIST of each is in (an empty store would otherwise read as "nobody is granted a
@@ -16,10 +18,11 @@
 //! (their flags), so the loop keeps no ownership state.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::events::{Recorder, Reporter};
@@ -28,7 +31,9 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
 use tracing::{debug, error, info, warn};
 
+use crate::cpuboost::{CPUBoost, expiry};
 use crate::daemon::annotations;
+use crate::daemon::boost_report::BoostReport;
 use crate::daemon::metrics::{Kind, Metrics};
 use crate::daemon::namespace_watch::namespace_watches;
 use crate::daemon::options::{BOOT_ID_PATH, WatchOptions};
@@ -87,6 +92,9 @@ where
     listed: bool,
     failing: bool,
     what: &'static str,
+    /// A kind whose resource may not exist (a CRD not installed): a LIST that
+    /// finds no such resource (404) counts as an empty list, retried with backoff.
+    optional: bool,
 }
 
 impl<K: Resource + Clone + 'static> Watched<K>
@@ -106,7 +114,7 @@ where
                 self.failing = false;
                 return Ok(true);
             }
-            Some(Err(e)) => self.failed(&e),
+            Some(Err(e)) => return Ok(self.failed(&e)),
             None => return Err(WatchError::WatchEnded { what: self.what }),
         }
         Ok(false)
@@ -130,17 +138,34 @@ where
     /// A LIST or WATCH of the kind failed: the one place that sees every such
     /// failure, and which one it was. The watcher re-lists or reconnects by itself,
     /// after a pause; the map keeps what the last known objects granted meanwhile.
-    fn failed(&mut self, e: &watcher::Error) {
+    /// `true` when a pass is due: an optional kind found absent.
+    fn failed(&mut self, e: &watcher::Error) -> bool {
         let request = match e {
             watcher::Error::InitialListFailed(_) => "listing",
             _ => "watching",
         };
+        if let watcher::Error::InitialListFailed(kube::Error::Api(status)) = e
+            && self.optional
+            && status.is_not_found()
+        {
+            // The first such answer is a complete (empty) list; later ones change nothing.
+            if self.listed {
+                return false;
+            }
+            info!(
+                "{}: the API server has no such resource (CRD not installed?); none until it has",
+                self.what
+            );
+            self.listed = true;
+            return true;
+        }
         if !self.failing {
             warn!("{request} {} failed, retrying with backoff: {e}", self.what);
         } else {
             debug!("{request} {} failed again: {e}", self.what);
         }
         self.failing = true;
+        false
     }
 }
 
@@ -167,8 +192,24 @@ where
         listed: false,
         failing: false,
         what,
+        optional: false,
     };
     (watched, stream)
+}
+
+/// Returns when `at` has passed (a little after, so that the pass sees the
+/// object as ended), never when there is no such instant. At most an hour, so an
+/// `until` years away is no timer the runtime cannot hold (the pass after an hour's
+/// sleep finds nothing ended and sleeps again).
+async fn sleep_until_expiry(at: Option<Timestamp>) {
+    const LONGEST: Duration = Duration::from_secs(3600);
+    match at {
+        Some(at) => {
+            let wait = expiry::until(Timestamp::now(), at) + Duration::from_millis(100);
+            tokio::time::sleep(wait.min(LONGEST)).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs the daemon until a watch stream ends (they do not: the watchers retry with
@@ -213,6 +254,15 @@ pub async fn run(
         })
         .unzip();
     let need_namespaces = !namespaces.is_empty();
+    // CPUBoost objects of every namespace, without their managedFields (one entry
+    // per node's agent, which a pass never reads).
+    let (mut boosts, boost_stream) = watch_kind(
+        Api::<CPUBoost>::all(client.clone()),
+        watcher::Config::default(),
+        |b| b.metadata.managed_fields = None,
+        "CPUBoost objects",
+    );
+    boosts.optional = true;
     let mut ns_stream = futures::stream::select_all(
         ns_streams
             .into_iter()
@@ -221,6 +271,9 @@ pub async fn run(
     );
     let mut pod_stream = std::pin::pin!(pod_stream);
     let mut node_stream = std::pin::pin!(node_stream);
+    let mut boost_stream = std::pin::pin!(boost_stream);
+    // A dry run writes no status either.
+    let status_client = (!opts.dry_run).then(|| client.clone());
     let recorder = opts.events.then(|| {
         Recorder::new(
             client,
@@ -240,13 +293,17 @@ pub async fn run(
     pin_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let lists = Arc::clone(&metrics);
+    let boost_report = BoostReport::new(opts.node.clone(), status_client, recorder.clone());
     let mut daemon = Daemon::new(opts, metrics, recorder);
+    daemon.boost_report = boost_report;
     daemon.check_pin();
     let mut checked_node = false;
     loop {
         let dirty = tokio::select! {
             event = pod_stream.next() => pods.on(lists.observe(Kind::Pods, event))?,
             event = node_stream.next() => node.on(lists.observe(Kind::Node, event))?,
+            event = boost_stream.next() => boosts.on(lists.observe(Kind::CpuBoosts, event))?,
+            () = sleep_until_expiry(daemon.next_expiry) => true,
             // select_all ends only when every watch has: the first's name will do.
             event = ns_stream.next(), if need_namespaces => match event {
                 Some((i, event)) => namespaces[i].on(lists.observe(Kind::Namespaces, Some(event)))?,
@@ -265,11 +322,21 @@ pub async fn run(
         }
         // Liveness: the loop is being polled, whatever the API server or the map do.
         daemon.metrics.ticked(Instant::now());
-        if dirty && pods.listed && node.listed && namespaces.iter().all(|n| n.listed) {
+        if dirty
+            && pods.listed
+            && node.listed
+            && boosts.listed
+            && namespaces.iter().all(|n| n.listed)
+        {
             let this = node.store.state().into_iter().next();
             // A namespace both selectors select is in both stores, the same object.
             let namespaces: Vec<_> = namespaces.iter().flat_map(|n| n.store.state()).collect();
-            daemon.reconcile(&pods.store.state(), &namespaces, this.as_deref());
+            daemon.reconcile(
+                &pods.store.state(),
+                &namespaces,
+                &boosts.store.state(),
+                this.as_deref(),
+            );
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The pure step of a pass: this node's pods, the policy and the map's current
-//! owner marks in; the entries the pods are granted, and the pods refused or not
-//! resolved yet, out. The cgroup lookup is passed in ([`resolve_on_disk`] in the
-//! daemon), so that tests run it on made-up pods.
+//! The pure step of a pass: this node's pods, the CPUBoost objects in force, the
+//! policy and the map's current owner marks in; the entries the pods are granted
+//! (and which object granted each), and the pods refused or not resolved yet, out.
+//! The cgroup lookup is passed in ([`resolve_on_disk`] in the daemon), so that
+//! tests run it on made-up pods.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -11,13 +12,15 @@ use kube::Resource;
 use mus_common::CgroupId;
 
 use crate::cgroup::index::inode;
-use crate::cgroup::paths::{cgroup_uid, resolve_pod};
+use crate::cgroup::paths::{cgroup_uid, resolve_container, resolve_pod};
+use crate::cpuboost::BoostRef;
+use crate::cpuboost::select::Selection;
 use crate::daemon::node_cap::Candidate;
 use crate::daemon::pod_cpu::pod_cpu_limit_millis;
-use crate::daemon::policy::Policy;
+use crate::daemon::policy::{self, Policy, Via};
 use crate::daemon::reconcile::{Desired, PodRef, Wish};
 use crate::daemon::refusal::Refusal;
-use crate::pod::QosClass;
+use crate::pod::{ContainerId, QosClass, rows_of_pod};
 
 /// A pod that asks for a boost and does not get it.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,6 +29,8 @@ pub struct Refused {
     pub uid: String,
     pub refusal: Refusal,
     pub reference: ObjectReference,
+    /// The CPUBoost object it asked through, if any.
+    pub boost: Option<BoostRef>,
 }
 
 /// A granted pod whose cgroup is not on disk (yet: a pending pod has none).
@@ -44,6 +49,8 @@ pub struct Wishes {
     pub unresolved: Vec<Unresolved>,
     /// The desired cgroups' pods, for refusals found later (a conflict).
     pub owners: BTreeMap<CgroupId, (String, ObjectReference)>,
+    /// The desired cgroups a CPUBoost object granted, and which.
+    pub granted_by: BTreeMap<CgroupId, BoostRef>,
 }
 
 /// What a pass knows besides the pods.
@@ -56,16 +63,23 @@ pub struct Context<'a> {
     pub allocatable_millis: Option<u64>,
     /// Cgroups whose entry is this daemon's already (first under the node cap).
     pub held: &'a BTreeSet<CgroupId>,
+    /// The CPUBoost objects in force (the policy accepted them, none expired).
+    pub boosts: &'a Selection,
 }
 
 /// The desired entries of `pods` (those of the node that have not finished) under
-/// the policy, with `resolve(uid, qos)` finding the cgroup directory and ID of the
-/// pod whose cgroup is named after `uid` ([`cgroup_uid`]: a static pod's, for its
-/// mirror pod). No I/O of its own.
+/// the policy, with `resolve(uid, qos, container)` finding the cgroup directory and
+/// ID of the pod whose cgroup is named after `uid` ([`cgroup_uid`]: a static
+/// pod's, for its mirror pod), or of its container `container` when a CPUBoost
+/// object names one. No I/O of its own.
 pub fn wishes<'a>(
     pods: impl IntoIterator<Item = &'a Pod>,
     ctx: &Context<'_>,
-    resolve: impl Fn(&str, Option<QosClass>) -> Result<(PathBuf, CgroupId), String>,
+    resolve: impl Fn(
+        &str,
+        Option<QosClass>,
+        Option<&ContainerId>,
+    ) -> Result<(PathBuf, CgroupId), String>,
 ) -> Wishes {
     let mut out = Wishes::default();
     let mut candidates: BTreeMap<CgroupId, (Candidate, Wish)> = BTreeMap::new();
@@ -82,9 +96,13 @@ pub fn wishes<'a>(
             name: meta.name.clone().unwrap_or_default(),
         };
         let uid = meta.uid.clone().unwrap_or_default();
+        let winner = ctx.boosts.winner(pod);
+        let object = winner.map(|b| (b.boost.clone(), b.weight));
+        let boost = object.as_ref().map(|(b, _)| b.clone());
+        let request = policy::request(pod, object);
         let granted = match ctx
             .policy
-            .decide(pod, ctx.namespaces.get(&pod_ref.namespace))
+            .decide(pod, request, ctx.namespaces.get(&pod_ref.namespace))
         {
             Ok(Some(g)) => g,
             Ok(None) => continue,
@@ -94,13 +112,21 @@ pub fn wishes<'a>(
                     uid,
                     refusal,
                     reference: pod.object_ref(&()),
+                    boost,
                 });
                 continue;
             }
         };
-        let resolved = cgroup_uid(pod)
-            .map_err(|e| e.to_string())
-            .and_then(|cgroup_uid| resolve(cgroup_uid, QosClass::of(pod)));
+        // The object that won names a container: its cgroup, not the pod's.
+        let container = match (&granted.via, winner.and_then(|b| b.container.as_deref())) {
+            (Via::Object(boost), Some(name)) => Some(container_id(pod, boost, name)),
+            _ => None,
+        }
+        .transpose();
+        let resolved = container.and_then(|cid| {
+            let cgroup_uid = cgroup_uid(pod).map_err(|e| e.to_string())?;
+            resolve(cgroup_uid, QosClass::of(pod), cid.as_ref())
+        });
         match resolved {
             Ok((path, id)) => {
                 // Two pods cannot share a pod cgroup; if a broken tree says they do,
@@ -124,6 +150,10 @@ pub fn wishes<'a>(
                     weight: granted.weight,
                 };
                 out.owners.insert(id, (uid, pod.object_ref(&())));
+                match granted.via {
+                    Via::Object(boost) => out.granted_by.insert(id, boost),
+                    _ => out.granted_by.remove(&id),
+                };
                 candidates.insert(id, (candidate, wish));
             }
             Err(reason) => out.unresolved.push(Unresolved {
@@ -151,19 +181,37 @@ pub fn wishes<'a>(
                 uid,
                 refusal,
                 reference,
+                boost: out.granted_by.remove(&c.cgroup),
             });
         }
     }
     out
 }
 
-/// A pod's cgroup under the cgroup mount `root`: its directory and its ID (inode).
+/// The ID of container `name` of `pod`, which `boost` names: not yet known while
+/// the container has not started (the pass after it starts finds it).
+fn container_id(pod: &Pod, boost: &BoostRef, name: &str) -> Result<ContainerId, String> {
+    let row = rows_of_pod(pod)
+        .into_iter()
+        .find(|r| r.container == name)
+        .ok_or_else(|| format!("{boost} names container {name}, which the pod does not have"))?;
+    row.container_id
+        .ok_or_else(|| format!("{boost} names container {name}, which has not started yet"))
+}
+
+/// A pod's cgroup under the cgroup mount `root`, or its container `container`'s:
+/// the directory and its ID (inode).
 pub fn resolve_on_disk(
     root: &Path,
     uid: &str,
     qos: Option<QosClass>,
+    container: Option<&ContainerId>,
 ) -> Result<(PathBuf, CgroupId), String> {
-    let path = resolve_pod(root, uid, qos).map_err(|e| e.to_string())?;
+    let path = match container {
+        Some(cid) => resolve_container(root, uid, qos, cid),
+        None => resolve_pod(root, uid, qos),
+    }
+    .map_err(|e| e.to_string())?;
     let id = inode(&path).ok_or_else(|| format!("cannot stat {}", path.display()))?;
     Ok((path, CgroupId(id)))
 }
@@ -172,9 +220,12 @@ pub fn resolve_on_disk(
 mod tests {
     use super::*;
     use crate::cgroup::paths::MIRROR_ANNOTATION;
+    use crate::cpuboost::select::{InForce, Target};
     use crate::daemon::annotations;
+    use crate::daemon::refusal::Route;
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use mus_common::Weight;
     use std::collections::BTreeMap;
 
     fn pod(name: &str, node: &str, phase: &str, annotations: &[(&str, &str)]) -> Pod {
@@ -205,7 +256,11 @@ mod tests {
 
     /// uid-<name> → cgroup ID = name's length (unique enough here); "uid-pending"
     /// has no cgroup yet.
-    fn fake_resolve(uid: &str, qos: Option<QosClass>) -> Result<(PathBuf, CgroupId), String> {
+    fn fake_resolve(
+        uid: &str,
+        qos: Option<QosClass>,
+        _: Option<&ContainerId>,
+    ) -> Result<(PathBuf, CgroupId), String> {
         assert_eq!(qos, Some(QosClass::Burstable));
         if uid == "uid-pending" {
             return Err("no cgroup".into());
@@ -229,6 +284,10 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
     }
 
     fn wished(pods: &[Pod], policy: &Policy) -> Wishes {
+        wished_with(pods, policy, &Selection::default())
+    }
+
+    fn wished_with(pods: &[Pod], policy: &Policy, boosts: &Selection) -> Wishes {
         let namespaces = BTreeMap::from([(
             "shop".to_string(),
             BTreeMap::from([("boost".to_string(), "allowed".to_string())]),
@@ -239,8 +298,59 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
             namespaces: &namespaces,
             allocatable_millis: None,
             held: &BTreeSet::new(),
+            boosts,
         };
         wishes(pods, &ctx, fake_resolve)
+    }
+
+    #[test]
+    fn an_object_in_force_wins_over_class_and_annotation_and_is_capped_alike() {
+        let mut classy = pod("classy", "node-a", "Running", &[]);
+        classy.spec.as_mut().expect("spec").priority_class_name = Some("critical".into());
+        let annotated = pod(
+            "annotated",
+            "node-a",
+            "Running",
+            &[(annotations::WEIGHT_ANNOTATION, "8192")],
+        );
+        let by_name = |name: &str, weight: u64| InForce {
+            boost: BoostRef {
+                namespace: "shop".into(),
+                name: format!("boost-{name}"),
+            },
+            target: Target::Pod(name.into()),
+            weight: Weight::new(weight).expect("weight"),
+            created: "2026-12-04T10:00:00Z".parse().expect("time"),
+            expires: "2026-12-04T11:00:00Z".parse().expect("time"),
+            container: None,
+        };
+        let boosts = Selection::new([by_name("classy", 2048), by_name("annotated", 16384)]);
+        let got = wished_with(
+            &[classy.clone(), annotated.clone()],
+            &shop_policy(),
+            &boosts,
+        );
+        let weights: Vec<(&str, u32)> = got
+            .desired
+            .values()
+            .map(|w| (w.pod.name.as_str(), w.weight.get()))
+            .collect();
+        assert_eq!(weights, [("classy", 2048), ("annotated", 16384)]);
+        assert_eq!(
+            got.granted_by
+                .values()
+                .map(|b| b.name.as_str())
+                .collect::<Vec<_>>(),
+            ["boost-classy", "boost-annotated"]
+        );
+        // Under a node cap of one pod, the object's pod refused names its object.
+        let mut capped = shop_policy();
+        capped.node_cap.max_pods = Some(1);
+        let got = wished_with(&[classy, annotated], &capped, &boosts);
+        assert_eq!(got.desired.len(), 1);
+        assert_eq!(got.refused.len(), 1);
+        assert_eq!(got.refused[0].refusal.label(), "node_max_pods");
+        assert!(got.refused[0].boost.is_some());
     }
 
     #[test]
@@ -288,9 +398,10 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
         let got = wished(&pods, &Policy::default());
         assert!(got.desired.is_empty());
         assert!(
-            got.refused
-                .iter()
-                .all(|r| matches!(r.refusal, Refusal::AnnotationsOff | Refusal::Invalid(_))),
+            got.refused.iter().all(|r| matches!(
+                r.refusal,
+                Refusal::AnnotationsOff { .. } | Refusal::Invalid(_)
+            )),
             "{:?}",
             got.refused
         );
@@ -317,6 +428,7 @@ annotations: {namespaceSelector: {matchLabels: {boost: allowed}}}
         assert_eq!(
             got.refused[0].refusal,
             Refusal::NamespaceNotSelected {
+                route: Route::Annotation,
                 namespace: "dev".into()
             }
         );

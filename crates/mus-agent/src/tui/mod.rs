@@ -166,7 +166,7 @@ impl Backends {
     /// The cgroup of a line, plus a note when containerd was passed over.
     fn resolve(&self, item: &Item) -> Result<(std::path::PathBuf, String), String> {
         let resolution = match &item.container {
-            None => self.resolver.pod(&item.row.pod_uid, item.row.qos),
+            None => self.resolver.pod(&item.row.cgroup_uid, item.row.qos),
             Some(_) if !item.row.state.is_running() => {
                 return Err(format!(
                     "{} is not running ({})",

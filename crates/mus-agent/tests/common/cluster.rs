@@ -2,8 +2,11 @@
 //! and Namespaces with resource versions and a history that a WATCH from an older
 //! version replays, selected by field and label selectors as the API server does
 //! (an object leaving a watch's selection is a DELETED to it), 410 Gone once the
-//! pods' history is compacted, and Events created as posted. A test can put its
-//! own answers in front ([`Cluster::start_with`]).
+//! pods' history is compacted, and Events created as posted; CPUBoost objects
+//! too, whose status subresource takes server-side apply PATCHes, each field
+//! manager owning the items of `status.nodes` it applied, as the API server's
+//! list-map merge does. A test can put its own answers in front
+//! ([`Cluster::start_with`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use hyper::StatusCode;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Status, WatchEvent};
-use k8s_openapi::{List, ListableResource, Metadata};
+use kube::Resource;
+use mus_agent::cpuboost::{CPUBoost, CPUBoostStatus, NodeBoost};
 use tokio::sync::mpsc;
 
 use super::api::{Call, FakeApi, Reply};
@@ -81,25 +85,27 @@ impl<K> Default for Kind<K> {
 
 impl<K> Kind<K>
 where
-    K: serde::Serialize + Clone + ListableResource + Metadata<Ty = ObjectMeta>,
+    K: serde::Serialize + Clone + Resource<DynamicType = ()>,
 {
     /// A LIST at resource version `rv`, or a WATCH from the call's version.
     fn get(&mut self, call: &Call, rv: u64) -> Reply {
         let selection = Selection::of(call);
         if !call.is_watch() {
-            let list = List::<K> {
-                items: self
-                    .objects
-                    .values()
-                    .filter(|k| selection.matches(*k))
-                    .cloned()
-                    .collect(),
-                metadata: ListMeta {
+            let items: Vec<&K> = self
+                .objects
+                .values()
+                .filter(|k| selection.matches(*k))
+                .collect();
+            let list = serde_json::json!({
+                "apiVersion": K::api_version(&()),
+                "kind": format!("{}List", K::kind(&())),
+                "metadata": ListMeta {
                     resource_version: Some(rv.to_string()),
                     ..Default::default()
                 },
-            };
-            return Reply::Json(StatusCode::OK, serde_json::to_string(&list).expect("json"));
+                "items": items,
+            });
+            return Reply::Json(StatusCode::OK, list.to_string());
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let from: u64 = call
@@ -123,7 +129,7 @@ where
     /// watch it concerns hears of it if `notify`.
     fn change(&mut self, key: String, after: Option<K>, rv: u64, notify: bool) {
         let after = after.map(|mut k| {
-            k.metadata_mut().resource_version = Some(rv.to_string());
+            k.meta_mut().resource_version = Some(rv.to_string());
             k
         });
         let mut before = match &after {
@@ -133,7 +139,7 @@ where
         if after.is_none()
             && let Some(k) = before.as_mut()
         {
-            k.metadata_mut().resource_version = Some(rv.to_string());
+            k.meta_mut().resource_version = Some(rv.to_string());
         }
         let change = Change { rv, before, after };
         if notify {
@@ -154,7 +160,15 @@ struct Stored {
     pods: Kind<Pod>,
     nodes: Kind<Node>,
     namespaces: Kind<Namespace>,
+    /// By "namespace/name".
+    boosts: Kind<CPUBoost>,
+    /// The `status.nodes` items each field manager applied, by object.
+    applied_nodes: BTreeMap<String, BTreeMap<String, Vec<NodeBoost>>>,
 }
+
+/// The path of CPUBoosts of every namespace, and the prefix of one namespace's.
+const BOOSTS: &str = "/apis/mus.patos.dev/v1alpha1/cpuboosts";
+const BOOSTS_IN: &str = "/apis/mus.patos.dev/v1alpha1/namespaces/";
 
 impl Stored {
     fn handle(&mut self, call: &Call) -> Reply {
@@ -162,12 +176,49 @@ impl Stored {
             ("GET", "/api/v1/pods") => self.pods.get(call, self.rv),
             ("GET", "/api/v1/nodes") => self.nodes.get(call, self.rv),
             ("GET", "/api/v1/namespaces") => self.namespaces.get(call, self.rv),
+            ("GET", BOOSTS) => self.boosts.get(call, self.rv),
+            ("PATCH", p) if p.starts_with(BOOSTS_IN) && p.ends_with("/status") => {
+                self.apply_boost_status(call)
+            }
             // kube's event recorder: the created Event is echoed back.
             ("POST", p) if p.starts_with("/apis/events.k8s.io/v1/namespaces/") => {
                 Reply::Json(StatusCode::CREATED, call.body.clone())
             }
             _ => Reply::Json(StatusCode::NOT_FOUND, not_found(&call.path)),
         }
+    }
+
+    /// A server-side apply of a CPUBoost's status by the call's field manager: the
+    /// other fields as applied, `status.nodes` the union of every manager's items.
+    fn apply_boost_status(&mut self, call: &Call) -> Reply {
+        let parts: Vec<&str> = call.path[BOOSTS_IN.len()..].split('/').collect();
+        let [namespace, "cpuboosts", name, "status"] = parts[..] else {
+            return Reply::Json(StatusCode::NOT_FOUND, not_found(&call.path));
+        };
+        let key = format!("{namespace}/{name}");
+        let Some(mut object) = self.boosts.objects.get(&key).cloned() else {
+            return Reply::Json(StatusCode::NOT_FOUND, not_found(name));
+        };
+        let body: serde_json::Value = match serde_json::from_str(&call.body) {
+            Ok(body) => body,
+            Err(e) => {
+                return Reply::Json(StatusCode::BAD_REQUEST, format!("{{\"message\":\"{e}\"}}"));
+            }
+        };
+        let mut status: CPUBoostStatus =
+            serde_json::from_value(body["status"].clone()).expect("a CPUBoost status");
+        let manager = call.param("fieldManager").unwrap_or_default();
+        let managers = self.applied_nodes.entry(key.clone()).or_default();
+        managers.insert(manager, std::mem::take(&mut status.nodes));
+        status.nodes = managers.values().flatten().cloned().collect();
+        status.nodes.sort();
+        object.status = Some(status);
+        let rv = self.next_rv();
+        self.boosts.change(key, Some(object.clone()), rv, true);
+        Reply::Json(
+            StatusCode::OK,
+            serde_json::to_string(&object).expect("json"),
+        )
     }
 
     fn next_rv(&mut self) -> u64 {
@@ -227,6 +278,7 @@ impl Cluster {
         c.pods.watchers.clear();
         c.nodes.watchers.clear();
         c.namespaces.watchers.clear();
+        c.boosts.watchers.clear();
     }
 
     /// And comes back on the same address, with the same objects.
@@ -265,6 +317,68 @@ impl Cluster {
         c.pods.change(uid, Some(pod), rv, notify);
     }
 
+    /// Creates or changes a CPUBoost object (by namespace and name), its status
+    /// left as the agents wrote it unless `boost` has one.
+    pub fn apply_boost(&self, mut boost: CPUBoost) {
+        let mut c = self.stored();
+        let rv = c.next_rv();
+        let key = format!(
+            "{}/{}",
+            boost.metadata.namespace.as_deref().expect("namespace"),
+            boost.metadata.name.as_deref().expect("name")
+        );
+        if boost.status.is_none() {
+            boost.status = c.boosts.objects.get(&key).and_then(|b| b.status.clone());
+        }
+        c.boosts.change(key, Some(boost), rv, true);
+    }
+
+    pub fn delete_boost(&self, namespace: &str, name: &str) {
+        let mut c = self.stored();
+        let rv = c.next_rv();
+        let key = format!("{namespace}/{name}");
+        c.applied_nodes.remove(&key);
+        c.boosts.change(key, None, rv, true);
+    }
+
+    /// A server-side apply of `status` on CPUBoost `namespace/name` by field
+    /// manager `manager` (another node's agent), as the agent sends one.
+    pub fn apply_boost_status(
+        &self,
+        manager: &str,
+        namespace: &str,
+        name: &str,
+        status: &CPUBoostStatus,
+    ) {
+        let call = Call {
+            method: "PATCH".into(),
+            path: format!("{BOOSTS_IN}{namespace}/cpuboosts/{name}/status"),
+            query: format!("fieldManager={}&force=true", manager.replace('/', "%2F")),
+            body: serde_json::json!({ "status": status }).to_string(),
+            at: std::time::Instant::now(),
+        };
+        self.stored().apply_boost_status(&call);
+    }
+
+    /// The CPUBoost object as the API server holds it now.
+    pub fn boost(&self, namespace: &str, name: &str) -> Option<CPUBoost> {
+        self.stored()
+            .boosts
+            .objects
+            .get(&format!("{namespace}/{name}"))
+            .cloned()
+    }
+
+    /// The status PATCHes of CPUBoost `name` so far.
+    pub fn status_patches(&self, name: &str) -> Vec<Call> {
+        self.requests()
+            .into_iter()
+            .filter(|c| {
+                c.method == "PATCH" && c.path.ends_with(&format!("/cpuboosts/{name}/status"))
+            })
+            .collect()
+    }
+
     pub fn delete(&self, uid: &str) {
         let mut c = self.stored();
         let rv = c.next_rv();
@@ -299,6 +413,19 @@ impl Cluster {
 
     pub fn requests(&self) -> Vec<Call> {
         self.api.requests()
+    }
+
+    /// Whether a Kubernetes Event with `reason` was posted about the object `ns/name`
+    /// (a pod, a CPUBoost) whose note contains `note`.
+    pub fn event_with(&self, ns: &str, name: &str, reason: &str, note: &str) -> bool {
+        self.requests().iter().any(|c| {
+            c.method == "POST"
+                && c.path
+                    .starts_with(&format!("/apis/events.k8s.io/v1/namespaces/{ns}/events"))
+                && c.body.contains(&format!("\"name\":\"{name}\""))
+                && c.body.contains(&format!("\"reason\":\"{reason}\""))
+                && c.body.contains(note)
+        })
     }
 
     /// Whether a Kubernetes Event with `reason` was posted about pod `ns/name`.

@@ -181,3 +181,21 @@ pub fn not_found(name: &str) -> String {
     };
     serde_json::to_string(&status).expect("json")
 }
+
+/// A CPUBoost object `namespace/name` created at `created` (RFC 3339), with `spec`
+/// as a user writes it.
+pub fn a_boost(
+    namespace: &str,
+    name: &str,
+    created: &str,
+    spec: serde_json::Value,
+) -> mus_agent::cpuboost::CPUBoost {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "mus.patos.dev/v1alpha1",
+        "kind": "CPUBoost",
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("boost-{name}"),
+                     "generation": 1, "creationTimestamp": created},
+        "spec": spec,
+    }))
+    .expect("a CPUBoost")
+}

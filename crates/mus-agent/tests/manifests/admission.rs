@@ -39,6 +39,8 @@ struct Request<'a> {
     namespace: Json,
     /// The groups of the user who sent it.
     groups: &'a [&'a str],
+    /// Who sent it.
+    username: &'a str,
 }
 
 #[derive(Debug, PartialEq)]
@@ -85,7 +87,7 @@ fn decide(spec: &ValidatingAdmissionPolicySpec, req: &Request) -> Decision {
     bind(&mut ctx, "namespaceObject", &req.namespace);
     let request = json!({
         "operation": req.operation,
-        "userInfo": { "username": "someone", "groups": req.groups },
+        "userInfo": { "username": req.username, "groups": req.groups },
     });
     bind(&mut ctx, "request", &request);
     let eval = |ctx: &Context, expression: &str| -> Value {
@@ -191,6 +193,7 @@ const BOOST: &str = "mus.patos.dev/boost";
 const JOB_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 const TENANT: &[&str] = &["system:authenticated", "tenant-devs"];
 const ADMIN: &[&str] = &["system:authenticated", "mus:boost-admins"];
+const TENANT_USER: &str = "dev@example.com";
 
 /// What the pod policy decides about creating `object` in a namespace with `labels`.
 fn create_pod(object: Json, labels: &[(&str, &str)]) -> Decision {
@@ -203,6 +206,7 @@ fn create_pod(object: Json, labels: &[(&str, &str)]) -> Decision {
             old_object: None,
             namespace: namespace(labels),
             groups: TENANT,
+            username: TENANT_USER,
         },
     )
 }
@@ -219,6 +223,7 @@ fn update_pod(old: Json, new: Json, labels: &[(&str, &str)]) -> Decision {
             old_object: Some(old),
             namespace: namespace(labels),
             groups: TENANT,
+            username: TENANT_USER,
         },
     )
 }
@@ -255,6 +260,8 @@ fn a_created_pod_is_checked_only_if_it_asks_for_a_boost() {
         (WEIGHT, ""),
         (WEIGHT, "  "),
         (BOOST, "yes"),
+        (BOOST, ""),
+        (BOOST, " "),
     ] {
         assert_eq!(
             create_pod(pod(&[(key, value)], None, &[]), &[GRANT]),
@@ -329,6 +336,7 @@ fn change_namespace(
             namespace: object.clone(),
             object,
             groups,
+            username: TENANT_USER,
         },
     )
 }
@@ -372,5 +380,71 @@ fn only_admins_change_the_grant_label_through_any_namespace_subresource() {
     assert_eq!(
         change_namespace("CREATE", "namespaces", &[], &[team], TENANT),
         Allowed
+    );
+}
+
+/// The annotation the agent follows to a static pod's cgroup: the policy names it.
+const MIRROR: &str = mus_agent::cgroup::paths::MIRROR_ANNOTATION;
+/// A kubelet's config hash: what a mirror pod's annotation holds.
+const HASH: &str = "6a3f1c9e0b2d4f5a8c7e9d1b3a5f7c2e";
+
+/// What the mirror-pod policy decides about `operation` on a pod `old` → `new`
+/// sent by `username`.
+fn write_mirror(old: Option<Json>, new: Json, username: &str) -> Decision {
+    decide(
+        &policy("mus-mirror-pods-from-nodes"),
+        &Request {
+            operation: if old.is_some() { "UPDATE" } else { "CREATE" },
+            resource: "pods",
+            object: new,
+            old_object: old,
+            namespace: namespace(&[GRANT]),
+            groups: TENANT,
+            username,
+        },
+    )
+}
+
+#[test]
+fn only_a_node_makes_a_mirror_pod_that_names_a_static_pods_cgroup() {
+    let node = "system:node:node-a";
+    let mirror = |hash: &str| pod(&[(MIRROR, hash)], None, &[]);
+    // A tenant copying etcd's hash onto a pod of its own, boosted or not: the agent
+    // would boost etcd's cgroup for it.
+    assert_eq!(
+        write_mirror(None, mirror(HASH), TENANT_USER),
+        denied("Forbidden")
+    );
+    let boosted = pod(&[(MIRROR, HASH), (BOOST, "true")], None, &[]);
+    assert_eq!(
+        write_mirror(None, boosted, TENANT_USER),
+        denied("Forbidden")
+    );
+    assert_eq!(
+        write_mirror(Some(pod(&[], None, &[])), mirror(HASH), TENANT_USER),
+        denied("Forbidden"),
+        "nor added later"
+    );
+    assert_eq!(
+        write_mirror(
+            Some(mirror("0".repeat(32).as_str())),
+            mirror(HASH),
+            TENANT_USER
+        ),
+        denied("Forbidden"),
+        "nor changed"
+    );
+    // The kubelet's own mirror pod, and anybody's update that leaves it as it was
+    // (the Job controller's finalizer, a label).
+    assert_eq!(write_mirror(None, mirror(HASH), node), Allowed);
+    let finalized = pod(&[(MIRROR, HASH)], None, &[JOB_FINALIZER]);
+    assert_eq!(
+        write_mirror(Some(finalized), mirror(HASH), TENANT_USER),
+        Allowed
+    );
+    // Every other pod never meets the policy.
+    assert_eq!(
+        write_mirror(None, pod(&[(BOOST, "true")], None, &[]), TENANT_USER),
+        NotMatched
     );
 }

@@ -69,14 +69,18 @@ run_container() {
 # differs from the one the client asks to watch from, then ends the stream after
 # 2 s, as an API server's watch timeout does, and the client watches again. The
 # Node list (this node, with this guest's boot ID) and the Namespace list are
-# $API/nodes.json and $API/namespaces.json; their watches send nothing. Every
-# request is logged to $API/requests.
+# $API/nodes.json and $API/namespaces.json; their watches send nothing. CPUBoost
+# objects: a LIST answers $API/cpuboosts.json (an empty list until api_boost), a
+# watch sends $API/boost.json as ADDED as the pods' watch does, and a status PATCH
+# (server-side apply) is answered with $API/boost.json. Every request is logged to
+# $API/requests.
 API=/tmp/api
 start_api() {
 	mkdir -p /tmp/www/cgi-bin $API
 	: >$API/requests
 	sed "s/@BOOT_ID@/$(cat /proc/sys/kernel/random/boot_id)/" /opt/api/nodes.json >$API/nodes.json
 	cp /opt/api/namespaces.json $API/namespaces.json
+	echo '{"apiVersion":"mus.patos.dev/v1alpha1","kind":"CPUBoostList","metadata":{"resourceVersion":"1"},"items":[]}' >$API/cpuboosts.json
 	cat >/tmp/www/cgi-bin/api <<'CGI'
 #!/bin/sh
 API=/tmp/api
@@ -84,17 +88,25 @@ echo "$REQUEST_METHOD $PATH_INFO?$QUERY_STRING" >>$API/requests
 printf 'Content-Type: application/json\r\n\r\n'
 case "&$QUERY_STRING&" in
 *'&watch=true&'*)
+	from=$(echo "&$QUERY_STRING" | sed -n 's/.*&resourceVersion=\([^&]*\).*/\1/p')
 	case "$PATH_INFO" in
 	*/pods)
-		from=$(echo "&$QUERY_STRING" | sed -n 's/.*&resourceVersion=\([^&]*\).*/\1/p')
 		now=$(sed -n 's/.*"resourceVersion":"\([^"]*\)".*/\1/p' $API/pod.json)
 		[ "$from" != "$now" ] && printf '{"type":"MODIFIED","object":%s}\n' "$(cat $API/pod.json)"
+		;;
+	*/cpuboosts)
+		if [ -f $API/boost.json ]; then
+			now=$(sed -n 's/.*"resourceVersion":"\([^"]*\)".*/\1/p' $API/boost.json)
+			[ "$from" != "$now" ] && printf '{"type":"ADDED","object":%s}\n' "$(cat $API/boost.json)"
+		fi
 		;;
 	esac
 	sleep 2
 	;;
 *)
-	case "$PATH_INFO" in
+	case "$REQUEST_METHOD $PATH_INFO" in
+	'PATCH '*/cpuboosts/*/status) cat $API/boost.json ;;
+	*/cpuboosts) cat $API/cpuboosts.json ;;
 	*/pods) cat $API/list.json ;;
 	*/nodes) cat $API/nodes.json ;;
 	*/namespaces) cat $API/namespaces.json ;;
@@ -110,6 +122,16 @@ CGI
 		sleep 0.1
 		i=$((i + 1))
 	done
+}
+
+# Serves /opt/api/boost.json, created now (this guest's clock), from now on: its
+# watch sends it, and a LIST finds it.
+api_boost() {
+	sed "s/@NOW@/$(date -u +%Y-%m-%dT%H:%M:%SZ)/" /opt/api/boost.json >$API/boost.json.new
+	printf '{"apiVersion":"mus.patos.dev/v1alpha1","kind":"CPUBoostList","metadata":{"resourceVersion":"1"},"items":[%s]}\n' \
+		"$(cat $API/boost.json.new)" >$API/cpuboosts.json.new
+	mv $API/boost.json.new $API/boost.json
+	mv $API/cpuboosts.json.new $API/cpuboosts.json
 }
 
 # Serves /opt/api/pod$1.json and /opt/api/list$1.json from now on (each file swapped

@@ -3,9 +3,10 @@
 # watch, lib_k8s.sh); `mus-agent watch`, under the boost policy /opt/policy.yaml,
 # refuses an annotation over the policy's maxWeight, then keeps the map equal to
 # the pod's annotation through annotate, two kinds of mus-runner restart, and
-# un-annotate; its metrics are scraped. Prepended by tests/vm_watch.rs
+# un-annotate; then boosts the pod for a few seconds through a CPUBoost object; its
+# metrics are scraped. Prepended by tests/vm_watch.rs
 # (tests/vm_common): the guest library (lib.sh), NS, POD, POD_UID, CTR, NODE, IMAGE, C1,
-# WITHIN (seconds), then lib_k8s.sh.
+# WITHIN and BOOST_S (seconds), then lib_k8s.sh.
 t_boot=$(now_cs)
 
 # Polls every 0.2 s, for up to $WITHIN s, until the map holds ($1 = present) or does
@@ -122,6 +123,18 @@ api_serve 4
 wait_entry absent $POD_ID t_unannotate_cs
 dump dump_unannotated
 scrape metrics_after
+
+# 8. A CPUBoost object naming the pod, created now, for BOOST_S seconds: the pod's
+# cgroup goes in at the object's weight, and leaves at the object's end with no
+# change from the API server (the daemon wakes at the end by itself).
+t_created=$(now_cs)
+api_boost
+wait_entry present $POD_ID t_boost_cs
+dump dump_boosted
+wait_entry absent $POD_ID t_boost_gone_cs
+echo "@@MUS t_boost_end_cs $(($(now_cs) - t_created))"
+dump dump_boost_ended
+scrape metrics_boost
 
 # What the daemon asked the API server: lists and watches of this node's pods, and of
 # this Node only.

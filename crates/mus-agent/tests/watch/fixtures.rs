@@ -92,6 +92,16 @@ impl Cgroups {
         CgroupId(std::fs::metadata(&dir).expect("stat").ino())
     }
 
+    /// The cgroup of container `cid` (containerd's, cgroupfs layout) of pod `n`.
+    pub fn container_cgroup(&self, n: u8, cid: &str) -> CgroupId {
+        let dir = self
+            .root
+            .path()
+            .join(format!("kubepods/burstable/pod{}/{cid}", uid_of(n)));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        CgroupId(std::fs::metadata(&dir).expect("stat").ino())
+    }
+
     pub fn hand_cgroup(&self) -> CgroupId {
         let dir = self.root.path().join("system.slice/batch.service");
         CgroupId(std::fs::metadata(dir).expect("stat").ino())

@@ -12,6 +12,7 @@ mod common;
 mod fixtures;
 
 mod backoff;
+mod cpuboost;
 mod follow;
 mod metrics;
 mod namespaces;

@@ -93,6 +93,11 @@ impl Fallback {
         changed
     }
 
+    /// Whether the knob of cgroup directory `dir` is raised (a boost in force).
+    pub fn holds(&self, dir: &Path) -> bool {
+        self.raised.contains_key(dir)
+    }
+
     /// Whether mus was attached at the last [`Fallback::poll`].
     pub fn attached(&self) -> bool {
         self.attached == Some(true)

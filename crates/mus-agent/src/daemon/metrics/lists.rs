@@ -20,6 +20,7 @@ pub enum Kind {
     Pods,
     Node,
     Namespaces,
+    CpuBoosts,
 }
 
 impl Kind {
@@ -29,6 +30,7 @@ impl Kind {
             Kind::Pods => "pods",
             Kind::Node => "node",
             Kind::Namespaces => "namespaces",
+            Kind::CpuBoosts => "cpuboosts",
         }
     }
 
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Pods => "the list of this node's pods",
             Kind::Node => "the list of this Node",
             Kind::Namespaces => "the list of namespaces",
+            Kind::CpuBoosts => "the list of CPUBoost objects",
         }
     }
 }
