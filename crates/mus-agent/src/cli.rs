@@ -213,6 +213,10 @@ pub struct WatchArgs {
     /// Do not publish Kubernetes Events for invalid annotations (log only).
     #[arg(long)]
     pub no_events: bool,
+    /// Do not boost through cpu.weight where mus is not attached (no sched_ext,
+    /// mus-runner stopped, mus ejected): boosts then wait for mus.
+    #[arg(long)]
+    pub no_fallback: bool,
 }
 
 impl WatchArgs {

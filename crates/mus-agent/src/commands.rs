@@ -260,6 +260,7 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     opts.resync_interval = Duration::from_secs(args.resync_interval);
     opts.auto_interval = Duration::from_secs(args.auto_interval);
     opts.events = !args.no_events;
+    opts.fallback = !args.no_fallback;
     let stats_pin = mus_common::stats_pin_path(&opts.pin_path);
     let metrics = Arc::new(Metrics::new(opts.stale_after(), Some(stats_pin)));
     let addr = args.listen();

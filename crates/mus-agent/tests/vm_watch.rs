@@ -17,26 +17,15 @@
 mod common;
 mod vm_common;
 
-use std::time::Instant;
-
 use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
-use mus_testbed::{GuestRun, Testbed};
+use mus_testbed::GuestRun;
 use vm_common::{
-    NODE, NS, NS_LABEL, POD, check_container_setup, container_id, entries, get, k8s_scenario,
-    share, the_pod,
+    NODE, NS, POD, annotation_policy, check_container_setup, container_id, entries, get,
+    k8s_scenario, run_guest, share, the_pod, took_cs, with_policy,
 };
 
 const SCRIPT: &str = include_str!("scenarios/watch.sh");
 const AUTO_SCRIPT: &str = include_str!("scenarios/auto.sh");
-
-/// The boost policy the daemon runs under: annotations honoured in the pod's
-/// namespace (labelled [`NS_LABEL`]) up to 16384.
-fn policy_yaml() -> String {
-    format!(
-        "maxWeight: 16384\nannotations:\n  namespaceSelector:\n    matchLabels: {{{}: {}}}\n",
-        NS_LABEL.0, NS_LABEL.1
-    )
-}
 
 /// What the refused pod asks for: more than the policy's maxWeight.
 const OVER_MAX: &str = "65536";
@@ -74,17 +63,6 @@ fn boost_json() -> String {
         serde_json::json!({"podName": POD, "weight": BOOST_WEIGHT, "duration": format!("{BOOST_S}s"),
                            "reason": "the guest test"}),
     )
-}
-
-/// Hundredths of a second the guest reported for `key`; "timeout" fails.
-fn took_cs(run: &GuestRun, key: &str, what: &str) -> u32 {
-    let value = get(run, key);
-    value.parse().unwrap_or_else(|_| {
-        panic!(
-            "{what}: not within {WITHIN_S} s ({key} = {value})\n{}",
-            run.console_tail()
-        )
-    })
 }
 
 /// The sample lines of a scrape: (series with labels, value).
@@ -125,8 +103,6 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         the_pod(&c1, &[(WEIGHT_ANNOTATION, weight.as_str())], "12"),
         the_pod(&c1, &[], "13"),
     ];
-    let policy = work.path().join("policy.yaml");
-    std::fs::write(&policy, policy_yaml()).unwrap();
     let boost = work.path().join("boost.json");
     std::fs::write(&boost, boost_json()).unwrap();
     let scenario = k8s_scenario(
@@ -136,14 +112,8 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         work.path(),
         &pods,
     )
-    .file(&policy, "/opt/policy.yaml")
     .file(&boost, "/opt/api/boost.json");
-    let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
-    let started = Instant::now();
-    let run = testbed
-        .run(&scenario)
-        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
-    eprintln!("guest run took {:?}", started.elapsed());
+    let run = run_guest(&with_policy(scenario, work.path(), &annotation_policy()));
     for (key, value) in &run.results {
         if key.starts_with("t_")
             || key.starts_with("metrics")
@@ -200,7 +170,12 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
 
     // 3. Annotated within the policy: the pod's cgroup at the annotation's weight, within N s, and the
     // pod's share against the noise rises (theory: 8192:1024 = 89%).
-    took_cs(&run, "t_annotate_cs", "the annotation was not applied");
+    took_cs(
+        &run,
+        "t_annotate_cs",
+        "the annotation was not applied",
+        WITHIN_S,
+    );
     assert_eq!(
         entries(&run, "dump_annotated"),
         vec![(pod_id, WEIGHT)],
@@ -229,6 +204,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         &run,
         "t_reapply_cs",
         "the boost was not re-applied after the runner restarted",
+        WITHIN_S,
     );
     assert_eq!(
         entries(&run, "dump_reapplied"),
@@ -281,6 +257,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         &run,
         "t_unannotate_cs",
         "the entry stayed after the annotation went",
+        WITHIN_S,
     );
     assert_eq!(entries(&run, "dump_unannotated"), vec![], "{why}");
     let after = samples(&run, "metrics_after");
@@ -301,7 +278,12 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
     // 8. The CPUBoost object: the pod at its weight, then unboosted at its end
     // (BOOST_S after its creation; a pass every 2 s and the 2 s watch rounds are
     // no part of it: the daemon wakes at the end by itself), unprompted.
-    took_cs(&run, "t_boost_cs", "the CPUBoost object was not applied");
+    took_cs(
+        &run,
+        "t_boost_cs",
+        "the CPUBoost object was not applied",
+        WITHIN_S,
+    );
     assert_eq!(
         entries(&run, "dump_boosted"),
         vec![(pod_id, BOOST_WEIGHT)],
@@ -311,6 +293,7 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         &run,
         "t_boost_gone_cs",
         "the entry stayed after the CPUBoost ended",
+        WITHIN_S,
     );
     let ended_cs = run
         .number::<u32>("t_boost_end_cs")
@@ -359,6 +342,10 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
 /// The auto boost's ceiling: 4x, reached from 1024 in two doublings.
 const AUTO_MAX: u64 = 4096;
 
+/// How long the auto boost may take to rise or fall (PSI's avg10 moves in seconds,
+/// then the cool-down): the guest script's WITHIN.
+const AUTO_WITHIN_S: u32 = 60;
+
 /// An auto CPUBoost of the pod: the pod cgroup's PSI some avg10
 /// under 50 %, calm under 25 %, a 3 s cool-down. Not a wait p99 target: on this
 /// TCG guest, on a loaded host, the pod's two hogs alone on its two vCPUs see a
@@ -381,23 +368,17 @@ fn an_auto_cpuboost_rises_under_noise_and_falls_after_it() {
     let work = tempfile::tempdir().unwrap();
     let c1 = container_id(0xc2);
     let pods = [the_pod(&c1, &[], "10")];
-    let policy = work.path().join("policy.yaml");
-    std::fs::write(&policy, policy_yaml()).unwrap();
     let boost = work.path().join("boost.json");
     std::fs::write(&boost, auto_boost_json()).unwrap();
     let scenario = k8s_scenario(
         "auto",
-        &format!("C1={c1}\nWITHIN=60\nMAX={AUTO_MAX}"),
+        &format!("C1={c1}\nWITHIN={AUTO_WITHIN_S}\nMAX={AUTO_MAX}"),
         AUTO_SCRIPT,
         work.path(),
         &pods,
     )
-    .file(&policy, "/opt/policy.yaml")
     .file(&boost, "/opt/api/boost.json");
-    let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
-    let run = testbed
-        .run(&scenario)
-        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
+    let run = run_guest(&with_policy(scenario, work.path(), &annotation_policy()));
     for (key, value) in &run.results {
         if key.starts_with("t_")
             || key.starts_with("dump")
@@ -422,6 +403,7 @@ fn an_auto_cpuboost_rises_under_noise_and_falls_after_it() {
         &run,
         "t_raise_cs",
         "the auto boost did not rise under noise",
+        AUTO_WITHIN_S,
     );
     assert_eq!(
         entries(&run, "dump_noise"),
@@ -435,6 +417,7 @@ fn an_auto_cpuboost_rises_under_noise_and_falls_after_it() {
         &run,
         "t_fall_cs",
         "the auto boost did not fall after the noise",
+        AUTO_WITHIN_S,
     );
     assert_eq!(entries(&run, "dump_after"), vec![], "{why}");
     let m = samples(&run, "metrics_auto");

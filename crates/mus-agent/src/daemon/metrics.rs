@@ -63,6 +63,8 @@ pub struct Metrics {
     pub map_reopens: AtomicU64,
     pub invalid_annotations: AtomicU64,
     pub map_entries: AtomicU64,
+    /// Cgroups whose `cpu.weight` the fallback holds raised.
+    pub fallback_cgroups: AtomicU64,
     /// CPUBoost objects boosting a pod on this node.
     pub cpuboosts_active: AtomicU64,
     /// Pods this node started boosting for a CPUBoost object.
@@ -98,6 +100,7 @@ impl Metrics {
             map_reopens: AtomicU64::new(0),
             invalid_annotations: AtomicU64::new(0),
             map_entries: AtomicU64::new(0),
+            fallback_cgroups: AtomicU64::new(0),
             cpuboosts_active: AtomicU64::new(0),
             cpuboost_grants: AtomicU64::new(0),
             cpuboosts_refused: AtomicU64::new(0),
@@ -256,6 +259,11 @@ impl Metrics {
                     Some(get(&self.invalid_annotations)),
                 ),
                 (
+                    "fallback_cgroups",
+                    "Cgroups boosted through their cpu.weight because mus is not attached.",
+                    Some(get(&self.fallback_cgroups)),
+                ),
+                (
                     "cpuboosts_active",
                     "CPUBoost objects boosting a pod on this node.",
                     Some(get(&self.cpuboosts_active)),
@@ -335,7 +343,7 @@ fn single(
 struct Snapshot {
     /// (name, help, value) of the gauges without labels; `None` declares the
     /// family without a sample.
-    gauges: [(&'static str, &'static str, Option<u64>); 5],
+    gauges: [(&'static str, &'static str, Option<u64>); 6],
     /// (name without `_total`, help, value) of the counters without labels.
     counters: [(&'static str, &'static str, u64); 9],
     /// Pods refused a boost, by reason.

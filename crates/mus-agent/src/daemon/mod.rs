@@ -5,8 +5,10 @@
 //! [`annotations`] grant weights, its [`node_cap`] bounds them by what
 //! each pod can take of the node's CPU ([`pod_cpu`]), each pod left out
 //! gets its [`refusal`]), plans the map's changes ([`reconcile`], pure too),
-//! applies them, and reports on the objects ([`boost_report`], with [`events`]); the
-//! [`auto_loop`] moves the weights of auto boosts between passes. What the daemon serves: [`metrics`] over [`http`]; one daemon
+//! applies them (where mus is not attached, through `cpu.weight` instead:
+//! [`fallback`]), and reports on the objects ([`boost_report`], with [`events`]); the
+//! [`auto_loop`] moves the weights of auto boosts between passes. What the daemon
+//! serves: [`metrics`] over [`http`]; one daemon
 //! per map ([`instance_lock`]). What it watches: this node's pods and the
 //! [`namespace_watch`]es its policy needs, each object kept as [`trim`] leaves it.
 
@@ -15,6 +17,7 @@ pub mod auto_loop;
 pub mod boost_report;
 pub mod boosts;
 pub mod events;
+pub mod fallback;
 pub mod http;
 pub mod instance_lock;
 pub mod metrics;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use mus_common::OwnerId;
 
+use crate::daemon::fallback::attach::SCHED_EXT_SYSFS;
 use crate::daemon::policy::Policy;
 
 /// Where the kernel says which boot this is; the kubelet reports the same value as
@@ -36,6 +37,13 @@ pub struct WatchOptions {
     pub events: bool,
     /// How often auto boosts sample their pods' signal and step.
     pub auto_interval: Duration,
+    /// Where mus is not attached, boost through the pod cgroup's `cpu.weight`
+    /// ([`crate::daemon::fallback`]). `mus-agent watch` turns it on unless
+    /// `--no-fallback`; off here, so that an embedder that stands in for mus (the
+    /// tests' map on a machine without sched_ext) keeps the map path.
+    pub fallback: bool,
+    /// Where sched_ext shows which scheduler runs.
+    pub sched_ext: PathBuf,
 }
 
 impl WatchOptions {
@@ -54,6 +62,8 @@ impl WatchOptions {
             pin_check_interval: Duration::from_secs(1),
             events: true,
             auto_interval: Duration::from_secs(1),
+            fallback: false,
+            sched_ext: PathBuf::from(SCHED_EXT_SYSFS),
         }
     }
 

@@ -21,6 +21,7 @@ use crate::daemon::auto_loop::{AutoLoop, Reporting};
 use crate::daemon::boost_report::BoostReport;
 use crate::daemon::boosts::judge;
 use crate::daemon::events::publish;
+use crate::daemon::fallback::Fallback;
 use crate::daemon::metrics::{Boosted, Metrics};
 use crate::daemon::options::WatchOptions;
 use crate::daemon::pod_cpu::cpu_millis;
@@ -57,6 +58,9 @@ pub(super) struct Daemon {
     reported_refused: HashMap<String, String>,
     reported_unresolved: HashSet<String>,
     last_dry_plan: Option<Plan>,
+    /// Boosts through `cpu.weight` while mus is not attached (`None`: off, or a
+    /// dry run, which writes nothing).
+    fallback: Option<Fallback>,
     /// Statuses, Events and metrics of CPUBoost objects.
     pub(super) boost_report: BoostReport,
     /// When the first CPUBoost in force ends: the loop runs a pass then.
@@ -72,8 +76,16 @@ impl Daemon {
         metrics: Arc<Metrics>,
         recorder: Option<Recorder>,
     ) -> Daemon {
+        let fallback = (opts.fallback && !opts.dry_run).then(|| {
+            Fallback::new(
+                opts.cgroup_root.clone(),
+                opts.sched_ext.clone(),
+                Arc::clone(&metrics),
+            )
+        });
         Daemon {
             metrics,
+            fallback,
             recorder,
             map: None,
             map_problem: None,
@@ -87,9 +99,18 @@ impl Daemon {
         }
     }
 
+    /// Checks the pin and whether mus is attached; `true` when a pass is due: a
+    /// (new) map was opened, or boosts move between the map and `cpu.weight`.
+    pub(super) fn check_pin(&mut self) -> bool {
+        let reopened = self.open_pin();
+        let map_open = self.map.is_some();
+        let switched = self.fallback.as_mut().is_some_and(|f| f.poll(map_open));
+        reopened || switched
+    }
+
     /// Opens the map if it is not open or the pin now names another map; `true` when
     /// a (new) map was opened, so that everything is re-applied.
-    pub(super) fn check_pin(&mut self) -> bool {
+    fn open_pin(&mut self) -> bool {
         let identity = pin_identity(&self.opts.pin_path);
         if let (Some(open), Some(id)) = (&self.map, identity)
             && open.identity == id
@@ -238,17 +259,16 @@ impl Daemon {
             |uid, qos, container| resolve_on_disk(&root, uid, qos, container),
         );
         self.report_unresolved(&wishes.unresolved);
-        let Some(current) = current else {
-            self.report_refused(&wishes.refused);
-            self.metrics
-                .reconcile_errors
-                .fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        // Auto boosts wish their controllers' weights; at 1024 no entry is held.
-        let unheld = self
-            .auto
-            .shape(&mut wishes, &judged, &current, owner, &self.metrics.auto);
+        // Auto boosts wish their controllers' weights; at 1024 no entry (and no raised
+        // knob) is held. Shaped before either path, so that the fallback raises a knob
+        // by the auto weight, not by the object's ceiling.
+        let unheld = self.auto.shape(
+            &mut wishes,
+            &judged,
+            current.as_deref().unwrap_or_default(),
+            owner,
+            &self.metrics.auto,
+        );
         self.boost_report.auto_problems = self.auto.problems();
         let mut applied: Desired = wishes
             .desired
@@ -256,6 +276,24 @@ impl Daemon {
             .filter(|(id, _)| !unheld.contains(id))
             .map(|(id, wish)| (*id, wish.clone()))
             .collect();
+        if let Some(raised) = self.through_knobs(&applied, current.as_deref()) {
+            self.report_refused(&wishes.refused);
+            self.boost_report.report(
+                &judged,
+                &wishes,
+                |id| raised.contains(&id),
+                &self.metrics,
+                now,
+            );
+            return;
+        }
+        let Some(current) = current else {
+            self.report_refused(&wishes.refused);
+            self.metrics
+                .reconcile_errors
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         let plan = reconcile::plan(&applied, &current, owner, self.opts.own_all);
         // A granted cgroup whose entry someone else wrote: theirs stays, the pod is told.
         for c in &plan.conflicts {
@@ -283,6 +321,10 @@ impl Daemon {
             return;
         }
         let Some(open) = &self.map else { return };
+        // Knobs down before the map is written: never both at once.
+        if let Some(fallback) = self.fallback.as_mut() {
+            fallback.restore_all("mus is attached");
+        }
         let held = self.apply(&open.map, &plan, &applied, &current);
         self.publish_boosted(&applied, |id| held.contains(&id));
         self.boost_report.report(
@@ -295,6 +337,74 @@ impl Daemon {
         // Per-entry failures (a full map) are counted by apply; the pass itself ran,
         // and restarting the agent would not make room, so health stays good.
         self.metrics.succeeded(Instant::now());
+    }
+
+    /// Where mus is not attached, boosts `desired` through `cpu.weight`, after
+    /// taking the daemon's entries out of the map (see [`crate::daemon::fallback`]
+    /// for the order); a cgroup whose entry stays (another writer's, or a failed
+    /// delete) is left to the map. Returns the cgroups boosted through their knob,
+    /// or `None` when the map is the way (mus attached, or no fallback).
+    fn through_knobs(
+        &mut self,
+        desired: &Desired,
+        current: Option<&[Entry]>,
+    ) -> Option<BTreeSet<CgroupId>> {
+        if self.fallback.as_ref().is_none_or(Fallback::attached) {
+            return None;
+        }
+        let in_map = match (&self.map, current) {
+            (Some(open), Some(current)) => self.withdraw(&open.map, current),
+            _ => BTreeSet::new(),
+        };
+        let knobs: Desired = desired
+            .iter()
+            .filter(|(id, _)| !in_map.contains(id))
+            .map(|(&id, wish)| (id, wish.clone()))
+            .collect();
+        let raised = match self.fallback.as_mut() {
+            Some(fallback) => {
+                fallback.apply(&knobs);
+                knobs
+                    .iter()
+                    .filter(|(_, wish)| fallback.holds(&wish.path))
+                    .map(|(&id, _)| id)
+                    .collect()
+            }
+            None => BTreeSet::new(),
+        };
+        // The map holds none of them now.
+        self.publish_boosted(desired, |_| false);
+        self.metrics.succeeded(Instant::now());
+        Some(raised)
+    }
+
+    /// Deletes the daemon's entries from a map mus is not running with, each only if
+    /// it is still as read: a scheduler that comes back must not find them on top of
+    /// a raised `cpu.weight`. Returns the cgroups that still have an entry.
+    fn withdraw(&self, map: &PrioMap, current: &[Entry]) -> BTreeSet<CgroupId> {
+        let owner = self.opts.owner();
+        let mut left = BTreeSet::new();
+        for e in current {
+            if !reconcile::is_ours(e, owner) {
+                left.insert(e.cgroup);
+                continue;
+            }
+            match map.compare_and_swap(e.cgroup, Some(*e), None) {
+                Ok(Swap::Done) => {
+                    self.metrics.deletes.fetch_add(1, Ordering::Relaxed);
+                    info!(cgroup_id = %e.cgroup, "took cgroup {}'s entry (weight {}) out of the map while mus is not attached; its boost goes through cpu.weight", e.cgroup, e.weight);
+                }
+                Ok(Swap::Lost(_)) => {
+                    left.insert(e.cgroup);
+                }
+                Err(err) => {
+                    left.insert(e.cgroup);
+                    self.metrics.write_errors.fetch_add(1, Ordering::Relaxed);
+                    warn!(cgroup_id = %e.cgroup, "cannot take cgroup {}'s entry out of the map: {err}", e.cgroup);
+                }
+            }
+        }
+        left
     }
 
     /// Carries out `plan`, each change only if the entry is still as read; returns

@@ -7,7 +7,6 @@
 # Prepended by tests/vm_watch.rs (tests/vm_common): the guest library (lib.sh), NS,
 # POD, POD_UID, CTR, NODE, IMAGE, C1, WITHIN and MAX (the boost's maxWeight), then
 # lib_k8s.sh.
-METRICS=http://127.0.0.1:9477
 WAITS_PIN=${PIN%/*}/mus_cgroup_waits
 
 # Polls every 0.2 s, for up to $WITHIN s, until key $2's weight in the map is $1

@@ -156,3 +156,24 @@ api_serve() {
 	cp /opt/api/pod$1.json $API/pod.json.new && mv $API/pod.json.new $API/pod.json
 	cp /opt/api/list$1.json $API/list.json.new && mv $API/list.json.new $API/list.json
 }
+
+# The watch daemon's HTTP endpoint, as the scenarios start it (--metrics-addr).
+METRICS=http://127.0.0.1:9477
+# "@@MUS $1 <the metrics' sample lines, joined by |>" and "@@MUS $1_rc <wget's status>".
+scrape() {
+	wget -q -O /tmp/metrics $METRICS/metrics 2>/tmp/metrics.err
+	echo "@@MUS $1_rc $?"
+	echo "@@MUS $1 $(grep -v '^#' /tmp/metrics | tr '\n' '|')"
+}
+
+# Freezes ($1 = 1) or thaws ($1 = 0) the hogs. The runner is restarted with them
+# frozen: on this TCG guest, (de)attaching a sched_ext scheduler while every vCPU
+# spins has once oopsed the kernel (int3 in __schedule while static branches were
+# being patched), which is the test bed's trouble, not the agent's.
+freeze() {
+	for g in $NOISE $POD_CG; do
+		echo $1 >$CG/$g/cgroup.freeze
+		i=0
+		while ! grep -q "^frozen $1" $CG/$g/cgroup.events && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	done
+}

@@ -7,7 +7,6 @@
 # metrics are scraped. Prepended by tests/vm_watch.rs
 # (tests/vm_common): the guest library (lib.sh), NS, POD, POD_UID, CTR, NODE, IMAGE, C1,
 # WITHIN and BOOST_S (seconds), then lib_k8s.sh.
-METRICS=http://127.0.0.1:9477
 t_boot=$(now_cs)
 
 # Polls every 0.2 s, for up to $WITHIN s, until the map holds ($1 = present) or does
@@ -30,25 +29,6 @@ wait_entry() {
 	return 1
 }
 
-# "@@MUS $1 <the metrics' sample lines, joined by |>" and "@@MUS $1_rc <wget's status>".
-scrape() {
-	wget -q -O /tmp/metrics $METRICS/metrics 2>/tmp/metrics.err
-	echo "@@MUS $1_rc $?"
-	echo "@@MUS $1 $(grep -v '^#' /tmp/metrics | tr '\n' '|')"
-}
-
-# Freezes ($1 = 1) or thaws ($1 = 0) the hogs. The runner is restarted with them
-# frozen: on this TCG guest, (de)attaching a sched_ext scheduler while every vCPU
-# spins has once oopsed the kernel (int3 in __schedule while static branches were
-# being patched), which is the test bed's trouble, not the agent's.
-freeze() {
-	for g in $NOISE $POD_CG; do
-		echo $1 >$CG/$g/cgroup.freeze
-		i=0
-		while ! grep -q "^frozen $1" $CG/$g/cgroup.events && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	done
-}
-
 start_runner /tmp/runner1.log
 echo "@@MUS runner_state $(cat $SCX/state)"
 start_containerd
@@ -63,7 +43,10 @@ echo "@@MUS t_setup_cs $(($(now_cs) - t_boot))"
 # The API server serves the pod without the annotation; the daemon starts.
 api_serve 1
 start_api
-mus-agent --kubeconfig $KC --node $NODE watch --policy /opt/policy.yaml --metrics-addr 127.0.0.1:9477 --resync-interval 2 >/tmp/watch.log 2>&1 &
+# --no-fallback: this scenario follows the map through runner restarts (a SIGKILLed
+# runner's map carries the boost over); with the fallback, the daemon would take its
+# entry out while mus is away (tests/vm_fallback.rs covers that path).
+mus-agent --kubeconfig $KC --node $NODE watch --policy /opt/policy.yaml --metrics-addr 127.0.0.1:9477 --resync-interval 2 --no-fallback >/tmp/watch.log 2>&1 &
 WATCH=$!
 wait_ready
 # 1. No annotation: a few resyncs and watch rounds later the map is still empty.

@@ -1,4 +1,4 @@
-//! What mus-agent's VM tests (`tests/vm.rs`, `tests/vm_watch.rs`) share: one pod's
+//! What mus-agent's VM tests (`tests/vm.rs`, `tests/vm_watch.rs`, `tests/vm_fallback.rs`) share: one pod's
 //! names, the guest's containerd, kube and API-server set-up (with the shell side in
 //! `scenarios/lib_k8s.sh`), and readers for what the guest reports. Each test binary
 //! that uses it also declares `mod common;` (Pod JSON from k8s-openapi types).
@@ -6,12 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Node, NodeStatus, NodeSystemInfo, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use mus_testbed::{GuestRun, Scenario, build_workspace_bins, busybox_image_tar};
+use mus_testbed::{GuestRun, Scenario, Testbed, build_workspace_bins, busybox_image_tar};
 
 use crate::common::{PodSpecOf, State, list, pod, pod_list};
 
@@ -27,6 +27,15 @@ const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// containerd, containers, the fake API server (lib_k8s.sh).
 const LIB_K8S: &str = include_str!("../scenarios/lib_k8s.sh");
+
+/// The boost policy the guest's daemons run under: annotations honoured in the pod's
+/// namespace (labelled [`NS_LABEL`]) up to 16384.
+pub fn annotation_policy() -> String {
+    format!(
+        "maxWeight: 16384\nannotations:\n  namespaceSelector:\n    matchLabels: {{{}: {}}}\n",
+        NS_LABEL.0, NS_LABEL.1
+    )
+}
 
 /// The pod's cgroup as the guest makes it (kubelet's cgroupfs driver, BestEffort).
 pub fn pod_cgroup() -> String {
@@ -176,6 +185,36 @@ pub fn get<'a>(run: &'a GuestRun, key: &str) -> &'a str {
     run.require(key).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Hundredths of a second the guest reported for `key` (a wait of up to
+/// `within_s` seconds); its "timeout" fails with `what`.
+pub fn took_cs(run: &GuestRun, key: &str, what: &str, within_s: u32) -> u32 {
+    let value = get(run, key);
+    value.parse().unwrap_or_else(|_| {
+        panic!(
+            "{what}: not within {within_s} s ({key} = {value})\n{}",
+            run.console_tail()
+        )
+    })
+}
+
+/// `policy` as the guest's /opt/policy.yaml, written under `work`.
+pub fn with_policy(scenario: Scenario, work: &Path, policy: &str) -> Scenario {
+    let path = work.join("policy.yaml");
+    std::fs::write(&path, policy).unwrap();
+    scenario.file(&path, "/opt/policy.yaml")
+}
+
+/// Boots the test bed and runs `scenario`; a guest that cannot be had fails.
+pub fn run_guest(scenario: &Scenario) -> GuestRun {
+    let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
+    let started = Instant::now();
+    let run = testbed
+        .run(scenario)
+        .unwrap_or_else(|e| panic!("guest run failed: {e}"));
+    eprintln!("guest run took {:?}", started.elapsed());
+    run
+}
+
 /// The set-up every containerd scenario starts with: scheduler attached, containerd
 /// up, image imported, container `c1` running its two hogs in the pod's cgroup
 /// (cgroupfs driver layout).
@@ -197,14 +236,18 @@ pub fn check_container_setup(run: &GuestRun, c1: &str) {
     );
 }
 
+/// The numbers in the guest's value for `key`.
+pub fn numbers(run: &GuestRun, key: &str) -> Vec<f64> {
+    get(run, key)
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
 /// Share of the first cgroup in a `measure` line.
 pub fn share(run: &GuestRun, key: &str) -> f64 {
     let value = get(run, key);
-    let nums: Vec<f64> = value
-        .split_whitespace()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    match nums[..] {
+    match numbers(run, key)[..] {
         [a, b] if a + b > 0.0 => a / (a + b),
         _ => panic!(
             "{key} should be two CPU times, got {value:?}\n{}",
