@@ -91,11 +91,18 @@ pub fn desired(
                 allowed(*weight),
                 not_refused(),
                 if active_pods > 0 {
+                    // An auto boost's weight moves per pod and node (status.nodes):
+                    // spec.weight is only its ceiling.
+                    let how = if boost.spec.auto.is_some() {
+                        format!("automatically, at weight {weight} at most")
+                    } else {
+                        format!("at weight {weight}")
+                    };
                     condition(
                         "Active",
                         true,
                         "Boosting",
-                        format!("boosting {spread} at weight {weight}"),
+                        format!("boosting {spread} {how}"),
                     )
                 } else {
                     condition(
@@ -275,6 +282,15 @@ mod tests {
             serde_json::json!([{"node": "node-a", "pods": 1, "weight": 4096}])
         );
         assert_eq!(body["status"]["activePods"], 3);
+        // An auto boost's weight is per pod and node: the condition gives its ceiling.
+        let mut auto = b.clone();
+        auto.spec.auto = serde_json::from_value(serde_json::json!({"target": {"psiSomeAvg10": 5}}))
+            .expect("auto");
+        let s2 = desired(&auto, &in_force(), "node-a", Some(item("node-a", 1)), now);
+        assert_eq!(
+            condition(&s2, "Active").message,
+            "boosting 3 pod(s) on 2 node(s) automatically, at weight 4096 at most"
+        );
         // This node boosts nothing: its item goes, the others' stay.
         let s = desired(&b, &in_force(), "node-a", None, now);
         assert_eq!(s.nodes, [item("node-b", 2)]);
