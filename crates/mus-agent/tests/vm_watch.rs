@@ -65,6 +65,29 @@ fn boost_json() -> String {
     )
 }
 
+/// Boots scenario `script` (named `name`, with `vars`) over `pods` under the
+/// annotation policy, the fake API serving `boost` as its one CPUBoost; echoes the
+/// results whose key starts with one of `shown`.
+fn run_watch(
+    work: &std::path::Path,
+    (name, script): (&str, &str),
+    vars: &str,
+    pods: &[k8s_openapi::api::core::v1::Pod],
+    boost: String,
+    shown: &[&str],
+) -> GuestRun {
+    let path = work.join("boost.json");
+    std::fs::write(&path, boost).unwrap();
+    let scenario = k8s_scenario(name, vars, script, work, pods).file(&path, "/opt/api/boost.json");
+    let run = run_guest(&with_policy(scenario, work, &annotation_policy()));
+    for (key, value) in &run.results {
+        if shown.iter().any(|p| key.starts_with(p)) {
+            eprintln!("@@MUS {key} {value}");
+        }
+    }
+    run
+}
+
 /// The sample lines of a scrape: (series with labels, value).
 fn samples(run: &GuestRun, key: &str) -> Vec<(String, f64)> {
     get(run, key)
@@ -103,25 +126,14 @@ fn watch_keeps_a_real_containerd_pod_boosted_through_runner_restarts() {
         the_pod(&c1, &[(WEIGHT_ANNOTATION, weight.as_str())], "12"),
         the_pod(&c1, &[], "13"),
     ];
-    let boost = work.path().join("boost.json");
-    std::fs::write(&boost, boost_json()).unwrap();
-    let scenario = k8s_scenario(
-        "watch",
-        &format!("C1={c1}\nWITHIN={WITHIN_S}\nBOOST_S={BOOST_S}"),
-        SCRIPT,
+    let run = run_watch(
         work.path(),
+        ("watch", SCRIPT),
+        &format!("C1={c1}\nWITHIN={WITHIN_S}\nBOOST_S={BOOST_S}"),
         &pods,
-    )
-    .file(&boost, "/opt/api/boost.json");
-    let run = run_guest(&with_policy(scenario, work.path(), &annotation_policy()));
-    for (key, value) in &run.results {
-        if key.starts_with("t_")
-            || key.starts_with("metrics")
-            || ["annotated", "reapplied"].contains(&key.as_str())
-        {
-            eprintln!("@@MUS {key} {value}");
-        }
-    }
+        boost_json(),
+        &["t_", "metrics", "annotated", "reapplied"],
+    );
     let why = run.console_tail();
 
     // The set-up, then the daemon healthy (map open, a pass over the listed pods done).
@@ -368,26 +380,14 @@ fn an_auto_cpuboost_rises_under_noise_and_falls_after_it() {
     let work = tempfile::tempdir().unwrap();
     let c1 = container_id(0xc2);
     let pods = [the_pod(&c1, &[], "10")];
-    let boost = work.path().join("boost.json");
-    std::fs::write(&boost, auto_boost_json()).unwrap();
-    let scenario = k8s_scenario(
-        "auto",
-        &format!("C1={c1}\nWITHIN={AUTO_WITHIN_S}\nMAX={AUTO_MAX}"),
-        AUTO_SCRIPT,
+    let run = run_watch(
         work.path(),
+        ("auto", AUTO_SCRIPT),
+        &format!("C1={c1}\nWITHIN={AUTO_WITHIN_S}\nMAX={AUTO_MAX}"),
         &pods,
-    )
-    .file(&boost, "/opt/api/boost.json");
-    let run = run_guest(&with_policy(scenario, work.path(), &annotation_policy()));
-    for (key, value) in &run.results {
-        if key.starts_with("t_")
-            || key.starts_with("dump")
-            || key.starts_with("metrics")
-            || key.starts_with("psi")
-        {
-            eprintln!("@@MUS {key} {value}");
-        }
-    }
+        auto_boost_json(),
+        &["t_", "dump", "metrics", "psi"],
+    );
     let why = run.console_tail();
     check_container_setup(&run, &c1);
     assert_eq!(get(&run, "waits_pin"), "present", "{why}");

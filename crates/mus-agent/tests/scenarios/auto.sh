@@ -9,23 +9,6 @@
 # lib_k8s.sh.
 WAITS_PIN=${PIN%/*}/mus_cgroup_waits
 
-# Polls every 0.2 s, for up to $WITHIN s, until key $2's weight in the map is $1
-# ("absent": no entry); reports "@@MUS $3 <hundredths of a second it took>" or
-# "@@MUS $3 timeout".
-wait_weight() {
-	t0=$(now_cs)
-	i=0
-	while [ $i -le $((WITHIN * 5)) ]; do
-		w=$(bpftool -j map dump pinned $PIN 2>/dev/null | tr -d ' \n' |
-			sed -n "s/.*\"key\":$2,\"value\":{\"weight\":\([0-9]*\).*/\1/p")
-		[ "${w:-absent}" = "$1" ] && { echo "@@MUS $3 $(($(now_cs) - t0))"; return 0; }
-		sleep 0.2
-		i=$((i + 1))
-	done
-	echo "@@MUS $3 timeout"
-	return 1
-}
-
 start_runner /tmp/runner1.log
 echo "@@MUS runner_state $(cat $SCX/state)"
 echo "@@MUS waits_pin $([ -e $WAITS_PIN ] && echo present || echo absent)"

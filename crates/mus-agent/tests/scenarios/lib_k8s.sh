@@ -177,3 +177,25 @@ freeze() {
 		while ! grep -q "^frozen $1" $CG/$g/cgroup.events && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 	done
 }
+
+# Polls every 0.2 s, for up to $WITHIN s, until key $2's entry in the map is $1: a
+# weight, "present" (any weight) or "absent" (no entry; no pinned map counts as
+# absent); reports "@@MUS $3 <hundredths of a second it took>" or "@@MUS $3 timeout".
+wait_weight() {
+	t0=$(now_cs)
+	i=0
+	while [ $i -le $((WITHIN * 5)) ]; do
+		w=$(bpftool -j map dump pinned $PIN 2>/dev/null | tr -d ' \n' |
+			sed -n "s/.*\"key\":$2,\"value\":{\"weight\":\([0-9]*\).*/\1/p")
+		case "$1:${w:-absent}" in
+		absent:absent | present:[0-9]* | "$1:$1")
+			echo "@@MUS $3 $(($(now_cs) - t0))"
+			return 0
+			;;
+		esac
+		sleep 0.2
+		i=$((i + 1))
+	done
+	echo "@@MUS $3 timeout"
+	return 1
+}

@@ -9,26 +9,6 @@
 # WITHIN and BOOST_S (seconds), then lib_k8s.sh.
 t_boot=$(now_cs)
 
-# Polls every 0.2 s, for up to $WITHIN s, until the map holds ($1 = present) or does
-# not hold ($1 = absent) key $2; reports "@@MUS $3 <hundredths of a second it took>"
-# or "@@MUS $3 timeout". Any map in the pin counts; no pinned map is "absent".
-wait_entry() {
-	t0=$(now_cs)
-	i=0
-	while [ $i -le $((WITHIN * 5)) ]; do
-		if bpftool -j map dump pinned $PIN 2>/dev/null | tr -d ' \n' | grep -q "\"key\":$2[,}]"; then
-			state=present
-		else
-			state=absent
-		fi
-		[ $state = "$1" ] && { echo "@@MUS $3 $(($(now_cs) - t0))"; return 0; }
-		sleep 0.2
-		i=$((i + 1))
-	done
-	echo "@@MUS $3 timeout"
-	return 1
-}
-
 start_runner /tmp/runner1.log
 echo "@@MUS runner_state $(cat $SCX/state)"
 start_containerd
@@ -71,7 +51,7 @@ echo "@@MUS refused_events $(grep -c '^POST .*/apis/events.k8s.io/v1/namespaces/
 # the pod's cgroup goes into the map at the annotation's weight, and the pod gets its
 # share.
 api_serve 3
-wait_entry present $POD_ID t_annotate_cs
+wait_weight present $POD_ID t_annotate_cs
 dump dump_annotated
 sleep 1
 measure annotated $POD_CG $NOISE 4
@@ -97,7 +77,7 @@ sleep 2
 start_runner /tmp/runner3.log
 echo "@@MUS runner3_state $(cat $SCX/state)"
 freeze 0
-wait_entry present $POD_ID t_reapply_cs
+wait_weight present $POD_ID t_reapply_cs
 dump dump_reapplied
 sleep 1
 measure reapplied $POD_CG $NOISE 4
@@ -110,7 +90,7 @@ echo "@@MUS pod_usage_usec $(usage $POD_CG)"
 
 # 7. The annotation removed: the entry goes.
 api_serve 4
-wait_entry absent $POD_ID t_unannotate_cs
+wait_weight absent $POD_ID t_unannotate_cs
 dump dump_unannotated
 scrape metrics_after
 
@@ -119,9 +99,9 @@ scrape metrics_after
 # change from the API server (the daemon wakes at the end by itself).
 t_created=$(now_cs)
 api_boost
-wait_entry present $POD_ID t_boost_cs
+wait_weight present $POD_ID t_boost_cs
 dump dump_boosted
-wait_entry absent $POD_ID t_boost_gone_cs
+wait_weight absent $POD_ID t_boost_gone_cs
 echo "@@MUS t_boost_end_cs $(($(now_cs) - t_created))"
 dump dump_boost_ended
 scrape metrics_boost
