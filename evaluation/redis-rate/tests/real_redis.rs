@@ -5,7 +5,13 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// The tests run one at a time: a port the refused-connection test found free is
+/// otherwise free for the other test's redis-server to take too (it did once: the
+/// "refused" connection reached that server and was reset).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 struct Server(Child);
 
@@ -105,6 +111,7 @@ fn field(out: &str, name: &str) -> f64 {
 
 #[test]
 fn fixed_rate_against_a_real_redis_server() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (_server, port) = start_redis();
     let p = port.to_string();
     assert_eq!(
@@ -188,6 +195,7 @@ fn ten_gets(port: u16, key: &str) -> String {
 
 #[test]
 fn a_refused_connection_is_one_clear_error() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let port = free_port(); // nothing listens there now
     let out = redis_rate(&[
         "--port",
