@@ -7,7 +7,40 @@ use std::fmt;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use serde::Serialize;
 
-use crate::cgroup::paths::cgroup_uid;
+/// The annotation the kubelet puts on the mirror pod of a static pod: the static
+/// pod's UID (`kubernetes.io/config.hash`), which its cgroup is named after.
+pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// A mirror annotation that is not a kubelet's hash.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "mirror pod annotation {MIRROR_ANNOTATION}={0:?} is not a kubelet's hash of a static pod (32 hex digits); its cgroup is not looked for"
+)]
+pub struct BadMirror(pub String);
+
+/// The UID `pod`'s cgroup is named after: its own, or for a mirror pod the
+/// kubelet's UID of the static pod, from [`MIRROR_ANNOTATION`]. Only a value of the
+/// kubelet's form (an MD5 in hex) is followed: the API server's UIDs have dashes,
+/// so a pod that carries the annotation cannot name another API pod's cgroup.
+pub fn cgroup_uid(pod: &Pod) -> Result<&str, BadMirror> {
+    let mirror = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(MIRROR_ANNOTATION));
+    match mirror {
+        None => Ok(pod.metadata.uid.as_deref().unwrap_or_default()),
+        Some(hash)
+            if hash.len() == 32
+                && hash
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
+            Ok(hash)
+        }
+        Some(other) => Err(BadMirror(other.clone())),
+    }
+}
 
 /// QoS class as kubelet uses it to place the pod's cgroup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -185,4 +218,35 @@ pub fn rows_of_pods<'a>(pods: impl IntoIterator<Item = &'a Pod>) -> Vec<Containe
         (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
     });
     pods.into_iter().flat_map(rows_of_pod).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UID: &str = "1f2e3d4c-0000-4b5a-9c8d-7e6f5a4b3c2d";
+
+    #[test]
+    fn a_mirror_pod_names_its_static_pods_cgroup() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        let pod = |mirror: Option<&str>| Pod {
+            metadata: ObjectMeta {
+                uid: Some(UID.into()),
+                annotations: mirror
+                    .map(|m| [(MIRROR_ANNOTATION.to_string(), m.to_string())].into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(cgroup_uid(&pod(None)).ok(), Some(UID));
+        let hash = "6a3f1c9e0b2d4f5a8c7e9d1b3a5f7c2e";
+        assert_eq!(cgroup_uid(&pod(Some(hash))).ok(), Some(hash));
+        // Another API pod's UID (dashes) or a path: not followed.
+        for bad in [UID, "../../etc", "6A3F1C9E0B2D4F5A8C7E9D1B3A5F7C2E", ""] {
+            assert!(
+                matches!(cgroup_uid(&pod(Some(bad))), Err(BadMirror(_))),
+                "{bad:?}"
+            );
+        }
+    }
 }

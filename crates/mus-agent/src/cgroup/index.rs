@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_static_pod_is_found_through_its_mirror_pods_annotation() {
-        use crate::cgroup::paths::MIRROR_ANNOTATION;
+        use crate::pod::MIRROR_ANNOTATION;
         use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
         let root = tempfile::tempdir().expect("tempdir");
         let hash = "6a3f1c9e0b2d4f5a8c7e9d1b3a5f7c2e";

@@ -19,20 +19,15 @@
 //!
 //! A static pod's cgroup is named after the kubelet's UID for it, a hash of its
 //! manifest, not after the UID of its mirror pod, which the API server assigns: the
-//! mirror pod carries the kubelet's in an annotation ([`cgroup_uid`]).
+//! mirror pod carries the kubelet's in an annotation ([`crate::pod::cgroup_uid`]).
 //!
 //! IDs are directory inodes only on a cgroup2 mount ([`require_cgroup2`]).
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::Pod;
 use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
 
 use crate::pod::{ContainerId, QosClass};
-
-/// The annotation the kubelet puts on the mirror pod of a static pod: the static
-/// pod's UID (`kubernetes.io/config.hash`), which its cgroup is named after.
-pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupPathError {
@@ -47,37 +42,9 @@ pub enum CgroupPathError {
     #[error("pod UID {0:?} is not a Kubernetes UID")]
     BadUid(String),
     #[error(
-        "mirror pod annotation {MIRROR_ANNOTATION}={0:?} is not a kubelet's hash of a static pod (32 hex digits); its cgroup is not looked for"
-    )]
-    BadMirror(String),
-    #[error(
         "{root} is not a cgroup2 mount ({found}): the inode numbers of its directories are not cgroup IDs; pass --cgroup-root with the node's cgroup2 mount (/sys/fs/cgroup on a unified host, often /sys/fs/cgroup/unified on a hybrid one)"
     )]
     NotCgroup2 { root: PathBuf, found: String },
-}
-
-/// The UID `pod`'s cgroup is named after: its own, or for a mirror pod the
-/// kubelet's UID of the static pod, from [`MIRROR_ANNOTATION`]. Only a value of the
-/// kubelet's form (an MD5 in hex) is followed: the API server's UIDs have dashes,
-/// so a pod that carries the annotation cannot name another API pod's cgroup.
-pub fn cgroup_uid(pod: &Pod) -> Result<&str, CgroupPathError> {
-    let mirror = pod
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(MIRROR_ANNOTATION));
-    match mirror {
-        None => Ok(pod.metadata.uid.as_deref().unwrap_or_default()),
-        Some(hash)
-            if hash.len() == 32
-                && hash
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
-        {
-            Ok(hash)
-        }
-        Some(other) => Err(CgroupPathError::BadMirror(other.clone())),
-    }
 }
 
 /// Refuses a cgroup root that is not a cgroup2 mount (by the filesystem's magic):
@@ -349,33 +316,6 @@ mod tests {
         );
         let other_pod = "00000000-0000-0000-0000-000000000000";
         assert!(resolve_pod(root.path(), other_pod, None).is_err());
-    }
-
-    #[test]
-    fn a_mirror_pod_names_its_static_pods_cgroup() {
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-        let pod = |mirror: Option<&str>| Pod {
-            metadata: ObjectMeta {
-                uid: Some(UID.into()),
-                annotations: mirror
-                    .map(|m| [(MIRROR_ANNOTATION.to_string(), m.to_string())].into()),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        assert_eq!(cgroup_uid(&pod(None)).ok(), Some(UID));
-        let hash = "6a3f1c9e0b2d4f5a8c7e9d1b3a5f7c2e";
-        assert_eq!(cgroup_uid(&pod(Some(hash))).ok(), Some(hash));
-        // Another API pod's UID (dashes) or a path: not followed.
-        for bad in [UID, "../../etc", "6A3F1C9E0B2D4F5A8C7E9D1B3A5F7C2E", ""] {
-            assert!(
-                matches!(
-                    cgroup_uid(&pod(Some(bad))),
-                    Err(CgroupPathError::BadMirror(_))
-                ),
-                "{bad:?}"
-            );
-        }
     }
 
     #[test]

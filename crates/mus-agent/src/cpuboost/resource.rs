@@ -2,7 +2,7 @@
 //! the pods it selects in its namespace, with a reason. Its CRD is generated from
 //! these types ([`crd_yaml`]) and committed as `manifests/cpuboost-crd.yaml`; the
 //! API server checks the OpenAPI schema and the CEL rules below, the daemon checks
-//! the rest (an `until` in the past, the boost policy: [`super::verdict`]).
+//! the rest (an `until` in the past, the boost policy: [`super::check`]).
 //!
 //! Every field but the target, `reason` and one expiry is optional, so that a later
 //! field is not a breaking change; `auto` was the first such.

@@ -12,7 +12,7 @@ use kube::Resource;
 use mus_common::CgroupId;
 
 use crate::cgroup::index::inode;
-use crate::cgroup::paths::{cgroup_uid, resolve_container, resolve_pod};
+use crate::cgroup::paths::{resolve_container, resolve_pod};
 use crate::cpuboost::BoostRef;
 use crate::cpuboost::select::Selection;
 use crate::daemon::node_cap::Candidate;
@@ -20,6 +20,7 @@ use crate::daemon::pod_cpu::pod_cpu_limit_millis;
 use crate::daemon::policy::{self, Policy, Via};
 use crate::daemon::reconcile::{Desired, PodRef, Wish};
 use crate::daemon::refusal::Refusal;
+use crate::pod::cgroup_uid;
 use crate::pod::{ContainerId, QosClass, rows_of_pod};
 
 /// A pod that asks for a boost and does not get it.
@@ -219,10 +220,10 @@ pub fn resolve_on_disk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cgroup::paths::MIRROR_ANNOTATION;
     use crate::cpuboost::select::{InForce, Target};
     use crate::daemon::annotations;
     use crate::daemon::refusal::Route;
+    use crate::pod::MIRROR_ANNOTATION;
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use mus_common::Weight;

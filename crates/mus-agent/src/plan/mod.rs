@@ -18,10 +18,11 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use mus_common::Weight;
 
-use crate::cgroup::paths::{cgroup_uid, resolve_pod};
+use crate::cgroup::paths::resolve_pod;
 use crate::cli::{self, Global};
 use crate::kube::discovery;
 use crate::pod::QosClass;
+use crate::pod::cgroup_uid;
 use crate::targets::{self, Target};
 use proposal::{BoostObject, Selects};
 use report::Plan;

@@ -384,7 +384,7 @@ fn only_admins_change_the_grant_label_through_any_namespace_subresource() {
 }
 
 /// The annotation the agent follows to a static pod's cgroup: the policy names it.
-const MIRROR: &str = mus_agent::cgroup::paths::MIRROR_ANNOTATION;
+const MIRROR: &str = mus_agent::pod::MIRROR_ANNOTATION;
 /// A kubelet's config hash: what a mirror pod's annotation holds.
 const HASH: &str = "6a3f1c9e0b2d4f5a8c7e9d1b3a5f7c2e";
 
