@@ -855,11 +855,12 @@ fn run_queue_waits_are_told_apart_by_whose_doing_they_are() {
     };
     assert_eq!(get(&run, "waits_pin_mode"), "600", "{why}");
 
-    // (a) one thread next to eight: at least 90 % of its waiting behind the others,
-    // a CPU's worth of it (8 noise threads take their turns before it)
+    // (a) one thread next to eight: at least 90 % of its waiting behind the others. How
+    // often it waits depends on the host's speed (CI saw 94 waits in 10 s, 179 ms in
+    // all), so the count only has to show it waited at all, many times.
     let solo = phase("solo");
     assert!(
-        solo.others.count() >= 100 && solo.others.total_ns >= 9 * solo.own.total_ns,
+        solo.others.count() >= 30 && solo.others.total_ns >= 9 * solo.own.total_ns,
         "one thread next to eight: {solo:?}\n{why}"
     );
     // ... which --monitor shows too
