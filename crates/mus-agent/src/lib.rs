@@ -8,7 +8,7 @@
 //! (`mus-agent watch`) and [`targets`], over [`cgroup`], [`boost`], [`cpuboost`]
 //! (the CPUBoost object), [`auto`] (the automatic boost's control law), [`waits`]
 //! (the scheduler's run-queue waits per cgroup) and [`kube`], over [`pod`] (a pod as
-//! this node sees it).
+//! this node sees it) and [`duration`] (the one duration grammar of a CPUBoost).
 
 pub mod auto;
 pub mod boost;
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod commands;
 pub mod cpuboost;
 pub mod daemon;
+pub mod duration;
 pub mod kube;
 pub mod plan;
 pub mod pod;

@@ -19,13 +19,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::duration;
 use mus_common::Weight;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-/// A duration as written in the spec: a number and a unit (`ns`, `us`, `ms`, `s`,
-/// `m`), such as `1ms`, `500us`, `1.5s`.
-const DURATION_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?(ns|us|ms|s|m)$";
 
 /// The auto mode of a boost: the weight follows a latency signal between
 /// `minWeight` and `maxWeight` (1024 is no boost, 4096 four times a normal share).
@@ -53,7 +50,7 @@ pub struct AutoSpec {
     pub lower_step: u32,
     /// How long the signal must stay calm (or the pod idle) before the first step down.
     #[serde(default = "defaults::cool_down")]
-    #[schemars(regex(pattern = DURATION_PATTERN))]
+    #[schemars(regex(pattern = duration::PATTERN))]
     pub cool_down: String,
     /// Calm: the signal below this percentage of the target. Between it and the
     /// target the weight holds (the hysteresis band).
@@ -68,7 +65,7 @@ pub struct AutoSpec {
 pub struct TargetSpec {
     /// The 99th percentile of the pod's run-queue wait (runnable to running), e.g. `1ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = DURATION_PATTERN))]
+    #[schemars(regex(pattern = duration::PATTERN))]
     pub wait_p99: Option<String>,
     /// The pod cgroup's `cpu.pressure` "some avg10", in percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,7 +157,7 @@ pub enum AutoSpecError {
     #[error("target: set exactly one of waitP99 and psiSomeAvg10")]
     TargetNotOne,
     #[error(
-        "{field} {value:?} is not a duration: write a number and a unit, e.g. 1ms, 500us or 30s"
+        "{field} {value:?} is not a duration: write numbers with units in Go's notation, e.g. 1ms, 500us, 30s or 1m30s"
     )]
     NotADuration { field: &'static str, value: String },
     #[error("{field} {value:?} is out of range: use {min:?} to {max:?}")]
@@ -263,7 +260,7 @@ fn duration(
     text: &str,
     (min, max): (Duration, Duration),
 ) -> Result<Duration, AutoSpecError> {
-    let parsed = parse_duration(text).ok_or_else(|| AutoSpecError::NotADuration {
+    let parsed = duration::parse(text).ok_or_else(|| AutoSpecError::NotADuration {
         field,
         value: text.to_string(),
     })?;
@@ -277,28 +274,6 @@ fn duration(
             max,
         })
     }
-}
-
-/// `text` as [`DURATION_PATTERN`] describes it, or `None`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
-    let (number, unit) = text.split_at(split);
-    let nanos_per_unit = match unit {
-        "ns" => 1.0,
-        "us" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        _ => return None,
-    };
-    // The pattern's digits only: no sign, exponent, "inf" or "NaN".
-    let well_formed = !number.is_empty()
-        && !number.starts_with('.')
-        && !number.ends_with('.')
-        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && number.matches('.').count() <= 1;
-    let value: f64 = number.parse().ok().filter(|_| well_formed)?;
-    Duration::try_from_secs_f64(value * nanos_per_unit / 1e9).ok()
 }
 
 #[cfg(test)]
@@ -338,19 +313,6 @@ mod tests {
         assert_eq!(settings.lower_step, 256);
         assert_eq!(settings.cool_down, Duration::from_secs(90));
         assert_eq!(settings.lower_below_percent, 40);
-    }
-
-    #[test]
-    fn parses_durations_of_each_unit_and_nothing_else() {
-        assert_eq!(parse_duration("500us"), Some(Duration::from_micros(500)));
-        assert_eq!(parse_duration("250ns"), Some(Duration::from_nanos(250)));
-        assert_eq!(parse_duration("1.5ms"), Some(Duration::from_micros(1500)));
-        assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
-        for bad in [
-            "", "ms", "1", "1h", "-1ms", "1e3us", ".5ms", "1.ms", "NaNs", "1 ms",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
-        }
     }
 
     #[test]
@@ -428,9 +390,9 @@ mod tests {
         let props = &schema["properties"];
         assert_eq!(props["maxWeight"]["maximum"], 65536);
         assert_eq!(props["minWeight"]["minimum"], 1);
-        assert_eq!(props["coolDown"]["pattern"], DURATION_PATTERN);
+        assert_eq!(props["coolDown"]["pattern"], duration::PATTERN);
         let target = &props["target"]["properties"];
-        assert_eq!(target["waitP99"]["pattern"], DURATION_PATTERN);
+        assert_eq!(target["waitP99"]["pattern"], duration::PATTERN);
         assert_eq!(target["psiSomeAvg10"]["maximum"], 99);
         assert_eq!(schema["required"], serde_json::json!(["target"]));
         assert!(!schema.to_string().contains("$ref"), "{schema}");

@@ -9,10 +9,11 @@ use kube::core::Selector;
 use mus_common::Weight;
 
 use super::BoostRef;
-use super::expiry::{after, parse_duration};
+use super::expiry::after;
 use super::select::{InForce, Target};
 use super::{CPUBoost, CPUBoostSpec};
 use crate::auto::spec::{AutoSettings, AutoSpecError};
+use crate::duration;
 
 /// Why an object cannot be run, whatever the policy.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +22,7 @@ pub enum Invalid {
     Target,
     #[error("set exactly one of spec.duration and spec.until")]
     Expiry,
-    #[error("spec.duration {0:?} is not a duration such as 30m, 2h, 1h30m or 90s")]
+    #[error("spec.duration {0:?} is not a duration such as 30m, 2h, 1h30m or 90s (Go's notation)")]
     Duration(String),
     #[error("spec.duration {0:?} ends the boost when it begins")]
     ZeroDuration(String),
@@ -66,7 +67,7 @@ pub fn check(boost: &CPUBoost) -> Result<InForce, Invalid> {
     auto_settings(spec)?;
     let expires = match (&spec.duration, &spec.until) {
         (Some(text), None) => {
-            let d = parse_duration(text).ok_or_else(|| Invalid::Duration(text.clone()))?;
+            let d = duration::parse(text).ok_or_else(|| Invalid::Duration(text.clone()))?;
             if d.is_zero() {
                 return Err(Invalid::ZeroDuration(text.clone()));
             }
@@ -180,7 +181,7 @@ mod tests {
         );
         assert_eq!(
             err(spec(serde_json::json!({"duration": "1d"}))),
-            "spec.duration \"1d\" is not a duration such as 30m, 2h, 1h30m or 90s"
+            "spec.duration \"1d\" is not a duration such as 30m, 2h, 1h30m or 90s (Go's notation)"
         );
         assert_eq!(
             err(spec(serde_json::json!({"duration": "0s"}))),

@@ -12,6 +12,7 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::auto::spec::AutoSpec;
+use crate::duration;
 
 /// The default weight: 4x an ordinary cgroup's (1024), the CLI's and the
 /// `mus.patos.dev/boost: "true"` annotation's.
@@ -19,9 +20,6 @@ pub const DEFAULT_WEIGHT: u32 = 4096;
 
 /// The longest `reason`: a sentence or two for the audit trail, not a document.
 pub const MAX_REASON: usize = 512;
-
-/// `duration`: whole hours, minutes and seconds, as in `30m`, `2h`, `1h30m`, `90s`.
-pub const DURATION_PATTERN: &str = "^([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,6}s)?$";
 
 /// Boost the CPU weight of pods in this namespace for a while, with a reason.
 // Each printcolumn(...) names its type_: clippy reads them as one attribute repeated.
@@ -84,7 +82,7 @@ pub struct CPUBoostSpec {
     pub weight: u32,
     /// How long from the object's creation, e.g. 30m, 2h, 1h30m, 90s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = DURATION_PATTERN), length(min = 2))]
+    #[schemars(regex(pattern = duration::PATTERN))]
     pub duration: Option<String>,
     /// Until when (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
