@@ -312,7 +312,7 @@ impl Policy {
 
     /// What in this policy a tenant may be able to satisfy by itself: a route that
     /// grants in namespaces chosen by labels no admission policy reserves to admins
-    /// ([`Selector::is_protected`]). Warned about at start, not refused: Kubernetes'
+    /// (`Selector::is_protected`). Warned about at start, not refused: Kubernetes'
     /// default RBAC lets only cluster admins label namespaces, and a cluster may
     /// guard other labels by its own means, which the agent cannot see; but where
     /// tenants label their own namespaces (hierarchical namespaces, tenant

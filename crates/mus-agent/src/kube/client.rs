@@ -1,6 +1,6 @@
 //! The agent's kube client: kube's own stack, with a pause before a WATCH that
-//! follows one that ended early ([`watch_backoff`]) and a deadline on every other
-//! request ([`deadline`]).
+//! follows one that ended early ([`super::watch_backoff`]) and a deadline on every other
+//! request ([`super::deadline`]).
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! or had a runnable thread in at least half the counts; a busy cgroup is assumed to
 //! take all it can under contention: as many CPUs as it has runnable threads, and at
 //! least its current use rounded up to whole CPUs, less a measuring error of
-//! [`MEASURED_OVER`] (all the demand there is when its threads are not visible from
+//! `MEASURED_OVER` (all the demand there is when its threads are not visible from
 //! this PID namespace). `cpu.max` caps it and every
 //! ancestor in the model itself. Weights are what mus honours: `cpu.weight`, times
 //! W / 1024 for a map entry of weight W (at least 1), or 1 under `cpu.idle`.

@@ -62,7 +62,7 @@ pub enum TreeError {
 
 impl Tree {
     /// Reads the tree under `root` and samples it for `sample`: CPU used from
-    /// `cpu.stat` at both ends, runnable threads counted [`RUNNABLE_SAMPLES`] times.
+    /// `cpu.stat` at both ends, runnable threads counted `RUNNABLE_SAMPLES` times.
     pub fn sample(root: &Path, sample: Duration) -> Result<Tree, TreeError> {
         fs::read_dir(root).map_err(|source| TreeError::Read {
             path: root.to_path_buf(),

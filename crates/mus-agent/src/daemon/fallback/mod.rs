@@ -8,7 +8,7 @@
 //! [`attach`] tells which way a pass goes.
 //!
 //! Never both at once: a boost in the map and in the knob would count twice (4096 on
-//! top of a 4× knob is 16×). The pass ([`crate::daemon::pass`]) orders it so:
+//! top of a 4× knob is 16×). The pass (`daemon::pass`) orders it so:
 //! falling back, the daemon first takes its entries out of the map (the runner keeps
 //! its pin while it backs off, and mus would apply them again the moment it is
 //! back), then raises the knobs; on attach it lowers every knob, then writes the map. The one
