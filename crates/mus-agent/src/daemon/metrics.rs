@@ -75,6 +75,9 @@ pub struct Metrics {
     /// Auto CPUBoosts' weights and changes.
     pub auto: Arc<AutoMetrics>,
     map_open: AtomicBool,
+    /// Whether boosts go through `cpu.weight` where the map is not open (the
+    /// fallback is on): then a closed map does not make the daemon unready.
+    fallback_on: AtomicBool,
     /// How the LISTs and WATCHes of the API server fare.
     lists: Lists,
     last_success: Mutex<Option<Instant>>,
@@ -107,6 +110,7 @@ impl Metrics {
             cpuboosts_expired: AtomicU64::new(0),
             auto: Arc::default(),
             map_open: AtomicBool::new(false),
+            fallback_on: AtomicBool::new(false),
             lists: Lists::default(),
             last_success: Mutex::new(None),
             // The loop starts right after; until then the process start counts.
@@ -134,6 +138,11 @@ impl Metrics {
 
     pub fn map_open(&self) -> bool {
         self.map_open.load(Ordering::Relaxed)
+    }
+
+    /// The daemon applies boosts through `cpu.weight` where mus is not attached.
+    pub fn set_fallback_on(&self) {
+        self.fallback_on.store(true, Ordering::Relaxed);
     }
 
     pub fn succeeded(&self, at: Instant) {
@@ -187,19 +196,30 @@ impl Metrics {
         }
     }
 
-    /// Readiness (`/readyz`): the map is open and a reconcile has finished, so the
-    /// map holds what the pods ask for. Until then it names the lists still missing.
+    /// Readiness (`/readyz`): boosts have a way to the kernel (the map is open, or
+    /// the fallback applies them through `cpu.weight`) and a reconcile has finished,
+    /// so the pods have what they ask for. Until then it names what is missing. A
+    /// node without sched_ext is ready with the fallback on: unready there forever,
+    /// the DaemonSet's rolling updates would stall on it.
     pub fn readiness(&self, now: Instant) -> Result<String, String> {
-        if !self.map_open() {
-            return Err("the scheduler's map is not open (is mus-runner running?)".into());
-        }
+        let way = if self.map_open() {
+            "the map is open"
+        } else if self.fallback_on.load(Ordering::Relaxed) {
+            "mus is not attached, boosts go through cpu.weight"
+        } else {
+            return Err(
+                "the scheduler's map is not open (is mus-runner running?), and \
+                        --no-fallback leaves no other way to boost"
+                    .into(),
+            );
+        };
         match self.last_success.lock().ok().and_then(|l| *l) {
             None => Err(format!(
                 "no reconcile has finished yet: waiting for {}",
                 self.lists.missing()
             )),
             Some(at) => Ok(format!(
-                "ok: the map is open; last reconcile {}s ago",
+                "ok: {way}; last reconcile {}s ago",
                 now.saturating_duration_since(at).as_secs()
             )),
         }
@@ -471,7 +491,13 @@ mod tests {
         // However long ago: an API server that is down keeps the last boosts.
         assert!(m.readiness(t0 + Duration::from_secs(600)).is_ok());
         m.set_map_open(false);
-        assert!(m.readiness(t0).is_err());
+        assert!(m.readiness(t0).is_err_and(|e| e.contains("--no-fallback")));
+        // With the fallback on, boosts still reach the kernel: ready, and it says how.
+        m.set_fallback_on();
+        assert!(
+            m.readiness(t0)
+                .is_ok_and(|ok| ok.contains("boosts go through cpu.weight"))
+        );
     }
 
     #[test]

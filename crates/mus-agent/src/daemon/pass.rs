@@ -77,6 +77,7 @@ impl Daemon {
         recorder: Option<Recorder>,
     ) -> Daemon {
         let fallback = (opts.fallback && !opts.dry_run).then(|| {
+            metrics.set_fallback_on();
             Fallback::new(
                 opts.cgroup_root.clone(),
                 opts.sched_ext.clone(),
