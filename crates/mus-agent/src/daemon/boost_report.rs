@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::cpuboost::status::{Standing, applied, desired, field_manager, same_but_times};
 use crate::cpuboost::{BoostRef, CPUBoost, CPUBoostStatus, NodeBoost};
 use crate::daemon::boosts::Judged;
-use crate::daemon::events::publish;
+use crate::daemon::events::{publish, publish_related};
 use crate::daemon::metrics::Metrics;
 use crate::daemon::reconcile::PodRef;
 use crate::daemon::wishes::Wishes;
@@ -188,12 +188,12 @@ impl BoostReport {
         let recorder = self.recorder.as_ref();
         publish(recorder, EventType::Normal, reason, on_pod, &g.pod_ref);
         if let Some(j) = judged {
-            publish(
+            publish_related(
                 recorder,
                 EventType::Normal,
                 reason,
                 on_object,
-                &j.object.object_ref(&()),
+                (&j.object.object_ref(&()), &g.pod_ref),
             );
         }
     }

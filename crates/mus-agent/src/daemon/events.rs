@@ -15,12 +15,30 @@ pub fn publish(
     note: String,
     regarding: &ObjectReference,
 ) {
-    publish_action(recorder, type_, reason, "Boost", note, regarding);
+    send(
+        recorder,
+        event(type_, reason, "Boost", note, None),
+        regarding,
+    );
 }
 
-/// [`publish`] with the Event's `action`. kube's recorder folds an Event into the
-/// series of an earlier one with the same type, reason, action and object, keeping
-/// the earlier note: Events whose notes must all be seen need distinct actions.
+/// [`publish`] on `regarding` about `related` (a CPUBoost's Event about one of its
+/// pods). kube's recorder folds an Event into the series of an earlier one with the
+/// same type, reason, action, object and related object, keeping the earlier note:
+/// naming the pod keeps one series, and one note, per pod.
+pub fn publish_related(
+    recorder: Option<&Recorder>,
+    type_: EventType,
+    reason: &str,
+    note: String,
+    (regarding, related): (&ObjectReference, &ObjectReference),
+) {
+    let event = event(type_, reason, "Boost", note, Some(related.clone()));
+    send(recorder, event, regarding);
+}
+
+/// [`publish`] with the Event's `action`: Events whose notes must all be seen, of
+/// one reason on one object, need distinct actions (see [`publish_related`]).
 pub fn publish_action(
     recorder: Option<&Recorder>,
     type_: EventType,
@@ -29,15 +47,33 @@ pub fn publish_action(
     note: String,
     regarding: &ObjectReference,
 ) {
-    let Some(recorder) = recorder.cloned() else {
-        return;
-    };
-    let event = Event {
+    send(
+        recorder,
+        event(type_, reason, action, note, None),
+        regarding,
+    );
+}
+
+fn event(
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+    related: Option<ObjectReference>,
+) -> Event {
+    Event {
         type_,
         reason: reason.into(),
         note: Some(note),
         action: action.into(),
-        secondary: None,
+        secondary: related,
+    }
+}
+
+/// Publishes `event` in the background, if there is a recorder.
+fn send(recorder: Option<&Recorder>, event: Event, regarding: &ObjectReference) {
+    let Some(recorder) = recorder.cloned() else {
+        return;
     };
     let regarding = regarding.clone();
     tokio::spawn(async move {

@@ -372,6 +372,14 @@ async fn each_node_applies_its_own_item_and_writes_nothing_already_there() {
             .is_some_and(|s| s.active_pods == 2)
     })
     .await;
+    // One grant Event on the object per pod, each with its own pod in its note.
+    for pod in ["redis", "web"] {
+        let note = format!("boosting pod {NS}/{pod} at weight 4096");
+        eventually(&note, 5, || {
+            n.api.event_with(NS, "both", "BoostGranted", &note)
+        })
+        .await;
+    }
     let patches = n.api.status_patches("both");
     let first = &patches[0];
     assert_eq!(
