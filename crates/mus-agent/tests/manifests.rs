@@ -10,8 +10,9 @@
 //! of being dropped silently by the API server.
 //!
 //! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs),
-//! `admission` (the admission policies' CEL evaluated on sample requests) and
-//! `crd_cel` (the CPUBoost CRD's CEL rules on sample specs).
+//! `admission` (the admission policies' CEL evaluated on sample requests),
+//! `crd_cel` (the CPUBoost CRD's CEL rules on sample specs) and `seccomp` (the
+//! agent's seccomp profile and how it reaches the kubelet).
 
 mod common;
 
@@ -43,6 +44,8 @@ mod admission;
 mod crd_cel;
 #[path = "manifests/kustomize.rs"]
 mod kustomize;
+#[path = "manifests/seccomp.rs"]
+mod seccomp;
 
 /// Every manifest file: the kustomization's resources and the demos.
 const FILES: [&str; 5] = [
