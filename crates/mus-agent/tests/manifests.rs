@@ -110,6 +110,18 @@ fn container<'a>(spec: &'a PodSpec, name: &str) -> &'a Container {
         .unwrap_or_else(|| panic!("no container {name}"))
 }
 
+/// Container `c` is not privileged, cannot gain privileges, has a read-only root
+/// filesystem and no capability at all.
+fn assert_unprivileged(c: &Container) {
+    let sc = c.security_context.as_ref().expect("securityContext");
+    assert_eq!(sc.privileged, Some(false), "{}", c.name);
+    assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+    assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", c.name);
+    let caps = sc.capabilities.as_ref().expect("capabilities");
+    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert_eq!(caps.add, None, "{} adds no capability", c.name);
+}
+
 #[test]
 fn every_document_parses_into_a_known_kind() {
     for file in FILES {
@@ -235,16 +247,7 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
         .as_ref()
         .expect("runner securityContext");
     assert_eq!(runner_sc.privileged, Some(true));
-    let sc = agent
-        .security_context
-        .as_ref()
-        .expect("agent securityContext");
-    assert_eq!(sc.privileged, Some(false));
-    assert_eq!(sc.allow_privilege_escalation, Some(false));
-    assert_eq!(sc.read_only_root_filesystem, Some(true));
-    let caps = sc.capabilities.as_ref().expect("capabilities");
-    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
-    assert_eq!(caps.add, None, "the agent adds no capability");
+    assert_unprivileged(agent);
 
     // The runner sees the host's bpffs; the agent only the pin directory, and both
     // are told the same pin path.

@@ -50,9 +50,27 @@ fn drift(committed: &Value, expected: &Value) -> String {
     )
 }
 
-/// The (code, output) `report` gave for `key`.
-fn outcome<'a>(run: &'a GuestRun, key: &str) -> (&'a str, &'a str) {
-    (get(run, &format!("{key}_rc")), get(run, key))
+/// The output `report` gave for `key`, which must have succeeded.
+fn succeeded<'a>(run: &'a GuestRun, key: &str) -> &'a str {
+    let out = get(run, key);
+    assert_eq!(
+        get(run, &format!("{key}_rc")),
+        "0",
+        "{key} failed: {out}\n{}",
+        run.console_tail()
+    );
+    out
+}
+
+/// Asserts that `key` failed, saying `saying`.
+fn refused(run: &GuestRun, key: &str, saying: &str) {
+    let out = get(run, key);
+    assert_ne!(
+        get(run, &format!("{key}_rc")),
+        "0",
+        "{key} succeeded: {out}"
+    );
+    assert!(out.contains(saying), "{key} did not say {saying:?}: {out}");
 }
 
 #[test]
@@ -119,35 +137,24 @@ fn the_committed_profile_is_containerds_default_plus_bpf_and_confines_the_agent(
     let pod_id: u64 = run
         .number("pod_cgroup_id")
         .unwrap_or_else(|e| panic!("{e}"));
-    let (rc, out) = outcome(&run, "profile_boost");
-    assert_eq!(rc, "0", "boost under the profile: {out}\n{why}");
+    succeeded(&run, "profile_boost");
     assert_eq!(
         entries(&run, "dump_profile_boosted"),
         vec![(pod_id, WEIGHT)]
     );
-    let (rc, out) = outcome(&run, "profile_unboost");
-    assert_eq!(rc, "0", "unboost under the profile: {out}\n{why}");
-    assert!(out.contains("unboosted"), "{out}");
+    assert!(succeeded(&run, "profile_unboost").contains("unboosted"));
     assert_eq!(entries(&run, "dump_profile_unboosted"), vec![]);
-    let (rc, out) = outcome(&run, "profile_bpftool");
-    assert_eq!(rc, "0", "bpftool under the profile: {out}\n{why}");
+    succeeded(&run, "profile_bpftool");
 
     // (c) Under RuntimeDefault: refused, nothing written, and the errno is EPERM (the
     // filter's answer; the pin's file mode would give EACCES).
-    let (rc, out) = outcome(&run, "default_boost");
-    assert_ne!(rc, "0", "boost under RuntimeDefault succeeded: {out}");
-    assert!(out.contains("permission denied"), "{out}");
+    refused(&run, "default_boost", "permission denied");
     assert_eq!(entries(&run, "dump_default"), vec![]);
-    let (rc, out) = outcome(&run, "default_bpftool");
-    assert_ne!(rc, "0", "bpftool under RuntimeDefault succeeded: {out}");
-    assert!(out.contains("Operation not permitted"), "{out}");
+    refused(&run, "default_bpftool", "Operation not permitted");
 
     // (d) A new user namespace: refused under the profile, allowed with no filter.
-    let (rc, out) = outcome(&run, "profile_userns");
-    assert_ne!(rc, "0", "unshare -U under the profile succeeded: {out}");
-    assert!(out.contains("Operation not permitted"), "{out}");
-    let (rc, out) = outcome(&run, "none_userns");
-    assert_eq!(rc, "0", "unshare -U with no filter: {out}\n{why}");
+    refused(&run, "profile_userns", "Operation not permitted");
+    succeeded(&run, "none_userns");
 
     assert_eq!(get(&run, "runner_alive"), "yes", "{why}");
 }

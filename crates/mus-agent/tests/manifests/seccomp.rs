@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Container, SeccompProfile};
 
 use super::common::seccomp::{LOCALHOST_PROFILE, PROFILE, allowed, bpf_rule, committed};
 use super::kustomize::generated_config_maps;
-use super::{container, documents, one, text};
+use super::{assert_unprivileged, container, documents, one, text};
 
 /// The kubelet's default --root-dir; Localhost profiles are read under its seccomp/.
 const KUBELET_ROOT: &str = "/var/lib/kubelet";
@@ -53,16 +53,7 @@ fn the_agent_runs_under_the_profile_the_init_container_installs() {
         [INSTALLER]
     );
     let installer = &init[0];
-    let sc = installer
-        .security_context
-        .as_ref()
-        .expect("securityContext");
-    assert_eq!(sc.privileged, Some(false));
-    assert_eq!(sc.allow_privilege_escalation, Some(false));
-    assert_eq!(sc.read_only_root_filesystem, Some(true));
-    let caps = sc.capabilities.as_ref().expect("capabilities");
-    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
-    assert_eq!(caps.add, None);
+    assert_unprivileged(installer);
     assert_eq!(seccomp_of(installer).type_, "RuntimeDefault");
 
     // It writes the file the agent's localhostProfile names, in the kubelet's
