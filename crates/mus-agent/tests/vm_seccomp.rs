@@ -28,12 +28,6 @@ const SCRIPT: &str = include_str!("scenarios/seccomp.sh");
 /// The weight (b) boosts the pod at: not the default, so the entry shows the CLI wrote it.
 const WEIGHT: u64 = 3000;
 
-/// `key`'s JSON value.
-fn json(run: &GuestRun, key: &str) -> Value {
-    let text = get(run, key);
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{key} is not JSON ({e}): {text}"))
-}
-
 /// What differs between the committed profile and the one it should be, in words a
 /// reviewer can act on.
 fn drift(committed: &Value, expected: &Value) -> String {
@@ -77,7 +71,6 @@ fn refused(run: &GuestRun, key: &str, saying: &str) {
 fn the_committed_profile_is_containerds_default_plus_bpf_and_confines_the_agent() {
     let work = tempfile::tempdir().unwrap();
     let scenario = k8s_scenario("seccomp", "", SCRIPT, work.path(), &[])
-        .host_tool("jq")
         .file(manifests_dir().join(PROFILE), "/opt/mus-agent.json");
     let run = run_guest(&scenario);
     let why = run.console_tail();
@@ -96,14 +89,19 @@ fn the_committed_profile_is_containerds_default_plus_bpf_and_confines_the_agent(
         get(&run, "create")
     );
     eprintln!(
-        "guest: {}, kernel {}",
+        "guest: {}, {}, kernel {}",
         get(&run, "containerd_version"),
+        get(&run, "runc_version"),
         get(&run, "kernel")
     );
 
     // (a) The default was computed for a container with no capabilities left, as the
     // DaemonSet's agent (drop: ALL), and does not already allow bpf.
-    let caps = json(&run, "spec_caps");
+    let record = run.all("spec").join("\n");
+    let record: Value = serde_json::from_str(&record)
+        .unwrap_or_else(|e| panic!("ctr container info printed no JSON ({e}): {record}\n{why}"));
+    let spec = &record["Spec"];
+    let caps = &spec["process"]["capabilities"];
     let left: Vec<&Value> = caps
         .as_object()
         .unwrap_or_else(|| panic!("capabilities: {caps}"))
@@ -111,7 +109,7 @@ fn the_committed_profile_is_containerds_default_plus_bpf_and_confines_the_agent(
         .filter(|set| set.as_array().is_none_or(|s| !s.is_empty()))
         .collect();
     assert!(left.is_empty(), "the container kept capabilities: {caps}");
-    let default = json(&run, "default_seccomp");
+    let default = spec["linux"]["seccomp"].clone();
     assert!(
         !allowed(&default).contains("bpf"),
         "containerd's default now allows bpf to a container with no capabilities: the \
