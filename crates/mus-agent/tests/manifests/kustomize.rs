@@ -1,6 +1,7 @@
 //! manifests/kustomization.yaml, the base `kubectl apply -k manifests/` installs: that
-//! it lists every manifest of mus and nothing else, and that the ConfigMap it
-//! generates from the policy file is the one the DaemonSet mounts. No kustomize runs
+//! it lists every manifest of mus and nothing else, and that the ConfigMaps it
+//! generates (the policy, the agent's seccomp profile) are ones the DaemonSet
+//! mounts. No kustomize runs
 //! here (CI machines have no kubectl); this reads the kustomization as kustomize
 //! does, for the fields it uses, and refuses any other field.
 
