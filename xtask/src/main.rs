@@ -8,6 +8,7 @@ mod bench;
 mod cli_docs;
 mod demo;
 mod guest_opts;
+mod seccomp_profile;
 mod vm_kernel;
 mod vm_run;
 mod vm_shell;
@@ -36,6 +37,8 @@ enum Command {
     Man(cli_docs::ManArgs),
     /// Write mus-runner's and mus-agent's shell completions, generated from their CLIs.
     Completions(cli_docs::CompletionsArgs),
+    /// Regenerate the agent's seccomp profile (manifests/seccomp/) from the test bed's containerd, and check it in the guest.
+    SeccompProfile(seccomp_profile::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::VmRun(args) => vm_run::run(args),
         Command::Man(args) => cli_docs::man(args),
         Command::Completions(args) => cli_docs::completions(args),
+        Command::SeccompProfile(args) => seccomp_profile::run(args),
     };
     match result {
         Ok(code) => code,

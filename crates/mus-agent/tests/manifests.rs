@@ -10,8 +10,9 @@
 //! of being dropped silently by the API server.
 //!
 //! In manifests/: `kustomize` (the base `kubectl apply -k manifests/` installs),
-//! `admission` (the admission policies' CEL evaluated on sample requests) and
-//! `crd_cel` (the CPUBoost CRD's CEL rules on sample specs).
+//! `admission` (the admission policies' CEL evaluated on sample requests),
+//! `crd_cel` (the CPUBoost CRD's CEL rules on sample specs) and `seccomp` (the
+//! agent's seccomp profile and how it reaches the kubelet).
 
 mod common;
 
@@ -43,6 +44,8 @@ mod admission;
 mod crd_cel;
 #[path = "manifests/kustomize.rs"]
 mod kustomize;
+#[path = "manifests/seccomp.rs"]
+mod seccomp;
 
 /// Every manifest file: the kustomization's resources and the demos.
 const FILES: [&str; 5] = [
@@ -105,6 +108,18 @@ fn container<'a>(spec: &'a PodSpec, name: &str) -> &'a Container {
         .iter()
         .find(|c| c.name == name)
         .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+/// Container `c` is not privileged, cannot gain privileges, has a read-only root
+/// filesystem and no capability at all.
+fn assert_unprivileged(c: &Container) {
+    let sc = c.security_context.as_ref().expect("securityContext");
+    assert_eq!(sc.privileged, Some(false), "{}", c.name);
+    assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+    assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", c.name);
+    let caps = sc.capabilities.as_ref().expect("capabilities");
+    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+    assert_eq!(caps.add, None, "{} adds no capability", c.name);
 }
 
 #[test]
@@ -232,16 +247,7 @@ fn the_daemonset_gives_each_binary_what_it_needs() {
         .as_ref()
         .expect("runner securityContext");
     assert_eq!(runner_sc.privileged, Some(true));
-    let sc = agent
-        .security_context
-        .as_ref()
-        .expect("agent securityContext");
-    assert_eq!(sc.privileged, Some(false));
-    assert_eq!(sc.allow_privilege_escalation, Some(false));
-    assert_eq!(sc.read_only_root_filesystem, Some(true));
-    let caps = sc.capabilities.as_ref().expect("capabilities");
-    assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
-    assert_eq!(caps.add, None, "the agent adds no capability");
+    assert_unprivileged(agent);
 
     // The runner sees the host's bpffs; the agent only the pin directory, and both
     // are told the same pin path.

@@ -1,6 +1,7 @@
 //! manifests/kustomization.yaml, the base `kubectl apply -k manifests/` installs: that
-//! it lists every manifest of mus and nothing else, and that the ConfigMap it
-//! generates from the policy file is the one the DaemonSet mounts. No kustomize runs
+//! it lists every manifest of mus and nothing else, and that the ConfigMaps it
+//! generates (the policy, the agent's seccomp profile) are ones the DaemonSet
+//! mounts. No kustomize runs
 //! here (CI machines have no kubectl); this reads the kustomization as kustomize
 //! does, for the fields it uses, and refuses any other field.
 
@@ -54,11 +55,19 @@ pub fn generated_config_maps() -> Vec<ConfigMap> {
                 namespace: Some(g.namespace),
                 ..Default::default()
             },
-            // `files: [policy.yaml]` is the key policy.yaml holding that file.
-            data: Some(g.files.iter().map(|f| (f.clone(), text(f))).collect()),
+            // `files: [dir/policy.yaml]` is the key policy.yaml holding that file.
+            data: Some(g.files.iter().map(|f| (key_of(f), text(f))).collect()),
             ..Default::default()
         })
         .collect()
+}
+
+/// The ConfigMap key kustomize gives a generator's input file: its file name.
+fn key_of(file: &str) -> String {
+    Path::new(file)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| panic!("{file} names no file"))
 }
 
 #[test]
@@ -81,10 +90,21 @@ fn the_kustomization_lists_every_manifest_of_mus_and_nothing_else() {
         .flat_map(|g| g.files.iter().cloned())
         .collect();
     let demos: BTreeSet<String> = DEMOS.iter().map(|d| d.to_string()).collect();
-    // Plain names: kustomize loads no file outside the kustomization's directory
-    // (its default load restrictor), and the comparison below is by name.
-    for name in resources.iter().chain(&inputs) {
+    // Resources by plain name (the comparison below is by name); inputs under the
+    // kustomization's directory: kustomize loads no file outside it (its default
+    // load restrictor).
+    for name in &resources {
         assert_eq!(Path::new(name).file_name(), Some(name.as_ref()), "{name}");
+    }
+    for name in &inputs {
+        let path = Path::new(name);
+        assert!(
+            path.is_relative()
+                && path
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_))),
+            "{name} is not under manifests/"
+        );
     }
 
     // Every YAML file is a resource of the base, a generator's input, a demo or
@@ -102,10 +122,24 @@ fn the_kustomization_lists_every_manifest_of_mus_and_nothing_else() {
         accounted.len(),
         "a file in two roles: {accounted:?}"
     );
-    assert_eq!(
-        unique, present,
-        "manifests/ and kustomization.yaml disagree"
-    );
+    let top: BTreeSet<String> = unique
+        .iter()
+        .filter(|f| !f.contains('/'))
+        .cloned()
+        .collect();
+    assert_eq!(top, present, "manifests/ and kustomization.yaml disagree");
+    // A folder that holds an input holds nothing else (no stale profile beside it).
+    for input in inputs.iter().filter(|f| f.contains('/')) {
+        let dir = Path::new(input).parent().expect("a folder");
+        for entry in std::fs::read_dir(manifests_dir().join(dir)).expect("the folder") {
+            let file = dir.join(entry.expect("entry").file_name());
+            let file = file.to_string_lossy();
+            assert!(
+                inputs.contains(file.as_ref()),
+                "manifests/{file} is no generator's input"
+            );
+        }
+    }
 
     // The other tests parse every resource and every demo into k8s-openapi types.
     let parsed: BTreeSet<String> = FILES.iter().map(|f| f.to_string()).collect();
@@ -120,33 +154,43 @@ fn the_kustomization_lists_every_manifest_of_mus_and_nothing_else() {
 }
 
 #[test]
-fn the_generated_policy_is_the_config_map_the_daemonset_mounts() {
+fn each_generated_config_map_is_one_the_daemonset_mounts() {
     let ds: DaemonSet = one(&documents("mus-daemonset.yaml"), "DaemonSet");
     let generated = generated_config_maps();
-    assert_eq!(generated.len(), 1, "one generated ConfigMap: the policy");
-    let policy = &generated[0].metadata;
-    // Same namespace: kustomize rewrites a reference to a generated name only
-    // within the namespace it is generated in (a pod can mount no other anyway).
-    assert_eq!(policy.namespace, ds.metadata.namespace);
-    let spec = ds.spec.template.spec.expect("pod spec");
-    let volume = spec.volumes.unwrap_or_default().into_iter().find_map(|v| {
-        v.config_map
-            .filter(|c| Some(&c.name) == policy.name.as_ref())
-    });
-    assert!(
-        volume.is_some(),
-        "the DaemonSet mounts no ConfigMap named {:?}, so kustomize would leave its \
-         reference without the hash suffix, pointing at nothing",
-        policy.name
+    let names: Vec<Option<&str>> = generated
+        .iter()
+        .map(|c| c.metadata.name.as_deref())
+        .collect();
+    assert_eq!(
+        names,
+        [Some("mus-policy"), Some("mus-seccomp")],
+        "the policy and the agent's seccomp profile"
     );
-    // And no resource defines a ConfigMap of that name besides the generator.
-    for file in FILES {
-        for doc in documents(file) {
-            assert!(
-                !(doc["kind"] == "ConfigMap"
-                    && doc["metadata"]["name"].as_str() == policy.name.as_deref()),
-                "{file} defines the ConfigMap the kustomization generates"
-            );
+    let spec = ds.spec.template.spec.expect("pod spec");
+    let volumes = spec.volumes.unwrap_or_default();
+    for config_map in &generated {
+        let meta = &config_map.metadata;
+        // Same namespace: kustomize rewrites a reference to a generated name only
+        // within the namespace it is generated in (a pod can mount no other anyway).
+        assert_eq!(meta.namespace, ds.metadata.namespace);
+        assert!(
+            volumes.iter().any(|v| v
+                .config_map
+                .as_ref()
+                .is_some_and(|c| Some(&c.name) == meta.name.as_ref())),
+            "the DaemonSet mounts no ConfigMap named {:?}, so kustomize would leave its \
+             reference without the hash suffix, pointing at nothing",
+            meta.name
+        );
+        // And no resource defines a ConfigMap of that name besides the generator.
+        for file in FILES {
+            for doc in documents(file) {
+                assert!(
+                    !(doc["kind"] == "ConfigMap"
+                        && doc["metadata"]["name"].as_str() == meta.name.as_deref()),
+                    "{file} defines the ConfigMap the kustomization generates"
+                );
+            }
         }
     }
 }
