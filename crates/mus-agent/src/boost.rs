@@ -68,7 +68,8 @@ pub fn require_privilege() -> Result<(), BoostError> {
 
 /// Opens the pinned map. A missing pin means the runner has not attached; how to
 /// start it depends on where the agent runs (the DaemonSet's pod or a host). A
-/// refused open is the pin's file mode, whatever the capabilities.
+/// refused open is the pin's file mode, whatever the capabilities, unless the mode
+/// lets this process in (then bpf() itself was refused: seccomp, or an old kernel).
 pub fn open_map(path: &Path) -> Result<PrioMap, BoostError> {
     PrioMap::open(path).map_err(|e| match e {
         PrioMapError::NotPinned { path } if in_pod() => BoostError::NoRunnerInPod { path },

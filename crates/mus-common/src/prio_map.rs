@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle, MapType};
 use mus_bpf::intf::{self, mus_cgroup_prio};
+use nix::unistd::AccessFlags;
 
 use crate::{CgroupId, MAP_NAME, Weight};
 
@@ -122,6 +123,10 @@ pub enum PrioMapError {
     NotPinned { path: PathBuf },
     #[error("permission denied opening {path}: the map is root-only, run this as root")]
     PermissionDenied { path: PathBuf },
+    #[error(
+        "the kernel refused bpf() on {path}, whose file mode lets this process in: a seccomp profile without bpf (in a container, use manifests/seccomp/mus-agent.json, see writeups/seccomp.md), or a kernel older than 6.5 that asks for CAP_BPF"
+    )]
+    BpfRefused { path: PathBuf },
     #[error("{path} is not the mus scheduler's map: {reason}")]
     NotOurMap { path: PathBuf, reason: String },
     #[error(
@@ -141,6 +146,17 @@ pub enum PrioMapError {
     },
 }
 
+/// Why opening the pin at `path` was refused: EACCES (its mode) and EPERM (bpf()
+/// itself refused) are one `PermissionDenied` to libbpf-rs, so ask the file's mode.
+fn denied(path: &Path) -> PrioMapError {
+    let mode_allows = nix::unistd::access(path, AccessFlags::R_OK | AccessFlags::W_OK).is_ok();
+    if mode_allows {
+        PrioMapError::BpfRefused { path: path.into() }
+    } else {
+        PrioMapError::PermissionDenied { path: path.into() }
+    }
+}
+
 /// The pinned map, opened for reading and writing.
 #[derive(Debug)]
 pub struct PrioMap {
@@ -153,7 +169,7 @@ impl PrioMap {
     pub fn open(path: &Path) -> Result<PrioMap, PrioMapError> {
         let map = MapHandle::from_pinned_path(path).map_err(|source| match source.kind() {
             ErrorKind::NotFound => PrioMapError::NotPinned { path: path.into() },
-            ErrorKind::PermissionDenied => PrioMapError::PermissionDenied { path: path.into() },
+            ErrorKind::PermissionDenied => denied(path),
             _ => PrioMapError::Kernel {
                 op: "open",
                 path: path.into(),
