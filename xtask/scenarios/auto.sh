@@ -6,7 +6,8 @@
 #   mus_empty     mus, the watch daemon running with no CPUBoost: nothing boosted
 #   mus_boost     mus, a permanent CPUBoost of weight 4096 (4x) through the daemon
 #   mus_auto      mus, an auto CPUBoost (AUTO_SPEC) through the daemon
-# Prepended by the host (xtask/src/bench/auto/mod.rs): the guest library (lib.sh), the
+# Prepended by the host (xtask/src/bench/auto/mod.rs): the guest library (lib.sh),
+# lib_redis.sh (redis_start), the
 # settings ROUNDS, ORDER_<round> (the conditions in that round's order), QUIET1 NOISE_S
 # QUIET2 RATE SAT_CONNS, the fake cluster's names
 # (NS POD POD_UID NODE C1 WITHIN), then mus-agent's tests/scenarios/lib_k8s.sh (the
@@ -35,16 +36,7 @@ echo "@@MUS auto_pod_cgroup $POD_CG $POD_ID"
 in_pod_bg() {
 	sh -c "echo \$\$ > $CG/$POD_CG/$C1/cgroup.procs && exec \"\$@\"" in_pod "$@" &
 }
-in_pod_bg redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
-	--daemonize no --logfile /tmp/redis.log
-REDIS=$!
-i=0
-until redis-cli -p 6379 ping >/dev/null 2>&1; do
-	i=$((i + 1))
-	[ $i -gt 100 ] && { echo "@@MUS bench_error redis_start"; cat /tmp/redis.log; break; }
-	sleep 0.1
-done
-redis-cli -p 6379 set bench:key xxx >/dev/null
+redis_start $POD_CG/$C1
 commands() { redis-cli -p 6379 info stats | sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p'; }
 
 # The noise: 2 x CPUs stress-ng workers in the sibling pod (as lib.sh's noise_on does in

@@ -27,6 +27,8 @@ use anyhow::Context;
 use mus_testbed::{Scenario, Testbed, build_workspace_bins};
 
 const SCRIPT: &str = include_str!("../../scenarios/bench.sh");
+/// redis_start, shared by bench.sh and auto.sh.
+const LIB_REDIS: &str = include_str!("../../scenarios/lib_redis.sh");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Which {
@@ -197,7 +199,7 @@ impl Settings {
 
     /// The guest's script (the shared library, these settings, bench.sh), no files yet.
     fn scenario(&self) -> Scenario {
-        Scenario::with_guest_lib("bench", &format!("{}\n{SCRIPT}", self.shell()))
+        Scenario::with_guest_lib("bench", &format!("{LIB_REDIS}\n{}\n{SCRIPT}", self.shell()))
     }
 
     fn tools(&self) -> Vec<&'static str> {

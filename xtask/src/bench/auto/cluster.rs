@@ -20,22 +20,9 @@ pub const CONTAINER_ID: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00
 /// namespaces labelled mus.patos.dev/boost=allowed.
 const POLICY: &str = "maxWeight: 16384\nannotations:\n  namespaceSelector:\n    matchLabels: {mus.patos.dev/boost: allowed}\n";
 
-const KUBECONFIG: &str = "apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: http://127.0.0.1:8080/cgi-bin/api
-contexts:
-- name: fake
-  context:
-    cluster: fake
-    user: nobody
-current-context: fake
-users:
-- name: nobody
-  user: {}
-";
+/// The guest tests' kubeconfig for lib_k8s.sh's fake API server.
+const KUBECONFIG: &str =
+    include_str!("../../../../crates/mus-agent/tests/scenarios/kubeconfig.yaml");
 
 /// The auto boost's law settings (`spec.auto` of the CPUBoost), as the guest's daemon
 /// reads them; see mod.rs for why these.

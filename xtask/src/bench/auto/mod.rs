@@ -117,7 +117,11 @@ fn settings_shell(rounds: u32) -> String {
 fn scenario(rounds: u32) -> Scenario {
     Scenario::with_guest_lib(
         "bench-auto",
-        &format!("{}\n{LIB_K8S}\n{SCRIPT}", settings_shell(rounds)),
+        &format!(
+            "{}\n{}\n{LIB_K8S}\n{SCRIPT}",
+            super::LIB_REDIS,
+            settings_shell(rounds)
+        ),
     )
 }
 
