@@ -86,6 +86,7 @@ daemon_on() {
 		--metrics-addr 127.0.0.1:9477 --resync-interval 2 --auto-interval 1 >/tmp/watch.log 2>&1 &
 	WATCH=$!
 	wait_ready
+	kill -0 $WATCH 2>/dev/null || { echo "@@MUS bench_error watch_exited"; tail -5 /tmp/watch.log; }
 	[ $1 = manual ] && wait_weight 4096 $POD_ID auto_manual_cs
 }
 daemon_off() {
