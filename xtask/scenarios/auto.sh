@@ -96,7 +96,9 @@ daemon_off() {
 	WATCH=""
 	# what the daemon decided each interval (auto: the signal and the weight)
 	grep -E 'auto_loop|cpuboost' /tmp/watch.log | tail -${TOTAL}0 | sed "s/^/@@MUS auto_log $1 $ROUND /"
-	mus-agent unboost --cgroup $CG/$POD_CG >/dev/null 2>&1
+	# the daemon leaves its entries in the map when it stops (a restarted daemon resumes
+	# them); the next condition starts without one (--force: the entry is the daemon's)
+	mus-agent unboost --force --cgroup $CG/$POD_CG >/dev/null 2>&1
 	echo "@@MUS auto_map_after $1 $ROUND $(bpftool -j map dump pinned $PIN 2>&1 | tr -d '\n ')"
 }
 

@@ -70,7 +70,7 @@ const COOL_DOWN_S: u32 = 5;
 /// first run (journal/auto.md) the saturated pod's cpu.pressure some avg10 under mus
 /// climbed to ~20 % alone and reached only ~23 % with the noise, so no PSI target
 /// separates quiet from noise for it.
-pub const DEFAULT_TARGET: &str = "wait:4ms";
+pub const DEFAULT_TARGET: &str = "wait:8ms";
 
 /// `psi:<percent>` or `wait:<duration>` as the CPUBoost's `target`.
 pub fn target_json(spec: &str) -> anyhow::Result<serde_json::Value> {

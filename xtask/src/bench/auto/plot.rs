@@ -84,6 +84,8 @@ where
                 .configure_mesh()
                 .x_desc("second of the run")
                 .y_desc(y_desc)
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_label_formatter(&|v| format!("{v:.0}"))
                 .label_style(("sans-serif", 13))
                 .draw()
                 .map_err(|e| err(&e))?;
