@@ -55,10 +55,10 @@ fn pod() -> Value {
 /// A CPUBoost of the pod, weight 4096 for an hour, with `auto` if given; its creation
 /// time `@NOW@` (lib_k8s.sh's api_boost stamps it with the guest's clock).
 fn boost(name: &str, auto: Option<&AutoLaw>) -> String {
-    let mut spec = json!({"podName": POD, "weight": 4096, "duration": "1h",
+    let mut spec = json!({"podName": POD, "weight": super::MAX_WEIGHT, "duration": "1h",
                           "reason": "cargo xtask bench auto"});
     if let Some(a) = auto {
-        spec["auto"] = json!({"target": a.target, "maxWeight": 4096,
+        spec["auto"] = json!({"target": a.target, "maxWeight": super::MAX_WEIGHT,
                               "raisePercent": a.raise_percent,
                               "coolDown": format!("{}s", a.cool_down_s)});
     }

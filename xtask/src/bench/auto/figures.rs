@@ -202,6 +202,41 @@ pub fn rows(runs: &BTreeMap<RunKey, RunData>, phases: Phases) -> Vec<Row> {
     out
 }
 
+/// `weight_rise_s` of every mus run, from the per-second rows (so that it can be had
+/// from any dataset, `--from-csv` included): seconds from the noise's onset until the
+/// weight first reaches `max` (the noise's length if it never does). The controller's
+/// own settling, which the Redis p99 shows only through the pod's other threads.
+pub fn rise_rows(rows: &[Row], phases: Phases, max: f64) -> Vec<Row> {
+    let mut first: BTreeMap<(String, u32), u32> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, u32), ()> = BTreeMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.bench == BENCH_S && r.condition.starts_with("mus_"))
+    {
+        let Some(s) = r
+            .metric
+            .strip_prefix("weight@")
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let key = (r.condition.clone(), r.repeat);
+        seen.insert(key.clone(), ());
+        if (phases.quiet1..phases.noise_end()).contains(&s) && r.value >= max {
+            let e = first.entry(key).or_insert(s);
+            *e = (*e).min(s);
+        }
+    }
+    seen.into_keys()
+        .map(|(c, r)| {
+            let rise = first
+                .get(&(c.clone(), r))
+                .map_or(phases.noise, |s| s - phases.quiet1);
+            Row::new(BENCH, &c, r, "weight_rise_s", f64::from(rise))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::series::Sample;
@@ -305,6 +340,28 @@ mod tests {
             .find(|r| r.bench == BENCH_S && r.condition == AUTO && r.metric == "noise_cpu_pct@2")
             .map(|r| r.value);
         assert_eq!(noise_at_2, Some(100.0));
+    }
+
+    #[test]
+    fn the_weight_rises_when_it_first_reaches_the_ceiling_under_noise() {
+        let runs = BTreeMap::from([
+            (
+                (AUTO.to_string(), 1),
+                run(
+                    &[1; 8],
+                    &[1024, 1024, 1024, 2048, 4096, 4096, 1024, 1024, 1024],
+                    &[],
+                ),
+            ),
+            ((MANUAL.to_string(), 1), run(&[1; 8], &[4096; 9], &[])),
+            (("mus_empty".to_string(), 1), run(&[1; 8], &[1024; 9], &[])),
+        ]);
+        let rise = rise_rows(&rows(&runs, PH), PH, 4096.0);
+        let of = |c: &str| rise.iter().find(|r| r.condition == c).map(|r| r.value);
+        assert_eq!(of(AUTO), Some(2.0));
+        assert_eq!(of(MANUAL), Some(0.0));
+        assert_eq!(of("mus_empty"), Some(f64::from(PH.noise)));
+        assert_eq!(rise.len(), 3);
     }
 
     #[test]

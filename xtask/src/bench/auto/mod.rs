@@ -64,13 +64,15 @@ const SAT_CONNS: u32 = 4;
 /// Rounds of a default run: the fewest judge.rs judges a paired target on.
 const DEFAULT_ROUNDS: u32 = 5;
 const RAISE_PERCENT: u32 = 100;
+/// The auto boost's maxWeight, and the permanent boost's weight (cluster.rs).
+pub const MAX_WEIGHT: u32 = 4096;
 const COOL_DOWN_S: u32 = 5;
 /// The auto boost's target: the pod's run-queue wait p99 (mus's histograms), the
 /// signal that tells the pod's own waits from those behind other pods. Not PSI: in the
 /// first run (journal/auto.md) the saturated pod's cpu.pressure some avg10 under mus
 /// climbed to ~20 % alone and reached only ~23 % with the noise, so no PSI target
 /// separates quiet from noise for it.
-pub const DEFAULT_TARGET: &str = "wait:8ms";
+pub const DEFAULT_TARGET: &str = "wait:5ms";
 
 /// `psi:<percent>` or `wait:<duration>` as the CPUBoost's `target`.
 pub fn target_json(spec: &str) -> anyhow::Result<serde_json::Value> {
@@ -261,7 +263,9 @@ pub fn is_auto(rows: &[Row]) -> bool {
 
 /// Writes evaluation/auto.md and the plots, and prints the summary.
 pub fn report(meta: &Meta, rows: &[Row]) -> anyhow::Result<()> {
-    let agg = Aggregate::from_rows(rows);
+    let mut all = rows.to_vec();
+    all.extend(figures::rise_rows(rows, PHASES, f64::from(MAX_WEIGHT)));
+    let agg = Aggregate::from_rows(&all);
     let md = markdown(meta, &agg);
     let path = super::evaluation_dir().join("auto.md");
     std::fs::write(&path, &md)?;
@@ -288,6 +292,11 @@ const FIGURES: &[(&str, &str, usize)] = &[
     ("noise CPU, whole run (s)", "noise_cpu_s", 1),
     ("pod CPU, whole run (s)", "pod_cpu_s", 1),
     ("highest weight", "weight_max", 0),
+    (
+        "weight at 4096 after the noise starts (s)",
+        "weight_rise_s",
+        0,
+    ),
     (
         "weight back to 1024 after the noise (s)",
         "weight_back_s",
