@@ -5,7 +5,7 @@
 #   stock_w400    the kernel's scheduler, the pod's cpu.weight 400 against 100 all the time
 #   mus_empty     mus, the watch daemon running with no CPUBoost: nothing boosted
 #   mus_boost     mus, a permanent CPUBoost of weight 4096 (4x) through the daemon
-#   mus_auto      mus, an auto CPUBoost (AUTO_SPEC) through the daemon
+#   mus_auto      mus, an auto CPUBoost (/opt/api/boost-auto.json) through the daemon
 # Prepended by the host (xtask/src/bench/auto/mod.rs): the guest library (lib.sh),
 # lib_redis.sh (redis_start), the
 # settings ROUNDS, ORDER_<round> (the conditions in that round's order), QUIET1 NOISE_S
