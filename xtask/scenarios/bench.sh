@@ -1,8 +1,8 @@
 # `cargo xtask bench`: every benchmark and every scheduler inside this one boot.
 # Prepended by the host: the guest library (mus-testbed's guest/lib.sh: wait_state,
-# in_cg, usage, ...) and the settings BENCHES SCHEDS REPEATS REPEATS_<bench> LAT_LOOPS
-# LAT_INTERVAL_US REDIS_RATE REDIS_SECS REDIS_CONNS REDIS_SAT_N REDIS_SAT_CONNS SHARE_SECS
-# SHARE_WEIGHTS HACKBENCH_ARGS LAYERED_CONFIG.
+# in_cg, usage, ...), lib_redis.sh (redis_start) and the settings BENCHES SCHEDS
+# REPEATS REPEATS_<bench> LAT_LOOPS LAT_INTERVAL_US REDIS_RATE REDIS_SECS REDIS_CONNS
+# REDIS_SAT_N REDIS_SAT_CONNS SHARE_SECS SHARE_WEIGHTS HACKBENCH_ARGS LAYERED_CONFIG.
 # Everything is reported as @@MUS lines; the host does all arithmetic (busybox awk reads
 # cyclictest's zero-padded numbers as octal).
 #
@@ -389,19 +389,7 @@ bench_cost() {
 }
 
 case " $BENCHES " in
-*" redis "* | *" redis_sat "*)
-	in_cg target redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no \
-		--daemonize no --logfile /tmp/redis.log &
-	REDIS=$!
-	i=0
-	until redis-cli -p 6379 ping >/dev/null 2>&1; do
-		i=$((i + 1))
-		[ $i -gt 100 ] && { echo "@@MUS bench_error redis_start"; cat /tmp/redis.log; break; }
-		sleep 0.1
-	done
-	# a 3-byte value, as redis-benchmark's default
-	redis-cli -p 6379 set bench:key xxx >/dev/null
-	;;
+*" redis "* | *" redis_sat "*) redis_start target ;;
 esac
 echo "@@MUS lat_config loops=$LAT_LOOPS interval_us=$LAT_INTERVAL_US"
 echo "@@MUS redis_config client=redis-rate rate=$REDIS_RATE seconds=$REDIS_SECS connections=$REDIS_CONNS test=get"

@@ -172,6 +172,9 @@ impl Conn {
 pub struct ConnResult {
     /// Latency of each non-error reply, ns from the request's scheduled time.
     pub latencies_ns: Vec<u64>,
+    /// The whole second of the schedule each of `latencies_ns`' requests was due in
+    /// (same order), for [`per_second`].
+    pub due_seconds: Vec<u32>,
     pub errors: u64,
     /// Time of the last reply, after the start.
     pub last_reply: Duration,
@@ -198,9 +201,11 @@ pub fn drive(
         out.last_reply = done.saturating_duration_since(start);
         match reply {
             Reply::Error(_) => out.errors += 1,
-            _ => out
-                .latencies_ns
-                .push(done.saturating_duration_since(due).as_nanos() as u64),
+            _ => {
+                out.latencies_ns
+                    .push(done.saturating_duration_since(due).as_nanos() as u64);
+                out.due_seconds.push(schedule.due(k).as_secs() as u32);
+            }
         }
     }
     Ok(out)
@@ -250,6 +255,32 @@ pub fn report(schedule: &Schedule, results: &[ConnResult]) -> String {
         if let Some(v) = percentile(&lat, q) {
             out += &format!("{name} {}\n", v / 1000);
         }
+    }
+    out
+}
+
+/// Every latency by the second its request was due in: one line per second of the
+/// schedule, `second <s> <µs> <µs> ...`, the latencies sorted (a second whose requests
+/// all failed has none). A time series needs the raw values, not per-second
+/// percentiles: percentiles over several seconds cannot be had from per-second ones.
+pub fn per_second(schedule: &Schedule, results: &[ConnResult]) -> String {
+    let seconds = schedule.due(schedule.total.saturating_sub(1)).as_secs() as usize + 1;
+    let mut by_second: Vec<Vec<u64>> = vec![Vec::new(); seconds];
+    for r in results {
+        for (ns, s) in r.latencies_ns.iter().zip(&r.due_seconds) {
+            if let Some(v) = by_second.get_mut(*s as usize) {
+                v.push(ns / 1000);
+            }
+        }
+    }
+    let mut out = String::new();
+    for (s, mut v) in by_second.into_iter().enumerate() {
+        v.sort_unstable();
+        out += &format!("second {s}");
+        for us in v {
+            out += &format!(" {us}");
+        }
+        out.push('\n');
     }
     out
 }
@@ -381,11 +412,13 @@ mod tests {
         let r = [
             ConnResult {
                 latencies_ns: vec![1_500, 900_000],
+                due_seconds: vec![0, 0],
                 errors: 0,
                 last_reply: Duration::from_millis(500),
             },
             ConnResult {
                 latencies_ns: vec![2_000],
+                due_seconds: vec![0],
                 errors: 1,
                 last_reply: Duration::from_millis(1000),
             },
@@ -395,5 +428,40 @@ mod tests {
             "target_rate 4\nconnections 2\nrequests 4\nerrors 1\nelapsed_s 1.000\n\
              achieved_rate 4.0\np50_us 2\np90_us 900\np99_us 900\np999_us 900\nmax_us 900\n"
         );
+    }
+
+    #[test]
+    fn per_second_lines_hold_each_seconds_latencies_sorted() {
+        // 3 requests/s for 3 s over 2 connections: k due at k/3 s
+        let s = Schedule::new(3.0, 3.0, 2).unwrap();
+        let r = [
+            ConnResult {
+                // k = 0, 2, 4, 6, 8 (due in seconds 0, 0, 1, 2, 2)
+                latencies_ns: vec![9_000, 1_000, 5_000, 7_000],
+                due_seconds: vec![0, 0, 1, 2],
+                errors: 1,
+                last_reply: Duration::from_secs(3),
+            },
+            ConnResult {
+                // k = 1, 5, 7 (k = 3 failed)
+                latencies_ns: vec![4_000, 2_000_000, 3_000],
+                due_seconds: vec![0, 1, 2],
+                errors: 1,
+                last_reply: Duration::from_secs(3),
+            },
+        ];
+        assert_eq!(
+            per_second(&s, &r),
+            "second 0 1 4 9\nsecond 1 5 2000\nsecond 2 3 7\n"
+        );
+        // a second with no successful reply still has its line
+        let s = Schedule::new(1.0, 2.0, 1).unwrap();
+        let r = [ConnResult {
+            latencies_ns: vec![3_000],
+            due_seconds: vec![1],
+            errors: 1,
+            last_reply: Duration::from_secs(2),
+        }];
+        assert_eq!(per_second(&s, &r), "second 0\nsecond 1 3\n");
     }
 }

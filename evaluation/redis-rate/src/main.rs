@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use redis_rate::{Conn, Schedule, drive, get_command, report};
+use redis_rate::{Conn, Schedule, drive, get_command, per_second, report};
 
 /// Sends `GET key` to Redis at a fixed rate over blocking connections (one thread each)
 /// and prints the latency from each request's scheduled send time.
@@ -29,6 +29,10 @@ struct Args {
     /// The key to GET.
     #[arg(long, default_value = "key")]
     key: String,
+    /// After the summary, every latency by the second its request was due in
+    /// (`second <s> <µs> ...` lines): for time series (`cargo xtask bench auto`).
+    #[arg(long)]
+    per_second: bool,
 }
 
 fn main() -> ExitCode {
@@ -85,5 +89,9 @@ fn run(args: Args) -> Result<String, String> {
             })
             .collect::<Result<Vec<_>, String>>()
     })?;
-    Ok(report(&schedule, &results))
+    let mut out = report(&schedule, &results);
+    if args.per_second {
+        out += &per_second(&schedule, &results);
+    }
+    Ok(out)
 }

@@ -68,8 +68,8 @@ pub struct Check {
 
 /// How a check prints its figures.
 pub struct Fmt {
-    unit: &'static str,
-    decimals: usize,
+    pub unit: &'static str,
+    pub decimals: usize,
 }
 
 pub const US: Fmt = Fmt {
@@ -140,7 +140,19 @@ pub fn paired(
     f: &Fmt,
     bound: Bound,
 ) -> Check {
-    let rounds = agg.paired(a, refs);
+    paired_rounds(area, target, &agg.paired(a, refs), f, bound)
+}
+
+/// The paired rule over `rounds` given as (round, figure, reference): [`paired`]'s
+/// judgement, for a reference that is not a measured series (a fixed bound, or a
+/// figure computed from several conditions of the same round).
+pub fn paired_rounds(
+    area: Area,
+    target: String,
+    rounds: &[(u32, f64, f64)],
+    f: &Fmt,
+    bound: Bound,
+) -> Check {
     if rounds.is_empty() {
         return not_measured(area, Rule::Paired, target);
     }

@@ -5,6 +5,7 @@
 //! with the project's targets.
 
 pub mod aggregate;
+pub mod auto;
 pub mod checks;
 pub mod conditions;
 pub mod dataset;
@@ -26,6 +27,8 @@ use anyhow::Context;
 use mus_testbed::{Scenario, Testbed, build_workspace_bins};
 
 const SCRIPT: &str = include_str!("../../scenarios/bench.sh");
+/// redis_start, shared by bench.sh and auto.sh.
+const LIB_REDIS: &str = include_str!("../../scenarios/lib_redis.sh");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Which {
@@ -40,6 +43,8 @@ pub enum Which {
     Overhead,
     Cost,
     All,
+    /// The automatic-boost experiment (its own guest script; not part of `all`).
+    Auto,
 }
 
 impl Which {
@@ -56,6 +61,7 @@ impl Which {
             Which::Share => vec!["share"],
             Which::Overhead => vec!["overhead"],
             Which::Cost => vec!["cost"],
+            Which::Auto => vec!["auto"],
             Which::All => vec![
                 "latency",
                 "redis",
@@ -119,6 +125,10 @@ pub struct Args {
     /// Do not boot: redo the summary and plots from a CSV this command wrote.
     #[arg(long, value_name = "CSV")]
     from_csv: Option<PathBuf>,
+    /// `auto`: the auto CPUBoost's target, `psi:<percent>` (PSI some avg10) or
+    /// `wait:<duration>` (the run-queue wait p99).
+    #[arg(long, default_value = auto::DEFAULT_TARGET)]
+    auto_target: String,
 }
 
 /// redis-rate's fixed request rate (GET/s over 2 connections), chosen for Redis alone to
@@ -189,7 +199,7 @@ impl Settings {
 
     /// The guest's script (the shared library, these settings, bench.sh), no files yet.
     fn scenario(&self) -> Scenario {
-        Scenario::with_guest_lib("bench", &format!("{}\n{SCRIPT}", self.shell()))
+        Scenario::with_guest_lib("bench", &format!("{LIB_REDIS}\n{}\n{SCRIPT}", self.shell()))
     }
 
     fn tools(&self) -> Vec<&'static str> {
@@ -256,8 +266,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
         let (mut meta, rows) = dataset::from_csv_with_meta(&text)?;
         meta.dataset = rel(csv);
-        report(&meta, &rows)?;
+        if auto::is_auto(&rows) {
+            auto::report(&meta, &rows)?;
+        } else {
+            report(&meta, &rows)?;
+        }
         return Ok(ExitCode::SUCCESS);
+    }
+    if args.which.contains(&Which::Auto) {
+        anyhow::ensure!(
+            args.which.len() == 1,
+            "`cargo xtask bench auto` runs alone: it boots its own guest script"
+        );
+        return auto::run(args.repeats, args.quick, &args.auto_target, args.verbose);
     }
     let mut benches: Vec<&'static str> = Vec::new();
     for b in args.which.iter().flat_map(|w| w.benches()) {

@@ -133,6 +133,28 @@ fn cost_table(md: &mut String, agg: &Aggregate) {
     md.push('\n');
 }
 
+/// The targets as a table (area, target, rule, figure, result), and a blank line.
+pub fn targets_table(md: &mut String, checks: &[Check]) {
+    let _ = writeln!(
+        md,
+        "| area | target | rule | figure | result |\n| --- | --- | --- | --- | --- |"
+    );
+    for c in checks {
+        let result = match c.verdict {
+            Verdict::Met => "met",
+            Verdict::Missed => "**missed**",
+            Verdict::TooFewRounds => "too few rounds",
+            Verdict::NotMeasured => "not measured",
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            c.area, c.target, c.rule, c.figure, result
+        );
+    }
+    md.push('\n');
+}
+
 pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# SCX_MUS benchmark summary\n");
@@ -164,23 +186,9 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
             "## Targets\n\n\
              Two rules (xtask/src/bench/checks.rs). **Paired rounds**, every latency and time target: each repeat is a round in which mus's condition and its reference ran interleaved; per round the ratio mus / reference in that round; a round is a win for mus when its ratio meets the bound; the target holds when at least {MIN_ROUNDS} rounds paired, the median ratio meets the bound and mus wins more than half of the rounds. \
              **Every repeat**, the CPU-share targets: the target holds only if it held in each repeat (the worst repeat decides). \
-             Area: boost (a boosted cgroup gets its CPU, promptly, at no cost to an empty map) or fairness (to everything the boost does not touch, and against the peers).\n\n\
-             | area | target | rule | figure | result |\n| --- | --- | --- | --- | --- |"
+             Area: boost (a boosted cgroup gets its CPU, promptly, at no cost to an empty map) or fairness (to everything the boost does not touch, and against the peers).\n"
         );
-        for c in checks {
-            let result = match c.verdict {
-                Verdict::Met => "met",
-                Verdict::Missed => "**missed**",
-                Verdict::TooFewRounds => "too few rounds",
-                Verdict::NotMeasured => "not measured",
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} |",
-                c.area, c.target, c.rule, c.figure, result
-            );
-        }
-        md.push('\n');
+        targets_table(&mut md, checks);
     }
     peers_table(&mut md, agg);
     let lat_cols = [

@@ -79,22 +79,8 @@ pub fn the_pod(cid: &str, annotations: &[(&str, &str)], resource_version: &str) 
 
 /// The kube client's configuration: the fake API server is one CGI script (see
 /// lib_k8s.sh), so the server URL has a path, which kube keeps as a prefix.
-const KUBECONFIG: &str = "apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: http://127.0.0.1:8080/cgi-bin/api
-contexts:
-- name: fake
-  context:
-    cluster: fake
-    user: nobody
-current-context: fake
-users:
-- name: nobody
-  user: {}
-";
+/// (Shared with `cargo xtask bench auto`'s guest, which talks to the same fake server.)
+const KUBECONFIG: &str = include_str!("../scenarios/kubeconfig.yaml");
 
 /// No kubelet in the guest: the CRI plugin stays off; overlayfs is a module the guest
 /// lacks, so the native snapshotter is the one used.
