@@ -246,17 +246,11 @@ __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx,
 {
 	struct cgroup *cgrp;
 	u64 now, due = 0;
-	s64 left;
 
-	if (!nr_bw_cgroups || dying(p))
+	if (!nr_bw_cgroups || dying(p) || !(cgrp = tctx->cgrp))
 		return false;
 	now = scx_bpf_now();
-	cgrp = scx_bpf_task_cgroup(p);
-	if (!cgrp)
-		return false;
-	left = quota_left(cgrp, now, &due);
-	bpf_cgroup_release(cgrp);
-	if (left > 0)
+	if (quota_left(cgrp, now, &due) > 0)
 		return false;
 	tctx->throttled_until = due;
 	scx_bpf_dsq_insert(p, THROTTLED_DSQ, slice_ns, enq_flags);
@@ -276,7 +270,6 @@ static bool may_release(struct task_ctx *tctx, u64 now)
 {
 	struct cgroup *cgrp;
 	u64 due = 0;
-	s64 left;
 
 	if (!time_before(now, must_run_by(tctx))) {
 		tctx->rescued = true;
@@ -285,12 +278,8 @@ static bool may_release(struct task_ctx *tctx, u64 now)
 	}
 	if (time_before(now, tctx->throttled_until))
 		return false;
-	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
-	if (!cgrp)
-		return true;
-	left = quota_left(cgrp, now, &due);
-	bpf_cgroup_release(cgrp);
-	if (left > 0)
+	cgrp = tctx->cgrp;
+	if (!cgrp || quota_left(cgrp, now, &due) > 0)
 		return true;
 	tctx->throttled_until = due;
 	return false;
@@ -309,7 +298,7 @@ static bool may_release(struct task_ctx *tctx, u64 now)
  * queued while it had some; when it ran out, its other threads on other CPUs
  * used it up. Started anyway, each ran until its preemption took effect, and
  * 32 threads under 0.1 CPU used 0.18 CPU. Cost while some cgroup has a limit:
- * one cgroup lookup by ID per dispatch, for the head that then runs.
+ * one quota check per dispatch, for the head that then runs.
  * A global function (scalar arguments only), so that the verifier checks it
  * once rather than at each call: inlined with release_throttled(), mus's
  * dispatch took 11x the instructions to verify (verifier-baseline/).
@@ -326,14 +315,9 @@ int throttle_heads(u64 dsq, u64 now)
 		struct task_ctx *tctx = task_ctx_of(p);
 		struct cgroup *cgrp;
 		u64 due = 0;
-		s64 left;
 
 		if (!tctx || tctx->rescued || dying(p) || n >= HEAD_THROTTLE_MAX ||
-		    !(cgrp = bpf_cgroup_from_id(tctx->counted_cgid)))
-			break;
-		left = quota_left(cgrp, now, &due);
-		bpf_cgroup_release(cgrp);
-		if (left > 0)
+		    !(cgrp = tctx->cgrp) || quota_left(cgrp, now, &due) > 0)
 			break;
 		tctx->throttled_until = due;
 		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, THROTTLED_DSQ, 0)) {
@@ -420,16 +404,12 @@ void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
 	struct cgroup *cgrp;
 	u64 due = 0, now;
 
-	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)))
-		return;
-	cgrp = scx_bpf_task_cgroup(p);
-	if (!cgrp)
+	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)) || !(cgrp = tctx->cgrp))
 		return;
 	now = scx_bpf_now();
 	charge_quota(tctx, cgrp, now);
 	if (quota_left(cgrp, now, &due) <= 0)
 		scx_bpf_task_set_slice(p, 0);
-	bpf_cgroup_release(cgrp);
 }
 
 /*

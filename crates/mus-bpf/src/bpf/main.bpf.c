@@ -348,16 +348,41 @@ __hidden struct cgrp_ctx *cgrp_ctx_create(struct cgroup *cgrp)
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
+/*
+ * Caches @cgrp (referenced, or NULL) as @tctx's governing cgroup, dropping
+ * the reference to the one cached before.
+ */
+__hidden void set_task_cgrp(struct task_ctx *tctx, struct cgroup *cgrp)
+{
+	struct cgroup *old;
+
+	/* the verifier takes a possibly-NULL reference only as a literal NULL */
+	if (cgrp)
+		old = bpf_kptr_xchg(&tctx->cgrp, cgrp);
+	else
+		old = bpf_kptr_xchg(&tctx->cgrp, NULL);
+	if (old)
+		bpf_cgroup_release(old);
+}
+
 s32 BPF_STRUCT_OPS(mus_init_task, struct task_struct *p,
 		   struct scx_init_task_args *args)
 {
+	struct task_ctx *tctx;
+
 	/*
 	 * Zeroed storage has cgid 0, which no cgroup has (the root's is 1), so
 	 * the first switch resolves the boost.
 	 */
-	if (!bpf_task_storage_get(&task_ctxs, p, 0,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE))
+	tctx = bpf_task_storage_get(&task_ctxs, p, 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!tctx)
 		return -ENOMEM;
+	/*
+	 * The cgroup it joins, by ID: args->cgroup is not a pointer the
+	 * verifier lets us take a reference on. Once per task, at fork.
+	 */
+	set_task_cgrp(tctx, bpf_cgroup_from_id(args->cgroup->kn->id));
 	return 0;
 }
 
@@ -380,6 +405,7 @@ void mus_stopping(u64 *ctx);
 void mus_quiescent(u64 *ctx);
 void mus_tick(u64 *ctx);
 void mus_set_weight(u64 *ctx);
+void mus_cgroup_move(u64 *ctx);
 s32 mus_cgroup_init(u64 *ctx);
 void mus_cgroup_exit(u64 *ctx);
 void mus_cgroup_set_weight(u64 *ctx);
@@ -400,6 +426,7 @@ SCX_OPS_DEFINE(mus_ops,
 	       .init_task		= (void *)mus_init_task,
 	       .cgroup_init		= (void *)mus_cgroup_init,
 	       .cgroup_exit		= (void *)mus_cgroup_exit,
+	       .cgroup_move		= (void *)mus_cgroup_move,
 	       .cgroup_set_weight	= (void *)mus_cgroup_set_weight,
 	       .cgroup_set_idle		= (void *)mus_cgroup_set_idle,
 	       .cgroup_set_bandwidth	= (void *)mus_cgroup_set_bandwidth,
