@@ -95,52 +95,19 @@ static u64 repaid_at(const struct cgrp_ctx *cgc)
 }
 
 /*
- * Whether @cgrp or an ancestor has a limit, cached in @cgc until a cpu.max
- * changes anywhere (bw_gen), so that the many cgroups with no limit on their
- * path skip the walk while some other cgroup has one.
+ * The one walk over @cgrp's path (below the root, @cgrp included) that every
+ * quota operation makes, visiting the cgroups with a limit: each is refilled
+ * up to @now and charged @ran. Returns the least runtime left over them
+ * (S64_MAX: none is limited) and, when that is none (<= 0), sets @due to when
+ * every one of them has runtime again. With @now 0 it only tells whether one
+ * is limited (1 at the first, S64_MAX if none), touching nothing. O(depth).
  */
-static bool path_limited(struct cgroup *cgrp, struct cgrp_ctx *cgc)
+static s64 walk_limits(struct cgroup *cgrp, u64 now, u64 ran, u64 *due)
 {
-	u64 gen = bw_gen;
-	bool limited = false;
-	int level;
-
-	if (cgc->bw_path_gen == gen)
-		return cgc->bw_path_limited;
-	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
-		struct cgrp_ctx *acgc;
-
-		if (level > cgrp->level)
-			break;
-		acgc = ancestor_ctx(cgrp, level);
-		if (!acgc)
-			break;
-		if (acgc->quota_ns) {
-			limited = true;
-			break;
-		}
-	}
-	cgc->bw_path_limited = limited;
-	cgc->bw_path_gen = gen;
-	return limited;
-}
-
-/*
- * The least runtime left over @cgrp and its limited ancestors (S64_MAX: no
- * limit on the path), each refilled up to @now. When that is none (<= 0),
- * @due is set to when every one of them has runtime again. O(depth) on a
- * limited path, O(1) otherwise.
- */
-__hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
-{
-	struct cgrp_ctx *cgc;
 	s64 least = S64_MAX;
 	u64 latest = 0;
 	int level;
 
-	if (!nr_bw_cgroups || !(cgc = cgrp_ctx_of(cgrp)) ||
-	    !path_limited(cgrp, cgc))
-		return least;
 	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
 		struct cgrp_ctx *acgc;
 		s64 left;
@@ -152,7 +119,11 @@ __hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
 			break;
 		if (!acgc->quota_ns)
 			continue;
+		if (!now)
+			return 1;
 		refill(acgc, now);
+		if (ran)
+			__sync_fetch_and_sub(&acgc->bw_runtime, ran);
 		left = acgc->bw_runtime;
 		if (left < least)
 			least = left;
@@ -165,35 +136,63 @@ __hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
 }
 
 /*
- * Charges what @p ran since it was last charged to @cgrp and each limited
- * ancestor. Called on every tick as well as when @p stops, so that a task
- * that keeps its CPU slice after slice is charged as it goes.
+ * Whether @cgrp is in a limited subtree (it or an ancestor has a limit),
+ * cached in @cgc until a cpu.max changes anywhere (bw_gen), so that the many
+ * cgroups with no limit on their path skip the walk while some other cgroup
+ * has one: one flag check.
  */
-__hidden void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now)
+static bool path_limited(struct cgroup *cgrp, struct cgrp_ctx *cgc)
+{
+	u64 gen = bw_gen, due = 0;
+
+	if (cgc->bw_path_gen != gen) {
+		cgc->bw_path_limited = walk_limits(cgrp, 0, 0, &due) != S64_MAX;
+		cgc->bw_path_gen = gen;
+	}
+	return cgc->bw_path_limited;
+}
+
+/*
+ * Charges @ran (0: nothing) to @cgrp and each limited ancestor, and returns
+ * the least runtime left over them, each refilled up to @now (S64_MAX: no
+ * limit on the path); when that is none (<= 0), @due is set to when every
+ * one of them has runtime again. O(depth) in a limited subtree, O(1) (one
+ * storage lookup and a flag) otherwise.
+ */
+static s64 quota_walk(struct cgroup *cgrp, u64 now, u64 ran, u64 *due)
+{
+	struct cgrp_ctx *cgc;
+
+	if (!nr_bw_cgroups || !(cgc = cgrp_ctx_of(cgrp)) ||
+	    !path_limited(cgrp, cgc))
+		return S64_MAX;
+	return walk_limits(cgrp, now ?: 1, ran, due);
+}
+
+/* The least runtime left over @cgrp's limited path; see quota_walk(). */
+__hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
+{
+	return quota_walk(cgrp, now, 0, due);
+}
+
+/*
+ * Charges what @p ran since it was last charged to @cgrp and each limited
+ * ancestor, and returns the least runtime left after it (quota_walk()).
+ * Called on every tick as well as when @p stops, so that a task that keeps
+ * its CPU slice after slice is charged as it goes.
+ */
+__hidden s64 charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now,
+			  u64 *due)
 {
 	u64 ran = now - tctx->bw_charged_at;
-	struct cgrp_ctx *cgc;
-	int level;
 
-	if (!nr_bw_cgroups || !tctx->bw_charged_at ||
-	    time_before(now, tctx->bw_charged_at))
-		return;
-	tctx->bw_charged_at = now;
-	if (!(cgc = cgrp_ctx_of(cgrp)) || !path_limited(cgrp, cgc))
-		return;
-	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
-		struct cgrp_ctx *acgc;
-
-		if (level > cgrp->level)
-			break;
-		acgc = ancestor_ctx(cgrp, level);
-		if (!acgc)
-			break;
-		if (!acgc->quota_ns)
-			continue;
-		refill(acgc, now);
-		__sync_fetch_and_sub(&acgc->bw_runtime, ran);
-	}
+	if (!nr_bw_cgroups)
+		return S64_MAX;
+	if (!tctx->bw_charged_at || time_before(now, tctx->bw_charged_at))
+		ran = 0;
+	else
+		tctx->bw_charged_at = now;
+	return quota_walk(cgrp, now, ran, due);
 }
 
 /* Arms the timer that wakes a CPU at @at, unless it is armed for earlier. */
@@ -407,8 +406,7 @@ void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
 	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)) || !(cgrp = tctx->cgrp))
 		return;
 	now = scx_bpf_now();
-	charge_quota(tctx, cgrp, now);
-	if (quota_left(cgrp, now, &due) <= 0)
+	if (charge_quota(tctx, cgrp, now, &due) <= 0)
 		scx_bpf_task_set_slice(p, 0);
 }
 

@@ -318,7 +318,7 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 	struct task_ctx *tctx = lookup_task_ctx(p);
 	struct cgroup *cgrp;
 	struct cpu_ctx *cctx;
-	u64 now = scx_bpf_now();
+	u64 now = scx_bpf_now(), due = 0;
 
 	/* nothing of ours runs here until the next ops.running */
 	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
@@ -333,7 +333,7 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 		tctx->stopped_at = now;
 		tctx->started_at = 0;
 		if (cgrp)
-			charge_quota(tctx, cgrp, now);
+			charge_quota(tctx, cgrp, now, &due);
 	}
 	/* preempted, or its slice ended: it waits again */
 	if (runnable && wait_histograms)

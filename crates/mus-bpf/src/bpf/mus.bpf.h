@@ -338,7 +338,8 @@ __hidden s32 start_map_scan(void);
 
 /* cpumax.bpf.c */
 __hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due);
-__hidden void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now);
+__hidden s64 charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now,
+			  u64 *due);
 __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags);
 int release_throttled(void);
 int throttle_heads(u64 dsq, u64 now);
