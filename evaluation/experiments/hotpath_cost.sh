@@ -13,12 +13,14 @@
 #   cargo xtask vm-run evaluation/experiments/hotpath_cost.sh \
 #     --bin /tmp/hotpath/mus-runner-base --bin /tmp/hotpath/mus-runner-step1 \
 #     --tool stress-ng --tool bpftool \
-#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 1800
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh \
+#     --file evaluation/experiments/switch_load.sh:/switch_load.sh --timeout 1800
 # It prints "@@MUS switch <build>_<phase> ctxt_per_s=<n> ns_per_switch=<n>" and
 # "@@MUS progs <build>_<phase> <name=ns:calls ...>" per run;
 #   python3 evaluation/experiments/wait_cost_summary.py <output> <build>_<phase> base_<phase>
 # pairs them (evaluation/journal/hotpath.md has the results).
 . /lib.sh
+. /switch_load.sh
 
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 mkcg load
@@ -34,21 +36,7 @@ run() {
 	otherlim) echo "50000 100000" >$CG/capped/cpu.max ;;
 	limited) echo "400000 100000" >$CG/load/cpu.max ;;
 	esac
-	mus-runner-$1 >/tmp/runner.log 2>&1 &
-	RUNNER=$!
-	wait_state enabled
-	sleep 1
-	x0=$(ctxt)
-	t0=$(now_cs)
-	ns=$(in_cg load stress-ng --switch 2 --timeout 4s --metrics-brief 2>&1 |
-		sed -n 's/.* switch *\([0-9.]*\) nanosecs per context switch.*/\1/p')
-	t1=$(now_cs)
-	x1=$(ctxt)
-	echo "@@MUS switch $name ctxt_per_s=$(( (x1 - x0) * 100 / (t1 - t0) )) ns_per_switch=$ns"
-	echo "@@MUS progs $name $(prog_stats)"
-	kill -TERM $RUNNER
-	wait $RUNNER
-	wait_state disabled
+	switch_run $name mus-runner-$1
 }
 
 r=1
