@@ -10,12 +10,14 @@
 #   cargo build -p mus-runner
 #   cargo xtask vm-run evaluation/experiments/wait_cost.sh --bin target/debug/mus-runner \
 #     --tool stress-ng --tool hackbench --tool bpftool \
-#     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 1200
+#     --file crates/mus-testbed/guest/lib.sh:/lib.sh \
+#     --file evaluation/experiments/switch_load.sh:/switch_load.sh --timeout 1200
 # It prints "@@MUS switch <condition> ctxt_per_s=<n> ns_per_switch=<n>",
 # "@@MUS hb <condition> <seconds> ctxt=<n>" and "@@MUS progs <condition> <name=ns:calls ...>"
 # per run; evaluation/journal/waits.md has the ratios (and the first run, with HB=1 and
 # six rounds: prepend "HB=1 ROUNDS=6" to a copy of the script).
 . /lib.sh
+. /switch_load.sh
 
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 mkcg load
@@ -24,20 +26,7 @@ mkcg load
 run() {
 	name=$1
 	shift
-	start_runner /tmp/runner.log "$@"
-	sleep 1
-	x0=$(ctxt)
-	t0=$(now_cs)
-	ns=$(in_cg load stress-ng --switch 2 --timeout 4s --metrics-brief 2>&1 |
-		sed -n 's/.* switch *\([0-9.]*\) nanosecs per context switch.*/\1/p')
-	t1=$(now_cs)
-	x1=$(ctxt)
-	echo "@@MUS switch $name ctxt_per_s=$(( (x1 - x0) * 100 / (t1 - t0) )) ns_per_switch=$ns"
-	[ "${HB:-0}" = 1 ] && hb $name
-	echo "@@MUS progs $name $(prog_stats)"
-	kill -TERM $RUNNER
-	wait $RUNNER
-	wait_state disabled
+	switch_run $name mus-runner "$@"
 }
 
 r=1

@@ -260,53 +260,46 @@ __hidden void refresh_task_boost(struct task_struct *p, struct task_ctx *tctx)
 }
 
 /*
- * Counts @p in (@delta 1) or out (-1) of its cgroup's runnable tasks, and
- * propagates the cgroup's activity when it changed. The cgroup counted in is
- * remembered, so that @p is counted out of the same one even if the kernel
- * moved it meanwhile.
+ * Adds @delta (1 or -1) runnable tasks of nice weight @weight (negative with
+ * -1) to @cgrp's counts, and propagates the cgroup's activity when it changed
+ * (0 <-> 1).
+ */
+static void count_in(struct cgroup *cgrp, struct cgrp_ctx *cgc, int delta,
+		     s64 weight)
+{
+	s64 was;
+
+	__sync_fetch_and_add(&cgc->task_wsum, weight);
+	was = __sync_fetch_and_add(&cgc->nr_tasks, delta);
+	if ((delta > 0 && was == 0) || (delta < 0 && was == 1)) {
+		if (delta > 0)
+			stat_add(MUS_STAT_CGROUP_ACTIVATIONS, 1);
+		propagate(cgrp);
+	}
+}
+
+/*
+ * Counts @p in (@delta 1) or out (-1) of its governing cgroup's runnable
+ * tasks. O(1): the cgroup is the one cached in @tctx, and ops.cgroup_move
+ * carries the count over if the task is moved while counted in.
  */
 static void count_runnable(struct task_struct *p, struct task_ctx *tctx, int delta)
 {
-	struct cgroup *cgrp;
+	struct cgroup *cgrp = tctx->cgrp;
 	struct cgrp_ctx *cgc;
-	s64 weight, was;
 
-	if (delta > 0) {
-		cgrp = scx_bpf_task_cgroup(p);
-		if (!cgrp)
-			return;
-		tctx->counted_cgid = cgrp->kn->id;
-		tctx->counted_weight = p->scx.weight;
-		weight = tctx->counted_weight;
-	} else {
-		if (!tctx->counted_cgid)
-			return;
-		/* the cgroup the task is in now is almost always the one counted */
-		cgrp = scx_bpf_task_cgroup(p);
-		if (cgrp && cgrp->kn->id != tctx->counted_cgid) {
-			bpf_cgroup_release(cgrp);
-			cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
-		}
-		tctx->counted_cgid = 0;
-		if (!cgrp)
-			return;
-		weight = -(s64)tctx->counted_weight;
-	}
+	if (!cgrp || (delta > 0) == tctx->counted)
+		return;
 	cgc = cgrp_ctx_of(cgrp);
 	if (cgc) {
-		__sync_fetch_and_add(&cgc->task_wsum, weight);
-		was = __sync_fetch_and_add(&cgc->nr_tasks, delta);
-		/* the cgroup's activity changes only on 0 <-> 1 */
-		if ((delta > 0 && was == 0) || (delta < 0 && was == 1)) {
-			if (delta > 0)
-				stat_add(MUS_STAT_CGROUP_ACTIVATIONS, 1);
-			propagate(cgrp);
-		}
+		tctx->counted = delta > 0;
+		if (delta > 0)
+			tctx->counted_weight = p->scx.weight;
+		count_in(cgrp, cgc, delta, delta * (s64)tctx->counted_weight);
 	}
 	/* counted in first, so that the wait's class sees @p among the runnable */
 	if (delta > 0)
 		wait_begin(p, tctx, cgc);
-	bpf_cgroup_release(cgrp);
 }
 
 void BPF_STRUCT_OPS(mus_runnable, struct task_struct *p, u64 enq_flags)
@@ -334,18 +327,39 @@ void BPF_STRUCT_OPS(mus_set_weight, struct task_struct *p, u32 weight)
 	struct cgroup *cgrp;
 	struct cgrp_ctx *cgc;
 
-	if (!tctx || !tctx->counted_cgid)
+	if (!tctx || !tctx->counted || !(cgrp = tctx->cgrp) ||
+	    !(cgc = cgrp_ctx_of(cgrp)))
 		return;
-	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
-	if (!cgrp)
+	__sync_fetch_and_add(&cgc->task_wsum,
+			     (s64)weight - (s64)tctx->counted_weight);
+	tctx->counted_weight = weight;
+}
+
+/*
+ * @p moves to cgroup @to (of the cpu controller): it is cached as @p's
+ * governing cgroup. The kernel dequeues a queued task around the move
+ * (ops.quiescent, then ops.runnable in @to), so it is normally not counted
+ * in here; if it is, its count moves with it, so that no cgroup keeps a
+ * ghost task.
+ */
+void BPF_STRUCT_OPS(mus_cgroup_move, struct task_struct *p,
+		    struct cgroup *from, struct cgroup *to)
+{
+	struct task_ctx *tctx = task_ctx_of(p);
+	s64 weight;
+	struct cgrp_ctx *cgc;
+	struct cgroup *cgrp;
+
+	if (!tctx)
 		return;
-	cgc = cgrp_ctx_of(cgrp);
-	if (cgc) {
-		__sync_fetch_and_add(&cgc->task_wsum,
-				     (s64)weight - (s64)tctx->counted_weight);
-		tctx->counted_weight = weight;
-	}
-	bpf_cgroup_release(cgrp);
+	weight = tctx->counted_weight;
+	if (tctx->counted && (cgrp = tctx->cgrp) && (cgc = cgrp_ctx_of(cgrp)))
+		count_in(cgrp, cgc, -1, -weight);
+	set_task_cgrp(tctx, bpf_cgroup_acquire(to));
+	if (tctx->counted && (cgc = cgrp_ctx_of(to)))
+		count_in(to, cgc, 1, weight);
+	else
+		tctx->counted = false;
 }
 
 /* splitmix64's finaliser: spreads every input bit over the output. */

@@ -95,52 +95,19 @@ static u64 repaid_at(const struct cgrp_ctx *cgc)
 }
 
 /*
- * Whether @cgrp or an ancestor has a limit, cached in @cgc until a cpu.max
- * changes anywhere (bw_gen), so that the many cgroups with no limit on their
- * path skip the walk while some other cgroup has one.
+ * The one walk over @cgrp's path (below the root, @cgrp included) that every
+ * quota operation makes, visiting the cgroups with a limit: each is refilled
+ * up to @now and charged @ran. Returns the least runtime left over them
+ * (S64_MAX: none is limited) and, when that is none (<= 0), sets @due to when
+ * every one of them has runtime again. With @now 0 it only tells whether one
+ * is limited (1 at the first, S64_MAX if none), touching nothing. O(depth).
  */
-static bool path_limited(struct cgroup *cgrp, struct cgrp_ctx *cgc)
+static s64 walk_limits(struct cgroup *cgrp, u64 now, u64 ran, u64 *due)
 {
-	u64 gen = bw_gen;
-	bool limited = false;
-	int level;
-
-	if (cgc->bw_path_gen == gen)
-		return cgc->bw_path_limited;
-	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
-		struct cgrp_ctx *acgc;
-
-		if (level > cgrp->level)
-			break;
-		acgc = ancestor_ctx(cgrp, level);
-		if (!acgc)
-			break;
-		if (acgc->quota_ns) {
-			limited = true;
-			break;
-		}
-	}
-	cgc->bw_path_limited = limited;
-	cgc->bw_path_gen = gen;
-	return limited;
-}
-
-/*
- * The least runtime left over @cgrp and its limited ancestors (S64_MAX: no
- * limit on the path), each refilled up to @now. When that is none (<= 0),
- * @due is set to when every one of them has runtime again. O(depth) on a
- * limited path, O(1) otherwise.
- */
-__hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
-{
-	struct cgrp_ctx *cgc;
 	s64 least = S64_MAX;
 	u64 latest = 0;
 	int level;
 
-	if (!nr_bw_cgroups || !(cgc = cgrp_ctx_of(cgrp)) ||
-	    !path_limited(cgrp, cgc))
-		return least;
 	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
 		struct cgrp_ctx *acgc;
 		s64 left;
@@ -152,7 +119,11 @@ __hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
 			break;
 		if (!acgc->quota_ns)
 			continue;
+		if (!now)
+			return 1;
 		refill(acgc, now);
+		if (ran)
+			__sync_fetch_and_sub(&acgc->bw_runtime, ran);
 		left = acgc->bw_runtime;
 		if (left < least)
 			least = left;
@@ -165,35 +136,63 @@ __hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
 }
 
 /*
- * Charges what @p ran since it was last charged to @cgrp and each limited
- * ancestor. Called on every tick as well as when @p stops, so that a task
- * that keeps its CPU slice after slice is charged as it goes.
+ * Whether @cgrp is in a limited subtree (it or an ancestor has a limit),
+ * cached in @cgc until a cpu.max changes anywhere (bw_gen), so that the many
+ * cgroups with no limit on their path skip the walk while some other cgroup
+ * has one: one flag check.
  */
-__hidden void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now)
+static bool path_limited(struct cgroup *cgrp, struct cgrp_ctx *cgc)
+{
+	u64 gen = bw_gen, due = 0;
+
+	if (cgc->bw_path_gen != gen) {
+		cgc->bw_path_limited = walk_limits(cgrp, 0, 0, &due) != S64_MAX;
+		cgc->bw_path_gen = gen;
+	}
+	return cgc->bw_path_limited;
+}
+
+/*
+ * Charges @ran (0: nothing) to @cgrp and each limited ancestor, and returns
+ * the least runtime left over them, each refilled up to @now (S64_MAX: no
+ * limit on the path); when that is none (<= 0), @due is set to when every
+ * one of them has runtime again. O(depth) in a limited subtree, O(1) (one
+ * storage lookup and a flag) otherwise.
+ */
+static s64 quota_walk(struct cgroup *cgrp, u64 now, u64 ran, u64 *due)
+{
+	struct cgrp_ctx *cgc;
+
+	if (!nr_bw_cgroups || !(cgc = cgrp_ctx_of(cgrp)) ||
+	    !path_limited(cgrp, cgc))
+		return S64_MAX;
+	return walk_limits(cgrp, now ?: 1, ran, due);
+}
+
+/* The least runtime left over @cgrp's limited path; see quota_walk(). */
+__hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due)
+{
+	return quota_walk(cgrp, now, 0, due);
+}
+
+/*
+ * Charges what @p ran since it was last charged to @cgrp and each limited
+ * ancestor, and returns the least runtime left after it (quota_walk()).
+ * Called on every tick as well as when @p stops, so that a task that keeps
+ * its CPU slice after slice is charged as it goes.
+ */
+__hidden s64 charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now,
+			  u64 *due)
 {
 	u64 ran = now - tctx->bw_charged_at;
-	struct cgrp_ctx *cgc;
-	int level;
 
-	if (!nr_bw_cgroups || !tctx->bw_charged_at ||
-	    time_before(now, tctx->bw_charged_at))
-		return;
-	tctx->bw_charged_at = now;
-	if (!(cgc = cgrp_ctx_of(cgrp)) || !path_limited(cgrp, cgc))
-		return;
-	bpf_for(level, 1, MUS_MAX_CGROUP_DEPTH) {
-		struct cgrp_ctx *acgc;
-
-		if (level > cgrp->level)
-			break;
-		acgc = ancestor_ctx(cgrp, level);
-		if (!acgc)
-			break;
-		if (!acgc->quota_ns)
-			continue;
-		refill(acgc, now);
-		__sync_fetch_and_sub(&acgc->bw_runtime, ran);
-	}
+	if (!nr_bw_cgroups)
+		return S64_MAX;
+	if (!tctx->bw_charged_at || time_before(now, tctx->bw_charged_at))
+		ran = 0;
+	else
+		tctx->bw_charged_at = now;
+	return quota_walk(cgrp, now, ran, due);
 }
 
 /* Arms the timer that wakes a CPU at @at, unless it is armed for earlier. */
@@ -246,17 +245,11 @@ __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx,
 {
 	struct cgroup *cgrp;
 	u64 now, due = 0;
-	s64 left;
 
-	if (!nr_bw_cgroups || dying(p))
+	if (!nr_bw_cgroups || dying(p) || !(cgrp = tctx->cgrp))
 		return false;
 	now = scx_bpf_now();
-	cgrp = scx_bpf_task_cgroup(p);
-	if (!cgrp)
-		return false;
-	left = quota_left(cgrp, now, &due);
-	bpf_cgroup_release(cgrp);
-	if (left > 0)
+	if (quota_left(cgrp, now, &due) > 0)
 		return false;
 	tctx->throttled_until = due;
 	scx_bpf_dsq_insert(p, THROTTLED_DSQ, slice_ns, enq_flags);
@@ -276,7 +269,6 @@ static bool may_release(struct task_ctx *tctx, u64 now)
 {
 	struct cgroup *cgrp;
 	u64 due = 0;
-	s64 left;
 
 	if (!time_before(now, must_run_by(tctx))) {
 		tctx->rescued = true;
@@ -285,12 +277,8 @@ static bool may_release(struct task_ctx *tctx, u64 now)
 	}
 	if (time_before(now, tctx->throttled_until))
 		return false;
-	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
-	if (!cgrp)
-		return true;
-	left = quota_left(cgrp, now, &due);
-	bpf_cgroup_release(cgrp);
-	if (left > 0)
+	cgrp = tctx->cgrp;
+	if (!cgrp || quota_left(cgrp, now, &due) > 0)
 		return true;
 	tctx->throttled_until = due;
 	return false;
@@ -309,7 +297,7 @@ static bool may_release(struct task_ctx *tctx, u64 now)
  * queued while it had some; when it ran out, its other threads on other CPUs
  * used it up. Started anyway, each ran until its preemption took effect, and
  * 32 threads under 0.1 CPU used 0.18 CPU. Cost while some cgroup has a limit:
- * one cgroup lookup by ID per dispatch, for the head that then runs.
+ * one quota check per dispatch, for the head that then runs.
  * A global function (scalar arguments only), so that the verifier checks it
  * once rather than at each call: inlined with release_throttled(), mus's
  * dispatch took 11x the instructions to verify (verifier-baseline/).
@@ -326,14 +314,9 @@ int throttle_heads(u64 dsq, u64 now)
 		struct task_ctx *tctx = task_ctx_of(p);
 		struct cgroup *cgrp;
 		u64 due = 0;
-		s64 left;
 
 		if (!tctx || tctx->rescued || dying(p) || n >= HEAD_THROTTLE_MAX ||
-		    !(cgrp = bpf_cgroup_from_id(tctx->counted_cgid)))
-			break;
-		left = quota_left(cgrp, now, &due);
-		bpf_cgroup_release(cgrp);
-		if (left > 0)
+		    !(cgrp = tctx->cgrp) || quota_left(cgrp, now, &due) > 0)
 			break;
 		tctx->throttled_until = due;
 		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, THROTTLED_DSQ, 0)) {
@@ -420,16 +403,11 @@ void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
 	struct cgroup *cgrp;
 	u64 due = 0, now;
 
-	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)))
-		return;
-	cgrp = scx_bpf_task_cgroup(p);
-	if (!cgrp)
+	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)) || !(cgrp = tctx->cgrp))
 		return;
 	now = scx_bpf_now();
-	charge_quota(tctx, cgrp, now);
-	if (quota_left(cgrp, now, &due) <= 0)
+	if (charge_quota(tctx, cgrp, now, &due) <= 0)
 		scx_bpf_task_set_slice(p, 0);
-	bpf_cgroup_release(cgrp);
 }
 
 /*

@@ -52,16 +52,13 @@ static bool gives_way(const struct task_struct *prev,
 /*
  * Whether @prev may run on at all: it is ours, still runnable, and its
  * cgroup (and every limited ancestor) has cpu.max runtime left. Returns its
- * context then, else NULL. scx_bpf_task_cgroup() is refused for @prev in
- * ops.dispatch (which does not operate on it): its cgroup is found by the ID
- * it is counted in.
+ * context then, else NULL.
  */
 static struct task_ctx *may_continue(struct task_struct *prev, u64 now)
 {
 	struct task_ctx *tctx;
 	struct cgroup *cgrp;
 	u64 due = 0;
-	s64 left;
 
 	if (!prev || !(prev->scx.flags & SCX_TASK_QUEUED))
 		return NULL;
@@ -70,12 +67,10 @@ static struct task_ctx *may_continue(struct task_struct *prev, u64 now)
 		return NULL;
 	if (!nr_bw_cgroups)
 		return tctx;
-	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
+	cgrp = tctx->cgrp;
 	if (!cgrp)
 		return NULL;
-	left = quota_left(cgrp, now, &due);
-	bpf_cgroup_release(cgrp);
-	return left > 0 ? tctx : NULL;
+	return quota_left(cgrp, now, &due) > 0 ? tctx : NULL;
 }
 
 /*
@@ -85,7 +80,7 @@ static struct task_ctx *may_continue(struct task_struct *prev, u64 now)
  * siblings appeared until it slept), and pick_victim() weighs it from here,
  * like a task that just started. A kick that did not take the CPU is
  * forgotten, or the CPU would be spared every later waker for as long as
- * @prev runs on. Cost: one cgroup lookup by ID, at a slice's end only.
+ * @prev runs on. Cost: one cgroup storage lookup, at a slice's end only.
  */
 static void run_on(struct task_struct *prev, struct task_ctx *tctx, s32 cpu,
 		   u64 now)
@@ -96,12 +91,9 @@ static void run_on(struct task_struct *prev, struct task_ctx *tctx, s32 cpu,
 
 	charge_run(prev, tctx, now);
 	refresh_task_boost(prev, tctx);
-	cgrp = bpf_cgroup_from_id(tctx->counted_cgid);
-	if (cgrp) {
-		if ((cgc = cgrp_ctx_of(cgrp)))
-			tctx->share = task_share(prev, cgrp, cgc);
-		bpf_cgroup_release(cgrp);
-	}
+	cgrp = tctx->cgrp;
+	if (cgrp && (cgc = cgrp_ctx_of(cgrp)))
+		tctx->share = task_share(prev, cgrp, cgc);
 	scx_bpf_task_set_slice(prev, task_slice(cpu));
 	if (cctx) {
 		cctx->vtime = prev->scx.dsq_vtime ?: 1;
@@ -274,7 +266,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	tctx->last_llc = llc + 1;
 
 	slice = slice_for(llc, waiting + scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)));
-	cgrp = scx_bpf_task_cgroup(p);
+	cgrp = tctx->cgrp;
 	if (cgrp) {
 		cgc = cgrp_ctx_of(cgrp);
 		if (cgc)
@@ -297,7 +289,6 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		} else if (left != S64_MAX && (u64)left / nr_cpus < slice) {
 			slice = (u64)left / nr_cpus ?: 1;
 		}
-		bpf_cgroup_release(cgrp);
 	}
 	/* a rescued task makes progress without bending shares further */
 	if (tctx->rescued) {
@@ -325,9 +316,9 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
-	struct cgroup *cgrp = NULL;
+	struct cgroup *cgrp;
 	struct cpu_ctx *cctx;
-	u64 now = scx_bpf_now();
+	u64 now = scx_bpf_now(), due = 0;
 
 	/* nothing of ours runs here until the next ops.running */
 	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
@@ -336,19 +327,15 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 
 	if (!tctx)
 		return;
-	/* its cgroup, for cpu.max and for the class of the wait that begins */
-	if (nr_bw_cgroups || (runnable && wait_histograms))
-		cgrp = scx_bpf_task_cgroup(p);
+	cgrp = tctx->cgrp;
 	if (tctx->started_at && !time_before(now, tctx->started_at)) {
 		charge_run(p, tctx, now);
 		tctx->stopped_at = now;
 		tctx->started_at = 0;
 		if (cgrp)
-			charge_quota(tctx, cgrp, now);
+			charge_quota(tctx, cgrp, now, &due);
 	}
 	/* preempted, or its slice ended: it waits again */
-	if (runnable)
+	if (runnable && wait_histograms)
 		wait_begin(p, tctx, cgrp ? cgrp_ctx_of(cgrp) : NULL);
-	if (cgrp)
-		bpf_cgroup_release(cgrp);
 }

@@ -118,7 +118,8 @@
  * Kernel interfaces used, and from which kernel
  * ---------------------------------------------
  * 6.12: cgroup_init/exit (weight in the init args), cgroup_set_weight,
- * runnable/quiescent, set_weight, scx_bpf_task_cgroup, DSQ iterators.
+ * runnable/quiescent, set_weight, cgroup_move, cgroup kptrs in task
+ * storage, DSQ iterators.
  * 6.17: cgroup_set_bandwidth and bw_* init args (cpu.max; without them the
  * runner logs that limits are not enforced). 6.19: cgroup_set_idle and the
  * sched_idle init arg (without them cpu.idle is not seen). scx_bpf_dsq_peek
@@ -132,6 +133,9 @@
  * Cost of the hot callbacks (D = cgroup depth, 4-5 under kubelet; L = number
  * of last-level caches; nothing is O(CPUs))
  * ----------------------------------------------------------------
+ * No hot callback looks a cgroup up: the task's governing cgroup is cached,
+ * referenced, in its context (set at ops.init_task and ops.cgroup_move), so
+ * reaching its state is one cgroup storage lookup.
  * select_cpu: the kernel's idle-CPU search (topology-aware), one task storage
  *   lookup; a placement, O(1).
  * enqueue: O(1): an idle-CPU pick in the cache's mask then anywhere, else a
@@ -140,22 +144,31 @@
  *   ones), an insert into the cache's queue (a boosted waker's also peeks at
  *   the queue's head and looks up its storage; into the local queue when
  *   the idle CPU or the victim is the task's own) and a kick; O(D) for a
- *   task under a cpu.max limit, O(1) for one with none on its path.
- * runnable/quiescent: one task-cgroup kfunc, one storage lookup, two atomics;
- *   O(D) lock sections only when a cgroup's activity changes.
+ *   task in a limited subtree (cpu.max on its path), O(1) otherwise.
+ * runnable/quiescent: one storage lookup, two atomics; O(D) lock sections
+ *   only when a cgroup's activity changes.
  * running: O(1) with a cached share, O(D) after the tree changed (and O(D)
- *   under a cpu.max limit). stopping: O(1); O(D) under a limit. tick:
- *   nothing without cpu.max; O(D) under a limit.
+ *   in a limited subtree). stopping: O(1); O(D) in a limited subtree. tick:
+ *   nothing without cpu.max; one O(D) walk (charge and check) in a limited
+ *   subtree, a cached flag outside one.
  * dispatch: O(1) on a busy CPU (peeks at its two queues and at most three
  *   other caches' heads, then one move; one more task storage lookup, the
  *   head's, when a slice ends behind it); O(L) peeks on a CPU that would
  *   otherwise go idle; O(throttled) only when throttled tasks are due; at a
- *   slice's end where prev stays, one cgroup lookup by ID (its share is
+ *   slice's end where prev stays, one cgroup storage lookup (its share is
  *   brought up to date); the starvation scan, at most ten times a second on
  *   one CPU, is O(L + CPUs + queued).
  * Run-queue wait histograms (waits.bpf.c, on unless --no-wait-histograms):
  *   running adds a per-CPU hash lookup; stopping of a task that stays
- *   runnable a task-cgroup kfunc and a storage lookup; all O(1), no atomics.
+ *   runnable a storage lookup; all O(1), no atomics.
+ * As measured (evaluation/journal/hotpath.md: stress-ng --switch in a TCG
+ * guest, 2 vCPUs, kernel 7.3.4, BPF run time per call from bpf_stats, the
+ * median of 5 rounds; TCG inflates every figure several times and cannot
+ * show cache-line or lock contention, so read them against each other):
+ * running 7.5 us, stopping 3.6, runnable 2.8, quiescent 1.7, enqueue 14.2,
+ * select_cpu 8.4, dispatch 18.8; all callbacks 53 us per switch. With the
+ * switching cgroup under a cpu.max it never reaches: running 8.5 us,
+ * stopping 5.2, tick 7.7; 64 us per switch.
  */
 #include "mus.bpf.h"
 
@@ -348,16 +361,41 @@ __hidden struct cgrp_ctx *cgrp_ctx_create(struct cgroup *cgrp)
 				    BPF_LOCAL_STORAGE_GET_F_CREATE);
 }
 
+/*
+ * Caches @cgrp (referenced, or NULL) as @tctx's governing cgroup, dropping
+ * the reference to the one cached before.
+ */
+__hidden void set_task_cgrp(struct task_ctx *tctx, struct cgroup *cgrp)
+{
+	struct cgroup *old;
+
+	/* the verifier takes a possibly-NULL reference only as a literal NULL */
+	if (cgrp)
+		old = bpf_kptr_xchg(&tctx->cgrp, cgrp);
+	else
+		old = bpf_kptr_xchg(&tctx->cgrp, NULL);
+	if (old)
+		bpf_cgroup_release(old);
+}
+
 s32 BPF_STRUCT_OPS(mus_init_task, struct task_struct *p,
 		   struct scx_init_task_args *args)
 {
+	struct task_ctx *tctx;
+
 	/*
 	 * Zeroed storage has cgid 0, which no cgroup has (the root's is 1), so
 	 * the first switch resolves the boost.
 	 */
-	if (!bpf_task_storage_get(&task_ctxs, p, 0,
-				  BPF_LOCAL_STORAGE_GET_F_CREATE))
+	tctx = bpf_task_storage_get(&task_ctxs, p, 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!tctx)
 		return -ENOMEM;
+	/*
+	 * The cgroup it joins, by ID: args->cgroup is not a pointer the
+	 * verifier lets us take a reference on. Once per task, at fork.
+	 */
+	set_task_cgrp(tctx, bpf_cgroup_from_id(args->cgroup->kn->id));
 	return 0;
 }
 
@@ -380,6 +418,7 @@ void mus_stopping(u64 *ctx);
 void mus_quiescent(u64 *ctx);
 void mus_tick(u64 *ctx);
 void mus_set_weight(u64 *ctx);
+void mus_cgroup_move(u64 *ctx);
 s32 mus_cgroup_init(u64 *ctx);
 void mus_cgroup_exit(u64 *ctx);
 void mus_cgroup_set_weight(u64 *ctx);
@@ -400,6 +439,7 @@ SCX_OPS_DEFINE(mus_ops,
 	       .init_task		= (void *)mus_init_task,
 	       .cgroup_init		= (void *)mus_cgroup_init,
 	       .cgroup_exit		= (void *)mus_cgroup_exit,
+	       .cgroup_move		= (void *)mus_cgroup_move,
 	       .cgroup_set_weight	= (void *)mus_cgroup_set_weight,
 	       .cgroup_set_idle		= (void *)mus_cgroup_set_idle,
 	       .cgroup_set_bandwidth	= (void *)mus_cgroup_set_bandwidth,

@@ -124,9 +124,23 @@ struct task_ctx {
 	u64 map_gen;
 	/* weight of the nearest map entry over the cgroup ancestry; 0: none */
 	u32 boost;
-	/* the cgroup (cpu controller) and weight counted in while runnable */
+	/*
+	 * The governing cgroup (the cpu controller's: where its share and
+	 * cpu.max come from), referenced, set at ops.init_task and
+	 * ops.cgroup_move, so that the hot callbacks read it rather than look
+	 * it up (scx_bpf_task_cgroup() takes and drops a reference per call).
+	 * Read as an RCU pointer, valid for the callback that reads it
+	 * (non-sleepable callbacks run under RCU); NULL if it could not be had.
+	 * Tolerated race: none on the task's own callbacks (the kernel dequeues
+	 * a task, ops.quiescent, before moving it and requeues it after, so
+	 * runnable/running/stopping/quiescent never straddle a move); another
+	 * CPU reading a queued task's (dispatch's throttle checks) may see the
+	 * old cgroup for one decision while the move is under way.
+	 */
+	struct cgroup __kptr *cgrp;
+	/* counted in cgrp's runnable tasks, with this nice weight */
+	bool counted;
 	u32 counted_weight;
-	u64 counted_cgid;
 	/* when the task last got a CPU, to charge what it used */
 	u64 started_at;
 	/* its share when it started, in SHARE_ONE units */
@@ -315,6 +329,7 @@ __hidden struct cgrp_ctx *cgrp_ctx_of(struct cgroup *cgrp);
 __hidden struct cgrp_ctx *cgrp_ctx_create(struct cgroup *cgrp);
 __hidden struct cgrp_ctx *lookup_cgrp_ctx(struct cgroup *cgrp);
 __hidden struct cgrp_ctx *ancestor_ctx(struct cgroup *cgrp, int level);
+__hidden void set_task_cgrp(struct task_ctx *tctx, struct cgroup *cgrp);
 
 /* cgroup.bpf.c */
 __hidden u64 task_share(struct task_struct *p, struct cgroup *cgrp, struct cgrp_ctx *cgc);
@@ -323,7 +338,8 @@ __hidden s32 start_map_scan(void);
 
 /* cpumax.bpf.c */
 __hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due);
-__hidden void charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now);
+__hidden s64 charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now,
+			  u64 *due);
 __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags);
 int release_throttled(void);
 int throttle_heads(u64 dsq, u64 now);

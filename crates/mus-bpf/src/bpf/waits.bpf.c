@@ -66,9 +66,9 @@
  * all off, and the cost was measured with it,
  * evaluation/journal/waits.md): ops.running adds one per-CPU hash lookup, a
  * log2 and three additions (an insert on a cgroup's first wait); ops.stopping
- * of a task that stays runnable (preempted, or its slice ended) the
- * task-cgroup kfunc and one storage lookup (shared with cpu.max's charge when
- * a limit exists), of a task that sleeps nothing; ops.runnable, a few loads;
+ * of a task that stays runnable (preempted, or its slice ended) one cgroup
+ * storage lookup (the cgroup is cached in the task's context), of a task that
+ * sleeps nothing; ops.runnable, a few loads;
  * enqueue and dispatch, a timestamp when they throttle or release a task. No
  * atomics, nothing O(CPUs) or O(depth).
  */

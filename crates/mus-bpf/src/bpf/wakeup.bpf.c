@@ -129,18 +129,15 @@ static bool claim_victim(s32 victim, u32 boost)
 	return boost > cctx->boost;
 }
 
-/* Whether @p's cgroup or a limited ancestor has no cpu.max runtime left. */
-static bool over_quota(struct task_struct *p)
+/* Whether @tctx's cgroup or a limited ancestor has no cpu.max runtime left. */
+static bool over_quota(struct task_ctx *tctx)
 {
 	struct cgroup *cgrp;
 	u64 due = 0;
-	bool over;
 
-	if (!nr_bw_cgroups || !(cgrp = scx_bpf_task_cgroup(p)))
+	if (!nr_bw_cgroups || !(cgrp = tctx->cgrp))
 		return false;
-	over = quota_left(cgrp, scx_bpf_now(), &due) <= 0;
-	bpf_cgroup_release(cgrp);
-	return over;
+	return quota_left(cgrp, scx_bpf_now(), &due) <= 0;
 }
 
 s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
@@ -157,7 +154,7 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	tctx->sync_wake = wake_flags & SCX_WAKE_SYNC;
 	if (!is_idle)
 		return cpu;
-	if (over_quota(p)) {
+	if (over_quota(tctx)) {
 		/*
 		 * ops.enqueue holds it back; the idle CPU the kernel claimed
 		 * for it is kicked, so that it goes idle again and can be found.
