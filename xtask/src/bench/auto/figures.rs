@@ -92,7 +92,9 @@ fn weight(cond: &str, s: &super::series::Sample) -> Option<f64> {
 }
 
 /// The per-second rows of one run: `p99_us@s`, `requests@s`, `pod_cpu_pct@s`,
-/// `noise_cpu_pct@s`, `weight@s`, `psi@s`.
+/// `noise_cpu_pct@s`, `weight@s`, `psi@s`, and where the auto daemon ran its
+/// readings, `wait_p99_us@s`, `behind_others_pct@s` and `other_pods_cpu_pct@s`
+/// (the law's recorded inputs: crates/mus-agent/tests/fixtures/auto/ replays them).
 fn per_second(cond: &str, round: u32, run: &RunData, phases: Phases) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut push = |metric: &str, s: u32, v: Option<f64>| {
@@ -112,6 +114,11 @@ fn per_second(cond: &str, round: u32, run: &RunData, phases: Phases) -> Vec<Row>
             run.samples.get(i).and_then(|x| weight(cond, x)),
         );
         push("psi", s, run.samples.get(i).map(|x| x.psi));
+    }
+    for (s, r) in run.readings_by_second() {
+        push("wait_p99_us", s, r.wait_p99_us);
+        push("behind_others_pct", s, r.behind_others_pct);
+        push("other_pods_cpu_pct", s, r.other_pods_cpu_pct);
     }
     rows
 }
@@ -204,11 +211,12 @@ pub fn rows(runs: &BTreeMap<RunKey, RunData>, phases: Phases) -> Vec<Row> {
 
 /// `weight_rise_s` of every mus run, from the per-second rows (so that it can be had
 /// from any dataset, `--from-csv` included): seconds from the noise's onset until the
-/// weight first reaches `max` (the noise's length if it never does). The controller's
-/// own settling, which the Redis p99 shows only through the pod's other threads.
-pub fn rise_rows(rows: &[Row], phases: Phases, max: f64) -> Vec<Row> {
-    let mut first: BTreeMap<(String, u32), u32> = BTreeMap::new();
-    let mut seen: BTreeMap<(String, u32), ()> = BTreeMap::new();
+/// weight first reaches its plateau, the highest weight sampled during the noise (the
+/// noise's length if it never rises above 1024). The controller's own settling, beside
+/// the Redis p99's.
+pub fn rise_rows(rows: &[Row], phases: Phases) -> Vec<Row> {
+    // (condition, round) -> the noise's (second, weight) samples
+    let mut noise: BTreeMap<(String, u32), Vec<(u32, f64)>> = BTreeMap::new();
     for r in rows
         .iter()
         .filter(|r| r.bench == BENCH_S && r.condition.starts_with("mus_"))
@@ -220,18 +228,21 @@ pub fn rise_rows(rows: &[Row], phases: Phases, max: f64) -> Vec<Row> {
         else {
             continue;
         };
-        let key = (r.condition.clone(), r.repeat);
-        seen.insert(key.clone(), ());
-        if (phases.quiet1..phases.noise_end()).contains(&s) && r.value >= max {
-            let e = first.entry(key).or_insert(s);
-            *e = (*e).min(s);
+        let seconds = noise.entry((r.condition.clone(), r.repeat)).or_default();
+        if (phases.quiet1..phases.noise_end()).contains(&s) {
+            seconds.push((s, r.value));
         }
     }
-    seen.into_keys()
-        .map(|(c, r)| {
-            let rise = first
-                .get(&(c.clone(), r))
-                .map_or(phases.noise, |s| s - phases.quiet1);
+    noise
+        .into_iter()
+        .map(|((c, r), seconds)| {
+            let plateau = seconds.iter().map(|(_, w)| *w).fold(1024.0, f64::max);
+            let rise = seconds
+                .iter()
+                .filter(|(_, w)| plateau > 1024.0 && *w >= plateau)
+                .map(|(s, _)| s - phases.quiet1)
+                .min()
+                .unwrap_or(phases.noise);
             Row::new(BENCH, &c, r, "weight_rise_s", f64::from(rise))
         })
         .collect()
@@ -269,6 +280,7 @@ mod tests {
             latencies: lat.iter().map(|&l| vec![l; 10]).collect(),
             commands: BTreeMap::from([("start".into(), 0), ("2".into(), 2000), ("6".into(), 4000)]),
             rate: BTreeMap::from([("achieved_rate".into(), 99.0)]),
+            ..RunData::default()
         }
     }
 
@@ -343,7 +355,7 @@ mod tests {
     }
 
     #[test]
-    fn the_weight_rises_when_it_first_reaches_the_ceiling_under_noise() {
+    fn the_weight_rises_when_it_first_reaches_its_plateau_under_noise() {
         let runs = BTreeMap::from([
             (
                 (AUTO.to_string(), 1),
@@ -353,15 +365,29 @@ mod tests {
                     &[],
                 ),
             ),
+            (
+                (AUTO.to_string(), 2),
+                run(
+                    &[1; 8],
+                    &[1024, 1024, 2048, 3072, 3072, 2048, 1024, 1024, 1024],
+                    &[],
+                ),
+            ),
             ((MANUAL.to_string(), 1), run(&[1; 8], &[4096; 9], &[])),
             (("mus_empty".to_string(), 1), run(&[1; 8], &[1024; 9], &[])),
         ]);
-        let rise = rise_rows(&rows(&runs, PH), PH, 4096.0);
-        let of = |c: &str| rise.iter().find(|r| r.condition == c).map(|r| r.value);
-        assert_eq!(of(AUTO), Some(2.0));
-        assert_eq!(of(MANUAL), Some(0.0));
-        assert_eq!(of("mus_empty"), Some(f64::from(PH.noise)));
-        assert_eq!(rise.len(), 3);
+        let rise = rise_rows(&rows(&runs, PH), PH);
+        let of = |c: &str, round: u32| {
+            rise.iter()
+                .find(|r| r.condition == c && r.repeat == round)
+                .map(|r| r.value)
+        };
+        assert_eq!(of(AUTO, 1), Some(2.0));
+        // a plateau below maxWeight is still the plateau
+        assert_eq!(of(AUTO, 2), Some(1.0));
+        assert_eq!(of(MANUAL, 1), Some(0.0));
+        assert_eq!(of("mus_empty", 1), Some(f64::from(PH.noise)));
+        assert_eq!(rise.len(), 4);
     }
 
     #[test]
