@@ -305,19 +305,25 @@ fn guest_controller() -> Controller {
     Controller::new(spec.validate().unwrap())
 }
 
-/// (second, weight after that second's reading) of one round.
-fn guest_weights(samples: &[Sample]) -> Vec<(u64, u32)> {
-    let mut c = guest_controller();
-    samples
-        .iter()
-        .map(|s| (s.at.as_secs(), c.step(*s, Weight::MAX).to.get()))
+/// Each round replayed through the law: (second, the weight after that second's
+/// reading).
+fn guest_weights() -> BTreeMap<u32, Vec<(u64, u32)>> {
+    guest_rounds(GUEST)
+        .into_iter()
+        .map(|(round, samples)| {
+            let mut c = guest_controller();
+            let w = samples
+                .iter()
+                .map(|s| (s.at.as_secs(), c.step(*s, Weight::MAX).to.get()))
+                .collect();
+            (round, w)
+        })
         .collect()
 }
 
 #[test]
 fn on_the_guests_readings_no_boost_is_held_before_the_noise() {
-    for (round, samples) in guest_rounds(GUEST) {
-        let w = guest_weights(&samples);
+    for (round, w) in guest_weights() {
         let quiet: Vec<_> = w.iter().filter(|(s, _)| *s < NOISE_ON).collect();
         assert!(quiet.len() >= 8, "round {round}: {w:?}");
         assert!(
@@ -329,8 +335,7 @@ fn on_the_guests_readings_no_boost_is_held_before_the_noise() {
 
 #[test]
 fn on_the_guests_readings_the_weight_rises_with_the_noise() {
-    for (round, samples) in guest_rounds(GUEST) {
-        let w = guest_weights(&samples);
+    for (round, w) in guest_weights() {
         let rose = w
             .iter()
             .find(|(s, w)| *s >= NOISE_ON && *w >= 2048)
@@ -341,8 +346,7 @@ fn on_the_guests_readings_the_weight_rises_with_the_noise() {
 
 #[test]
 fn on_the_guests_readings_the_weight_is_back_to_1024_within_12_s_of_the_noise_leaving() {
-    for (round, samples) in guest_rounds(GUEST) {
-        let w = guest_weights(&samples);
+    for (round, w) in guest_weights() {
         let back = w
             .iter()
             .filter(|(s, _)| *s > NOISE_OFF)
