@@ -355,3 +355,53 @@ fn on_the_guests_readings_the_weight_is_back_to_1024_within_12_s_of_the_noise_le
         assert!(back.is_some_and(|s| s <= 12), "round {round}: {w:?}");
     }
 }
+
+/// Closed loop: steady noise that a weight of 4096 holds off (1 ms, calm) and
+/// anything less does not (8 ms, a miss), all of the wait behind other pods, for
+/// `noise_s` seconds; then the noise leaves (1 ms, other pods quiet). The weight
+/// after each second.
+fn held_off_noise(noise_s: u64, quiet_s: u64) -> Vec<(u64, u32, Reason)> {
+    let mut c = guest_controller();
+    let mut out = Vec::new();
+    for at in 1..=noise_s + quiet_s {
+        let noisy = at <= noise_s;
+        let held = c.weight().get() >= 4096;
+        let sample = Sample {
+            at: Duration::from_secs(at),
+            signal: Signal::WaitP99(Duration::from_millis(if noisy && !held { 8 } else { 1 })),
+            neighbour_fraction: Some(if noisy { 1.0 } else { 0.0 }),
+            idle: false,
+        };
+        let d = c.step(sample, Weight::MAX);
+        out.push((at, d.to.get(), d.reason));
+    }
+    out
+}
+
+#[test]
+fn a_boost_that_holds_steady_noise_off_is_probed_ever_more_rarely() {
+    let run = held_off_noise(60, 20);
+    let noisy = &run[..60];
+    let lowered: Vec<u64> = noisy
+        .windows(2)
+        .filter(|w| w[1].1 < w[0].1)
+        .map(|w| w[1].0)
+        .collect();
+    // Every 5 s cool-down would be eight dips in a minute; the back-off makes it
+    // three, at 5, 10 and 20 s of calm (seconds 8, 20 and 42).
+    assert_eq!(lowered, [8, 20, 42], "{run:?}");
+    assert!(
+        noisy[42..].iter().all(|&(_, w, _)| w == 4096),
+        "a dip is undone by the next second: {run:?}"
+    );
+}
+
+#[test]
+fn once_the_noise_has_gone_the_back_off_ends_and_the_weight_comes_down() {
+    let run = held_off_noise(60, 20);
+    // The other pods went quiet at 61: the cool-down (5 s since the last miss,
+    // at 43) has long passed, so one step a second.
+    let quiet: Vec<u32> = run[60..64].iter().map(|&(_, w, _)| w).collect();
+    assert_eq!(quiet, [3072, 2048, 1024, 1024], "{run:?}");
+    assert_eq!(run[63].2, Reason::AtFloor);
+}
