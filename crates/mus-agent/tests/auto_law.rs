@@ -356,19 +356,19 @@ fn on_the_guests_readings_the_weight_is_back_to_1024_within_12_s_of_the_noise_le
     }
 }
 
-/// Closed loop: steady noise that a weight of 4096 holds off (1 ms, calm) and
-/// anything less does not (8 ms, a miss), all of the wait behind other pods, for
-/// `noise_s` seconds; then the noise leaves (1 ms, other pods quiet). The weight
-/// after each second.
-fn held_off_noise(noise_s: u64, quiet_s: u64) -> Vec<(u64, u32, Reason)> {
+/// Closed loop against the guest's 5 ms target: steady noise, all of the wait
+/// behind other pods, for `noise_s` seconds, under which a second's reading is
+/// `wait_ms` of the weight held the second before; then the noise leaves (1 ms,
+/// other pods quiet). The weight after each second.
+fn closed_loop(noise_s: u64, quiet_s: u64, wait_ms: fn(u32) -> u64) -> Vec<(u64, u32, Reason)> {
     let mut c = guest_controller();
     let mut out = Vec::new();
     for at in 1..=noise_s + quiet_s {
         let noisy = at <= noise_s;
-        let held = c.weight().get() >= 4096;
+        let wait = if noisy { wait_ms(c.weight().get()) } else { 1 };
         let sample = Sample {
             at: Duration::from_secs(at),
-            signal: Signal::WaitP99(Duration::from_millis(if noisy && !held { 8 } else { 1 })),
+            signal: Signal::WaitP99(Duration::from_millis(wait)),
             neighbour_fraction: Some(if noisy { 1.0 } else { 0.0 }),
             idle: false,
         };
@@ -376,6 +376,42 @@ fn held_off_noise(noise_s: u64, quiet_s: u64) -> Vec<(u64, u32, Reason)> {
         out.push((at, d.to.get(), d.reason));
     }
     out
+}
+
+/// Noise that 4096 holds off (1 ms, calm) and anything less does not (8 ms).
+fn held_off_noise(noise_s: u64, quiet_s: u64) -> Vec<(u64, u32, Reason)> {
+    closed_loop(noise_s, quiet_s, |w| if w >= 4096 { 1 } else { 8 })
+}
+
+#[test]
+fn a_probe_that_misses_returns_to_the_weight_it_started_from() {
+    // Guest run 6, round 1, in miniature (5 ms target, all of the wait behind
+    // other pods): two misses raise to 4096; calm readings, then, a cool-down
+    // later, one step down a second until the reading of 1024 misses; after
+    // it the readings sit in the band (4 ms), as they did at 2048.
+    let waits = [8, 8, 1, 1, 1, 1, 1, 1, 1, 1, 8, 4, 4, 4, 4, 4];
+    let mut c = guest_controller();
+    let decisions: Vec<Decision> = waits
+        .iter()
+        .enumerate()
+        .map(|(i, &ms)| {
+            let sample = Sample {
+                at: Duration::from_secs(i as u64 + 1),
+                signal: Signal::WaitP99(Duration::from_millis(ms)),
+                neighbour_fraction: Some(1.0),
+                idle: false,
+            };
+            c.step(sample, Weight::MAX)
+        })
+        .collect();
+    let w = weights(&decisions);
+    assert_eq!(
+        &w[..10],
+        &[2048, 4096, 4096, 4096, 4096, 4096, 4096, 3072, 2048, 1024]
+    );
+    // Doubled from the bottom it stopped at 2048 and was held there in the band
+    // for the rest of the noise; the weight before the probe held the noise off.
+    assert_eq!(&w[10..], &[4096; 6], "{decisions:?}");
 }
 
 #[test]

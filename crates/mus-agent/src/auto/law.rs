@@ -22,9 +22,9 @@
 //!   per cool-down after it last rose, and a miss after lowering raises it
 //!   again at once;
 //! - a lowering that the next miss undid doubles the cool-down before the next
-//!   one, up to [`MAX_BACKOFF`] times it (a probe that backs off): until the
-//!   other pods go quiet, the pod idles or the weight is back at the floor,
-//!   which restore it.
+//!   one, up to [`MAX_BACKOFF`] times it (a probe that backs off), and that miss
+//!   raises the weight at least back to where the probe started: until the
+//!   other pods go quiet, the pod idles or it reads calm at the floor.
 //!
 //! Why the back-off: a boost that holds the noise off reads calm, and the wait
 //! alone cannot tell "the boost is holding the noise off" from "the noise has
@@ -280,6 +280,9 @@ pub struct Controller {
     backoff: u32,
     /// The last change of the weight (`Held` until one).
     last_change: Change,
+    /// The weight held before the lowerings since the last raise began: what a
+    /// miss among or after them returns to.
+    probed_from: Option<Weight>,
 }
 
 impl Controller {
@@ -300,6 +303,7 @@ impl Controller {
             window: VecDeque::new(),
             backoff: 1,
             last_change: Change::Held,
+            probed_from: None,
         }
     }
 
@@ -312,15 +316,15 @@ impl Controller {
     /// pod: its `maxWeight`, or less where the node cap leaves less), and returns
     /// the weight to hold now with the reason.
     pub fn step(&mut self, sample: Sample, cap: Weight) -> Decision {
-        let s = &self.settings;
-        let ceiling = s.max_weight.min(cap);
-        let floor = s.min_weight.min(ceiling);
-        let verdict = verdict(s, &sample);
+        let verdict = verdict(&self.settings, &sample);
         // Other pods quiet (none of the wait is theirs) or the pod idle: no
         // noise left for a boost to hold off, so the back-off ends at once.
         if sample.neighbour_fraction == Some(0.0) || verdict == Verdict::Idle {
-            self.backoff = 1;
+            self.end_probing();
         }
+        let s = &self.settings;
+        let ceiling = s.max_weight.min(cap);
+        let floor = s.min_weight.min(ceiling);
         let missed = verdict == Verdict::NeighbourMiss;
         self.no_miss_since = run_start(self.no_miss_since, !missed, sample.at);
         self.idle_since = run_start(self.idle_since, sample.idle, sample.at);
@@ -341,17 +345,18 @@ impl Controller {
                 Verdict::OwnMiss => (from, Reason::OwnMiss),
                 Verdict::InBand => (from, Reason::InBand),
                 Verdict::NeighbourMiss if from >= ceiling => (from, Reason::AtCeiling),
-                Verdict::NeighbourMiss => (
-                    raised(from, s.raise_percent, ceiling),
-                    Reason::NeighbourMiss,
-                ),
+                Verdict::NeighbourMiss => (self.raised(from, ceiling), Reason::NeighbourMiss),
                 Verdict::Calm | Verdict::Idle if from <= floor => (from, Reason::AtFloor),
                 Verdict::Calm | Verdict::Idle => self.lowered(sample.at, floor),
             }
         };
         self.weight = to;
         let target = s.target;
-        self.back_off(from, to, floor);
+        self.back_off(from, to);
+        if reason == Reason::AtFloor {
+            // Calm at the floor: whatever the probes were for is over.
+            self.end_probing();
+        }
         Decision {
             sample,
             target,
@@ -363,18 +368,44 @@ impl Controller {
         }
     }
 
-    /// Doubles the back-off when a raise undoes a lowering; restores it once
-    /// the weight is back at the floor (the episode it was probing is over).
-    fn back_off(&mut self, from: Weight, to: Weight, floor: Weight) {
+    /// The back-off and the weight before the probe, forgotten.
+    fn end_probing(&mut self) {
+        self.backoff = 1;
+        self.probed_from = None;
+    }
+
+    /// Doubles the back-off when a raise undoes a lowering, and remembers the
+    /// weight a run of lowerings started from.
+    fn back_off(&mut self, from: Weight, to: Weight) {
         let change = Change::between(from, to);
         if change == Change::Raised && self.last_change == Change::Lowered {
             self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         }
+        match change {
+            Change::Lowered if self.last_change != Change::Lowered => self.probed_from = Some(from),
+            Change::Raised => self.probed_from = None,
+            _ => {}
+        }
         if change != Change::Held {
             self.last_change = change;
         }
-        if to <= floor {
-            self.backoff = 1;
+    }
+
+    /// The weight after a miss behind other pods at `from`: raised by
+    /// `raisePercent`, and at least back to the weight held before the probe
+    /// that led here. Lowerings step once a second while readings stay calm,
+    /// and a reading shows the weight of the second before, so a probe under
+    /// noise that its boost held off went 4096, 3072, 2048, 1024 before its
+    /// first miss; doubled from the bottom, it stopped at 2048, where the wait
+    /// read in the band and was held there for the rest of the noise, at twice
+    /// the permanent boost's request p99 (guest run 6 of
+    /// `evaluation/journal/auto.md`). The weight before the probe is the last
+    /// one known to hold the noise off.
+    fn raised(&self, from: Weight, ceiling: Weight) -> Weight {
+        let up = raised(from, self.settings.raise_percent, ceiling);
+        match self.probed_from {
+            Some(before) if self.last_change == Change::Lowered => up.max(before).min(ceiling),
+            _ => up,
         }
     }
 
