@@ -79,6 +79,14 @@ fn prog_stats(text: &str, what: &dyn Fn() -> String) -> anyhow::Result<ProgStats
         .collect()
 }
 
+/// A program's run time and runs between two snapshots (a program that appeared in
+/// between counts from zero).
+fn prog_delta(before: &ProgStats, after: &ProgStats, name: &str) -> (f64, f64) {
+    let (t1, n1) = after[name];
+    let (t0, n0) = before.get(name).copied().unwrap_or((0.0, 0.0));
+    (t1 - t0, n1 - n0)
+}
+
 /// What one `cost` measurement saw: program statistics around hackbench, the context
 /// switches and hackbench's time.
 #[derive(Default)]
@@ -93,11 +101,7 @@ impl CostRun {
     /// Per hot callback: ns per call and calls; summed over the hot callbacks and over
     /// every struct_ops program: ns per context switch.
     fn rows(&self, cond: &str, rep: u32, out: &mut Vec<Row>) {
-        let delta = |name: &str| {
-            let (t1, n1) = self.after[name];
-            let (t0, n0) = self.before.get(name).copied().unwrap_or((0.0, 0.0));
-            (t1 - t0, n1 - n0)
-        };
+        let delta = |name: &str| prog_delta(&self.before, &self.after, name);
         let mut hot_ns = 0.0;
         for cb in HOT_CALLBACKS {
             let suffix = format!("_{cb}");
@@ -181,6 +185,91 @@ fn cgshare_rows(value: &str, what: &dyn Fn() -> String, out: &mut Vec<Row>) -> a
     Ok(())
 }
 
+/// Rows of redis-benchmark's CSV line, "GET,rps,avg,min,p50,p95,p99,max" (ms).
+fn redis_benchmark_rows(
+    bench: &str,
+    c: &str,
+    r: u32,
+    line: &str,
+    what: &dyn Fn() -> String,
+    out: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let f: Vec<f64> = line
+        .split(',')
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(what)?;
+    let [rps, avg, _min, p50, _p95, p99, max] = f[..] else {
+        bail!("{}: expected redis-benchmark's 8 CSV fields", what())
+    };
+    for (metric, v) in [
+        ("rps", rps),
+        ("avg_ms", avg),
+        ("p50_ms", p50),
+        ("p99_ms", p99),
+        ("max_ms", max),
+    ] {
+        out.push(Row::new(bench, c, r, metric, v));
+    }
+    Ok(())
+}
+
+/// The rr benchmark's rows' benchmark for the guest's mode: "one" (confined to one CPU)
+/// is `rr_one`, "all" (unconfined) `rr_all`; then the line's condition, repeat and rest.
+fn rr_line(value: &str) -> anyhow::Result<(&'static str, &str, u32, &str)> {
+    let (mode, rest) = value.split_once(' ').context("no mode")?;
+    let bench = match mode {
+        "one" => "rr_one",
+        "all" => "rr_all",
+        _ => bail!("mode {mode:?}, not one or all"),
+    };
+    let (c, r, rest) = cond_rep(rest)?;
+    Ok((bench, c, r, rest))
+}
+
+/// Rows of an `rr` line: "<mode> <cond> <rep> requests=N ctxt=N target_us=N <CSV>":
+/// redis-benchmark's figures, and per request the context switches and the target's
+/// CPU time (server and client).
+fn rr_rows(value: &str, what: &dyn Fn() -> String, out: &mut Vec<Row>) -> anyhow::Result<()> {
+    let (bench, c, r, rest) = rr_line(value)?;
+    let (counts, csv) = rest.rsplit_once(' ').context("no CSV line")?;
+    redis_benchmark_rows(bench, c, r, csv, what, out)?;
+    let mut get = BTreeMap::new();
+    for (name, v) in pairs(counts, what)? {
+        get.insert(name, v.parse::<f64>().with_context(what)?);
+    }
+    let requests = get.get("requests").copied().filter(|n| *n > 0.0);
+    for (name, metric) in [("ctxt", "ctxt_per_req"), ("target_us", "cpu_us_per_req")] {
+        if let (Some(n), Some(v)) = (requests, get.get(name)) {
+            out.push(Row::new(bench, c, r, metric, v / n));
+        }
+    }
+    Ok(())
+}
+
+/// The row of an `rr_bpf` line, "<mode> <cond> <rep> <requests> <prog_stats> | <prog_stats>":
+/// the time every struct_ops program ran between the two, per request, in µs.
+fn rr_bpf_row(value: &str, what: &dyn Fn() -> String) -> anyhow::Result<Row> {
+    let (bench, c, r, rest) = rr_line(value)?;
+    let (before, after) = rest.split_once('|').context("no '|'")?;
+    let (requests, before) = before.trim().split_once(' ').unwrap_or((before.trim(), ""));
+    let requests: f64 = requests.parse().with_context(what)?;
+    anyhow::ensure!(requests > 0.0, "{}: no requests", what());
+    let (before, after) = (prog_stats(before, what)?, prog_stats(after, what)?);
+    let ns: f64 = after
+        .keys()
+        .map(|name| prog_delta(&before, &after, name).0)
+        .sum();
+    Ok(Row::new(
+        bench,
+        c,
+        r,
+        "bpf_us_per_req",
+        ns / 1000.0 / requests,
+    ))
+}
+
 /// Parses every benchmark line of a run. Unknown keys are ignored.
 pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
     // (bench, condition, repeat) -> the probe's histogram
@@ -231,27 +320,11 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                 }
             }
             "redis_sat" => {
-                // redis-benchmark's CSV: "GET,rps,avg,min,p50,p95,p99,max" (ms)
                 let (c, r, line) = cond_rep(value).with_context(ctx)?;
-                let f: Vec<f64> = line
-                    .split(',')
-                    .skip(1)
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()
-                    .with_context(ctx)?;
-                let [rps, avg, _min, p50, _p95, p99, max] = f[..] else {
-                    bail!("{}: expected redis-benchmark's 8 CSV fields", ctx())
-                };
-                for (metric, v) in [
-                    ("rps", rps),
-                    ("avg_ms", avg),
-                    ("p50_ms", p50),
-                    ("p99_ms", p99),
-                    ("max_ms", max),
-                ] {
-                    rows.push(Row::new("redis_sat", c, r, metric, v));
-                }
+                redis_benchmark_rows("redis_sat", c, r, line, &ctx, &mut rows)?;
             }
+            "rr" => rr_rows(value, &ctx, &mut rows).with_context(ctx)?,
+            "rr_bpf" => rows.push(rr_bpf_row(value, &ctx).with_context(ctx)?),
             "cgshare" => cgshare_rows(value, &ctx, &mut rows).with_context(ctx)?,
             "share" => {
                 // "<weight> <repeat> <target usec> <noise usec>"
@@ -445,6 +518,44 @@ mod tests {
         assert_eq!(get(&rows, "health", "mus", 2, "ejected"), 1.0);
         assert!(parse(&kv("redis_sat mus_boost 1 GET,1,2")).is_err());
         assert!(parse(&kv("cgshare threads mus_boost 1 target")).is_err());
+    }
+
+    #[test]
+    fn rr_lines_become_per_mode_figures_and_per_request_costs() {
+        let rows = parse(&kv(
+            "rr one stock_idle 2 requests=20000 ctxt=12000 target_us=5000000 GET,4562.00,0.800,0.100,0.700,1.200,1.580,9.100\n\
+             rr all mus_boost 2 requests=20000 ctxt=6400 target_us=3700000 GET,9324.00,0.400,0.050,0.350,0.900,1.220,5.000\n\
+             rr_bpf one mus_boost 1 20000 mus_enqueue=1000:10 mus_running=0:0 | mus_enqueue=300001000:20010 mus_running=232000000:20000 mus_init_task=50000000:3",
+        ))
+        .unwrap();
+        // the mode names the benchmark: confined to one CPU, or not
+        assert_eq!(get(&rows, "rr_one", "stock_idle", 2, "rps"), 4562.0);
+        assert_eq!(get(&rows, "rr_one", "stock_idle", 2, "p99_ms"), 1.58);
+        assert_eq!(get(&rows, "rr_one", "stock_idle", 2, "ctxt_per_req"), 0.6);
+        assert_eq!(
+            get(&rows, "rr_one", "stock_idle", 2, "cpu_us_per_req"),
+            250.0
+        );
+        assert_eq!(get(&rows, "rr_all", "mus_boost", 2, "p50_ms"), 0.35);
+        assert_eq!(
+            get(&rows, "rr_all", "mus_boost", 2, "cpu_us_per_req"),
+            185.0
+        );
+        // every program's time, one that appeared meanwhile from zero: 582 ms / 20000
+        assert_eq!(get(&rows, "rr_one", "mus_boost", 1, "bpf_us_per_req"), 29.1);
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.bench == "rr_one" && r.condition == "mus_boost" && r.metric == "rps")
+        );
+        for bad in [
+            "rr two stock_idle 1 requests=1 ctxt=1 target_us=1 GET,1,1,1,1,1,1,1",
+            "rr one stock_idle 1 requests=1 ctxt=1 target_us=1 GET,1,2",
+            "rr_bpf one mus_boost 1 0 a=1:1 | a=2:2",
+            "rr_bpf one mus_boost 1 100 a=1:1 a=2:2",
+        ] {
+            assert!(parse(&kv(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]
