@@ -517,36 +517,25 @@ mod tests {
             peers: false,
         };
         // redis-rate is the repo's own binary, not a host tool
-        assert_eq!(
-            s.tools(),
-            [
-                "bpftool",
-                "stress-ng",
-                "redis-server",
-                "redis-cli",
-                "redis-benchmark"
-            ]
-        );
+        let redis_tools = [
+            "bpftool",
+            "stress-ng",
+            "redis-server",
+            "redis-cli",
+            "redis-benchmark",
+        ];
+        assert_eq!(s.tools(), redis_tools);
         let shell = s.shell();
         assert!(shell.contains("SCHEDS=\"stock mus\"\n"));
         assert!(shell.contains("REDIS_RATE=100\nREDIS_SECS=15\nREDIS_CONNS=2\n"));
         assert!(shell.contains("REDIS_SAT_N=15000\nREDIS_SAT_CONNS=4\n"));
         assert!(s.timeout() < Settings { peers: true, ..s }.timeout());
-        let s = Settings {
+        let rr = Settings {
             repeats: vec![5],
             benches: vec!["rr"],
             peers: false,
         };
-        assert_eq!(
-            s.tools(),
-            [
-                "bpftool",
-                "stress-ng",
-                "redis-server",
-                "redis-cli",
-                "redis-benchmark"
-            ]
-        );
+        assert_eq!(rr.tools(), redis_tools);
     }
 
     #[test]
