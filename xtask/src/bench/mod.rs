@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod auto;
+pub mod bpf_stats;
 pub mod checks;
 pub mod conditions;
 pub mod dataset;

@@ -9,13 +9,13 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 use super::aggregate::{Aggregate, Spread};
+use super::bpf_stats::HOT_CALLBACKS;
 use super::checks::{RR_MAX_P99_RATIO, RR_MIN_RPS_RATIO};
 use super::conditions::{
     BOOST_CONDITIONS, BYSTANDER_HOST_CONDITIONS, CONDITIONS, COST_CONDITIONS,
     LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, RR_CONDITIONS, RR_MODES,
     RR_STOCK, THREADS_CONDITIONS, bystander_conditions, latency_conditions, short_label,
 };
-use super::results::HOT_CALLBACKS;
 use super::theory::{self, share_theory_pct};
 
 const FONT_PATHS: &[&str] = &[

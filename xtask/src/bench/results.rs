@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 
+use super::bpf_stats::{self, CostRun};
 use super::histogram::{Histogram, parse_padded};
 use super::theory::share_theory_pct;
 
@@ -47,10 +48,6 @@ fn cond_rep(value: &str) -> anyhow::Result<(&str, u32, &str)> {
     Ok((cond, rep, it.next().unwrap_or("").trim()))
 }
 
-/// The callbacks whose cost the `cost` benchmark reports, matched as suffixes of the
-/// struct_ops program names (`mus_enqueue`, `bpfland_enqueue`, `layered_enqueue`, ...).
-pub const HOT_CALLBACKS: &[&str] = &["enqueue", "dispatch", "select_cpu", "running", "stopping"];
-
 /// Parses "name=v name=v ..." words; `what` names the line for errors.
 fn pairs<'a>(text: &'a str, what: &dyn Fn() -> String) -> anyhow::Result<Vec<(&'a str, &'a str)>> {
     text.split_whitespace()
@@ -59,86 +56,6 @@ fn pairs<'a>(text: &'a str, what: &dyn Fn() -> String) -> anyhow::Result<Vec<(&'
                 .with_context(|| format!("{}: pair without '='", what()))
         })
         .collect()
-}
-
-/// One scheduler's struct_ops programs: name -> (run_time_ns, run_cnt).
-type ProgStats = BTreeMap<String, (f64, f64)>;
-
-fn prog_stats(text: &str, what: &dyn Fn() -> String) -> anyhow::Result<ProgStats> {
-    pairs(text, what)?
-        .into_iter()
-        .map(|(name, v)| {
-            let (t, n) = v
-                .split_once(':')
-                .with_context(|| format!("{}: {name} without run_time_ns:run_cnt", what()))?;
-            Ok((
-                name.to_string(),
-                (t.parse().with_context(what)?, n.parse().with_context(what)?),
-            ))
-        })
-        .collect()
-}
-
-/// A program's run time and runs between two snapshots (a program that appeared in
-/// between counts from zero).
-fn prog_delta(before: &ProgStats, after: &ProgStats, name: &str) -> (f64, f64) {
-    let (t1, n1) = after[name];
-    let (t0, n0) = before.get(name).copied().unwrap_or((0.0, 0.0));
-    (t1 - t0, n1 - n0)
-}
-
-/// What one `cost` measurement saw: program statistics around hackbench, the context
-/// switches and hackbench's time.
-#[derive(Default)]
-struct CostRun {
-    before: ProgStats,
-    after: ProgStats,
-    ctxt: Option<f64>,
-    seconds: Option<f64>,
-}
-
-impl CostRun {
-    /// Per hot callback: ns per call and calls; summed over the hot callbacks and over
-    /// every struct_ops program: ns per context switch.
-    fn rows(&self, cond: &str, rep: u32, out: &mut Vec<Row>) {
-        let delta = |name: &str| prog_delta(&self.before, &self.after, name);
-        let mut hot_ns = 0.0;
-        for cb in HOT_CALLBACKS {
-            let suffix = format!("_{cb}");
-            let (t, n) = self
-                .after
-                .keys()
-                .filter(|name| name.ends_with(&suffix))
-                .map(|name| delta(name))
-                .fold((0.0, 0.0), |a, d| (a.0 + d.0, a.1 + d.1));
-            hot_ns += t;
-            if n > 0.0 {
-                out.push(Row::new("cost", cond, rep, &format!("{cb}_ns"), t / n));
-            }
-            out.push(Row::new("cost", cond, rep, &format!("{cb}_calls"), n));
-        }
-        let all_ns: f64 = self.after.keys().map(|name| delta(name).0).sum();
-        if let Some(ctxt) = self.ctxt.filter(|c| *c > 0.0) {
-            out.push(Row::new("cost", cond, rep, "ctxt", ctxt));
-            out.push(Row::new(
-                "cost",
-                cond,
-                rep,
-                "hot_ns_per_ctxt",
-                hot_ns / ctxt,
-            ));
-            out.push(Row::new(
-                "cost",
-                cond,
-                rep,
-                "all_ns_per_ctxt",
-                all_ns / ctxt,
-            ));
-        }
-        if let Some(s) = self.seconds {
-            out.push(Row::new("cost", cond, rep, "seconds", s));
-        }
-    }
 }
 
 /// Rows of a `cgshare` line: "<bench> <cond> <rep> elapsed_cs=N name=usec ...". Each
@@ -256,11 +173,7 @@ fn rr_bpf_row(value: &str, what: &dyn Fn() -> String) -> anyhow::Result<Row> {
     let (requests, before) = before.trim().split_once(' ').unwrap_or((before.trim(), ""));
     let requests: f64 = requests.parse().with_context(what)?;
     anyhow::ensure!(requests > 0.0, "{}: no requests", what());
-    let (before, after) = (prog_stats(before, what)?, prog_stats(after, what)?);
-    let ns: f64 = after
-        .keys()
-        .map(|name| prog_delta(&before, &after, name).0)
-        .sum();
+    let ns = bpf_stats::total_ns(&bpf_stats::parse(before)?, &bpf_stats::parse(after)?);
     Ok(Row::new(
         bench,
         c,
@@ -362,7 +275,7 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
             }
             "cost_before" | "cost_after" => {
                 let (c, r, rest) = cond_rep(value).with_context(ctx)?;
-                let stats = prog_stats(rest, &ctx)?;
+                let stats = bpf_stats::parse(rest).with_context(ctx)?;
                 let run = cost.entry((c.into(), r)).or_default();
                 if key == "cost_before" {
                     run.before = stats;
@@ -415,7 +328,9 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
         rows.push(Row::new(bench, c, *r, "samples", h.total() as f64));
     }
     for ((c, r), run) in &cost {
-        run.rows(c, *r, &mut rows);
+        for (metric, v) in run.figures() {
+            rows.push(Row::new("cost", c, *r, &metric, v));
+        }
     }
     rows.sort_by(|a, b| {
         (&a.bench, &a.condition, a.repeat, &a.metric).cmp(&(

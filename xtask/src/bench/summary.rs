@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::aggregate::{Aggregate, fmt_spread};
+use super::bpf_stats::HOT_CALLBACKS;
 use super::conditions::{
     BOOST_CONDITIONS, BYSTANDER_HOST_CONDITIONS, CONDITIONS, COST_CONDITIONS,
     LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, RR_CONDITIONS, RR_MODES,
@@ -12,7 +13,6 @@ use super::conditions::{
 use super::dataset::Meta;
 use super::judge::{Check, MIN_ROUNDS, Verdict};
 use super::peer_table::peers_table;
-use super::results::HOT_CALLBACKS;
 use super::theory::{self, share_theory_pct};
 
 /// A table of `conds` (rows, those measured) against `cols` (header, metric, decimals).
