@@ -92,9 +92,10 @@ fn rr_section(md: &mut String, agg: &Aggregate) {
     }
     let _ = writeln!(
         md,
-        "## Request/response, no noise (redis-benchmark -c 4 -t get, closed loop, server and client in the target cgroup), requests/s, ms, and per request
-
-         Nothing else runs: what a boost costs where nothing contends. \"Confined\": the target's `cpuset.cpus` is one CPU (as kubelet's static CPU manager          confines a Guaranteed pod). Per request: the target's CPU time (server and client) and the context switches of all CPUs. The BPF time per request          comes from the same runs repeated with kernel.bpf_stats_enabled=1 after the others (so that no other figure pays the statistics); under TCG it is inflated.\n"
+        "## Request/response, no noise (redis-benchmark -c 4 -t get, closed loop, server and client in the target cgroup), requests/s, ms, and per request\n\n\
+         Nothing else runs: what a boost costs where nothing contends. \"Confined\": the target's `cpuset.cpus` is one CPU (as kubelet's static CPU manager \
+         confines a Guaranteed pod). Per request: the target's CPU time (server and client) and the context switches of all CPUs. The BPF time per request \
+         comes from the same runs repeated with kernel.bpf_stats_enabled=1 after the others (so that no other figure pays the statistics); under TCG it is inflated.\n"
     );
     for (bench, mode, _) in RR_MODES {
         bench_section(
