@@ -10,8 +10,10 @@
 #     --bin /tmp/old/mus-runner-old --bin target/debug/mus-runner --bin target/debug/mus-agent \
 #     --tool cyclictest --tool hackbench --tool stress-ng \
 #     --file crates/mus-testbed/guest/lib.sh:/lib.sh --timeout 1200
-# It prints "@@MUS <bench> <runner> p50=<us> p99=<us> over1ms=<wake-ups> ..." and
-# "@@MUS hb <runner> <seconds> ctxt=<switches>" per run.
+# It prints "@@MUS <bench> <runner> p50=<us> p99=<us> over1ms=<wake-ups> ...",
+# "@@MUS hb <runner> <seconds> ctxt=<switches>" per run, and per mus round "@@MUS kicks
+# <runner> preemptions=<kicks> refused=<kicks the victim refused>" (0 where a build does
+# not count them). /exp.conf (--file <host file>:/exp.conf) may set ROUNDS and SCHEDS.
 . /lib.sh
 
 NCPU=$(nproc)
@@ -25,7 +27,7 @@ round() {
 	if [ $1 = stock ]; then
 		echo 400 >$CG/target/cpu.weight
 	else
-		$1 >/tmp/runner.log 2>&1 &
+		$1 --stats 1 >/tmp/runner.log 2>&1 &
 		RUNNER=$!
 		wait_state enabled
 		mus-agent boost --cgroup $CG/target >/dev/null
@@ -46,11 +48,21 @@ round() {
 		kill -TERM $RUNNER
 		wait $RUNNER
 		wait_state disabled
+		# the round's preempting kicks, and those the victim refused (builds
+		# that count them), summed over the runner's per-second counters
+		echo "@@MUS kicks $1 $(awk '{ for (i = 1; i <= NF; i++) {
+			if ($i ~ /^preemptions=/) { sub(/.*=/, "", $i); k += $i }
+			if ($i ~ /^kicks_refused=/) { sub(/.*=/, "", $i); r += $i } } }
+			END { print "preemptions=" k + 0, "refused=" r + 0 }' /tmp/runner.log)"
 	fi
 }
 
-for r in 1 2 3 4 5 6; do
-	for sched in stock mus-runner-old mus-runner; do
+ROUNDS=6 SCHEDS="stock mus-runner-old mus-runner"
+[ -f /exp.conf ] && . /exp.conf
+r=1
+while [ $r -le $ROUNDS ]; do
+	for sched in $SCHEDS; do
 		round $sched
 	done
+	r=$((r + 1))
 done

@@ -14,27 +14,32 @@
 # kubepods-style cgroups POD_CG and NOISE, busybox httpd as the API server, wait_ready,
 # wait_weight).
 #
-# A run lasts QUIET1 + NOISE_S + QUIET2 seconds: the pod (redis-server, redis-rate at
-# RATE GET/s, redis-benchmark saturating with SAT_CONNS connections, all in the pod's
-# container cgroup) runs alone for QUIET1 s, 2 x CPUs stress-ng workers in the sibling
+# A run lasts QUIET1 + NOISE_S + QUIET2 seconds: the pod (redis-server in the pod's
+# container cgroup; its clients, redis-rate at RATE GET/s and redis-benchmark saturating
+# with SAT_CONNS connections, in a cgroup of their own, CLIENT, outside kubepods: neither
+# the pod nor the noise, so that a boost of the pod is a boost of the server alone)
+# runs alone for QUIET1 s, 2 x CPUs stress-ng workers in the sibling
 # pod NOISE from QUIET1 to QUIET1 + NOISE_S, then alone again. Every second the sampler
 # notes the CPU time of both pods, the pod's cpu.pressure and (under mus) the pod's map
-# weight; redis-rate reports every latency by the second it was due in. Output: "@@MUS
-# auto_*" lines, parsed by xtask/src/bench/auto/series.rs.
+# weight; redis-rate reports every latency by the second it was due in; under mus_auto
+# the daemon's per-interval readings (its debug log) are reported with the run's start
+# on the same clock (auto_clock). Output: "@@MUS auto_*" lines, parsed by
+# xtask/src/bench/auto/series.rs.
 
 NCPU=$(nproc)
 TOTAL=$((QUIET1 + NOISE_S + QUIET2))
 SCHED_PID=""
 WATCH=""
+CLIENT=client
 mkcg "$POD_CG/$C1"
-mkdir -p $CG/$NOISE
+mkdir -p $CG/$NOISE $CG/$CLIENT
 POD_ID=$(stat -c %i $CG/$POD_CG)
 echo "@@MUS auto_pod_cgroup $POD_CG $POD_ID"
 
-# The pod's server and clients run in its container's cgroup; each started like lib.sh's
-# hog, so that $! is the program's PID.
-in_pod_bg() {
-	sh -c "echo \$\$ > $CG/$POD_CG/$C1/cgroup.procs && exec \"\$@\"" in_pod "$@" &
+# The clients run in CLIENT (the server in the pod's container cgroup, redis_start's);
+# started like lib.sh's hog, so that $! is the program's PID.
+in_client_bg() {
+	sh -c "echo \$\$ > $CG/$CLIENT/cgroup.procs && exec \"\$@\"" in_client "$@" &
 }
 redis_start $POD_CG/$C1
 commands() { redis-cli -p 6379 info stats | sed -n 's/^total_commands_processed:\([0-9]*\).*/\1/p'; }
@@ -136,13 +141,16 @@ run_one() {
 	case $cond in mus_*) weigh=1 ;; esac
 	: >/tmp/samples
 	c0=$(commands)
-	in_pod_bg redis-benchmark -p 6379 -c $SAT_CONNS -t get -n 2000000000 -q >/dev/null 2>&1
+	in_client_bg redis-benchmark -p 6379 -c $SAT_CONNS -t get -n 2000000000 -q >/dev/null 2>&1
 	SAT=$!
-	in_pod_bg redis-rate --port 6379 --rate $RATE --duration $TOTAL --connections 2 \
+	in_client_bg redis-rate --port 6379 --rate $RATE --duration $TOTAL --connections 2 \
 		--key bench:key --per-second >/tmp/rr.out 2>/tmp/rr.err
 	RR=$!
 	read -r up _ </proc/uptime
 	t0=${up%.*}${up#*.}
+	# second 0 on the daemon log's clock (UTC; busybox date has no %N, stat does)
+	touch /tmp/clock
+	echo "@@MUS auto_clock $cond $ROUND $(TZ=UTC stat -c %y /tmp/clock)"
 	s=0
 	while [ $s -le $TOTAL ]; do
 		# the second's start, on the schedule (not after the last sample's work)

@@ -10,7 +10,7 @@
 //!   maxWeight: 4096            # 4x, never more (nor above the admin policy's cap)
 //!   raisePercent: 100          # each missed interval raises the weight by this much
 //!   lowerStep: 1024            # each calm interval after the cool-down lowers it by this
-//!   coolDown: 30s              # calm this long before the first step down
+//!   coolDown: 30s              # no miss this long before the first step down
 //!   lowerBelowPercent: 50      # calm: the signal below this share of the target
 //! ```
 //!
@@ -48,7 +48,7 @@ pub struct AutoSpec {
     #[serde(default = "defaults::lower_step")]
     #[schemars(range(min = 1, max = 65536))]
     pub lower_step: u32,
-    /// How long the signal must stay calm (or the pod idle) before the first step down.
+    /// How long without a miss behind other pods (or the pod idle) before the first step down.
     #[serde(default = "defaults::cool_down")]
     #[schemars(regex(pattern = duration::PATTERN))]
     pub cool_down: String,

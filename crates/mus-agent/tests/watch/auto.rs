@@ -175,7 +175,7 @@ async fn an_auto_boost_follows_the_pods_pressure_and_says_so() {
             NS,
             "auto",
             "AutoLowered",
-            "lowered weight 4096 -> 3072: the target is met with room to spare for the cool-down",
+            "lowered weight 4096 -> 3072: the target is met with room to spare, no miss behind other pods for the cool-down",
         ) && n.api.event_with(NS, "auto", "AutoLowered", "2048 -> 1024")
     })
     .await;

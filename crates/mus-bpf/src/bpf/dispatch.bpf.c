@@ -6,10 +6,12 @@
 #include "mus.bpf.h"
 
 /*
- * Whether @prev (@tctx its context), whose slice ran out, gives its CPU to
- * @next, owed it by @next_vtime (@next NULL: another cache's head, compared
- * by vtime alone). Boosts bend the vtime order both ways, by lead_over()'s
- * rule:
+ * Whether @prev (@tctx its context), whose slice ran out or who was kicked,
+ * gives its CPU to @next, owed it by @next_vtime (@next NULL: another
+ * cache's head, compared by vtime alone). @deadline is @prev's, as
+ * lead_over() reckons it for a waker: the later of its vtime and its slice's
+ * end; at a slice's natural end the two are one. Boosts bend the vtime order
+ * both ways, by lead_over()'s rule:
  * - a @next boosted more than @prev goes first while it is at most its wake
  *   credit behind @prev: a boosted waker that found no CPU to preempt (the
  *   other CPUs between two tasks, or running the other of a client-server
@@ -27,26 +29,30 @@
  * for as long as it stays ahead: the rescue waited for a CPU that never came).
  * Cost: one task storage lookup, at a slice's end only.
  */
-static bool gives_way(const struct task_struct *prev,
-		      const struct task_ctx *tctx, u64 next_vtime,
-		      struct task_struct *next, u64 now)
+static bool gives_way(const struct task_ctx *tctx, u64 deadline,
+		      u64 next_vtime, struct task_struct *next, u64 now)
 {
 	struct task_ctx *ntctx;
 	u32 next_boost;
 
 	if (!next)
-		return time_before(next_vtime, prev->scx.dsq_vtime);
+		return time_before(next_vtime, deadline);
 	ntctx = task_ctx_of(next);
 	/* a rescued head is owed the CPU whatever the vtimes say */
 	if (ntctx && ntctx->rescued)
 		return true;
 	next_boost = ntctx ? ntctx->boost : 0;
 	if (next_boost > tctx->boost)
-		return time_before(next_vtime, prev->scx.dsq_vtime +
-						 wake_credit(next_boost));
-	if (!time_before(next_vtime, prev->scx.dsq_vtime))
+		return time_before(next_vtime, deadline + wake_credit(next_boost));
+	if (!time_before(next_vtime, deadline))
 		return false;
 	return !(tctx->boost > next_boost && now - tctx->runnable_at < slice_ns);
+}
+
+/* Until when @tctx's task, starting a run now, keeps its CPU mid-burst. */
+static u64 burst_end(const struct task_ctx *tctx)
+{
+	return tctx->boost ? tctx->runnable_at + slice_ns : 0;
 }
 
 /*
@@ -101,6 +107,7 @@ static void run_on(struct task_struct *prev, struct task_ctx *tctx, s32 cpu,
 		cctx->share = tctx->share;
 		cctx->slice = prev->scx.slice;
 		cctx->boost = tctx->boost;
+		cctx->keeps_until = burst_end(tctx);
 		cctx->kicked = false;
 	}
 }
@@ -124,6 +131,10 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 			 s32 cpu, bool has_next, u64 next_vtime,
 			 struct task_struct *next, u64 now)
 {
+	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
+	bool kicked = cctx && cctx->kicked;
+	u64 deadline, end;
+
 	if (!tctx)
 		return false;
 	if (next && !bpf_cpumask_test_cpu(cpu, next->cpus_ptr))
@@ -137,9 +148,22 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 		 */
 		charge_run(prev, tctx, now);
 		bound_lag(prev, tctx);
-		if (gives_way(prev, tctx, next_vtime, next, now))
+		deadline = prev->scx.dsq_vtime;
+		if (cctx && cctx->vtime) {
+			end = slice_end(cctx);
+			if (time_before(deadline, end))
+				deadline = end;
+		}
+		if (gives_way(tctx, deadline, next_vtime, next, now))
 			return false;
 	}
+	/*
+	 * A kick the rules above refuse: lead_over() and gives_way() share
+	 * them, so this counts only the tolerated races (the CPU switched
+	 * tasks, or another CPU took the waker, between the kick and here).
+	 */
+	if (kicked)
+		stat_add(MUS_STAT_KICKS_REFUSED, 1);
 	/*
 	 * Only a task that stays gets a slice: one that goes back to the queue
 	 * with a slice left would be put at the head of the local queue.
@@ -309,6 +333,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		cctx->slice = slice;
 		cctx->cgid = tctx->cgid;
 		cctx->boost = tctx->boost;
+		cctx->keeps_until = burst_end(tctx);
 		cctx->kicked = false;
 	}
 }

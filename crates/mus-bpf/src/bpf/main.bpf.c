@@ -28,7 +28,12 @@
  *    its credit, and at a slice's end a CPU gives way to it likewise; while
  *    it serves a burst (up to slice_ns after it woke) it keeps its CPU at a
  *    slice's end against a task boosted less. It is charged from its own
- *    vtime throughout, so shares hold to within that credit.
+ *    vtime throughout, so shares hold to within that credit. A kicked CPU
+ *    weighs the waker by the same deadline, credit and burst (lead_over()
+ *    and gives_way() share slice_end() and cpu_ctx's keeps_until), so a
+ *    kick is taken, not refused. A task confined to one CPU, for which the
+ *    kernel skips ops.select_cpu and so never says a wake-up is sync, counts
+ *    one as sync when its waker is of its own cgroup (confined_sync()).
  *    Slices shrink as waiters grow.
  *    A task that stays runnable is owed at most MAX_LAG_SLICES of its
  *    slices, so nothing banks CPU it could not use and a share that drops (a

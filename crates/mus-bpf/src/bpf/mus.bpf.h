@@ -189,7 +189,12 @@ struct cpu_ctx {
 	u64 started_at;
 	u64 share;
 	u64 slice;
-	/* the current task's cgroup and boost, for the exit dump */
+	/*
+	 * until when the current task, boosted, is in the middle of a burst
+	 * and keeps its CPU against wakers boosted less (gives_way()); 0: not
+	 */
+	u64 keeps_until;
+	/* the current task's cgroup and boost (the exit dump, lead_over()) */
 	u64 cgid;
 	u32 boost;
 	/* a waker already kicked this CPU; cleared when the next task runs */
@@ -372,5 +377,6 @@ __hidden void place_waking(struct task_struct *p, struct task_ctx *tctx);
 __hidden void restore_vtime(struct task_struct *p, struct task_ctx *tctx);
 __hidden void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now);
 __hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx);
+__hidden u64 slice_end(const struct cpu_ctx *cctx);
 
 #endif /* __MUS_BPF_H */

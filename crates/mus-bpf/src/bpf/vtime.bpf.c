@@ -80,6 +80,23 @@ __hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx)
 		scx_bpf_task_set_dsq_vtime(p, floor);
 }
 
+/*
+ * The vtime at which the slice of the task running on a CPU (@cctx) ends:
+ * the vtime it started at plus its slice charged at its share. The running
+ * task's deadline, as in EEVDF, is the later of this and its vtime now
+ * (slices end on ticks, so it may run past it). One deadline for the two
+ * decisions that weigh a running task against another: whether a waker
+ * preempts it (lead_over()) and whether it keeps its CPU once its slice
+ * ended or it was kicked (gives_way()). Before, the second compared vtimes
+ * only, so a waker ahead of the victim's deadline but behind its vtime
+ * kicked it and the victim kept its CPU: an IPI and a dispatch for nothing,
+ * and the waker waited on.
+ */
+__hidden u64 slice_end(const struct cpu_ctx *cctx)
+{
+	return cctx->vtime + cctx->slice * SHARE_ONE / (cctx->share ?: 1);
+}
+
 /* A task joining mus starts at the node's progress. */
 void BPF_STRUCT_OPS(mus_enable, struct task_struct *p)
 {

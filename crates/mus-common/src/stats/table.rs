@@ -149,6 +149,12 @@ pub const COUNTERS: &[Counter] = &[
         help: "Run-queue waits not recorded because the wait histograms held their most cgroups.",
         unit: Unit::Events,
     },
+    Counter {
+        idx: intf::mus_stat_idx_MUS_STAT_KICKS_REFUSED,
+        name: "kicks_refused",
+        help: "Preempting kicks whose victim kept its CPU (the CPU switched tasks or another took the waker meanwhile).",
+        unit: Unit::Events,
+    },
 ];
 
 #[cfg(test)]

@@ -10,9 +10,10 @@
 //!   round, for every condition (so that auto and the permanent boost are compared over
 //!   the same seconds).
 //! - `noise_cpu_s`, `pod_cpu_s`: CPU seconds each pod got over the whole run.
-//! - `weight_quiet_max`: the highest weight sampled before the noise; `weight_back_s`:
-//!   seconds from the noise's end until the weight is 1024 for the rest of the run
-//!   (absent if it never is).
+//! - `weight_quiet_max`: the highest weight sampled before the noise.
+//! - `weight_rise_s` and `weight_back_s` ([`weight_rows`], from the per-second rows):
+//!   seconds from the noise's onset until the weight reaches its plateau, and from
+//!   the noise's end until the weight is 1024 for the rest of the run.
 //! - `sat_rps_quiet`, `sat_rps_noise`: Redis's commands per second (both clients)
 //!   before and during the noise.
 
@@ -92,7 +93,9 @@ fn weight(cond: &str, s: &super::series::Sample) -> Option<f64> {
 }
 
 /// The per-second rows of one run: `p99_us@s`, `requests@s`, `pod_cpu_pct@s`,
-/// `noise_cpu_pct@s`, `weight@s`, `psi@s`.
+/// `noise_cpu_pct@s`, `weight@s`, `psi@s`, and where the auto daemon ran its
+/// readings, `wait_p99_us@s`, `behind_others_pct@s` and `other_pods_cpu_pct@s`
+/// (the law's recorded inputs: crates/mus-agent/tests/fixtures/auto/ replays them).
 fn per_second(cond: &str, round: u32, run: &RunData, phases: Phases) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut push = |metric: &str, s: u32, v: Option<f64>| {
@@ -112,6 +115,11 @@ fn per_second(cond: &str, round: u32, run: &RunData, phases: Phases) -> Vec<Row>
             run.samples.get(i).and_then(|x| weight(cond, x)),
         );
         push("psi", s, run.samples.get(i).map(|x| x.psi));
+    }
+    for (s, r) in run.readings_by_second() {
+        push("wait_p99_us", s, r.wait_p99_us);
+        push("behind_others_pct", s, r.behind_others_pct);
+        push("other_pods_cpu_pct", s, r.other_pods_cpu_pct);
     }
     rows
 }
@@ -172,15 +180,6 @@ pub fn rows(runs: &BTreeMap<RunKey, RunData>, phases: Phases) -> Vec<Row> {
                 "weight_max",
                 weights.iter().map(|(_, w)| f64::from(*w)).reduce(f64::max),
             );
-            // the first sample after the noise from which every one is 1024
-            let end = phases.noise_end() as usize;
-            let back = (end..run.samples.len()).find(|&s| {
-                weights
-                    .iter()
-                    .filter(|(i, _)| *i >= s)
-                    .all(|(_, w)| *w == 1024)
-            });
-            push("weight_back_s", back.map(|s| (s - end) as f64));
         }
         let c = |k: &str| run.commands.get(k).map(|v| *v as f64);
         let (start, on, off) = (
@@ -202,13 +201,21 @@ pub fn rows(runs: &BTreeMap<RunKey, RunData>, phases: Phases) -> Vec<Row> {
     out
 }
 
-/// `weight_rise_s` of every mus run, from the per-second rows (so that it can be had
-/// from any dataset, `--from-csv` included): seconds from the noise's onset until the
-/// weight first reaches `max` (the noise's length if it never does). The controller's
-/// own settling, which the Redis p99 shows only through the pod's other threads.
-pub fn rise_rows(rows: &[Row], phases: Phases, max: f64) -> Vec<Row> {
-    let mut first: BTreeMap<(String, u32), u32> = BTreeMap::new();
-    let mut seen: BTreeMap<(String, u32), ()> = BTreeMap::new();
+/// The metrics [`weight_rows`] derives; a dataset's own rows of them give way.
+pub const WEIGHT_METRICS: &[&str] = &["weight_rise_s", "weight_back_s"];
+
+/// Of every mus run, from the per-second rows (so that they can be had from any
+/// dataset, `--from-csv` included):
+/// - `weight_rise_s`: seconds from the noise's onset until the weight first reaches
+///   its plateau, the highest weight sampled during the noise (the noise's length if
+///   it never rises above 1024): the controller's own settling, beside the p99's;
+/// - `weight_back_s`: seconds from the noise's end until the weight is 1024 for the
+///   rest of the run (the last quiet phase's length if it never is, so that a round
+///   that keeps its boost counts in the median rather than dropping out of it).
+pub fn weight_rows(rows: &[Row], phases: Phases) -> Vec<Row> {
+    // (condition, round) -> the noise's (second, weight) samples, and those after it
+    let mut noise: BTreeMap<(String, u32), Vec<(u32, f64)>> = BTreeMap::new();
+    let mut after: BTreeMap<(String, u32), Vec<(u32, f64)>> = BTreeMap::new();
     for r in rows
         .iter()
         .filter(|r| r.bench == BENCH_S && r.condition.starts_with("mus_"))
@@ -221,20 +228,36 @@ pub fn rise_rows(rows: &[Row], phases: Phases, max: f64) -> Vec<Row> {
             continue;
         };
         let key = (r.condition.clone(), r.repeat);
-        seen.insert(key.clone(), ());
-        if (phases.quiet1..phases.noise_end()).contains(&s) && r.value >= max {
-            let e = first.entry(key).or_insert(s);
-            *e = (*e).min(s);
+        let seconds = noise.entry(key.clone()).or_default();
+        if (phases.quiet1..phases.noise_end()).contains(&s) {
+            seconds.push((s, r.value));
+        }
+        let seconds = after.entry(key).or_default();
+        if s >= phases.noise_end() {
+            seconds.push((s, r.value));
         }
     }
-    seen.into_keys()
-        .map(|(c, r)| {
-            let rise = first
-                .get(&(c.clone(), r))
-                .map_or(phases.noise, |s| s - phases.quiet1);
-            Row::new(BENCH, &c, r, "weight_rise_s", f64::from(rise))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for ((c, r), seconds) in noise {
+        let plateau = seconds.iter().map(|(_, w)| *w).fold(1024.0, f64::max);
+        let rise = seconds
+            .iter()
+            .filter(|(_, w)| plateau > 1024.0 && *w >= plateau)
+            .map(|(s, _)| s - phases.quiet1)
+            .min()
+            .unwrap_or(phases.noise);
+        out.push(Row::new(BENCH, &c, r, "weight_rise_s", f64::from(rise)));
+        let later = &after[&(c.clone(), r)];
+        // the first second after the noise from which every one is 1024
+        let back = later
+            .iter()
+            .map(|(s, _)| *s)
+            .filter(|&s| later.iter().all(|(t, w)| *t < s || *w == 1024.0))
+            .min()
+            .map_or(phases.quiet2, |s| s - phases.noise_end());
+        out.push(Row::new(BENCH, &c, r, "weight_back_s", f64::from(back)));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -269,6 +292,7 @@ mod tests {
             latencies: lat.iter().map(|&l| vec![l; 10]).collect(),
             commands: BTreeMap::from([("start".into(), 0), ("2".into(), 2000), ("6".into(), 4000)]),
             rate: BTreeMap::from([("achieved_rate".into(), 99.0)]),
+            ..RunData::default()
         }
     }
 
@@ -327,8 +351,6 @@ mod tests {
         assert_eq!(get(&rows, AUTO, "p99_after_us"), Some(2.0));
         assert_eq!(get(&rows, MANUAL, "p99_after_us"), Some(2.0));
         assert_eq!(get(&rows, AUTO, "weight_quiet_max"), Some(1024.0));
-        assert_eq!(get(&rows, AUTO, "weight_back_s"), Some(1.0));
-        assert_eq!(get(&rows, MANUAL, "weight_back_s"), None);
         assert_eq!(get(&rows, AUTO, "noise_cpu_s"), Some(2.2));
         assert_eq!(get(&rows, MANUAL, "noise_cpu_s"), Some(1.6));
         assert_eq!(get(&rows, AUTO, "pod_cpu_s"), Some(4.0));
@@ -343,7 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn the_weight_rises_when_it_first_reaches_the_ceiling_under_noise() {
+    fn the_weight_rises_to_its_plateau_under_noise_and_comes_back_after_it() {
         let runs = BTreeMap::from([
             (
                 (AUTO.to_string(), 1),
@@ -353,15 +375,38 @@ mod tests {
                     &[],
                 ),
             ),
+            (
+                (AUTO.to_string(), 2),
+                run(
+                    &[1; 8],
+                    &[1024, 1024, 2048, 3072, 3072, 2048, 1024, 1024, 1024],
+                    &[],
+                ),
+            ),
             ((MANUAL.to_string(), 1), run(&[1; 8], &[4096; 9], &[])),
             (("mus_empty".to_string(), 1), run(&[1; 8], &[1024; 9], &[])),
         ]);
-        let rise = rise_rows(&rows(&runs, PH), PH, 4096.0);
-        let of = |c: &str| rise.iter().find(|r| r.condition == c).map(|r| r.value);
-        assert_eq!(of(AUTO), Some(2.0));
-        assert_eq!(of(MANUAL), Some(0.0));
-        assert_eq!(of("mus_empty"), Some(f64::from(PH.noise)));
-        assert_eq!(rise.len(), 3);
+        let weights = weight_rows(&rows(&runs, PH), PH);
+        let of = |c: &str, round: u32, metric: &str| {
+            weights
+                .iter()
+                .find(|r| r.condition == c && r.repeat == round && r.metric == metric)
+                .map(|r| r.value)
+        };
+        assert_eq!(of(AUTO, 1, "weight_rise_s"), Some(2.0));
+        // a plateau below maxWeight is still the plateau
+        assert_eq!(of(AUTO, 2, "weight_rise_s"), Some(1.0));
+        assert_eq!(of(MANUAL, 1, "weight_rise_s"), Some(0.0));
+        assert_eq!(
+            of("mus_empty", 1, "weight_rise_s"),
+            Some(f64::from(PH.noise))
+        );
+        // back to 1024 from the noise's end (second 6)...
+        assert_eq!(of(AUTO, 1, "weight_back_s"), Some(0.0));
+        assert_eq!(of(AUTO, 2, "weight_back_s"), Some(0.0));
+        // ...or never: the last quiet phase's length
+        assert_eq!(of(MANUAL, 1, "weight_back_s"), Some(f64::from(PH.quiet2)));
+        assert_eq!(weights.len(), 8);
     }
 
     #[test]

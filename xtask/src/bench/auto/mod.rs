@@ -264,8 +264,12 @@ pub fn is_auto(rows: &[Row]) -> bool {
 
 /// Writes evaluation/auto.md and the plots, and prints the summary.
 pub fn report(meta: &Meta, rows: &[Row]) -> anyhow::Result<()> {
-    let mut all = rows.to_vec();
-    all.extend(figures::rise_rows(rows, PHASES, f64::from(MAX_WEIGHT)));
+    let mut all: Vec<Row> = rows
+        .iter()
+        .filter(|r| !(r.bench == BENCH && figures::WEIGHT_METRICS.contains(&r.metric.as_str())))
+        .cloned()
+        .collect();
+    all.extend(figures::weight_rows(rows, PHASES));
     let agg = Aggregate::from_rows(&all);
     let md = markdown(meta, &agg);
     let path = super::evaluation_dir().join("auto.md");
@@ -294,7 +298,7 @@ const FIGURES: &[(&str, &str, usize)] = &[
     ("pod CPU, whole run (s)", "pod_cpu_s", 1),
     ("highest weight", "weight_max", 0),
     (
-        "weight at 4096 after the noise starts (s)",
+        "weight at its plateau after the noise starts (s)",
         "weight_rise_s",
         0,
     ),
@@ -325,7 +329,7 @@ pub fn markdown(meta: &Meta, agg: &Aggregate) -> String {
     }
     let _ = writeln!(
         md,
-        "\nRedis (server, redis-rate at 100 GET/s and redis-benchmark saturating, all in the pod's container cgroup) in a kubepods-style pod; CPU noise (2 x CPUs stress-ng) in a sibling pod during the middle phase. Conditions: stock_noise (the kernel's scheduler), stock_w400 (the pod's cpu.weight 400 against 100 all the time), mus_empty (mus, the daemon, no boost), mus_boost (a permanent CPUBoost of 4096), mus_auto (an auto CPUBoost). Cells: the median of the rounds (min–max). 2-vCPU TCG guest: compare conditions inside this run only.\n\n## Targets\n\nPaired rounds (judge.rs): per round the ratio of the two figures of that round; the target holds when at least 5 rounds paired, the median ratio meets the bound and the first figure wins most rounds (\"mus wins\" reads: the first-named condition wins). Settling: the first second of the noise from which two seconds in a row have a per-second p99 within 1.2x the permanent boost's p99 over the noise of the same round; 20 s means never.\n"
+        "\nRedis (the server in the pod's container cgroup; its clients, redis-rate at 100 GET/s and redis-benchmark saturating, in a cgroup of their own outside kubepods) in a kubepods-style pod; CPU noise (2 x CPUs stress-ng) in a sibling pod during the middle phase. Conditions: stock_noise (the kernel's scheduler), stock_w400 (the pod's cpu.weight 400 against 100 all the time), mus_empty (mus, the daemon, no boost), mus_boost (a permanent CPUBoost of 4096), mus_auto (an auto CPUBoost). Cells: the median of the rounds (min–max). 2-vCPU TCG guest: compare conditions inside this run only.\n\n## Targets\n\nPaired rounds (judge.rs): per round the ratio of the two figures of that round; the target holds when at least 5 rounds paired, the median ratio meets the bound and the first figure wins most rounds (\"mus wins\" reads: the first-named condition wins). Settling: the first second of the noise from which two seconds in a row have a per-second p99 within 1.2x the permanent boost's p99 over the noise of the same round; 20 s means never. The weight's plateau: the highest weight sampled during the noise (20 s: it never rose). Back to 1024: 15 s means not within the run.\n"
     );
     targets_table(&mut md, &targets::checks(agg));
     let _ = writeln!(

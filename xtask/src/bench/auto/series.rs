@@ -1,6 +1,7 @@
 //! From the guest's `@@MUS auto_*` lines (xtask/scenarios/auto.sh) to one [`RunData`]
 //! per (condition, round): the sampler's seconds, every latency by the second its
-//! request was due in, and Redis's command counts at the phase boundaries.
+//! request was due in, Redis's command counts at the phase boundaries, and the auto
+//! daemon's readings (the control law's inputs, from its debug log) by second.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,64 @@ pub struct RunData {
     pub commands: BTreeMap<String, u64>,
     /// redis-rate's summary (`achieved_rate`, `p99_us`, ...).
     pub rate: BTreeMap<String, f64>,
+    /// Second 0 of the run, UTC seconds since midnight (the daemon log's clock).
+    pub clock: Option<f64>,
+    /// The daemon's readings, by UTC seconds since midnight.
+    pub readings: Vec<(f64, Reading)>,
+}
+
+/// One interval's reading of the auto daemon (its `reading: ...` debug line,
+/// crates/mus-agent/src/daemon/auto_loop.rs): the law's inputs before the daemon
+/// drops the share behind other cgroups for want of busy pods.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reading {
+    pub wait_p99_us: Option<f64>,
+    pub behind_others_pct: Option<f64>,
+    pub other_pods_cpu_pct: Option<f64>,
+}
+
+impl RunData {
+    /// The readings by the run's second they were taken in (each covers the
+    /// interval before it); a second with two keeps the later.
+    pub fn readings_by_second(&self) -> BTreeMap<u32, Reading> {
+        let Some(zero) = self.clock else {
+            return BTreeMap::new();
+        };
+        self.readings
+            .iter()
+            .filter_map(|(at, r)| {
+                // across midnight: the nearest day
+                let since = (at - zero + 43_200.0).rem_euclid(86_400.0) - 43_200.0;
+                (since >= 0.0).then_some((since as u32, *r))
+            })
+            .collect()
+    }
+}
+
+/// "HH:MM:SS.fraction" (after a date and 'T' or ' ', before 'Z' or a zone) as
+/// seconds since midnight.
+fn time_of_day(stamp: &str) -> Option<f64> {
+    let time = stamp.split(['T', ' ']).nth(1)?.trim_end_matches('Z');
+    let mut it = time.split(':');
+    let (h, m, s) = (it.next()?, it.next()?, it.next()?);
+    Some(h.parse::<f64>().ok()? * 3600.0 + m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+}
+
+/// A daemon log line's reading and its time: `None` for any other line.
+fn reading(line: &str) -> Option<(f64, Reading)> {
+    let (_, rest) = line.split_once("reading: ")?;
+    let at = time_of_day(line.split_whitespace().next()?)?;
+    let mut r = Reading::default();
+    for (k, v) in rest.split_whitespace().filter_map(|p| p.split_once('=')) {
+        let v = v.parse::<f64>().ok();
+        match k {
+            "wait_p99_us" => r.wait_p99_us = v,
+            "behind_others_pct" => r.behind_others_pct = v,
+            "other_pods_cpu_pct" => r.other_pods_cpu_pct = v,
+            _ => {}
+        }
+    }
+    Some((at, r))
 }
 
 /// (condition, round).
@@ -93,9 +152,8 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<BTreeMap<RunKey, Ru
     for (key, value) in results {
         let what = || format!("@@MUS {key} {value}");
         let (run, rest) = match key.as_str() {
-            "auto_sample" | "auto_lat" | "auto_commands" | "auto_rate" => {
-                cond_round(value).with_context(what)?
-            }
+            "auto_sample" | "auto_lat" | "auto_commands" | "auto_rate" | "auto_clock"
+            | "auto_log" => cond_round(value).with_context(what)?,
             _ => continue,
         };
         let data = runs.entry(run).or_default();
@@ -129,6 +187,8 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<BTreeMap<RunKey, Ru
             }
             "auto_commands" => data.commands.extend(pairs(rest).with_context(what)?),
             "auto_rate" => data.rate.extend(pairs(rest).with_context(what)?),
+            "auto_clock" => data.clock = Some(time_of_day(rest).with_context(what)?),
+            "auto_log" => data.readings.extend(reading(rest)),
             _ => unreachable!("filtered above"),
         }
     }
@@ -175,6 +235,30 @@ pub(crate) mod tests {
             runs[&("stock_noise".to_string(), 2)].samples[0].weight,
             None
         );
+    }
+
+    #[test]
+    fn the_daemons_readings_fall_in_the_seconds_of_the_run() {
+        let runs = parse(&lines(
+            "@@MUS auto_log mus_auto 1 2026-12-04T23:59:58.900000Z DEBUG mus_agent::daemon::auto_loop: b: pod shop/redis: reading: wait_p99_us=1 behind_others_pct=- other_pods_cpu_pct=0.0 idle=false cpuboost=b pod=shop/redis
+             @@MUS auto_clock mus_auto 1 2026-12-04 23:59:59.500000000 +0000
+             @@MUS auto_log mus_auto 1 2026-12-04T23:59:59.900000Z DEBUG mus_agent::daemon::auto_loop: b: pod shop/redis: reading: wait_p99_us=5200 behind_others_pct=75.0 other_pods_cpu_pct=31.5 idle=false cpuboost=b pod=shop/redis
+             @@MUS auto_log mus_auto 1 2026-12-05T00:00:01.600000Z DEBUG mus_agent::daemon::auto_loop: b: pod shop/redis: held weight 1024 -> 1024
+             @@MUS auto_log mus_auto 1 2026-12-05T00:00:01.700000Z DEBUG mus_agent::daemon::auto_loop: b: pod shop/redis: reading: wait_p99_us=900 behind_others_pct=60.0 other_pods_cpu_pct=0.1 idle=false",
+        ))
+        .unwrap();
+        let by_second = runs[&("mus_auto".to_string(), 1)].readings_by_second();
+        // before second 0 (the daemon starts first): left out; across midnight: kept
+        assert_eq!(by_second.keys().copied().collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(
+            by_second[&0],
+            Reading {
+                wait_p99_us: Some(5200.0),
+                behind_others_pct: Some(75.0),
+                other_pods_cpu_pct: Some(31.5)
+            }
+        );
+        assert_eq!(by_second[&2].other_pods_cpu_pct, Some(0.1));
     }
 
     #[test]
