@@ -271,19 +271,31 @@ run_redis() {
 }
 bench_redis() { each_cond 1 "$NOISY_CONDS" run_redis; }
 
-# 3. redis_sat: Redis driven as hard as it goes (redis-benchmark's closed loop) in target,
-# under noise. Its CSV line: "GET",rps,avg,min,p50,p95,p99,max (ms). The CPU time the
-# target and the noise got meanwhile tells what a tail bought: a boost that keeps the
-# factor it promises leaves the noise its share.
+# redis-benchmark's closed loop in target ($REDIS_SAT_N GETs over $REDIS_SAT_CONNS
+# connections); its CSV line, "GET",rps,avg,min,p50,p95,p99,max (ms), into /tmp/rb.csv.
+redis_benchmark() {
+	in_cg target redis-benchmark -p 6379 -c $REDIS_SAT_CONNS -t get -n $REDIS_SAT_N \
+		--csv 2>/dev/null | tail -1 | tr -d '"' >/tmp/rb.csv
+}
+
+# Prints redis_benchmark's line as "@@MUS $1 <line>", or an error naming $2 if
+# redis-benchmark printed none.
+redis_benchmark_report() {
+	line=$(cat /tmp/rb.csv)
+	case $line in
+	GET,*) echo "@@MUS $1 $line" ;;
+	*) echo "@@MUS bench_error redis_benchmark_$2 $line" ;;
+	esac
+}
+
+# 3. redis_sat: Redis driven as hard as it goes (redis_benchmark) in target, under noise.
+# The CPU time the target and the noise got meanwhile tells what a tail bought: a boost
+# that keeps the factor it promises leaves the noise its share.
 run_redis_sat() {
 	cg_mark target noise
-	line=$(in_cg target redis-benchmark -p 6379 -c $REDIS_SAT_CONNS -t get -n $REDIS_SAT_N \
-		--csv 2>/dev/null | tail -1 | tr -d '"')
+	redis_benchmark
 	cg_report "redis_sat $1 $2" target noise
-	case $line in
-	GET,*) echo "@@MUS redis_sat $1 $2 $line" ;;
-	*) echo "@@MUS bench_error redis_benchmark_$1 $line" ;;
-	esac
+	redis_benchmark_report "redis_sat $1 $2" $1
 }
 bench_redis_sat() {
 	each_cond 1 "stock_noise stock_w400 mus_boost bpfland_noise layered_boost" run_redis_sat
@@ -388,12 +400,61 @@ bench_cost() {
 	echo "@@MUS cost_run $c $REP ctxt=$((x1 - x0)) seconds=$t"
 }
 
+# 11. rr: request/response with nothing else running (issue 20's "no cost where nothing
+# contends"): redis_benchmark with no noise, under stock (its baseline), mus boosted and
+# the peers, each condition twice: target confined to one CPU ($RR_CPU) by cpuset.cpus,
+# as kubelet's static CPU manager confines a Guaranteed pod ("one"; the server too, it
+# lives in target), and unconfined ("all"). Per run, besides the CSV line: the context
+# switches (all CPUs) and the target's CPU time, which the host divides by the requests.
+# The cpuset controller is on from the start of the boot (below), target's cpuset.cpus
+# empty (its parent's CPUs) but during the confined run.
+RR_CONDS="stock_idle mus_boost bpfland_idle layered_boost"
+RR_CPU=$((NCPU - 1))
+# One run, confined ($1 = one) or not ($1 = all); RR_CTXT and RR_US its switches and
+# target's CPU time.
+rr_once() {
+	[ $1 = one ] && echo $RR_CPU >$CG/target/cpuset.cpus
+	c0=$(ctxt) u0=$(usage target)
+	redis_benchmark
+	c1=$(ctxt) u1=$(usage target)
+	echo "" >$CG/target/cpuset.cpus
+	RR_CTXT=$((c1 - c0)) RR_US=$((u1 - u0))
+}
+run_rr() {
+	for mode in one all; do
+		rr_once $mode
+		redis_benchmark_report "rr $mode $1 $2 requests=$REDIS_SAT_N ctxt=$RR_CTXT target_us=$RR_US" rr_$1
+	done
+}
+bench_rr() { each_cond 0 "$RR_CONDS" run_rr; }
+# The same runs in the statistics phase (end of this script), for the BPF time per
+# request only: "@@MUS rr_bpf <mode> <cond> <repeat> <requests> <prog_stats before> |
+# <prog_stats after>". Apart from run_rr, so that its figures pay no statistics.
+bench_rr_bpf() {
+	each_cond 0 "$RR_CONDS" run_rr_bpf
+}
+run_rr_bpf() {
+	for mode in one all; do
+		s0=$(prog_stats)
+		rr_once $mode
+		echo "@@MUS rr_bpf $mode $1 $2 $REDIS_SAT_N $s0| $(prog_stats)"
+	done
+}
+
 case " $BENCHES " in
-*" redis "* | *" redis_sat "*) redis_start target ;;
+*" redis "* | *" redis_sat "* | *" rr "*) redis_start target ;;
+esac
+# rr's confined runs need the cpuset controller. Enabled once, here, under the stock
+# scheduler: a cpuset coming online or going flips the kernel's cpusets_enabled static
+# key, and text patching while a BPF scheduler runs is what oopsed this guest before
+# (lib.sh's kill_cgroups). With every cpuset.cpus empty it changes no task's CPUs.
+case " $BENCHES " in
+*" rr "*) echo +cpuset >$CG/cgroup.subtree_control ;;
 esac
 echo "@@MUS lat_config loops=$LAT_LOOPS interval_us=$LAT_INTERVAL_US"
 echo "@@MUS redis_config client=redis-rate rate=$REDIS_RATE seconds=$REDIS_SECS connections=$REDIS_CONNS test=get"
 echo "@@MUS redis_sat_config client=redis-benchmark connections=$REDIS_SAT_CONNS requests=$REDIS_SAT_N test=get"
+echo "@@MUS rr_config client=redis-benchmark connections=$REDIS_SAT_CONNS requests=$REDIS_SAT_N test=get noise=none confined_cpu=$RR_CPU"
 echo "@@MUS overhead_config hackbench $HACKBENCH_ARGS"
 
 REP=1
@@ -417,14 +478,17 @@ while [ $REP -le $REPEATS ]; do
 done
 sched_stop
 
-# The cost phase. kernel.bpf_stats_enabled flips a static key: flipped while a BPF
-# scheduler ran (the first version of this script did so inside each scheduler's turn),
-# it oopsed the TCG guest once on a stale int3 in __bpf_prog_exit, the same text-patching
-# race lib.sh's kill_cgroups describes. So the statistics go on and off only here, under
-# the stock scheduler with nothing busy, and stay on while each sched_ext scheduler in
-# turn runs hackbench.
-case " $BENCHES " in
-*" cost "*)
+# The statistics phase: cost, and rr's BPF time per request (bench_rr_bpf).
+# kernel.bpf_stats_enabled flips a static key: flipped while a BPF scheduler ran (the
+# first version of this script did so inside each scheduler's turn), it oopsed the TCG
+# guest once on a stale int3 in __bpf_prog_exit, the same text-patching race lib.sh's
+# kill_cgroups describes. So the statistics go on and off only here, under the stock
+# scheduler with nothing busy, and stay on while each sched_ext scheduler in turn runs
+# these benchmarks.
+STATS_BENCHES=""
+case " $BENCHES " in *" cost "*) STATS_BENCHES=cost ;; esac
+case " $BENCHES " in *" rr "*) STATS_BENCHES="$STATS_BENCHES rr_bpf" ;; esac
+if [ -n "$STATS_BENCHES" ]; then
 	echo 1 >/proc/sys/kernel/bpf_stats_enabled
 	eval "n=\${REPEATS_cost:-$REPEATS}"
 	REP=1
@@ -432,15 +496,16 @@ case " $BENCHES " in
 		for s in $(rotate $REP $SCHEDS); do
 			[ $s = stock ] && continue
 			sched_use $s || continue
-			echo "@@MUS bench_start cost $s $REP $(cut -d' ' -f1 /proc/uptime)"
-			bench_cost || echo "@@MUS bench_error cost"
+			for b in $STATS_BENCHES; do
+				echo "@@MUS bench_start $b $s $REP $(cut -d' ' -f1 /proc/uptime)"
+				bench_$b || echo "@@MUS bench_error $b"
+			done
 		done
 		REP=$((REP + 1))
 	done
 	sched_stop
 	echo 0 >/proc/sys/kernel/bpf_stats_enabled
-	;;
-esac
+fi
 echo "@@MUS bench_done $(cut -d' ' -f1 /proc/uptime)"
 [ -n "$REDIS" ] && { redis-cli -p 6379 shutdown nosave >/dev/null 2>&1; wait $REDIS; }
 exit 0

@@ -70,6 +70,18 @@ pub const OVERHEAD_CONDITIONS: &[&str] = &[
     "bpfland_idle",
     "layered_idle",
 ];
+/// The rr benchmark's conditions (no noise): stock unboosted, its baseline; mus boosted;
+/// scx_bpfland; scx_layered with target in its 4x layer.
+pub const RR_CONDITIONS: &[&str] = &["stock_idle", "mus_boost", "bpfland_idle", "layered_boost"];
+/// The rr benchmark's reference: the stock scheduler, nothing boosted.
+pub const RR_STOCK: &str = "stock_idle";
+/// The rr benchmark's two runs per condition, as the rows' benchmarks (results.rs), with
+/// what they mean (the target cgroup confined to one CPU by `cpuset.cpus`, and not) and
+/// a short label for the plot.
+pub const RR_MODES: &[(&str, &str, &str)] = &[
+    ("rr_one", "confined to one CPU", "1 CPU"),
+    ("rr_all", "unconfined", "all CPUs"),
+];
 /// The cost benchmark's schedulers (sched_ext only: the stock class runs no BPF).
 pub const COST_CONDITIONS: &[&str] = &["mus_idle", "bpfland_idle", "layered_idle"];
 

@@ -88,6 +88,10 @@ pub const SECS: Fmt = Fmt {
     unit: " s",
     decimals: 3,
 };
+pub const RPS: Fmt = Fmt {
+    unit: " requests/s",
+    decimals: 0,
+};
 
 /// A paired target's bound on the ratio mus / reference.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +100,9 @@ pub enum Bound {
     AtMost(f64),
     /// ratio < k
     Below(f64),
+    /// ratio >= k, for a throughput; against one reference only ([`paired`] takes the
+    /// smallest of several, which suits the bounds above)
+    AtLeast(f64),
 }
 
 impl Bound {
@@ -103,6 +110,7 @@ impl Bound {
         match self {
             Bound::AtMost(k) => ratio <= k,
             Bound::Below(k) => ratio < k,
+            Bound::AtLeast(k) => ratio >= k,
         }
     }
 }
@@ -112,6 +120,7 @@ impl fmt::Display for Bound {
         match self {
             Bound::AtMost(k) => write!(f, "<= {k:.2}x"),
             Bound::Below(k) => write!(f, "< {k:.2}x"),
+            Bound::AtLeast(k) => write!(f, ">= {k:.2}x"),
         }
     }
 }
@@ -140,6 +149,10 @@ pub fn paired(
     f: &Fmt,
     bound: Bound,
 ) -> Check {
+    debug_assert!(
+        refs.len() == 1 || !matches!(bound, Bound::AtLeast(_)),
+        "an at-least bound against the smallest of several references"
+    );
     paired_rounds(area, target, &agg.paired(a, refs), f, bound)
 }
 

@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod auto;
+pub mod bpf_stats;
 pub mod checks;
 pub mod conditions;
 pub mod dataset;
@@ -16,8 +17,11 @@ pub mod peer_table;
 pub mod peers;
 pub mod plot;
 pub mod results;
+mod stamp;
 pub mod summary;
 pub mod theory;
+
+pub use stamp::utc_stamp;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +46,9 @@ pub enum Which {
     Share,
     Overhead,
     Cost,
+    /// Request/response with no noise: Redis and redis-benchmark in one cgroup, confined
+    /// to one CPU and not; mus boosted against stock.
+    Rr,
     All,
     /// The automatic-boost experiment (its own guest script; not part of `all`).
     Auto,
@@ -61,6 +68,7 @@ impl Which {
             Which::Share => vec!["share"],
             Which::Overhead => vec!["overhead"],
             Which::Cost => vec!["cost"],
+            Which::Rr => vec!["rr"],
             Which::Auto => vec!["auto"],
             Which::All => vec![
                 "latency",
@@ -73,6 +81,7 @@ impl Which {
                 "share",
                 "overhead",
                 "cost",
+                "rr",
             ],
         }
     }
@@ -90,6 +99,7 @@ const DEFAULT_REPEATS: &[(&str, u32)] = &[
     ("redis_sat", 5),
     ("bystander", 5),
     ("overhead", 5),
+    ("rr", 5),
     ("threads", 2),
     ("weights", 2),
     ("limit", 2),
@@ -208,7 +218,7 @@ impl Settings {
             t.extend(match *b {
                 "latency" | "bystander" => &["cyclictest"][..],
                 "redis" => &["redis-server", "redis-cli"][..],
-                "redis_sat" => &["redis-server", "redis-cli", "redis-benchmark"][..],
+                "redis_sat" | "rr" => &["redis-server", "redis-cli", "redis-benchmark"][..],
                 "overhead" | "cost" => &["hackbench"][..],
                 _ => &[][..],
             });
@@ -222,7 +232,10 @@ impl Settings {
     /// room for a slow host. The latency probes' benchmarks run the most conditions
     /// (bench.sh: with the floor and the host-contended ones, 10 and 7 without the
     /// peers, 2 more with them); on a loaded host one such condition took 27-55 s
-    /// (probe, settling, printing the histogram), so they get 60 s each.
+    /// (probe, settling, printing the histogram), so they get 60 s each. rr's conditions
+    /// (one per scheduler, and again for the sched_ext ones in the statistics phase) run
+    /// redis-benchmark twice, confined to one CPU at 500-4500 requests/s: up to 2 x 40 s
+    /// on a loaded host, so 120 s each.
     fn timeout(&self) -> Duration {
         let peers = u64::from(self.peers);
         let secs: u64 = self
@@ -233,6 +246,7 @@ impl Settings {
                 let per_run = match *b {
                     "latency" => 60 * (10 + 2 * peers),
                     "bystander" => 60 * (7 + 2 * peers),
+                    "rr" => 120 * (3 + 3 * peers),
                     _ => 150 + 150 * peers,
                 };
                 u64::from(*n) * per_run
@@ -408,6 +422,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "lat_config",
         "redis_config",
         "redis_sat_config",
+        "rr_config",
         "overhead_config",
         "bench_noise_workers",
     ] {
@@ -477,48 +492,9 @@ fn rel(path: &Path) -> String {
         .to_string()
 }
 
-/// `YYYYMMDDTHHMMSSZ` for a time.
-pub fn utc_stamp(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stamps_are_utc_calendar_times() {
-        let t = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
-        assert_eq!(utc_stamp(t(0)), "19700101T000000Z");
-        assert_eq!(utc_stamp(t(951_782_400)), "20000229T000000Z");
-        assert_eq!(utc_stamp(t(1_767_225_599)), "20251231T235959Z");
-        assert_eq!(utc_stamp(t(1_772_323_200 + 3_723)), "20260301T010203Z");
-    }
 
     #[test]
     fn settings_ask_for_the_tools_their_benches_use() {
@@ -542,27 +518,31 @@ mod tests {
             peers: false,
         };
         // redis-rate is the repo's own binary, not a host tool
-        assert_eq!(
-            s.tools(),
-            [
-                "bpftool",
-                "stress-ng",
-                "redis-server",
-                "redis-cli",
-                "redis-benchmark"
-            ]
-        );
+        let redis_tools = [
+            "bpftool",
+            "stress-ng",
+            "redis-server",
+            "redis-cli",
+            "redis-benchmark",
+        ];
+        assert_eq!(s.tools(), redis_tools);
         let shell = s.shell();
         assert!(shell.contains("SCHEDS=\"stock mus\"\n"));
         assert!(shell.contains("REDIS_RATE=100\nREDIS_SECS=15\nREDIS_CONNS=2\n"));
         assert!(shell.contains("REDIS_SAT_N=15000\nREDIS_SAT_CONNS=4\n"));
         assert!(s.timeout() < Settings { peers: true, ..s }.timeout());
+        let rr = Settings {
+            repeats: vec![5],
+            benches: vec!["rr"],
+            peers: false,
+        };
+        assert_eq!(rr.tools(), redis_tools);
     }
 
     #[test]
     fn all_means_every_benchmark_the_guest_script_has() {
         let all = Which::All.benches();
-        assert_eq!(all.len(), 10);
+        assert_eq!(all.len(), 11);
         for b in all {
             assert!(
                 DEFAULT_REPEATS.iter().any(|(d, _)| *d == b),
@@ -588,7 +568,7 @@ mod tests {
     #[test]
     fn the_guest_script_parses() {
         Settings {
-            repeats: vec![1; 10],
+            repeats: vec![1; Which::All.benches().len()],
             benches: Which::All.benches(),
             peers: true,
         }

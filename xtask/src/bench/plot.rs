@@ -9,12 +9,13 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 
 use super::aggregate::{Aggregate, Spread};
+use super::bpf_stats::HOT_CALLBACKS;
+use super::checks::{RR_MAX_P99_RATIO, RR_MIN_RPS_RATIO};
 use super::conditions::{
     BOOST_CONDITIONS, BYSTANDER_HOST_CONDITIONS, CONDITIONS, COST_CONDITIONS,
-    LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, THREADS_CONDITIONS,
-    bystander_conditions, latency_conditions, short_label,
+    LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, RR_CONDITIONS, RR_MODES,
+    RR_STOCK, THREADS_CONDITIONS, bystander_conditions, latency_conditions, short_label,
 };
-use super::results::HOT_CALLBACKS;
 use super::theory::{self, share_theory_pct};
 
 const FONT_PATHS: &[&str] = &[
@@ -192,8 +193,46 @@ pub fn bar_chart(path: &Path, bars: &Bars) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// rr.png's groups: per mode and scheduler but stock, the ratios of its requests/s and
+/// of its p99 to stock's in the same round (median, whiskers the range of the rounds),
+/// then the targets' bounds.
+fn rr_ratio_groups(agg: &Aggregate) -> Vec<Group> {
+    let ratios = |bench: &str, c: &str, m: &str| {
+        let r: Vec<f64> = agg
+            .paired((bench, c, m), &[(bench, RR_STOCK, m)])
+            .iter()
+            .filter(|p| p.2 > 0.0)
+            .map(|(_, x, y)| x / y)
+            .collect();
+        Spread::of(&r)
+    };
+    let mut g: Vec<Group> = RR_MODES
+        .iter()
+        .flat_map(|(bench, _, mode)| {
+            RR_CONDITIONS
+                .iter()
+                .filter(|c| **c != RR_STOCK)
+                .map(move |c| Group {
+                    label: format!("{}, {mode}", short_label(c)),
+                    values: vec![ratios(bench, c, "rps"), ratios(bench, c, "p99_ms")],
+                })
+        })
+        .filter(|g| g.values.iter().any(Option::is_some))
+        .collect();
+    if !g.is_empty() {
+        g.push(Group {
+            label: "targets".into(),
+            values: vec![
+                Spread::of(&[RR_MIN_RPS_RATIO]),
+                Spread::of(&[RR_MAX_P99_RATIO]),
+            ],
+        });
+    }
+    g
+}
+
 /// The run's plots into `dir`, one per benchmark that ran: latency.png, redis.png,
-/// redis_sat.png, bystander.png, threads.png, weights.png, limit.png, share.png,
+/// redis_sat.png, bystander.png, rr.png, threads.png, weights.png, limit.png, share.png,
 /// overhead.png, cost.png. Conditions a run did not measure (e.g. the peers with
 /// --no-peers) are left out. Returns the files written.
 pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
@@ -275,6 +314,16 @@ pub fn plot_all(agg: &Aggregate, dir: &Path) -> anyhow::Result<Vec<std::path::Pa
                 &["p50_ms", "p99_ms", "max_ms"],
             ),
             log_y: true,
+        },
+    )?;
+    plot(
+        "rr.png",
+        Bars {
+            title: "Request/response, no noise: against stock in the same round (median of the rounds' ratios, whiskers min-max)",
+            y_desc: "ratio to stock",
+            series: &["requests/s", "p99"],
+            groups: rr_ratio_groups(agg),
+            log_y: false,
         },
     )?;
     let mut g = groups("threads", THREADS_CONDITIONS, &["target_share_pct"]);
@@ -449,6 +498,8 @@ mod tests {
                 ("threads", "stock_w400", "target_share_pct", 49.0),
                 ("cost", "mus_idle", "enqueue_ns", 400.0),
                 ("cost", "layered_idle", "enqueue_ns", 900.0),
+                ("rr_one", "stock_idle", "rps", 4000.0),
+                ("rr_one", "mus_boost", "rps", 3800.0),
             ] {
                 rows.push(Row {
                     bench: bench.into(),
@@ -468,13 +519,53 @@ mod tests {
         // benchmarks that did not run get no plot
         assert_eq!(
             names,
-            ["latency.png", "threads.png", "share.png", "cost.png"]
+            [
+                "latency.png",
+                "rr.png",
+                "threads.png",
+                "share.png",
+                "cost.png"
+            ]
         );
         for f in files {
             let bytes = std::fs::read(&f).unwrap();
             assert!(bytes.starts_with(b"\x89PNG"), "{}", f.display());
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn rr_plots_the_rounds_ratios_to_stock_and_the_targets() {
+        let mut rows = Vec::new();
+        for (rep, stock, mus) in [
+            (1, 4000.0, 3600.0),
+            (2, 2000.0, 2000.0),
+            (3, 3000.0, 2400.0),
+        ] {
+            rows.push(crate::bench::results::row(
+                "rr_all",
+                "stock_idle",
+                rep,
+                "rps",
+                stock,
+            ));
+            rows.push(crate::bench::results::row(
+                "rr_all",
+                "mus_boost",
+                rep,
+                "rps",
+                mus,
+            ));
+        }
+        let g = rr_ratio_groups(&Aggregate::from_rows(&rows));
+        let labels: Vec<&str> = g.iter().map(|g| g.label.as_str()).collect();
+        // only what was measured, then the bounds
+        assert_eq!(labels, ["mus boost, all CPUs", "targets"]);
+        let rps = g[0].values[0].unwrap();
+        assert_eq!((rps.median, rps.min, rps.max, rps.n), (0.9, 0.8, 1.0, 3));
+        assert_eq!(g[0].values[1], None);
+        assert_eq!(g[1].values[0].unwrap().median, RR_MIN_RPS_RATIO);
+        assert_eq!(g[1].values[1].unwrap().median, RR_MAX_P99_RATIO);
     }
 
     fn tempfile_dir() -> std::path::PathBuf {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
 
+use super::bpf_stats::{self, CostRun};
 use super::histogram::{Histogram, parse_padded};
 use super::theory::share_theory_pct;
 
@@ -47,10 +48,6 @@ fn cond_rep(value: &str) -> anyhow::Result<(&str, u32, &str)> {
     Ok((cond, rep, it.next().unwrap_or("").trim()))
 }
 
-/// The callbacks whose cost the `cost` benchmark reports, matched as suffixes of the
-/// struct_ops program names (`mus_enqueue`, `bpfland_enqueue`, `layered_enqueue`, ...).
-pub const HOT_CALLBACKS: &[&str] = &["enqueue", "dispatch", "select_cpu", "running", "stopping"];
-
 /// Parses "name=v name=v ..." words; `what` names the line for errors.
 fn pairs<'a>(text: &'a str, what: &dyn Fn() -> String) -> anyhow::Result<Vec<(&'a str, &'a str)>> {
     text.split_whitespace()
@@ -59,82 +56,6 @@ fn pairs<'a>(text: &'a str, what: &dyn Fn() -> String) -> anyhow::Result<Vec<(&'
                 .with_context(|| format!("{}: pair without '='", what()))
         })
         .collect()
-}
-
-/// One scheduler's struct_ops programs: name -> (run_time_ns, run_cnt).
-type ProgStats = BTreeMap<String, (f64, f64)>;
-
-fn prog_stats(text: &str, what: &dyn Fn() -> String) -> anyhow::Result<ProgStats> {
-    pairs(text, what)?
-        .into_iter()
-        .map(|(name, v)| {
-            let (t, n) = v
-                .split_once(':')
-                .with_context(|| format!("{}: {name} without run_time_ns:run_cnt", what()))?;
-            Ok((
-                name.to_string(),
-                (t.parse().with_context(what)?, n.parse().with_context(what)?),
-            ))
-        })
-        .collect()
-}
-
-/// What one `cost` measurement saw: program statistics around hackbench, the context
-/// switches and hackbench's time.
-#[derive(Default)]
-struct CostRun {
-    before: ProgStats,
-    after: ProgStats,
-    ctxt: Option<f64>,
-    seconds: Option<f64>,
-}
-
-impl CostRun {
-    /// Per hot callback: ns per call and calls; summed over the hot callbacks and over
-    /// every struct_ops program: ns per context switch.
-    fn rows(&self, cond: &str, rep: u32, out: &mut Vec<Row>) {
-        let delta = |name: &str| {
-            let (t1, n1) = self.after[name];
-            let (t0, n0) = self.before.get(name).copied().unwrap_or((0.0, 0.0));
-            (t1 - t0, n1 - n0)
-        };
-        let mut hot_ns = 0.0;
-        for cb in HOT_CALLBACKS {
-            let suffix = format!("_{cb}");
-            let (t, n) = self
-                .after
-                .keys()
-                .filter(|name| name.ends_with(&suffix))
-                .map(|name| delta(name))
-                .fold((0.0, 0.0), |a, d| (a.0 + d.0, a.1 + d.1));
-            hot_ns += t;
-            if n > 0.0 {
-                out.push(Row::new("cost", cond, rep, &format!("{cb}_ns"), t / n));
-            }
-            out.push(Row::new("cost", cond, rep, &format!("{cb}_calls"), n));
-        }
-        let all_ns: f64 = self.after.keys().map(|name| delta(name).0).sum();
-        if let Some(ctxt) = self.ctxt.filter(|c| *c > 0.0) {
-            out.push(Row::new("cost", cond, rep, "ctxt", ctxt));
-            out.push(Row::new(
-                "cost",
-                cond,
-                rep,
-                "hot_ns_per_ctxt",
-                hot_ns / ctxt,
-            ));
-            out.push(Row::new(
-                "cost",
-                cond,
-                rep,
-                "all_ns_per_ctxt",
-                all_ns / ctxt,
-            ));
-        }
-        if let Some(s) = self.seconds {
-            out.push(Row::new("cost", cond, rep, "seconds", s));
-        }
-    }
 }
 
 /// Rows of a `cgshare` line: "<bench> <cond> <rep> elapsed_cs=N name=usec ...". Each
@@ -179,6 +100,87 @@ fn cgshare_rows(value: &str, what: &dyn Fn() -> String, out: &mut Vec<Row>) -> a
         }
     }
     Ok(())
+}
+
+/// Rows of redis-benchmark's CSV line, "GET,rps,avg,min,p50,p95,p99,max" (ms).
+fn redis_benchmark_rows(
+    bench: &str,
+    c: &str,
+    r: u32,
+    line: &str,
+    what: &dyn Fn() -> String,
+    out: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let f: Vec<f64> = line
+        .split(',')
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .with_context(what)?;
+    let [rps, avg, _min, p50, _p95, p99, max] = f[..] else {
+        bail!("{}: expected redis-benchmark's 8 CSV fields", what())
+    };
+    for (metric, v) in [
+        ("rps", rps),
+        ("avg_ms", avg),
+        ("p50_ms", p50),
+        ("p99_ms", p99),
+        ("max_ms", max),
+    ] {
+        out.push(Row::new(bench, c, r, metric, v));
+    }
+    Ok(())
+}
+
+/// The rr benchmark's rows' benchmark for the guest's mode: "one" (confined to one CPU)
+/// is `rr_one`, "all" (unconfined) `rr_all`; then the line's condition, repeat and rest.
+fn rr_line(value: &str) -> anyhow::Result<(&'static str, &str, u32, &str)> {
+    let (mode, rest) = value.split_once(' ').context("no mode")?;
+    let bench = match mode {
+        "one" => "rr_one",
+        "all" => "rr_all",
+        _ => bail!("mode {mode:?}, not one or all"),
+    };
+    let (c, r, rest) = cond_rep(rest)?;
+    Ok((bench, c, r, rest))
+}
+
+/// Rows of an `rr` line: "<mode> <cond> <rep> requests=N ctxt=N target_us=N <CSV>":
+/// redis-benchmark's figures, and per request the context switches and the target's
+/// CPU time (server and client).
+fn rr_rows(value: &str, what: &dyn Fn() -> String, out: &mut Vec<Row>) -> anyhow::Result<()> {
+    let (bench, c, r, rest) = rr_line(value)?;
+    let (counts, csv) = rest.rsplit_once(' ').context("no CSV line")?;
+    redis_benchmark_rows(bench, c, r, csv, what, out)?;
+    let mut get = BTreeMap::new();
+    for (name, v) in pairs(counts, what)? {
+        get.insert(name, v.parse::<f64>().with_context(what)?);
+    }
+    let requests = get.get("requests").copied().filter(|n| *n > 0.0);
+    for (name, metric) in [("ctxt", "ctxt_per_req"), ("target_us", "cpu_us_per_req")] {
+        if let (Some(n), Some(v)) = (requests, get.get(name)) {
+            out.push(Row::new(bench, c, r, metric, v / n));
+        }
+    }
+    Ok(())
+}
+
+/// The row of an `rr_bpf` line, "<mode> <cond> <rep> <requests> <prog_stats> | <prog_stats>":
+/// the time every struct_ops program ran between the two, per request, in µs.
+fn rr_bpf_row(value: &str, what: &dyn Fn() -> String) -> anyhow::Result<Row> {
+    let (bench, c, r, rest) = rr_line(value)?;
+    let (before, after) = rest.split_once('|').context("no '|'")?;
+    let (requests, before) = before.trim().split_once(' ').unwrap_or((before.trim(), ""));
+    let requests: f64 = requests.parse().with_context(what)?;
+    anyhow::ensure!(requests > 0.0, "{}: no requests", what());
+    let ns = bpf_stats::total_ns(&bpf_stats::parse(before)?, &bpf_stats::parse(after)?);
+    Ok(Row::new(
+        bench,
+        c,
+        r,
+        "bpf_us_per_req",
+        ns / 1000.0 / requests,
+    ))
 }
 
 /// Parses every benchmark line of a run. Unknown keys are ignored.
@@ -231,27 +233,11 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                 }
             }
             "redis_sat" => {
-                // redis-benchmark's CSV: "GET,rps,avg,min,p50,p95,p99,max" (ms)
                 let (c, r, line) = cond_rep(value).with_context(ctx)?;
-                let f: Vec<f64> = line
-                    .split(',')
-                    .skip(1)
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()
-                    .with_context(ctx)?;
-                let [rps, avg, _min, p50, _p95, p99, max] = f[..] else {
-                    bail!("{}: expected redis-benchmark's 8 CSV fields", ctx())
-                };
-                for (metric, v) in [
-                    ("rps", rps),
-                    ("avg_ms", avg),
-                    ("p50_ms", p50),
-                    ("p99_ms", p99),
-                    ("max_ms", max),
-                ] {
-                    rows.push(Row::new("redis_sat", c, r, metric, v));
-                }
+                redis_benchmark_rows("redis_sat", c, r, line, &ctx, &mut rows)?;
             }
+            "rr" => rr_rows(value, &ctx, &mut rows).with_context(ctx)?,
+            "rr_bpf" => rows.push(rr_bpf_row(value, &ctx).with_context(ctx)?),
             "cgshare" => cgshare_rows(value, &ctx, &mut rows).with_context(ctx)?,
             "share" => {
                 // "<weight> <repeat> <target usec> <noise usec>"
@@ -289,7 +275,7 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
             }
             "cost_before" | "cost_after" => {
                 let (c, r, rest) = cond_rep(value).with_context(ctx)?;
-                let stats = prog_stats(rest, &ctx)?;
+                let stats = bpf_stats::parse(rest).with_context(ctx)?;
                 let run = cost.entry((c.into(), r)).or_default();
                 if key == "cost_before" {
                     run.before = stats;
@@ -342,7 +328,9 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
         rows.push(Row::new(bench, c, *r, "samples", h.total() as f64));
     }
     for ((c, r), run) in &cost {
-        run.rows(c, *r, &mut rows);
+        for (metric, v) in run.figures() {
+            rows.push(Row::new("cost", c, *r, &metric, v));
+        }
     }
     rows.sort_by(|a, b| {
         (&a.bench, &a.condition, a.repeat, &a.metric).cmp(&(
@@ -445,6 +433,44 @@ mod tests {
         assert_eq!(get(&rows, "health", "mus", 2, "ejected"), 1.0);
         assert!(parse(&kv("redis_sat mus_boost 1 GET,1,2")).is_err());
         assert!(parse(&kv("cgshare threads mus_boost 1 target")).is_err());
+    }
+
+    #[test]
+    fn rr_lines_become_per_mode_figures_and_per_request_costs() {
+        let rows = parse(&kv(
+            "rr one stock_idle 2 requests=20000 ctxt=12000 target_us=5000000 GET,4562.00,0.800,0.100,0.700,1.200,1.580,9.100\n\
+             rr all mus_boost 2 requests=20000 ctxt=6400 target_us=3700000 GET,9324.00,0.400,0.050,0.350,0.900,1.220,5.000\n\
+             rr_bpf one mus_boost 1 20000 mus_enqueue=1000:10 mus_running=0:0 | mus_enqueue=300001000:20010 mus_running=232000000:20000 mus_init_task=50000000:3",
+        ))
+        .unwrap();
+        // the mode names the benchmark: confined to one CPU, or not
+        assert_eq!(get(&rows, "rr_one", "stock_idle", 2, "rps"), 4562.0);
+        assert_eq!(get(&rows, "rr_one", "stock_idle", 2, "p99_ms"), 1.58);
+        assert_eq!(get(&rows, "rr_one", "stock_idle", 2, "ctxt_per_req"), 0.6);
+        assert_eq!(
+            get(&rows, "rr_one", "stock_idle", 2, "cpu_us_per_req"),
+            250.0
+        );
+        assert_eq!(get(&rows, "rr_all", "mus_boost", 2, "p50_ms"), 0.35);
+        assert_eq!(
+            get(&rows, "rr_all", "mus_boost", 2, "cpu_us_per_req"),
+            185.0
+        );
+        // every program's time, one that appeared meanwhile from zero: 582 ms / 20000
+        assert_eq!(get(&rows, "rr_one", "mus_boost", 1, "bpf_us_per_req"), 29.1);
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.bench == "rr_one" && r.condition == "mus_boost" && r.metric == "rps")
+        );
+        for bad in [
+            "rr two stock_idle 1 requests=1 ctxt=1 target_us=1 GET,1,1,1,1,1,1,1",
+            "rr one stock_idle 1 requests=1 ctxt=1 target_us=1 GET,1,2",
+            "rr_bpf one mus_boost 1 0 a=1:1 | a=2:2",
+            "rr_bpf one mus_boost 1 100 a=1:1 a=2:2",
+        ] {
+            assert!(parse(&kv(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,15 +4,15 @@
 use std::fmt::Write as _;
 
 use super::aggregate::{Aggregate, fmt_spread};
+use super::bpf_stats::HOT_CALLBACKS;
 use super::conditions::{
     BOOST_CONDITIONS, BYSTANDER_HOST_CONDITIONS, CONDITIONS, COST_CONDITIONS,
-    LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, THREADS_CONDITIONS,
-    bystander_conditions, label, latency_conditions,
+    LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, RR_CONDITIONS, RR_MODES,
+    THREADS_CONDITIONS, bystander_conditions, label, latency_conditions,
 };
 use super::dataset::Meta;
 use super::judge::{Check, MIN_ROUNDS, Verdict};
 use super::peer_table::peers_table;
-use super::results::HOT_CALLBACKS;
 use super::theory::{self, share_theory_pct};
 
 /// A table of `conds` (rows, those measured) against `cols` (header, metric, decimals).
@@ -82,6 +82,47 @@ fn latency_section(
             "With the host's CPU contended (one busy thread on the host during each of these conditions, interleaved with the quiet ones in the same rounds):\n"
         );
         cond_table(md, agg, bench, host, cols);
+    }
+}
+
+/// The columns of redis-benchmark's figures (results.rs), redis_sat's and rr's first.
+const REDIS_BENCHMARK_COLS: [(&str, &str, usize); 5] = [
+    ("requests/s", "rps", 0),
+    ("avg", "avg_ms", 3),
+    ("p50", "p50_ms", 3),
+    ("p99", "p99_ms", 3),
+    ("max", "max_ms", 3),
+];
+
+/// The request/response benchmark: a table per mode (confined to one CPU, unconfined).
+fn rr_section(md: &mut String, agg: &Aggregate) {
+    if !RR_MODES.iter().any(|(b, _, _)| agg.has_bench(b)) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Request/response, no noise (redis-benchmark -c 4 -t get, closed loop, server and client in the target cgroup), requests/s, ms, and per request\n\n\
+         Nothing else runs: what a boost costs where nothing contends. \"Confined\": the target's `cpuset.cpus` is one CPU (as kubelet's static CPU manager \
+         confines a Guaranteed pod). Per request: the target's CPU time (server and client) and the context switches of all CPUs. The BPF time per request \
+         comes from the same runs repeated with kernel.bpf_stats_enabled=1 after the others (so that no other figure pays the statistics); under TCG it is inflated.\n"
+    );
+    for (bench, mode, _) in RR_MODES {
+        bench_section(
+            md,
+            agg,
+            bench,
+            &format!("Target {mode}:\n"),
+            RR_CONDITIONS,
+            &[
+                &REDIS_BENCHMARK_COLS[..],
+                &[
+                    ("CPU µs/request", "cpu_us_per_req", 0),
+                    ("switches/request", "ctxt_per_req", 2),
+                    ("BPF µs/request", "bpf_us_per_req", 1),
+                ],
+            ]
+            .concat(),
+        );
     }
 }
 
@@ -240,15 +281,15 @@ pub fn markdown(meta: &Meta, agg: &Aggregate, checks: &[Check]) -> String {
          the target would take.\n",
         BOOST_CONDITIONS,
         &[
-            ("requests/s", "rps", 0),
-            ("avg", "avg_ms", 3),
-            ("p50", "p50_ms", 3),
-            ("p99", "p99_ms", 3),
-            ("max", "max_ms", 3),
-            ("target CPU, % of one", "target_cpu_pct", 0),
-            ("noise CPU, % of one", "noise_cpu_pct", 0),
-        ],
+            &REDIS_BENCHMARK_COLS[..],
+            &[
+                ("target CPU, % of one", "target_cpu_pct", 0),
+                ("noise CPU, % of one", "noise_cpu_pct", 0),
+            ],
+        ]
+        .concat(),
     );
+    rr_section(&mut md, agg);
     bench_section(
         &mut md,
         agg,
@@ -384,6 +425,9 @@ mod tests {
                 30.0,
             ));
             rows.push(row("limit", "bpfland_plain", rep, "lim_cpu_pct", 200.0));
+            rows.push(row("rr_one", "stock_idle", rep, "rps", 4500.0 * k));
+            rows.push(row("rr_one", "mus_boost", rep, "rps", 2300.0 * k));
+            rows.push(row("rr_one", "mus_boost", rep, "bpf_us_per_req", 26.6));
             for (c, v) in [
                 ("mus_idle", 300.0),
                 ("bpfland_idle", 200.0),
@@ -465,6 +509,18 @@ mod tests {
             host.contains("| floor: stock, noise, the probe SCHED_FIFO 90 (chrt -f 90), host contended | – | 7000 (7000–7000) |"),
             "{host}"
         );
+        // request/response: confined only, stock first, no unconfined table
+        let rr = &md[md.find("## Request/response, no noise").unwrap()..];
+        assert!(
+            rr.contains("Target confined to one CPU:\n\n| condition | requests/s |"),
+            "{rr}"
+        );
+        assert!(
+            rr.contains("| stock, idle | 4500 (4050–5400) | – | – | – | – | – | – | – |\n| mus, target boosted (4096) | 2300 (2070–2760) | – | – | – | – | – | – | 26.6 (26.6–26.6) |"),
+            "{rr}"
+        );
+        assert!(!rr.contains("Target unconfined"), "{rr}");
+        assert!(md.contains("| boost | rr, confined to one CPU, no noise: requests/s with mus boosted >= 0.95x stock's | paired rounds | median 0.51x"), "{md}");
         // the latency benchmark ran no host-contended conditions: no such table
         let lat = &md[md.find("## Wake-up latency").unwrap()..md.find("## Bystander").unwrap()];
         assert!(!lat.contains("host contended"), "{lat}");
