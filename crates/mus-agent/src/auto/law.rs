@@ -368,10 +368,12 @@ impl Controller {
         }
     }
 
-    /// The back-off and the weight before the probe, forgotten.
+    /// The back-off, the weight before the probe and the last change, forgotten:
+    /// a raise after this starts a new episode.
     fn end_probing(&mut self) {
         self.backoff = 1;
         self.probed_from = None;
+        self.last_change = Change::Held;
     }
 
     /// Doubles the back-off when a raise undoes a lowering, and remembers the
