@@ -252,9 +252,12 @@ fn a_resumed_boost_keeps_its_weight_and_new_bounds_apply_at_once() {
     assert!(d.to_string().contains("kept within 1024 to 2048"), "{d}");
 }
 
-/// The guest's recorded readings (`cargo xtask bench auto`, the mus_auto runs):
-/// see the file's header.
-const GUEST: &str = include_str!("fixtures/auto/guest_wait5ms.trace");
+/// The guest's recorded readings (`cargo xtask bench auto`, the mus_auto runs;
+/// see each file's header) with the wait p99 target they were taken under.
+const GUEST: [(&str, &str); 2] = [
+    (include_str!("fixtures/auto/guest_wait5ms.trace"), "5ms"),
+    (include_str!("fixtures/auto/guest_wait2ms.trace"), "2ms"),
+];
 /// The guest run's phases: noise from second 10 to second 30 of each run. A
 /// reading taken in second s covers the second before it, so the first one of
 /// the noise is taken in second 10 or 11, the first after it in 30 or 31.
@@ -292,11 +295,12 @@ fn guest_rounds(trace: &str) -> BTreeMap<u32, Vec<Sample>> {
     rounds
 }
 
-/// The bench's settings: a 5 ms wait p99 target, 1024 to 4096, x2 up, a 5 s cool-down.
-fn guest_controller() -> Controller {
+/// The bench's settings: a wait p99 target (`target`), 1024 to 4096, x2 up, a 5 s
+/// cool-down.
+fn guest_controller(target: &str) -> Controller {
     let spec = AutoSpec {
         target: TargetSpec {
-            wait_p99: Some("5ms".into()),
+            wait_p99: Some(target.into()),
             psi_some_avg10: None,
         },
         cool_down: "5s".into(),
@@ -305,18 +309,23 @@ fn guest_controller() -> Controller {
     Controller::new(spec.validate().unwrap())
 }
 
-/// Each round replayed through the law: (second, the weight after that second's
-/// reading).
-fn guest_weights() -> BTreeMap<u32, Vec<(u64, u32)>> {
-    guest_rounds(GUEST)
-        .into_iter()
-        .map(|(round, samples)| {
-            let mut c = guest_controller();
-            let w = samples
-                .iter()
-                .map(|s| (s.at.as_secs(), c.step(*s, Weight::MAX).to.get()))
-                .collect();
-            (round, w)
+/// Each round of each guest run replayed through the law under the target it
+/// was recorded with: ("target round", [(second, the weight after that second's
+/// reading)]).
+fn guest_weights() -> BTreeMap<String, Vec<(u64, u32)>> {
+    GUEST
+        .iter()
+        .flat_map(|&(trace, target)| {
+            guest_rounds(trace)
+                .into_iter()
+                .map(move |(round, samples)| {
+                    let mut c = guest_controller(target);
+                    let w = samples
+                        .iter()
+                        .map(|s| (s.at.as_secs(), c.step(*s, Weight::MAX).to.get()))
+                        .collect();
+                    (format!("{target} {round}"), w)
+                })
         })
         .collect()
 }
@@ -356,12 +365,12 @@ fn on_the_guests_readings_the_weight_is_back_to_1024_within_12_s_of_the_noise_le
     }
 }
 
-/// Closed loop against the guest's 5 ms target: steady noise, all of the wait
+/// Closed loop against a 5 ms target: steady noise, all of the wait
 /// behind other pods, for `noise_s` seconds, under which a second's reading is
 /// `wait_ms` of the weight held the second before; then the noise leaves (1 ms,
 /// other pods quiet). The weight after each second.
 fn closed_loop(noise_s: u64, quiet_s: u64, wait_ms: fn(u32) -> u64) -> Vec<(u64, u32, Reason)> {
-    let mut c = guest_controller();
+    let mut c = guest_controller("5ms");
     let mut out = Vec::new();
     for at in 1..=noise_s + quiet_s {
         let noisy = at <= noise_s;
@@ -387,10 +396,13 @@ fn held_off_noise(noise_s: u64, quiet_s: u64) -> Vec<(u64, u32, Reason)> {
 fn a_probe_that_misses_returns_to_the_weight_it_started_from() {
     // Guest run 6, round 1, in miniature (5 ms target, all of the wait behind
     // other pods): two misses raise to 4096; calm readings, then, a cool-down
-    // later, one step down a second until the reading of 1024 misses; after
-    // it the readings sit in the band (4 ms), as they did at 2048.
-    let waits = [8, 8, 1, 1, 1, 1, 1, 1, 1, 1, 8, 4, 4, 4, 4, 4];
-    let mut c = guest_controller();
+    // later, one step down per cool-down until the reading of 1024 misses;
+    // after it the readings sit in the band (4 ms), as they did at 2048.
+    let mut waits = vec![8, 8];
+    waits.extend([1; 16]);
+    waits.push(8);
+    waits.extend([4; 5]);
+    let mut c = guest_controller("5ms");
     let decisions: Vec<Decision> = waits
         .iter()
         .enumerate()
@@ -405,13 +417,30 @@ fn a_probe_that_misses_returns_to_the_weight_it_started_from() {
         })
         .collect();
     let w = weights(&decisions);
-    assert_eq!(
-        &w[..10],
-        &[2048, 4096, 4096, 4096, 4096, 4096, 4096, 3072, 2048, 1024]
-    );
-    // Doubled from the bottom it stopped at 2048 and was held there in the band
-    // for the rest of the noise; the weight before the probe held the noise off.
-    assert_eq!(&w[10..], &[4096; 6], "{decisions:?}");
+    let mut probe = vec![2048];
+    probe.extend([4096; 6]);
+    probe.extend([3072; 5]);
+    probe.extend([2048; 5]);
+    probe.push(1024);
+    assert_eq!(&w[..18], &probe[..], "{decisions:?}");
+    // Doubled from the bottom it would stop at 2048, held there in the band for
+    // the rest of the noise; the weight before the probe held the noise off.
+    assert_eq!(&w[18..], &[4096; 6], "{decisions:?}");
+}
+
+#[test]
+fn while_other_pods_are_busy_a_probe_steps_down_once_per_cool_down() {
+    // Noise that 3072 still holds off: the probe finds 3072 enough, and its
+    // next step, a cool-down later, misses and goes back to 4096. No second at
+    // 1024, where stepping every calm second took the guest's probes.
+    let run = closed_loop(30, 0, |w| if w >= 3072 { 1 } else { 8 });
+    let lowered: Vec<(u64, u32)> = run
+        .windows(2)
+        .filter(|w| w[1].1 < w[0].1)
+        .map(|w| (w[1].0, w[1].1))
+        .collect();
+    assert_eq!(lowered, [(8, 3072), (13, 2048), (25, 3072)], "{run:?}");
+    assert!(run[2..].iter().all(|&(_, w, _)| w >= 2048), "{run:?}");
 }
 
 #[test]

@@ -24,7 +24,11 @@
 //! - a lowering that the next miss undid doubles the cool-down before the next
 //!   one, up to [`MAX_BACKOFF`] times it (a probe that backs off), and that miss
 //!   raises the weight at least back to where the probe started: until the
-//!   other pods go quiet, the pod idles or it reads calm at the floor.
+//!   other pods go quiet, the pod idles or it reads calm at the floor;
+//! - while the wait is mostly behind other pods, each lowering waits a
+//!   cool-down of its own after the one before (a probe goes down one step at
+//!   a time); once the wait is mostly the pod's own or the other pods are
+//!   quiet, the weight steps down every calm sample.
 //!
 //! Why the back-off: a boost that holds the noise off reads calm, and the wait
 //! alone cannot tell "the boost is holding the noise off" from "the noise has
@@ -34,6 +38,16 @@
 //! permanent boost's over the noise). With the back-off a pod under steady
 //! noise probes at 5, 10, then every 20 s of a 5 s cool-down instead of every
 //! 5 s; once the other pods go quiet, the give-back takes one cool-down again.
+//!
+//! Why a probe steps once per cool-down while the wait is behind other pods: readings
+//! lag the weight by a second, so a probe that stepped every calm second went
+//! 4096, 3072, 2048, 1024 before its first miss came back, and those seconds
+//! at half the permanent boost's weight cost the pod 8-20 ms (run 8 of
+//! `evaluation/journal/auto.md`: the one probe of each round was the whole of
+//! auto's p99 excess, 1.24x the permanent boost's). One step, then a
+//! cool-down's readings of it, bounds what a probe can cost to one step's
+//! worth of latency. With the wait the pod's own, or other pods quiet, the boost
+//! holds nothing off and the give-back is not a probe: it steps each calm second.
 //!
 //! Why calm is judged over the window rather than every sample: on the guest
 //! the per-second wait p99 of a boosted pod jitters by 2-3x from second to
@@ -283,6 +297,9 @@ pub struct Controller {
     /// The weight held before the lowerings since the last raise began: what a
     /// miss among or after them returns to.
     probed_from: Option<Weight>,
+    /// When the weight was last lowered: while the wait is mostly behind other
+    /// pods, the next lowering waits a cool-down after it.
+    lowered_at: Option<Duration>,
 }
 
 impl Controller {
@@ -304,6 +321,7 @@ impl Controller {
             backoff: 1,
             last_change: Change::Held,
             probed_from: None,
+            lowered_at: None,
         }
     }
 
@@ -347,10 +365,13 @@ impl Controller {
                 Verdict::NeighbourMiss if from >= ceiling => (from, Reason::AtCeiling),
                 Verdict::NeighbourMiss => (self.raised(from, ceiling), Reason::NeighbourMiss),
                 Verdict::Calm | Verdict::Idle if from <= floor => (from, Reason::AtFloor),
-                Verdict::Calm | Verdict::Idle => self.lowered(sample.at, floor),
+                Verdict::Calm | Verdict::Idle => self.lowered(&sample, floor),
             }
         };
         self.weight = to;
+        if to < from {
+            self.lowered_at = Some(sample.at);
+        }
         let target = s.target;
         self.back_off(from, to);
         if reason == Reason::AtFloor {
@@ -413,15 +434,23 @@ impl Controller {
 
     /// Calm or idle above the floor: lower once the cool-down is over (idle for
     /// it: to the floor; no miss behind other pods for the cool-down, times the
-    /// back-off: a step).
-    fn lowered(&self, now: Duration, floor: Weight) -> (Weight, Reason) {
+    /// back-off, and while the wait is mostly behind other pods none since the
+    /// last lowering either: a step).
+    fn lowered(&self, sample: &Sample, floor: Weight) -> (Weight, Reason) {
+        let now = sample.at;
         let lasted =
             |since: Option<Duration>| since.map_or(Duration::ZERO, |s| now.saturating_sub(s));
         if lasted(self.idle_since) >= self.settings.cool_down {
             return (floor, Reason::Idle);
         }
         let cool_down = self.settings.cool_down * self.backoff;
-        let calm = lasted(self.no_miss_since);
+        // Calm with the wait mostly behind other pods: the boost may be what
+        // holds them off, so this lowering is a probe.
+        let probing = sample.neighbour_fraction.unwrap_or(1.0) >= NEIGHBOUR_MAJORITY;
+        let calm = match self.lowered_at {
+            Some(at) if probing => lasted(self.no_miss_since).min(now.saturating_sub(at)),
+            _ => lasted(self.no_miss_since),
+        };
         if calm < cool_down {
             return (
                 self.weight,
