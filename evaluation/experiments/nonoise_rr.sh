@@ -19,7 +19,8 @@
 # programs ran> bpf=<per program: name=ns/calls,...>" (the last two 0 and empty under
 # stock).
 # <scheduler> is "stock" or a binary passed with --bin, with its flags after colons
-# ("mus-runner:--no-preempt", "mus-runner:--sync-grace-us=0"); every mus run is boosted
+# ("mus-runner:--no-preempt", "mus-runner:--sync-grace-us=0"; with "mus-runner:--stats:1"
+# the round also prints the runner's last 30 lines, "@@MUS schedlog ..."); every mus run is boosted
 # with mus-agent's default weight. kernel.bpf_stats_enabled is on for the whole boot,
 # as it must be for bpf_ns: it costs stock nothing and every mus build the same (two
 # clock reads per program run; STATS=0 leaves it off, to see what that costs).
@@ -111,6 +112,8 @@ round() {
 		bench $1 $mode
 	done
 	[ $1 = stock ] && return
+	# With --stats among the flags, the runner's counters per second of the runs.
+	case $1 in *--stats*) tail -n 30 /tmp/sched.log | sed 's/^/@@MUS schedlog /' ;; esac
 	kill -TERM $SCHED_PID
 	wait $SCHED_PID
 	wait_state disabled 30
