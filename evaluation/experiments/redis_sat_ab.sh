@@ -24,7 +24,9 @@
 # "@@MUS ops <scheduler> <sched_ext's root/ops>" once it is attached (empty: it is not).
 # Optional: a file passed as /exp.conf (--file <host file>:/exp.conf) is sourced and may
 # set SCHEDS (the rounds' schedulers, in order; binaries passed with --bin, scx_layered,
-# or stock_alone: no scheduler and no noise), ROUNDS, N (requests per run) and MODE:
+# or stock_alone: no scheduler and no noise), ROUNDS, N (requests per run), CLIENT_CG
+# ("client": redis-benchmark in a cgroup of its own, unboosted, as a pod's client in
+# another pod; default "target", beside the server) and MODE:
 # "csv" (the default: one line per run), "hist" (also redis-benchmark's cumulative
 # distribution of latencies) or "mid" (N should then be 40000 or more: the CPU split of
 # target and noise and the requests/s over two seconds in the middle of the run, sampled
@@ -42,11 +44,13 @@
 # programs ran, in us> (pass bpftool with --tool bpftool).
 . /lib.sh
 SCHEDS="mus-runner-old mus-runner scx_layered" ROUNDS=4 N=15000 MODE=csv BPF_STATS=0
+CLIENT_CG=target
 [ -f /exp.conf ] && . /exp.conf
 [ $BPF_STATS = 1 ] && echo 1 >/proc/sys/kernel/bpf_stats_enabled
 
 mkcg target
 mkcg noise
+mkcg client
 
 redis_in_target
 
@@ -105,7 +109,7 @@ round() {
 	c0=$(ctxt) t0=$(usage target) n0=$(usage noise) s0=$(now_cs) p0=$(psi) b0=$(bpf_us)
 	r0=$(ipis RES) k0=$(ipis CAL) v0=$(srv nr_voluntary_switches)
 	i0=$(srv nr_involuntary_switches) m0=$(srv se.nr_migrations)
-	sh -c "echo \$\$ > $CG/target/cgroup.procs && exec redis-benchmark -p 6379 \
+	sh -c "echo \$\$ > $CG/$CLIENT_CG/cgroup.procs && exec redis-benchmark -p 6379 \
 		-c 4 -t get -n $N $([ $MODE = hist ] || echo --csv)" >/tmp/rb.out 2>/dev/null &
 	B=$!
 	[ $MODE = mid ] && mid_sample $1
