@@ -113,6 +113,14 @@ pub struct Sample {
     pub idle: bool,
 }
 
+impl Sample {
+    /// At least [`NEIGHBOUR_MAJORITY`] of the wait was behind other pods (all of it
+    /// when not attributed): a boost can cure most of it.
+    fn mostly_behind_others(&self) -> bool {
+        self.neighbour_fraction.unwrap_or(1.0) >= NEIGHBOUR_MAJORITY
+    }
+}
+
 /// Why the weight is what it is after a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -446,7 +454,7 @@ impl Controller {
         let cool_down = self.settings.cool_down * self.backoff;
         // Calm with the wait mostly behind other pods: the boost may be what
         // holds them off, so this lowering is a probe.
-        let probing = sample.neighbour_fraction.unwrap_or(1.0) >= NEIGHBOUR_MAJORITY;
+        let probing = sample.mostly_behind_others();
         let calm = match self.lowered_at {
             Some(at) if probing => lasted(self.no_miss_since).min(now.saturating_sub(at)),
             _ => lasted(self.no_miss_since),
@@ -520,7 +528,7 @@ pub(super) fn verdict(settings: &AutoSettings, sample: &Sample) -> Verdict {
         return Verdict::WrongSignal;
     };
     let share = sample.neighbour_fraction.unwrap_or(1.0);
-    let behind_others = share >= NEIGHBOUR_MAJORITY;
+    let behind_others = sample.mostly_behind_others();
     match (ratio > 1.0, behind_others) {
         (true, true) => Verdict::NeighbourMiss,
         // None of the wait behind other pods (none of them ran, or the wait was
