@@ -19,8 +19,12 @@
 # "@@MUS progs <build>_<phase> <name=ns:calls ...>" per run;
 #   python3 evaluation/experiments/wait_cost_summary.py <output> <build>_<phase> base_<phase>
 # pairs them (evaluation/journal/hotpath.md has the results).
+# Optional: /exp.conf (--file <conf>:/exp.conf) may set ROUNDS and PHASES (a subset of
+# "plain otherlim limited"), for example to weigh a change to the no-limit path alone.
 . /lib.sh
 . /switch_load.sh
+PHASES="plain otherlim limited"
+[ -f /exp.conf ] && . /exp.conf
 
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 mkcg load
@@ -50,7 +54,7 @@ while [ $r -le "${ROUNDS:-8}" ]; do
 		set -- "$@" "$b"
 		i=$((i - 1))
 	done
-	for phase in plain otherlim limited; do
+	for phase in $PHASES; do
 		for b in "$@"; do
 			run $b $phase
 		done

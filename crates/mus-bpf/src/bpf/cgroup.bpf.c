@@ -224,11 +224,16 @@ __hidden u64 task_share(struct task_struct *p, struct cgroup *cgrp,
  * map changes. The cgroup is read without a reference: a task migrating
  * concurrently may be resolved against its old cgroup, and is resolved again
  * on its next switch because the cached ID then differs.
+ * Cost, when nothing changed (every switch and wake-up): three dependent
+ * loads and two compares. The loads are direct (the verifier's guarded
+ * loads from a trusted task), not BPF_CORE_READ(): that is one
+ * bpf_probe_read_kernel() helper call per pointer, and took 14 % of
+ * ops.running's time (evaluation/journal/hotpath.md).
  */
 __hidden void refresh_task_boost(struct task_struct *p, struct task_ctx *tctx)
 {
-	struct cgroup *cgrp = BPF_CORE_READ(p, cgroups, dfl_cgrp);
-	u64 cgid = BPF_CORE_READ(cgrp, kn, id);
+	struct cgroup *cgrp = p->cgroups->dfl_cgrp;
+	u64 cgid = cgrp->kn->id;
 	u64 gen = map_gen;
 	int level, i;
 

@@ -86,12 +86,13 @@ static struct task_ctx *may_continue(struct task_struct *prev, u64 now)
  * siblings appeared until it slept), and pick_victim() weighs it from here,
  * like a task that just started. A kick that did not take the CPU is
  * forgotten, or the CPU would be spared every later waker for as long as
- * @prev runs on. Cost: one cgroup storage lookup, at a slice's end only.
+ * @prev runs on. @queued: whether this CPU's queues may hold tasks (if not,
+ * the slice is slice_ns without the two queue-length lookups). Cost: one
+ * cgroup storage lookup, at a slice's end only.
  */
-static void run_on(struct task_struct *prev, struct task_ctx *tctx, s32 cpu,
-		   u64 now)
+static void run_on(struct task_struct *prev, struct task_ctx *tctx,
+		   struct cpu_ctx *cctx, bool queued, u64 now)
 {
-	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
 	struct cgroup *cgrp;
 	struct cgrp_ctx *cgc;
 
@@ -100,7 +101,8 @@ static void run_on(struct task_struct *prev, struct task_ctx *tctx, s32 cpu,
 	cgrp = tctx->cgrp;
 	if (cgrp && (cgc = cgrp_ctx_of(cgrp)))
 		tctx->share = task_share(prev, cgrp, cgc);
-	scx_bpf_task_set_slice(prev, task_slice(cpu));
+	scx_bpf_task_set_slice(prev, queued ? task_slice(bpf_get_smp_processor_id()) :
+					      slice_ns);
 	if (cctx) {
 		cctx->vtime = prev->scx.dsq_vtime ?: 1;
 		cctx->started_at = now;
@@ -128,11 +130,10 @@ static void run_on(struct task_struct *prev, struct task_ctx *tctx, s32 cpu,
  * A head this CPU may not run (affinity, cpuset) is not owed this CPU.
  */
 static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
-			 s32 cpu, bool has_next, u64 next_vtime,
-			 struct task_struct *next, u64 now)
+			 struct cpu_ctx *cctx, s32 cpu, bool has_next,
+			 u64 next_vtime, struct task_struct *next, u64 now)
 {
-	struct cpu_ctx *cctx = lookup_cpu_ctx(cpu);
-	bool kicked = cctx && cctx->kicked;
+	bool kicked = cctx && cctx->kicked, queued = has_next;
 	u64 deadline, end;
 
 	if (!tctx)
@@ -168,7 +169,7 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 	 * Only a task that stays gets a slice: one that goes back to the queue
 	 * with a slice left would be put at the head of the local queue.
 	 */
-	run_on(prev, tctx, cpu, now);
+	run_on(prev, tctx, cctx, queued, now);
 	return true;
 }
 
@@ -189,6 +190,7 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	s32 steal = -1;
 
 	u64 now = scx_bpf_now();
+	struct cpu_ctx *cctx = this_cpu_ctx();
 	struct task_ctx *ptctx;
 
 	release_throttled();
@@ -215,7 +217,7 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	}
 
 	/* no ops.stopping/running in between: keep_running() charged it */
-	if (keep_running(prev, ptctx, cpu, has_head || steal >= 0,
+	if (keep_running(prev, ptctx, cctx, cpu, has_head || steal >= 0,
 			 steal >= 0 ? steal_v : head_vtime,
 			 steal >= 0 ? NULL : own_first ? own : shared, now))
 		return;
@@ -252,7 +254,7 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	 * let go: ops.enqueue holds it back.
 	 */
 	if (ptctx)
-		run_on(prev, ptctx, cpu, now);
+		run_on(prev, ptctx, cctx, true, now);
 }
 
 void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
@@ -325,7 +327,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	scx_bpf_task_set_slice(p, slice);
 
 	stat_add(tctx->boost ? MUS_STAT_RUN_BOOSTED : MUS_STAT_RUN_NORMAL, 1);
-	cctx = lookup_cpu_ctx(cpu);
+	cctx = this_cpu_ctx();
 	if (cctx) {
 		cctx->vtime = p->scx.dsq_vtime ?: 1;
 		cctx->started_at = now;
@@ -346,7 +348,7 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 	u64 now = scx_bpf_now(), due = 0;
 
 	/* nothing of ours runs here until the next ops.running */
-	cctx = lookup_cpu_ctx(bpf_get_smp_processor_id());
+	cctx = this_cpu_ctx();
 	if (cctx)
 		cctx->vtime = 0;
 

@@ -164,16 +164,17 @@
  *   brought up to date); the starvation scan, at most ten times a second on
  *   one CPU, is O(L + CPUs + queued).
  * Run-queue wait histograms (waits.bpf.c, on unless --no-wait-histograms):
- *   running adds a per-CPU hash lookup; stopping of a task that stays
- *   runnable a storage lookup; all O(1), no atomics.
+ *   running adds a per-CPU hash lookup (a fifth of its time); stopping of a
+ *   task that stays runnable a storage lookup; all O(1), no atomics.
  * As measured (evaluation/journal/hotpath.md: stress-ng --switch in a TCG
  * guest, 2 vCPUs, kernel 7.3.4, BPF run time per call from bpf_stats, the
  * median of 5 rounds; TCG inflates every figure several times and cannot
- * show cache-line or lock contention, so read them against each other):
- * running 7.5 us, stopping 3.6, runnable 2.8, quiescent 1.7, enqueue 14.2,
- * select_cpu 8.4, dispatch 18.8; all callbacks 53 us per switch. With the
- * switching cgroup under a cpu.max it never reaches: running 8.5 us,
- * stopping 5.2, tick 7.7; 64 us per switch.
+ * show cache-line or lock contention, so read them against each other;
+ * 2026-12-05, round two): running 6.1 us, stopping 3.3, runnable 2.4,
+ * quiescent 1.3, enqueue 12.2, select_cpu 8.0, dispatch 19.5; all callbacks
+ * 42 us per switch. With the switching cgroup under a cpu.max it never
+ * reaches: running 7.1 us, stopping 4.6, tick 9.6; 48 us per switch.
+ * scx_bpfland's running took 1.9 us in the last bench: ours is about 3x.
  */
 #include "mus.bpf.h"
 
@@ -303,6 +304,19 @@ __hidden struct cpu_ctx *lookup_cpu_ctx(s32 cpu)
 	u32 zero = 0;
 
 	return bpf_map_lookup_percpu_elem(&cpu_ctxs, &zero, cpu);
+}
+
+/*
+ * The context of the CPU this runs on. Not lookup_cpu_ctx(this CPU): from
+ * 6.10 on the verifier inlines bpf_map_lookup_elem() on a per-CPU array into
+ * a few instructions, where bpf_map_lookup_percpu_elem() stays a helper call
+ * (ops.stopping took 14 % less time per switch, evaluation/journal/hotpath.md).
+ */
+__hidden struct cpu_ctx *this_cpu_ctx(void)
+{
+	u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cpu_ctxs, &zero);
 }
 
 /* @p's context, or NULL (no error: callers on racy paths tolerate it). */

@@ -328,6 +328,7 @@ static __always_inline bool dying(const struct task_struct *p)
 /* main.bpf.c */
 __hidden void stat_add(u32 idx, u64 delta);
 __hidden struct cpu_ctx *lookup_cpu_ctx(s32 cpu);
+__hidden struct cpu_ctx *this_cpu_ctx(void);
 __hidden struct task_ctx *task_ctx_of(struct task_struct *p);
 __hidden struct task_ctx *lookup_task_ctx(struct task_struct *p);
 __hidden struct cgrp_ctx *cgrp_ctx_of(struct cgroup *cgrp);
@@ -353,7 +354,7 @@ __hidden s32 init_bw_timer(void);
 
 /* queues.bpf.c */
 __hidden bool may_move(const struct task_struct *p);
-__hidden bool cache_hot(struct task_struct *p, u64 now);
+__hidden bool cache_hot(const struct task_ctx *tctx, u64 now);
 __hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere);
 __hidden u64 slice_for(u32 llc, u64 waiting);
 __hidden u64 task_slice(s32 cpu);

@@ -46,11 +46,9 @@ __hidden bool may_move(const struct task_struct *p)
 	return !p->migration_disabled;
 }
 
-/* Whether @p ran less than MIGRATION_COST_NS before @now. */
-__hidden bool cache_hot(struct task_struct *p, u64 now)
+/* Whether the task of @tctx (NULL: none) ran less than MIGRATION_COST_NS before @now. */
+__hidden bool cache_hot(const struct task_ctx *tctx, u64 now)
 {
-	struct task_ctx *tctx = task_ctx_of(p);
-
 	return tctx && tctx->stopped_at && now - tctx->stopped_at < MIGRATION_COST_NS;
 }
 
@@ -239,7 +237,7 @@ __hidden s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime)
 		if (l == llc)
 			continue;
 		head = __COMPAT_scx_bpf_dsq_peek(LLC_DSQ(l));
-		if (!head || (idle && cache_hot(head, now)))
+		if (!head || (idle && cache_hot(task_ctx_of(head), now)))
 			continue;
 		v = steal_vtime(head);
 		if (best < 0 || time_before(v, *vtime)) {

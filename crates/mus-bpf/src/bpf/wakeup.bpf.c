@@ -192,7 +192,7 @@ static s32 kick_for_head(u64 dsq, struct task_struct *p, u64 now)
 {
 	struct task_struct *head = __COMPAT_scx_bpf_dsq_peek(dsq);
 
-	if (!head || head == p || cache_hot(head, now))
+	if (!head || head == p || cache_hot(task_ctx_of(head), now))
 		return -1;
 	return scx_bpf_pick_idle_cpu(head->cpus_ptr, 0);
 }
@@ -319,7 +319,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * its own time (evaluation/journal/experiments.md, "Remote inserts"). One exception
 	 * below.
 	 */
-	idle = pick_idle_near(p, cpu, !cache_hot(p, now));
+	idle = pick_idle_near(p, cpu, !cache_hot(tctx, now));
 	if (idle == cpu) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
