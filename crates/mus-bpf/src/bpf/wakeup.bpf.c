@@ -6,10 +6,10 @@
 #include "mus.bpf.h"
 
 /*
- * Whether @victim's current task should give way to a waking task of boost
- * @boost placed at @vtime (woken by a sync wake-up if @sync), and by how much
- * its deadline is later than @vtime (0: not later, or not ours). A waker
- * boosted more may be @credit further ahead (below).
+ * Whether @victim's current task should give way, at @now, to a waking task
+ * of boost @boost placed at @vtime (woken by a sync wake-up if @sync), and by
+ * how much its deadline is later than @vtime (0: not later, or not ours). A
+ * waker boosted more may be its wake credit further ahead (below).
  *
  * The running task's deadline, as in EEVDF, is the vtime at which its slice
  * ends: where its slice, charged at its share, takes it (or its vtime now, if
@@ -29,10 +29,10 @@
  * before these deadlines, and 3.1-3.6 s with this.
  */
 __attribute__((noinline))
-u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 credit, bool sync)
+u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
 {
 	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
-	u64 cur, end, now = scx_bpf_now();
+	u64 cur, end;
 
 	if (!cctx || !cctx->vtime || cctx->kicked)
 		return 0;
@@ -72,7 +72,7 @@ u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 credit, bool sync)
 	 * about 20 (evaluation/journal/experiments.md, redis_sat_ab.sh).
 	 */
 	if (boost > cctx->boost)
-		cur += credit;
+		cur += wake_credit(boost);
 	return time_before(vtime, cur) ? cur - vtime : 0;
 }
 
@@ -89,13 +89,14 @@ u64 lead_over(s32 victim, u64 vtime, u32 boost, u64 credit, bool sync)
  * the local CPU needs no IPI, which is most of a wake-up's cost when the
  * alternative is only a little further ahead. Tolerated race: CPU states are
  * read without locks, so a CPU that switched tasks meanwhile may be preempted
- * needlessly; its dispatch then keeps the right task.
+ * needlessly; its dispatch then keeps the right task. A random CPU that is
+ * @p's own is not weighed twice (on a cache of two CPUs one of them always
+ * is).
  */
 static s32 pick_victim(struct task_struct *p, const struct task_ctx *tctx,
-		       bool sync)
+		       bool sync, u64 now)
 {
-	u64 credit = wake_credit(tctx->boost);
-	s32 best = -1, cpu = scx_bpf_task_cpu(p), i;
+	s32 best = -1, own = scx_bpf_task_cpu(p), cpu = own, i;
 	u64 lead, best_lead = 0;
 	u32 llc = llc_of(cpu), n = llc_nr_cpus(llc);
 	/* the second CPU is 1..n-1 places after the first, modulo n */
@@ -103,11 +104,14 @@ static s32 pick_victim(struct task_struct *p, const struct task_ctx *tctx,
 	u32 step = n > 1 ? 1 + bpf_get_prandom_u32() % (n - 1) : 0;
 
 	bpf_for(i, 0, p->nr_cpus_allowed == 1 ? 1 : 3) {
-		if (i)
+		if (i) {
 			cpu = llc_cpu(llc, first + (i - 1) * step);
+			if (cpu == own)
+				continue;
+		}
 		if (cpu < 0 || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
 			continue;
-		lead = lead_over(cpu, p->scx.dsq_vtime, tctx->boost, credit, sync);
+		lead = lead_over(cpu, p->scx.dsq_vtime, tctx->boost, sync, now);
 		if (!i && lead && cpu == bpf_get_smp_processor_id())
 			return cpu;
 		/* the previous CPU wins ties: its cache is warm */
@@ -152,7 +156,23 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	bool is_idle = false;
 	s32 cpu;
 
-	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	/*
+	 * The kernel's pick is not told SCX_WAKE_SYNC. With it, while any CPU
+	 * is idle, it returns the waker's CPU (wake-affine: the waker is about
+	 * to sleep) before it looks at whether the wakee's own CPU is idle, and
+	 * does not claim it; a request/response pair on two CPUs was pulled onto
+	 * one: ops.enqueue then found the wakee's CPU idle and queued the wakee
+	 * for it, a queue and a kick later than a direct insert, or the waker's
+	 * CPU took it once the waker slept (a migration). Without the flag the
+	 * wakee goes straight to its own CPU when that is idle, as the kernel's
+	 * fair class ends up doing (select_idle_sibling()). Redis and
+	 * redis-benchmark unconfined with nothing else running: 0.77x stock's
+	 * requests/s with the flag, 1.13x without, in the same boot
+	 * (evaluation/journal/nonoise.md). The flag still counts for the sync
+	 * grace (lead_over()).
+	 */
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags & ~SCX_WAKE_SYNC,
+				     &is_idle);
 	if (!(tctx = lookup_task_ctx(p)))
 		return cpu;
 	/* ops.enqueue is not told; it reads (and clears) this */
@@ -347,7 +367,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * boosted waker first, takes @p from the queue in its dispatch.
 	 */
 	if (idle < 0 && preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
-		victim = pick_victim(p, tctx, sync);
+		victim = pick_victim(p, tctx, sync, now);
 	if (victim >= 0 && claim_victim(victim, tctx->boost) && victim == cpu) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns,
 				   enq_flags | SCX_ENQ_PREEMPT);
