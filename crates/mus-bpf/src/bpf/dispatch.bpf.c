@@ -86,12 +86,11 @@ static struct task_ctx *may_continue(struct task_struct *prev, u64 now)
  * siblings appeared until it slept), and pick_victim() weighs it from here,
  * like a task that just started. A kick that did not take the CPU is
  * forgotten, or the CPU would be spared every later waker for as long as
- * @prev runs on. @queued: whether this CPU's queues may hold tasks (if not,
- * the slice is slice_ns without the two queue-length lookups). Cost: one
- * cgroup storage lookup, at a slice's end only.
+ * @prev runs on, for @slice. Cost: one cgroup storage lookup, at a slice's
+ * end only.
  */
 static void run_on(struct task_struct *prev, struct task_ctx *tctx,
-		   struct cpu_ctx *cctx, bool queued, u64 now)
+		   struct cpu_ctx *cctx, u64 slice, u64 now)
 {
 	struct cgroup *cgrp;
 	struct cgrp_ctx *cgc;
@@ -101,8 +100,7 @@ static void run_on(struct task_struct *prev, struct task_ctx *tctx,
 	cgrp = tctx->cgrp;
 	if (cgrp && (cgc = cgrp_ctx_of(cgrp)))
 		tctx->share = task_share(prev, cgrp, cgc);
-	scx_bpf_task_set_slice(prev, queued ? task_slice(bpf_get_smp_processor_id()) :
-					      slice_ns);
+	scx_bpf_task_set_slice(prev, slice);
 	if (cctx) {
 		cctx->vtime = prev->scx.dsq_vtime ?: 1;
 		cctx->started_at = now;
@@ -167,9 +165,11 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 		stat_add(MUS_STAT_KICKS_REFUSED, 1);
 	/*
 	 * Only a task that stays gets a slice: one that goes back to the queue
-	 * with a slice left would be put at the head of the local queue.
+	 * with a slice left would be put at the head of the local queue. With
+	 * both of this CPU's queues empty it is slice_ns, without the two
+	 * queue-length lookups.
 	 */
-	run_on(prev, tctx, cctx, queued, now);
+	run_on(prev, tctx, cctx, queued ? task_slice(cpu) : slice_ns, now);
 	return true;
 }
 
@@ -254,7 +254,7 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	 * let go: ops.enqueue holds it back.
 	 */
 	if (ptctx)
-		run_on(prev, ptctx, cctx, true, now);
+		run_on(prev, ptctx, cctx, task_slice(cpu), now);
 }
 
 void BPF_STRUCT_OPS(mus_running, struct task_struct *p)

@@ -87,9 +87,9 @@
  * in .rodata) has a vtime-ordered queue its CPUs share, and each CPU one for
  * the tasks that may run nowhere else. A task is queued where it last ran
  * (or where ops.select_cpu placed it: the kernel's idle search, not told of
- * sync wake-ups, tries the previous CPU, then its cache, then anywhere),
- * so a CPU serves its own cache first and no lock or
- * queue cache line is shared between caches on an ordinary dispatch. vtime
+ * sync wake-ups, tries the previous CPU, then its cache, then anywhere), so
+ * a CPU serves its own cache first and no lock or queue cache line is shared
+ * between caches on an ordinary dispatch. vtime
  * is one currency across queues, which is what keeps the guarantees above
  * node-wide: a CPU also peeks at other caches' heads (every other cache up to
  * three caches, else two at random) and takes one that is owed the CPU by
