@@ -35,9 +35,6 @@ struct {
 /* Bumped when any cgroup's contribution changes: cached shares expire. */
 private(MUS_HWGEN) u64 hweight_gen = 1;
 
-/* Serialises changes of contributions ([lock] fields of struct cgrp_ctx). */
-private(MUS_TREE) struct bpf_spin_lock cgrp_lock;
-
 /*
  * Bumped by the map scan whenever high_prio_cgroups changed (and when a
  * cgroup's cpu.idle changes): boosts are resolved again.
@@ -81,7 +78,7 @@ static bool sync_contribution(struct cgrp_ctx *cgc, struct cgrp_ctx *pcgc)
 	bool changed = false;
 	u64 target;
 
-	bpf_spin_lock(&cgrp_lock);
+	bpf_spin_lock(&pcgc->lock);
 	target = (cgc->nr_tasks > 0 || cgc->nr_active_children > 0) ?
 		 cgc->weight_in_parent : 0;
 	if (target != cgc->contributed) {
@@ -93,7 +90,7 @@ static bool sync_contribution(struct cgrp_ctx *cgc, struct cgrp_ctx *pcgc)
 		cgc->contributed = target;
 		changed = true;
 	}
-	bpf_spin_unlock(&cgrp_lock);
+	bpf_spin_unlock(&pcgc->lock);
 	return changed;
 }
 
@@ -149,7 +146,7 @@ static bool refresh_boost(struct cgroup *cgrp, struct cgrp_ctx *cgc)
  * ancestor's boost on the way. A cgroup that is not active yet is counted as
  * if it had just joined its siblings.
  *
- * Tolerated race: the sums are read without cgrp_lock, so a concurrent
+ * Tolerated race: the sums are read without their lock, so a concurrent
  * activation can make one computation use a sum from before it; that
  * activation bumped hweight_gen, so the next charge recomputes.
  */

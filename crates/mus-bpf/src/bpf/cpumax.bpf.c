@@ -196,7 +196,7 @@ __hidden s64 charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now,
 }
 
 /* Arms the timer that wakes a CPU at @at, unless it is armed for earlier. */
-static void release_due(u64 at)
+__hidden void release_due(u64 at)
 {
 	u64 due = bw_release_at, now = scx_bpf_now();
 	struct bw_timer *t;
@@ -330,22 +330,25 @@ int throttle_heads(u64 dsq, u64 now)
 }
 
 /*
- * Moves the throttled tasks that may run again back to their queues (and
- * kicks an idle CPU for each). Called from every ops.dispatch, so that tasks
- * held back under a limit that was then removed are released too; costs one
- * queue-length read unless tasks are due. O(throttled tasks) then. Global,
- * as throttle_heads() is.
+ * Moves the throttled tasks that may run again at @now back to their queues
+ * (and kicks an idle CPU for each). Called from every ops.dispatch; costs one
+ * load unless a release is due (bw_release_at): every throttle sets one
+ * (release_due()), and so does a limit that is removed or changed, so that
+ * tasks held back under it are released at once. O(throttled tasks) then.
+ * Tolerated race: a task throttled by ops.enqueue on another CPU is inserted
+ * only after that callback returns, so a pass that began meanwhile may miss
+ * it and set no release for it; the starvation scan (rescue_starving())
+ * sets one for now whenever tasks are throttled and none is set, so such a
+ * task waits at most RESCUE_SCAN_NS longer. (Before, every dispatch read the
+ * queue's length, a kfunc, for this.) Global, as throttle_heads() is.
  */
 __attribute__((noinline))
-int release_throttled(void)
+int release_throttled(u64 now)
 {
-	u64 now, due = bw_release_at, next = 0;
+	u64 due = bw_release_at, next = 0;
 	struct task_struct *p;
 
-	if (!scx_bpf_dsq_nr_queued(THROTTLED_DSQ))
-		return 0;
-	now = scx_bpf_now();
-	if (due && time_before(now, due))
+	if (!due || time_before(now, due))
 		return 0;
 	if (__sync_val_compare_and_swap(&bw_release_at, due, 0) != due)
 		return 0;

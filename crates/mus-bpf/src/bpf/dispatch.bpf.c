@@ -193,8 +193,8 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	struct cpu_ctx *cctx = this_cpu_ctx();
 	struct task_ctx *ptctx;
 
-	release_throttled();
-	rescue_starving();
+	release_throttled(now);
+	rescue_starving(now);
 	throttle_heads(LLC_DSQ(llc), now);
 	throttle_heads(CPU_DSQ(cpu), now);
 	ptctx = may_continue(prev, now);

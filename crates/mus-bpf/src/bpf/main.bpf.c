@@ -67,8 +67,9 @@
  * The tree is kept current by counting runnable tasks per cgroup
  * (ops.runnable / ops.quiescent: two atomics on the task's cgroup). Only
  * when a cgroup goes from idle to runnable or back does its contribution
- * propagate upwards (one short critical section per level, under one global
- * spin lock, stopping at the first ancestor whose activity did not change),
+ * propagate upwards (one short critical section per level, under the
+ * parent's spin lock, stopping at the first ancestor whose activity did not
+ * change),
  * and hweight_gen is bumped so that cached shares are recomputed. A cgroup
  * caches its share with the generation it was computed at; recomputing walks
  * from the root down (one kfunc and one storage lookup per level: 4-5 levels
@@ -144,7 +145,8 @@
  * reaching its state is one cgroup storage lookup.
  * select_cpu: the kernel's idle-CPU search (topology-aware), one task storage
  *   lookup; a placement, O(1).
- * enqueue: O(1): an idle-CPU pick in the cache's mask then anywhere, else a
+ * enqueue: O(1): an idle-CPU pick (the task's CPU, then the cache's mask,
+ *   then anywhere; the task's CPU only when it may run nowhere else), else a
  *   victim check of at most three CPUs of the cache (the task's, alone when
  *   the wake-up is handled on it and its task is ahead; else also two random
  *   ones), an insert into the cache's queue (a boosted waker's also peeks at
@@ -152,7 +154,7 @@
  *   the idle CPU or the victim is the task's own) and a kick; O(D) for a
  *   task in a limited subtree (cpu.max on its path), O(1) otherwise.
  * runnable/quiescent: one storage lookup, two atomics; O(D) lock sections
- *   only when a cgroup's activity changes.
+ *   (each under the parent's lock) only when a cgroup's activity changes.
  * running: O(1) with a cached share, O(D) after the tree changed (and O(D)
  *   in a limited subtree). stopping: O(1); O(D) in a limited subtree. tick:
  *   nothing without cpu.max; one O(D) walk (charge and check) in a limited
@@ -160,7 +162,8 @@
  * dispatch: O(1) on a busy CPU (peeks at its two queues and at most three
  *   other caches' heads, then one move; one more task storage lookup, the
  *   head's, when a slice ends behind it); O(L) peeks on a CPU that would
- *   otherwise go idle; O(throttled) only when throttled tasks are due; at a
+ *   otherwise go idle; one load for the throttled tasks, O(throttled) only
+ *   when a release is due; at a
  *   slice's end where prev stays, one cgroup storage lookup (its share is
  *   brought up to date); the starvation scan, at most ten times a second on
  *   one CPU, is O(L + CPUs + queued).

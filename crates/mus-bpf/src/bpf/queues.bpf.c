@@ -53,11 +53,17 @@ __hidden bool cache_hot(const struct task_ctx *tctx, u64 now)
 }
 
 /*
- * An idle CPU for @p, near @cpu: first in @cpu's cache (when @p may run on
- * all of that cache's CPUs, so that the cache's mask needs no intersection
- * with @p's: a task whose cpuset covers the cache keeps its locality), then,
- * if @anywhere, anywhere @p may run. Claims it (clears its idle bit); -1 if
- * none.
+ * An idle CPU for @p, near @cpu, in the order of the kernel's own pick that
+ * ops.select_cpu uses (scx_bpf_select_cpu_dfl()), so that one rule places a
+ * task on an idle CPU whichever callback finds it: @cpu itself (its cache is
+ * the warmest), then its cache (when @p may run on all of that cache's CPUs,
+ * so that the cache's mask needs no intersection with @p's: a task whose
+ * cpuset covers the cache keeps its locality), then, if @anywhere, anywhere
+ * @p may run. Claims it (clears its idle bit); -1 if none. Unlike the
+ * kernel's pick it does not look for a wholly idle SMT core first. Cost: two
+ * kfuncs for a task that may run on @cpu alone (a pod confined by a cpuset,
+ * whose wake-ups come here without ops.select_cpu), one search more for
+ * others when @cpu is busy.
  */
 __hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere)
 {
@@ -66,6 +72,13 @@ __hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere)
 	struct llc_mask *m;
 	s32 idle;
 
+	if (bpf_cpumask_test_cpu(cpu, p->cpus_ptr)) {
+		if (scx_bpf_test_and_clear_cpu_idle(cpu))
+			return cpu;
+		/* its only CPU is busy: nothing to search */
+		if (p->nr_cpus_allowed == 1)
+			return -1;
+	}
 	if (nr_llcs <= 1)
 		return scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
 	/*
@@ -167,18 +180,21 @@ int rescue_from(u64 dsq, u64 now, u32 budget)
 }
 
 /*
- * Rescues starving tasks (see RESCUE_AFTER_NS), if the last scan is older
- * than RESCUE_SCAN_NS. One CPU scans at a time (the compare-and-swap); at
- * most ten times a second, O(queues + queued tasks).
+ * Rescues starving tasks (see RESCUE_AFTER_NS), if the last scan at @now is
+ * older than RESCUE_SCAN_NS. One CPU scans at a time (the compare-and-swap);
+ * at most ten times a second, O(queues + queued tasks). It also backs up
+ * release_throttled(): throttled tasks with no release set get one now.
  */
-__hidden void rescue_starving(void)
+__hidden void rescue_starving(u64 now)
 {
-	u64 now = scx_bpf_now(), last = last_starvation_scan;
+	u64 last = last_starvation_scan;
 	u32 i;
 
 	if (now - last < RESCUE_SCAN_NS ||
 	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
 		return;
+	if (!bw_release_at && scx_bpf_dsq_nr_queued(THROTTLED_DSQ))
+		release_due(now);
 	bpf_for(i, 0, nr_llcs)
 		rescue_from(LLC_DSQ(i), now, RESCUES_PER_CPU * llc_nr_cpus(i));
 	bpf_for(i, 0, nr_cpus)

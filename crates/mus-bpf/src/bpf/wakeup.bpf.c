@@ -98,12 +98,15 @@ static s32 pick_victim(struct task_struct *p, const struct task_ctx *tctx,
 {
 	s32 best = -1, own = scx_bpf_task_cpu(p), cpu = own, i;
 	u64 lead, best_lead = 0;
-	u32 llc = llc_of(cpu), n = llc_nr_cpus(llc);
-	/* the second CPU is 1..n-1 places after the first, modulo n */
-	u32 first = bpf_get_prandom_u32() % n;
-	u32 step = n > 1 ? 1 + bpf_get_prandom_u32() % (n - 1) : 0;
+	u32 llc = llc_of(cpu), n = llc_nr_cpus(llc), first = 0, step = 0;
+	bool others = p->nr_cpus_allowed > 1 && n > 1;
 
-	bpf_for(i, 0, p->nr_cpus_allowed == 1 ? 1 : 3) {
+	if (others) {
+		/* the second CPU is 1..n-1 places after the first, modulo n */
+		first = bpf_get_prandom_u32() % n;
+		step = 1 + bpf_get_prandom_u32() % (n - 1);
+	}
+	bpf_for(i, 0, others ? 3 : 1) {
 		if (i) {
 			cpu = llc_cpu(llc, first + (i - 1) * step);
 			if (cpu == own)
