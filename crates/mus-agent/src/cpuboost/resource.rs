@@ -122,7 +122,8 @@ pub struct CPUBoostStatus {
     /// Nodes with a pod boosted now.
     #[serde(default)]
     pub active_nodes: u32,
-    /// One item per node with a boosted pod, each written by that node's agent.
+    /// One item per node with a boosted pod, each written by that node's agent; the
+    /// other agents remove the item of a node that no longer exists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["node".into()]))]
     pub nodes: Vec<NodeBoost>,

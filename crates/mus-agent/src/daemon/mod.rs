@@ -7,7 +7,8 @@
 //! gets its [`refusal`]), plans the map's changes ([`reconcile`], pure too),
 //! applies them (where mus is not attached, through `cpu.weight` instead:
 //! [`fallback`]), and reports on the objects ([`boost_report`], with [`events`]); the
-//! [`auto_loop`] moves the weights of auto boosts between passes. What the daemon
+//! [`auto_loop`] moves the weights of auto boosts between passes, and the items of
+//! deleted nodes leave the objects' status ([`stale_nodes`]). What the daemon
 //! serves: [`metrics`] over [`http`]; one daemon
 //! per map ([`instance_lock`]). What it watches: this node's pods and the
 //! [`namespace_watch`]es its policy needs, each object kept as [`trim`] leaves it.
@@ -29,6 +30,7 @@ pub mod pod_cpu;
 pub mod policy;
 pub mod reconcile;
 pub mod refusal;
+pub mod stale_nodes;
 pub mod trim;
 pub mod watch;
 pub mod wishes;

@@ -37,6 +37,9 @@ pub struct WatchOptions {
     pub events: bool,
     /// How often auto boosts sample their pods' signal and step.
     pub auto_interval: Duration,
+    /// How often the CPUBoost statuses lose the items of deleted nodes
+    /// ([`crate::daemon::stale_nodes`]): each round lists every Node's name.
+    pub prune_interval: Duration,
     /// Where mus is not attached, boost through the pod cgroup's `cpu.weight`
     /// ([`crate::daemon::fallback`]). `mus-agent watch` turns it on unless
     /// `--no-fallback`; off here, so that an embedder that stands in for mus (the
@@ -62,6 +65,9 @@ impl WatchOptions {
             pin_check_interval: Duration::from_secs(1),
             events: true,
             auto_interval: Duration::from_secs(1),
+            // A dead node's item is harmless for a few minutes; a LIST of every
+            // Node by every agent each resync would not be, on a large cluster.
+            prune_interval: Duration::from_secs(300),
             fallback: false,
             sched_ext: PathBuf::from(SCHED_EXT_SYSFS),
         }

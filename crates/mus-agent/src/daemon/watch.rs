@@ -16,7 +16,9 @@
 //! apply). A pass needs complete lists, so nothing is written before the first
 //! LIST of each is in (an empty store would otherwise read as "nobody is granted a
 //! boost"). Which entries are the daemon's is read from the map on every pass
-//! (their flags), so the loop keeps no ownership state.
+//! (their flags), so the loop keeps no ownership state. Apart from the passes, every
+//! `prune_interval` a round in the background removes the items of deleted nodes
+//! from the CPUBoost statuses ([`crate::daemon::stale_nodes`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +41,7 @@ use crate::daemon::metrics::{Kind, Metrics};
 use crate::daemon::namespace_watch::namespace_watches;
 use crate::daemon::options::{BOOT_ID_PATH, WatchOptions};
 use crate::daemon::pass::Daemon;
+use crate::daemon::stale_nodes::Pruner;
 use crate::daemon::trim::{trim_namespace, trim_pod};
 use crate::kube::relist_backoff::relist_backoff;
 
@@ -273,8 +276,11 @@ pub async fn run(
     let mut pod_stream = std::pin::pin!(pod_stream);
     let mut node_stream = std::pin::pin!(node_stream);
     let mut boost_stream = std::pin::pin!(boost_stream);
-    // A dry run writes no status either.
+    // A dry run writes no status either, nor removes a deleted node's item from one.
     let status_client = (!opts.dry_run).then(|| client.clone());
+    let mut pruner = status_client
+        .clone()
+        .map(|c| Pruner::new(c, opts.node.clone()));
     let recorder = opts.events.then(|| {
         Recorder::new(
             client,
@@ -292,6 +298,8 @@ pub async fn run(
     let mut pin_tick = tokio::time::interval(opts.pin_check_interval);
     let mut resync = tokio::time::interval(opts.resync_interval);
     let mut auto_tick = tokio::time::interval(opts.auto_interval);
+    let mut prune_tick = tokio::time::interval(opts.prune_interval);
+    prune_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     auto_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     pin_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -315,6 +323,13 @@ pub async fn run(
             _ = pin_tick.tick() => daemon.check_pin(),
             _ = resync.tick() => true,
             _ = auto_tick.tick() => daemon.auto_tick(),
+            // Not a pass: a round in the background, on the objects as listed.
+            _ = prune_tick.tick() => {
+                if let Some(pruner) = pruner.as_mut().filter(|_| boosts.listed) {
+                    pruner.start(boosts.store.state());
+                }
+                false
+            }
         };
         if node.listed && !checked_node {
             let this = node.store.state().into_iter().next();

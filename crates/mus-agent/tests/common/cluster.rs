@@ -5,7 +5,8 @@
 //! pods' history is compacted, and Events created as posted; CPUBoost objects
 //! too, whose status subresource takes server-side apply PATCHes, each field
 //! manager owning the items of `status.nodes` it applied, as the API server's
-//! list-map merge does. A test can put its own answers in front
+//! list-map merge does, and JSON patches (a failed `test` is a 422). A test can put
+//! its own answers in front
 //! ([`Cluster::start_with`]).
 
 use std::collections::BTreeMap;
@@ -178,7 +179,7 @@ impl Stored {
             ("GET", "/api/v1/namespaces") => self.namespaces.get(call, self.rv),
             ("GET", BOOSTS) => self.boosts.get(call, self.rv),
             ("PATCH", p) if p.starts_with(BOOSTS_IN) && p.ends_with("/status") => {
-                self.apply_boost_status(call)
+                self.patch_boost_status(call)
             }
             // kube's event recorder: the created Event is echoed back.
             ("POST", p) if p.starts_with("/apis/events.k8s.io/v1/namespaces/") => {
@@ -188,15 +189,15 @@ impl Stored {
         }
     }
 
-    /// A server-side apply of a CPUBoost's status by the call's field manager: the
-    /// other fields as applied, `status.nodes` the union of every manager's items.
-    fn apply_boost_status(&mut self, call: &Call) -> Reply {
+    /// A PATCH of a CPUBoost's status: a JSON patch (a body that is a list of
+    /// operations) or a server-side apply.
+    fn patch_boost_status(&mut self, call: &Call) -> Reply {
         let parts: Vec<&str> = call.path[BOOSTS_IN.len()..].split('/').collect();
         let [namespace, "cpuboosts", name, "status"] = parts[..] else {
             return Reply::Json(StatusCode::NOT_FOUND, not_found(&call.path));
         };
         let key = format!("{namespace}/{name}");
-        let Some(mut object) = self.boosts.objects.get(&key).cloned() else {
+        let Some(object) = self.boosts.objects.get(&key).cloned() else {
             return Reply::Json(StatusCode::NOT_FOUND, not_found(name));
         };
         let body: serde_json::Value = match serde_json::from_str(&call.body) {
@@ -205,6 +206,60 @@ impl Stored {
                 return Reply::Json(StatusCode::BAD_REQUEST, format!("{{\"message\":\"{e}\"}}"));
             }
         };
+        if body.is_array() {
+            self.json_patch_boost_status(key, object, body)
+        } else {
+            self.apply_boost_status(key, object, call, body)
+        }
+    }
+
+    /// A JSON patch, applied by the json-patch crate: a failed `test` (or a path
+    /// that is not there) is the API server's 422 and changes nothing. An item it
+    /// removes leaves every field manager's set, as the fields an update removes do.
+    fn json_patch_boost_status(
+        &mut self,
+        key: String,
+        object: CPUBoost,
+        body: serde_json::Value,
+    ) -> Reply {
+        let mut doc = serde_json::to_value(&object).expect("json");
+        let patched = serde_json::from_value::<json_patch::Patch>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|p| json_patch::patch(&mut doc, &p).map_err(|e| e.to_string()));
+        if let Err(e) = patched {
+            let status = Status {
+                status: Some("Failure".into()),
+                code: Some(422),
+                message: Some(e),
+                ..Default::default()
+            };
+            return Reply::Json(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::to_string(&status).expect("json"),
+            );
+        }
+        let object: CPUBoost = serde_json::from_value(doc).expect("a CPUBoost");
+        let left = object.status.clone().unwrap_or_default().nodes;
+        for items in self
+            .applied_nodes
+            .entry(key.clone())
+            .or_default()
+            .values_mut()
+        {
+            items.retain(|n| left.contains(n));
+        }
+        self.store_boost(key, object)
+    }
+
+    /// A server-side apply of a CPUBoost's status by the call's field manager: the
+    /// other fields as applied, `status.nodes` the union of every manager's items.
+    fn apply_boost_status(
+        &mut self,
+        key: String,
+        mut object: CPUBoost,
+        call: &Call,
+        body: serde_json::Value,
+    ) -> Reply {
         let mut status: CPUBoostStatus =
             serde_json::from_value(body["status"].clone()).expect("a CPUBoost status");
         let manager = call.param("fieldManager").unwrap_or_default();
@@ -213,6 +268,11 @@ impl Stored {
         status.nodes = managers.values().flatten().cloned().collect();
         status.nodes.sort();
         object.status = Some(status);
+        self.store_boost(key, object)
+    }
+
+    /// Stores a patched CPUBoost, and answers with it.
+    fn store_boost(&mut self, key: String, object: CPUBoost) -> Reply {
         let rv = self.next_rv();
         self.boosts.change(key, Some(object.clone()), rv, true);
         Reply::Json(
@@ -357,7 +417,7 @@ impl Cluster {
             body: serde_json::json!({ "status": status }).to_string(),
             at: std::time::Instant::now(),
         };
-        self.stored().apply_boost_status(&call);
+        self.stored().patch_boost_status(&call);
     }
 
     /// The CPUBoost object as the API server holds it now.

@@ -19,3 +19,4 @@ mod metrics;
 mod namespaces;
 mod ownership;
 mod policy;
+mod stale_nodes;
