@@ -146,7 +146,7 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 		 * many slices would be charged far beyond what it ran.
 		 */
 		charge_run(prev, tctx, now);
-		bound_lag(prev, tctx);
+		bound_lag(prev, tctx, llc_of(cpu));
 		deadline = prev->scx.dsq_vtime;
 		if (cctx && cctx->vtime) {
 			end = slice_end(cctx);
@@ -208,7 +208,7 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	idle = !has_head && !(prev && (prev->scx.flags & SCX_TASK_QUEUED));
 	if (has_head) {
 		head_vtime = own_first ? own->scx.dsq_vtime : shared->scx.dsq_vtime;
-		follow_head(head_vtime);
+		follow_head(llc, head_vtime);
 	}
 	if (nr_llcs > 1) {
 		steal = pick_steal(llc, !has_head, idle, &steal_v);
@@ -263,21 +263,22 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	struct cpu_ctx *cctx;
 	struct cgroup *cgrp;
 	struct cgrp_ctx *cgc;
-	u64 now = scx_bpf_now(), slice, due = 0, waiting;
+	u64 now = scx_bpf_now(), slice, due = 0, waiting, *progress;
 	s32 cpu = bpf_get_smp_processor_id();
 	s64 left;
 	u32 llc = llc_of(cpu);
 
 	/*
-	 * While nothing waits, the queue's progress follows the running tasks,
+	 * While nothing waits, the cache's progress follows the running tasks,
 	 * but by at most one slice per switch: a task far ahead of the others
 	 * that runs out of order (a wake-up on an idle CPU) must not drag
 	 * everyone's wake-up credit along and so erase its own debt.
 	 */
 	waiting = scx_bpf_dsq_nr_queued(LLC_DSQ(llc));
-	if (!waiting && time_before(vtime_now, p->scx.dsq_vtime))
-		vtime_now = time_before(p->scx.dsq_vtime, vtime_now + slice_ns) ?
-			    p->scx.dsq_vtime : vtime_now + slice_ns;
+	progress = progress_of(llc);
+	if (!waiting && time_before(*progress, p->scx.dsq_vtime))
+		*progress = time_before(p->scx.dsq_vtime, *progress + slice_ns) ?
+			    p->scx.dsq_vtime : *progress + slice_ns;
 
 	tctx = lookup_task_ctx(p);
 	if (!tctx)

@@ -18,12 +18,12 @@ void BPF_STRUCT_OPS(mus_dump, struct scx_dump_ctx *dctx)
 {
 	u32 i;
 
-	scx_bpf_dump("mus: now=%llu caches=%u throttled=%d release_at=%llu vtime_now=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
+	scx_bpf_dump("mus: now=%llu caches=%u throttled=%d release_at=%llu hweight_gen=%llu map_gen=%llu bw_cgroups=%llu",
 		     scx_bpf_now(), nr_llcs, scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
-		     bw_release_at, vtime_now, hweight_gen, map_gen, nr_bw_cgroups);
+		     bw_release_at, hweight_gen, map_gen, nr_bw_cgroups);
 	bpf_for(i, 0, nr_llcs)
-		scx_bpf_dump("mus cache%u: queued=%d", i,
-			     scx_bpf_dsq_nr_queued(LLC_DSQ(i)));
+		scx_bpf_dump("mus cache%u: queued=%d progress=%llu", i,
+			     scx_bpf_dsq_nr_queued(LLC_DSQ(i)), *progress_of(i));
 }
 
 void BPF_STRUCT_OPS(mus_dump_cpu, struct scx_dump_ctx *dctx, s32 cpu, bool idle)

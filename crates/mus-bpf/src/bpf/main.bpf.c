@@ -104,15 +104,17 @@
  * and kicked likewise.
  *
  * Which guarantees hold where. Per queue, exactly as before: vtime order,
- * slices shrinking with that cache's waiters, wake-up preemption. Node-wide:
- * shares (one hweight per cgroup, of the whole machine; a cache whose tasks
- * fall behind by STEAL_SLICES is stolen from, so no cgroup's tasks lag those
- * of another cache by more than that: a few slices' error in seconds of
- * contention), cpu.max (a runtime balance per cgroup, charged from every
- * CPU), the starvation rescue (which scans every queue) and the node's
- * progress vtime_now. Two tasks in different caches are not compared on
- * every decision, only through their queues' heads; that is the price of not
- * bouncing one lock across sockets, and scx_bpfland and scx_lavd pay it too.
+ * slices shrinking with that cache's waiters, wake-up preemption, and the
+ * progress waking tasks are placed against (llc_progress, on its own cache
+ * line). Node-wide: shares (one hweight per cgroup, of the whole machine; a
+ * cache whose tasks fall behind by STEAL_SLICES is stolen from, so no
+ * cgroup's tasks lag those of another cache by more than that: a few slices'
+ * error in seconds of contention), cpu.max (a runtime balance per cgroup,
+ * charged from every CPU) and the starvation rescue (which scans every
+ * queue). Two tasks in different caches are not compared on every decision,
+ * only through their queues' heads; that is the price of not bouncing one
+ * lock or progress line across sockets, and scx_bpfland and scx_lavd pay it
+ * too.
  *
  * The map
  * -------

@@ -267,8 +267,13 @@ extern const volatile u32 llc_cpus[MUS_MAX_CPUS];
 extern const volatile u32 llc_first[MUS_MAX_LLCS];
 extern const volatile u32 llc_size[MUS_MAX_LLCS];
 
-/* Node-wide state written by hot callbacks, defined where it is explained. */
-extern u64 vtime_now;		/* queues.bpf.c */
+/* A cache's progress (queues.bpf.c), alone on its cache line. */
+struct llc_progress {
+	u64 vtime;
+} __attribute__((aligned(64)));
+
+/* State written by hot callbacks, defined where it is explained. */
+extern struct llc_progress llc_progress[MUS_MAX_LLCS];	/* queues.bpf.c */
 extern u64 hweight_gen;		/* cgroup.bpf.c */
 extern u64 map_gen;		/* cgroup.bpf.c */
 extern u64 nr_bw_cgroups;	/* cpumax.bpf.c */
@@ -287,6 +292,12 @@ _Static_assert(!(MUS_MAX_LLCS & (MUS_MAX_LLCS - 1)), "MUS_MAX_LLCS: a power of t
 static __always_inline u32 llc_of(s32 cpu)
 {
 	return cpu_llc[(u32)cpu & (MUS_MAX_CPUS - 1)] & (MUS_MAX_LLCS - 1);
+}
+
+/* Cache @llc's progress (struct llc_progress). */
+static __always_inline u64 *progress_of(u32 llc)
+{
+	return &llc_progress[llc & (MUS_MAX_LLCS - 1)].vtime;
 }
 
 /* How many CPUs cache @llc has (never 0). */
@@ -372,7 +383,7 @@ __hidden u64 slice_for(u32 llc, u64 waiting);
 __hidden u64 task_slice(s32 cpu);
 __hidden void rescue_starving(u64 now);
 __hidden u64 rescue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq);
-__hidden void follow_head(u64 head_vtime);
+__hidden void follow_head(u32 llc, u64 head_vtime);
 __hidden s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime);
 __hidden s32 create_queues(void);
 
@@ -386,10 +397,10 @@ __hidden void forget_waits(struct cgroup *cgrp);
 
 /* vtime.bpf.c */
 __hidden u64 wake_credit(u32 boost);
-__hidden void place_waking(struct task_struct *p, struct task_ctx *tctx);
+__hidden void place_waking(struct task_struct *p, struct task_ctx *tctx, u32 llc);
 __hidden void restore_vtime(struct task_struct *p, struct task_ctx *tctx);
 __hidden void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now);
-__hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx);
+__hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx, u32 llc);
 __hidden u64 slice_end(const struct cpu_ctx *cctx);
 
 #endif /* __MUS_BPF_H */

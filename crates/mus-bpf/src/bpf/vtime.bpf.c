@@ -20,13 +20,13 @@ __hidden u64 wake_credit(u32 boost)
 }
 
 /*
- * Places a waking @p in the queue's vtime: a task that slept must not come
- * back with a hoard of unused vtime (at most its wake-up credit), nor with
- * more than max_debt_ns of debt.
+ * Places a waking @p in the vtime of cache @llc's queue: a task that slept
+ * must not come back with a hoard of unused vtime (at most its wake-up
+ * credit), nor with more than max_debt_ns of debt.
  */
-__hidden void place_waking(struct task_struct *p, struct task_ctx *tctx)
+__hidden void place_waking(struct task_struct *p, struct task_ctx *tctx, u32 llc)
 {
-	u64 now_v = vtime_now, credit = wake_credit(tctx->boost);
+	u64 now_v = *progress_of(llc), credit = wake_credit(tctx->boost);
 	u64 max_debt = max_debt_ns * nr_cpus;
 
 	if (time_before(p->scx.dsq_vtime, now_v - credit))
@@ -69,11 +69,11 @@ __hidden void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now)
  * Bounds what a runnable @p that was preempted or used up its slice (queued
  * again, or weighed against the queue's head to keep its CPU) is owed:
  * at most MAX_LAG_SLICES of its slices' charge, at the share it last ran
- * with, behind the node's progress.
+ * with, behind the progress of cache @llc, where it is queued or runs.
  */
-__hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx)
+__hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx, u32 llc)
 {
-	u64 floor = vtime_now - MAX_LAG_SLICES * slice_ns * SHARE_ONE /
+	u64 floor = *progress_of(llc) - MAX_LAG_SLICES * slice_ns * SHARE_ONE /
 				(tctx->share ?: SHARE_ONE);
 
 	if (time_before(p->scx.dsq_vtime, floor))
@@ -97,8 +97,8 @@ __hidden u64 slice_end(const struct cpu_ctx *cctx)
 	return cctx->vtime + cctx->slice * SHARE_ONE / (cctx->share ?: 1);
 }
 
-/* A task joining mus starts at the node's progress. */
+/* A task joining mus starts at the progress of its CPU's cache. */
 void BPF_STRUCT_OPS(mus_enable, struct task_struct *p)
 {
-	scx_bpf_task_set_dsq_vtime(p, vtime_now);
+	scx_bpf_task_set_dsq_vtime(p, *progress_of(llc_of(scx_bpf_task_cpu(p))));
 }

@@ -198,7 +198,7 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	 */
 	refresh_task_boost(p, tctx);
 	restore_vtime(p, tctx);
-	place_waking(p, tctx);
+	place_waking(p, tctx, llc_of(cpu));
 	stat_add(MUS_STAT_DISPATCH_IDLE, 1);
 	/* ops.running sets the slice it gets (so do the inserts below) */
 	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
@@ -298,8 +298,8 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 now, dsq;
 
 	if (!tctx) {
-		scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns, vtime_now,
-					 enq_flags);
+		scx_bpf_dsq_insert_vtime(p, task_dsq(p, cpu), slice_ns,
+					 *progress_of(llc_of(cpu)), enq_flags);
 		return;
 	}
 	restore_vtime(p, tctx);
@@ -322,9 +322,9 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	refresh_task_boost(p, tctx);
 	if (enq_flags & SCX_ENQ_WAKEUP)
-		place_waking(p, tctx);
+		place_waking(p, tctx, llc_of(cpu));
 	else
-		bound_lag(p, tctx);
+		bound_lag(p, tctx, llc_of(cpu));
 	now = scx_bpf_now();
 	tctx->enqueued_at = now;
 	tctx->rescued = false;
