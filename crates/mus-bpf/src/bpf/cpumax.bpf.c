@@ -337,10 +337,11 @@ int throttle_heads(u64 dsq, u64 now)
  * tasks held back under it are released at once. O(throttled tasks) then.
  * Tolerated race: a task throttled by ops.enqueue on another CPU is inserted
  * only after that callback returns, so a pass that began meanwhile may miss
- * it and set no release for it; the starvation scan (rescue_starving())
- * sets one for now whenever tasks are throttled and none is set, so such a
- * task waits at most RESCUE_SCAN_NS longer. (Before, every dispatch read the
- * queue's length, a kfunc, for this.) Global, as throttle_heads() is.
+ * it and set no release for it; release_strays(), run with the starvation
+ * scan, sets one for now whenever tasks are throttled and none is set, so
+ * such a task waits at most RESCUE_SCAN_NS longer. (Before, every dispatch
+ * read the queue's length, a kfunc, for this.) Global, as throttle_heads()
+ * is.
  */
 __attribute__((noinline))
 int release_throttled(u64 now)
@@ -380,6 +381,17 @@ int release_throttled(u64 now)
 	if (next)
 		release_due(next);
 	return 0;
+}
+
+/*
+ * Backs up release_throttled(): throttled tasks with no release set (the
+ * race it tolerates) get one for now. Called by the CPU that ran the
+ * starvation scan, at most every RESCUE_SCAN_NS; one kfunc.
+ */
+__hidden void release_strays(u64 now)
+{
+	if (!bw_release_at && scx_bpf_dsq_nr_queued(THROTTLED_DSQ))
+		release_due(now);
 }
 
 /* The timer that wakes a CPU to release throttled tasks if all are idle. */

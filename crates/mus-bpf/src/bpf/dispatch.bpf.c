@@ -194,7 +194,8 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	struct task_ctx *ptctx;
 
 	release_throttled(now);
-	rescue_starving(now);
+	if (rescue_starving(now))
+		release_strays(now);
 	throttle_heads(LLC_DSQ(llc), now);
 	throttle_heads(CPU_DSQ(cpu), now);
 	ptctx = may_continue(prev, now);

@@ -371,6 +371,7 @@ __hidden s64 charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now,
 __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags);
 int release_throttled(u64 now);
 __hidden void release_due(u64 at);
+__hidden void release_strays(u64 now);
 int throttle_heads(u64 dsq, u64 now);
 __hidden void set_bandwidth(struct cgrp_ctx *cgc, u64 period_us, u64 quota_us);
 __hidden s32 init_bw_timer(void);
@@ -381,7 +382,7 @@ __hidden bool cache_hot(const struct task_ctx *tctx, u64 now);
 __hidden s32 pick_idle_near(const struct task_struct *p, s32 cpu, bool anywhere);
 __hidden u64 slice_for(u32 llc, u64 waiting);
 __hidden u64 task_slice(s32 cpu);
-__hidden void rescue_starving(u64 now);
+__hidden bool rescue_starving(u64 now);
 __hidden u64 rescue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq);
 __hidden void follow_head(u32 llc, u64 head_vtime);
 __hidden s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime);

@@ -189,23 +189,23 @@ int rescue_from(u64 dsq, u64 now, u32 budget)
 /*
  * Rescues starving tasks (see RESCUE_AFTER_NS), if the last scan at @now is
  * older than RESCUE_SCAN_NS. One CPU scans at a time (the compare-and-swap);
- * at most ten times a second, O(queues + queued tasks). It also backs up
- * release_throttled(): throttled tasks with no release set get one now.
+ * at most ten times a second, O(queues + queued tasks). Returns whether this
+ * CPU scanned (its caller then also backs up the throttled tasks' release:
+ * release_strays()).
  */
-__hidden void rescue_starving(u64 now)
+__hidden bool rescue_starving(u64 now)
 {
 	u64 last = last_starvation_scan;
 	u32 i;
 
 	if (now - last < RESCUE_SCAN_NS ||
 	    __sync_val_compare_and_swap(&last_starvation_scan, last, now) != last)
-		return;
-	if (!bw_release_at && scx_bpf_dsq_nr_queued(THROTTLED_DSQ))
-		release_due(now);
+		return false;
 	bpf_for(i, 0, nr_llcs)
 		rescue_from(LLC_DSQ(i), now, RESCUES_PER_CPU * llc_nr_cpus(i));
 	bpf_for(i, 0, nr_cpus)
 		rescue_from(CPU_DSQ(i), now, RESCUES_PER_CPU);
+	return true;
 }
 
 /*
