@@ -244,7 +244,7 @@ pub async fn watch(g: &Global, args: &cli::WatchArgs) -> Result<()> {
     let mut opts = WatchOptions::new(node, g.pin_path.clone(), g.cgroup_root.clone());
     // A bad policy stops the daemon at start, with the file and field named.
     if let Some(path) = &args.policy {
-        opts.policy = crate::daemon::policy::Policy::load(path)?;
+        opts.policy = crate::daemon::grant::policy::Policy::load(path)?;
         for warning in opts.policy.unprotected_selectors() {
             tracing::warn!("the boost policy {}: {warning}", path.display());
         }

@@ -30,11 +30,11 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use mus_agent::daemon::annotations::{
+use mus_agent::daemon::grant::annotations::{
     BOOST_ANNOTATION, NAMESPACE_LABEL, NODE_LABEL, WEIGHT_ANNOTATION,
 };
+use mus_agent::daemon::grant::policy::Policy;
 use mus_agent::daemon::metrics::DEFAULT_PORT;
-use mus_agent::daemon::policy::Policy;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -653,7 +653,10 @@ fn shipped_policy() -> Policy {
 fn granted(
     deployment: &Deployment,
     namespace: &Namespace,
-) -> Result<Option<mus_agent::daemon::policy::Granted>, mus_agent::daemon::refusal::Refusal> {
+) -> Result<
+    Option<mus_agent::daemon::grant::policy::Granted>,
+    mus_agent::daemon::grant::refusal::Refusal,
+> {
     let template = deployment.spec.template.clone();
     let mut metadata = template.metadata.unwrap_or_default();
     metadata.namespace = deployment.metadata.namespace.clone();
@@ -662,7 +665,7 @@ fn granted(
         spec: template.spec,
         status: None,
     };
-    let request = mus_agent::daemon::policy::request(&pod, None);
+    let request = mus_agent::daemon::grant::policy::request(&pod, None);
     shipped_policy().decide(&pod, request, namespace.metadata.labels.as_ref())
 }
 
@@ -676,7 +679,7 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
     let grant = granted(&redis, &ns).expect("granted").expect("a boost");
     assert_eq!(
         grant.via,
-        mus_agent::daemon::policy::Via::PriorityClass("mus-latency-critical".into())
+        mus_agent::daemon::grant::policy::Via::PriorityClass("mus-latency-critical".into())
     );
     assert!(grant.weight > mus_common::Weight::NORMAL);
     // Its CPU limit, which the node cap counts: it fits under the shipped cap on a
@@ -690,7 +693,8 @@ fn redis_is_granted_a_boost_and_on_nodeport_30001_and_the_noise_is_not() {
         .node_cap
         .max_cpu_limit_fraction
         .expect("a CPU cap");
-    let limit = mus_agent::daemon::pod_cpu::pod_cpu_limit_millis(&redis_pod).expect("a limit");
+    let limit =
+        mus_agent::daemon::grant::pod_cpu::pod_cpu_limit_millis(&redis_pod).expect("a limit");
     assert!(limit as f64 <= 2000.0 * cap, "{limit}m");
     let labels = template
         .metadata
@@ -840,9 +844,9 @@ fn the_sample_boost_is_valid_and_the_shipped_policy_grants_the_redis_demo_it() {
     let redis: Deployment = one(&docs, "Deployment");
     let ns: Namespace = one(&docs, "Namespace");
     assert_eq!(boost.metadata.namespace, ns.metadata.name);
-    let request = mus_agent::daemon::policy::Request {
+    let request = mus_agent::daemon::grant::policy::Request {
         weight: asked.weight,
-        via: mus_agent::daemon::policy::Via::Object(asked.boost.clone()),
+        via: mus_agent::daemon::grant::policy::Via::Object(asked.boost.clone()),
     };
     shipped_policy()
         .admit(

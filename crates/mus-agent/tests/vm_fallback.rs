@@ -16,7 +16,7 @@ mod vm_common;
 
 use std::time::Duration;
 
-use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
+use mus_agent::daemon::grant::annotations::WEIGHT_ANNOTATION;
 use mus_testbed::GuestRun;
 use vm_common::{
     annotation_policy, container_id, entries, get, k8s_scenario, numbers, run_guest, the_pod,

@@ -17,7 +17,7 @@
 mod common;
 mod vm_common;
 
-use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
+use mus_agent::daemon::grant::annotations::WEIGHT_ANNOTATION;
 use mus_testbed::GuestRun;
 use vm_common::{
     NODE, NS, POD, annotation_policy, check_container_setup, container_id, entries, get,

@@ -4,7 +4,7 @@
 //! every agent computes the same value and one that finds the status already so
 //! writes nothing: agents do not undo each other's writes. The item of a node that
 //! no longer exists has no agent left to remove it: the others do
-//! (`crate::daemon::stale_nodes`), and the totals follow on their next pass.
+//! (`crate::daemon::report::stale_nodes`), and the totals follow on their next pass.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;

@@ -46,11 +46,11 @@ use crate::cgroup::pressure::Pressure;
 use crate::cpuboost::BoostRef;
 use crate::cpuboost::check::auto_settings;
 use crate::cpuboost::status::Standing;
-use crate::daemon::boosts::Judged;
-use crate::daemon::events::{publish, publish_action};
+use crate::daemon::grant::boosts::Judged;
+use crate::daemon::grant::wishes::Wishes;
 use crate::daemon::metrics::AutoMetrics;
 use crate::daemon::reconcile::{self, PodRef};
-use crate::daemon::wishes::Wishes;
+use crate::daemon::report::events::{publish, publish_action};
 use crate::waits::{WaitSampler, pod_waits};
 
 /// A pod using less than this percentage of one CPU over an interval is idle:

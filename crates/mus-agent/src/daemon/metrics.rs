@@ -27,8 +27,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::cgroup::cpu::usage_usec;
+use crate::daemon::grant::refusal::Refusal;
 use crate::daemon::reconcile::PodRef;
-use crate::daemon::refusal::Refusal;
 
 mod auto;
 mod lists;
@@ -84,7 +84,7 @@ pub struct Metrics {
     /// When the daemon's loop last woke up (an event, the pin check, a resync).
     last_tick: Mutex<Instant>,
     boosted: Mutex<Vec<Boosted>>,
-    /// Pods refused a boost, by reason ([`crate::daemon::refusal::Refusal::label`]).
+    /// Pods refused a boost, by reason ([`crate::daemon::grant::refusal::Refusal::label`]).
     refused: Mutex<BTreeMap<&'static str, u64>>,
     /// `/healthz` fails when the loop has not woken up for this long.
     stale_after: Duration,

@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 use kube::core::{Expression, Selector as LabelSelector};
 use kube::runtime::watcher;
 
-use crate::daemon::policy::{Operator, Policy, Selector, is_dns_subdomain};
+use crate::daemon::grant::policy::{Policy, is_dns_subdomain};
+use crate::daemon::grant::selector::{Operator, Selector};
 
 /// The label selector equal to `selector` ("" for one that selects everything), or
 /// why there is none.

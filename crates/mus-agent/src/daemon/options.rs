@@ -7,7 +7,7 @@ use std::time::Duration;
 use mus_common::OwnerId;
 
 use crate::daemon::fallback::attach::SCHED_EXT_SYSFS;
-use crate::daemon::policy::Policy;
+use crate::daemon::grant::policy::Policy;
 
 /// Where the kernel says which boot this is; the kubelet reports the same value as
 /// the Node's `status.nodeInfo.bootID`.
@@ -38,7 +38,7 @@ pub struct WatchOptions {
     /// How often auto boosts sample their pods' signal and step.
     pub auto_interval: Duration,
     /// How often the CPUBoost statuses lose the items of deleted nodes
-    /// ([`crate::daemon::stale_nodes`]): each round lists every Node's name.
+    /// ([`crate::daemon::report::stale_nodes`]): each round lists every Node's name.
     pub prune_interval: Duration,
     /// Where mus is not attached, boost through the pod cgroup's `cpu.weight`
     /// ([`crate::daemon::fallback`]). `mus-agent watch` turns it on unless

@@ -18,16 +18,16 @@ use tracing::{info, warn};
 
 use crate::cpuboost::CPUBoost;
 use crate::daemon::auto_loop::{AutoLoop, Reporting};
-use crate::daemon::boost_report::BoostReport;
-use crate::daemon::boosts::judge;
-use crate::daemon::events::publish;
 use crate::daemon::fallback::Fallback;
+use crate::daemon::grant::boosts::judge;
+use crate::daemon::grant::pod_cpu::cpu_millis;
+use crate::daemon::grant::refusal::Refusal;
+use crate::daemon::grant::wishes::{Context, Refused, Unresolved, resolve_on_disk, wishes};
 use crate::daemon::metrics::{Boosted, Metrics};
 use crate::daemon::options::WatchOptions;
-use crate::daemon::pod_cpu::cpu_millis;
 use crate::daemon::reconcile::{self, Desired, Plan};
-use crate::daemon::refusal::Refusal;
-use crate::daemon::wishes::{Context, Refused, Unresolved, resolve_on_disk, wishes};
+use crate::daemon::report::boost_report::BoostReport;
+use crate::daemon::report::events::publish;
 
 /// The pin file's identity: a re-pinned map is a new bpffs inode.
 fn pin_identity(path: &Path) -> Option<(u64, u64)> {

@@ -101,8 +101,8 @@ mod tests {
     use mus_common::CgroupId;
 
     use crate::cpuboost::select::Selection;
-    use crate::daemon::policy::Policy;
-    use crate::daemon::wishes::{Context, wishes};
+    use crate::daemon::grant::policy::Policy;
+    use crate::daemon::grant::wishes::{Context, wishes};
 
     /// A pod as the API server sends it, with much the daemon does not read.
     fn full_pod(name: &str, annotations: &[(&str, &str)], class: Option<&str>) -> Pod {

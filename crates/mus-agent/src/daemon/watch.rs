@@ -1,5 +1,5 @@
 //! `mus-agent watch`: keeps the scheduler's map equal to what the node's boost
-//! policy ([`crate::daemon::policy`]) grants this node's pods.
+//! policy ([`crate::daemon::grant::policy`]) grants this node's pods.
 //!
 //! The watch loop: `kube::runtime` watchers (LIST, then WATCH, re-LIST on 410 Gone,
 //! reconnect after a pause that grows until a LIST succeeds:
@@ -18,7 +18,7 @@
 //! boost"). Which entries are the daemon's is read from the map on every pass
 //! (their flags), so the loop keeps no ownership state. Apart from the passes, every
 //! `prune_interval` a round in the background removes the items of deleted nodes
-//! from the CPUBoost statuses ([`crate::daemon::stale_nodes`]).
+//! from the CPUBoost statuses ([`crate::daemon::report::stale_nodes`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,13 +35,13 @@ use kube::{Client, Resource};
 use tracing::{debug, error, info, warn};
 
 use crate::cpuboost::{CPUBoost, expiry};
-use crate::daemon::annotations;
-use crate::daemon::boost_report::BoostReport;
+use crate::daemon::grant::annotations;
 use crate::daemon::metrics::{Kind, Metrics};
 use crate::daemon::namespace_watch::namespace_watches;
 use crate::daemon::options::{BOOT_ID_PATH, WatchOptions};
 use crate::daemon::pass::Daemon;
-use crate::daemon::stale_nodes::Pruner;
+use crate::daemon::report::boost_report::BoostReport;
+use crate::daemon::report::stale_nodes::Pruner;
 use crate::daemon::trim::{trim_namespace, trim_pod};
 use crate::kube::relist_backoff::relist_backoff;
 

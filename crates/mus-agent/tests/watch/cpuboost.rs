@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use mus_agent::cpuboost::{CPUBoost, NodeBoost};
-use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
+use mus_agent::daemon::grant::annotations::WEIGHT_ANNOTATION;
 use serde_json::json;
 
 use crate::common::a_boost;

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use libbpf_rs::MapHandle;
-use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
+use mus_agent::daemon::grant::annotations::WEIGHT_ANNOTATION;
+use mus_agent::daemon::grant::policy::Policy;
 use mus_agent::daemon::http::{self, Limits};
 use mus_agent::daemon::metrics::Metrics;
 use mus_agent::daemon::options::{self, WatchOptions};
-use mus_agent::daemon::policy::Policy;
 use mus_agent::daemon::watch::{self, WatchError};
 use mus_common::{CgroupId, PrioFlags, PrioMap, Weight};
 use tokio::task::JoinHandle;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use mus_agent::daemon::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
+use mus_agent::daemon::grant::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
 use mus_common::{PrioMap, Weight};
 
 use crate::common::bpffs::BpfFs;

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use hyper::StatusCode;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use libbpf_rs::{MapCore, MapFlags};
-use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
+use mus_agent::daemon::grant::annotations::WEIGHT_ANNOTATION;
 use mus_common::CgroupId;
 use mus_common::stats::NR_STATS;
 

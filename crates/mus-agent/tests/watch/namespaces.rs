@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use mus_agent::daemon::annotations::BOOST_ANNOTATION;
+use mus_agent::daemon::grant::annotations::BOOST_ANNOTATION;
 
 use crate::common::a_namespace;
 use crate::common::bpffs::BpfFs;

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mus_agent::boost::{self, BoostError};
-use mus_agent::daemon::annotations::WEIGHT_ANNOTATION;
+use mus_agent::daemon::grant::annotations::WEIGHT_ANNOTATION;
 use mus_agent::daemon::watch::WatchError;
 use mus_common::{CgroupId, Entry, OwnerId, PrioFlags, PrioMap, Swap, Weight};
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use mus_agent::daemon::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
-use mus_agent::daemon::policy::Policy;
+use mus_agent::daemon::grant::annotations::{BOOST_ANNOTATION, WEIGHT_ANNOTATION};
+use mus_agent::daemon::grant::policy::Policy;
 use mus_agent::pod::MIRROR_ANNOTATION;
 use mus_common::{CgroupId, OwnerId, PrioFlags, PrioMap, Weight};
 

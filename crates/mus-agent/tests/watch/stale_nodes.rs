@@ -11,7 +11,7 @@ use std::time::Duration;
 use hyper::StatusCode;
 use k8s_openapi::jiff::Timestamp;
 use mus_agent::cpuboost::{CPUBoostStatus, NodeBoost};
-use mus_agent::daemon::stale_nodes::{Pruned, prune};
+use mus_agent::daemon::report::stale_nodes::{Pruned, prune};
 use serde_json::json;
 
 use crate::common::bpffs::BpfFs;

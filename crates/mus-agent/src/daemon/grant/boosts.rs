@@ -13,8 +13,8 @@ use crate::cpuboost::check::check;
 use crate::cpuboost::select::{InForce, Selection};
 use crate::cpuboost::status::{Standing, camel_case};
 use crate::cpuboost::{BoostRef, CPUBoost};
-use crate::daemon::policy::{Policy, Request, Via};
-use crate::daemon::refusal::Refusal;
+use crate::daemon::grant::policy::{Policy, Request, Via};
+use crate::daemon::grant::refusal::Refusal;
 
 /// One object, judged.
 #[derive(Clone, Debug)]

@@ -1,14 +1,14 @@
 //! The boost policy's `nodeCap`: how much one node boosts at once, in pods, in pods
 //! of one namespace, and in the CPU the boosted pods can take (their CPU limits,
-//! [`crate::daemon::pod_cpu`]) as a fraction of the node's allocatable CPU. Applied
+//! [`crate::daemon::grant::pod_cpu`]) as a fraction of the node's allocatable CPU. Applied
 //! after the policy has granted each pod its weight, to all of them together.
 
 use std::collections::BTreeMap;
 
 use mus_common::CgroupId;
 
-use crate::daemon::pod_cpu::Unbounded;
-use crate::daemon::refusal::Refusal;
+use crate::daemon::grant::pod_cpu::Unbounded;
+use crate::daemon::grant::refusal::Refusal;
 
 /// The node-wide cap: at most this much boosted at once on one node.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -29,7 +29,7 @@ pub struct Candidate {
     pub held: bool,
     /// `metadata.creationTimestamp` (RFC 3339 sorts in time order), if any.
     pub created: Option<String>,
-    /// What it can take of the node's CPU ([`crate::daemon::pod_cpu::pod_cpu_limit_millis`]).
+    /// What it can take of the node's CPU ([`crate::daemon::grant::pod_cpu::pod_cpu_limit_millis`]).
     pub cpu_limit_millis: Result<u64, Unbounded>,
 }
 

@@ -5,8 +5,8 @@
 use mus_common::CgroupId;
 
 use crate::cpuboost::check::Invalid;
-use crate::daemon::annotations::AnnotationError;
-use crate::daemon::pod_cpu::Unbounded;
+use crate::daemon::grant::annotations::AnnotationError;
+use crate::daemon::grant::pod_cpu::Unbounded;
 
 /// How a request reached the policy, as a refusal names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,11 +15,11 @@ use crate::cgroup::index::inode;
 use crate::cgroup::paths::{resolve_container, resolve_pod};
 use crate::cpuboost::BoostRef;
 use crate::cpuboost::select::Selection;
-use crate::daemon::node_cap::Candidate;
-use crate::daemon::pod_cpu::pod_cpu_limit_millis;
-use crate::daemon::policy::{self, Policy, Via};
+use crate::daemon::grant::node_cap::Candidate;
+use crate::daemon::grant::pod_cpu::pod_cpu_limit_millis;
+use crate::daemon::grant::policy::{self, Policy, Via};
+use crate::daemon::grant::refusal::Refusal;
 use crate::daemon::reconcile::{Desired, PodRef, Wish};
-use crate::daemon::refusal::Refusal;
 use crate::pod::cgroup_uid;
 use crate::pod::{ContainerId, QosClass, rows_of_pod};
 
@@ -221,8 +221,8 @@ pub fn resolve_on_disk(
 mod tests {
     use super::*;
     use crate::cpuboost::select::{InForce, Target};
-    use crate::daemon::annotations;
-    use crate::daemon::refusal::Route;
+    use crate::daemon::grant::annotations;
+    use crate::daemon::grant::refusal::Route;
     use crate::pod::MIRROR_ANNOTATION;
     use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

@@ -20,11 +20,11 @@ use tracing::{debug, info, warn};
 
 use crate::cpuboost::status::{Standing, applied, desired, field_manager, same_but_times};
 use crate::cpuboost::{BoostRef, CPUBoost, CPUBoostStatus, NodeBoost};
-use crate::daemon::boosts::Judged;
-use crate::daemon::events::{publish, publish_related};
+use crate::daemon::grant::boosts::Judged;
+use crate::daemon::grant::wishes::Wishes;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::reconcile::PodRef;
-use crate::daemon::wishes::Wishes;
+use crate::daemon::report::events::{publish, publish_related};
 
 /// A status sent this recently, and not seen back yet, is not sent again: the
 /// write is in flight. Past it, a write that failed is retried.
