@@ -305,10 +305,18 @@ __hidden void stat_add(u32 idx, u64 delta)
 		*cnt += delta;
 }
 
+/*
+ * @cpu's context. The local CPU's through this_cpu_ctx()'s inlined lookup:
+ * a wake-up's victim is often the CPU handling it (a pair confined to one
+ * CPU, a timer on the CPU its task slept on), and the helper call is most of
+ * a lookup's cost. bpf_get_smp_processor_id() is inlined too (6.10 on x86).
+ */
 __hidden struct cpu_ctx *lookup_cpu_ctx(s32 cpu)
 {
 	u32 zero = 0;
 
+	if (cpu == bpf_get_smp_processor_id())
+		return bpf_map_lookup_elem(&cpu_ctxs, &zero);
 	return bpf_map_lookup_percpu_elem(&cpu_ctxs, &zero, cpu);
 }
 
