@@ -45,17 +45,9 @@ run() {
 
 r=1
 while [ $r -le "${ROUNDS:-8}" ]; do
-	# rotate the builds' order: round r starts with build number r mod n
-	set -- $builds
-	i=$(( (r - 1) % $# ))
-	while [ $i -gt 0 ]; do
-		b=$1
-		shift
-		set -- "$@" "$b"
-		i=$((i - 1))
-	done
 	for phase in $PHASES; do
-		for b in "$@"; do
+		# the builds' order rotates: round r starts with build number r mod n
+		for b in $(rotate $((r - 1)) $builds); do
 			run $b $phase
 		done
 	done

@@ -189,21 +189,6 @@ cond_leave() {
 	esac
 }
 
-# Prints words $2... rotated left by $1.
-rotate() {
-	k=$1
-	shift
-	[ $# -eq 0 ] && return 0
-	k=$((k % $#))
-	while [ $k -gt 0 ]; do
-		first=$1
-		shift
-		set -- "$@" $first
-		k=$((k - 1))
-	done
-	echo "$@"
-}
-
 # Runs "$3 <condition> <repeat>" for each of the conditions $2 (a list) that belong to
 # the running scheduler, in repeat $REP's rotation, with noise if $1 is 1.
 each_cond() {

@@ -191,6 +191,21 @@ redis_in_target() {
 	sleep 2
 }
 
+# Prints words $2... rotated left by $1.
+rotate() {
+	k=$1
+	shift
+	[ $# -eq 0 ] && return 0
+	k=$((k % $#))
+	while [ $k -gt 0 ]; do
+		first=$1
+		shift
+		set -- "$@" $first
+		k=$((k - 1))
+	done
+	echo "$@"
+}
+
 # Calls "round <scheduler>" for each of $SCHEDS in turn, $ROUNDS times over, round r
 # starting with the r-th of them (wrapping): run in one fixed order, the build that
 # always came second after another mus build was slower in callbacks its change did
@@ -198,15 +213,7 @@ redis_in_target() {
 each_round() {
 	r=1
 	while [ $r -le $ROUNDS ]; do
-		set -- $SCHEDS
-		i=$(( (r - 1) % $# ))
-		while [ $i -gt 0 ]; do
-			first=$1
-			shift
-			set -- "$@" "$first"
-			i=$((i - 1))
-		done
-		for sched in "$@"; do
+		for sched in $(rotate $((r - 1)) $SCHEDS); do
 			round $sched
 		done
 		r=$((r + 1))
