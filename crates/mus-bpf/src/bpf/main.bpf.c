@@ -321,10 +321,11 @@ __hidden struct cpu_ctx *lookup_cpu_ctx(s32 cpu)
 }
 
 /*
- * The context of the CPU this runs on. Not lookup_cpu_ctx(this CPU): from
- * 6.10 on the verifier inlines bpf_map_lookup_elem() on a per-CPU array into
- * a few instructions, where bpf_map_lookup_percpu_elem() stays a helper call
- * (ops.stopping took 14 % less time per switch, evaluation/journal/hotpath.md).
+ * The context of the CPU this runs on, for callers that know it is the local
+ * one (lookup_cpu_ctx() compares first). From 6.10 on the verifier inlines
+ * bpf_map_lookup_elem() on a per-CPU array into a few instructions, where
+ * bpf_map_lookup_percpu_elem() stays a helper call (ops.stopping took 14 %
+ * less time per switch, evaluation/journal/hotpath.md).
  */
 __hidden struct cpu_ctx *this_cpu_ctx(void)
 {
