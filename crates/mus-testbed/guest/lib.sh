@@ -9,10 +9,15 @@ STATS=/sys/fs/bpf/mus/mus_stats
 CG=/sys/fs/cgroup
 SCX=/sys/kernel/sched_ext
 
-# Waits up to $2 seconds (default 10) for sched_ext's state to read $1.
+# Waits up to $2 seconds (default 10) for sched_ext's state to read $1. Waiting for
+# "enabled" gets 60 s more: an attach is a load, and the kernel's verifier took 3-4 s
+# of it on 6.12 under TCG on a quiet host but 12 s on a slow CI machine, where a 10 s
+# wait failed a test whose scheduler was fine.
 wait_state() {
+	limit=${2:-10}
+	[ "$1" = enabled ] && limit=$((limit + 60))
 	i=0
-	while [ $i -lt $((${2:-10} * 20)) ]; do
+	while [ $i -lt $((limit * 20)) ]; do
 		[ "$(cat $SCX/state)" = "$1" ] && return 0
 		sleep 0.05
 		i=$((i + 1))

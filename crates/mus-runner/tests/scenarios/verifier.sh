@@ -5,7 +5,8 @@ echo "@@MUS kernel $(uname -r)"
 t0=$(now_cs)
 mus-runner >/tmp/runner.log 2>&1 &
 RUNNER=$!
-# not start_runner's 10 s: a scheduler whose verification grew must still be measured
+# longer than start_runner's wait: a scheduler whose verification grew must still be
+# measured
 wait_state enabled 120
 echo "@@MUS load_cs $(($(now_cs) - t0))"
 echo "@@MUS state $(cat $SCX/state)"
