@@ -1,0 +1,69 @@
+"""Summarises tlb_threads.sh: per scheduler and hackbench mode (P: processes, T:
+threads), the BPF time of all the scheduler's callbacks per context switch, and of its
+`running` callback per call (medians over the rounds); per round, mus's per-switch time
+over scx_bpfland's in each mode, and each scheduler's processes-over-threads ratio.
+Usage: python3 evaluation/experiments/tlb_threads_summary.py <vm-run output>"""
+import re
+import statistics as st
+import sys
+from collections import defaultdict
+
+
+def progs(words):
+    """{name: (run_time_ns, run_cnt)} from prog_stats' "name=ns:calls" words."""
+    out = {}
+    for w in words.split():
+        name, v = w.split('=')
+        ns, calls = v.split(':')
+        out[name] = (int(ns), int(calls))
+    return out
+
+
+def parse(path):
+    """[(condition, ns per switch, running ns per call)] in the log's order."""
+    runs = []
+    pat = re.compile(r'tlb = (\w+) ctxt=(\d+) before: (.*) after: (.*)')
+    for line in open(path):
+        m = pat.match(line.strip())
+        if not m:
+            continue
+        ctxt = int(m.group(2))
+        before, after = progs(m.group(3)), progs(m.group(4))
+        total, running = 0, None
+        for name, (ns, calls) in after.items():
+            ns0, calls0 = before.get(name, (0, 0))
+            total += ns - ns0
+            if name.endswith('_running') and calls > calls0:
+                running = (ns - ns0) / (calls - calls0)
+        runs.append((m.group(1), total / max(ctxt, 1), running))
+    return runs
+
+
+def main():
+    by = defaultdict(list)
+    for cond, per_switch, running in parse(sys.argv[1]):
+        by[cond].append((per_switch, running))
+    for cond in sorted(by):
+        rows = by[cond]
+        run_ns = [r for _, r in rows if r is not None]
+        print(f'{cond}: {len(rows)} runs, BPF ns per switch median '
+              f'{st.median(p for p, _ in rows):.0f}, running ns per call median '
+              f'{st.median(run_ns) if run_ns else float("nan"):.0f}')
+    for mode in 'PT':
+        mus, peer = by.get(f'mus_{mode}', []), by.get(f'bpfland_{mode}', [])
+        ratios = [m[0] / b[0] for m, b in zip(mus, peer) if b[0]]
+        if ratios:
+            print(f'mode {mode}: mus/bpfland per switch, per round: '
+                  + ' '.join(f'{r:.2f}' for r in ratios)
+                  + f'  median {st.median(ratios):.2f}')
+    for sched in ('mus', 'bpfland'):
+        p, t = by.get(f'{sched}_P', []), by.get(f'{sched}_T', [])
+        ratios = [a[0] / b[0] for a, b in zip(p, t) if b[0]]
+        if ratios:
+            print(f'{sched}: processes/threads per switch, per round: '
+                  + ' '.join(f'{r:.2f}' for r in ratios)
+                  + f'  median {st.median(ratios):.2f}')
+
+
+if __name__ == '__main__':
+    main()
