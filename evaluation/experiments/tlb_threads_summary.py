@@ -49,18 +49,12 @@ def main():
         print(f'{cond}: {len(rows)} runs, BPF ns per switch median '
               f'{st.median(p for p, _ in rows):.0f}, running ns per call median '
               f'{st.median(run_ns) if run_ns else float("nan"):.0f}')
-    for mode in 'PT':
-        mus, peer = by.get(f'mus_{mode}', []), by.get(f'bpfland_{mode}', [])
-        ratios = [m[0] / b[0] for m, b in zip(mus, peer) if b[0]]
+    pairs = [(f'mode {m}: mus/bpfland', f'mus_{m}', f'bpfland_{m}') for m in 'PT']
+    pairs += [(f'{s}: processes/threads', f'{s}_P', f'{s}_T') for s in ('mus', 'bpfland')]
+    for what, a, b in pairs:
+        ratios = [x[0] / y[0] for x, y in zip(by.get(a, []), by.get(b, [])) if y[0]]
         if ratios:
-            print(f'mode {mode}: mus/bpfland per switch, per round: '
-                  + ' '.join(f'{r:.2f}' for r in ratios)
-                  + f'  median {st.median(ratios):.2f}')
-    for sched in ('mus', 'bpfland'):
-        p, t = by.get(f'{sched}_P', []), by.get(f'{sched}_T', [])
-        ratios = [a[0] / b[0] for a, b in zip(p, t) if b[0]]
-        if ratios:
-            print(f'{sched}: processes/threads per switch, per round: '
+            print(f'{what} per switch, per round: '
                   + ' '.join(f'{r:.2f}' for r in ratios)
                   + f'  median {st.median(ratios):.2f}')
 
