@@ -8,15 +8,7 @@ import statistics as st
 import sys
 from collections import defaultdict
 
-
-def progs(words):
-    """{name: (run_time_ns, run_cnt)} from prog_stats' "name=ns:calls" words."""
-    out = {}
-    for w in words.split():
-        name, v = w.split('=')
-        ns, calls = v.split(':')
-        out[name] = (int(ns), int(calls))
-    return out
+from wait_cost_summary import prog_stats
 
 
 def parse(path):
@@ -28,7 +20,7 @@ def parse(path):
         if not m:
             continue
         ctxt = int(m.group(2))
-        before, after = progs(m.group(3)), progs(m.group(4))
+        before, after = prog_stats(m.group(3)), prog_stats(m.group(4))
         total, running = 0, None
         for name, (ns, calls) in after.items():
             ns0, calls0 = before.get(name, (0, 0))

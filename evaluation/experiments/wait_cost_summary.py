@@ -25,13 +25,18 @@ def parse(path):
             continue
         m = re.match(r'progs = (\w+) (.*)', line)
         if m:
-            p = {}
-            for w in m.group(2).split():
-                n, v = w.split('=')
-                t, c = v.split(':')
-                p[n] = (int(t), int(c))
-            cur['progs'] = p
+            cur['progs'] = prog_stats(m.group(2))
     return runs
+
+def prog_stats(words):
+    """{program: (run_time_ns, run_cnt)} from lib.sh's prog_stats "name=ns:calls" words
+    (tlb_threads_summary.py reads them too)."""
+    p = {}
+    for w in words.split():
+        n, v = w.split('=')
+        t, c = v.split(':')
+        p[n] = (int(t), int(c))
+    return p
 
 def per_switch(r, names=None):
     progs = r['progs']
@@ -68,4 +73,5 @@ def main():
         print(c, "ns per call (median):", ' '.join(cells),
               'all_per_switch=%.0f' % st.median([per_switch(r) for r in rs]))
 
-main()
+if __name__ == '__main__':
+    main()
