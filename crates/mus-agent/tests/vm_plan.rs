@@ -113,8 +113,8 @@ fn plan_predicts_the_shares_mus_gives_before_and_after_a_boost() {
         .binary(runner_binary())
         .binary(env!("CARGO_BIN_EXE_mus-agent"))
         .timeout(Duration::from_secs(300))
-        // a guest frozen by the emulator is booted once more
-        .boot_again_on_timeout(true);
+        // a guest frozen or oopsed by the emulator is booted once more
+        .boot_again_on_emulator_fault(true);
     let testbed = Testbed::prepare().unwrap_or_else(|e| panic!("no sched_ext guest: {e}"));
     let run = testbed
         .run(&scenario)

@@ -81,6 +81,16 @@ impl GuestRun {
     pub fn console_tail(&self) -> String {
         console_tail(&self.console)
     }
+
+    /// Whether the guest died of QEMU's stale-int3 race: multi-threaded TCG has been
+    /// seen (on QEMU 7.2 and 10.0) to let a vCPU execute the int3 the kernel's text
+    /// patching left in a static branch after the patching ended, which the kernel
+    /// reports as `Oops: int3` and dies of. Only the kernel's own code patching puts an
+    /// int3 in kernel text (BPF programs cannot write there, and WARN and BUG use ud2),
+    /// so the oops names the emulator, never the scenario.
+    pub fn died_of_stale_int3(&self) -> bool {
+        self.scenario_status.is_none() && self.console.contains("Oops: int3")
+    }
 }
 
 pub(crate) fn console_tail(console: &str) -> String {
@@ -166,6 +176,17 @@ mod tests {
         let tail = console_tail(&console);
         assert_eq!(tail.lines().count(), 60);
         assert!(tail.starts_with("line 40\n") && tail.ends_with("line 99"));
+    }
+
+    #[test]
+    fn a_stale_int3_oops_is_told_from_a_scenario_that_ended() {
+        let oops =
+            "@@MUS kernel 7.3.4\nOops: int3: 0000 [#1] SMP NOPTI\nKernel panic - not syncing\n";
+        assert!(GuestRun::from_console(oops.into(), Duration::ZERO).died_of_stale_int3());
+        let panic = "@@MUS kernel 7.3.4\nKernel panic - not syncing\n";
+        assert!(!GuestRun::from_console(panic.into(), Duration::ZERO).died_of_stale_int3());
+        let ended = format!("{oops}@@MUS scenario_exit 1\n");
+        assert!(!GuestRun::from_console(ended, Duration::ZERO).died_of_stale_int3());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct Scenario {
     pub(crate) sockets: u32,
     pub(crate) memory_mib: u32,
     pub(crate) echo: bool,
-    pub(crate) boot_again_on_timeout: bool,
+    pub(crate) boot_again_on_emulator_fault: bool,
     pub(crate) on_line: Option<LineHook>,
 }
 
@@ -56,7 +56,7 @@ impl Scenario {
             memory_mib: 2048,
             // MUS_VM_ECHO=1 streams every console to stderr, to watch a test boot.
             echo: std::env::var_os("MUS_VM_ECHO").is_some_and(|v| !v.is_empty() && v != "0"),
-            boot_again_on_timeout: false,
+            boot_again_on_emulator_fault: false,
             on_line: None,
         }
     }
@@ -124,18 +124,25 @@ impl Scenario {
         self
     }
 
-    /// Boots a second time if the first boot outlives the timeout (default: off), and
-    /// fails only if that one does too; the first console's tail goes to stderr. Under
-    /// QEMU's multi-threaded TCG a whole guest has been seen to freeze silently right as
-    /// the runner attached mus (once: on 6.12, in a CI rehearsal whose every other guest
-    /// passed; the same test then passed alone in 20 s and in a full suite): no lockup
-    /// or RCU stall report followed in 180 s, as when every vCPU spins with interrupts
-    /// off in the kernel's code patching, which the emulator has also been seen to oops
-    /// in (guest/lib.sh, kill_cgroups). A scheduler bug that
-    /// hangs the guest every time still fails; one that does so now and then would be
-    /// hidden, which is why this is opt-in and loud.
-    pub fn boot_again_on_timeout(mut self, on: bool) -> Self {
-        self.boot_again_on_timeout = on;
+    /// Boots a second time if the first boot outlives the timeout or dies of the
+    /// emulator's stale-int3 race ([`GuestRun::died_of_stale_int3`]) (default: off), and
+    /// fails only if the second boot fails; the first console's tail goes to stderr.
+    /// Both are faults of QEMU's multi-threaded TCG around the kernel's code patching,
+    /// which sched_ext's attach and detach do (static branches):
+    /// - a whole guest has been seen to freeze silently right as the runner attached mus
+    ///   (once: on 6.12, in a CI rehearsal whose every other guest passed; the same test
+    ///   then passed alone in 20 s and in a full suite), with no lockup or RCU stall
+    ///   report in 180 s, as when every vCPU spins with interrupts off in that patching;
+    /// - a vCPU has been seen to trap on an int3 the patching had already removed
+    ///   (`Oops: int3` in `sched_tick` at an attach, on CI, QEMU 10.0).
+    ///
+    /// A scheduler bug that hangs the guest every time still fails; one that does so now
+    /// and then would be hidden, which is why this is opt-in and loud. An int3 oops
+    /// cannot come from the scheduler (see `died_of_stale_int3`).
+    ///
+    /// [`GuestRun::died_of_stale_int3`]: crate::GuestRun::died_of_stale_int3
+    pub fn boot_again_on_emulator_fault(mut self, on: bool) -> Self {
+        self.boot_again_on_emulator_fault = on;
         self
     }
 

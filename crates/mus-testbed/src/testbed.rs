@@ -72,21 +72,31 @@ impl Testbed {
     }
 
     /// Boots the guest, runs the scenario and returns what it reported. Fails if QEMU
-    /// cannot run, the guest never reaches /init, or the boot outlives the timeout (twice,
-    /// with [`Scenario::boot_again_on_timeout`]); a scenario that fails still returns its
-    /// run (see `scenario_status`).
+    /// cannot run, the guest never reaches /init, or the boot outlives the timeout; with
+    /// [`Scenario::boot_again_on_emulator_fault`], a boot that timed out or died of the
+    /// emulator's stale-int3 race is booted once more, and only the second counts. A
+    /// scenario that fails still returns its run (see `scenario_status`).
     pub fn run(&self, scenario: &Scenario) -> Result<GuestRun, TestbedError> {
-        match self.boot_once(scenario) {
-            Err(TestbedError::Timeout { console_tail, .. }) if scenario.boot_again_on_timeout => {
-                eprintln!(
-                    "scenario `{}` timed out after {:?}; booting it again. The first boot's \
-                     last console lines:\n{console_tail}",
-                    scenario.name, scenario.timeout
-                );
-                self.boot_once(scenario)
-            }
-            result => result,
+        let first = self.boot_once(scenario);
+        if !scenario.boot_again_on_emulator_fault {
+            return first;
         }
+        let (what, tail) = match &first {
+            Err(TestbedError::Timeout { console_tail, .. }) => (
+                format!("timed out after {:?}", scenario.timeout),
+                console_tail.clone(),
+            ),
+            Ok(run) if run.died_of_stale_int3() => (
+                "died of QEMU's stale-int3 race (`Oops: int3`)".to_string(),
+                run.console_tail(),
+            ),
+            _ => return first,
+        };
+        eprintln!(
+            "scenario `{}` {what}; booting it again. The first boot's last console lines:\n{tail}",
+            scenario.name
+        );
+        self.boot_once(scenario)
     }
 
     fn boot_once(&self, scenario: &Scenario) -> Result<GuestRun, TestbedError> {

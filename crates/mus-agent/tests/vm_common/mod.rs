@@ -164,7 +164,11 @@ pub fn k8s_scenario(name: &str, vars: &str, script: &str, work: &Path, pods: &[P
             scenario = scenario.file(work.join(&file), &format!("/opt/api/{file}"));
         }
     }
-    scenario.timeout(Duration::from_secs(420))
+    scenario
+        .timeout(Duration::from_secs(420))
+        // a guest frozen or oopsed by the emulator is booted once more; everything the
+        // scenario keeps (containerd, the fake API server) lives in the guest
+        .boot_again_on_emulator_fault(true)
 }
 
 pub fn get<'a>(run: &'a GuestRun, key: &str) -> &'a str {

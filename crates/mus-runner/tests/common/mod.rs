@@ -20,8 +20,8 @@ pub fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
         .binary(env!("CARGO_BIN_EXE_mus-runner"))
         .host_tool("bpftool")
         .timeout(Duration::from_secs(timeout_s))
-        // a guest frozen by the emulator is booted once more (the method says when)
-        .boot_again_on_timeout(true)
+        // a guest frozen or oopsed by the emulator is booted once more (the method says when)
+        .boot_again_on_emulator_fault(true)
 }
 
 /// Boots `kernel` with `scenario` and checks that sched_ext is there, idle.
