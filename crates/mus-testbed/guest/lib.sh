@@ -65,9 +65,12 @@ measure() {
 	echo "@@MUS $1 $((a1 - a0)) $((b1 - b0))"
 }
 
-# Seconds since boot, to the hundredth, as an integer number of hundredths.
+# Seconds since boot, to the hundredth, as an integer number of hundredths. Not the
+# digits of /proc/uptime with the dot removed: within the first second of a quick boot
+# those have a leading zero ("0.98" -> 098), which shell arithmetic reads as octal and
+# refuses.
 now_cs() {
-	tr -d . </proc/uptime | cut -d' ' -f1
+	awk '{ printf "%d\n", $1 * 100 + 0.5 }' /proc/uptime
 }
 
 # Kills every process in the given cgroups (under $CG) and waits until they are empty.
