@@ -157,10 +157,14 @@
  *   ones), an insert into the cache's queue by its deadline (into the local
  *   queue when the idle CPU or the victim is the task's own) and a kick; O(D) for a
  *   task in a limited subtree (cpu.max on its path), O(1) otherwise.
- * runnable/quiescent: one storage lookup, two atomics; O(D) lock sections
+ * runnable/quiescent: one storage lookup, two atomics, and the cache's
+ *   average-vtime lock (a few instructions under it); O(D) lock sections
  *   (each under the parent's lock) only when a cgroup's activity changes.
  * running: O(1) with a cached share, O(D) after the tree changed (and O(D)
- *   in a limited subtree). stopping: O(1); O(D) in a limited subtree. tick:
+ *   in a limited subtree); the average's lock only when the task's share or
+ *   cache changed. stopping: O(1), with the average's lock (its vtime moved);
+ *   O(D) in a limited subtree. Each placement (a wake-up, a requeue, a
+ *   slice's end with a queue to weigh) reads the average under its lock. tick:
  *   nothing without cpu.max; one O(D) walk (charge and check) in a limited
  *   subtree, a cached flag outside one.
  * dispatch: O(1) on a busy CPU (peeks at its two queues and at most three
