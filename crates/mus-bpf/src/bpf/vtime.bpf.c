@@ -27,14 +27,16 @@
  * (leaving the remainder of the division in the sum): the sum stays the
  * size of the tasks' spread around the average, not of their absolute
  * vtimes, so it cannot overflow however long the node runs. Weights are
- * shares >> AVG_WEIGHT_SHIFT (at least 1): 1024 for a whole machine, so a
- * weight times a lag clamped to seconds stays far below 2^63.
+ * shares >> AVG_WEIGHT_SHIFT (at least 1): 1024 for a whole machine. A
+ * task's distance from the average is a few of its slices' charge, which
+ * shrinks as its share (its weight) grows, so each product stays near
+ * slice_ns x 1024, far below 2^63.
  *
  * Cost: a lookup in a small array and a spin lock held for a few
  * instructions, at ops.runnable and ops.quiescent, at each ops.stopping and
  * ops.running whose vtime or share changed, and per placement. The lock is
- * the cache's, taken by its CPUs only; EEVDF updates its V under the run
- * queue's lock likewise.
+ * the cache's, taken by its CPUs (and by another cache's when a task that
+ * moved leaves it); EEVDF updates its V under the run queue's lock likewise.
  */
 #define AVG_WEIGHT_SHIFT	14
 
