@@ -108,12 +108,12 @@ mod tests {
     #[test]
     fn iter_pairs_each_declaration_with_its_value() {
         let mut c = Counters::default();
-        c.0[intf::mus_stat_idx_MUS_STAT_IDLE_STEALS as usize] = 9;
+        c.0[intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS as usize] = 9;
         assert_eq!(c.iter().count(), NR_STATS);
         let (decl, value) = c
             .iter()
-            .find(|(d, _)| d.idx == intf::mus_stat_idx_MUS_STAT_IDLE_STEALS)
+            .find(|(d, _)| d.idx == intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS)
             .expect("declared");
-        assert_eq!((decl.name, value), ("idle_steals", 9));
+        assert_eq!((decl.name, value), ("queue_jumps", 9));
     }
 }

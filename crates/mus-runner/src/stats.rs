@@ -51,7 +51,7 @@ mod tests {
         after.0[intf::mus_stat_idx_MUS_STAT_RUN_BOOSTED as usize] = 15;
         after.0[intf::mus_stat_idx_MUS_STAT_RUNTIME_BOOSTED_NS as usize] = 3_000_000_000;
         after.0[intf::mus_stat_idx_MUS_STAT_RUNTIME_NORMAL_NS as usize] = 1_000_000_000;
-        after.0[intf::mus_stat_idx_MUS_STAT_IDLE_STEALS as usize] = 4;
+        after.0[intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS as usize] = 4;
         let line = Line(after.since(&before)).to_string();
         assert!(line.starts_with("boosted_cpu_share=75.0% "), "{line}");
         for word in [
@@ -59,7 +59,7 @@ mod tests {
             "runs_normal=0",
             "runtime_boosted=3.00s",
             "runtime_normal=1.00s",
-            "idle_steals=4",
+            "queue_jumps=4",
         ] {
             assert!(line.split(' ').any(|w| w == word), "{word} in {line}");
         }

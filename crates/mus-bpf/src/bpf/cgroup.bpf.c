@@ -310,9 +310,7 @@ void BPF_STRUCT_OPS(mus_runnable, struct task_struct *p, u64 enq_flags)
 
 	if (tctx) {
 		tctx->runnable_at = scx_bpf_now();
-		tctx->ran_since_wake = 0;
 		count_runnable(p, tctx, 1);
-		avg_join(p, tctx, llc_of(scx_bpf_task_cpu(p)));
 	}
 }
 
@@ -320,10 +318,8 @@ void BPF_STRUCT_OPS(mus_quiescent, struct task_struct *p, u64 deq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 
-	if (tctx) {
+	if (tctx)
 		count_runnable(p, tctx, -1);
-		avg_leave(tctx);
-	}
 }
 
 /* nice changed: move @p's weight in its cgroup's sum if it is counted in. */

@@ -368,9 +368,8 @@ int release_throttled(u64 now)
 		cpu = scx_bpf_task_cpu(p);
 		dsq = task_dsq(p, cpu);
 		scx_bpf_dsq_move_set_vtime(BPF_FOR_EACH_ITER,
-					   !tctx ? p->scx.dsq_vtime :
-					   tctx->rescued ? rescue_key(p, tctx, dsq) :
-					   deadline_key(p, tctx));
+					   tctx && tctx->rescued ?
+					   rescue_key(p, tctx, dsq) : p->scx.dsq_vtime);
 		if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, dsq, 0)) {
 			if (tctx)
 				wait_released(tctx, now);

@@ -7,24 +7,52 @@
 
 /*
  * Whether @prev (@tctx its context), whose slice ran out or who was kicked,
- * gives its CPU to @next (@ntctx its context; @next NULL: another cache's
- * head), owed it by the key @next_key, against @prev's own deadline
- * @deadline: earliest deadline first (request()), as lead_over() weighs
- * a waker, so that a kick is taken.
- * A head put there by the starvation rescue goes first (its place, lent, is
- * often still behind the running task's deadline, which would otherwise
- * keep its CPU for as long as it stays ahead: the rescue waited for a CPU
- * that never came).
+ * gives its CPU to @next, owed it by @next_vtime (@next NULL: another
+ * cache's head, compared by vtime alone). @deadline is @prev's, as
+ * lead_over() reckons it for a waker: the later of its vtime and its slice's
+ * end; at a slice's natural end the two are one. Boosts bend the vtime order
+ * both ways, by lead_over()'s rule:
+ * - a @next boosted more than @prev goes first while it is at most its wake
+ *   credit behind @prev: a boosted waker that found no CPU to preempt (the
+ *   other CPUs between two tasks, or running the other of a client-server
+ *   pair) must not wait a noise slice because a noise thread's coarse vtime
+ *   is a little behind its own;
+ * - a @prev boosted more than @next, runnable for less than slice_ns since
+ *   it woke (a boosted server in the middle of a burst of requests), keeps
+ *   its CPU: slices shrink to slice_min_ns as the noise queues up, so such a
+ *   server was preempted mid-burst, and every request in flight waited a
+ *   noise slice (evaluation/experiments/redis_sat_ab.sh). A boosted task that
+ *   stays runnable (a CPU hog) is exempt for its first slice_ns only.
+ * Shares hold: neither bends the order by more than a credit or a slice.
+ * A head put there by the starvation rescue goes first (its vtime, lent, is
+ * often still behind the running task's, which would otherwise keep its CPU
+ * for as long as it stays ahead: the rescue waited for a CPU that never came).
+ * Cost: one task storage lookup, at a slice's end only.
  */
 static bool gives_way(const struct task_ctx *tctx, u64 deadline,
-		      u64 next_key, struct task_struct *next,
-		      const struct task_ctx *ntctx)
+		      u64 next_vtime, struct task_struct *next, u64 now)
 {
-	if (!next || !ntctx)
-		return time_before(next_key, deadline);
-	if (ntctx->rescued)
+	struct task_ctx *ntctx;
+	u32 next_boost;
+
+	if (!next)
+		return time_before(next_vtime, deadline);
+	ntctx = task_ctx_of(next);
+	/* a rescued head is owed the CPU whatever the vtimes say */
+	if (ntctx && ntctx->rescued)
 		return true;
-	return time_before(next_key, deadline);
+	next_boost = ntctx ? ntctx->boost : 0;
+	if (next_boost > tctx->boost)
+		return time_before(next_vtime, deadline + wake_credit(next_boost));
+	if (!time_before(next_vtime, deadline))
+		return false;
+	return !(tctx->boost > next_boost && now - tctx->runnable_at < slice_ns);
+}
+
+/* Until when @tctx's task, starting a run now, keeps its CPU mid-burst. */
+static u64 burst_end(const struct task_ctx *tctx)
+{
+	return tctx->boost ? tctx->runnable_at + slice_ns : 0;
 }
 
 /*
@@ -72,14 +100,14 @@ static void run_on(struct task_struct *prev, struct task_ctx *tctx,
 	cgrp = tctx->cgrp;
 	if (cgrp && (cgc = cgrp_ctx_of(cgrp)))
 		tctx->share = task_share(prev, cgrp, cgc);
-	avg_sync(prev, tctx, llc_of(bpf_get_smp_processor_id()));
 	scx_bpf_task_set_slice(prev, slice);
 	if (cctx) {
 		cctx->vtime = prev->scx.dsq_vtime ?: 1;
 		cctx->started_at = now;
 		cctx->share = tctx->share;
-		cctx->deadline = cctx->vtime + request(tctx);
+		cctx->slice = prev->scx.slice;
 		cctx->boost = tctx->boost;
+		cctx->keeps_until = burst_end(tctx);
 		cctx->kicked = false;
 	}
 }
@@ -87,27 +115,24 @@ static void run_on(struct task_struct *prev, struct task_ctx *tctx,
 /*
  * Whether @prev (@tctx its context, NULL if it may not run on), whose slice
  * ran out, should keep its CPU for another slice rather than give it to
- * @next (@ntctx its context), owed it by its key @next_key (@has_next false:
- * nothing waits that this CPU would take; @next NULL: a task of another
- * cache).
+ * @next, owed it by @next_vtime (@has_next false: nothing waits that this
+ * CPU would take; @next NULL: a task of another cache).
  *
  * The kernel calls ops.dispatch before it puts @prev back in the queue, so the
  * queue's head would always win, even against a @prev with a smaller vtime: a
  * heavy task could never run two slices in a row and, with as many waiting
  * tasks as CPUs, weights would count for little. So compare @prev with the
- * head by deadline, once @prev is charged for what it ran (ops.stopping,
- * which comes after this, charges only the rest): @prev's is its vtime now
- * plus its request, never earlier than the deadline a waker was weighed
- * against (lead_over()). Heads are peeked without the queues'
+ * head, once @prev is charged for what it ran (ops.stopping, which comes after
+ * this, charges only the rest). Heads are peeked without the queues'
  * locks: if one is dequeued meanwhile, one decision is made on a stale vtime.
  * A head this CPU may not run (affinity, cpuset) is not owed this CPU.
  */
 static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 			 struct cpu_ctx *cctx, s32 cpu, bool has_next,
-			 u64 next_key, struct task_struct *next,
-			 const struct task_ctx *ntctx, u64 now)
+			 u64 next_vtime, struct task_struct *next, u64 now)
 {
 	bool kicked = cctx && cctx->kicked, queued = has_next;
+	u64 deadline, end;
 
 	if (!tctx)
 		return false;
@@ -122,8 +147,13 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 		 */
 		charge_run(prev, tctx, now);
 		bound_lag(prev, tctx, llc_of(cpu));
-		if (gives_way(tctx, prev->scx.dsq_vtime + request(tctx),
-			      next_key, next, ntctx))
+		deadline = prev->scx.dsq_vtime;
+		if (cctx && cctx->vtime) {
+			end = slice_end(cctx);
+			if (time_before(deadline, end))
+				deadline = end;
+		}
+		if (gives_way(tctx, deadline, next_vtime, next, now))
 			return false;
 	}
 	/*
@@ -154,8 +184,7 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u32 llc = llc_of(cpu), i;
-	struct task_struct *shared, *own, *head = NULL;
-	struct task_ctx *htctx = NULL;
+	struct task_struct *shared, *own;
 	u64 head_vtime = 0, steal_v = 0;
 	bool has_head, own_first, idle;
 	s32 steal = -1;
@@ -179,9 +208,8 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	/* nothing of its own to run, not even @prev */
 	idle = !has_head && !(prev && (prev->scx.flags & SCX_TASK_QUEUED));
 	if (has_head) {
-		head = own_first ? own : shared;
-		head_vtime = head->scx.dsq_vtime;
-		htctx = task_ctx_of(head);
+		head_vtime = own_first ? own->scx.dsq_vtime : shared->scx.dsq_vtime;
+		follow_head(llc, head_vtime);
 	}
 	if (nr_llcs > 1) {
 		steal = pick_steal(llc, !has_head, idle, &steal_v);
@@ -192,8 +220,7 @@ void BPF_STRUCT_OPS(mus_dispatch, s32 cpu, struct task_struct *prev)
 	/* no ops.stopping/running in between: keep_running() charged it */
 	if (keep_running(prev, ptctx, cctx, cpu, has_head || steal >= 0,
 			 steal >= 0 ? steal_v : head_vtime,
-			 steal >= 0 ? NULL : head, steal >= 0 ? NULL : htctx,
-			 now))
+			 steal >= 0 ? NULL : own_first ? own : shared, now))
 		return;
 	if (steal >= 0 && scx_bpf_dsq_move_to_local(LLC_DSQ(steal), 0)) {
 		stat_add(idle ? MUS_STAT_IDLE_STEALS : MUS_STAT_STEALS, 1);
@@ -237,17 +264,27 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	struct cpu_ctx *cctx;
 	struct cgroup *cgrp;
 	struct cgrp_ctx *cgc;
-	u64 now = scx_bpf_now(), slice, due = 0, waiting;
+	u64 now = scx_bpf_now(), slice, due = 0, waiting, *progress;
 	s32 cpu = bpf_get_smp_processor_id();
 	s64 left;
 	u32 llc = llc_of(cpu);
 
-	tctx = lookup_task_ctx(p);
-	if (tctx)
-		restore_vtime(p, tctx);
+	/*
+	 * While nothing waits, the cache's progress follows the running tasks,
+	 * but by at most one slice per switch: a task far ahead of the others
+	 * that runs out of order (a wake-up on an idle CPU) must not drag
+	 * everyone's wake-up credit along and so erase its own debt.
+	 */
 	waiting = scx_bpf_dsq_nr_queued(LLC_DSQ(llc));
+	progress = progress_of(llc);
+	if (!waiting && time_before(*progress, p->scx.dsq_vtime))
+		*progress = time_before(p->scx.dsq_vtime, *progress + slice_ns) ?
+			    p->scx.dsq_vtime : *progress + slice_ns;
+
+	tctx = lookup_task_ctx(p);
 	if (!tctx)
 		return;
+	restore_vtime(p, tctx);
 	refresh_task_boost(p, tctx);
 	tctx->started_at = now;
 	tctx->bw_charged_at = now;
@@ -281,8 +318,6 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 			slice = (u64)left / nr_cpus ?: 1;
 		}
 	}
-	/* its new share, and its new cache if it moved, in the average */
-	avg_sync(p, tctx, llc);
 	/* a rescued task makes progress without bending shares further */
 	if (tctx->rescued) {
 		tctx->rescued = false;
@@ -299,9 +334,10 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		cctx->vtime = p->scx.dsq_vtime ?: 1;
 		cctx->started_at = now;
 		cctx->share = tctx->share;
-		cctx->deadline = cctx->vtime + request(tctx);
+		cctx->slice = slice;
 		cctx->cgid = tctx->cgid;
 		cctx->boost = tctx->boost;
+		cctx->keeps_until = burst_end(tctx);
 		cctx->kicked = false;
 	}
 }
@@ -325,18 +361,8 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 		charge_run(p, tctx, now);
 		tctx->stopped_at = now;
 		tctx->started_at = 0;
-		/* it sleeps: what it ran since it woke is one burst */
-		if (!runnable) {
-			u64 ran = tctx->ran_since_wake;
-
-			if (ran > slice_ns)
-				ran = slice_ns;
-			tctx->burst = tctx->burst ?
-				      (3 * tctx->burst + ran) / 4 : ran;
-		}
 		if (cgrp)
 			charge_quota(tctx, cgrp, now, &due);
-		avg_sync(p, tctx, llc_of(bpf_get_smp_processor_id()));
 	}
 	/* preempted, or its slice ended: it waits again */
 	if (runnable && wait_histograms)

@@ -11,8 +11,8 @@ UEI_DEFINE(uei);
 
 /*
  * Exit dump (printed by the kernel when mus is ejected, and by the runner):
- * queue depths and average vtimes per cache, and per CPU its own queue's
- * depth and the current task's cgroup, boost and share.
+ * queue depths, the node's progress, and per CPU its own queue's depth and
+ * the current task's cgroup, boost and share.
  */
 void BPF_STRUCT_OPS(mus_dump, struct scx_dump_ctx *dctx)
 {
@@ -22,8 +22,8 @@ void BPF_STRUCT_OPS(mus_dump, struct scx_dump_ctx *dctx)
 		     scx_bpf_now(), nr_llcs, scx_bpf_dsq_nr_queued(THROTTLED_DSQ),
 		     bw_release_at, hweight_gen, map_gen, nr_bw_cgroups);
 	bpf_for(i, 0, nr_llcs)
-		scx_bpf_dump("mus cache%u: queued=%d average vtime=%llu", i,
-			     scx_bpf_dsq_nr_queued(LLC_DSQ(i)), avg_vtime(i));
+		scx_bpf_dump("mus cache%u: queued=%d progress=%llu", i,
+			     scx_bpf_dsq_nr_queued(LLC_DSQ(i)), *progress_of(i));
 }
 
 void BPF_STRUCT_OPS(mus_dump_cpu, struct scx_dump_ctx *dctx, s32 cpu, bool idle)

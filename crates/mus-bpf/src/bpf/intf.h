@@ -142,6 +142,7 @@ enum mus_stat_idx {
 	MUS_STAT_STEALS,		/* tasks a busy CPU took from another cache's queue, being owed */
 	MUS_STAT_LLC_MIGRATIONS,	/* tasks that started running in another cache than before */
 	MUS_STAT_IDLE_STEALS,		/* tasks a CPU with nothing else to run took from another cache */
+	MUS_STAT_QUEUE_JUMPS,		/* boosted wake-ups queued ahead of a head boosted less */
 	MUS_STAT_WAITS_LOST,		/* waits not recorded: cgroup_waits was full */
 	MUS_STAT_KICKS_REFUSED,		/* preempting kicks whose victim kept its CPU */
 	MUS_NR_STATS,

@@ -16,31 +16,28 @@
  *    for its whole subtree. Siblings' and ancestors' weights are untouched,
  *    so a boosted pod takes from the pods next to it inside kubepods.slice,
  *    never from system.slice.
- * 3. Every task wakes up promptly, by one rule: earliest deadline first,
- *    as in EEVDF. A task's deadline is the vtime it is charged from plus its
- *    request: what it usually runs between two sleeps (at most a slice),
- *    charged at its share and divided by its boost (request()). The same
- *    deadline orders the queues, decides whether a waking task preempts a
- *    running one (the running task's: its start plus its request, or its
- *    vtime now if it ran past that) and whether a CPU keeps its task at a
- *    slice's end (that task's vtime plus its request, never earlier), so a
- *    kick is taken, not refused. A task that runs briefly (a server
- *    answering, a timer's thread) goes ahead of CPU hogs of the same vtime,
- *    a boosted one further; the request only moves a task in the queue, so
- *    shares hold to within one request. Lag is measured, as in EEVDF,
- *    from the cache's average vtime: the mean of its runnable tasks' vtimes
- *    weighted by share (avg_vtime()), and clamped by one rule (clamp_lag()):
- *    a task that slept comes back with at most its wake-up credit
- *    (boost x that for a boosted one) and max_debt_ns of debt, and a task
- *    that stays runnable is owed at most MAX_LAG_SLICES of its slices, so
- *    nothing banks CPU it could not use and a share that drops (a boost
- *    taken back, a sibling started) takes effect at once. One exception,
- *    for message passing: against a sync wake-up on the waker's own CPU,
- *    the running task keeps sync_grace_ns first (a boosted waker is exempt
- *    against a task boosted less). A task confined to one CPU, for which
- *    the kernel skips ops.select_cpu and so never says a wake-up is sync,
- *    counts one as sync when its waker is of its own cgroup
- *    (confined_sync()). Slices shrink as waiters grow.
+ * 3. Every task wakes up promptly. A task that slept comes back with bounded
+ *    credit and preempts a running task whose deadline (as in EEVDF: the
+ *    vtime at which its slice ends) is beyond the waking task's vtime (at
+ *    once, unless the wake-up is message passing: then the running task keeps
+ *    sync_grace_ns first). A boosted task's credit is multiplied by its
+ *    boost, and it preempts a task boosted less even when up to that credit
+ *    ahead of it, so it wins wake-up races against ordinary tasks. The same
+ *    rule orders it against tasks boosted less where it waits: a boosted
+ *    waker that found no CPU to preempt is queued ahead of such a head up to
+ *    its credit, and at a slice's end a CPU gives way to it likewise; while
+ *    it serves a burst (up to slice_ns after it woke) it keeps its CPU at a
+ *    slice's end against a task boosted less. It is charged from its own
+ *    vtime throughout, so shares hold to within that credit. A kicked CPU
+ *    weighs the waker by the same deadline, credit and burst (lead_over()
+ *    and gives_way() share slice_end() and cpu_ctx's keeps_until), so a
+ *    kick is taken, not refused. A task confined to one CPU, for which the
+ *    kernel skips ops.select_cpu and so never says a wake-up is sync, counts
+ *    one as sync when its waker is of its own cgroup (confined_sync()).
+ *    Slices shrink as waiters grow.
+ *    A task that stays runnable is owed at most MAX_LAG_SLICES of its
+ *    slices, so nothing banks CPU it could not use and a share that drops (a
+ *    boost taken back, a sibling started) takes effect at once.
  * 4. Nothing is starved and the watchdog never fires: a task queued for a
  *    quarter of the watchdog timeout runs next in its queue, out of vtime
  *    order, for a short slice, at a bounded rate (RESCUE_AFTER_NS).
@@ -82,13 +79,13 @@
  * cgroups): it needs a second vtime domain, per-cgroup queues to scan and an
  * rbtree under a lock on every dispatch; charging tasks by their flattened
  * share keeps plain task queues, keeps wake-up preemption a comparison of two
- * task deadlines, and costs an ancestor walk only when the tree's activity
+ * task vtimes, and costs an ancestor walk only when the tree's activity
  * changed.
  *
  * Queues per last-level cache
  * ---------------------------
  * Each last-level cache (from scx_utils::Topology, handed over by mus-runner
- * in .rodata) has a deadline-ordered queue its CPUs share, and each CPU one for
+ * in .rodata) has a vtime-ordered queue its CPUs share, and each CPU one for
  * the tasks that may run nowhere else. A task is queued where it last ran
  * (or where ops.select_cpu placed it: the kernel's idle search, not told of
  * sync wake-ups, tries the previous CPU, then its cache, then anywhere), so
@@ -106,9 +103,9 @@
  * sought among the CPUs of the waking task's cache, which serve its queue,
  * and kicked likewise.
  *
- * Which guarantees hold where. Per queue, exactly as before: deadline order,
+ * Which guarantees hold where. Per queue, exactly as before: vtime order,
  * slices shrinking with that cache's waiters, wake-up preemption, and the
- * average vtime lag is measured from (llc_avgs, each on its own cache
+ * progress waking tasks are placed against (llc_progress, on its own cache
  * line). Node-wide: shares (one hweight per cgroup, of the whole machine; a
  * cache whose tasks fall behind by STEAL_SLICES is stolen from, so no
  * cgroup's tasks lag those of another cache by more than that: a few slices'
@@ -116,7 +113,7 @@
  * charged from every CPU) and the starvation rescue (which scans every
  * queue). Two tasks in different caches are not compared on every decision,
  * only through their queues' heads; that is the price of not bouncing one
- * lock or average across sockets, and scx_bpfland and scx_lavd pay it
+ * lock or progress line across sockets, and scx_bpfland and scx_lavd pay it
  * too.
  *
  * The map
@@ -154,17 +151,14 @@
  *   then anywhere; the task's CPU only when it may run nowhere else), else a
  *   victim check of at most three CPUs of the cache (the task's, alone when
  *   the wake-up is handled on it and its task is ahead; else also two random
- *   ones), an insert into the cache's queue by its deadline (into the local
- *   queue when the idle CPU or the victim is the task's own) and a kick; O(D) for a
+ *   ones), an insert into the cache's queue (a boosted waker's also peeks at
+ *   the queue's head and looks up its storage; into the local queue when
+ *   the idle CPU or the victim is the task's own) and a kick; O(D) for a
  *   task in a limited subtree (cpu.max on its path), O(1) otherwise.
- * runnable/quiescent: one storage lookup, two atomics, and the cache's
- *   average-vtime lock (a few instructions under it); O(D) lock sections
+ * runnable/quiescent: one storage lookup, two atomics; O(D) lock sections
  *   (each under the parent's lock) only when a cgroup's activity changes.
  * running: O(1) with a cached share, O(D) after the tree changed (and O(D)
- *   in a limited subtree); the average's lock only when the task's share or
- *   cache changed. stopping: O(1), with the average's lock (its vtime moved);
- *   O(D) in a limited subtree. Each placement (a wake-up, a requeue, a
- *   slice's end with a queue to weigh) reads the average under its lock. tick:
+ *   in a limited subtree). stopping: O(1); O(D) in a limited subtree. tick:
  *   nothing without cpu.max; one O(D) walk (charge and check) in a limited
  *   subtree, a cached flag outside one.
  * dispatch: O(1) on a busy CPU (peeks at its two queues and at most three
@@ -253,8 +247,8 @@ const volatile u64 map_scan_interval_ns = 100 * NSEC_PER_MSEC;
 
 /*
  * The largest debt a task keeps across a sleep, as time of queue progress: a
- * task that once ran far beyond its share is placed at most this far ahead of
- * its cache's average vtime when it wakes up (EEVDF bounds lag on both sides too).
+ * task that once ran far beyond its share is placed at most this far behind
+ * the queue when it wakes up (EEVDF bounds lag on both sides too).
  */
 const volatile u64 max_debt_ns = 1000 * NSEC_PER_MSEC;
 

@@ -162,26 +162,11 @@ struct task_ctx {
 	/* its wake-up in progress is a sync one (see lead_over()) */
 	bool sync_wake;
 	/*
-	 * It waits by its deadline (deadline_key()) or a lent place
-	 * (rescue_key()): dsq_vtime holds its place in the queue, own_vtime
-	 * what it is charged from.
+	 * It waits ahead of its vtime (queue_key()): dsq_vtime holds its place
+	 * in the queue, own_vtime what it is charged from.
 	 */
 	bool queued_ahead;
 	u64 own_vtime;
-	/*
-	 * Its entry in a cache's average vtime (avg_vtime()) while it is
-	 * runnable: the cache plus one (0: not counted), and the vtime and
-	 * weight it is counted with.
-	 */
-	u32 avg_llc;
-	u64 avg_v;
-	u64 avg_w;
-	/*
-	 * What it ran since it last woke, and its usual run between two
-	 * sleeps (a moving average, at most slice_ns): its request (request()).
-	 */
-	u64 ran_since_wake;
-	u64 burst;
 	/*
 	 * The run-queue wait in progress (waits.bpf.c): since when (0: none),
 	 * whose doing (enum mus_wait_class), how long it was throttled so far
@@ -200,11 +185,15 @@ struct task_ctx {
 struct cpu_ctx {
 	/* vtime the current task started at; 0: no task of ours runs */
 	u64 vtime;
-	/* when it started and its share (its vtime now) */
+	/* when it started, its share and slice (its vtime now, its deadline) */
 	u64 started_at;
 	u64 share;
-	/* its deadline: the vtime it started at plus its request */
-	u64 deadline;
+	u64 slice;
+	/*
+	 * until when the current task, boosted, is in the middle of a burst
+	 * and keeps its CPU against wakers boosted less (gives_way()); 0: not
+	 */
+	u64 keeps_until;
 	/* the current task's cgroup and boost (the exit dump, lead_over()) */
 	u64 cgid;
 	u32 boost;
@@ -278,21 +267,13 @@ extern const volatile u32 llc_cpus[MUS_MAX_CPUS];
 extern const volatile u32 llc_first[MUS_MAX_LLCS];
 extern const volatile u32 llc_size[MUS_MAX_LLCS];
 
-/*
- * A cache's average vtime (vtime.bpf.c): the sum, weighted by share, of its
- * runnable tasks' vtimes relative to @base, and the sum of their weights.
- * An array map's element (its lock must be in a map value), alone on its
- * cache line.
- */
-struct llc_avg {
-	struct bpf_spin_lock lock;
-	u32 pad;
-	u64 base;	/* the average when it was last read */
-	s64 sum;	/* sum of weight x (vtime - base) */
-	u64 weight;	/* sum of the weights */
+/* A cache's progress (queues.bpf.c), alone on its cache line. */
+struct llc_progress {
+	u64 vtime;
 } __attribute__((aligned(64)));
 
 /* State written by hot callbacks, defined where it is explained. */
+extern struct llc_progress llc_progress[MUS_MAX_LLCS];	/* queues.bpf.c */
 extern u64 hweight_gen;		/* cgroup.bpf.c */
 extern u64 map_gen;		/* cgroup.bpf.c */
 extern u64 nr_bw_cgroups;	/* cpumax.bpf.c */
@@ -311,6 +292,12 @@ _Static_assert(!(MUS_MAX_LLCS & (MUS_MAX_LLCS - 1)), "MUS_MAX_LLCS: a power of t
 static __always_inline u32 llc_of(s32 cpu)
 {
 	return cpu_llc[(u32)cpu & (MUS_MAX_CPUS - 1)] & (MUS_MAX_LLCS - 1);
+}
+
+/* Cache @llc's progress (struct llc_progress). */
+static __always_inline u64 *progress_of(u32 llc)
+{
+	return &llc_progress[llc & (MUS_MAX_LLCS - 1)].vtime;
 }
 
 /* How many CPUs cache @llc has (never 0). */
@@ -397,6 +384,7 @@ __hidden u64 slice_for(u32 llc, u64 waiting);
 __hidden u64 task_slice(s32 cpu);
 __hidden bool rescue_starving(u64 now);
 __hidden u64 rescue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq);
+__hidden void follow_head(u32 llc, u64 head_vtime);
 __hidden s32 pick_steal(u32 llc, bool all, bool idle, u64 *vtime);
 __hidden s32 create_queues(void);
 
@@ -410,15 +398,10 @@ __hidden void forget_waits(struct cgroup *cgrp);
 
 /* vtime.bpf.c */
 __hidden u64 wake_credit(u32 boost);
-__hidden u64 avg_vtime(u32 llc);
-__hidden void avg_join(struct task_struct *p, struct task_ctx *tctx, u32 llc);
-__hidden void avg_leave(struct task_ctx *tctx);
-__hidden void avg_sync(struct task_struct *p, struct task_ctx *tctx, u32 llc);
 __hidden void place_waking(struct task_struct *p, struct task_ctx *tctx, u32 llc);
 __hidden void restore_vtime(struct task_struct *p, struct task_ctx *tctx);
 __hidden void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now);
-__hidden void bound_lag(struct task_struct *p, struct task_ctx *tctx, u32 llc);
-__hidden u64 request(const struct task_ctx *tctx);
-__hidden u64 deadline_key(struct task_struct *p, struct task_ctx *tctx);
+__hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx, u32 llc);
+__hidden u64 slice_end(const struct cpu_ctx *cctx);
 
 #endif /* __MUS_BPF_H */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Topology and queues: a queue per last-level cache and per CPU, idle-CPU
- * search, slices, stealing between caches and the starvation rescue.
+ * search, slices, each cache's progress (llc_progress), stealing between
+ * caches and the starvation rescue.
  */
 #include "mus.bpf.h"
 
@@ -16,6 +17,27 @@ struct {
 	__type(key, u32);
 	__type(value, struct llc_mask);
 } llc_masks SEC(".maps");
+
+/*
+ * Each cache's progress (struct llc_progress in mus.bpf.h): the vtime of the
+ * head of the cache's queue its CPUs last took a task from (the smallest
+ * vtime still waiting there), or, while nothing waits, of the tasks that
+ * start running there (at most a slice ahead per switch). Waking and new
+ * tasks are placed, and a runnable task's lag bounded, against the progress
+ * of the cache they are queued in. vtime is one currency across caches
+ * (stealing compares heads of different queues, and keeps busy queues' heads
+ * within STEAL_SLICES of each other), so the caches' progress values differ
+ * by about that much; a task that changes caches (a steal, an idle CPU
+ * elsewhere) is measured against its new cache's at its next wake-up or
+ * requeue. Before, one value served the node: written on most switches by
+ * every CPU of every socket, its cache line went wherever the last switch
+ * was, and a task waking in a lagging cache was placed against the furthest
+ * head, up to STEAL_SLICES behind its own queue's. Each cache's value is on
+ * its own cache line, written by that cache's CPUs only, without
+ * synchronisation: a lost update only makes the next waking task's credit
+ * slightly more generous.
+ */
+private(MUS_VTIME) struct llc_progress llc_progress[MUS_MAX_LLCS];
 
 /* When a CPU last looked for starving tasks; see RESCUE_AFTER_NS. */
 private(MUS_RESCUE) u64 last_starvation_scan;
@@ -108,7 +130,7 @@ __hidden u64 task_slice(s32 cpu)
 
 /*
  * The key that puts the rescued @p (@tctx its context) at the head of @dsq:
- * the place is lent, as deadline_key() lends one, and @p is charged from its own
+ * the place is lent, as queue_key() lends it, and @p is charged from its own
  * vtime (restore_vtime()). Marks @p rescued: its next run is short, and a CPU
  * gives way to it (gives_way()).
  */
@@ -184,6 +206,22 @@ __hidden bool rescue_starving(u64 now)
 	bpf_for(i, 0, nr_cpus)
 		rescue_from(CPU_DSQ(i), now, RESCUES_PER_CPU);
 	return true;
+}
+
+/*
+ * A queue's head is the smallest vtime waiting there: cache @llc's progress.
+ * Follow it by at most two slices per dispatch (about twice the pace of a
+ * busy queue): when only far-behind tasks wait (a starving BestEffort thread
+ * charged seconds for one slice), the cache must not leap to them, or every
+ * task waking next would be placed behind the running ones.
+ */
+__hidden void follow_head(u32 llc, u64 head_vtime)
+{
+	u64 *progress = progress_of(llc), now_v = *progress;
+
+	if (time_before(now_v, head_vtime))
+		*progress = time_before(head_vtime, now_v + 2 * slice_ns) ?
+			    head_vtime : now_v + 2 * slice_ns;
 }
 
 /*

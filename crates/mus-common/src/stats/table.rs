@@ -138,6 +138,12 @@ pub const COUNTERS: &[Counter] = &[
         unit: Unit::Events,
     },
     Counter {
+        idx: intf::mus_stat_idx_MUS_STAT_QUEUE_JUMPS,
+        name: "queue_jumps",
+        help: "Boosted wake-ups queued ahead of a queue head boosted less.",
+        unit: Unit::Events,
+    },
+    Counter {
         idx: intf::mus_stat_idx_MUS_STAT_WAITS_LOST,
         name: "waits_lost",
         help: "Run-queue waits not recorded because the wait histograms held their most cgroups.",
