@@ -23,12 +23,7 @@ ROUNDS=3
 round() {
 	$1 >/tmp/runner.log 2>&1 &
 	RUNNER=$!
-	# a build that fails to load would leave the stock scheduler measured
-	if ! wait_state enabled; then
-		echo "@@MUS $1 did not attach:"
-		tail -20 /tmp/runner.log
-		exit 1
-	fi
+	attached_or_exit /tmp/runner.log
 	noise_on
 	echo "@@MUS probe $1 empty $(latency_probe target 1500)"
 	mus-agent boost --cgroup $CG/target >/dev/null

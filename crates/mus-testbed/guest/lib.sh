@@ -26,6 +26,16 @@ wait_state() {
 	return 1
 }
 
+# For experiments: waits until the runner started in the background (its log in $1)
+# has attached, or prints the log's tail and exits. A build the verifier refuses would
+# otherwise be measured as the stock scheduler.
+attached_or_exit() {
+	wait_state enabled && return 0
+	echo "@@MUS the runner did not attach:"
+	tail -20 "$1"
+	exit 1
+}
+
 # Starts mus-runner in the background, logging to $1; waits until it is attached.
 start_runner() {
 	log=$1
