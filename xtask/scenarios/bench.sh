@@ -7,6 +7,8 @@
 # cyclictest's zero-padded numbers as octal).
 #
 # Schedulers (SCHEDS): stock (the kernel's EEVDF), mus (mus-runner, default flags only),
+# cand (a candidate mus build, /bin/mus-runner-cand, with `cargo xtask bench --candidate`:
+# it runs every mus condition as its twin cand_<variant>, see each_cond),
 # and the peers bpfland (scx_bpfland, defaults) and layered (scx_layered with
 # LAYERED_CONFIG: the "target/" cgroup in a layer of weight 400 with preemption, the rest
 # at 100). Each repeat visits every scheduler once, in an order rotated by the repeat, and
@@ -45,12 +47,17 @@ mkdir -p $CG/nA/x $CG/nA/y $CG/nB/z
 echo "@@MUS bench_cpus $NCPU"
 echo "@@MUS bench_noise_workers $((2 * NCPU))" # lib.sh's noise_on
 
+# The name scheduler $1 attaches under (root/ops): the candidate is a mus build.
+ops_of() {
+	if [ $1 = cand ]; then echo mus; else echo $1; fi
+}
+
 # Waits up to 60 s (peers verify for a while under TCG) for sched_ext's state "enabled"
 # with root/ops naming $1; fails at once if the scheduler's process has exited.
 wait_attached() {
 	i=0
 	while [ $i -lt 600 ]; do
-		[ "$(cat $SCX/state)" = enabled ] && grep -q "^$1" $SCX/root/ops && return 0
+		[ "$(cat $SCX/state)" = enabled ] && grep -q "^$(ops_of $1)" $SCX/root/ops && return 0
 		kill -0 $SCHED_PID 2>/dev/null || return 1
 		sleep 0.1
 		i=$((i + 1))
@@ -63,7 +70,7 @@ sched_stop() {
 	[ -z "$SCHED_PID" ] && return 0
 	# still attached? (the kernel's watchdog ejects a scheduler that stalls a task)
 	ejected=1
-	[ "$(cat $SCX/state)" = enabled ] && grep -q "^$SCHED" $SCX/root/ops && ejected=0
+	[ "$(cat $SCX/state)" = enabled ] && grep -q "^$(ops_of $SCHED)" $SCX/root/ops && ejected=0
 	echo "@@MUS sched_stopped $SCHED $SCHED_REP ejected=$ejected"
 	kill -TERM $SCHED_PID
 	wait $SCHED_PID
@@ -83,6 +90,7 @@ sched_use() {
 	log=/tmp/sched-$1.log
 	case $1 in
 	mus) mus-runner >$log 2>&1 & ;;
+	cand) mus-runner-cand >$log 2>&1 & ;;
 	bpfland) scx_bpfland >$log 2>&1 & ;;
 	layered) scx_layered f:$LAYERED_CONFIG >$log 2>&1 & ;;
 	esac
@@ -96,11 +104,14 @@ sched_use() {
 		return 1
 	fi
 	echo "@@MUS scheduler_$1 $(cat $SCX/root/ops)"
-	if [ $1 = mus ]; then
+	# what the runner says it attached with (slice, preemption, ...), for the summary
+	case $1 in
+	mus)
 		echo "@@MUS scheduler $(cat $SCX/root/ops)"
-		# what the runner says it attached with (slice, preemption, ...), for the summary
 		echo "@@MUS runner_config $(sed -n 's/.*scheduler attached //p' $log | head -1)"
-	fi
+		;;
+	cand) echo "@@MUS runner_config_cand $(sed -n 's/.*scheduler attached //p' $log | head -1)" ;;
+	esac
 }
 
 # The noise is lib.sh's noise_on (2 x CPUs of stress-ng matrixprod in cgroup noise),
@@ -155,7 +166,7 @@ cond_enter() {
 		echo 1 >$CG/noise/cpu.idle
 		;;
 	stock_w400) echo 400 >$CG/target/cpu.weight ;;
-	mus_boost) mus-agent boost --cgroup $CG/target >/dev/null || echo "@@MUS bench_error boost" ;;
+	mus_boost | cand_boost) mus-agent boost --cgroup $CG/target >/dev/null || echo "@@MUS bench_error boost" ;;
 	esac
 	[ "$2" = 1 ] && [ "${base#*_}" != idle ] && noise_on
 	if [ "$base" != "$1" ]; then
@@ -185,18 +196,22 @@ cond_leave() {
 		echo 0 >$CG/noise/cpu.idle
 		;;
 	stock_w400) echo 100 >$CG/target/cpu.weight ;;
-	mus_boost) mus-agent unboost --cgroup $CG/target >/dev/null || echo "@@MUS bench_error unboost" ;;
+	mus_boost | cand_boost) mus-agent unboost --cgroup $CG/target >/dev/null || echo "@@MUS bench_error unboost" ;;
 	esac
 }
 
 # Runs "$3 <condition> <repeat>" for each of the conditions $2 (a list) that belong to
-# the running scheduler, in repeat $REP's rotation, with noise if $1 is 1.
+# the running scheduler, in repeat $REP's rotation, with noise if $1 is 1. The candidate
+# runs mus's conditions as cand_<variant>.
 each_cond() {
 	noise=$1
 	fn=$3
 	mine=""
 	for c in $2; do
-		[ "${c%%_*}" = "$SCHED" ] && mine="$mine $c"
+		case ${c%%_*} in
+		"$SCHED") mine="$mine $c" ;;
+		mus) [ $SCHED = cand ] && mine="$mine cand_${c#mus_}" ;;
+		esac
 	done
 	for c in $(rotate $REP $mine); do
 		if cond_enter $c $noise; then
@@ -340,10 +355,14 @@ bench_limit() {
 	each_cond 0 "stock_plain mus_empty bpfland_plain layered_plain" run_limit
 }
 
-# 8. share (mus only): two hogs in target, two in noise, target at each weight (1024 =
-# not in the map), rotated.
+# 8. share (mus only, and the candidate as share_cand): two hogs in target, two in
+# noise, target at each weight (1024 = not in the map), rotated.
 bench_share() {
-	[ $SCHED = mus ] || return 0
+	case $SCHED in
+	mus) key=share ;;
+	cand) key=share_cand ;;
+	*) return 0 ;;
+	esac
 	hogs target 2
 	hogs noise 2
 	sleep 1
@@ -354,7 +373,7 @@ bench_share() {
 			mus-agent boost --cgroup $CG/target --weight $w >/dev/null || echo "@@MUS bench_error boost_$w"
 		fi
 		sleep 1
-		measure "share $w $REP" target noise $SHARE_SECS
+		measure "$key $w $REP" target noise $SHARE_SECS
 	done
 	mus-agent unboost --cgroup $CG/target >/dev/null 2>&1
 	hogs_off

@@ -101,6 +101,20 @@ impl Aggregate {
             .any(|(b, c, _)| b == bench && c == condition)
     }
 
+    /// Every (bench, condition) whose condition is scheduler `sched`'s ("<sched>_..."),
+    /// in order.
+    pub fn conditions_of(&self, sched: &str) -> Vec<(String, String)> {
+        let prefix = format!("{sched}_");
+        let mut out: Vec<(String, String)> = self
+            .map
+            .keys()
+            .filter(|(_, c, _)| c.starts_with(&prefix))
+            .map(|(b, c, _)| (b.clone(), c.clone()))
+            .collect();
+        out.dedup();
+        out
+    }
+
     /// The repeats that measured `a` and every one of `refs`, as (repeat, a's value, the
     /// smallest of the refs' values in that repeat): "below every reference" reads
     /// `a < b`.

@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod auto;
 pub mod bpf_stats;
+pub mod candidate;
 pub mod checks;
 pub mod conditions;
 pub mod dataset;
@@ -135,6 +136,11 @@ pub struct Args {
     /// Do not boot: redo the summary and plots from a CSV this command wrote.
     #[arg(long, value_name = "CSV")]
     from_csv: Option<PathBuf>,
+    /// A second mus-runner binary (the BPF is embedded in it), run beside this tree's
+    /// in every repeat: each mus condition gets its twin, and the summary judges every
+    /// target for both and pairs the candidate with mus (candidate.rs).
+    #[arg(long, value_name = "MUS_RUNNER")]
+    candidate: Option<PathBuf>,
     /// `auto`: the auto CPUBoost's target, `psi:<percent>` (PSI some avg10) or
     /// `wait:<duration>` (the run-queue wait p99).
     #[arg(long, default_value = auto::DEFAULT_TARGET)]
@@ -182,15 +188,20 @@ struct Settings {
     repeats: Vec<u32>,
     benches: Vec<&'static str>,
     peers: bool,
+    /// A candidate mus build runs too (scheduler `cand`).
+    candidate: bool,
 }
 
 impl Settings {
     fn shell(&self) -> String {
-        let scheds = if self.peers {
-            "stock mus bpfland layered"
-        } else {
-            "stock mus"
-        };
+        let mut scheds = String::from("stock mus");
+        if self.candidate {
+            scheds.push(' ');
+            scheds.push_str(candidate::SCHED);
+        }
+        if self.peers {
+            scheds.push_str(" bpfland layered");
+        }
         let per_bench: String = self
             .benches
             .iter()
@@ -235,19 +246,22 @@ impl Settings {
     /// (probe, settling, printing the histogram), so they get 60 s each. rr's conditions
     /// (one per scheduler, and again for the sched_ext ones in the statistics phase) run
     /// redis-benchmark twice, confined to one CPU at 500-4500 requests/s: up to 2 x 40 s
-    /// on a loaded host, so 120 s each.
+    /// on a loaded host, so 120 s each. A candidate adds mus's conditions once more
+    /// (latency 3, bystander 2, rr 2 with its statistics phase) and, elsewhere, about
+    /// half a peer's time.
     fn timeout(&self) -> Duration {
         let peers = u64::from(self.peers);
+        let cand = u64::from(self.candidate);
         let secs: u64 = self
             .benches
             .iter()
             .zip(&self.repeats)
             .map(|(b, n)| {
                 let per_run = match *b {
-                    "latency" => 60 * (10 + 2 * peers),
-                    "bystander" => 60 * (7 + 2 * peers),
-                    "rr" => 120 * (3 + 3 * peers),
-                    _ => 150 + 150 * peers,
+                    "latency" => 60 * (10 + 2 * peers + 3 * cand),
+                    "bystander" => 60 * (7 + 2 * peers + 2 * cand),
+                    "rr" => 120 * (3 + 3 * peers + 2 * cand),
+                    _ => 150 + 150 * peers + 75 * cand,
                 };
                 u64::from(*n) * per_run
             })
@@ -312,6 +326,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         repeats,
         benches,
         peers: !args.no_peers,
+        candidate: args.candidate.is_some(),
     };
     // before building or booting anything: a missing peer is an error, not a skip
     let peer_bins = if settings.peers {
@@ -319,6 +334,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Vec::new()
     };
+    let cand_bin = args.candidate.as_deref().map(stage_candidate).transpose()?;
     let which: Vec<String> = args
         .which
         .iter()
@@ -333,6 +349,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(r) = args.repeats {
         command.push_str(&format!(" --repeats {r}"));
+    }
+    if let Some(c) = &args.candidate {
+        command.push_str(&format!(" --candidate {}", c.display()));
     }
 
     let [runner, agent, redis_rate] =
@@ -350,6 +369,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .echo_console(args.verbose);
     for tool in settings.tools() {
         scenario = scenario.host_tool(tool);
+    }
+    if let Some(c) = cand_bin {
+        scenario = scenario.binary(c);
     }
     if settings.peers {
         for b in &peer_bins {
@@ -417,6 +439,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     for key in [
         "runner_config",
+        "runner_config_cand",
         "scheduler_bpfland",
         "scheduler_layered",
         "lat_config",
@@ -466,11 +489,46 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Writes evaluation/summary.md and the plots, and prints the summary.
+/// The candidate's binary under the name bench.sh runs it by (Scenario::binary copies a
+/// file to /bin under its own name), in target/bench/.
+fn stage_candidate(path: &Path) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        path.is_file(),
+        "--candidate {}: no such file; give a mus-runner binary built from the change (cargo build -p mus-runner, then copy target/debug/mus-runner aside)",
+        path.display()
+    );
+    let dir = mus_testbed::workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let staged = dir.join(format!("mus-runner-{}", candidate::SCHED));
+    std::fs::copy(path, &staged)
+        .with_context(|| format!("copying {} to {}", path.display(), staged.display()))?;
+    Ok(staged)
+}
+
+/// Writes evaluation/summary.md and the plots, and prints the summary. With a
+/// candidate's rows, the summary and plots are mus's, followed by the candidate's
+/// section (candidate.rs).
 fn report(meta: &dataset::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
-    let agg = aggregate::Aggregate::from_rows(rows);
+    let mus_rows = candidate::mus_view(rows);
+    let agg = aggregate::Aggregate::from_rows(&mus_rows);
     let checks = checks::checks(&agg);
-    let md = summary::markdown(meta, &agg, &checks);
+    let mut md = summary::markdown(meta, &agg, &checks);
+    if candidate::present(rows) {
+        let cand_checks = checks::checks(&aggregate::Aggregate::from_rows(
+            &candidate::candidate_view(rows),
+        ));
+        let binary = meta
+            .command
+            .split_once("--candidate ")
+            .map_or("(not recorded)", |(_, p)| p);
+        candidate::section(
+            &mut md,
+            binary,
+            &checks,
+            &cand_checks,
+            &aggregate::Aggregate::from_rows(rows),
+        );
+    }
     let path = evaluation_dir().join("summary.md");
     std::fs::write(&path, &md)?;
     let plots = plot::plot_all(&agg, &evaluation_dir().join("plots"))?;
@@ -502,6 +560,7 @@ mod tests {
             repeats: vec![2, 2, 1, 1],
             benches: vec!["latency", "overhead", "bystander", "cost"],
             peers: true,
+            candidate: false,
         };
         assert_eq!(
             s.tools(),
@@ -516,6 +575,7 @@ mod tests {
             repeats: vec![1, 1],
             benches: vec!["redis", "redis_sat"],
             peers: false,
+            candidate: false,
         };
         // redis-rate is the repo's own binary, not a host tool
         let redis_tools = [
@@ -530,11 +590,21 @@ mod tests {
         assert!(shell.contains("SCHEDS=\"stock mus\"\n"));
         assert!(shell.contains("REDIS_RATE=100\nREDIS_SECS=15\nREDIS_CONNS=2\n"));
         assert!(shell.contains("REDIS_SAT_N=15000\nREDIS_SAT_CONNS=4\n"));
-        assert!(s.timeout() < Settings { peers: true, ..s }.timeout());
+        let without = s.timeout();
+        let with_cand = Settings {
+            candidate: true,
+            repeats: s.repeats.clone(),
+            benches: s.benches.clone(),
+            ..s
+        };
+        assert!(with_cand.shell().contains("SCHEDS=\"stock mus cand\"\n"));
+        assert!(without < with_cand.timeout());
+        assert!(without < Settings { peers: true, ..s }.timeout());
         let rr = Settings {
             repeats: vec![5],
             benches: vec!["rr"],
             peers: false,
+            candidate: false,
         };
         assert_eq!(rr.tools(), redis_tools);
     }
@@ -571,6 +641,7 @@ mod tests {
             repeats: vec![1; Which::All.benches().len()],
             benches: Which::All.benches(),
             peers: true,
+            candidate: true,
         }
         .scenario()
         .check_syntax()

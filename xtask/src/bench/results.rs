@@ -239,8 +239,9 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
             "rr" => rr_rows(value, &ctx, &mut rows).with_context(ctx)?,
             "rr_bpf" => rows.push(rr_bpf_row(value, &ctx).with_context(ctx)?),
             "cgshare" => cgshare_rows(value, &ctx, &mut rows).with_context(ctx)?,
-            "share" => {
-                // "<weight> <repeat> <target usec> <noise usec>"
+            "share" | "share_cand" => {
+                // "<weight> <repeat> <target usec> <noise usec>"; share_cand is the
+                // candidate build's (candidate.rs), under conditions "cand_w<weight>"
                 let f: Vec<f64> = value
                     .split_whitespace()
                     .map(str::parse)
@@ -250,7 +251,10 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                     bail!("{}: expected 4 numbers", ctx())
                 };
                 if a + b > 0.0 {
-                    let cond = format!("w{w}");
+                    let cond = match key.as_str() {
+                        "share" => format!("w{w}"),
+                        _ => format!("{}_w{w}", super::candidate::SCHED),
+                    };
                     rows.push(Row::new(
                         "share",
                         &cond,
@@ -504,6 +508,7 @@ mod tests {
              elapsed_s=5.003 achieved_rate=499.7 p50_us=79 p90_us=200 p99_us=423 p999_us=4799 \
              max_us=5063 \n\
              share 4096 3 800000 200000\n\
+             share_cand 4096 3 700000 300000\n\
              hackbench stock_idle 2 3.125\n\
              hackbench mus_empty_idle 2 \n\
              kernel 7.3",
@@ -523,6 +528,7 @@ mod tests {
         );
         assert_eq!(get(&rows, "share", "w4096", 3, "share_pct"), 80.0);
         assert_eq!(get(&rows, "share", "w4096", 3, "theory_pct"), 80.0);
+        assert_eq!(get(&rows, "share", "cand_w4096", 3, "share_pct"), 70.0);
         assert_eq!(get(&rows, "overhead", "stock_idle", 2, "seconds"), 3.125);
         // A hackbench that printed no time gives no row.
         assert!(!rows.iter().any(|r| r.condition == "mus_empty_idle"));

@@ -1,0 +1,219 @@
+//! `cargo xtask bench --candidate <mus-runner>`: a second mus build in the same boot.
+//!
+//! A scheduler change is kept only if every target the bench holds still holds, and two
+//! boots of this TCG guest on a shared host differ by more than most changes do
+//! (evaluation/journal/deadline.md: a build met a target in one boot and missed it in the
+//! next, with nothing to pair it with). So the guest runs the candidate as one more
+//! scheduler, `cand`, in every repeat's rotation: each `mus_<variant>` condition gets a
+//! `cand_<variant>` twin (bench.sh's `each_cond`), measured in the same rounds as mus,
+//! stock and the peers.
+//!
+//! Here the rows are split into two views of one boot: mus's (the candidate's rows left
+//! out) and the candidate's (mus's rows left out and the candidate's renamed to mus's
+//! conditions). Every target is judged on each view, so the two verdicts face the same
+//! references in the same rounds; and the candidate is paired with mus directly on the
+//! figures the targets use.
+
+use std::fmt::Write as _;
+
+use super::aggregate::Aggregate;
+use super::judge::{Check, Verdict};
+use super::results::Row;
+
+/// The candidate's scheduler name in bench.sh (a condition's prefix, before `_`).
+pub const SCHED: &str = "cand";
+/// mus's.
+const MUS: &str = "mus";
+
+/// The scheduler a row belongs to: its condition's prefix, or the whole condition for
+/// the health rows ("mus", "cand"); the share benchmark's rows ("w4096", mus-only) are
+/// mus's, and its candidate rows "cand_w4096".
+fn sched_of(row: &Row) -> &str {
+    let prefix = row.condition.split('_').next().unwrap_or("");
+    if row.bench == "share" && prefix != SCHED {
+        MUS
+    } else {
+        prefix
+    }
+}
+
+/// Whether a run had a candidate.
+pub fn present(rows: &[Row]) -> bool {
+    rows.iter().any(|r| sched_of(r) == SCHED)
+}
+
+/// mus's view: every row but the candidate's.
+pub fn mus_view(rows: &[Row]) -> Vec<Row> {
+    rows.iter()
+        .filter(|r| sched_of(r) != SCHED)
+        .cloned()
+        .collect()
+}
+
+/// The candidate's view: mus's rows left out, the candidate's under mus's conditions.
+pub fn candidate_view(rows: &[Row]) -> Vec<Row> {
+    rows.iter()
+        .filter(|r| sched_of(r) != MUS)
+        .map(|r| {
+            let mut r = r.clone();
+            if let Some(rest) = r.condition.strip_prefix(SCHED) {
+                r.condition = if r.bench == "share" {
+                    rest.trim_start_matches('_').to_string()
+                } else {
+                    format!("{MUS}{rest}")
+                };
+            }
+            r
+        })
+        .collect()
+}
+
+/// The figures the candidate is paired with mus on: (metric, lower is better).
+const HEAD_TO_HEAD: &[(&str, bool)] = &[
+    ("p99_us", true),
+    ("p999_us", true),
+    ("p99_ms", true),
+    ("p999_ms", true),
+    ("rps", false),
+    ("seconds", true),
+    ("target_cpu_pct", false),
+    ("noise_cpu_pct", false),
+    ("all_ns_per_ctxt", true),
+    ("running_ns", true),
+];
+
+/// Appends the candidate's section to a summary: each target's verdict for mus and for
+/// the candidate side by side, then the candidate against mus round by round.
+pub fn section(md: &mut String, binary: &str, mus: &[Check], cand: &[Check], all: &Aggregate) {
+    let _ = writeln!(
+        md,
+        "## The candidate build against mus, in this boot\n\n\
+         Candidate: {binary}. It ran as one more scheduler in every repeat's rotation; each target below is judged twice on the same references and rounds, once with mus's figures and once with the candidate's.\n"
+    );
+    let verdict = |c: &Check| match c.verdict {
+        Verdict::Met => "met",
+        Verdict::Missed => "**missed**",
+        Verdict::TooFewRounds => "too few rounds",
+        Verdict::NotMeasured => "not measured",
+    };
+    let _ = writeln!(
+        md,
+        "| target | mus | candidate | candidate's figure |\n| --- | --- | --- | --- |"
+    );
+    let (mut lost, mut gained) = (0, 0);
+    for m in mus {
+        let Some(c) = cand.iter().find(|c| c.target == m.target) else {
+            continue;
+        };
+        match (m.verdict, c.verdict) {
+            (Verdict::Met, Verdict::Missed) => lost += 1,
+            (Verdict::Missed, Verdict::Met) => gained += 1,
+            _ => {}
+        }
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            m.target,
+            verdict(m),
+            verdict(c),
+            c.figure
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\nThe candidate loses {lost} target(s) mus met and meets {gained} mus missed.\n"
+    );
+    head_to_head(md, all);
+}
+
+/// Per condition and figure, the candidate over mus in each round: the median ratio and
+/// the rounds the candidate did better.
+fn head_to_head(md: &mut String, all: &Aggregate) {
+    let _ = writeln!(
+        md,
+        "| benchmark | condition | figure | candidate / mus, median | candidate better |\n| --- | --- | --- | --- | --- |"
+    );
+    for (bench, cond) in all.conditions_of(SCHED) {
+        let mus_cond = format!("{MUS}{}", &cond[SCHED.len()..]);
+        for (metric, lower_better) in HEAD_TO_HEAD {
+            let rounds = all.paired((&bench, &cond, metric), &[(&bench, &mus_cond, metric)]);
+            let ratios: Vec<f64> = rounds
+                .iter()
+                .filter(|(_, _, m)| *m > 0.0)
+                .map(|(_, c, m)| c / m)
+                .collect();
+            let Some(spread) = super::aggregate::Spread::of(&ratios) else {
+                continue;
+            };
+            let better = ratios
+                .iter()
+                .filter(|r| if *lower_better { **r < 1.0 } else { **r > 1.0 })
+                .count();
+            let _ = writeln!(
+                md,
+                "| {bench} | {} | {metric} | {:.2}x ({:.2}–{:.2}) | {better}/{} |",
+                &cond[SCHED.len() + 1..],
+                spread.median,
+                spread.min,
+                spread.max,
+                ratios.len()
+            );
+        }
+    }
+    md.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::results::row;
+
+    fn rows() -> Vec<Row> {
+        vec![
+            row("latency", "stock_noise", 1, "p99_us", 900.0),
+            row("latency", "mus_boost", 1, "p99_us", 300.0),
+            row("latency", "cand_boost", 1, "p99_us", 200.0),
+            row("health", "mus", 1, "ejected", 0.0),
+            row("health", "cand", 1, "ejected", 1.0),
+            row("share", "w4096", 1, "share_pct", 80.0),
+            row("share", "cand_w4096", 1, "share_pct", 79.0),
+        ]
+    }
+
+    fn find<'a>(rows: &'a [Row], bench: &str, cond: &str) -> Option<&'a Row> {
+        rows.iter()
+            .find(|r| r.bench == bench && r.condition == cond)
+    }
+
+    #[test]
+    fn mus_view_leaves_the_candidate_out() {
+        let v = mus_view(&rows());
+        assert_eq!(v.len(), 4);
+        assert!(present(&rows()) && !present(&v));
+        assert_eq!(find(&v, "latency", "mus_boost").unwrap().value, 300.0);
+        assert_eq!(find(&v, "share", "w4096").unwrap().value, 80.0);
+    }
+
+    #[test]
+    fn candidate_view_puts_the_candidate_in_mus_place() {
+        let v = candidate_view(&rows());
+        assert_eq!(v.len(), 4);
+        assert_eq!(find(&v, "latency", "stock_noise").unwrap().value, 900.0);
+        assert_eq!(find(&v, "latency", "mus_boost").unwrap().value, 200.0);
+        assert_eq!(find(&v, "health", "mus").unwrap().value, 1.0);
+        assert_eq!(find(&v, "share", "w4096").unwrap().value, 79.0);
+        assert!(!present(&v));
+    }
+
+    #[test]
+    fn the_section_pairs_the_candidate_with_mus() {
+        let all = Aggregate::from_rows(&rows());
+        let mut md = String::new();
+        section(&mut md, "/tmp/mus-runner-x", &[], &[], &all);
+        assert!(md.contains("Candidate: /tmp/mus-runner-x."), "{md}");
+        assert!(
+            md.contains("| latency | boost | p99_us | 0.67x (0.67–0.67) | 1/1 |"),
+            "{md}"
+        );
+    }
+}
