@@ -15,7 +15,7 @@ for s in $SCHEDS; do
 	if [ $s != stock ]; then
 		$s >/tmp/$s.log 2>&1 &
 		PID=$!
-		wait_state enabled
+		attached_or_exit /tmp/$s.log
 	fi
 	echo "@@MUS leak $s fresh $(hbt)"
 	[ $s != stock ] && mus-agent boost --cgroup $CG/target >/dev/null

@@ -36,7 +36,7 @@ while [ $r -le $ROUNDS ]; do
 	run_hb stock $r
 	mus-runner --stats 1 $RUNNER_ARGS >>/tmp/runner.$r.log 2>&1 &
 	PID=$!
-	wait_state enabled
+	attached_or_exit /tmp/runner.$r.log
 	sleep 1
 	b0=$(prog_stats)
 	echo "MARK begin" >>/tmp/runner.$r.log

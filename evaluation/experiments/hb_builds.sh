@@ -18,7 +18,7 @@ while [ $r -le 3 ]; do
 		if [ $s != stock ]; then
 			$s >/tmp/$s.log 2>&1 &
 			PID=$!
-			wait_state enabled
+			attached_or_exit /tmp/$s.log
 		fi
 		x0=$(ctxt)
 		t=$(in_cg target hackbench -g 2 -l 900 2>&1 | sed -n 's/^Time: *//p')

@@ -13,7 +13,7 @@ for b in mus-runner-old mus-runner mus-runner-old mus-runner; do
 	t0=$(now_cs)
 	$b > /tmp/s.log 2>&1 &
 	P=$!
-	wait_state enabled 60
+	attached_or_exit /tmp/s.log 60
 	t1=$(now_cs)
 	echo "@@MUS load_$b $((t1 - t0))"
 	kill -TERM $P; wait $P

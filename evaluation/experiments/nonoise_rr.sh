@@ -104,7 +104,7 @@ round() {
 	if [ $1 != stock ]; then
 		${1%%:*} $(echo $1 | cut -s -d: -f2- | tr ':' ' ') >/tmp/sched.log 2>&1 &
 		SCHED_PID=$!
-		wait_state enabled 90 || { cat /tmp/sched.log; exit 1; }
+		attached_or_exit /tmp/sched.log 90
 		mus-agent boost --cgroup $CG/target >/dev/null
 		sleep 1
 	fi

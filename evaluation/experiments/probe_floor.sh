@@ -36,7 +36,7 @@ for r in 1 2 3 4; do
 
 	mus-runner >/tmp/runner.log 2>&1 &
 	RUNNER=$!
-	wait_state enabled
+	attached_or_exit /tmp/runner.log
 	mus-agent boost --cgroup $CG/target >/dev/null
 	noise_on
 	probe mus_boost

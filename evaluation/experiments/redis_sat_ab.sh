@@ -100,7 +100,7 @@ round() {
 	esac
 	if [ $1 != stock_alone ]; then
 		SCHED_PID=$!
-		wait_state enabled 90
+		attached_or_exit /tmp/sched.log 90
 		echo "@@MUS ops $1 $(cat $SCX/root/ops)"
 		sleep 1
 		[ $1 != scx_layered ] && mus-agent boost --cgroup $CG/target >/dev/null

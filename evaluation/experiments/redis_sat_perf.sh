@@ -37,7 +37,7 @@ round() {
 	*) $1 >/tmp/sched.log 2>&1 & ;;
 	esac
 	SCHED_PID=$!
-	wait_state enabled 90
+	attached_or_exit /tmp/sched.log 90
 	sleep 1
 	[ $1 != scx_layered ] && mus-agent boost --cgroup $CG/target >/dev/null
 	noise_on

@@ -13,7 +13,7 @@ switch_run() {
 	shift
 	"$@" >/tmp/runner.log 2>&1 &
 	RUNNER=$!
-	wait_state enabled
+	attached_or_exit /tmp/runner.log
 	sleep 1
 	x0=$(ctxt)
 	t0=$(now_cs)

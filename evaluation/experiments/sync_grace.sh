@@ -21,7 +21,7 @@ run() {
 	fi
 	mus-runner "$@" >/tmp/runner.log 2>&1 &
 	RUNNER=$!
-	wait_state enabled
+	attached_or_exit /tmp/runner.log
 	hb $name
 	kill -TERM $RUNNER
 	wait $RUNNER

@@ -30,7 +30,7 @@ round() {
 	else
 		mus-runner "$@" >/tmp/runner.log 2>&1 &
 		RUNNER=$!
-		wait_state enabled
+		attached_or_exit /tmp/runner.log
 		mus-agent boost --cgroup $CG/target >/dev/null
 	fi
 	noise_on

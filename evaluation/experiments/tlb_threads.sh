@@ -27,7 +27,7 @@ run() {
 	bpfland) scx_bpfland >/tmp/sched.log 2>&1 & ;;
 	esac
 	SCHED=$!
-	wait_state enabled 90 || { tail -20 /tmp/sched.log; exit 1; }
+	attached_or_exit /tmp/sched.log 90
 	sleep 1
 	before=$(prog_stats)
 	x0=$(ctxt)

@@ -29,7 +29,7 @@ round() {
 	else
 		$1 --stats 1 >/tmp/runner.log 2>&1 &
 		RUNNER=$!
-		wait_state enabled
+		attached_or_exit /tmp/runner.log
 		mus-agent boost --cgroup $CG/target >/dev/null
 	fi
 	noise_on

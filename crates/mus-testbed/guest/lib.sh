@@ -26,11 +26,11 @@ wait_state() {
 	return 1
 }
 
-# For experiments: waits until the runner started in the background (its log in $1)
-# has attached, or prints the log's tail and exits. A build the verifier refuses would
-# otherwise be measured as the stock scheduler.
+# For experiments: waits (wait_state's time, or $2 seconds more) until the scheduler
+# started in the background (its log in $1) has attached, or prints the log's tail and
+# exits. A build the verifier refuses would otherwise be measured as the stock scheduler.
 attached_or_exit() {
-	wait_state enabled && return 0
+	wait_state enabled ${2:-10} && return 0
 	echo "@@MUS the runner did not attach:"
 	tail -20 "$1"
 	exit 1
