@@ -116,7 +116,8 @@ pub fn section(md: &mut String, binary: &str, mus: &[Check], cand: &[Check], all
             m.target,
             verdict(m),
             verdict(c),
-            c.figure
+            // the figure was written for mus, whose place the candidate took
+            c.figure.replace("mus wins", "candidate wins")
         );
     }
     let _ = writeln!(

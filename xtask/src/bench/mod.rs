@@ -194,14 +194,7 @@ struct Settings {
 
 impl Settings {
     fn shell(&self) -> String {
-        let mut scheds = String::from("stock mus");
-        if self.candidate {
-            scheds.push(' ');
-            scheds.push_str(candidate::SCHED);
-        }
-        if self.peers {
-            scheds.push_str(" bpfland layered");
-        }
+        let scheds = self.shell_scheds();
         let per_bench: String = self
             .benches
             .iter()
@@ -216,6 +209,19 @@ impl Settings {
             self.benches.join(" "),
             self.max_repeats()
         )
+    }
+
+    /// The schedulers, as bench.sh names them (SCHEDS).
+    fn shell_scheds(&self) -> String {
+        let mut scheds = String::from("stock mus");
+        if self.candidate {
+            scheds.push(' ');
+            scheds.push_str(candidate::SCHED);
+        }
+        if self.peers {
+            scheds.push_str(" bpfland layered");
+        }
+        scheds
     }
 
     /// The guest's script (the shared library, these settings, bench.sh), no files yet.
@@ -391,11 +397,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!(
         "bench: repeats per condition {} (schedulers: {}) in one {} guest (TCG, 2 vCPUs); this takes minutes, and may first wait for another guest on this host...",
         settings.repeats_text(),
-        if settings.peers {
-            "stock, mus, scx_bpfland, scx_layered"
-        } else {
-            "stock, mus"
-        },
+        settings.shell_scheds().replace(' ', ", "),
         testbed.kernel_release()
     );
     let started = std::time::SystemTime::now();
