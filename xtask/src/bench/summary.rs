@@ -8,7 +8,7 @@ use super::bpf_stats::HOT_CALLBACKS;
 use super::conditions::{
     BOOST_CONDITIONS, BYSTANDER_HOST_CONDITIONS, CONDITIONS, COST_CONDITIONS,
     LATENCY_HOST_CONDITIONS, OVERHEAD_CONDITIONS, PLAIN_CONDITIONS, RR_CONDITIONS, RR_MODES,
-    THREADS_CONDITIONS, bystander_conditions, label, latency_conditions,
+    RR_STOCK, THREADS_CONDITIONS, bystander_conditions, label, latency_conditions,
 };
 use super::dataset::Meta;
 use super::judge::{Check, MIN_ROUNDS, Verdict};
@@ -123,7 +123,30 @@ fn rr_section(md: &mut String, agg: &Aggregate) {
             ]
             .concat(),
         );
+        bpf_explains(md, agg, bench);
     }
+}
+
+/// What the BPF time explains of mus's CPU time per request beyond stock's (issue 20's
+/// item 5 asks it stated): a sentence after `bench`'s table, when mus used more.
+fn bpf_explains(md: &mut String, agg: &Aggregate, bench: &str) {
+    let cpu = |cond| agg.median(bench, cond, "cpu_us_per_req");
+    let (Some(mus), Some(stock), Some(bpf)) = (
+        cpu("mus_boost"),
+        cpu(RR_STOCK),
+        agg.median(bench, "mus_boost", "bpf_us_per_req"),
+    ) else {
+        return;
+    };
+    let extra = mus - stock;
+    if extra <= 0.0 {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "mus used {extra:.0} µs more CPU per request than stock ({mus:.0} against {stock:.0}, medians); its BPF time per request, {bpf:.1} µs as TCG inflates it, is {:.0} % of that.\n",
+        100.0 * bpf / extra
+    );
 }
 
 fn cost_table(md: &mut String, agg: &Aggregate) {
@@ -422,6 +445,8 @@ mod tests {
             rows.push(row("rr_one", "stock_idle", rep, "rps", 4500.0 * k));
             rows.push(row("rr_one", "mus_boost", rep, "rps", 2300.0 * k));
             rows.push(row("rr_one", "mus_boost", rep, "bpf_us_per_req", 26.6));
+            rows.push(row("rr_one", "stock_idle", rep, "cpu_us_per_req", 220.0));
+            rows.push(row("rr_one", "mus_boost", rep, "cpu_us_per_req", 260.0));
             for (c, v) in [
                 ("mus_idle", 300.0),
                 ("bpfland_idle", 200.0),
@@ -510,10 +535,14 @@ mod tests {
             "{rr}"
         );
         assert!(
-            rr.contains("| stock, idle | 4500 (4050–5400) | – | – | – | – | – | – | – |\n| mus, target boosted (4096) | 2300 (2070–2760) | – | – | – | – | – | – | 26.6 (26.6–26.6) |"),
+            rr.contains("| stock, idle | 4500 (4050–5400) | – | – | – | – | 220 (220–220) | – | – |\n| mus, target boosted (4096) | 2300 (2070–2760) | – | – | – | – | 260 (260–260) | – | 26.6 (26.6–26.6) |"),
             "{rr}"
         );
         assert!(!rr.contains("Target unconfined"), "{rr}");
+        assert!(
+            rr.contains("mus used 40 µs more CPU per request than stock (260 against 220, medians); its BPF time per request, 26.6 µs as TCG inflates it, is 66 % of that."),
+            "{rr}"
+        );
         assert!(md.contains("| boost | rr, confined to one CPU, no noise: requests/s with mus boosted >= 0.95x stock's | paired rounds | median 0.51x"), "{md}");
         // the latency benchmark ran no host-contended conditions: no such table
         let lat = &md[md.find("## Wake-up latency").unwrap()..md.find("## Bystander").unwrap()];
