@@ -2,13 +2,14 @@
 # Prepended by the host: the guest library (mus-testbed's guest/lib.sh: wait_state,
 # in_cg, usage, ...), lib_redis.sh (redis_start) and the settings BENCHES SCHEDS
 # REPEATS REPEATS_<bench> LAT_LOOPS LAT_INTERVAL_US REDIS_RATE REDIS_SECS REDIS_CONNS
-# REDIS_SAT_N REDIS_SAT_CONNS SHARE_SECS SHARE_WEIGHTS HACKBENCH_ARGS LAYERED_CONFIG.
+# REDIS_SAT_N REDIS_SAT_CONNS SHARE_SECS SHARE_WEIGHTS HACKBENCH_ARGS LAYERED_CONFIG CAND_ARGS.
 # Everything is reported as @@MUS lines; the host does all arithmetic (busybox awk reads
 # cyclictest's zero-padded numbers as octal).
 #
 # Schedulers (SCHEDS): stock (the kernel's EEVDF), mus (mus-runner, default flags only),
-# cand (a candidate mus build, /bin/mus-runner-cand, with `cargo xtask bench --candidate`:
-# it runs every mus condition as its twin cand_<variant>, see each_cond),
+# cand (a candidate mus build, /bin/mus-runner-cand, with `cargo xtask bench --candidate`,
+# started with CAND_ARGS: it runs every mus condition as its twin cand_<variant>, see
+# each_cond),
 # and the peers bpfland (scx_bpfland, defaults) and layered (scx_layered with
 # LAYERED_CONFIG: the "target/" cgroup in a layer of weight 400 with preemption, the rest
 # at 100). Each repeat visits every scheduler once, in an order rotated by the repeat, and
@@ -90,7 +91,7 @@ sched_use() {
 	log=/tmp/sched-$1.log
 	case $1 in
 	mus) mus-runner >$log 2>&1 & ;;
-	cand) mus-runner-cand >$log 2>&1 & ;;
+	cand) mus-runner-cand $CAND_ARGS >$log 2>&1 & ;;
 	bpfland) scx_bpfland >$log 2>&1 & ;;
 	layered) scx_layered f:$LAYERED_CONFIG >$log 2>&1 & ;;
 	esac

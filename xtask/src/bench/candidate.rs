@@ -15,6 +15,7 @@
 //! figures the targets use.
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use super::aggregate::Aggregate;
 use super::judge::{Check, Verdict};
@@ -24,6 +25,25 @@ use super::results::Row;
 pub const SCHED: &str = "cand";
 /// mus's.
 const MUS: &str = "mus";
+
+/// Checks `--candidate`'s binary and `--candidate-args` before anything is built: the
+/// flags go into the guest's script, so they may hold words of flags and values only.
+pub fn check(binary: &Path, args: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        binary.is_file(),
+        "--candidate {}: no such file; give a mus-runner binary built from the change (build it in a worktree with cargo build -p mus-runner and copy target/debug/mus-runner aside), or target/debug/mus-runner for this tree's own with --candidate-args",
+        binary.display()
+    );
+    let bad: Vec<char> = args
+        .chars()
+        .filter(|c| !(c.is_ascii_alphanumeric() || " -_=.,:/".contains(*c)))
+        .collect();
+    anyhow::ensure!(
+        bad.is_empty(),
+        "--candidate-args {args:?}: {bad:?} cannot be passed into the guest's script; use only flags and values (letters, digits, and - _ = . , : /)"
+    );
+    Ok(())
+}
 
 /// The scheduler a row belongs to: its condition's prefix, or the whole condition for
 /// the health rows ("mus", "cand"); the share benchmark's rows ("w4096", mus-only) are
@@ -204,6 +224,16 @@ mod tests {
         assert_eq!(find(&v, "health", "mus").unwrap().value, 1.0);
         assert_eq!(find(&v, "share", "w4096").unwrap().value, 79.0);
         assert!(!present(&v));
+    }
+
+    #[test]
+    fn candidate_args_are_flags_only() {
+        let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        check(&runner, "--no-wait-histograms --sync-grace-us=0").unwrap();
+        let e = check(&runner, "--slice-us 1; reboot").unwrap_err();
+        assert!(e.to_string().contains("[';']"), "{e}");
+        let e = check(Path::new("/nonexistent/mus-runner"), "").unwrap_err();
+        assert!(e.to_string().contains("no such file"), "{e}");
     }
 
     #[test]

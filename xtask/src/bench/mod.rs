@@ -141,6 +141,16 @@ pub struct Args {
     /// target for both and pairs the candidate with mus (candidate.rs).
     #[arg(long, value_name = "MUS_RUNNER")]
     candidate: Option<PathBuf>,
+    /// Flags the candidate's mus-runner starts with (mus's has none), e.g.
+    /// "--no-wait-histograms". With `--candidate target/debug/mus-runner` (copied
+    /// after this command builds it) this pairs one flag against the defaults.
+    #[arg(
+        long,
+        value_name = "FLAGS",
+        requires = "candidate",
+        allow_hyphen_values = true
+    )]
+    candidate_args: Option<String>,
     /// `auto`: the auto CPUBoost's target, `psi:<percent>` (PSI some avg10) or
     /// `wait:<duration>` (the run-queue wait p99).
     #[arg(long, default_value = auto::DEFAULT_TARGET)]
@@ -188,8 +198,8 @@ struct Settings {
     repeats: Vec<u32>,
     benches: Vec<&'static str>,
     peers: bool,
-    /// A candidate mus build runs too (scheduler `cand`).
-    candidate: bool,
+    /// A candidate mus build runs too (scheduler `cand`), with these runner flags.
+    candidate: Option<String>,
 }
 
 impl Settings {
@@ -205,16 +215,18 @@ impl Settings {
             "BENCHES=\"{}\"\nSCHEDS=\"{scheds}\"\nREPEATS={}\n{per_bench}LAT_LOOPS={LAT_LOOPS}\nLAT_INTERVAL_US=2000\n\
              REDIS_RATE={REDIS_RATE}\nREDIS_SECS={REDIS_SECS}\nREDIS_CONNS=2\nREDIS_SAT_N={REDIS_SAT_N}\nREDIS_SAT_CONNS=4\n\
              SHARE_SECS=5\nSHARE_WEIGHTS=\"1024 2048 4096 8192\"\nHACKBENCH_ARGS=\"{HACKBENCH_ARGS}\"\n\
-             LAYERED_CONFIG={LAYERED_CONFIG_GUEST}\n",
+             LAYERED_CONFIG={LAYERED_CONFIG_GUEST}\nCAND_ARGS=\"{}\"\n",
             self.benches.join(" "),
-            self.max_repeats()
+            self.max_repeats(),
+            // candidate::check allows no quote or shell metacharacter in them
+            self.candidate.as_deref().unwrap_or("")
         )
     }
 
     /// The schedulers, as bench.sh names them (SCHEDS).
     fn shell_scheds(&self) -> String {
         let mut scheds = String::from("stock mus");
-        if self.candidate {
+        if self.candidate.is_some() {
             scheds.push(' ');
             scheds.push_str(candidate::SCHED);
         }
@@ -257,7 +269,7 @@ impl Settings {
     /// half a peer's time.
     fn timeout(&self) -> Duration {
         let peers = u64::from(self.peers);
-        let cand = u64::from(self.candidate);
+        let cand = u64::from(self.candidate.is_some());
         let secs: u64 = self
             .benches
             .iter()
@@ -332,7 +344,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         repeats,
         benches,
         peers: !args.no_peers,
-        candidate: args.candidate.is_some(),
+        candidate: args
+            .candidate
+            .as_ref()
+            .map(|_| args.candidate_args.clone().unwrap_or_default()),
     };
     // before building or booting anything: a missing peer is an error, not a skip
     let peer_bins = if settings.peers {
@@ -340,7 +355,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Vec::new()
     };
-    let cand_bin = args.candidate.as_deref().map(stage_candidate).transpose()?;
+    if let Some(c) = &args.candidate {
+        candidate::check(c, args.candidate_args.as_deref().unwrap_or(""))?;
+    }
     let which: Vec<String> = args
         .which
         .iter()
@@ -359,6 +376,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(c) = &args.candidate {
         command.push_str(&format!(" --candidate {}", c.display()));
     }
+    if let Some(a) = &args.candidate_args {
+        command.push_str(&format!(" --candidate-args '{a}'"));
+    }
 
     let [runner, agent, redis_rate] =
         build_workspace_bins(["mus-runner", "mus-agent", "redis-rate"])?;
@@ -376,8 +396,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for tool in settings.tools() {
         scenario = scenario.host_tool(tool);
     }
-    if let Some(c) = cand_bin {
-        scenario = scenario.binary(c);
+    if let Some(c) = &args.candidate {
+        // after the build: the candidate may be the tree's own mus-runner
+        scenario = scenario.binary(stage_candidate(c)?);
     }
     if settings.peers {
         for b in &peer_bins {
@@ -494,11 +515,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The candidate's binary under the name bench.sh runs it by (Scenario::binary copies a
 /// file to /bin under its own name), in target/bench/.
 fn stage_candidate(path: &Path) -> anyhow::Result<PathBuf> {
-    anyhow::ensure!(
-        path.is_file(),
-        "--candidate {}: no such file; give a mus-runner binary built from the change (cargo build -p mus-runner, then copy target/debug/mus-runner aside)",
-        path.display()
-    );
     let dir = mus_testbed::workspace_root().join("target").join("bench");
     std::fs::create_dir_all(&dir)?;
     let staged = dir.join(format!("mus-runner-{}", candidate::SCHED));
@@ -562,7 +578,7 @@ mod tests {
             repeats: vec![2, 2, 1, 1],
             benches: vec!["latency", "overhead", "bystander", "cost"],
             peers: true,
-            candidate: false,
+            candidate: None,
         };
         assert_eq!(
             s.tools(),
@@ -577,7 +593,7 @@ mod tests {
             repeats: vec![1, 1],
             benches: vec!["redis", "redis_sat"],
             peers: false,
-            candidate: false,
+            candidate: None,
         };
         // redis-rate is the repo's own binary, not a host tool
         let redis_tools = [
@@ -594,19 +610,24 @@ mod tests {
         assert!(shell.contains("REDIS_SAT_N=15000\nREDIS_SAT_CONNS=4\n"));
         let without = s.timeout();
         let with_cand = Settings {
-            candidate: true,
+            candidate: Some("--no-wait-histograms".into()),
             repeats: s.repeats.clone(),
             benches: s.benches.clone(),
             ..s
         };
         assert!(with_cand.shell().contains("SCHEDS=\"stock mus cand\"\n"));
+        assert!(
+            with_cand
+                .shell()
+                .contains("CAND_ARGS=\"--no-wait-histograms\"\n")
+        );
         assert!(without < with_cand.timeout());
         assert!(without < Settings { peers: true, ..s }.timeout());
         let rr = Settings {
             repeats: vec![5],
             benches: vec!["rr"],
             peers: false,
-            candidate: false,
+            candidate: None,
         };
         assert_eq!(rr.tools(), redis_tools);
     }
@@ -643,7 +664,7 @@ mod tests {
             repeats: vec![1; Which::All.benches().len()],
             benches: Which::All.benches(),
             peers: true,
-            candidate: true,
+            candidate: Some(String::new()),
         }
         .scenario()
         .check_syntax()
