@@ -324,6 +324,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.which.len() == 1,
             "`cargo xtask bench auto` runs alone: it boots its own guest script"
         );
+        anyhow::ensure!(
+            args.candidate.is_none(),
+            "--candidate pairs builds in the benchmarks of `all`, not in `auto`: leave it out, or name the benchmarks to pair"
+        );
         return auto::run(args.repeats, args.quick, &args.auto_target, args.verbose);
     }
     let mut benches: Vec<&'static str> = Vec::new();
