@@ -110,12 +110,6 @@ pub fn section(md: &mut String, binary: &str, mus: &[Check], cand: &[Check], all
         "## The candidate build against mus, in this boot\n\n\
          Candidate: {binary}. It ran as one more scheduler in every repeat's rotation; each target below is judged twice on the same references and rounds, once with mus's figures and once with the candidate's.\n"
     );
-    let verdict = |c: &Check| match c.verdict {
-        Verdict::Met => "met",
-        Verdict::Missed => "**missed**",
-        Verdict::TooFewRounds => "too few rounds",
-        Verdict::NotMeasured => "not measured",
-    };
     let _ = writeln!(
         md,
         "| target | mus | candidate | candidate's figure |\n| --- | --- | --- | --- |"
@@ -134,8 +128,8 @@ pub fn section(md: &mut String, binary: &str, mus: &[Check], cand: &[Check], all
             md,
             "| {} | {} | {} | {} |",
             m.target,
-            verdict(m),
-            verdict(c),
+            m.verdict.markdown(),
+            c.verdict.markdown(),
             // the figure was written for mus, whose place the candidate took
             c.figure.replace("mus wins", "candidate wins")
         );

@@ -53,6 +53,18 @@ pub enum Verdict {
     NotMeasured,
 }
 
+impl Verdict {
+    /// How a summary's tables print it (a miss in bold).
+    pub fn markdown(self) -> &'static str {
+        match self {
+            Verdict::Met => "met",
+            Verdict::Missed => "**missed**",
+            Verdict::TooFewRounds => "too few rounds",
+            Verdict::NotMeasured => "not measured",
+        }
+    }
+}
+
 /// The fewest paired rounds a paired target is judged on.
 pub const MIN_ROUNDS: usize = 5;
 

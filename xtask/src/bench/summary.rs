@@ -11,7 +11,7 @@ use super::conditions::{
     RR_STOCK, THREADS_CONDITIONS, bystander_conditions, label, latency_conditions,
 };
 use super::dataset::Meta;
-use super::judge::{Check, MIN_ROUNDS, Verdict};
+use super::judge::{Check, MIN_ROUNDS};
 use super::peer_table::peers_table;
 use super::theory::{self, share_theory_pct};
 
@@ -204,16 +204,14 @@ pub fn targets_table(md: &mut String, checks: &[Check]) {
         "| area | target | rule | figure | result |\n| --- | --- | --- | --- | --- |"
     );
     for c in checks {
-        let result = match c.verdict {
-            Verdict::Met => "met",
-            Verdict::Missed => "**missed**",
-            Verdict::TooFewRounds => "too few rounds",
-            Verdict::NotMeasured => "not measured",
-        };
         let _ = writeln!(
             md,
             "| {} | {} | {} | {} | {} |",
-            c.area, c.target, c.rule, c.figure, result
+            c.area,
+            c.target,
+            c.rule,
+            c.figure,
+            c.verdict.markdown()
         );
     }
     md.push('\n');
