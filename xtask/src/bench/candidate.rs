@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::aggregate::Aggregate;
+use super::aggregate::{Aggregate, Spread};
 use super::judge::{Check, Verdict};
 use super::results::Row;
 
@@ -149,7 +149,9 @@ fn head_to_head(md: &mut String, all: &Aggregate) {
         "| benchmark | condition | figure | candidate / mus, median | candidate better |\n| --- | --- | --- | --- | --- |"
     );
     for (bench, cond) in all.conditions_of(SCHED) {
-        let mus_cond = format!("{MUS}{}", &cond[SCHED.len()..]);
+        // conditions_of gives only "cand_<variant>"
+        let variant = cond.strip_prefix(SCHED).unwrap_or(&cond);
+        let mus_cond = format!("{MUS}{variant}");
         for (metric, lower_better) in HEAD_TO_HEAD {
             let rounds = all.paired((&bench, &cond, metric), &[(&bench, &mus_cond, metric)]);
             let ratios: Vec<f64> = rounds
@@ -157,7 +159,7 @@ fn head_to_head(md: &mut String, all: &Aggregate) {
                 .filter(|(_, _, m)| *m > 0.0)
                 .map(|(_, c, m)| c / m)
                 .collect();
-            let Some(spread) = super::aggregate::Spread::of(&ratios) else {
+            let Some(spread) = Spread::of(&ratios) else {
                 continue;
             };
             let better = ratios
@@ -167,7 +169,7 @@ fn head_to_head(md: &mut String, all: &Aggregate) {
             let _ = writeln!(
                 md,
                 "| {bench} | {} | {metric} | {:.2}x ({:.2}–{:.2}) | {better}/{} |",
-                &cond[SCHED.len() + 1..],
+                variant.trim_start_matches('_'),
                 spread.median,
                 spread.min,
                 spread.max,
