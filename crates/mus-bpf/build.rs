@@ -24,22 +24,13 @@ fn main() {
          (Debian 12: `apt-get install clang-19 libelf-dev zlib1g-dev pkg-config`), or set BPF_CLANG"
     );
 
-    // compile_link_gen(), not build(): build() compiles the skeleton's source
-    // alone, ignoring add_source().
+    // One source: main.bpf.c includes the files by concern (see its end), so that
+    // they are one translation unit; scx_cargo reruns the build when any of them
+    // changes (clang's list of the files a source includes).
     scx_cargo::BpfBuilder::new()
         .expect("mus-bpf: could not set up the BPF build")
         .enable_intf("src/bpf/intf.h", "bpf_intf.rs")
         .enable_skel("src/bpf/main.bpf.c", "bpf")
-        // The rest of the scheduler, by concern (see src/bpf/mus.bpf.h); the
-        // objects are linked into one with libbpf's static linker.
-        .add_source("src/bpf/init.bpf.c")
-        .add_source("src/bpf/cgroup.bpf.c")
-        .add_source("src/bpf/cpumax.bpf.c")
-        .add_source("src/bpf/queues.bpf.c")
-        .add_source("src/bpf/vtime.bpf.c")
-        .add_source("src/bpf/wakeup.bpf.c")
-        .add_source("src/bpf/dispatch.bpf.c")
-        .add_source("src/bpf/waits.bpf.c")
-        .compile_link_gen()
+        .build()
         .expect("mus-bpf: building the BPF scheduler failed (see clang's output above)");
 }

@@ -2,9 +2,11 @@
 /*
  * What mus's BPF files share: the queues' IDs, the constants, the tunables
  * (defined in main.bpf.c, which documents each), the per-task, per-CPU and
- * per-cgroup state, and the functions one file offers the others (__hidden:
- * the linker makes them static, so the verifier checks them in their
- * callers' context, as if they were in one file).
+ * per-cgroup state, and the functions one file offers the others (__hidden,
+ * declared here so that the files may call each other in any order).
+ * main.bpf.c includes the other files: they are one translation unit, so
+ * clang inlines what is small (main.bpf.c says what that saved) and the
+ * verifier checks the rest in their callers' context.
  *
  * A few functions are global instead (lead_over(), throttle_heads(),
  * release_throttled(), rescue_from(): scalar arguments only, and a scalar
@@ -14,7 +16,8 @@
  *
  * The files, by concern:
  *   main.bpf.c      the design, the tunables, the task, CPU and cgroup state,
- *                   the ops table (it calls into no other file)
+ *                   the ops table (it calls into no other file, and includes
+ *                   them all)
  *   init.bpf.c      ops.init, ops.exit and the exit dump
  *   cgroup.bpf.c    the cgroup tree, shares, boosts and the map scan
  *   cpumax.bpf.c    cpu.max: quotas, throttling and release
