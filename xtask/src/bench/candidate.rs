@@ -88,18 +88,28 @@ pub fn candidate_view(rows: &[Row]) -> Vec<Row> {
         .collect()
 }
 
-/// The figures the candidate is paired with mus on: (metric, lower is better).
-const HEAD_TO_HEAD: &[(&str, bool)] = &[
-    ("p99_us", true),
-    ("p999_us", true),
-    ("p99_ms", true),
-    ("p999_ms", true),
-    ("rps", false),
-    ("seconds", true),
-    ("target_cpu_pct", false),
-    ("noise_cpu_pct", false),
-    ("all_ns_per_ctxt", true),
-    ("running_ns", true),
+/// Which way a figure is better.
+#[derive(Clone, Copy)]
+enum Better {
+    Lower,
+    Higher,
+    /// Neither: a CPU share is what the weights give, and more of it is a boost
+    /// overshooting as often as a win; the table counts the rounds it was higher.
+    Neither,
+}
+
+/// The figures the candidate is paired with mus on.
+const HEAD_TO_HEAD: &[(&str, Better)] = &[
+    ("p99_us", Better::Lower),
+    ("p999_us", Better::Lower),
+    ("p99_ms", Better::Lower),
+    ("p999_ms", Better::Lower),
+    ("rps", Better::Higher),
+    ("seconds", Better::Lower),
+    ("target_cpu_pct", Better::Neither),
+    ("noise_cpu_pct", Better::Neither),
+    ("all_ns_per_ctxt", Better::Lower),
+    ("running_ns", Better::Lower),
 ];
 
 /// Appends the candidate's section to a summary: each target's verdict for mus and for
@@ -146,13 +156,13 @@ pub fn section(md: &mut String, binary: &str, mus: &[Check], cand: &[Check], all
 fn head_to_head(md: &mut String, all: &Aggregate) {
     let _ = writeln!(
         md,
-        "| benchmark | condition | figure | candidate / mus, median | candidate better |\n| --- | --- | --- | --- | --- |"
+        "| benchmark | condition | figure | candidate / mus, median | rounds the candidate was better (CPU shares: higher) |\n| --- | --- | --- | --- | --- |"
     );
     for (bench, cond) in all.conditions_of(SCHED) {
         // conditions_of gives only "cand_<variant>"
         let variant = cond.strip_prefix(SCHED).unwrap_or(&cond);
         let mus_cond = format!("{MUS}{variant}");
-        for (metric, lower_better) in HEAD_TO_HEAD {
+        for (metric, better) in HEAD_TO_HEAD {
             let rounds = all.paired((&bench, &cond, metric), &[(&bench, &mus_cond, metric)]);
             let ratios: Vec<f64> = rounds
                 .iter()
@@ -162,17 +172,25 @@ fn head_to_head(md: &mut String, all: &Aggregate) {
             let Some(spread) = Spread::of(&ratios) else {
                 continue;
             };
-            let better = ratios
+            let wins = ratios
                 .iter()
-                .filter(|r| if *lower_better { **r < 1.0 } else { **r > 1.0 })
+                .filter(|r| match better {
+                    Better::Lower => **r < 1.0,
+                    Better::Higher | Better::Neither => **r > 1.0,
+                })
                 .count();
             let _ = writeln!(
                 md,
-                "| {bench} | {} | {metric} | {:.2}x ({:.2}–{:.2}) | {better}/{} |",
+                "| {bench} | {} | {metric} | {:.2}x ({:.2}–{:.2}) | {}{wins}/{} |",
                 variant.trim_start_matches('_'),
                 spread.median,
                 spread.min,
                 spread.max,
+                if matches!(better, Better::Neither) {
+                    "higher "
+                } else {
+                    ""
+                },
                 ratios.len()
             );
         }
@@ -194,6 +212,8 @@ mod tests {
             row("health", "cand", 1, "ejected", 1.0),
             row("share", "w4096", 1, "share_pct", 80.0),
             row("share", "cand_w4096", 1, "share_pct", 79.0),
+            row("redis_sat", "mus_boost", 1, "target_cpu_pct", 160.0),
+            row("redis_sat", "cand_boost", 1, "target_cpu_pct", 170.0),
         ]
     }
 
@@ -205,7 +225,7 @@ mod tests {
     #[test]
     fn mus_view_leaves_the_candidate_out() {
         let v = mus_view(&rows());
-        assert_eq!(v.len(), 4);
+        assert_eq!(v.len(), 5);
         assert!(present(&rows()) && !present(&v));
         assert_eq!(find(&v, "latency", "mus_boost").unwrap().value, 300.0);
         assert_eq!(find(&v, "share", "w4096").unwrap().value, 80.0);
@@ -214,7 +234,7 @@ mod tests {
     #[test]
     fn candidate_view_puts_the_candidate_in_mus_place() {
         let v = candidate_view(&rows());
-        assert_eq!(v.len(), 4);
+        assert_eq!(v.len(), 5);
         assert_eq!(find(&v, "latency", "stock_noise").unwrap().value, 900.0);
         assert_eq!(find(&v, "latency", "mus_boost").unwrap().value, 200.0);
         assert_eq!(find(&v, "health", "mus").unwrap().value, 1.0);
@@ -240,6 +260,11 @@ mod tests {
         assert!(md.contains("Candidate: /tmp/mus-runner-x."), "{md}");
         assert!(
             md.contains("| latency | boost | p99_us | 0.67x (0.67–0.67) | 1/1 |"),
+            "{md}"
+        );
+        // a CPU share is neither better nor worse for being higher
+        assert!(
+            md.contains("| redis_sat | boost | target_cpu_pct | 1.06x (1.06–1.06) | higher 1/1 |"),
             "{md}"
         );
     }
