@@ -172,15 +172,14 @@
  * Run-queue wait histograms (waits.bpf.c, on unless --no-wait-histograms):
  *   running adds a per-CPU hash lookup (a fifth of its time); stopping of a
  *   task that stays runnable a storage lookup; all O(1), no atomics.
- * As measured (evaluation/journal/hotpath.md: stress-ng --switch in a TCG
- * guest, 2 vCPUs, kernel 7.3.4, BPF run time per call from bpf_stats, the
- * median of 5 rounds; TCG inflates every figure several times and cannot
- * show cache-line or lock contention, so read them against each other;
- * 2026-12-05, round two): running 6.1 us, stopping 3.3, runnable 2.4,
- * quiescent 1.3, enqueue 12.2, select_cpu 8.0, dispatch 19.5; all callbacks
- * 42 us per switch. With the switching cgroup under a cpu.max it never
- * reaches: running 7.1 us, stopping 4.6, tick 9.6; 48 us per switch.
- * scx_bpfland's running took 1.9 us in the last bench: ours is about 3x.
+ * As measured (cargo xtask bench cost, bench-20261205T235553Z: hackbench
+ * in a TCG guest, 2 vCPUs, kernel 7.3.4, BPF run time per call from
+ * bpf_stats; TCG inflates every figure several times (an empty running
+ * took 0.9 us a call in the request/response case) and cannot show
+ * cache-line or lock contention, so read them against each other): running 4.9 us, stopping
+ * 2.8, enqueue 6.1, select_cpu 2.7, dispatch 15.1; all callbacks 32 us per
+ * context switch, 1.44x scx_bpfland's and 0.93x scx_layered's in the same
+ * rounds; running 3.35x scx_bpfland's (evaluation/journal/hotpath.md).
  */
 #include "mus.bpf.h"
 
