@@ -8,51 +8,31 @@
 /*
  * Whether @prev (@tctx its context), whose slice ran out or who was kicked,
  * gives its CPU to @next, owed it by @next_vtime (@next NULL: another
- * cache's head, compared by vtime alone). @deadline is @prev's, as
- * lead_over() reckons it for a waker: the later of its vtime and its slice's
- * end; at a slice's natural end the two are one. Boosts bend the vtime order
- * both ways, by lead_over()'s rule:
- * - a @next boosted more than @prev goes first while it is at most its wake
- *   credit behind @prev: a boosted waker that found no CPU to preempt (the
- *   other CPUs between two tasks, or running the other of a client-server
- *   pair) must not wait a noise slice because a noise thread's coarse vtime
- *   is a little behind its own;
- * - a @prev boosted more than @next, runnable for less than slice_ns since
- *   it woke (a boosted server in the middle of a burst of requests), keeps
- *   its CPU: slices shrink to slice_min_ns as the noise queues up, so such a
- *   server was preempted mid-burst, and every request in flight waited a
- *   noise slice (evaluation/experiments/redis_sat_ab.sh). A boosted task that
- *   stays runnable (a CPU hog) is exempt for its first slice_ns only.
- * Shares hold: neither bends the order by more than a credit or a slice.
- * A head put there by the starvation rescue goes first (its vtime, lent, is
- * often still behind the running task's, which would otherwise keep its CPU
- * for as long as it stays ahead: the rescue waited for a CPU that never came).
+ * cache's head, whose boost is not looked up: weighed as an equal), by the
+ * one order (lead_of()). @deadline is @prev's, as lead_over() reckons it for
+ * a waker: the later of its vtime and its slice's end; at a slice's natural
+ * end the two are one.
+ * The exception: a head put there by the starvation rescue goes first (its
+ * vtime, lent, is often still behind the running task's, which would
+ * otherwise keep its CPU for as long as it stays ahead: the rescue waited
+ * for a CPU that never came).
  * Cost: one task storage lookup, at a slice's end only.
  */
 static bool gives_way(const struct task_ctx *tctx, u64 deadline,
 		      u64 next_vtime, struct task_struct *next, u64 now)
 {
 	struct task_ctx *ntctx;
-	u32 next_boost;
+	u32 next_boost = tctx->boost;
 
-	if (!next)
-		return time_before(next_vtime, deadline);
-	ntctx = task_ctx_of(next);
-	/* a rescued head is owed the CPU whatever the vtimes say */
-	if (ntctx && ntctx->rescued)
-		return true;
-	next_boost = ntctx ? ntctx->boost : 0;
-	if (next_boost > tctx->boost)
-		return time_before(next_vtime, deadline + wake_credit(next_boost));
-	if (!time_before(next_vtime, deadline))
-		return false;
-	return !(tctx->boost > next_boost && now - tctx->runnable_at < slice_ns);
-}
-
-/* Until when @tctx's task, starting a run now, keeps its CPU mid-burst. */
-static u64 burst_end(const struct task_ctx *tctx)
-{
-	return tctx->boost ? tctx->runnable_at + slice_ns : 0;
+	if (next) {
+		ntctx = task_ctx_of(next);
+		/* a rescued head is owed the CPU whatever the vtimes say */
+		if (ntctx && ntctx->rescued)
+			return true;
+		next_boost = ntctx ? ntctx->boost : 0;
+	}
+	return lead_of(next_vtime, next_boost, deadline, tctx->boost,
+		       time_before(now, burst_end(tctx))) > 0;
 }
 
 /*
@@ -146,7 +126,7 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 		 * many slices would be charged far beyond what it ran.
 		 */
 		charge_run(prev, tctx, now);
-		bound_lag(prev, tctx, llc_of(cpu));
+		clamp_lag(prev, tctx, llc_of(cpu), false);
 		deadline = prev->scx.dsq_vtime;
 		if (cctx && cctx->vtime) {
 			end = slice_end(cctx);

@@ -16,28 +16,29 @@
  *    for its whole subtree. Siblings' and ancestors' weights are untouched,
  *    so a boosted pod takes from the pods next to it inside kubepods.slice,
  *    never from system.slice.
- * 3. Every task wakes up promptly. A task that slept comes back with bounded
- *    credit and preempts a running task whose deadline (as in EEVDF: the
- *    vtime at which its slice ends) is beyond the waking task's vtime (at
- *    once, unless the wake-up is message passing: then the running task keeps
- *    sync_grace_ns first). A boosted task's credit is multiplied by its
- *    boost, and it preempts a task boosted less even when up to that credit
- *    ahead of it, so it wins wake-up races against ordinary tasks. The same
- *    rule orders it against tasks boosted less where it waits: a boosted
- *    waker that found no CPU to preempt is queued ahead of such a head up to
- *    its credit, and at a slice's end a CPU gives way to it likewise; while
- *    it serves a burst (up to slice_ns after it woke) it keeps its CPU at a
- *    slice's end against a task boosted less. It is charged from its own
- *    vtime throughout, so shares hold to within that credit. A kicked CPU
- *    weighs the waker by the same deadline, credit and burst (lead_over()
- *    and gives_way() share slice_end() and cpu_ctx's keeps_until), so a
- *    kick is taken, not refused. A task confined to one CPU, for which the
- *    kernel skips ops.select_cpu and so never says a wake-up is sync, counts
- *    one as sync when its waker is of its own cgroup (confined_sync()).
+ * 3. Every task wakes up promptly, by one order. A task that slept comes
+ *    back with bounded credit, and a task that stays runnable is owed at
+ *    most MAX_LAG_SLICES of its slices (one lag clamp, clamp_lag()), so
+ *    nothing banks CPU it could not use and a share that drops (a boost
+ *    taken back, a sibling started) takes effect at once. One rule
+ *    (lead_of()) then decides whether a task that wants a CPU goes before
+ *    the task in its way, for each of the three decisions that weigh two
+ *    tasks: which CPU a waker preempts, whether a CPU's task keeps it at a
+ *    slice's end or when kicked, and where a boosted waker waits in its
+ *    queue. It goes first when its vtime is before the other's deadline (as
+ *    in EEVDF: the vtime at which that task's slice, charged at its share,
+ *    ends). A boost bends this by a bounded amount each way: a task boosted
+ *    more goes first while at most its wake credit (an ordinary task's
+ *    times its boost) past that deadline, and a boosted task that serves a
+ *    burst (up to slice_ns after it woke) keeps its CPU against a task
+ *    boosted less. It is charged from its own vtime throughout, so shares
+ *    hold to within that credit. As the decisions share one rule, a kicked
+ *    CPU takes the waker it was kicked for. The one exception is message
+ *    passing: against a sync wake-up the task on the waker's CPU keeps
+ *    sync_grace_ns first (a task confined to one CPU, for which the kernel
+ *    skips ops.select_cpu and so never says a wake-up is sync, counts one
+ *    as sync when its waker is of its own cgroup: confined_sync()).
  *    Slices shrink as waiters grow.
- *    A task that stays runnable is owed at most MAX_LAG_SLICES of its
- *    slices, so nothing banks CPU it could not use and a share that drops (a
- *    boost taken back, a sibling started) takes effect at once.
  * 4. Nothing is starved and the watchdog never fires: a task queued for a
  *    quarter of the watchdog timeout runs next in its queue, out of vtime
  *    order, for a short slice, at a bounded rate (RESCUE_AFTER_NS).

@@ -152,7 +152,7 @@ struct task_ctx {
 	u64 enqueued_at;
 	/* rescued: its next run gets slice_min_ns (see RESCUE_AFTER_NS) */
 	bool rescued;
-	/* when it last became runnable (woke up), for keep_running() */
+	/* when it last became runnable (woke up): its burst (burst_end()) */
 	u64 runnable_at;
 	/* held in THROTTLED_DSQ at least until this time (cpu.max runtime is due) */
 	u64 throttled_until;
@@ -194,7 +194,8 @@ struct cpu_ctx {
 	u64 slice;
 	/*
 	 * until when the current task, boosted, is in the middle of a burst
-	 * and keeps its CPU against wakers boosted less (gives_way()); 0: not
+	 * and keeps its CPU against wakers boosted less (burst_end(),
+	 * lead_of()); 0: not
 	 */
 	u64 keeps_until;
 	/* the current task's cgroup and boost (the exit dump, lead_over()) */
@@ -401,10 +402,13 @@ __hidden void forget_waits(struct cgroup *cgrp);
 
 /* vtime.bpf.c */
 __hidden u64 wake_credit(u32 boost);
-__hidden void place_waking(struct task_struct *p, struct task_ctx *tctx, u32 llc);
 __hidden void restore_vtime(struct task_struct *p, struct task_ctx *tctx);
 __hidden void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now);
-__hidden void bound_lag(struct task_struct *p, const struct task_ctx *tctx, u32 llc);
+__hidden void clamp_lag(struct task_struct *p, const struct task_ctx *tctx,
+			u32 llc, bool waking);
 __hidden u64 slice_end(const struct cpu_ctx *cctx);
+__hidden u64 burst_end(const struct task_ctx *tctx);
+__hidden u64 lead_of(u64 vtime, u32 boost, u64 deadline, u32 holder_boost,
+		     bool holder_in_burst);
 
 #endif /* __MUS_BPF_H */

@@ -6,22 +6,10 @@
 #include "mus.bpf.h"
 
 /*
- * Whether @victim's current task should give way, at @now, to a waking task
- * of boost @boost placed at @vtime (woken by a sync wake-up if @sync), and by
- * how much its deadline is later than @vtime (0: not later, or not ours). A
- * waker boosted more may be its wake credit further ahead (below).
- *
- * The running task's deadline, as in EEVDF, is the vtime at which its slice
- * ends: where its slice, charged at its share, takes it (or its vtime now, if
- * it ran past that: slices end on ticks). A task of a small share (one of
- * many noise threads) has a far deadline, since one slice is charged tens of
- * milliseconds of vtime to it, so a task that wakes a little ahead of it in
- * vtime still preempts it; how far ahead is bounded by that slice's charge,
- * so shares hold within a slice. (EEVDF also adds the waker's own slice to
- * its deadline; here that only made small-share wakers, the bystander of the
- * wakeups test, wait behind CPU hogs: the waker is compared by its vtime.)
- * The victim's dispatch weighs it against the waker by the same deadline,
- * credit and mid-burst keep (gives_way()), so a kick is not refused there.
+ * By how much vtime a waking task of boost @boost placed at @vtime (woken by
+ * a sync wake-up if @sync) goes before the task running on @victim at @now,
+ * by the one order (lead_of()) against that task's deadline; 0: it does
+ * not, or the task is not ours, or the CPU was already kicked.
  *
  * A global function (not static, not inlined: at most five scalar arguments),
  * so that the verifier checks it once rather than at each of pick_victim()'s
@@ -37,43 +25,31 @@ u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
 	if (!cctx || !cctx->vtime || cctx->kicked)
 		return 0;
 	/*
-	 * Against a sync wake-up (a task waking another through a pipe or a
-	 * socket, and about to wait for its answer: SCX_WAKE_SYNC), a task
-	 * that has run less than sync_grace_ns is not preempted: message
-	 * passing would otherwise turn every message into a context switch,
-	 * the waker preempted by its receiver and back. Other wake-ups (a
-	 * timer, a device, a futex) get no such wait: slices end on ticks
-	 * (4 ms at HZ=250), so a waker refused here would wait for the next
-	 * tick. A boosted waker is exempt against a task boosted less: being
-	 * on a CPU at once is what a boost is for. The grace protects the
-	 * waker, so it applies on the waker's CPU only (the one handling the
-	 * wake-up): a task elsewhere has nothing to do with the message.
+	 * The sync grace, the order's one exception here. Against a sync
+	 * wake-up (a task waking another through a pipe or a socket, and about
+	 * to wait for its answer: SCX_WAKE_SYNC), a task that has run less than
+	 * sync_grace_ns is not preempted: message passing would otherwise turn
+	 * every message into a context switch, the waker preempted by its
+	 * receiver and back. Other wake-ups (a timer, a device, a futex) get no
+	 * such wait: slices end on ticks (4 ms at HZ=250), so a waker refused
+	 * here would wait for the next tick. A boosted waker is exempt against
+	 * a task boosted less: being on a CPU at once is what a boost is for.
+	 * The grace protects the waker, so it applies on the waker's CPU only
+	 * (the one handling the wake-up): a task elsewhere has nothing to do
+	 * with the message.
 	 */
 	if (sync && victim == bpf_get_smp_processor_id() &&
 	    now - cctx->started_at < sync_grace_ns && boost <= cctx->boost)
 		return 0;
-	/* a boosted victim mid-burst keeps its CPU (gives_way()) */
-	if (boost < cctx->boost && time_before(now, cctx->keeps_until))
-		return 0;
+	/* its deadline: the later of its vtime now and its slice's end */
 	cur = cctx->vtime;
 	if (time_before(cctx->started_at, now))
 		cur += (now - cctx->started_at) * SHARE_ONE / (cctx->share ?: 1);
 	end = slice_end(cctx);
 	if (time_before(cur, end))
 		cur = end;
-	/*
-	 * A waker boosted more than the running task may be a further wake
-	 * credit ahead and still preempt it: being on a CPU at once is what a
-	 * boost is for, and a boosted task that gets its share is often a
-	 * little ahead of a neighbour that just started. Shares still hold: a
-	 * boosted task more than that ahead waits its turn like any other.
-	 * Under saturated Redis next to noise, this and the deadlines turned
-	 * 45-87 refused wake-ups of the boosted pair per 15000 requests into
-	 * about 20 (evaluation/journal/experiments.md, redis_sat_ab.sh).
-	 */
-	if (boost > cctx->boost)
-		cur += wake_credit(boost);
-	return time_before(vtime, cur) ? cur - vtime : 0;
+	return lead_of(vtime, boost, cur, cctx->boost,
+		       time_before(now, cctx->keeps_until));
 }
 
 /*
@@ -198,7 +174,7 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	 */
 	refresh_task_boost(p, tctx);
 	restore_vtime(p, tctx);
-	place_waking(p, tctx, llc_of(cpu));
+	clamp_lag(p, tctx, llc_of(cpu), true);
 	stat_add(MUS_STAT_DISPATCH_IDLE, 1);
 	/* ops.running sets the slice it gets (so do the inserts below) */
 	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
@@ -222,19 +198,17 @@ static s32 kick_for_head(u64 dsq, struct task_struct *p, u64 now)
 
 /*
  * Where a boosted waker @p that found no CPU waits in @dsq: ahead of the
- * queue's head when the head is boosted less and @p is at most its wake
- * credit behind it; else at its vtime. This is lead_over()'s rule for a
- * running task applied to a queued one: under saturated Redis next to
- * noise, the server's and the client's wake-ups found the other CPU between
- * two tasks or running the other of the pair, and then waited behind noise
- * threads a little behind them in vtime, a noise slice per request in
- * flight; and a victim kicked for a boosted waker takes the queue's head.
- * Shares hold: the place is lent, not the vtime: @p is charged from its own
- * vtime (restore_vtime()), so a boosted task more than its credit ahead of
- * the others waits its turn like any other.
+ * queue's head when the one order (lead_of()) puts it first, the head being
+ * boosted less and @p at most its wake credit behind it; else at its vtime.
+ * Under saturated Redis next to noise, the server's and the client's
+ * wake-ups found the other CPU between two tasks or running the other of
+ * the pair, and then waited behind noise threads a little behind them in
+ * vtime, a noise slice per request in flight; and a victim kicked for a
+ * boosted waker takes the queue's head. The place is lent, not the vtime:
+ * @p is charged from its own vtime (restore_vtime()).
  * Cost: a peek at the head and one task storage lookup, for boosted wakers
- * only. Tolerated race: the head is read without the queue's lock; a stale
- * head misplaces one wake-up by at most the credit.
+ * behind the head only. Tolerated race: the head is read without the
+ * queue's lock; a stale head misplaces one wake-up by at most the credit.
  */
 static u64 queue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
 {
@@ -245,10 +219,11 @@ static u64 queue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
 	if (!tctx->boost || !(head = __COMPAT_scx_bpf_dsq_peek(dsq)))
 		return v;
 	h = head->scx.dsq_vtime;
-	if (!time_before(h, v) || !time_before(v, h + wake_credit(tctx->boost)))
+	/* a waker ahead of the head is first already */
+	if (!time_before(h, v))
 		return v;
 	htctx = task_ctx_of(head);
-	if (htctx && htctx->boost >= tctx->boost)
+	if (!lead_of(v, tctx->boost, h, htctx ? htctx->boost : 0, false))
 		return v;
 	tctx->own_vtime = v;
 	tctx->queued_ahead = true;
@@ -325,10 +300,7 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 	refresh_task_boost(p, tctx);
-	if (enq_flags & SCX_ENQ_WAKEUP)
-		place_waking(p, tctx, llc_of(cpu));
-	else
-		bound_lag(p, tctx, llc_of(cpu));
+	clamp_lag(p, tctx, llc_of(cpu), enq_flags & SCX_ENQ_WAKEUP);
 	now = scx_bpf_now();
 	tctx->enqueued_at = now;
 	tctx->rescued = false;
@@ -370,8 +342,9 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	 * Else, if it just woke, maybe preempt a CPU. A boosted waker against a
 	 * task boosted less on @p's own CPU goes straight into its local queue,
 	 * ahead and preempting at once (SCX_ENQ_PREEMPT); a victim elsewhere is
-	 * kicked below and, as the rules of queue_key() and gives_way() put a
-	 * boosted waker first, takes @p from the queue in its dispatch.
+	 * kicked below and, as the one order puts a boosted waker first in
+	 * queue_key() and gives_way() alike, takes @p from the queue in its
+	 * dispatch.
 	 */
 	if (idle < 0 && preempt_enabled && (enq_flags & SCX_ENQ_WAKEUP))
 		victim = pick_victim(p, tctx, sync, now);
