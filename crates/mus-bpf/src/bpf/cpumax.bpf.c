@@ -296,8 +296,9 @@ static bool may_release(struct task_ctx *tctx, u64 now)
  * runtime left to THROTTLED_DSQ, so that a CPU does not start them. They were
  * queued while it had some; when it ran out, its other threads on other CPUs
  * used it up. Started anyway, each ran until its preemption took effect, and
- * 32 threads under 0.1 CPU used 0.18 CPU. Cost while some cgroup has a limit:
- * one quota check per dispatch, for the head that then runs.
+ * 32 threads under 0.1 CPU used 0.18 CPU. Called by every dispatch while
+ * some cgroup has a limit (upkeep()): one quota check, for the head that then
+ * runs.
  * A global function (scalar arguments only), so that the verifier checks it
  * once rather than at each call: inlined with release_throttled(), mus's
  * dispatch took 11x the instructions to verify (verifier-baseline/).
@@ -308,8 +309,6 @@ int throttle_heads(u64 dsq, u64 now)
 	struct task_struct *p;
 	int n = 0;
 
-	if (!nr_bw_cgroups)
-		return 0;
 	bpf_for_each(scx_dsq, p, dsq, 0) {
 		struct task_ctx *tctx = task_ctx_of(p);
 		struct cgroup *cgrp;
@@ -331,8 +330,8 @@ int throttle_heads(u64 dsq, u64 now)
 
 /*
  * Moves the throttled tasks that may run again at @now back to their queues
- * (and kicks an idle CPU for each). Called from every ops.dispatch; costs one
- * load unless a release is due (bw_release_at): every throttle sets one
+ * (and kicks an idle CPU for each). Called by ops.dispatch (upkeep()) when a
+ * release is due (bw_release_at), and only then: every throttle sets one
  * (release_due()), and so does a limit that is removed or changed, so that
  * tasks held back under it are released at once. O(throttled tasks) then.
  * Tolerated race: a task throttled by ops.enqueue on another CPU is inserted

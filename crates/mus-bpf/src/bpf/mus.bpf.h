@@ -282,6 +282,7 @@ extern u64 hweight_gen;		/* cgroup.bpf.c */
 extern u64 map_gen;		/* cgroup.bpf.c */
 extern u64 nr_bw_cgroups;	/* cpumax.bpf.c */
 extern u64 bw_release_at;	/* cpumax.bpf.c */
+extern u64 last_starvation_scan;	/* queues.bpf.c */
 
 /*
  * The topology tables are indexed through these helpers only. MUS_MAX_CPUS
