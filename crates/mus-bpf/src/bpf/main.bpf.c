@@ -173,14 +173,15 @@
  * Run-queue wait histograms (waits.bpf.c, on unless --no-wait-histograms):
  *   running adds a per-CPU hash lookup (a fifth of its time); stopping of a
  *   task that stays runnable a storage lookup; all O(1), no atomics.
- * As measured (cargo xtask bench cost, bench-20261205T235553Z: hackbench
+ * As measured (cargo xtask bench cost, bench-20261206T024502Z: hackbench
  * in a TCG guest, 2 vCPUs, kernel 7.3.4, BPF run time per call from
  * bpf_stats; TCG inflates every figure several times (an empty running
  * took 0.9 us a call in the request/response case) and cannot show
- * cache-line or lock contention, so read them against each other): running 4.9 us, stopping
- * 2.8, enqueue 6.1, select_cpu 2.7, dispatch 15.1; all callbacks 32 us per
- * context switch, 1.44x scx_bpfland's and 0.93x scx_layered's in the same
- * rounds; running 3.35x scx_bpfland's (evaluation/journal/hotpath.md).
+ * cache-line or lock contention, so read them against each other):
+ * running 5.1 us, stopping 2.8, enqueue 6.2, select_cpu 2.7, dispatch
+ * 14.8; all callbacks 32 us per context switch, 1.38x scx_bpfland's and
+ * 0.90x scx_layered's in the same rounds; running 3.20x scx_bpfland's
+ * (evaluation/journal/hotpath.md).
  */
 #include "mus.bpf.h"
 
