@@ -123,8 +123,8 @@ __hidden u64 burst_end(const struct task_ctx *tctx)
  * - a challenger boosted more goes first while it is at most its wake
  *   credit (wake_credit()) past the holder's deadline: being on a CPU at
  *   once is what a boost is for, and a boosted task that gets its share is
- *   often a little behind a neighbour that just started, or a noise thread
- *   whose coarse vtime is a little ahead of its own;
+ *   often a little ahead of a neighbour that just started, or of a noise
+ *   thread whose coarse vtime is a little behind its own;
  * - a holder boosted more keeps its place against a challenger boosted less
  *   while it serves a burst (burst_end(): a boosted server in the middle of
  *   a burst of requests; a boosted CPU hog for its first slice_ns only):
