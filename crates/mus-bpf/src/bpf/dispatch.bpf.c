@@ -112,7 +112,7 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 			 u64 next_vtime, struct task_struct *next, u64 now)
 {
 	bool kicked = cctx && cctx->kicked, queued = has_next;
-	u64 deadline, end;
+	u64 deadline;
 
 	if (!tctx)
 		return false;
@@ -128,11 +128,8 @@ static bool keep_running(struct task_struct *prev, struct task_ctx *tctx,
 		charge_run(prev, tctx, now);
 		clamp_lag(prev, tctx, llc_of(cpu), false);
 		deadline = prev->scx.dsq_vtime;
-		if (cctx && cctx->vtime) {
-			end = slice_end(cctx);
-			if (time_before(deadline, end))
-				deadline = end;
-		}
+		if (cctx && cctx->vtime)
+			deadline = running_deadline(cctx, deadline);
 		if (gives_way(tctx, deadline, next_vtime, next, now))
 			return false;
 	}

@@ -407,7 +407,7 @@ __hidden void restore_vtime(struct task_struct *p, struct task_ctx *tctx);
 __hidden void charge_run(struct task_struct *p, struct task_ctx *tctx, u64 now);
 __hidden void clamp_lag(struct task_struct *p, const struct task_ctx *tctx,
 			u32 llc, bool waking);
-__hidden u64 slice_end(const struct cpu_ctx *cctx);
+__hidden u64 running_deadline(const struct cpu_ctx *cctx, u64 vtime);
 __hidden u64 burst_end(const struct task_ctx *tctx);
 __hidden u64 lead_of(u64 vtime, u32 boost, u64 deadline, u32 holder_boost,
 		     bool holder_in_burst);

@@ -81,14 +81,16 @@ __hidden void clamp_lag(struct task_struct *p, const struct task_ctx *tctx,
 }
 
 /*
- * The vtime at which the slice of the task running on a CPU (@cctx) ends:
- * the vtime it started at plus its slice charged at its share. The running
- * task's deadline, as in EEVDF, is the later of this and its vtime now
- * (slices end on ticks, so it may run past it).
+ * The deadline, as in EEVDF, of the task running on a CPU (@cctx), whose
+ * vtime is @vtime now: the vtime at which its slice ends (the vtime it
+ * started at plus its slice charged at its share), or @vtime if it ran past
+ * that (slices end on ticks).
  */
-__hidden u64 slice_end(const struct cpu_ctx *cctx)
+__hidden u64 running_deadline(const struct cpu_ctx *cctx, u64 vtime)
 {
-	return cctx->vtime + cctx->slice * SHARE_ONE / (cctx->share ?: 1);
+	u64 end = cctx->vtime + cctx->slice * SHARE_ONE / (cctx->share ?: 1);
+
+	return time_before(vtime, end) ? end : vtime;
 }
 
 /*
@@ -109,8 +111,8 @@ __hidden u64 burst_end(const struct task_ctx *tctx)
  * if it does not.
  *
  * The holder's deadline, as in EEVDF: a running task's is where its slice,
- * charged at its share, takes it (slice_end()), or its vtime now if it ran
- * past that; a queued task's is its vtime. A task of a small share (one of
+ * charged at its share, takes it, or its vtime now if it ran past that
+ * (running_deadline()); a queued task's is its vtime. A task of a small share (one of
  * many noise threads) is charged tens of milliseconds of vtime for one
  * slice, so a waker a little ahead of it in vtime still goes first; shares
  * hold within that slice. (EEVDF also adds the challenger's own request to

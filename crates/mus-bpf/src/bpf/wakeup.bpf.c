@@ -20,7 +20,7 @@ __attribute__((noinline))
 u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
 {
 	struct cpu_ctx *cctx = lookup_cpu_ctx(victim);
-	u64 cur, end;
+	u64 cur;
 
 	if (!cctx || !cctx->vtime || cctx->kicked)
 		return 0;
@@ -41,14 +41,11 @@ u64 lead_over(s32 victim, u64 vtime, u32 boost, bool sync, u64 now)
 	if (sync && victim == bpf_get_smp_processor_id() &&
 	    now - cctx->started_at < sync_grace_ns && boost <= cctx->boost)
 		return 0;
-	/* its deadline: the later of its vtime now and its slice's end */
+	/* its vtime now, uncharged yet */
 	cur = cctx->vtime;
 	if (time_before(cctx->started_at, now))
 		cur += (now - cctx->started_at) * SHARE_ONE / (cctx->share ?: 1);
-	end = slice_end(cctx);
-	if (time_before(cur, end))
-		cur = end;
-	return lead_of(vtime, boost, cur, cctx->boost,
+	return lead_of(vtime, boost, running_deadline(cctx, cur), cctx->boost,
 		       time_before(now, cctx->keeps_until));
 }
 
