@@ -154,7 +154,9 @@
  *   the wake-up is handled on it and its task is ahead; else also two random
  *   ones), an insert into the cache's queue (a boosted waker's also peeks at
  *   the queue's head and looks up its storage; into the local queue when
- *   the idle CPU or the victim is the task's own) and a kick; O(D) for a
+ *   the idle CPU or the victim is the task's own, or when a task confined to
+ *   the busy CPU handling its wake-up may run next there: a per-CPU kthread,
+ *   or any task once three queue lengths say nothing waits) and a kick; O(D) for a
  *   task in a limited subtree (cpu.max on its path), O(1) otherwise.
  * runnable/quiescent: one storage lookup, two atomics; O(D) lock sections
  *   (each under the parent's lock) only when a cgroup's activity changes.

@@ -229,6 +229,45 @@ static u64 queue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
 }
 
 /*
+ * Whether waking @p may go straight into the local queue of @cpu, its CPU, to
+ * run when the task running there stops, ahead of the queues and with no
+ * ops.dispatch. @p may run on @cpu only and is woken there (by the task
+ * running on it, or an interrupt: an insert into another CPU's local queue
+ * would cost the waker's CPU both run queues' locks, "Remote inserts" in
+ * evaluation/journal/experiments.md), and either
+ * - is a per-CPU kernel thread (ksoftirqd, a bound kworker): it works for the
+ *   tasks of its CPU, boosted ones included. A boosted Redis pair confined to
+ *   one CPU had its own loopback traffic deferred to ksoftirqd, which waited
+ *   in the CPU's queue while the pair's wake-ups were queued ahead of it
+ *   (runnable in 13 of 30 samples, evaluation/experiments/confined_runnable.sh);
+ *   softirqs handled inline run above every task anyway. Or
+ * - nothing waits for that CPU (its local queue, its own queue and its
+ *   cache's are empty), so that ops.dispatch would only move @p there.
+ * Together they made that pair's BPF time per request 0.85x (10 of 10 rounds
+ * cheaper; either alone 0.98-1.01x: the pair's wake-ups find the queues
+ * empty only once ksoftirqd no longer waits in them;
+ * evaluation/journal/nonoise.md).
+ * What it gives up: at the running task's slice end ops.dispatch would have
+ * weighed @p against it (gives_way()); from the local queue @p runs first, for
+ * one slice, charged as usual. Only wake-ups: a kthread that stays runnable
+ * (ksoftirqd under a flood) is requeued by vtime like any task at its slice's
+ * end. Tolerated race: a task queued in the cache's queue just after the check
+ * waits for @p's slice, as it would behind a task already running here.
+ * Cost: for confined wake-ups that found their CPU busy and did not preempt
+ * it, three queue-length kfuncs (none for a kthread).
+ */
+static bool runs_next_here(const struct task_struct *p, s32 cpu)
+{
+	if (p->nr_cpus_allowed != 1 || cpu != bpf_get_smp_processor_id())
+		return false;
+	if (p->flags & PF_KTHREAD)
+		return true;
+	return !scx_bpf_dsq_nr_queued(SCX_DSQ_LOCAL) &&
+	       !scx_bpf_dsq_nr_queued(CPU_DSQ(cpu)) &&
+	       !scx_bpf_dsq_nr_queued(LLC_DSQ(llc_of(cpu)));
+}
+
+/*
  * Whether the wake-up of @p, a task that may run on one CPU only, is a sync
  * one: the kernel calls ops.select_cpu (where SCX_WAKE_SYNC is told) only for
  * tasks that may run on more than one CPU, so a pair confined to one CPU by
@@ -348,6 +387,14 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 	if (victim >= 0 && claim_victim(victim, tctx->boost) && victim == cpu) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns,
 				   enq_flags | SCX_ENQ_PREEMPT);
+		return;
+	}
+
+	/* confined to this busy CPU and not preempting it: next, if it may */
+	if (idle < 0 && victim < 0 && (enq_flags & SCX_ENQ_WAKEUP) &&
+	    runs_next_here(p, cpu)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
+		stat_add(MUS_STAT_LOCAL_WAKEUPS, 1);
 		return;
 	}
 

@@ -155,6 +155,12 @@ pub const COUNTERS: &[Counter] = &[
         help: "Preempting kicks whose victim kept its CPU (the CPU switched tasks or another took the waker meanwhile).",
         unit: Unit::Events,
     },
+    Counter {
+        idx: intf::mus_stat_idx_MUS_STAT_LOCAL_WAKEUPS,
+        name: "local_wakeups",
+        help: "Wake-ups of tasks confined to one busy CPU queued to run next there: per-CPU kernel threads, or any task when nothing else waited for that CPU.",
+        unit: Unit::Events,
+    },
 ];
 
 #[cfg(test)]
