@@ -236,17 +236,12 @@ static u64 queue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
  * would cost the waker's CPU both run queues' locks, "Remote inserts" in
  * evaluation/journal/experiments.md), and either
  * - is a per-CPU kernel thread (ksoftirqd, a bound kworker): it works for the
- *   tasks of its CPU, boosted ones included. A boosted Redis pair confined to
- *   one CPU had its own loopback traffic deferred to ksoftirqd, which waited
- *   in the CPU's queue while the pair's wake-ups were queued ahead of it
- *   (runnable in 13 of 30 samples, evaluation/experiments/confined_runnable.sh);
- *   softirqs handled inline run above every task anyway. Or
+ *   tasks of its CPU, boosted ones included (a confined boosted pair's own
+ *   loopback traffic waited in ksoftirqd, queued behind the pair's wake-ups;
+ *   softirqs handled inline run above every task anyway), or
  * - nothing waits for that CPU (its local queue, its own queue and its
  *   cache's are empty), so that ops.dispatch would only move @p there.
- * Together they made that pair's BPF time per request 0.85x (10 of 10 rounds
- * cheaper; either alone 0.98-1.01x: the pair's wake-ups find the queues
- * empty only once ksoftirqd no longer waits in them;
- * evaluation/journal/nonoise.md).
+ * The second rule pays only with the first (evaluation/journal/nonoise.md).
  * What it gives up: at the running task's slice end ops.dispatch would have
  * weighed @p against it (gives_way()); from the local queue @p runs first, for
  * one slice, charged as usual. Only wake-ups: a kthread that stays runnable
