@@ -455,7 +455,8 @@ fn cgroup_shares_match_the_stock_scheduler_and_a_boost_is_at_least_cpu_weight() 
 /// task woken onto an idle CPU gets no more than its share afterwards, a waking task
 /// never waits behind a task of another scheduling class, and an unboosted task's
 /// timer wake-ups next to a boosted cgroup's hogs wait a millisecond no more often
-/// than under the stock scheduler.
+/// than under the stock scheduler. And a wake-up confined to its busy CPU runs next
+/// there, as the runner's counters show.
 #[test]
 fn woken_tasks_carry_no_hoard_skip_other_classes_and_preempt_cpu_hogs() {
     let run = boot_with(
@@ -505,6 +506,17 @@ fn woken_tasks_carry_no_hoard_skip_other_classes_and_preempt_cpu_hogs() {
         mus <= stock,
         "the bystander's wake-ups waited 1 ms or more {mus} times under mus, {stock} under \
          stock with cpu.weight 400\n{why}"
+    );
+
+    // 20000 round trips between a pair confined to one CPU, two wake-ups each: all of
+    // them ran next there in a trial (37516-39997 of 40000), so at least one per trip
+    let local: u64 = run
+        .number("confined_pair_local_wakeups")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        local >= 20_000,
+        "a pipe pair confined to one CPU made 20000 round trips, and {local} of its \
+         wake-ups ran next on its CPU (at least 20000 expected)\n{why}"
     );
     assert_eq!(get(&run, "state_after"), "enabled", "{why}");
     assert_eq!(get(&run, "runner_rc"), "0", "{why}");

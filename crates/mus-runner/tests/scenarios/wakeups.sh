@@ -11,6 +11,7 @@
 #    ran less than the shortest slice is not preempted) spared every task, CPU hogs
 #    too, and a CPU kicked by a waker that another CPU then served was spared every
 #    later waker for as long as its task ran on.
+# And one path to check: a wake-up confined to its busy CPU runs next there (4).
 NCPU=$(nproc)
 mkcg noise; mkcg target; mkcg by
 
@@ -68,6 +69,20 @@ sh -c "echo \$\$ > $CG/probe/cgroup.procs; exec cyclictest -m -p0 --policy=other
 echo "@@MUS rt_probe $(sed -n 's/.*Avg: *\([0-9]*\) Max: *\([0-9]*\).*/\1 \2/p' /tmp/cyc.log)"
 kill -KILL $RT
 kill_cgroups noise probe
+
+# 4. A pipe pair confined to CPU 1 with nothing else queued there: a wake-up that may
+# only run on the busy CPU handling it runs next there, from its local queue, with no
+# ops.dispatch (runs_next_here()), and the counters say so.
+local_wakeups() {
+	timeout 3 mus-runner --monitor 1 2>/dev/null | head -n 1 |
+		tr ' ' '\n' | sed -n 's/^local_wakeups=//p'
+}
+mkcg pair
+lw0=$(local_wakeups)
+in_cg pair taskset -c 1 stress-ng --switch 1 --switch-ops 20000 --quiet
+lw1=$(local_wakeups)
+echo "@@MUS confined_pair_local_wakeups $((lw1 - lw0))"
+kill_cgroups pair
 
 echo "@@MUS state_after $(cat $SCX/state)"
 kill -TERM $RUNNER
