@@ -7,13 +7,13 @@
 #     --tool hackbench --tool bpftool --file crates/mus-testbed/guest/lib.sh:/lib.sh \
 #     --timeout 1500
 # Prints "@@MUS hb <scheduler> r<round> <seconds> ctxt=<context switches>". /exp.conf
-# (--file <host file>:/exp.conf) may set SCHEDS.
+# (--file <host file>:/exp.conf) may set SCHEDS and ROUNDS (default 3).
 . /lib.sh
 SCHEDS="stock mus-runner-ffdeb20 mus-runner-eec32c0 mus-runner-476c5f8 mus-runner-16f10d3 mus-runner-head"
 [ -f /exp.conf ] && . /exp.conf
 mkcg target
 r=1
-while [ $r -le 3 ]; do
+while [ $r -le "${ROUNDS:-3}" ]; do
 	for s in $SCHEDS; do
 		if [ $s != stock ]; then
 			$s >/tmp/$s.log 2>&1 &
