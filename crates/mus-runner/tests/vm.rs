@@ -509,7 +509,7 @@ fn woken_tasks_carry_no_hoard_skip_other_classes_and_preempt_cpu_hogs() {
     );
 
     // 20000 round trips between a pair confined to one CPU, two wake-ups each: all of
-    // them ran next there in a trial (37516-39997 of 40000), so at least one per trip
+    // them ran next there in three guest runs (37516-39997 of 40000): at least one per trip
     let local: u64 = run
         .number("confined_pair_local_wakeups")
         .unwrap_or_else(|e| panic!("{e}"));
