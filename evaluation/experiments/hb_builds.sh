@@ -7,27 +7,28 @@
 #     --tool hackbench --tool bpftool --file crates/mus-testbed/guest/lib.sh:/lib.sh \
 #     --timeout 1500
 # Prints "@@MUS hb <scheduler> r<round> <seconds> ctxt=<context switches>". /exp.conf
-# (--file <host file>:/exp.conf) may set SCHEDS and ROUNDS (default 3).
+# (--file <host file>:/exp.conf) may set SCHEDS and ROUNDS (default 3). Round r starts
+# with the r-th scheduler (each_round): until 2026-12-06 the order was fixed, and the
+# build run right after stock was always second (evaluation/journal/hackbench.md).
 . /lib.sh
 SCHEDS="stock mus-runner-ffdeb20 mus-runner-eec32c0 mus-runner-476c5f8 mus-runner-16f10d3 mus-runner-head"
 [ -f /exp.conf ] && . /exp.conf
 mkcg target
-r=1
-while [ $r -le "${ROUNDS:-3}" ]; do
-	for s in $SCHEDS; do
-		if [ $s != stock ]; then
-			$s >/tmp/$s.log 2>&1 &
-			PID=$!
-			attached_or_exit /tmp/$s.log
-		fi
-		x0=$(ctxt)
-		t=$(in_cg target hackbench -g 2 -l 900 2>&1 | sed -n 's/^Time: *//p')
-		x1=$(ctxt)
-		echo "@@MUS hb $s r$r $t ctxt=$((x1 - x0))"
-		if [ $s != stock ]; then
-			kill -TERM $PID; wait $PID
-			wait_state disabled
-		fi
-	done
-	r=$((r + 1))
-done
+# one round of hackbench under scheduler $1 (stock, or a runner's file name)
+round() {
+	if [ $1 != stock ]; then
+		$1 >/tmp/$1.log 2>&1 &
+		PID=$!
+		attached_or_exit /tmp/$1.log
+	fi
+	x0=$(ctxt)
+	t=$(in_cg target hackbench -g 2 -l 900 2>&1 | sed -n 's/^Time: *//p')
+	x1=$(ctxt)
+	echo "@@MUS hb $1 r$r $t ctxt=$((x1 - x0))"
+	if [ $1 != stock ]; then
+		kill -TERM $PID; wait $PID
+		wait_state disabled
+	fi
+}
+ROUNDS=${ROUNDS:-3}
+each_round
