@@ -22,12 +22,15 @@
 //!   judged at every stop of it.
 //!
 //! The SCHED_FIFO floor (the probe as SCHED_FIFO 90 under stock with the same noise) is
-//! not a target: the summary prints it as a row of each latency table.
+//! not a target: the summary prints it as a row of each latency table, and the boosted
+//! probe's targets, whose bound is a multiple of stock idle's tail, say beside their
+//! figure where the floor stood against that same reference (a boot whose floor is
+//! past the bound is one whose host no scheduler could meet it on).
 
 use super::aggregate::Aggregate;
-use super::conditions::{HOST, RR_MODES, RR_STOCK};
+use super::conditions::{FIFO_FLOOR, HOST, RR_MODES, RR_STOCK};
 use super::judge::{
-    Area, Bound, Check, MS, RPS, Rule, SECS, US, Verdict, paired, share_fixed, share_vs,
+    Area, Bound, Check, MS, RPS, Rule, SECS, US, Verdict, paired, share_fixed, share_vs, with_floor,
 };
 use super::theory::{self, share_theory_pct};
 
@@ -49,16 +52,24 @@ fn boost_targets(agg: &Aggregate, out: &mut Vec<Check>) {
     if agg.has_bench("latency") {
         for (host, when) in [("", ""), (HOST, ", host contended")] {
             for (m, name, k) in [("p99_us", "p99", 1.5), ("p999_us", "p99.9", 2.0)] {
-                out.push(paired(
+                let idle = format!("stock_idle{host}");
+                let check = paired(
                     agg,
                     Area::Boost,
                     format!(
                         "latency{when}: boosted probe under noise {name} <= {k}x stock idle {name}"
                     ),
                     ("latency", &format!("mus_boost{host}"), m),
-                    &[("latency", &format!("stock_idle{host}"), m)],
+                    &[("latency", &idle, m)],
                     &US,
                     Bound::AtMost(k),
+                );
+                let floor = format!("{FIFO_FLOOR}{host}");
+                out.push(with_floor(
+                    check,
+                    agg,
+                    ("latency", &floor, m),
+                    ("latency", &idle, m),
                 ));
             }
         }
@@ -374,6 +385,42 @@ mod tests {
             "{}",
             c.figure
         );
+    }
+
+    #[test]
+    fn a_probe_target_says_where_the_fifo_floor_stood_and_is_judged_without_it() {
+        // mus at 2.4x stock idle in every round, the SCHED_FIFO floor at 2.0x: the bound
+        // (1.5x) was out of every scheduler's reach in this boot, which the figure says;
+        // the verdict stays the bound's
+        let mut rows = rounds(
+            "latency",
+            ("mus_boost", "stock_idle"),
+            "p99_us",
+            200.0,
+            &[2.4; 5],
+        );
+        rows.extend(
+            rounds(
+                "latency",
+                ("stock_fifo", "stock_idle"),
+                "p99_us",
+                200.0,
+                &[2.0; 5],
+            )
+            .into_iter()
+            .filter(|r| r.condition == "stock_fifo"),
+        );
+        let c = judge(&rows, "latency: boosted probe under noise p99 ");
+        assert_eq!(c.verdict, Verdict::Missed, "{c:?}");
+        assert!(
+            c.figure
+                .ends_with("; the SCHED_FIFO floor: median 2.00x in the same rounds"),
+            "{}",
+            c.figure
+        );
+        // no floor measured (an older CSV): the figure is as before
+        let c = judge(&rows[..10], "latency: boosted probe under noise p99 ");
+        assert!(!c.figure.contains("floor"), "{}", c.figure);
     }
 
     #[test]

@@ -151,6 +151,18 @@ fn not_measured(area: Area, rule: Rule, target: String) -> Check {
     }
 }
 
+/// `x / y`, a round's ratio; a zero reference makes any positive figure infinitely worse
+/// and two zeros even.
+fn ratio(x: f64, y: f64) -> f64 {
+    if y > 0.0 {
+        x / y
+    } else if x > 0.0 {
+        f64::INFINITY
+    } else {
+        1.0
+    }
+}
+
 /// Judges `a` against `refs` round by round under the paired rule (the module's header).
 pub fn paired(
     agg: &Aggregate,
@@ -181,15 +193,6 @@ pub fn paired_rounds(
     if rounds.is_empty() {
         return not_measured(area, Rule::Paired, target);
     }
-    let ratio = |x: f64, y: f64| {
-        if y > 0.0 {
-            x / y
-        } else if x > 0.0 {
-            f64::INFINITY
-        } else {
-            1.0
-        }
-    };
     let ratios: Vec<f64> = rounds.iter().map(|(_, x, y)| ratio(*x, *y)).collect();
     let med = median(&ratios);
     let d = f.decimals;
@@ -224,6 +227,26 @@ pub fn paired_rounds(
         figure,
         verdict,
     }
+}
+
+/// Adds to a paired latency target's figure where the SCHED_FIFO floor (`floor`: the
+/// probe that no scheduler delays) stood against the same `reference` in the same
+/// rounds, the median of its per-round ratios. Not a verdict: where the floor itself is
+/// past the bound, the host put the bound out of any scheduler's reach in that boot, and
+/// the reader should know it.
+pub fn with_floor(mut check: Check, agg: &Aggregate, floor: Series, reference: Series) -> Check {
+    let ratios: Vec<f64> = agg
+        .paired(floor, &[reference])
+        .iter()
+        .map(|(_, x, y)| ratio(*x, *y))
+        .collect();
+    if !ratios.is_empty() {
+        check.figure.push_str(&format!(
+            "; the SCHED_FIFO floor: median {:.2}x in the same rounds",
+            median(&ratios)
+        ));
+    }
+    check
 }
 
 /// Judges `pass(a, b)` in every repeat that measured `a` and `b` (a fixed bound or
