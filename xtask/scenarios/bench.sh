@@ -12,9 +12,10 @@
 # each_cond),
 # and the peers bpfland (scx_bpfland, defaults) and layered (scx_layered with
 # LAYERED_CONFIG: the "target/" cgroup in a layer of weight 400 with preemption, the rest
-# at 100). Each repeat visits every scheduler once, in an order rotated by the repeat, and
-# runs each benchmark's conditions of that scheduler; so a scheduler is loaded once per
-# repeat, and drift and warm-up hit all of them alike.
+# at 100). Each repeat visits every scheduler once, in an order rotated by the repeat and
+# reversed in even repeats (sched_order), and runs each benchmark's conditions of that
+# scheduler; so a scheduler is loaded once per repeat, and drift and warm-up hit all of
+# them alike.
 #
 # A condition is "<scheduler>_<variant>"; the variants:
 #   idle    nothing else runs (no noise)
@@ -462,9 +463,22 @@ echo "@@MUS redis_sat_config client=redis-benchmark connections=$REDIS_SAT_CONNS
 echo "@@MUS rr_config client=redis-benchmark connections=$REDIS_SAT_CONNS requests=$REDIS_SAT_N test=get noise=none confined_cpu=$RR_CPU"
 echo "@@MUS overhead_config hackbench $HACKBENCH_ARGS"
 
+# The schedulers' order in repeat $1: rotated by the repeat, so that each takes each place,
+# and reversed in even repeats, so that each follows more than one other. A scheduler's
+# turn can leave the guest in a state that helps or hurts the next one; with rotation
+# alone each always followed the same one (mus stock, the candidate mus), and an A/A
+# control saw mus's twin lose to it in most rounds (evaluation/journal/paired.md).
+sched_order() {
+	o=""
+	for s in $(rotate $1 $SCHEDS); do
+		if [ $(($1 % 2)) = 0 ]; then o="$s $o"; else o="$o $s"; fi
+	done
+	echo $o
+}
+
 REP=1
 while [ $REP -le $REPEATS ]; do
-	for s in $(rotate $REP $SCHEDS); do
+	for s in $(sched_order $REP); do
 		echo "@@MUS sched_start $s $REP $(cut -d' ' -f1 /proc/uptime)"
 		if sched_use $s; then
 			for b in $(rotate $REP $BENCHES); do
@@ -498,7 +512,7 @@ if [ -n "$STATS_BENCHES" ]; then
 	eval "n=\${REPEATS_cost:-$REPEATS}"
 	REP=1
 	while [ $REP -le $n ]; do
-		for s in $(rotate $REP $SCHEDS); do
+		for s in $(sched_order $REP); do
 			[ $s = stock ] && continue
 			sched_use $s || continue
 			for b in $STATS_BENCHES; do

@@ -13,6 +13,11 @@
 //! conditions). Every target is judged on each view, so the two verdicts face the same
 //! references in the same rounds; and the candidate is paired with mus directly on the
 //! figures the targets use.
+//!
+//! With `--twin` the candidate is mus's own binary with mus's flags (an A/A control):
+//! the two differ only in their slot in each round, so the candidate's ratios to mus are
+//! what this boot's noise alone does to a pair, and a target judged one way for mus and
+//! the other for its twin is one this boot cannot decide at its bound.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -25,6 +30,16 @@ use super::results::Row;
 pub const SCHED: &str = "cand";
 /// mus's.
 const MUS: &str = "mus";
+/// The flag that makes the candidate mus's twin, as the recorded command has it.
+pub const TWIN_FLAG: &str = "--twin";
+
+/// What the candidate was.
+pub enum Which<'a> {
+    /// Another build (or this one with other flags): the path `--candidate` named.
+    Build(&'a str),
+    /// mus's own build and flags (`--twin`).
+    Twin,
+}
 
 /// Checks `--candidate`'s binary and `--candidate-args` before anything is built: the
 /// flags go into the guest's script, so they may hold words of flags and values only.
@@ -114,12 +129,19 @@ const HEAD_TO_HEAD: &[(&str, Better)] = &[
 
 /// Appends the candidate's section to a summary: each target's verdict for mus and for
 /// the candidate side by side, then the candidate against mus round by round.
-pub fn section(md: &mut String, binary: &str, mus: &[Check], cand: &[Check], all: &Aggregate) {
-    let _ = writeln!(
-        md,
-        "## The candidate build against mus, in this boot\n\n\
-         Candidate: {binary}. It ran as one more scheduler in every repeat's rotation; each target below is judged twice on the same references and rounds, once with mus's figures and once with the candidate's.\n"
-    );
+pub fn section(md: &mut String, which: Which, mus: &[Check], cand: &[Check], all: &Aggregate) {
+    let rotation = "It ran as one more scheduler in every repeat's rotation; each target below is judged twice on the same references and rounds, once with mus's figures and once with the candidate's.";
+    let _ = match which {
+        Which::Build(binary) => writeln!(
+            md,
+            "## The candidate build against mus, in this boot\n\nCandidate: {binary}. {rotation}\n"
+        ),
+        Which::Twin => writeln!(
+            md,
+            "## A/A control: mus against its own build, in this boot\n\n\
+             Candidate: mus's own binary and flags (`{TWIN_FLAG}`). {rotation} Nothing differs but the slot in each round, so the ratios below are this boot's noise, and a target judged differently for the two is one this boot cannot decide at its bound.\n"
+        ),
+    };
     let _ = writeln!(
         md,
         "| target | mus | candidate | candidate's figure |\n| --- | --- | --- | --- |"
@@ -144,10 +166,17 @@ pub fn section(md: &mut String, binary: &str, mus: &[Check], cand: &[Check], all
             c.figure.replace("mus wins", "candidate wins")
         );
     }
-    let _ = writeln!(
-        md,
-        "\nThe candidate loses {lost} target(s) mus met and meets {gained} mus missed.\n"
-    );
+    let _ = match which {
+        Which::Build(_) => writeln!(
+            md,
+            "\nThe candidate loses {lost} target(s) mus met and meets {gained} mus missed.\n"
+        ),
+        Which::Twin => writeln!(
+            md,
+            "\nmus and its twin are judged differently on {} target(s): this boot cannot decide those.\n",
+            lost + gained
+        ),
+    };
     head_to_head(md, all);
 }
 
@@ -253,10 +282,41 @@ mod tests {
     }
 
     #[test]
+    fn a_twin_section_names_the_targets_the_boot_cannot_decide() {
+        let check = |target: &str, verdict| Check {
+            area: crate::bench::judge::Area::Boost,
+            rule: crate::bench::judge::Rule::Paired,
+            target: target.to_string(),
+            figure: "median 0.90x, mus wins 2/5".to_string(),
+            verdict,
+        };
+        let mus = [check("a", Verdict::Met), check("b", Verdict::Met)];
+        let twin = [check("a", Verdict::Missed), check("b", Verdict::Met)];
+        let mut md = String::new();
+        section(
+            &mut md,
+            Which::Twin,
+            &mus,
+            &twin,
+            &Aggregate::from_rows(&rows()),
+        );
+        assert!(
+            md.contains("## A/A control: mus against its own build"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| a | met | **missed** | median 0.90x, candidate wins 2/5 |"),
+            "{md}"
+        );
+        assert!(md.contains("judged differently on 1 target(s)"), "{md}");
+        assert!(!md.contains("The candidate loses"), "{md}");
+    }
+
+    #[test]
     fn the_section_pairs_the_candidate_with_mus() {
         let all = Aggregate::from_rows(&rows());
         let mut md = String::new();
-        section(&mut md, "/tmp/mus-runner-x", &[], &[], &all);
+        section(&mut md, Which::Build("/tmp/mus-runner-x"), &[], &[], &all);
         assert!(md.contains("Candidate: /tmp/mus-runner-x."), "{md}");
         assert!(
             md.contains("| latency | boost | p99_us | 0.67x (0.67–0.67) | 1/1 |"),

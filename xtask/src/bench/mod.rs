@@ -151,6 +151,12 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     candidate_args: Option<String>,
+    /// An A/A control: this tree's own mus-runner runs a second time as the candidate,
+    /// with the same flags. Nothing differs but its slot in each round, so its ratios to
+    /// mus are this boot's noise, and a target judged differently for the two is one this
+    /// boot cannot decide at its bound (candidate.rs).
+    #[arg(long, conflicts_with_all = ["candidate", "candidate_args"])]
+    twin: bool,
     /// `auto`: the auto CPUBoost's target, `psi:<percent>` (PSI some avg10) or
     /// `wait:<duration>` (the run-queue wait p99).
     #[arg(long, default_value = auto::DEFAULT_TARGET)]
@@ -325,8 +331,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "`cargo xtask bench auto` runs alone: it boots its own guest script"
         );
         anyhow::ensure!(
-            args.candidate.is_none(),
-            "--candidate pairs builds in the benchmarks of `all`, not in `auto`: leave it out, or name the benchmarks to pair"
+            args.candidate.is_none() && !args.twin,
+            "--candidate and --twin pair builds in the benchmarks of `all`, not in `auto`: leave it out, or name the benchmarks to pair"
         );
         return auto::run(args.repeats, args.quick, &args.auto_target, args.verbose);
     }
@@ -348,10 +354,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         repeats,
         benches,
         peers: !args.no_peers,
-        candidate: args
-            .candidate
-            .as_ref()
-            .map(|_| args.candidate_args.clone().unwrap_or_default()),
+        candidate: (args.candidate.is_some() || args.twin)
+            .then(|| args.candidate_args.clone().unwrap_or_default()),
     };
     // before building or booting anything: a missing peer is an error, not a skip
     let peer_bins = if settings.peers {
@@ -383,9 +387,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(a) = &args.candidate_args {
         command.push_str(&format!(" --candidate-args '{a}'"));
     }
+    if args.twin {
+        command.push_str(&format!(" {}", candidate::TWIN_FLAG));
+    }
 
     let [runner, agent, redis_rate] =
         build_workspace_bins(["mus-runner", "mus-agent", "redis-rate"])?;
+    // after the build: the candidate may be the tree's own mus-runner
+    let candidate = args.candidate.clone().or(args.twin.then(|| runner.clone()));
     let testbed = Testbed::prepare()?;
     let hog = std::sync::Arc::new(host_hog::HostHog::default());
     let hog_hook = hog.clone();
@@ -400,8 +409,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for tool in settings.tools() {
         scenario = scenario.host_tool(tool);
     }
-    if let Some(c) = &args.candidate {
-        // after the build: the candidate may be the tree's own mus-runner
+    if let Some(c) = &candidate {
         scenario = scenario.binary(stage_candidate(c)?);
     }
     if settings.peers {
@@ -539,13 +547,18 @@ fn report(meta: &dataset::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
         let cand_checks = checks::checks(&aggregate::Aggregate::from_rows(
             &candidate::candidate_view(rows),
         ));
-        let binary = meta
-            .command
-            .split_once("--candidate ")
-            .map_or("(not recorded)", |(_, p)| p);
+        let which = if meta.command.contains(candidate::TWIN_FLAG) {
+            candidate::Which::Twin
+        } else {
+            candidate::Which::Build(
+                meta.command
+                    .split_once("--candidate ")
+                    .map_or("(not recorded)", |(_, p)| p),
+            )
+        };
         candidate::section(
             &mut md,
-            binary,
+            which,
             &checks,
             &cand_checks,
             &aggregate::Aggregate::from_rows(rows),
