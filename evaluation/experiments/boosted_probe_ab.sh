@@ -21,9 +21,7 @@ SCHEDS="mus-runner-old mus-runner-new"
 ROUNDS=3
 [ -f /exp.conf ] && . /exp.conf
 round() {
-	$1 >/tmp/runner.log 2>&1 &
-	RUNNER=$!
-	attached_or_exit /tmp/runner.log
+	start_sched /tmp/runner.log $1
 	noise_on
 	echo "@@MUS probe $1 empty $(latency_probe target 1500)"
 	mus-agent boost --cgroup $CG/target >/dev/null
@@ -31,8 +29,6 @@ round() {
 	echo "@@MUS probe $1 boost $(latency_probe target 1500)"
 	mus-agent unboost --cgroup $CG/target >/dev/null
 	kill_cgroups noise
-	kill -INT $RUNNER
-	wait $RUNNER
-	wait_state disabled
+	stop_sched INT
 }
 each_round

@@ -15,8 +15,7 @@ RUNNER=mus-runner
 echo +cpuset >$CG/cgroup.subtree_control
 mkcg target
 redis_in_target
-$RUNNER --stats 1 >/tmp/sched.log 2>&1 &
-attached_or_exit /tmp/sched.log 90
+start_sched /tmp/sched.log $RUNNER --stats 1
 mus-agent boost --cgroup $CG/target >/dev/null
 echo 1 >$CG/target/cpuset.cpus
 sleep 1

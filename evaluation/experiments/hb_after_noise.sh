@@ -12,11 +12,7 @@ mkcg noise
 redis_in_target
 hbt() { in_cg target hackbench -g 2 -l 900 2>&1 | sed -n 's/^Time: *//p'; }
 for s in $SCHEDS; do
-	if [ $s != stock ]; then
-		$s >/tmp/$s.log 2>&1 &
-		PID=$!
-		attached_or_exit /tmp/$s.log
-	fi
+	[ $s = stock ] || start_sched /tmp/$s.log $s
 	echo "@@MUS leak $s fresh $(hbt)"
 	[ $s != stock ] && mus-agent boost --cgroup $CG/target >/dev/null
 	noise_on
@@ -25,8 +21,5 @@ for s in $SCHEDS; do
 	kill_cgroups noise
 	echo "@@MUS leak $s after1 $(hbt)"
 	echo "@@MUS leak $s after2 $(hbt)"
-	if [ $s != stock ]; then
-		kill -TERM $PID; wait $PID
-		wait_state disabled
-	fi
+	[ $s = stock ] || stop_sched
 done

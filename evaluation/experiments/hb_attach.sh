@@ -34,9 +34,7 @@ run_hb() {
 r=1
 while [ $r -le $ROUNDS ]; do
 	run_hb stock $r
-	mus-runner --stats 1 $RUNNER_ARGS >>/tmp/runner.$r.log 2>&1 &
-	PID=$!
-	attached_or_exit /tmp/runner.$r.log
+	start_sched /tmp/runner.$r.log mus-runner --stats 1 $RUNNER_ARGS
 	sleep 1
 	b0=$(prog_stats)
 	echo "MARK begin" >>/tmp/runner.$r.log
@@ -45,9 +43,7 @@ while [ $r -le $ROUNDS ]; do
 	b1=$(prog_stats)
 	sleep 1.2
 	echo "@@MUS bpf r$r $b0 | $b1"
-	kill -TERM $PID
-	wait $PID
-	wait_state disabled
+	stop_sched
 	sed -n '/MARK begin/,/MARK end/p' /tmp/runner.$r.log | sed "s/^/@@MUS log r$r /"
 	r=$((r + 1))
 done

@@ -16,19 +16,12 @@ SCHEDS="stock mus-runner-ffdeb20 mus-runner-eec32c0 mus-runner-476c5f8 mus-runne
 mkcg target
 # one round of hackbench under scheduler $1 (stock, or a runner's file name)
 round() {
-	if [ $1 != stock ]; then
-		$1 >/tmp/$1.log 2>&1 &
-		PID=$!
-		attached_or_exit /tmp/$1.log
-	fi
+	[ $1 = stock ] || start_sched /tmp/$1.log $1
 	x0=$(ctxt)
 	t=$(in_cg target hackbench -g 2 -l 900 2>&1 | sed -n 's/^Time: *//p')
 	x1=$(ctxt)
 	echo "@@MUS hb $1 r$r $t ctxt=$((x1 - x0))"
-	if [ $1 != stock ]; then
-		kill -TERM $PID; wait $PID
-		wait_state disabled
-	fi
+	[ $1 = stock ] || stop_sched
 }
 ROUNDS=${ROUNDS:-3}
 each_round

@@ -11,11 +11,8 @@
 . /lib.sh
 for b in mus-runner-old mus-runner mus-runner-old mus-runner; do
 	t0=$(now_cs)
-	$b > /tmp/s.log 2>&1 &
-	P=$!
-	attached_or_exit /tmp/s.log 60
+	start_sched /tmp/s.log $b
 	t1=$(now_cs)
 	echo "@@MUS load_$b $((t1 - t0))"
-	kill -TERM $P; wait $P
-	wait_state disabled 20
+	stop_sched
 done

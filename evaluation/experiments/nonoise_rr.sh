@@ -102,9 +102,7 @@ bench() {
 # Both runs under $1 (see the header).
 round() {
 	if [ $1 != stock ]; then
-		${1%%:*} $(echo $1 | cut -s -d: -f2- | tr ':' ' ') >/tmp/sched.log 2>&1 &
-		SCHED_PID=$!
-		attached_or_exit /tmp/sched.log 90
+		start_sched /tmp/sched.log ${1%%:*} $(echo $1 | cut -s -d: -f2- | tr ':' ' ')
 		mus-agent boost --cgroup $CG/target >/dev/null
 		sleep 1
 	fi
@@ -114,9 +112,7 @@ round() {
 	[ $1 = stock ] && return
 	# With --stats among the flags, the runner's counters per second of the runs.
 	case $1 in *--stats*) tail -n 30 /tmp/sched.log | sed 's/^/@@MUS schedlog /' ;; esac
-	kill -TERM $SCHED_PID
-	wait $SCHED_PID
-	wait_state disabled 30
+	stop_sched
 }
 
 each_round

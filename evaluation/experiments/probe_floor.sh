@@ -34,15 +34,11 @@ for r in 1 2 3 4; do
 	echo 100 >$CG/target/cpu.weight
 	echo 0 >$CG/noise/cpu.idle
 
-	mus-runner >/tmp/runner.log 2>&1 &
-	RUNNER=$!
-	attached_or_exit /tmp/runner.log
+	start_sched /tmp/runner.log mus-runner
 	mus-agent boost --cgroup $CG/target >/dev/null
 	noise_on
 	probe mus_boost
 	kill_cgroups noise
 	mus-agent unboost --cgroup $CG/target >/dev/null
-	kill -TERM $RUNNER
-	wait $RUNNER
-	wait_state disabled
+	stop_sched
 done

@@ -95,12 +95,10 @@ srv() { awk -v k="$1" '$1 == k { print $3 }' /proc/$SERVER/sched; }
 round() {
 	case $1 in
 	stock_alone) ;;
-	scx_layered) scx_layered f:/layered.json >/tmp/sched.log 2>&1 & ;;
-	*) $1 --stats 1 >/tmp/sched.log 2>&1 & ;;
+	scx_layered) start_sched /tmp/sched.log scx_layered f:/layered.json ;;
+	*) start_sched /tmp/sched.log $1 --stats 1 ;;
 	esac
 	if [ $1 != stock_alone ]; then
-		SCHED_PID=$!
-		attached_or_exit /tmp/sched.log 90
 		echo "@@MUS ops $1 $(cat $SCX/root/ops)"
 		sleep 1
 		[ $1 != scx_layered ] && mus-agent boost --cgroup $CG/target >/dev/null
@@ -130,10 +128,8 @@ round() {
 		"$([ $BPF_STATS = 1 ] && [ $1 != stock_alone ] && echo bpf_us=$((b1 - b0)))"
 	kill_cgroups noise
 	[ $1 = stock_alone ] && return
-	kill -TERM $SCHED_PID
-	wait $SCHED_PID
+	stop_sched
 	[ $1 != scx_layered ] && echo "@@MUS counters $1 $(counters)"
-	wait_state disabled 30
 }
 
 # MODE=mid: two seconds in the middle of the run under $1, sampled from the target.

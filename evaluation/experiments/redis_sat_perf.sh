@@ -33,11 +33,9 @@ report() {
 
 round() {
 	case $1 in
-	scx_layered) scx_layered f:/layered.json >/tmp/sched.log 2>&1 & ;;
-	*) $1 >/tmp/sched.log 2>&1 & ;;
+	scx_layered) start_sched /tmp/sched.log scx_layered f:/layered.json ;;
+	*) start_sched /tmp/sched.log $1 ;;
 	esac
-	SCHED_PID=$!
-	attached_or_exit /tmp/sched.log 90
 	sleep 1
 	[ $1 != scx_layered ] && mus-agent boost --cgroup $CG/target >/dev/null
 	noise_on
@@ -55,9 +53,7 @@ round() {
 	report $1 sym redis-benchmark 12
 	report $1 comm "" 6
 	kill_cgroups noise
-	kill -TERM $SCHED_PID
-	wait $SCHED_PID
-	wait_state disabled 30
+	stop_sched
 }
 
 each_round

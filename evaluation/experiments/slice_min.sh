@@ -11,11 +11,9 @@
 for round in 1 2 3; do
 	hb stock
 	for us in 500 1000 1500 2000; do
-		start_runner /tmp/runner.log --slice-min-us $us
+		start_sched /tmp/runner.log mus-runner --slice-min-us $us
 		sleep 1
 		hb mus_slice_min_$us
-		kill -TERM $RUNNER
-		wait $RUNNER
-		wait_state disabled
+		stop_sched
 	done
 done

@@ -11,9 +11,7 @@
 switch_run() {
 	name=$1
 	shift
-	"$@" >/tmp/runner.log 2>&1 &
-	RUNNER=$!
-	attached_or_exit /tmp/runner.log
+	start_sched /tmp/runner.log "$@"
 	sleep 1
 	x0=$(ctxt)
 	t0=$(now_cs)
@@ -24,7 +22,5 @@ switch_run() {
 	echo "@@MUS switch $name ctxt_per_s=$(( (x1 - x0) * 100 / (t1 - t0) )) ns_per_switch=$ns"
 	[ "${HB:-0}" = 1 ] && hb $name
 	echo "@@MUS progs $name $(prog_stats)"
-	kill -TERM $RUNNER
-	wait $RUNNER
-	wait_state disabled
+	stop_sched
 }

@@ -19,13 +19,9 @@ run() {
 		hb stock
 		return
 	fi
-	mus-runner "$@" >/tmp/runner.log 2>&1 &
-	RUNNER=$!
-	attached_or_exit /tmp/runner.log
+	start_sched /tmp/runner.log mus-runner "$@"
 	hb $name
-	kill -TERM $RUNNER
-	wait $RUNNER
-	wait_state disabled
+	stop_sched
 }
 
 for r in 1 2 3 4 5 6; do

@@ -28,9 +28,7 @@ round() {
 	if [ $name = stock ]; then
 		echo 400 >$CG/target/cpu.weight
 	else
-		mus-runner "$@" >/tmp/runner.log 2>&1 &
-		RUNNER=$!
-		attached_or_exit /tmp/runner.log
+		start_sched /tmp/runner.log mus-runner "$@"
 		mus-agent boost --cgroup $CG/target >/dev/null
 	fi
 	noise_on
@@ -51,9 +49,7 @@ round() {
 		echo 100 >$CG/target/cpu.weight
 	else
 		mus-agent unboost --cgroup $CG/target >/dev/null
-		kill -TERM $RUNNER
-		wait $RUNNER
-		wait_state disabled
+		stop_sched
 	fi
 }
 

@@ -23,20 +23,16 @@ mkcg load
 # One run of scheduler $1 (mus or bpfland) with hackbench's mode $2 (P or T).
 run() {
 	case $1 in
-	mus) mus-runner >/tmp/sched.log 2>&1 & ;;
-	bpfland) scx_bpfland >/tmp/sched.log 2>&1 & ;;
+	mus) start_sched /tmp/sched.log mus-runner ;;
+	bpfland) start_sched /tmp/sched.log scx_bpfland ;;
 	esac
-	SCHED=$!
-	attached_or_exit /tmp/sched.log 90
 	sleep 1
 	before=$(prog_stats)
 	x0=$(ctxt)
 	in_cg load hackbench -g 2 -l 300 -$2 >/dev/null 2>&1
 	x1=$(ctxt)
 	echo "@@MUS tlb $1_$2 ctxt=$((x1 - x0)) before: $before after: $(prog_stats)"
-	kill -TERM $SCHED
-	wait $SCHED
-	wait_state disabled 30
+	stop_sched
 }
 
 r=1

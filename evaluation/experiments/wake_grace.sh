@@ -27,9 +27,7 @@ round() {
 	if [ $1 = stock ]; then
 		echo 400 >$CG/target/cpu.weight
 	else
-		$1 --stats 1 >/tmp/runner.log 2>&1 &
-		RUNNER=$!
-		attached_or_exit /tmp/runner.log
+		start_sched /tmp/runner.log $1 --stats 1
 		mus-agent boost --cgroup $CG/target >/dev/null
 	fi
 	noise_on
@@ -45,9 +43,7 @@ round() {
 	fi
 	hb $1
 	if [ $1 != stock ]; then
-		kill -TERM $RUNNER
-		wait $RUNNER
-		wait_state disabled
+		stop_sched
 		# the round's preempting kicks, and those the victim refused (builds
 		# that count them), summed over the runner's per-second counters
 		echo "@@MUS kicks $1 $(awk '{ for (i = 1; i <= NF; i++) {

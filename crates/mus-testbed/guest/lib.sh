@@ -36,6 +36,25 @@ attached_or_exit() {
 	exit 1
 }
 
+# For experiments: starts the scheduler command "$2..." (a mus-runner build, a peer) in
+# the background, logging to $1, as SCHED_PID, and waits (attached_or_exit, 30 s more:
+# the peers verify for a while under TCG) until it has attached.
+start_sched() {
+	sched_log=$1
+	shift
+	"$@" >"$sched_log" 2>&1 &
+	SCHED_PID=$!
+	attached_or_exit "$sched_log" 30
+}
+
+# For experiments: stops start_sched's scheduler with SIGTERM (or signal $1), waits for
+# it to exit and for sched_ext to be off.
+stop_sched() {
+	kill -${1:-TERM} $SCHED_PID
+	wait $SCHED_PID
+	wait_state disabled 30
+}
+
 # Starts mus-runner in the background, logging to $1; waits until it is attached.
 start_runner() {
 	log=$1
