@@ -92,15 +92,18 @@ impl Which {
 /// whose tails vary from repeat to repeat, get 5, the fewest rounds checks.rs judges a
 /// paired target on (a majority of 5 survives one or two bad rounds); the CPU-share ones,
 /// steady to a point or two and judged in every repeat, and the BPF statistics get 2.
-/// evaluation/README.md has the measured times. `--repeats N` sets every benchmark to N,
-/// `--quick` to 1.
+/// hackbench (overhead) and the request/response pair (rr) get 15: their targets' margins
+/// are 5-10 %, and in A/A controls (mus against its own build, `--twin`) 5 rounds put one
+/// build's median at 0.84-1.33x itself, 15 at 0.95-1.02x (evaluation/journal/paired.md);
+/// they are also the cheapest rounds. evaluation/README.md has the measured times.
+/// `--repeats N` sets every benchmark to N, `--quick` to 1.
 const DEFAULT_REPEATS: &[(&str, u32)] = &[
     ("latency", 5),
     ("redis", 5),
     ("redis_sat", 5),
     ("bystander", 5),
-    ("overhead", 5),
-    ("rr", 5),
+    ("overhead", 15),
+    ("rr", 15),
     ("threads", 2),
     ("weights", 2),
     ("limit", 2),
