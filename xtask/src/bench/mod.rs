@@ -94,7 +94,8 @@ impl Which {
 /// steady to a point or two and judged in every repeat, and the BPF statistics get 2.
 /// hackbench (overhead) and the request/response pair (rr) get 15: their targets' margins
 /// are 5-10 %, and in A/A controls (mus against its own build, `--twin`) 5 rounds put one
-/// build's median at 0.84-1.33x itself, 15 at 0.95-1.02x (evaluation/journal/paired.md);
+/// build's median at 0.84-1.33x itself, 15 at 0.95-1.02x but one p99 at 0.89x
+/// (evaluation/journal/paired.md);
 /// they are also the cheapest rounds. evaluation/README.md has the measured times.
 /// `--repeats N` sets every benchmark to N, `--quick` to 1.
 const DEFAULT_REPEATS: &[(&str, u32)] = &[
