@@ -95,9 +95,9 @@ impl Which {
 /// hackbench (overhead) and the request/response pair (rr) get 15: their targets' margins
 /// are 5-10 %, and in A/A controls (mus against its own build, `--twin`) 5 rounds put one
 /// build's median at 0.84-1.33x itself, 15 at 0.95-1.02x but one p99 at 0.89x
-/// (evaluation/journal/paired.md);
-/// they are also the cheapest rounds. evaluation/README.md has the measured times.
-/// `--repeats N` sets every benchmark to N, `--quick` to 1.
+/// (evaluation/journal/paired.md); they are also the cheapest rounds.
+/// evaluation/README.md has the measured times. `--repeats N` sets every benchmark to N,
+/// `--quick` to 1.
 const DEFAULT_REPEATS: &[(&str, u32)] = &[
     ("latency", 5),
     ("redis", 5),
