@@ -25,14 +25,17 @@
 # as it must be for bpf_ns: it costs stock nothing and every mus build the same (two
 # clock reads per program run; STATS=0 leaves it off, to see what that costs).
 # Optional: /exp.conf (--file <host file>:/exp.conf) may set SCHEDS, ROUNDS, N
-# (requests per run), CPUSET (the confined runs' CPU), STATS and MODES (default
-# "one all").
+# (requests per run), CPUSET (the confined runs' CPU), STATS, MODES (default
+# "one all") and WAITS=1: then each run also prints "@@MUS waits <scheduler> <mode>
+# <comm>=<run-queue delay, us>/<times it was run> ..."
+# for the eight tasks that waited longest in the run (/proc/<pid>/task/*/schedstat:
+# the core keeps run_delay for every scheduling class, so stock and mus compare).
 # The end of the boot prints, per scheduler and mode, "@@MUS paired ..." lines: the
 # median of the per-round ratios to stock's requests/s and p99 and in how many rounds
 # it had at least 0.95x stock's requests/s and at most 1.1x its p99 (the targets).
 . /lib.sh
 SCHEDS="stock mus-runner mus-runner:--no-preempt mus-runner:--sync-grace-us=0"
-ROUNDS=5 N=20000 CPUSET=1 STATS=1 MODES="one all"
+ROUNDS=5 N=20000 CPUSET=1 STATS=1 MODES="one all" WAITS=0
 [ -f /exp.conf ] && . /exp.conf
 echo $STATS >/proc/sys/kernel/bpf_stats_enabled
 
@@ -68,6 +71,20 @@ bpf_since() {
 		END { print tot + 0, s }' /tmp/ps.$1 /tmp/ps.now
 }
 
+# Every task's "tid comm run_delay_ns timeslices" into $1 (comm without spaces).
+delays() {
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		read d w n <$t/schedstat 2>/dev/null || continue
+		echo "${t##*/} $(tr ' ' _ <$t/comm 2>/dev/null) $w $n"
+	done >$1 2>/dev/null
+}
+# The eight tasks whose run-queue delay grew most between delays() files $1 and $2.
+top_delays() {
+	awk 'NR == FNR { d[$1] = $3; n[$1] = $4; next }
+		{ dd = $3 - d[$1]; dn = $4 - n[$1]; if (dd > 0) print dd, $2, dn }' $1 $2 |
+		sort -rn | head -8 | awk '{ printf "%s=%d/%d ", $2, $1 / 1000, $3 }'
+}
+
 # One run of redis-benchmark under $1, in the target confined to $CPUSET ($2 = one),
 # in the target unconfined ($2 = all), or in the cgroup client ($2 = cross).
 # redis-benchmark's parent is a sleep that never reaps it, so that its
@@ -76,6 +93,7 @@ bench() {
 	[ $2 = one ] && echo $CPUSET >$CG/target/cpuset.cpus || echo $ALL >$CG/target/cpuset.cpus
 	[ $2 = cross ] && cli_cg=client || cli_cg=target
 	rm -f /tmp/rb.pid
+	[ $WAITS = 1 ] && delays /tmp/d0
 	snap run
 	c0=$(ctxt) t0=$(usage target) s0=$(now_cs) v0=$(switches $SERVER) i0=$(ipis) d0=$(idle_cs)
 	sh -c "echo \$\$ > $CG/$cli_cg/cgroup.procs && { redis-benchmark -p 6379 -c 4 -t get \
@@ -88,6 +106,7 @@ bench() {
 	c1=$(ctxt) t1=$(usage target) s1=$(now_cs) v1=$(switches $SERVER) w1=$(switches $B)
 	i1=$(ipis) d1=$(idle_cs)
 	bpf=$(bpf_since run)
+	[ $WAITS = 1 ] && delays /tmp/d1 && echo "@@MUS waits $1 $2 $(top_delays /tmp/d0 /tmp/d1)"
 	kill $H
 	wait $H 2>/dev/null
 	line=$(tail -1 /tmp/rb.out | tr -d '"')
