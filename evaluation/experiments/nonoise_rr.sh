@@ -71,20 +71,6 @@ bpf_since() {
 		END { print tot + 0, s }' /tmp/ps.$1 /tmp/ps.now
 }
 
-# Every task's "tid comm run_delay_ns timeslices" into $1 (comm without spaces).
-delays() {
-	for t in /proc/[0-9]*/task/[0-9]*; do
-		read d w n <$t/schedstat 2>/dev/null || continue
-		echo "${t##*/} $(tr ' ' _ <$t/comm 2>/dev/null) $w $n"
-	done >$1 2>/dev/null
-}
-# The eight tasks whose run-queue delay grew most between delays() files $1 and $2.
-top_delays() {
-	awk 'NR == FNR { d[$1] = $3; n[$1] = $4; next }
-		{ dd = $3 - d[$1]; dn = $4 - n[$1]; if (dd > 0) print dd, $2, dn }' $1 $2 |
-		sort -rn | head -8 | awk '{ printf "%s=%d/%d ", $2, $1 / 1000, $3 }'
-}
-
 # One run of redis-benchmark under $1, in the target confined to $CPUSET ($2 = one),
 # in the target unconfined ($2 = all), or in the cgroup client ($2 = cross).
 # redis-benchmark's parent is a sleep that never reaps it, so that its

@@ -228,6 +228,25 @@ redis_in_target() {
 	sleep 2
 }
 
+# Every task's "tid comm run_delay_ns timeslices" into file $1 (comm without spaces),
+# from /proc/<pid>/task/*/schedstat: the core keeps run_delay for every scheduling
+# class, so stock and mus compare. For experiments that ask who waited.
+delays() {
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		read d w n <$t/schedstat 2>/dev/null || continue
+		echo "${t##*/} $(tr ' ' _ <$t/comm 2>/dev/null) $w $n"
+	done >$1 2>/dev/null
+}
+
+# The $3 tasks (default 8) whose run-queue delay grew most between delays() files $1
+# and $2, as "<comm>=<delay, us>/<times run> ..."; with $4, only those whose comm
+# matches that awk regex.
+top_delays() {
+	awk -v re="${4:-.}" 'NR == FNR { d[$1] = $3; n[$1] = $4; next }
+		$2 ~ re { dd = $3 - d[$1]; if (dd > 0) print dd, $2, $4 - n[$1] }' $1 $2 |
+		sort -rn | head -${3:-8} | awk '{ printf "%s=%d/%d ", $2, $1 / 1000, $3 }'
+}
+
 # Prints words $2... rotated left by $1.
 rotate() {
 	k=$1

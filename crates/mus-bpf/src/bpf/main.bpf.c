@@ -156,9 +156,8 @@
  *   the queue's head and looks up its storage; into the local queue when
  *   the idle CPU or the victim is the task's own, or when a task confined to
  *   the busy CPU handling its wake-up may run next there: a per-CPU kthread,
- *   preempting, or any task once three queue lengths say nothing waits) and a
- *   kick; O(D) for a task in a limited subtree (cpu.max on its path), O(1)
- *   otherwise.
+ *   or any task once three queue lengths say nothing waits) and a kick; O(D) for a
+ *   task in a limited subtree (cpu.max on its path), O(1) otherwise.
  * runnable/quiescent: one storage lookup, two atomics; O(D) lock sections
  *   (each under the parent's lock) only when a cgroup's activity changes.
  * running: O(1) with a cached share, O(D) after the tree changed (and O(D)

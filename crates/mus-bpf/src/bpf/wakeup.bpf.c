@@ -238,23 +238,16 @@ static u64 queue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
  * - is a per-CPU kernel thread (ksoftirqd, a bound kworker): it works for the
  *   tasks of its CPU, boosted ones included (a confined boosted pair's own
  *   loopback traffic waited in ksoftirqd, queued behind the pair's wake-ups;
- *   softirqs handled inline run above every task anyway). It also preempts
- *   the task there (the caller): run next only, ksoftirqd waited out the
- *   running task's slice, 1.0-1.6 ms each time it ran next to an unconfined
- *   boosted Redis pair against 0.1-0.2 ms under stock (schedstat's
- *   run_delay; evaluation/journal/nonoise.md, "ksoftirqd waited a boosted
- *   slice"); or
+ *   softirqs handled inline run above every task anyway), or
  * - nothing waits for that CPU (its local queue, its own queue and its
  *   cache's are empty), so that ops.dispatch would only move @p there.
  * The second rule pays only with the first (evaluation/journal/nonoise.md).
  * What it gives up: at the running task's slice end ops.dispatch would have
  * weighed @p against it (gives_way()); from the local queue @p runs first, for
- * one slice, charged as usual; a kthread takes the CPU at once, and the task
- * it preempts is requeued at its vtime. Only wake-ups: a kthread that stays
- * runnable (ksoftirqd under a flood) is requeued by vtime like any task at its
- * slice's end, so it preempts again only after it has slept. Tolerated race:
- * a task queued in the cache's queue just after the check waits for @p's
- * slice, as it would behind a task already running here.
+ * one slice, charged as usual. Only wake-ups: a kthread that stays runnable
+ * (ksoftirqd under a flood) is requeued by vtime like any task at its slice's
+ * end. Tolerated race: a task queued in the cache's queue just after the check
+ * waits for @p's slice, as it would behind a task already running here.
  * Cost: for confined wake-ups that found their CPU busy and did not preempt
  * it, three queue-length kfuncs (none for a kthread).
  */
@@ -392,14 +385,9 @@ void BPF_STRUCT_OPS(mus_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
-	/*
-	 * confined to this busy CPU and not preempting it by the order: next,
-	 * if it may, and a per-CPU kthread at once (runs_next_here())
-	 */
+	/* confined to this busy CPU and not preempting it: next, if it may */
 	if (idle < 0 && victim < 0 && (enq_flags & SCX_ENQ_WAKEUP) &&
 	    runs_next_here(p, cpu)) {
-		if (p->flags & PF_KTHREAD)
-			enq_flags |= SCX_ENQ_PREEMPT;
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, enq_flags);
 		stat_add(MUS_STAT_LOCAL_WAKEUPS, 1);
 		return;
