@@ -27,9 +27,8 @@
 # Optional: /exp.conf (--file <host file>:/exp.conf) may set SCHEDS, ROUNDS, N
 # (requests per run), CPUSET (the confined runs' CPU), STATS, MODES (default
 # "one all") and WAITS=1: then each run also prints "@@MUS waits <scheduler> <mode>
-# <comm>=<run-queue delay, us>/<times it was run> ..."
-# for the eight tasks that waited longest in the run (/proc/<pid>/task/*/schedstat:
-# the core keeps run_delay for every scheduling class, so stock and mus compare).
+# <comm>=<run-queue delay, us>/<times it was run> ..." for the eight tasks that waited
+# longest in the run (lib.sh's delays(): schedstat's run_delay, any scheduling class).
 # The end of the boot prints, per scheduler and mode, "@@MUS paired ..." lines: the
 # median of the per-round ratios to stock's requests/s and p99 and in how many rounds
 # it had at least 0.95x stock's requests/s and at most 1.1x its p99 (the targets).
