@@ -27,10 +27,10 @@ PERCPU='^(ksoftirqd|kworker)/[0-9]'
 # The per-CPU kthreads' delay between delays() files $1 and $2, summed by kind, as
 # "ksoftirqd=<ms>/<runs> kworker=<ms>/<runs>".
 kthread_sums() {
-	awk -v re="$PERCPU" 'NR == FNR { d[$1] = $3; n[$1] = $4; next }
-		$2 ~ re { k = $2; sub(/\/.*/, "", k); w[k] += $3 - d[$1]; r[k] += $4 - n[$1] }
+	delay_deltas $1 $2 "$PERCPU" |
+		awk '{ k = $2; sub(/\/.*/, "", k); w[k] += $1; r[k] += $3 }
 		END { printf "ksoftirqd=%d/%d kworker=%d/%d", w["ksoftirqd"] / 1e6,
-			r["ksoftirqd"], w["kworker"] / 1e6, r["kworker"] }' $1 $2
+			r["ksoftirqd"], w["kworker"] / 1e6, r["kworker"] }'
 }
 
 round() {

@@ -238,13 +238,20 @@ delays() {
 	done >$1 2>/dev/null
 }
 
+# What each task waited between delays() files $1 and $2, one "<delay, ns> <comm>
+# <times run>" line per task that waited; with $3, only those whose comm matches that
+# awk regex.
+delay_deltas() {
+	awk -v re="${3:-.}" 'NR == FNR { d[$1] = $3; n[$1] = $4; next }
+		$2 ~ re { dd = $3 - d[$1]; if (dd > 0) print dd, $2, $4 - n[$1] }' $1 $2
+}
+
 # The $3 tasks (default 8) whose run-queue delay grew most between delays() files $1
 # and $2, as "<comm>=<delay, us>/<times run> ..."; with $4, only those whose comm
 # matches that awk regex.
 top_delays() {
-	awk -v re="${4:-.}" 'NR == FNR { d[$1] = $3; n[$1] = $4; next }
-		$2 ~ re { dd = $3 - d[$1]; if (dd > 0) print dd, $2, $4 - n[$1] }' $1 $2 |
-		sort -rn | head -${3:-8} | awk '{ printf "%s=%d/%d ", $2, $1 / 1000, $3 }'
+	delay_deltas $1 $2 "$4" | sort -rn | head -${3:-8} |
+		awk '{ printf "%s=%d/%d ", $2, $1 / 1000, $3 }'
 }
 
 # Prints words $2... rotated left by $1.
