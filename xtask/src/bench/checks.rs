@@ -30,7 +30,8 @@
 use super::aggregate::Aggregate;
 use super::conditions::{FIFO_FLOOR, HOST, RR_MODES, RR_STOCK};
 use super::judge::{
-    Area, Bound, Check, MS, RPS, Rule, SECS, US, Verdict, paired, share_fixed, share_vs, with_floor,
+    Area, Bound, Check, MS, RPS, Rule, SECS, US, Verdict, paired, share_fixed, share_vs,
+    with_floor, with_peers,
 };
 use super::theory::{self, share_theory_pct};
 
@@ -38,6 +39,12 @@ use super::theory::{self, share_theory_pct};
 /// stock's requests/s and at most this multiple of its p99, in the same round.
 pub const RR_MIN_RPS_RATIO: f64 = 0.95;
 pub const RR_MAX_P99_RATIO: f64 = 1.1;
+/// The peers' conditions in the rr benchmark, whose figures each rr target shows beside
+/// mus's: is the bound within reach of a sched_ext scheduler in this boot?
+const RR_PEERS: [(&str, &str); 2] = [
+    ("scx_bpfland", "bpfland_idle"),
+    ("scx_layered", "layered_boost"),
+];
 
 /// How far a share may be from its theory, in points of the CPU time of the cgroups
 /// measured: the CPU time no cgroup gets (idle moments, the guest's own work) moves
@@ -124,7 +131,7 @@ fn boost_targets(agg: &Aggregate, out: &mut Vec<Check>) {
             ("requests/s", "rps", &RPS, Bound::AtLeast(RR_MIN_RPS_RATIO)),
             ("p99", "p99_ms", &MS, Bound::AtMost(RR_MAX_P99_RATIO)),
         ] {
-            out.push(paired(
+            let check = paired(
                 agg,
                 Area::Boost,
                 format!("rr, {mode}, no noise: {what} with mus boosted {bound} stock's"),
@@ -132,7 +139,9 @@ fn boost_targets(agg: &Aggregate, out: &mut Vec<Check>) {
                 &[(bench, RR_STOCK, m)],
                 f,
                 bound,
-            ));
+            );
+            let peers = RR_PEERS.map(|(name, cond)| (name, (*bench, cond, m)));
+            out.push(with_peers(check, agg, &peers, (bench, RR_STOCK, m), bound));
         }
     }
 }
@@ -541,6 +550,37 @@ mod tests {
         ] {
             assert_eq!(find(&checks, prefix).verdict, verdict, "{prefix}");
         }
+    }
+
+    #[test]
+    fn request_response_targets_show_where_the_peers_stood_in_the_same_rounds() {
+        // mus at 1.2x stock's p99 in every round; scx_layered past the bound in 4 of 5
+        let mut rows = rounds(
+            "rr_all",
+            ("mus_boost", "stock_idle"),
+            "p99_ms",
+            1.0,
+            &[1.2; 5],
+        );
+        for (i, k) in [1.3, 1.5, 1.0, 1.4, 1.6].iter().enumerate() {
+            let base = 1.0 + 0.1 * i as f64;
+            rows.push(row(
+                "rr_all",
+                "layered_boost",
+                i as u32 + 1,
+                "p99_ms",
+                base * k,
+            ));
+        }
+        let check = judge(&rows, "rr, unconfined, no noise: p99");
+        assert_eq!(check.verdict, Verdict::Missed);
+        assert!(
+            check
+                .figure
+                .ends_with("; in the same rounds scx_layered median 1.40x, held 1/5"),
+            "{}",
+            check.figure
+        );
     }
 
     #[test]

@@ -229,22 +229,57 @@ pub fn paired_rounds(
     }
 }
 
+/// `a`'s per-round ratios to `reference`, over the rounds that measured both.
+fn ratios_in_rounds(agg: &Aggregate, a: Series, reference: Series) -> Vec<f64> {
+    agg.paired(a, &[reference])
+        .iter()
+        .map(|(_, x, y)| ratio(*x, *y))
+        .collect()
+}
+
 /// Adds to a paired latency target's figure where the SCHED_FIFO floor (`floor`: the
 /// probe that no scheduler delays) stood against the same `reference` in the same
 /// rounds, the median of its per-round ratios. Not a verdict: where the floor itself is
 /// past the bound, the host put the bound out of any scheduler's reach in that boot, and
 /// the reader should know it.
 pub fn with_floor(mut check: Check, agg: &Aggregate, floor: Series, reference: Series) -> Check {
-    let ratios: Vec<f64> = agg
-        .paired(floor, &[reference])
-        .iter()
-        .map(|(_, x, y)| ratio(*x, *y))
-        .collect();
+    let ratios = ratios_in_rounds(agg, floor, reference);
     if !ratios.is_empty() {
         check.figure.push_str(&format!(
             "; the SCHED_FIFO floor: median {:.2}x in the same rounds",
             median(&ratios)
         ));
+    }
+    check
+}
+
+/// Adds to a paired target's figure where each peer (`peers`: its name and series) stood
+/// against the same `reference` under the same `bound` in the same rounds: the median of
+/// its per-round ratios and the rounds the bound held. Not a verdict: where no sched_ext
+/// scheduler comes near a bound, what is missing may be sched_ext's own cost on this
+/// guest rather than mus's, and the reader should know it.
+pub fn with_peers(
+    mut check: Check,
+    agg: &Aggregate,
+    peers: &[(&str, Series)],
+    reference: Series,
+    bound: Bound,
+) -> Check {
+    let seen: Vec<String> = peers
+        .iter()
+        .filter_map(|(name, s)| {
+            let ratios = ratios_in_rounds(agg, *s, reference);
+            let held = ratios.iter().filter(|r| bound.holds(**r)).count();
+            (!ratios.is_empty()).then(|| {
+                let med = median(&ratios);
+                format!("{name} median {med:.2}x, held {held}/{}", ratios.len())
+            })
+        })
+        .collect();
+    if !seen.is_empty() {
+        check
+            .figure
+            .push_str(&format!("; in the same rounds {}", seen.join(", ")));
     }
     check
 }
