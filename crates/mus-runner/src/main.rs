@@ -11,14 +11,13 @@ mod notify;
 mod pin;
 mod preflight;
 mod scheduler;
+mod shutdown;
 mod stats;
 mod topology;
 mod waits;
 
 use std::mem::MaybeUninit;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -29,6 +28,7 @@ use tracing::{info, warn};
 use ejection::Backoff;
 use mus_runner::cli::{self, Args};
 use scheduler::{Outcome, Scheduler};
+use shutdown::Shutdown;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -44,11 +44,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<ExitCode> {
-    let shutdown = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&shutdown))
-            .context("cannot install signal handlers")?;
-    }
+    let shutdown = Shutdown::on(&[SIGINT, SIGTERM]).context("cannot install signal handlers")?;
     if let Some(every) = args.monitor {
         monitor::run(&args.pin_path, Duration::from_secs(every), &shutdown)?;
         return Ok(ExitCode::SUCCESS);
@@ -99,24 +95,15 @@ fn run(args: &Args) -> Result<ExitCode> {
             ejection.class.explain(),
             delay.as_secs_f64()
         );
-        if sleep_unless(&shutdown, delay) {
+        if shutdown
+            .sleep(delay)
+            .context("cannot wait to restart the scheduler")?
+        {
             pin::remove_all(&args.pin_path)?;
             info!("stopped while waiting to restart; map unpinned");
             return Ok(ExitCode::SUCCESS);
         }
     }
-}
-
-/// Sleeps for `delay` unless `shutdown` is set first; true if it was.
-fn sleep_unless(shutdown: &AtomicBool, delay: Duration) -> bool {
-    let until = Instant::now() + delay;
-    while Instant::now() < until {
-        if shutdown.load(Ordering::Relaxed) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
-    }
-    shutdown.load(Ordering::Relaxed)
 }
 
 fn init_logging(args: &Args) {

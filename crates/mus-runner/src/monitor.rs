@@ -8,13 +8,13 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use mus_common::stats::Counters;
 use mus_common::waits::Waits;
 
+use crate::shutdown::Shutdown;
 use crate::stats::Line;
 use crate::waits::Lines;
 
@@ -30,9 +30,9 @@ struct Reading {
 
 /// Prints the counters pinned next to `pin_path`: first since the scheduler was
 /// loaded, then what happened in each `every`, with the waits of that interval, until
-/// `shutdown` is set. Fails if nothing is pinned there at the start; a scheduler that
+/// a stop is requested. Fails if nothing is pinned there at the start; a scheduler that
 /// stops later is waited for.
-pub fn run(pin_path: &Path, every: Duration, shutdown: &AtomicBool) -> Result<()> {
+pub fn run(pin_path: &Path, every: Duration, shutdown: &Shutdown) -> Result<()> {
     let stats_pin = &mus_common::stats_pin_path(pin_path);
     let waits_pin = &mus_common::waits_pin_path(pin_path);
     let first = read(stats_pin, waits_pin)?.ok_or_else(|| {
@@ -44,7 +44,10 @@ pub fn run(pin_path: &Path, every: Duration, shutdown: &AtomicBool) -> Result<()
     })?;
     println!("since load: {}", Line(first.counters));
     let mut last = Some(first);
-    while !crate::sleep_unless(shutdown, every) {
+    while !shutdown
+        .sleep(every)
+        .context("cannot wait for the next reading")?
+    {
         let now = read(stats_pin, waits_pin)?;
         match (&last, &now) {
             (Some(before), Some(now)) if before.pin == now.pin => {
@@ -106,7 +109,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let pin = dir.path().join(mus_common::STATS_PIN_NAME);
         let map = dir.path().join("high_prio_cgroups");
-        let err = run(&map, Duration::from_secs(1), &AtomicBool::new(false))
+        let err = run(&map, Duration::from_secs(1), &Shutdown::new().unwrap())
             .expect_err("nothing to monitor");
         let msg = format!("{err:#}");
         assert!(

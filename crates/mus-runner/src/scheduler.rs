@@ -1,9 +1,8 @@
 //! Loading, attaching and watching the BPF scheduler.
 
 use std::mem::MaybeUninit;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -17,11 +16,9 @@ use crate::cli::Args;
 use crate::ejection::Class;
 use crate::migrate::{self, Existing};
 use crate::pin::{self, LoadPin};
+use crate::shutdown::Shutdown;
 use crate::stats::Line;
 use crate::topology::Caches;
-
-/// How often the run loop looks for a signal or an ejection.
-const POLL: Duration = Duration::from_millis(100);
 
 /// Why the scheduler stopped.
 #[derive(Debug, PartialEq, Eq)]
@@ -161,12 +158,19 @@ impl<'obj> Scheduler<'obj> {
         })
     }
 
-    /// Runs until a signal sets `shutdown` or the kernel ejects the scheduler,
-    /// printing counters if asked; then detaches and reports why it stopped.
-    pub fn run(&mut self, shutdown: &AtomicBool) -> Result<Outcome> {
+    /// Runs until a stop is requested or the kernel ejects the scheduler, printing
+    /// counters if asked; then detaches and reports why it stopped. Between the two
+    /// it sleeps: woken by a signal, by the notice ops.exit sends, or for the next
+    /// counters line, and by nothing else.
+    pub fn run(&mut self, shutdown: &Shutdown) -> Result<Outcome> {
         let mut last_stats = (Instant::now(), self.counters());
-        while !shutdown.load(Ordering::Relaxed) && !uei_exited!(&self.skel, uei) {
-            thread::sleep(POLL);
+        while !shutdown.requested() && !uei_exited!(&self.skel, uei) {
+            let next_stats = self
+                .stats_every
+                .map(|every| every.saturating_sub(last_stats.0.elapsed()));
+            shutdown
+                .wait(Some(self.skel.maps.exit_notices.as_fd()), next_stats)
+                .context("cannot wait for a signal or the scheduler's exit")?;
             if let Some(every) = self.stats_every
                 && last_stats.0.elapsed() >= every
             {

@@ -10,6 +10,19 @@
 UEI_DEFINE(uei);
 
 /*
+ * One notice per exit, for the runner to wake on. It sleeps in poll(2) on this
+ * ring and on its signals, and reads uei when woken, so no timer of its own
+ * runs beside the workloads mus schedules (it used to look ten times a second,
+ * and each look was a wake-up among them). One page, the smallest ring: a
+ * second notice cannot come, since the runner loads a new scheduler, with a
+ * new ring, after an exit.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} exit_notices SEC(".maps");
+
+/*
  * Exit dump (printed by the kernel when mus is ejected, and by the runner):
  * queue depths, the node's progress, and per CPU its own queue's depth and
  * the current task's cgroup, boost and share.
@@ -53,5 +66,9 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(mus_init)
 
 void BPF_STRUCT_OPS(mus_exit, struct scx_exit_info *ei)
 {
+	s64 kind = ei->kind;
+
 	UEI_RECORD(uei, ei);
+	/* recorded first: the runner reads uei as soon as the notice wakes it */
+	bpf_ringbuf_output(&exit_notices, &kind, sizeof(kind), 0);
 }
