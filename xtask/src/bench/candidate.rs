@@ -24,10 +24,8 @@ use std::path::Path;
 
 use super::aggregate::{Aggregate, Spread};
 use super::judge::{Check, Verdict};
-use super::results::Row;
+use super::results::{CANDIDATE as SCHED, Row};
 
-/// The candidate's scheduler name in bench.sh (a condition's prefix, before `_`).
-pub const SCHED: &str = "cand";
 /// mus's.
 const MUS: &str = "mus";
 /// The flag that makes the candidate mus's twin, as the recorded command has it.

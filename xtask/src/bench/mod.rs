@@ -238,7 +238,7 @@ impl Settings {
         let mut scheds = String::from("stock mus");
         if self.candidate.is_some() {
             scheds.push(' ');
-            scheds.push_str(candidate::SCHED);
+            scheds.push_str(results::CANDIDATE);
         }
         if self.peers {
             scheds.push_str(" bpfland layered");
@@ -533,7 +533,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn stage_candidate(path: &Path) -> anyhow::Result<PathBuf> {
     let dir = mus_testbed::workspace_root().join("target").join("bench");
     std::fs::create_dir_all(&dir)?;
-    let staged = dir.join(format!("mus-runner-{}", candidate::SCHED));
+    let staged = dir.join(format!("mus-runner-{}", results::CANDIDATE));
     std::fs::copy(path, &staged)
         .with_context(|| format!("copying {} to {}", path.display(), staged.display()))?;
     Ok(staged)

@@ -9,6 +9,10 @@ use super::bpf_stats::{self, CostRun};
 use super::histogram::{Histogram, parse_padded};
 use super::theory::share_theory_pct;
 
+/// The candidate build's scheduler name in bench.sh (a condition's prefix, before `_`):
+/// its rows are parsed here and paired with mus's in candidate.rs.
+pub const CANDIDATE: &str = "cand";
+
 /// One measured figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -253,7 +257,7 @@ pub fn parse(results: &[(String, String)]) -> anyhow::Result<Vec<Row>> {
                 if a + b > 0.0 {
                     let cond = match key.as_str() {
                         "share" => format!("w{w}"),
-                        _ => format!("{}_w{w}", super::candidate::SCHED),
+                        _ => format!("{}_w{w}", CANDIDATE),
                     };
                     rows.push(Row::new(
                         "share",
