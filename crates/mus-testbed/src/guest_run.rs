@@ -9,6 +9,8 @@ use crate::error::TestbedError;
 pub const RESULT_MARKER: &str = "@@MUS";
 /// How much console an error carries: enough to see a scheduler's exit or a panic.
 const TAIL_LINES: usize = 60;
+/// How many lines of the kernel's RCU stall reports an error carries besides.
+const REPORT_LINES: usize = 20;
 
 /// The outcome of one boot.
 #[derive(Debug, Clone)]
@@ -93,9 +95,27 @@ impl GuestRun {
     }
 }
 
+/// The last TAIL_LINES lines, after the first REPORT_LINES lines of the kernel's RCU
+/// stall reports from before them: a stall report names the task or CPU that held the
+/// grace period up, and sched_ext's own dump after it (which ejects the scheduler)
+/// pushed it out of the tail when CI once hit one.
 pub(crate) fn console_tail(console: &str) -> String {
     let lines: Vec<&str> = console.lines().collect();
-    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+    let start = lines.len().saturating_sub(TAIL_LINES);
+    let reports: Vec<&str> = lines[..start]
+        .iter()
+        .copied()
+        .filter(|line| line.contains("rcu: "))
+        .take(REPORT_LINES)
+        .collect();
+    let tail = lines[start..].join("\n");
+    if reports.is_empty() {
+        return tail;
+    }
+    format!(
+        "[the kernel's RCU reports from earlier]\n{}\n[the last {TAIL_LINES} lines]\n{tail}",
+        reports.join("\n")
+    )
 }
 
 /// Parses `@@MUS <key> <value...>` lines: the value is the rest of the line, trimmed,
@@ -176,6 +196,21 @@ mod tests {
         let tail = console_tail(&console);
         assert_eq!(tail.lines().count(), 60);
         assert!(tail.starts_with("line 40\n") && tail.ends_with("line 99"));
+    }
+
+    #[test]
+    fn an_rcu_stall_report_before_the_tail_is_kept() {
+        let mut console =
+            String::from("[ 40.1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n");
+        console
+            .push_str("[ 40.1] rcu: \tTasks blocked on level-0 rcu_node (CPUs 0-7): P412/1:b..l\n");
+        console.extend((0..100).map(|i| format!("line {i}\n")));
+        let tail = console_tail(&console);
+        assert!(tail.contains("P412/1:b..l"), "{tail}");
+        assert!(
+            tail.ends_with("line 99") && !tail.contains("line 39\n"),
+            "{tail}"
+        );
     }
 
     #[test]

@@ -246,12 +246,13 @@ __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx,
 	struct cgroup *cgrp;
 	u64 now, due = 0;
 
-	if (!nr_bw_cgroups || dying(p) || !(cgrp = tctx->cgrp))
+	if (!nr_bw_cgroups || !(cgrp = tctx->cgrp))
 		return false;
 	now = scx_bpf_now();
-	if (quota_left(cgrp, now, &due) > 0)
+	if (quota_left(cgrp, now, &due) > 0 || !may_hold_back(p, tctx))
 		return false;
 	tctx->throttled_until = due;
+	tctx->bw_grace_end = 0;
 	scx_bpf_dsq_insert(p, THROTTLED_DSQ, slice_ns, enq_flags);
 	wait_throttled(tctx, now);
 	stat_add(MUS_STAT_THROTTLED, 1);
@@ -314,10 +315,12 @@ int throttle_heads(u64 dsq, u64 now)
 		struct cgroup *cgrp;
 		u64 due = 0;
 
-		if (!tctx || tctx->rescued || dying(p) || n >= HEAD_THROTTLE_MAX ||
-		    !(cgrp = tctx->cgrp) || quota_left(cgrp, now, &due) > 0)
+		if (!tctx || tctx->rescued || n >= HEAD_THROTTLE_MAX ||
+		    !(cgrp = tctx->cgrp) || quota_left(cgrp, now, &due) > 0 ||
+		    !may_hold_back(p, tctx))
 			break;
 		tctx->throttled_until = due;
+		tctx->bw_grace_end = 0;
 		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, THROTTLED_DSQ, 0)) {
 			wait_throttled(tctx, now);
 			stat_add(MUS_STAT_THROTTLED, 1);
@@ -409,7 +412,8 @@ static int bw_timer_fn(void *map, u32 *key, struct bw_timer *t)
  * Called on every tick for the running task, only to charge cpu.max quotas
  * as the task runs: a task whose cgroup has no runtime left stops now (its
  * slice was shortened to the runtime left when it started, but the cgroup's
- * other threads use the same runtime meanwhile).
+ * other threads use the same runtime meanwhile), unless it may not be held
+ * back yet (may_hold_back()): then at a later tick.
  */
 void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
 {
@@ -420,7 +424,7 @@ void BPF_STRUCT_OPS(mus_tick, struct task_struct *p)
 	if (!nr_bw_cgroups || !(tctx = lookup_task_ctx(p)) || !(cgrp = tctx->cgrp))
 		return;
 	now = scx_bpf_now();
-	if (charge_quota(tctx, cgrp, now, &due) <= 0)
+	if (charge_quota(tctx, cgrp, now, &due) <= 0 && may_hold_back(p, tctx))
 		scx_bpf_task_set_slice(p, 0);
 }
 

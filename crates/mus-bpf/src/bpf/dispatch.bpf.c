@@ -37,8 +37,8 @@ static bool gives_way(const struct task_ctx *tctx, u64 deadline,
 
 /*
  * Whether @prev may run on at all: it is ours, still runnable, and its
- * cgroup (and every limited ancestor) has cpu.max runtime left. Returns its
- * context then, else NULL.
+ * cgroup (and every limited ancestor) has cpu.max runtime left or it must not
+ * be held back (may_hold_back()). Returns its context then, else NULL.
  */
 static struct task_ctx *may_continue(struct task_struct *prev, u64 now)
 {
@@ -56,7 +56,8 @@ static struct task_ctx *may_continue(struct task_struct *prev, u64 now)
 	cgrp = tctx->cgrp;
 	if (!cgrp)
 		return NULL;
-	return quota_left(cgrp, now, &due) > 0 ? tctx : NULL;
+	return quota_left(cgrp, now, &due) > 0 || !may_hold_back(prev, tctx) ?
+	       tctx : NULL;
 }
 
 /*
@@ -305,14 +306,22 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		 * once rather than given a slice: ops.enqueue then holds it
 		 * back. Before, it ran at least 100 us and, slices ending on
 		 * ticks, up to a tick: 32 threads under 0.1 CPU used 1.75 CPUs.
+		 * One that must not be held back yet (dying, or maybe in a
+		 * system call: may_hold_back()) gets the shortest slice,
+		 * charged as debt.
 		 */
 		wait_end(tctx, cgrp, now);
 		left = quota_left(cgrp, now, &due);
-		if (left <= 0 && !dying(p) && !tctx->rescued) {
+		if (left <= 0 && !tctx->rescued && may_hold_back(p, tctx)) {
 			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 			slice = 0;
-		} else if (left != S64_MAX && (u64)left / nr_cpus < slice) {
-			slice = (u64)left / nr_cpus ?: 1;
+		} else if (left <= 0) {
+			if (slice > slice_min_ns)
+				slice = slice_min_ns;
+		} else {
+			tctx->bw_grace_end = 0;
+			if (left != S64_MAX && (u64)left / nr_cpus < slice)
+				slice = (u64)left / nr_cpus ?: 1;
 		}
 	}
 	/* a rescued task makes progress without bending shares further */

@@ -152,6 +152,12 @@ struct task_ctx {
 	u64 enqueued_at;
 	/* rescued: its next run gets slice_min_ns (see RESCUE_AFTER_NS) */
 	bool rescued;
+	/*
+	 * Found in a system call while over cpu.max: its CPU time
+	 * (se.sum_exec_runtime) by which it must have left it, or 0
+	 * (may_hold_back())
+	 */
+	u64 bw_grace_end;
 	/* when it last became runnable (woke up): its burst (burst_end()) */
 	u64 runnable_at;
 	/* held in THROTTLED_DSQ at least until this time (cpu.max runtime is due) */
@@ -350,6 +356,73 @@ static __always_inline bool dying(const struct task_struct *p)
 {
 	return (p->flags & PF_EXITING) ||
 	       (p->pending.signal.sig[0] & (1UL << (SIGKILL - 1)));
+}
+
+/*
+ * Whether @p may be inside a system call: its last entry into the kernel from
+ * user space was one (x86's orig_ax and arm64's syscallno hold the call's
+ * number; an interrupt or an exception stores -1 there). A task held back
+ * there may hold a lock others wait for: hogs writing themselves into a
+ * limited cgroup's cgroup.procs, each throttled on its way out of the write
+ * with cgroup_mutex and the rwsem every fork takes, held up every fork on the
+ * node for 11-20 s under mus (0.2-0.45 s under stock;
+ * evaluation/experiments/limits_stall.sh). The fair class throttles only on
+ * the return to user space since 6.18 for the same reason. A BPF scheduler
+ * cannot act on that return, so mus lets such a task run on (may_hold_back())
+ * and holds it back at a later stop from user space: a tick or a kick
+ * interrupts it there (-1). Not covered: a lock taken in a page fault
+ * (mmap_lock), which is held under the exception's -1, and other
+ * architectures, where nothing changes. Kernel threads have no user space
+ * and are judged as before. Cost: a helper call and a load, only for a task
+ * whose cgroup is out of runtime.
+ */
+static __always_inline bool in_syscall(struct task_struct *p)
+{
+#if defined(__TARGET_ARCH_x86) || defined(__TARGET_ARCH_arm64)
+	struct pt_regs *regs;
+
+	if (p->flags & PF_KTHREAD)
+		return false;
+	regs = (struct pt_regs *)bpf_task_pt_regs(p);
+#if defined(__TARGET_ARCH_x86)
+	return (long)regs->orig_ax >= 0;
+#else
+	return regs->syscallno >= 0;
+#endif
+#else
+	return false;
+#endif
+}
+
+/*
+ * Whether cpu.max may hold @p (its context @tctx) back now: not while it is
+ * dying, nor while it may be in a system call (in_syscall()) until it has
+ * run slice_ns more to leave it. The grace bounds what a task that lives in
+ * system calls (dd from /dev/zero) takes beyond its limit: a slice and a tick
+ * per hold-back, charged as debt. With none, only a tick landing in user
+ * space would stop it. It is CPU time, not time or runs: a writer of
+ * cgroup.procs sleeps for an RCU grace period with cgroup_mutex held, and a
+ * grace of one run was spent before it woke (32 hogs took 1.7-2.5 s to move
+ * in; 0.2-2.8 s with 1 ms of CPU, 0.26-0.40 s with a slice, stock 0.20-0.23;
+ * dd under 0.1 CPU held 0.93-0.98x its quota, evaluation/journal/limits.md).
+ * The grace starts at the first check that finds @p over its quota in a
+ * system call and ends when @p is held back or starts a run within its quota
+ * (bw_grace_end).
+ */
+static __always_inline bool may_hold_back(struct task_struct *p,
+					  struct task_ctx *tctx)
+{
+	u64 ran = p->se.sum_exec_runtime;
+
+	if (dying(p))
+		return false;
+	if (!in_syscall(p))
+		return true;
+	if (!tctx->bw_grace_end) {
+		tctx->bw_grace_end = ran + slice_ns ?: 1;
+		return false;
+	}
+	return ran >= tctx->bw_grace_end;
 }
 
 /* main.bpf.c */

@@ -114,15 +114,19 @@ static bool claim_victim(s32 victim, u32 boost)
 	return boost > cctx->boost;
 }
 
-/* Whether @tctx's cgroup or a limited ancestor has no cpu.max runtime left. */
-static bool over_quota(struct task_ctx *tctx)
+/*
+ * Whether ops.enqueue will hold @p back: @tctx's cgroup or a limited ancestor
+ * has no cpu.max runtime left, and @p may be held back (may_hold_back()).
+ */
+static bool over_quota(struct task_struct *p, struct task_ctx *tctx)
 {
 	struct cgroup *cgrp;
 	u64 due = 0;
 
 	if (!nr_bw_cgroups || !(cgrp = tctx->cgrp))
 		return false;
-	return quota_left(cgrp, scx_bpf_now(), &due) <= 0;
+	return quota_left(cgrp, scx_bpf_now(), &due) <= 0 &&
+	       may_hold_back(p, tctx);
 }
 
 s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
@@ -155,7 +159,7 @@ s32 BPF_STRUCT_OPS(mus_select_cpu, struct task_struct *p, s32 prev_cpu,
 	tctx->sync_wake = wake_flags & SCX_WAKE_SYNC;
 	if (!is_idle)
 		return cpu;
-	if (over_quota(tctx)) {
+	if (over_quota(p, tctx)) {
 		/*
 		 * ops.enqueue holds it back; the idle CPU the kernel claimed
 		 * for it is kicked, so that it goes idle again and can be found.
