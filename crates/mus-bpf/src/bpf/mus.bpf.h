@@ -365,7 +365,7 @@ static __always_inline bool dying(const struct task_struct *p)
  * there may hold a lock others wait for: hogs writing themselves into a
  * limited cgroup's cgroup.procs, each throttled on its way out of the write
  * with cgroup_mutex and the rwsem every fork takes, held up every fork on the
- * node for 11-20 s under mus (0.2-0.45 s under stock;
+ * node for 10-20 s under mus (0.13-0.45 s under stock;
  * evaluation/experiments/limits_stall.sh). The fair class throttles only on
  * the return to user space since 6.18 for the same reason. A BPF scheduler
  * cannot act on that return, so mus lets such a task run on (may_hold_back())
@@ -403,8 +403,9 @@ static __always_inline bool in_syscall(struct task_struct *p)
  * space would stop it. It is CPU time, not time or runs: a writer of
  * cgroup.procs sleeps for an RCU grace period with cgroup_mutex held, and a
  * grace of one run was spent before it woke (32 hogs took 1.7-2.5 s to move
- * in; 0.2-2.8 s with 1 ms of CPU, 0.26-0.40 s with a slice, stock 0.20-0.23;
- * dd under 0.1 CPU held 0.93-0.98x its quota, evaluation/journal/limits.md).
+ * in; 0.2-2.8 s with 1 ms of CPU; 0.26-0.40 s with a slice, stock's
+ * 0.20-0.23 in that boot, and 4 dd under 0.1 CPU held 0.93-0.98x their
+ * quota: evaluation/journal/limits.md).
  * The grace starts at the first check that finds @p over its quota in a
  * system call and ends when @p is held back or starts a run within its quota
  * (bw_grace_end).
