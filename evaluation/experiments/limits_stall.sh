@@ -12,12 +12,12 @@
 # Per round and scheduler it prints "@@MUS stall <scheduler> moved=<s until all 32 were
 # in> forks=<the slowest of 40 forks, s> window=<a 5 s sleep measured, s> cpu=<the
 # cgroup's CPU time in it / its quota>", then "@@MUS dd_<scheduler> <measure_n line>"
-# for 4 dd copying /dev/zero under 0.1 CPU: a hog that lives in system calls, which
-# the scheduler must still hold to its limit. The shell stamps with builtins only, and a
+# for DD (4) dd copying /dev/zero under 0.1 CPU: a hog that lives in system calls,
+# which the scheduler must still hold to its limit. The shell stamps with builtins only, and a
 # watcher that never forks dumps the blocked tasks (sysrq-w) when the shell's
-# heartbeat is 2 s old. /exp.conf may set SCHEDS and ROUNDS.
+# heartbeat is 2 s old. /exp.conf may set SCHEDS, ROUNDS and DD.
 . /lib.sh
-SCHEDS="stock mus-runner" ROUNDS=3
+SCHEDS="stock mus-runner" ROUNDS=3 DD=4
 [ -f /exp.conf ] && . /exp.conf
 echo 7 >/proc/sys/kernel/printk
 mkfifo /tmp/tick
@@ -35,13 +35,15 @@ pause() {
 
 # Never forks: every second it compares the heartbeat with the uptime.
 watcher() {
-	dumped=""
+	dumped="" last=""
 	while :; do
 		read -t 1 x <>/tmp/tick
 		read now _ </proc/uptime
 		read hb </tmp/hb
-		# a stamp may be halfway through rewriting the file
-		[ -n "$hb" ] || continue
+		# a stamp may be halfway through rewriting the file: a value counts once
+		# it is read twice (one run reported a heartbeat 89 s old mid-round, which no
+		# stamp had written: most likely such a half-written value)
+		[ -n "$hb" ] && [ "$hb" = "$last" ] || { last=$hb; continue; }
 		late=$(( ${now%.*} - ${hb%.*} ))
 		if [ "$late" -ge 2 ] && [ "$dumped" != "$hb" ]; then
 			echo "@@MUS heartbeat $late s old at $now: blocked tasks follow"
@@ -93,11 +95,11 @@ while [ $r -le $ROUNDS ]; do
 			'{ w = $2 - $1; printf "@@MUS stall %s moved=%.2f forks=%.3f window=%.2f cpu=%.2f\n", s, m, f, w, ($4 - $3) / 1e6 / (0.1 * w) }'
 		pause
 		kill_cgroups $cg
-		# a hog that lives in system calls: 4 dd copying /dev/zero, under 0.1 CPU
+		# a hog that lives in system calls: $DD dd copying /dev/zero, under 0.1 CPU
 		cg=dd$r$s
 		mkcg $cg
 		echo "10000 100000" >$CG/$cg/cpu.max
-		for i in 1 2 3 4; do
+		for i in $(seq $DD); do
 			sh -c "echo \$\$ > $CG/$cg/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=1M 2>/dev/null" &
 		done
 		sleep 2

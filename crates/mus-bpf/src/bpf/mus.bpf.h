@@ -408,7 +408,9 @@ static __always_inline bool in_syscall(struct task_struct *p)
  * quota: evaluation/journal/limits.md).
  * The grace starts at the first check that finds @p over its quota in a
  * system call and ends when @p is held back or starts a run within its quota
- * (bw_grace_end).
+ * (bw_grace_end); a rescued run is one with no grace (mus_running()). Its
+ * cost: many threads that live in system calls (32 dd under 0.1 CPU) took
+ * 1.11-1.35x their quota, against 0.75-1.10x before.
  */
 static __always_inline bool may_hold_back(struct task_struct *p,
 					  struct task_ctx *tctx)
