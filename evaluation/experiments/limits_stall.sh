@@ -13,9 +13,9 @@
 # in> forks=<the slowest of 40 forks, s> window=<a 5 s sleep measured, s> cpu=<the
 # cgroup's CPU time in it / its quota>", then "@@MUS dd_<scheduler> <measure_n line>"
 # for DD (4) dd copying /dev/zero under 0.1 CPU: a hog that lives in system calls,
-# which the scheduler must still hold to its limit. The shell stamps with builtins only, and a
-# watcher that never forks dumps the blocked tasks (sysrq-w) when the shell's
-# heartbeat is 2 s old. /exp.conf may set SCHEDS, ROUNDS and DD.
+# which the scheduler must still hold to its limit. The shell stamps with builtins
+# only, and a watcher that never forks dumps the blocked tasks (sysrq-w) when the
+# shell's heartbeat is 2 s old. /exp.conf may set SCHEDS, ROUNDS and DD.
 . /lib.sh
 SCHEDS="stock mus-runner" ROUNDS=3 DD=4
 [ -f /exp.conf ] && . /exp.conf

@@ -740,7 +740,8 @@ fn assert_attached_throughout(run: &GuestRun) {
 fn cpu_max_holds_with_many_threads_and_nested_limits_and_can_be_removed_under_load() {
     let run = boot_cpus("limits", include_str!("scenarios/limits.sh"), 300, 4);
     let why = run.console_tail();
-    let within = |key: &str, i: usize, cpus: f64| {
+    // `over`: how far above its quota the cgroup may go in the window.
+    let within = |key: &str, i: usize, cpus: f64, over: f64| {
         let (secs, used) = usages(&run, key);
         let quota = cpus * secs;
         eprintln!(
@@ -748,14 +749,14 @@ fn cpu_max_holds_with_many_threads_and_nested_limits_and_can_be_removed_under_lo
             used[i]
         );
         assert!(
-            used[i] <= 1.1 * quota && used[i] >= 0.5 * quota,
+            used[i] <= over * quota && used[i] >= 0.5 * quota,
             "{key}[{i}] used {:.3} CPU s in {secs:.1} s, quota {quota:.3}\n{why}",
             used[i]
         );
     };
-    // Moving in took 0.15-0.24 s under stock and 0.26-0.39 s under mus in one boot
-    // (evaluation/experiments/limits_stall.sh), 10-17 s when a hog was held back
-    // inside its write to cgroup.procs.
+    // Moving in took 0.13-0.45 s under stock and 0.15-0.71 s under mus (mostly; once
+    // 1.43 s) over three boots of evaluation/experiments/limits_stall.sh, 10-20 s when
+    // a hog was held back inside its write to cgroup.procs.
     let moved = run
         .number::<f64>("many_moved_cs")
         .unwrap_or_else(|e| panic!("{e}"))
@@ -766,9 +767,15 @@ fn cpu_max_holds_with_many_threads_and_nested_limits_and_can_be_removed_under_lo
         "32 hogs took {moved:.2} s to write themselves into a cgroup at its cpu.max: \
          a task held back inside a system call holds up every fork\n{why}"
     );
-    within("many", 0, 0.1);
-    within("nested", 0, 0.6);
-    within("nested", 1, 0.2);
+    // 32 threads under 0.1 CPU: 1.2x, not 1.1x, since all 32 are in before the window
+    // (before, the stalled forks let them trickle in). Runs end on ticks, and a thread
+    // held back half the watchdog timeout is rescued for a run whatever its cgroup's
+    // runtime: up to 32 x 4 ms per 2.5 s, 0.05 CPU. Windows here gave 1.006, 1.061,
+    // 1.156 and 1.160 (CI); main gave up to 1.25x in limits_stall.sh's 5 s windows.
+    // Cause of the spread not isolated (evaluation/journal/limits.md).
+    within("many", 0, 0.1, 1.2);
+    within("nested", 0, 0.6, 1.1);
+    within("nested", 1, 0.2, 1.1);
     // unlimited, the 32 threads take far more than their old 0.1 CPU
     let (secs, used) = usages(&run, "unlimited");
     assert!(
