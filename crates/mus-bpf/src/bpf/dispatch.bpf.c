@@ -285,7 +285,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	restore_vtime(p, tctx);
 	refresh_task_boost(p, tctx);
 	tctx->started_at = now;
-	tctx->bw_charged_at = now;
+	tctx->bw_charged_exec = p->se.sum_exec_runtime ?: 1;
 	tctx->share = SHARE_ONE;
 	if (tctx->last_llc && tctx->last_llc != llc + 1)
 		stat_add(MUS_STAT_LLC_MIGRATIONS, 1);
@@ -374,7 +374,7 @@ void BPF_STRUCT_OPS(mus_stopping, struct task_struct *p, bool runnable)
 		tctx->stopped_at = now;
 		tctx->started_at = 0;
 		if (cgrp)
-			charge_quota(tctx, cgrp, now, &due);
+			charge_quota(p, tctx, cgrp, now, &due);
 	}
 	/* preempted, or its slice ended: it waits again */
 	if (runnable && wait_histograms)

@@ -66,10 +66,12 @@
  * a quarter of the watchdog timeout at the head of its own queue, for a
  * short slice, at most RESCUES_PER_CPU per CPU of that queue per scan (a
  * scan every eighth of that, at most every 100 ms), oldest-first; a task
- * queued for half the timeout is rescued whatever that bound. So no task
- * waits as long as the timeout, and each starving task gets at most
- * slice_min_ns per quarter timeout beyond its share (0.08 % of a CPU with
- * the defaults), charged to its own vtime like any run.
+ * that has waited half the timeout by the watchdog's clock (waiting_since())
+ * is rescued whatever that bound. So no task waits as long as the timeout,
+ * and each starving task gets at most one short run (slice_min_ns, ending on
+ * the next tick) per quarter timeout beyond its share, charged to its own
+ * vtime like any run. Time held back by its own cgroup's cpu.max is not
+ * starvation: the queued time starts again at the release.
  */
 #define RESCUE_AFTER_NS		(watchdog_timeout_ns / 4)
 #define RESCUE_ALWAYS_NS	(watchdog_timeout_ns / 2)
@@ -148,7 +150,11 @@ struct task_ctx {
 	u64 started_at;
 	/* its share when it started, in SHARE_ONE units */
 	u64 share;
-	/* when it was last queued, for the starvation rescue */
+	/*
+	 * when it was last queued, or released from THROTTLED_DSQ: the start of
+	 * the wait the rescue's RESCUE_AFTER_NS bounds (its cgroup's own quota
+	 * is not a neighbour starving it)
+	 */
 	u64 enqueued_at;
 	/* rescued: its next run gets slice_min_ns (see RESCUE_AFTER_NS) */
 	bool rescued;
@@ -162,8 +168,11 @@ struct task_ctx {
 	u64 runnable_at;
 	/* held in THROTTLED_DSQ at least until this time (cpu.max runtime is due) */
 	u64 throttled_until;
-	/* CPU time up to this time is charged to cpu.max quotas */
-	u64 bw_charged_at;
+	/*
+	 * its CPU time (se.sum_exec_runtime) up to which cpu.max quotas are
+	 * charged; 0 until it first runs under mus
+	 */
+	u64 bw_charged_exec;
 	/* the cache it last ran in, plus one (0: it has not run yet) */
 	u32 last_llc;
 	/* when it last stopped running, to tell whether it is cache-hot */
@@ -395,6 +404,18 @@ static __always_inline bool in_syscall(struct task_struct *p)
 }
 
 /*
+ * Since when @tctx's task has waited by the kernel watchdog's clock: it last
+ * stopped running or became runnable, whichever is later (held back by
+ * cpu.max and queued alike). The starvation rescue's bound, RESCUE_ALWAYS_NS,
+ * is on this wait.
+ */
+static __always_inline u64 waiting_since(const struct task_ctx *tctx)
+{
+	return time_before(tctx->stopped_at, tctx->runnable_at) ?
+	       tctx->runnable_at : tctx->stopped_at;
+}
+
+/*
  * Whether cpu.max may hold @p (its context @tctx) back now: not while it is
  * dying, nor while it may be in a system call (in_syscall()) until it has
  * run slice_ns more to leave it. The grace bounds what a task that lives in
@@ -447,8 +468,8 @@ __hidden s32 start_map_scan(void);
 
 /* cpumax.bpf.c */
 __hidden s64 quota_left(struct cgroup *cgrp, u64 now, u64 *due);
-__hidden s64 charge_quota(struct task_ctx *tctx, struct cgroup *cgrp, u64 now,
-			  u64 *due);
+__hidden s64 charge_quota(struct task_struct *p, struct task_ctx *tctx,
+			  struct cgroup *cgrp, u64 now, u64 *due);
 __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags);
 int release_throttled(u64 now);
 __hidden void release_due(u64 at);
