@@ -174,7 +174,12 @@ int rescue_from(u64 dsq, u64 now, u32 budget)
 			struct task_ctx *tctx = task_ctx_of(p);
 			u64 since;
 
-			if (!tctx || tctx->rescued)
+			/*
+			 * A rescued task may lose the head again (a boosted
+			 * waker or a smaller vtime queued in front of it):
+			 * past RESCUE_ALWAYS_NS it is put back on every scan.
+			 */
+			if (!tctx || (pass && tctx->rescued))
 				continue;
 			since = pass ? tctx->enqueued_at : waiting_since(tctx);
 			if (time_before(now, since + (pass ? RESCUE_AFTER_NS :

@@ -200,7 +200,8 @@ static s32 kick_for_head(u64 dsq, struct task_struct *p, u64 now)
 /*
  * Where a boosted waker @p that found no CPU waits in @dsq: ahead of the
  * queue's head when the one order (lead_of()) puts it first, the head being
- * boosted less and @p at most its wake credit behind it; else at its vtime.
+ * boosted less and @p at most its wake credit behind it, unless the head is
+ * there by the starvation rescue (its wait must end); else at its vtime.
  * Under saturated Redis next to noise, the server's and the client's
  * wake-ups found the other CPU between two tasks or running the other of
  * the pair, and then waited behind noise threads a little behind them in
@@ -224,6 +225,8 @@ static u64 queue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
 	if (!time_before(h, v))
 		return v;
 	htctx = task_ctx_of(head);
+	if (htctx && htctx->rescued)
+		return v;
 	if (!lead_of(v, tctx->boost, h, htctx ? htctx->boost : 0, false))
 		return v;
 	tctx->own_vtime = v;
