@@ -15,9 +15,10 @@
 # for DD (4) dd copying /dev/zero under 0.1 CPU: a hog that lives in system calls,
 # which the scheduler must still hold to its limit. The shell stamps with builtins
 # only, and a watcher that never forks dumps the blocked tasks (sysrq-w) when the
-# shell's heartbeat is 2 s old. /exp.conf may set SCHEDS, ROUNDS and DD.
+# shell's heartbeat is 2 s old. /exp.conf may set SCHEDS, ROUNDS, DD and DD_SECS (the
+# dd window, s).
 . /lib.sh
-SCHEDS="stock mus-runner" ROUNDS=3 DD=4
+SCHEDS="stock mus-runner" ROUNDS=3 DD=4 DD_SECS=5
 [ -f /exp.conf ] && . /exp.conf
 echo 7 >/proc/sys/kernel/printk
 mkfifo /tmp/tick
@@ -103,7 +104,7 @@ while [ $r -le $ROUNDS ]; do
 			sh -c "echo \$\$ > $CG/$cg/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=1M 2>/dev/null" &
 		done
 		sleep 2
-		measure_n dd_$s 5 $cg
+		measure_n dd_$s $DD_SECS $cg
 		kill_cgroups $cg
 		[ "$s" = stock ] || stop_sched
 	done
