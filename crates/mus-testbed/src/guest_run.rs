@@ -95,26 +95,66 @@ impl GuestRun {
     }
 }
 
-/// The last TAIL_LINES lines, after the first REPORT_LINES lines of the kernel's RCU
-/// stall reports from before them: a stall report names the task or CPU that held the
-/// grace period up, and sched_ext's own dump after it (which ejects the scheduler)
-/// pushed it out of the tail when CI once hit one.
+/// The last TAIL_LINES lines, after what from before them names a stall's cause: the
+/// first REPORT_LINES lines of the kernel's RCU stall reports (they name the task or
+/// CPU that held the grace period up), and the entry of the task the watchdog found
+/// stalled in sched_ext's exit dump (its state, queue and stack). The dump that ejects
+/// the scheduler is longer than the tail: CI once lost an RCU report to it, and a
+/// stalled shell's entry was lost the same way.
 pub(crate) fn console_tail(console: &str) -> String {
     let lines: Vec<&str> = console.lines().collect();
     let start = lines.len().saturating_sub(TAIL_LINES);
-    let reports: Vec<&str> = lines[..start]
+    let earlier = &lines[..start];
+    let reports: Vec<&str> = earlier
         .iter()
         .copied()
         .filter(|line| line.contains("rcu: "))
         .take(REPORT_LINES)
         .collect();
+    let mut out = String::new();
+    if !reports.is_empty() {
+        out += &format!(
+            "[the kernel's RCU reports from earlier]\n{}\n",
+            reports.join("\n")
+        );
+    }
+    if let Some(entry) = stalled_task_entry(&lines, earlier) {
+        out += &format!(
+            "[the stalled task in the exit dump]\n{}\n",
+            entry.join("\n")
+        );
+    }
     let tail = lines[start..].join("\n");
-    if reports.is_empty() {
+    if out.is_empty() {
         return tail;
     }
-    format!(
-        "[the kernel's RCU reports from earlier]\n{}\n[the last {TAIL_LINES} lines]\n{tail}",
-        reports.join("\n")
+    format!("{out}[the last {TAIL_LINES} lines]\n{tail}")
+}
+
+/// How many lines of a task's entry in sched_ext's exit dump an error carries.
+const DUMP_ENTRY_LINES: usize = 12;
+
+/// The entry in `earlier` (lines of the console) of the task named in the watchdog's
+/// "<comm>[<pid>] failed to run for" anywhere in `lines`: the dump lists each CPU's
+/// runnable tasks as "  <state> <comm>[<pid>] ...", then its fields and stack.
+fn stalled_task_entry<'a>(lines: &[&str], earlier: &[&'a str]) -> Option<Vec<&'a str>> {
+    let task = lines.iter().find_map(|line| {
+        let before = &line[..line.find(" failed to run for")?];
+        before
+            .rsplit([' ', '(', '='])
+            .next()
+            .filter(|t| t.ends_with(']'))
+    })?;
+    let at = earlier.iter().position(|line| {
+        let mut words = line.split_whitespace();
+        words.next().is_some_and(|state| state.len() == 1) && words.next() == Some(task)
+    })?;
+    Some(
+        earlier[at..]
+            .iter()
+            .take(DUMP_ENTRY_LINES)
+            .copied()
+            .collect(),
     )
 }
 
@@ -211,6 +251,23 @@ mod tests {
             tail.ends_with("line 99") && !tail.contains("line 39\n"),
             "{tail}"
         );
+    }
+
+    #[test]
+    fn the_stalled_tasks_dump_entry_before_the_tail_is_kept() {
+        let mut console = String::from("CPU 2   : nr_run=3\n  R sh[351] -24172ms\n");
+        console.push_str("      sticky/holding_cpu=-1/-1 dsq_id=0x8000000000000002\n");
+        console.extend((0..100).map(|i| format!("line {i}\n")));
+        console.push_str("EXIT: runnable task stall (sh[351] failed to run for 24.172s)\n");
+        let tail = console_tail(&console);
+        assert!(
+            tail.contains("  R sh[351] -24172ms\n      sticky/holding_cpu=-1/-1 dsq_id="),
+            "{tail}"
+        );
+        assert!(tail.ends_with("failed to run for 24.172s)"), "{tail}");
+        // no stall named: nothing is added
+        let quiet: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        assert!(console_tail(&quiet).starts_with("line 40\n"));
     }
 
     #[test]
