@@ -309,7 +309,10 @@ void BPF_STRUCT_OPS(mus_runnable, struct task_struct *p, u64 enq_flags)
 	struct task_ctx *tctx = lookup_task_ctx(p);
 
 	if (tctx) {
-		tctx->runnable_at = scx_bpf_now();
+		if (!tctx->waiting) {
+			tctx->runnable_at = scx_bpf_now();
+			tctx->waiting = true;
+		}
 		count_runnable(p, tctx, 1);
 	}
 }
@@ -318,8 +321,12 @@ void BPF_STRUCT_OPS(mus_quiescent, struct task_struct *p, u64 deq_flags)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 
-	if (tctx)
-		count_runnable(p, tctx, -1);
+	if (!tctx)
+		return;
+	count_runnable(p, tctx, -1);
+	/* asleep: its next wait starts when it wakes (runnable_at) */
+	if (deq_flags & SCX_DEQ_SLEEP)
+		tctx->waiting = false;
 }
 
 /* nice changed: move @p's weight in its cgroup's sum if it is counted in. */

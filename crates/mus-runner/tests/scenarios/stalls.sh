@@ -2,7 +2,10 @@
 # runner accepts (1 s; the rescue acts at a quarter of it):
 # 1. 24 busy tasks in a cpu.idle cgroup next to 4 busy tasks (ejected within 20 s when
 #    the rescue waited a fixed 2 s);
-# 2. one cgroup whose 3 busy threads may run on CPUs 2-3 only and 2 on CPUs 0-1 only,
+# 2. the same crowd requeued every 100 ms (renice flips its nice between 0 and 1): a
+#    requeue to change a task must not restart the wait the rescue counts, as it does
+#    not restart the watchdog's;
+# 3. one cgroup whose 3 busy threads may run on CPUs 2-3 only and 2 on CPUs 0-1 only,
 #    with processes coming and going in it: a CPU that gives way to a queue head it
 #    may not run must still run something.
 start_runner /tmp/runner.log --watchdog-timeout-ms 1000
@@ -14,6 +17,16 @@ hogs busy 4
 sleep 1
 measure_n idle_next_to_busy 20 idle busy
 echo "@@MUS state_idle $(cat $SCX/state)"
+CROWD=$(cat $CG/idle/cgroup.procs)
+nice=0
+i=0
+while [ $i -lt 100 ]; do
+	nice=$((1 - nice))
+	renice -n $nice -p $CROWD >/dev/null
+	sleep 0.1
+	i=$((i + 1))
+done
+echo "@@MUS state_reniced $(cat $SCX/state)"
 kill_cgroups idle busy
 mkcg pinned
 # (its output goes nowhere: it is started inside $(...), which would wait for it)
