@@ -800,8 +800,9 @@ fn cpu_max_holds_with_many_threads_and_nested_limits_and_can_be_removed_under_lo
 
 /// Issue "Scheduler, round three": with the shortest watchdog timeout the runner
 /// accepts, 24 busy tasks in a cpu.idle cgroup next to 4 busy ones are rescued in time
-/// (no ejection) and progress, also while they are reniced every 100 ms; threads of one cgroup pinned to two disjoint CPU pairs
-/// each get their pair, with processes coming and going.
+/// (no ejection) and progress, also while they are reniced every 100 ms; threads of one
+/// cgroup pinned to two disjoint CPU pairs each get their pair, with processes coming
+/// and going.
 #[test]
 fn no_stall_with_a_short_watchdog_an_idle_crowd_and_disjoint_pinned_threads() {
     let run = boot_cpus("stalls", include_str!("scenarios/stalls.sh"), 300, 4);

@@ -166,14 +166,12 @@ struct task_ctx {
 	u64 bw_grace_end;
 	u64 bw_grace_sleeps;
 	/*
-	 * when it last became runnable after it ran (woke up): its burst
-	 * (burst_end()) and its wait (waiting_since()); and whether it has
-	 * not slept since (waiting: it waits since then or since it last
-	 * stopped, stopped_at). Like the kernel watchdog's runnable_at, neither restarts when a
-	 * runnable task is requeued to change it (renice, cgroup move,
-	 * affinity), although ops.runnable runs again then: before, a task
-	 * reniced every few seconds while queued never looked starved to the
-	 * rescue, but did to the watchdog.
+	 * When it last woke up: the start of its burst (burst_end()) and of
+	 * its wait (waiting_since()). waiting: it has not slept since, so the
+	 * next ops.runnable is a requeue to change it (renice, cgroup move,
+	 * affinity), which restarts neither, as it does not restart the kernel
+	 * watchdog's runnable_at. When it did, a crowd reniced every 100 ms
+	 * never looked starved to the rescue, and the watchdog ejected mus.
 	 */
 	u64 runnable_at;
 	bool waiting;
@@ -417,8 +415,8 @@ static __always_inline bool in_syscall(struct task_struct *p)
 /*
  * Since when @tctx's task has waited by the kernel watchdog's clock: it last
  * stopped running or woke up, whichever is later (held back by cpu.max and
- * queued alike; a requeue to change it does not count: runnable_at). The starvation rescue's bound, RESCUE_ALWAYS_NS,
- * is on this wait.
+ * queued alike; a requeue to change it does not count: runnable_at). The
+ * starvation rescue's bound, RESCUE_ALWAYS_NS, is on this wait.
  */
 static __always_inline u64 waiting_since(const struct task_ctx *tctx)
 {

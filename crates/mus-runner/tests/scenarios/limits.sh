@@ -1,9 +1,8 @@
 # cpu.max as Kubernetes uses it, on 4 vCPUs: 32 busy threads under 0.1 CPU; a limited
 # parent (0.6 CPU) over a limited child (0.2 CPU) and an unlimited one, 8 threads each;
 # then every limit removed while the threads wait throttled; then 32 dd under 0.1 CPU,
-# which live in system calls. tests/vm.rs judges the
-# CPU time each used against its quota, how long the 32 took to move in, and that mus
-# stays attached throughout.
+# which live in system calls. tests/vm.rs judges the CPU time each used against its
+# quota, how long the 32 took to move in, and that mus stays attached throughout.
 start_runner /tmp/runner.log
 mkcg many
 echo "10000 100000" >$CG/many/cpu.max
