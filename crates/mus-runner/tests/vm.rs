@@ -776,7 +776,7 @@ fn cpu_max_holds_with_many_threads_and_nested_limits_and_can_be_removed_under_lo
     within("nested", 0, 0.6, 1.1);
     within("nested", 1, 0.2, 1.1);
     // 32 dd under 0.1 CPU live in system calls, where a thread over its quota runs on
-    // for one grace per call: 0.68-1.10x the quota in each 2.5 s window over two boots.
+    // for one grace per call: 0.68-1.15x the quota in each 2.5 s window over three boots.
     // When every release renewed the grace they came in bursts, 0.46-1.90x.
     for window in 1..=4 {
         let key = format!("dd_{window}");
