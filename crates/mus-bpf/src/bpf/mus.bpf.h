@@ -167,11 +167,12 @@ struct task_ctx {
 	u64 bw_grace_sleeps;
 	/*
 	 * When it last woke up: the start of its burst (burst_end()) and of
-	 * its wait (waiting_since()). waiting: it has not slept since, so the
-	 * next ops.runnable is a requeue to change it (renice, cgroup move,
-	 * affinity), which restarts neither, as it does not restart the kernel
-	 * watchdog's runnable_at. When it did, a crowd reniced every 100 ms
-	 * never looked starved to the rescue, and the watchdog ejected mus.
+	 * its wait (waiting_since()). waiting: it has neither slept nor left
+	 * mus (mus_enable()) since, so the next ops.runnable is a requeue to
+	 * change it (renice, cgroup move, affinity), which restarts neither, as
+	 * it does not restart the kernel watchdog's runnable_at. When it did, a
+	 * crowd reniced every 100 ms never looked starved to the rescue, and
+	 * the watchdog ejected mus.
 	 */
 	u64 runnable_at;
 	bool waiting;
