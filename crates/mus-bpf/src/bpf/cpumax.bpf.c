@@ -257,6 +257,7 @@ __hidden bool try_throttle(struct task_struct *p, struct task_ctx *tctx,
 	if (quota_left(cgrp, now, &due) > 0 || !may_hold_back(p, tctx))
 		return false;
 	tctx->throttled_until = due;
+	tctx->bw_grace_end = 0;
 	scx_bpf_dsq_insert(p, THROTTLED_DSQ, slice_ns, enq_flags);
 	wait_throttled(tctx, now);
 	stat_add(MUS_STAT_THROTTLED, 1);
@@ -324,6 +325,7 @@ int throttle_heads(u64 dsq, u64 now)
 		    !may_hold_back(p, tctx))
 			break;
 		tctx->throttled_until = due;
+		tctx->bw_grace_end = 0;
 		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, THROTTLED_DSQ, 0)) {
 			wait_throttled(tctx, now);
 			stat_add(MUS_STAT_THROTTLED, 1);

@@ -318,8 +318,10 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 		} else if (left <= 0) {
 			if (slice > slice_min_ns)
 				slice = slice_min_ns;
-		} else if (left != S64_MAX && (u64)left / nr_cpus < slice) {
-			slice = (u64)left / nr_cpus ?: 1;
+		} else {
+			tctx->bw_grace_end = 0;
+			if (left != S64_MAX && (u64)left / nr_cpus < slice)
+				slice = (u64)left / nr_cpus ?: 1;
 		}
 	}
 	/*
@@ -330,7 +332,7 @@ void BPF_STRUCT_OPS(mus_running, struct task_struct *p)
 	 */
 	if (tctx->rescued) {
 		tctx->rescued = false;
-		spend_grace(p, tctx);
+		tctx->bw_grace_end = p->se.sum_exec_runtime ?: 1;
 		if (slice > slice_min_ns)
 			slice = slice_min_ns;
 	}

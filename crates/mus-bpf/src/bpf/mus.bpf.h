@@ -160,11 +160,10 @@ struct task_ctx {
 	bool rescued;
 	/*
 	 * Found in a system call while over cpu.max: its CPU time
-	 * (se.sum_exec_runtime) by which it must have left it, or 0, and its
-	 * count of sleeps (nvcsw) then (may_hold_back())
+	 * (se.sum_exec_runtime) by which it must have left it, or 0
+	 * (may_hold_back())
 	 */
 	u64 bw_grace_end;
-	u64 bw_grace_sleeps;
 	/*
 	 * When it last woke up: the start of its burst (burst_end()) and of
 	 * its wait (waiting_since()). waiting: it has neither slept nor left
@@ -429,23 +428,25 @@ static __always_inline u64 waiting_since(const struct task_ctx *tctx)
  * Whether cpu.max may hold @p (its context @tctx) back now: not while it is
  * dying, nor while it may be in a system call (in_syscall()) until it has
  * run slice_ns more to leave it. The grace bounds what a task that lives in
- * system calls (dd from /dev/zero) takes beyond its limit, charged as debt.
- * With none, only a tick landing in user space would stop it. It is CPU
- * time, not time or runs: a writer of cgroup.procs sleeps for an RCU grace
- * period with cgroup_mutex held, and a grace of one run was spent before it
- * woke (32 hogs took 1.7-2.5 s to move in; 0.2-2.8 s with 1 ms of CPU;
- * 0.26-0.40 s with a slice, stock's 0.20-0.23 in that boot:
- * evaluation/journal/limits.md).
- * One grace per system call, as near as mus can tell: it is spent until @p
- * is seen outside a system call or has slept since it began (nvcsw, which a
- * preemption does not count; a sleeper may hold a lock it needs CPU to
- * release). Being held back and released does not renew it: when it did,
- * each release let every released thread still in its call take a slice
- * beyond the quota, and 32 dd under 0.1 CPU took up to 1.47x their quota
- * over 5 s (stock 0.97-0.99x; now 0.95-0.97x, and 0.98-1.01x over 20 s:
- * evaluation/journal/limits.md). A rescued run is one with no grace
- * (spend_grace()). Cost: a helper call and two loads, only for a task whose
- * cgroup is out of runtime.
+ * system calls (dd from /dev/zero) takes beyond its limit: a slice and a tick
+ * per hold-back, charged as debt. With none, only a tick landing in user
+ * space would stop it. It is CPU time, not time or runs: a writer of
+ * cgroup.procs sleeps for an RCU grace period with cgroup_mutex held, and a
+ * grace of one run was spent before it woke (32 hogs took 1.7-2.5 s to move
+ * in; 0.2-2.8 s with 1 ms of CPU; 0.26-0.40 s with a slice, stock's
+ * 0.20-0.23 in that boot, and 4 dd under 0.1 CPU held 0.93-0.98x their
+ * quota: evaluation/journal/limits.md).
+ * The grace starts at the first check that finds @p over its quota in a
+ * system call and ends when @p is held back or starts a run within its quota
+ * (bw_grace_end); a rescued run is one with no grace (mus_running()). Its
+ * cost: many threads that live in system calls (32 dd under 0.1 CPU) are
+ * held to their quota in bursts, a grace each at every release: 0.97-1.11x
+ * over 20 s windows, up to 1.47x over 5 s (stock 1.00x, and 1.02-1.05x
+ * before the rule, which stalled forks). A grace that a release does not
+ * renew (one per system call, as near as mus can see) took that to
+ * 0.95-1.01x, but a writer of cgroup.procs that needed more than one slice
+ * of CPU in its call was then held back with cgroup_mutex held release after
+ * release: 32 hogs took 3.55 s to move in, in CI. So it was taken back.
  */
 static __always_inline bool may_hold_back(struct task_struct *p,
 					  struct task_ctx *tctx)
@@ -454,24 +455,13 @@ static __always_inline bool may_hold_back(struct task_struct *p,
 
 	if (dying(p))
 		return false;
-	if (!in_syscall(p)) {
-		tctx->bw_grace_end = 0;
+	if (!in_syscall(p))
 		return true;
-	}
-	if (!tctx->bw_grace_end || tctx->bw_grace_sleeps != p->nvcsw) {
+	if (!tctx->bw_grace_end) {
 		tctx->bw_grace_end = ran + slice_ns ?: 1;
-		tctx->bw_grace_sleeps = p->nvcsw;
 		return false;
 	}
 	return ran >= tctx->bw_grace_end;
-}
-
-/* @p's grace is spent: over its cpu.max it is held back even in a call. */
-static __always_inline void spend_grace(struct task_struct *p,
-					struct task_ctx *tctx)
-{
-	tctx->bw_grace_end = p->se.sum_exec_runtime ?: 1;
-	tctx->bw_grace_sleeps = p->nvcsw;
 }
 
 /* main.bpf.c */

@@ -1,8 +1,8 @@
 # cpu.max as Kubernetes uses it, on 4 vCPUs: 32 busy threads under 0.1 CPU; a limited
 # parent (0.6 CPU) over a limited child (0.2 CPU) and an unlimited one, 8 threads each;
-# then every limit removed while the threads wait throttled; then 32 dd under 0.1 CPU,
-# which live in system calls. tests/vm.rs judges the CPU time each used against its
-# quota, how long the 32 took to move in, and that mus stays attached throughout.
+# then every limit removed while the threads wait throttled. tests/vm.rs judges the
+# CPU time each used against its quota, how long the 32 took to move in, and that mus
+# stays attached throughout.
 start_runner /tmp/runner.log
 mkcg many
 echo "10000 100000" >$CG/many/cpu.max
@@ -28,21 +28,9 @@ echo max >$CG/nest/a/cpu.max
 echo max >$CG/nest/cpu.max
 sleep 1
 measure_n unlimited 5 many nest/a
-kill_cgroups many nest/a nest/b
-# 32 dd under 0.1 CPU: threads that live in system calls, each of which may run on for
-# one grace per call once its cgroup is out of runtime (may_hold_back() in the
-# scheduler), over four 2.5 s windows
-mkcg dd
-echo "10000 100000" >$CG/dd/cpu.max
-for i in $(seq 32); do
-	sh -c "echo \$\$ > $CG/dd/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=1M 2>/dev/null" &
-done
-until [ "$(wc -l <$CG/dd/cgroup.procs)" -ge 32 ]; do sleep 0.05; done
-sleep 2
-for w in 1 2 3 4; do measure_n dd_$w 2.5 dd; done
-kill_cgroups dd
 echo "@@MUS state_after $(cat $SCX/state)"
 kill -0 $RUNNER && echo "@@MUS runner_alive yes"
+kill_cgroups many nest/a nest/b
 kill -TERM $RUNNER
 wait $RUNNER
 echo "@@MUS runner_rc $?"
