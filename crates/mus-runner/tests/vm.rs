@@ -829,6 +829,34 @@ fn no_stall_with_a_short_watchdog_an_idle_crowd_and_disjoint_pinned_threads() {
     );
 }
 
+/// Issue "Scheduler, round three": every churn the stall paths care about, at once, for
+/// a minute under the shortest watchdog timeout the runner accepts (a cpu.idle crowd
+/// flipped and reniced, weights and boosts toggled, cpu.max cycled and removed over
+/// threads in system calls, nested limits with moves, affinity changes, forks, cgroups
+/// made and removed): mus stays attached throughout and every cgroup gets CPU. Run for
+/// 300 s on 7.3 and 6.12 it held as well (evaluation/journal/stalls.md).
+#[test]
+fn no_stall_with_every_churn_at_once() {
+    let run = boot_cpus("chaos", include_str!("scenarios/chaos.sh"), 400, 4);
+    let why = run.console_tail();
+    let marks = run.all("soak");
+    assert_eq!(marks.len(), 6, "a mark every 10 s of 60: {marks:?}\n{why}");
+    for mark in &marks {
+        assert!(mark.ends_with(" enabled"), "at {mark}\n{why}");
+    }
+    for line in run.all("soak_usage") {
+        let (cgroup, usec) = line.split_once(' ').unwrap_or((line, ""));
+        let usec: u64 = usec.parse().unwrap_or(0);
+        assert!(usec > 0, "cgroup chaos/{cgroup} never ran\n{why}");
+    }
+    assert_eq!(run.all("soak_usage").len(), 7, "{why}");
+    assert_attached_throughout(&run);
+    assert!(
+        !run.console_tail().contains("stall"),
+        "the watchdog reported a stall\n{why}"
+    );
+}
+
 /// One cgroup's entry of the wait histograms as bpftool prints it (`{}`: none), summed
 /// over the CPUs.
 fn waits_entry(run: &GuestRun, key: &str) -> CgroupWaits {
