@@ -68,7 +68,7 @@ pub struct Args {
 
     /// How long a runnable task may wait before the kernel ejects the scheduler, in
     /// milliseconds, from 1000 to 30000 (the kernel's maximum). mus's starvation rescue
-    /// follows it: a task queued for a quarter of it runs next in its queue (half of it
+    /// follows it: a task queued for a quarter of it runs next in its queue (3/8 of it
     /// at the latest), so waits stay well below it. Below 1000 ms the rescue's own steps
     /// (its scan, a slice, the tick) would take a large part of the timeout, so the
     /// runner refuses it; raise it where the kernel's own check-in runs late (many

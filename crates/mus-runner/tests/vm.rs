@@ -795,6 +795,15 @@ fn no_stall_with_a_short_watchdog_an_idle_crowd_and_disjoint_pinned_threads() {
     let why = run.console_tail();
     assert_eq!(get(&run, "state_idle"), "enabled", "{why}");
     assert_eq!(get(&run, "state_reniced"), "enabled", "{why}");
+    let rescues: Vec<u64> = get(&run, "reniced_rescues")
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [all, late] = rescues[..] else {
+        panic!("reniced_rescues: {rescues:?}\n{why}")
+    };
+    eprintln!("reniced crowd: {all} rescues, {late} of them late");
+    assert!(all > 0, "the reniced crowd was never rescued\n{why}");
     let (_, used) = usages(&run, "idle_next_to_busy");
     assert!(used[0] > 0.0, "the cpu.idle crowd never ran\n{why}");
     let ticks: Vec<f64> = get(&run, "pinned_ticks")

@@ -177,6 +177,13 @@ le_bytes() {
 	echo $out
 }
 
+# The scheduler's counter $1 (an index of enum mus_stat_idx: the guest tests set
+# STAT_<NAME> for those they read), summed over CPUs, through its pin (bpftool).
+counter() {
+	bpftool -j map lookup pinned $STATS key $(le_bytes $1 4) |
+		grep -o '"value":[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'
+}
+
 # Wake-up latency of cyclictest (a wake-up every 2 ms, $2 of them) in cgroup $1, as
 # "p50=<us> p99=<us> over1ms=<wake-ups> over2ms=... over5ms=...". SCHED_OTHER, or with
 # $3 = fifo SCHED_FIFO priority 90: the real-time class, above every sched_ext

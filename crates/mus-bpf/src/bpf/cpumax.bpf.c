@@ -226,7 +226,7 @@ __hidden void release_due(u64 at)
  * otherwise leave one of them throttled past the watchdog timeout: such a
  * task runs one short slice (slice_min_ns, the rescue's, which ends on the
  * next tick), charged to its cgroup as debt. So the limit holds on average
- * while the quota exceeds threads x a tick per RESCUE_ALWAYS_NS (0.05 CPU
+ * while the quota exceeds threads x a tick per RESCUE_ALWAYS_NS (0.07 CPU
  * for 32 threads with the defaults and HZ 250); beyond that the rescues
  * alone are the cgroup's floor.
  */
@@ -279,6 +279,7 @@ static bool may_release(struct task_ctx *tctx, u64 now)
 	if (!time_before(now, must_run_by(tctx))) {
 		tctx->rescued = true;
 		stat_add(MUS_STAT_STARVATION_RESCUES, 1);
+		stat_add(MUS_STAT_LATE_RESCUES, 1);
 		return true;
 	}
 	if (time_before(now, tctx->throttled_until))

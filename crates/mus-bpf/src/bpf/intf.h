@@ -146,6 +146,7 @@ enum mus_stat_idx {
 	MUS_STAT_WAITS_LOST,		/* waits not recorded: cgroup_waits was full */
 	MUS_STAT_KICKS_REFUSED,		/* preempting kicks whose victim kept its CPU */
 	MUS_STAT_LOCAL_WAKEUPS,		/* confined wake-ups queued to run next on their busy CPU */
+	MUS_STAT_LATE_RESCUES,		/* rescues by the hard bound (RESCUE_ALWAYS_NS), not the budgeted pass */
 	MUS_NR_STATS,
 };
 

@@ -66,15 +66,23 @@
  * a quarter of the watchdog timeout at the head of its own queue, for a
  * short slice, at most RESCUES_PER_CPU per CPU of that queue per scan (a
  * scan every eighth of that, at most every 100 ms), oldest-first; a task
- * that has waited half the timeout by the watchdog's clock (waiting_since())
- * is rescued whatever that bound. So no task waits as long as the timeout,
- * and each starving task gets at most one short run (slice_min_ns, ending on
- * the next tick) per quarter timeout beyond its share, charged to its own
- * vtime like any run. Time held back by its own cgroup's cpu.max is not
- * starvation: the queued time starts again at the release.
+ * that has waited 3/8 of the timeout by the watchdog's clock
+ * (waiting_since()) is rescued whatever that bound (MUS_STAT_LATE_RESCUES
+ * counts those). So no task waits half the timeout, and each starving task
+ * gets at most one short run (slice_min_ns, ending on the next tick) per
+ * quarter timeout beyond its share, charged to its own vtime like any run.
+ * Time held back by its own cgroup's cpu.max is not starvation: the queued
+ * time starts again at the release.
+ * Why 3/8 and not half: the kernel's watchdog is itself a task mus
+ * schedules. 6.12's is a delayed work item on an unbound workqueue that
+ * stamps its check-in when it runs and queues itself half a timeout later;
+ * the tick ejects the scheduler when the stamp is a timeout old. So its
+ * kworker must run within half the timeout of waking, and a hard bound of
+ * half, plus a scan, a slice and a tick, would be late by design for a
+ * kworker that relied on it (evaluation/journal/stalls.md).
  */
 #define RESCUE_AFTER_NS		(watchdog_timeout_ns / 4)
-#define RESCUE_ALWAYS_NS	(watchdog_timeout_ns / 2)
+#define RESCUE_ALWAYS_NS	(watchdog_timeout_ns * 3 / 8)
 #define RESCUE_SCAN_NS		(RESCUE_AFTER_NS / 8 < 100 * NSEC_PER_MSEC ? \
 				 RESCUE_AFTER_NS / 8 : 100 * NSEC_PER_MSEC)
 #define RESCUES_PER_CPU		1

@@ -172,6 +172,7 @@ int rescue_from(u64 dsq, u64 now, u32 budget)
 	bpf_for(pass, 0, 2) {
 		bpf_for_each(scx_dsq, p, dsq, SCX_DSQ_ITER_REV) {
 			struct task_ctx *tctx = task_ctx_of(p);
+			bool again;
 			u64 since;
 
 			/*
@@ -186,10 +187,14 @@ int rescue_from(u64 dsq, u64 now, u32 budget)
 							 RESCUE_ALWAYS_NS)) ||
 			    (pass && !budget))
 				continue;
+			/* put back, not rescued: no new rescue, late or not */
+			again = tctx->rescued;
 			scx_bpf_dsq_move_set_vtime(BPF_FOR_EACH_ITER,
 						   rescue_key(p, tctx, dsq));
 			if (scx_bpf_dsq_move_vtime(BPF_FOR_EACH_ITER, p, dsq, 0)) {
 				stat_add(MUS_STAT_STARVATION_RESCUES, 1);
+				if (!pass && !again)
+					stat_add(MUS_STAT_LATE_RESCUES, 1);
 				if (budget)
 					budget--;
 			}

@@ -161,6 +161,12 @@ pub const COUNTERS: &[Counter] = &[
         help: "Wake-ups of tasks confined to one busy CPU queued to run next there: per-CPU kernel threads, or any task when nothing else waited for that CPU.",
         unit: Unit::Events,
     },
+    Counter {
+        idx: intf::mus_stat_idx_MUS_STAT_LATE_RESCUES,
+        name: "late_rescues",
+        help: "Starvation rescues made by the hard bound (a task waited 3/8 of the watchdog timeout) rather than the budgeted rescue at a quarter: starving tasks outran the budget.",
+        unit: Unit::Events,
+    },
 ];
 
 #[cfg(test)]

@@ -11,10 +11,13 @@ use mus_testbed::{GuestKernel, GuestRun, Scenario, Testbed};
 /// library before `script`. The scheduler counters' indices the scenarios read come from `intf.h`.
 pub fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
     let indices = format!(
-        "STAT_STEALS={}\nSTAT_IDLE_STEALS={}\nSTAT_LLC_MIGRATIONS={}\n",
+        "STAT_STEALS={}\nSTAT_IDLE_STEALS={}\nSTAT_LLC_MIGRATIONS={}\n\
+         STAT_STARVATION_RESCUES={}\nSTAT_LATE_RESCUES={}\n",
         intf::mus_stat_idx_MUS_STAT_STEALS,
         intf::mus_stat_idx_MUS_STAT_IDLE_STEALS,
-        intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS
+        intf::mus_stat_idx_MUS_STAT_LLC_MIGRATIONS,
+        intf::mus_stat_idx_MUS_STAT_STARVATION_RESCUES,
+        intf::mus_stat_idx_MUS_STAT_LATE_RESCUES
     );
     Scenario::with_guest_lib(name, &format!("{indices}{script}"))
         .binary(env!("CARGO_BIN_EXE_mus-runner"))

@@ -3,8 +3,9 @@
 # 1. 24 busy tasks in a cpu.idle cgroup next to 4 busy tasks (ejected within 20 s when
 #    the rescue waited a fixed 2 s);
 # 2. the same crowd requeued every 100 ms (renice flips its nice between 0 and 1): a
-#    requeue to change a task must not restart the wait the rescue counts, as it does
-#    not restart the watchdog's;
+#    requeue to change a task must not restart the waits the rescue counts, as it does
+#    not restart the watchdog's: "@@MUS reniced_rescues <rescues> <late ones>" (late:
+#    by the hard bound, at 3/8 of the timeout, rather than the budgeted pass);
 # 3. one cgroup whose 3 busy threads may run on CPUs 2-3 only and 2 on CPUs 0-1 only,
 #    with processes coming and going in it: a CPU that gives way to a queue head it
 #    may not run must still run something.
@@ -20,6 +21,8 @@ echo "@@MUS state_idle $(cat $SCX/state)"
 CROWD=$(cat $CG/idle/cgroup.procs)
 nice=0
 i=0
+r0=$(counter $STAT_STARVATION_RESCUES)
+l0=$(counter $STAT_LATE_RESCUES)
 while [ $i -lt 100 ]; do
 	nice=$((1 - nice))
 	renice -n $nice -p $CROWD >/dev/null
@@ -27,6 +30,7 @@ while [ $i -lt 100 ]; do
 	i=$((i + 1))
 done
 echo "@@MUS state_reniced $(cat $SCX/state)"
+echo "@@MUS reniced_rescues $(( $(counter $STAT_STARVATION_RESCUES) - r0 )) $(( $(counter $STAT_LATE_RESCUES) - l0 ))"
 kill_cgroups idle busy
 mkcg pinned
 # (its output goes nowhere: it is started inside $(...), which would wait for it)

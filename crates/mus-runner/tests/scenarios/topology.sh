@@ -9,12 +9,6 @@ echo "@@MUS numa_nodes $(ls -d /sys/devices/system/node/node[0-9]* | wc -l)"
 echo "@@MUS node0_cpus $(cat /sys/devices/system/node/node0/cpulist)"
 echo "@@MUS node1_cpus $(cat /sys/devices/system/node/node1/cpulist)"
 
-# The scheduler's counter $1 (an index of enum mus_stat_idx), summed over CPUs.
-counter() {
-	bpftool -j map lookup pinned $STATS key $(le_bytes $1 4) |
-		grep -o '"value":[0-9]*' | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'
-}
-
 # Samples the CPU of every task of cgroup $2 (field 39 of /proc/PID/stat) every 0.2 s,
 # $3 times, and reports "@@MUS $1 <samples> <cache changes> <steals> <cross-cache
 # migrations> <idle steals>": how often a task was seen in another cache (CPUs 0-3 | 4-7) than at
