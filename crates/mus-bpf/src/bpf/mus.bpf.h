@@ -65,7 +65,9 @@
  * seconds away. The starvation rescue (queues.bpf.c) puts a task queued for
  * a quarter of the watchdog timeout at the head of its own queue, for a
  * short slice, at most RESCUES_PER_CPU per CPU of that queue per scan (a
- * scan every eighth of that, at most every 100 ms), oldest-first; a task
+ * scan every eighth of that, at most every 100 ms), from the queue's tail
+ * (the largest vtimes, where tiny shares wait; not the oldest waits, which
+ * a try did not improve: evaluation/journal/stalls.md); a task
  * that has waited 3/8 of the timeout by the watchdog's clock
  * (waiting_since()) is rescued whatever that bound (MUS_STAT_LATE_RESCUES
  * counts those). So no task waits half the timeout, and each starving task

@@ -149,7 +149,7 @@ __hidden u64 rescue_key(struct task_struct *p, struct task_ctx *tctx, u64 dsq)
 /*
  * Puts up to @budget tasks of @dsq queued longer than RESCUE_AFTER_NS, and
  * every one that has waited longer than RESCUE_ALWAYS_NS by the watchdog's
- * clock (waiting_since()), at the head of @dsq, the oldest first: two passes
+ * clock (waiting_since()), at the head of @dsq: two passes
  * from the tail (where the starving are: the largest vtimes), the first
  * taking only tasks past RESCUE_ALWAYS_NS (see rescue_key()). The queued
  * time starts again when cpu.max releases a task (enqueued_at): time its
