@@ -327,6 +327,8 @@ int throttle_heads(u64 dsq, u64 now)
 			break;
 		tctx->throttled_until = due;
 		tctx->bw_grace_end = 0;
+		/* held back, not queued: a requeue while held must not count it */
+		tctx->enqueued_at = 0;
 		if (scx_bpf_dsq_move(BPF_FOR_EACH_ITER, p, THROTTLED_DSQ, 0)) {
 			wait_throttled(tctx, now);
 			stat_add(MUS_STAT_THROTTLED, 1);

@@ -74,7 +74,8 @@
  * gets at most one short run (slice_min_ns, ending on the next tick) per
  * quarter timeout beyond its share, charged to its own vtime like any run.
  * Time held back by its own cgroup's cpu.max is not starvation: the queued
- * time starts again at the release.
+ * time starts again at the release; a requeue to change a queued task is
+ * no new wait (mus_enqueue()).
  * Why 3/8 and not half: the kernel's watchdog is itself a task mus
  * schedules. 6.12's is a delayed work item on an unbound workqueue that
  * stamps its check-in when it runs and queues itself half a timeout later;
@@ -161,9 +162,11 @@ struct task_ctx {
 	/* its share when it started, in SHARE_ONE units */
 	u64 share;
 	/*
-	 * when it was last queued, or released from THROTTLED_DSQ: the start of
-	 * the wait the rescue's RESCUE_AFTER_NS bounds (its cgroup's own quota
-	 * is not a neighbour starving it)
+	 * when it was last queued after it ran (a requeue keeps it), or
+	 * released from THROTTLED_DSQ (0 while moved there from a queue, and
+	 * when it joins mus): the start of the wait the rescue's
+	 * RESCUE_AFTER_NS bounds (its cgroup's own quota is not a neighbour
+	 * starving it)
 	 */
 	u64 enqueued_at;
 	/* rescued: its next run gets slice_min_ns (see RESCUE_AFTER_NS) */

@@ -161,15 +161,17 @@ __hidden u64 lead_of(u64 vtime, u32 boost, u64 deadline, u32 holder_boost,
 
 /*
  * A task joining mus (forked, or back from another class) starts at the
- * progress of its CPU's cache, and its wait at its next ops.runnable: the
- * time it spent under another class is no wait of mus's, and the kernel's
- * watchdog restarts its own runnable_at then too.
+ * progress of its CPU's cache, and its waits at its next ops.runnable and
+ * ops.enqueue: the time it spent under another class is no wait of mus's,
+ * and the kernel's watchdog restarts its own runnable_at then too.
  */
 void BPF_STRUCT_OPS(mus_enable, struct task_struct *p)
 {
 	struct task_ctx *tctx = lookup_task_ctx(p);
 
 	scx_bpf_task_set_dsq_vtime(p, *progress_of(llc_of(scx_bpf_task_cpu(p))));
-	if (tctx)
+	if (tctx) {
 		tctx->waiting = false;
+		tctx->enqueued_at = 0;
+	}
 }

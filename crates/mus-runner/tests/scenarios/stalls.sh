@@ -4,8 +4,9 @@
 #    the rescue waited a fixed 2 s);
 # 2. the same crowd requeued every 100 ms (renice flips its nice between 0 and 1): a
 #    requeue to change a task must not restart the waits the rescue counts, as it does
-#    not restart the watchdog's: "@@MUS reniced_rescues <rescues> <late ones>" (late:
-#    by the hard bound, at 3/8 of the timeout, rather than the budgeted pass);
+#    not restart the watchdog's, nor the budgeted rescue's: "@@MUS reniced_rescues
+#    <rescues> <late ones>" (late: by the hard bound, at 3/8 of the timeout; a
+#    quarter of them while a requeue restarted the budgeted pass's count);
 # 3. one cgroup whose 3 busy threads may run on CPUs 2-3 only and 2 on CPUs 0-1 only,
 #    with processes coming and going in it: a CPU that gives way to a queue head it
 #    may not run must still run something.
