@@ -11,7 +11,8 @@
 #     --file crates/mus-testbed/guest/lib.sh:/lib.sh --cpus 4 --timeout 900
 # Per round and scheduler it prints "@@MUS stall <scheduler> moved=<s until all 32 were
 # in> forks=<the slowest of 40 forks, s> window=<a 5 s sleep measured, s> cpu=<the
-# cgroup's CPU time in it / its quota>", then "@@MUS dd_<scheduler> <measure_n line>"
+# cgroup's CPU time in it / its quota> total=<the same from the cgroup's creation, the
+# move-in included, to the window's end>", then "@@MUS dd_<scheduler> <measure_n line>"
 # for DD (4) dd copying /dev/zero under 0.1 CPU: a hog that lives in system calls,
 # which the scheduler must still hold to its limit. The shell stamps with builtins
 # only, and a watcher that never forks dumps the blocked tasks (sysrq-w) when the
@@ -92,8 +93,8 @@ while [ $r -le $ROUNDS ]; do
 		sleep 5
 		u2=$(usage $cg)
 		stamp
-		echo "$t1 $UP $u1 $u2" | awk -v s=$s -v m=$moved -v f=$worst \
-			'{ w = $2 - $1; printf "@@MUS stall %s moved=%.2f forks=%.3f window=%.2f cpu=%.2f\n", s, m, f, w, ($4 - $3) / 1e6 / (0.1 * w) }'
+		echo "$t0 $t1 $UP $u1 $u2" | awk -v s=$s -v m=$moved -v f=$worst \
+			'{ w = $3 - $2; printf "@@MUS stall %s moved=%.2f forks=%.3f window=%.2f cpu=%.2f total=%.2f\n", s, m, f, w, ($5 - $4) / 1e6 / (0.1 * w), $5 / 1e6 / (0.1 * ($3 - $1)) }'
 		pause
 		kill_cgroups $cg
 		# a hog that lives in system calls: $DD dd copying /dev/zero, under 0.1 CPU
