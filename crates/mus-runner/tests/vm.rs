@@ -31,6 +31,18 @@ fn scenario(name: &str, script: &str, timeout_s: u64) -> Scenario {
         .host_tool("stress-ng")
 }
 
+/// Boots the 6.12 LTS kernel (built from Debian's source on first use) with the
+/// scenario, and checks that the guest ran it.
+fn boot_6_12(scenario: Scenario) -> GuestRun {
+    let run = boot_on(GuestKernel::Lts612, scenario);
+    assert!(
+        get(&run, "kernel").starts_with("6.12."),
+        "{}",
+        run.console_tail()
+    );
+    run
+}
+
 /// Boots Debian's cloud kernel (7.3) with the scenario.
 fn boot(name: &str, script: &str, timeout_s: u64) -> GuestRun {
     boot_with(name, script, timeout_s, &[])
@@ -76,23 +88,14 @@ fn lifecycle_attach_pin_second_runner_sigkill_and_sigterm() {
     ));
 }
 
-/// The same lifecycle on the 6.12 LTS kernel (built from Debian's source on first use).
+/// The same lifecycle on the 6.12 LTS kernel.
 #[test]
 fn lifecycle_on_6_12_lts() {
-    let run = boot_on(
-        GuestKernel::Lts612,
-        scenario(
-            "lifecycle-6.12",
-            include_str!("scenarios/lifecycle.sh"),
-            180,
-        ),
-    );
-    assert!(
-        get(&run, "kernel").starts_with("6.12."),
-        "{}",
-        run.console_tail()
-    );
-    check_lifecycle(&run);
+    check_lifecycle(&boot_6_12(scenario(
+        "lifecycle-6.12",
+        include_str!("scenarios/lifecycle.sh"),
+        180,
+    )));
 }
 
 fn check_lifecycle(run: &GuestRun) {
@@ -232,6 +235,15 @@ fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves() {
         &["taskset"],
     );
     check_stress(&run);
+}
+
+/// The same minute of stress on 6.12 LTS (where the `cpu.idle` cgroup runs at its
+/// `cpu.weight`: it must still progress).
+#[test]
+fn stress_ng_in_a_boosted_cgroup_neither_ejects_nor_starves_on_6_12_lts() {
+    check_stress(&boot_6_12(
+        scenario("stress-6.12", include_str!("scenarios/stress.sh"), 420).host_tool("taskset"),
+    ));
 }
 
 /// Issue "Real nodes": the same minute of stress on the two-socket guest (two cache
@@ -526,10 +538,11 @@ fn woken_tasks_carry_no_hoard_skip_other_classes_and_preempt_cpu_hogs() {
 /// load that this kernel will not honour cpu.idle.
 #[test]
 fn cpu_share_follows_the_weights_on_6_12_lts_and_the_runner_names_what_it_lacks() {
-    let run = boot_on(
-        GuestKernel::Lts612,
-        scenario("share-6.12", include_str!("scenarios/share_short.sh"), 180),
-    );
+    let run = boot_6_12(scenario(
+        "share-6.12",
+        include_str!("scenarios/share_short.sh"),
+        180,
+    ));
     let (even, boosted) = (share(&run, "even"), share(&run, "boosted"));
     eprintln!("6.12 shares: empty map {even:.3}, boosted 4096:1024 {boosted:.3}");
     assert!(
@@ -718,26 +731,10 @@ fn on_a_kernel_without_sched_ext_the_runner_says_what_is_missing() {
 
 /// Boots Debian's cloud kernel (7.3) with the scenario on `cpus` vCPUs.
 fn boot_cpus(name: &str, script: &str, timeout_s: u64, cpus: u32) -> GuestRun {
-    boot_cpus_on(GuestKernel::Cloud, name, script, timeout_s, cpus)
-}
-
-/// [`boot_cpus`] on `kernel`; on 6.12 it also checks that the guest ran 6.12.
-fn boot_cpus_on(
-    kernel: GuestKernel,
-    name: &str,
-    script: &str,
-    timeout_s: u64,
-    cpus: u32,
-) -> GuestRun {
-    let run = boot_on(kernel, scenario(name, script, timeout_s).cpus(cpus));
-    if kernel == GuestKernel::Lts612 {
-        assert!(
-            get(&run, "kernel").starts_with("6.12."),
-            "{}",
-            run.console_tail()
-        );
-    }
-    run
+    boot_on(
+        GuestKernel::Cloud,
+        scenario(name, script, timeout_s).cpus(cpus),
+    )
 }
 
 /// Asserts that the runner stayed attached through the scenario and exited cleanly.
@@ -833,13 +830,7 @@ fn no_stall_with_a_short_watchdog_an_idle_crowd_and_disjoint_pinned_threads() {
 /// ordinary weight there and needs no rescue: the rescue's counts are not asserted.
 #[test]
 fn no_stall_on_6_12_lts_with_a_short_watchdog_and_disjoint_pinned_threads() {
-    let run = boot_cpus_on(
-        GuestKernel::Lts612,
-        "stalls-6.12",
-        include_str!("scenarios/stalls.sh"),
-        300,
-        4,
-    );
+    let run = boot_6_12(scenario("stalls-6.12", include_str!("scenarios/stalls.sh"), 300).cpus(4));
     check_no_stall(&run);
 }
 
@@ -903,12 +894,8 @@ fn no_stall_with_every_churn_at_once() {
 /// sched_ext scheduler: their churn is still written, and still must not stall.
 #[test]
 fn no_stall_on_6_12_lts_with_every_churn_at_once() {
-    check_churn(&boot_cpus_on(
-        GuestKernel::Lts612,
-        "chaos-6.12",
-        include_str!("scenarios/chaos.sh"),
-        400,
-        4,
+    check_churn(&boot_6_12(
+        scenario("chaos-6.12", include_str!("scenarios/chaos.sh"), 400).cpus(4),
     ));
 }
 
