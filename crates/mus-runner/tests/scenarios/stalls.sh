@@ -1,7 +1,8 @@
 # The stall paths a review found, on 4 vCPUs, with the shortest watchdog timeout the
 # runner accepts (1 s; the rescue acts at a quarter of it):
-# 1. 24 busy tasks in a cpu.idle cgroup next to 4 busy tasks (ejected within 20 s when
-#    the rescue waited a fixed 2 s);
+# 1. 24 busy tasks in a cpu.idle cgroup (cpu.weight 1 where the kernel has no
+#    cpu.idle for schedulers) next to 4 busy tasks (ejected within 20 s when the rescue
+#    waited a fixed 2 s);
 # 2. the same crowd requeued every 100 ms (renice flips its nice between 0 and 1): a
 #    requeue to change a task must not restart the waits the rescue counts, as it does
 #    not restart the watchdog's, nor the budgeted rescue's: "@@MUS reniced_rescues
@@ -12,6 +13,10 @@
 #    may not run must still run something.
 start_runner /tmp/runner.log --watchdog-timeout-ms 1000
 mkcg idle
+# and the least cpu.weight (written first: the kernel refuses a weight for an idle
+# cgroup): kernels before 6.19 do not tell a scheduler about cpu.idle, and there the
+# weight starves the crowd as cpu.idle does on 7.3
+echo 1 >$CG/idle/cpu.weight
 echo 1 >$CG/idle/cpu.idle
 mkcg busy
 hogs idle 24
