@@ -17,6 +17,7 @@ pub mod judge;
 pub mod peer_table;
 pub mod peers;
 pub mod plot;
+pub mod pool;
 pub mod results;
 mod stamp;
 pub mod summary;
@@ -137,9 +138,11 @@ pub struct Args {
     /// Stream the guest's console while it runs.
     #[arg(long)]
     verbose: bool,
-    /// Do not boot: redo the summary and plots from a CSV this command wrote.
-    #[arg(long, value_name = "CSV")]
-    from_csv: Option<PathBuf>,
+    /// Do not boot: redo the summary and plots from a CSV this command wrote. Given
+    /// several, runs of one commit, command and kernel, their rounds are judged
+    /// together, each still paired within its own boot (pool.rs).
+    #[arg(long, value_name = "CSV", num_args = 1..)]
+    from_csv: Vec<PathBuf>,
     /// A second mus-runner binary (the BPF is embedded in it), run beside this tree's
     /// in every repeat: each mus condition gets its twin, and the summary judges every
     /// target for both and pairs the candidate with mus (candidate.rs).
@@ -317,11 +320,20 @@ fn evaluation_dir() -> PathBuf {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(csv) = &args.from_csv {
-        let text =
-            std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
-        let (mut meta, rows) = dataset::from_csv_with_meta(&text)?;
-        meta.dataset = rel(csv);
+    if let [first, rest @ ..] = args.from_csv.as_slice() {
+        let (meta, rows) = if rest.is_empty() {
+            read_run(first)?
+        } else {
+            let runs = rest
+                .iter()
+                .map(|c| read_run(c))
+                .collect::<Result<Vec<_>, _>>()?;
+            anyhow::ensure!(
+                !runs.iter().any(|(_, r)| auto::is_auto(r)),
+                "`auto` runs are judged one at a time: give one --from-csv"
+            );
+            pool::pool(read_run(first)?, runs)?
+        };
         if auto::is_auto(&rows) {
             auto::report(&meta, &rows)?;
         } else {
@@ -395,6 +407,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         command.push_str(&format!(" {}", candidate::TWIN_FLAG));
     }
 
+    // what the binaries are built from, before they are: the note pool.rs pools by
+    let tree = tree_state();
     let [runner, agent, redis_rate] =
         build_workspace_bins(["mus-runner", "mus-agent", "redis-rate"])?;
     // after the build: the candidate may be the tree's own mus-runner
@@ -496,6 +510,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         meta.notes
             .push("layered_config: evaluation/layered.json".into());
     }
+    meta.notes.extend(tree);
     if hog.starts() > 0 {
         meta.notes.push(format!(
             "host_hog: one busy thread on the host ({} host CPUs) during each of the {} *_host conditions",
@@ -581,6 +596,28 @@ fn report(meta: &dataset::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
 }
 
 /// `path` relative to the workspace root when it is inside it.
+/// A run's facts and rows from the CSV `csv` (its `dataset` the path, as given).
+fn read_run(csv: &Path) -> anyhow::Result<pool::Run> {
+    let text =
+        std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
+    let (mut meta, rows) = dataset::from_csv_with_meta(&text)?;
+    meta.dataset = rel(csv);
+    Ok((meta, rows))
+}
+
+/// The commit the work tree is at, "-dirty" after it if it has uncommitted changes
+/// (`git describe`), as the run's `tree` note; None where git cannot say.
+fn tree_state() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .current_dir(mus_testbed::workspace_root())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| pool::tree_note(&String::from_utf8_lossy(&out.stdout)))
+}
+
 fn rel(path: &Path) -> String {
     let root = mus_testbed::workspace_root();
     path.strip_prefix(&root)
