@@ -605,17 +605,33 @@ fn read_run(csv: &Path) -> anyhow::Result<pool::Run> {
     Ok((meta, rows))
 }
 
-/// The commit the work tree is at, "-dirty" after it if it has uncommitted changes
-/// (`git describe`), as the run's `tree` note; None where git cannot say.
+/// The commit the work tree is at, "-dirty" after it if the tree has changes other
+/// than the bench's own outputs (which every run rewrites), as the run's `tree` note;
+/// None where git cannot say.
 fn tree_state() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=12"])
-        .current_dir(mus_testbed::workspace_root())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| pool::tree_note(&String::from_utf8_lossy(&out.stdout)))
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(mus_testbed::workspace_root())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
+    let changes = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        ".",
+        ":(exclude)evaluation/summary.md",
+        ":(exclude)evaluation/auto.md",
+        ":(exclude)evaluation/datasets",
+        ":(exclude)evaluation/plots",
+    ])?;
+    let dirty = if changes.is_empty() { "" } else { "-dirty" };
+    Some(pool::tree_note(&format!("{commit}{dirty}")))
 }
 
 fn rel(path: &Path) -> String {

@@ -55,10 +55,10 @@ impl fmt::Display for PoolError {
 
 impl std::error::Error for PoolError {}
 
-/// The `tree` note for the work tree at `git describe`'s output `described` (the
-/// commit, and "-dirty" if the tree has uncommitted changes).
+/// The `tree` note for a run built from `described`: the commit, and "-dirty" if the
+/// tree had changes besides the bench's own outputs.
 pub fn tree_note(described: &str) -> String {
-    format!("{TREE_NOTE}: {}", described.trim())
+    format!("{TREE_NOTE}: {described}")
 }
 
 fn tree_of(meta: &Meta) -> Option<&str> {
