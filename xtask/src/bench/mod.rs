@@ -595,7 +595,6 @@ fn report(meta: &dataset::Meta, rows: &[results::Row]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `path` relative to the workspace root when it is inside it.
 /// A run's facts and rows from the CSV `csv` (its `dataset` the path, as given).
 fn read_run(csv: &Path) -> anyhow::Result<pool::Run> {
     let text =
@@ -634,6 +633,7 @@ fn tree_state() -> Option<String> {
     Some(pool::tree_note(&format!("{commit}{dirty}")))
 }
 
+/// `path` relative to the workspace root when it is inside it.
 fn rel(path: &Path) -> String {
     let root = mus_testbed::workspace_root();
     path.strip_prefix(&root)

@@ -126,7 +126,7 @@ fn max_repeat(rows: &[Row]) -> u32 {
 mod tests {
     use super::*;
 
-    fn run(dataset: &str, tree: Option<&str>, repeats: u32) -> (Meta, Vec<Row>) {
+    fn run(dataset: &str, tree: Option<&str>, repeats: u32) -> Run {
         let meta = Meta {
             command: "cargo xtask bench rr --no-peers".into(),
             kernel: "7.3.4".into(),
